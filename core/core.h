@@ -1,0 +1,92 @@
+/* core: what every layer shares — logging with context, secrets that never print,
+ * the metrics registry, and the option-table machinery behind the configuration. */
+#ifndef GORGEE_CORE_H
+#define GORGEE_CORE_H
+
+#include <glib.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- logging ---------------------------------------------------------------------- */
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+/* Context printed with a line; every field may be NULL. Borrowed for the call only. */
+struct log_ctx {
+	const char *call_id; /* SIP Call-ID or gorgee call id */
+	const char *leg;     /* "ws", "sip", "relay", ... */
+	const char *peer;    /* "ip:port" or session id */
+};
+
+/* Receives each finished line (without newline). Used by tests to capture output. */
+typedef void log_sink_fn(enum log_level level, const char *line, size_t len, void *arg);
+
+void log_setup(enum log_level level, enum log_format format);
+/* sink NULL restores stderr. */
+void log_set_sink(log_sink_fn *sink, void *arg);
+bool log_enabled(enum log_level level);
+const char *log_level_name(enum log_level level);
+/* Returns 0 or EINVAL. */
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_write(enum log_level level, const char *module, const struct log_ctx *ctx,
+	       const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+#define LOG_AT(lvl, mod, ctx, ...)                                   \
+	do {                                                        \
+		if (log_enabled(lvl))                               \
+			log_write(lvl, mod, ctx, __VA_ARGS__);      \
+	} while (0)
+#define LOGE(mod, ctx, ...) LOG_AT(LOG_ERROR, mod, ctx, __VA_ARGS__)
+#define LOGW(mod, ctx, ...) LOG_AT(LOG_WARN, mod, ctx, __VA_ARGS__)
+#define LOGN(mod, ctx, ...) LOG_AT(LOG_NOTICE, mod, ctx, __VA_ARGS__)
+#define LOGI(mod, ctx, ...) LOG_AT(LOG_INFO, mod, ctx, __VA_ARGS__)
+#define LOGD(mod, ctx, ...) LOG_AT(LOG_DEBUG, mod, ctx, __VA_ARGS__)
+
+/* ---- secrets ----------------------------------------------------------------------- */
+
+/*
+ * A password, HA1, token or key. Opaque, so it cannot be handed to a printf format by
+ * mistake (-Wformat rejects a struct secret * for %s); secret_print() always gives
+ * "[redacted]". Only secret_reveal() gives the bytes, for the code that uses them.
+ */
+struct secret;
+struct secret *secret_new(const char *value, size_t len);
+/* Zeroes the bytes (OPENSSL_cleanse-style, not optimised away) and frees. NULL is fine. */
+void secret_free(struct secret *s);
+const char *secret_reveal(const struct secret *s, size_t *len);
+bool secret_equal(const struct secret *a, const struct secret *b);
+const char *secret_print(const struct secret *s);
+
+/* ---- metrics (Prometheus text format) ------------------------------------------------ */
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
+struct metric_family;
+struct metric;
+
+/* Registers (or finds) a family. name/help must be string literals or outlive the process. */
+struct metric_family *metrics_family(const char *name, const char *help, enum metric_type type);
+/*
+ * Finds or creates the series of a family. labels is the text between the braces,
+ * e.g. "method=\"INVITE\"" ("" for none); it is copied. Safe from any thread.
+ */
+struct metric *metrics_series(struct metric_family *f, const char *labels);
+void metric_add(struct metric *m, int64_t delta);
+void metric_set(struct metric *m, int64_t value);
+int64_t metric_get(const struct metric *m);
+
+/* A gauge computed at scrape time, e.g. process figures. */
+typedef double metric_read_fn(void *arg);
+void metrics_gauge_fn(const char *name, const char *help, metric_read_fn *fn, void *arg);
+
+/* Renders every family; the caller frees with g_string_free(s, TRUE). */
+GString *metrics_render(void);
+/* Registers process_* figures (CPU, RSS, fds, start time). Idempotent. */
+void metrics_register_process(void);
+/* Drops every family (tests, shutdown). */
+void metrics_reset(void);
+
+#endif

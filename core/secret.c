@@ -1,0 +1,53 @@
+/* Secrets: bytes that are used but never printed, and zeroed when freed. */
+#include "core.h"
+
+#include <string.h>
+
+struct secret {
+	size_t len;
+	char value[]; /* NUL-terminated for the libraries that want C strings */
+};
+
+struct secret *secret_new(const char *value, size_t len)
+{
+	struct secret *s = g_malloc(sizeof(*s) + len + 1);
+	s->len = len;
+	if (len)
+		memcpy(s->value, value, len);
+	s->value[len] = '\0';
+	return s;
+}
+
+/* A volatile function pointer keeps the compiler from dropping the memset as dead. */
+static void *(*const volatile wipe)(void *, int, size_t) = memset;
+
+void secret_free(struct secret *s)
+{
+	if (!s)
+		return;
+	wipe(s->value, 0, s->len);
+	g_free(s);
+}
+
+const char *secret_reveal(const struct secret *s, size_t *len)
+{
+	if (len)
+		*len = s ? s->len : 0;
+	return s ? s->value : "";
+}
+
+bool secret_equal(const struct secret *a, const struct secret *b)
+{
+	size_t la = a ? a->len : 0, lb = b ? b->len : 0;
+	if (la != lb)
+		return false;
+	unsigned char diff = 0;
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)(a->value[i] ^ b->value[i]);
+	return diff == 0;
+}
+
+const char *secret_print(const struct secret *s)
+{
+	return s && s->len ? "[redacted]" : "";
+}
