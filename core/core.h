@@ -8,6 +8,32 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* ---- slices ------------------------------------------------------------------------- */
+
+/* A (pointer, length) view into a buffer someone else owns. Never NUL-terminated. */
+struct slice {
+	const char *p;
+	size_t len;
+};
+
+#define SLICE_LIT(s) ((struct slice){(s), sizeof(s) - 1})
+#define SLICE_FMT    "%.*s"
+#define SLICE_ARG(s) (int)(s).len, (s).p
+
+static inline bool slice_eq(struct slice a, const char *s, size_t n)
+{
+	return a.len == n && (n == 0 || memcmp(a.p, s, n) == 0);
+}
+
+static inline bool slice_caseeq(struct slice a, const char *s, size_t n)
+{
+	return a.len == n && (n == 0 || g_ascii_strncasecmp(a.p, s, n) == 0);
+}
+
+#define slice_eqlit(a, lit)     slice_eq((a), (lit), sizeof(lit) - 1)
+#define slice_caseeqlit(a, lit) slice_caseeq((a), (lit), sizeof(lit) - 1)
 
 /* ---- logging ---------------------------------------------------------------------- */
 
