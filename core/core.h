@@ -115,4 +115,60 @@ void metrics_register_process(void);
 /* Drops every family (tests, shutdown). */
 void metrics_reset(void);
 
+/* ---- option tables (configuration) ---------------------------------------------------- */
+
+enum opt_type { OPT_BOOL, OPT_INT, OPT_STRING, OPT_SECRET, OPT_ENUM };
+
+/*
+ * One configuration option. Tables of these produce the defaults, the validation, the
+ * printed default configuration and docs/configuration.md, so nothing drifts apart.
+ * Storage at `offset` in the caller's struct: bool, int64_t, char * (g_malloc'd),
+ * struct secret *, int (index into choices).
+ */
+struct opt_def {
+	const char *section;
+	const char *key;
+	enum opt_type type;
+	size_t offset;
+	const char *def; /* default as text, parsed like a file value */
+	int64_t min, max; /* OPT_INT range, inclusive */
+	const char *const *choices; /* OPT_ENUM: NULL-terminated */
+	bool reloadable; /* applied on SIGHUP without a restart */
+	const char *unit; /* "s", "ms", "bytes", ... or NULL */
+	const char *help;
+};
+
+struct opt_table {
+	const struct opt_def *defs;
+	size_t n;
+	size_t struct_size;
+};
+
+/* Fills every option with its default. Returns 0, or EINVAL if a default is invalid. */
+int config_defaults(const struct opt_table *t, void *cfg);
+/*
+ * Sets "section.key" to a textual value. `origin` names where it came from for the error
+ * ("gorgee.conf:12", "--set", "environment GORGEE_SIP_UDP_PORT"). On failure returns
+ * EINVAL/ENOENT and appends one line to err naming origin, key and reason.
+ */
+int config_set(const struct opt_table *t, void *cfg, const char *section, const char *key,
+	       const char *value, const char *origin, GString *err);
+/* Same with "section.key=value". */
+int config_set_arg(const struct opt_table *t, void *cfg, const char *arg, const char *origin,
+		   GString *err);
+/* Reads an INI-style file ([section], key = value, # comments). Errors name file:line:key. */
+int config_load_file(const struct opt_table *t, void *cfg, const char *path, GString *err);
+/* Applies GORGEE_<SECTION>_<KEY> variables from envp (NULL-terminated). */
+int config_apply_env(const struct opt_table *t, void *cfg, char *const *envp, GString *err);
+/* Prints the configuration as a file (secrets as "" with defaults, "[redacted]" otherwise). */
+void config_print(const struct opt_table *t, const void *cfg, bool as_defaults, GString *out);
+/* Prints the Markdown reference of every option. */
+void config_print_doc(const struct opt_table *t, GString *out);
+/* Copies reloadable options from src to dst; appends "section.key" of every changed option
+ * that needs a restart to restart_needed (comma-separated). */
+void config_reload(const struct opt_table *t, void *dst, const void *src, GString *restart_needed);
+/* Frees the strings and secrets held by cfg (not cfg itself). */
+void config_clear(const struct opt_table *t, void *cfg);
+const struct opt_def *config_find(const struct opt_table *t, const char *section, const char *key);
+
 #endif

@@ -1,0 +1,49 @@
+/* gateway: private header of the daemon (configuration, HTTP endpoints, lifecycle). */
+#ifndef GORGEE_GATEWAY_H
+#define GORGEE_GATEWAY_H
+
+#include "core.h"
+
+enum gw_log_format { GW_LOG_TEXT, GW_LOG_JSON };
+
+/* Every option of the daemon. Filled from gw_options (options.c); see docs/configuration.md. */
+struct gw_config {
+	struct {
+		int log_level; /* enum log_level */
+		int log_format;
+		char *data_dir;
+		int64_t drain_timeout;
+	} general;
+	struct {
+		char *listen;
+		int64_t port;
+		char *web_root;
+		bool serve_demo;
+	} http;
+};
+
+extern const struct opt_table gw_options;
+
+/* Builds a configuration: defaults, then the file (if any), the environment, then --set
+ * arguments, in that order. Returns 0 or EINVAL with every problem appended to err. */
+int gw_config_build(struct gw_config *cfg, const char *path, char *const *envp,
+		    const char *const *sets, GString *err);
+
+enum gw_state { GW_STARTING, GW_RUNNING, GW_DRAINING, GW_STOPPING };
+const char *gw_state_name(enum gw_state s);
+
+struct gw;
+struct gw_http;
+
+/* Work still in progress (calls, transactions); drain waits until every source says 0. */
+typedef unsigned gw_busy_fn(void *arg);
+
+/* HTTP server on libwebsockets, on the GLib loop: web demo files, /healthz, /metrics. */
+int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
+		  struct gw_http **out);
+void gw_http_stop(struct gw_http *h);
+
+enum gw_state gw_get_state(const struct gw *gw);
+double gw_uptime(const struct gw *gw);
+
+#endif

@@ -1,0 +1,228 @@
+/* HTTP on the WebSocket port (libwebsockets on the GLib loop): web demo, /healthz, /metrics. */
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "gorgee-build.h"
+
+struct gw_http {
+	struct gw *gw;
+	struct lws_context *ctx;
+	char *web_root;
+	struct lws_http_mount mounts[3];
+	struct metric_family *requests;
+};
+
+/* Per-connection state: the response body waits here until the socket is writable. */
+struct pss {
+	char *body;
+	size_t len;
+};
+
+static const char *const log_module = "http";
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		LOGE("lws", NULL, "%.*s", (int)n, line);
+	else
+		LOGW("lws", NULL, "%.*s", (int)n, line);
+}
+
+static void count(struct gw_http *h, const char *path, int status)
+{
+	char labels[192];
+	snprintf(labels, sizeof(labels), "path=\"%s\",status=\"%d\"", path, status);
+	metric_add(metrics_series(h->requests, labels), 1);
+}
+
+static char *healthz_body(struct gw *gw, int *status)
+{
+	enum gw_state st = gw_get_state(gw);
+	*status = st == GW_RUNNING ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+	return g_strdup_printf("{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.1f}\n",
+			       st == GW_RUNNING ? "ok" : gw_state_name(st), GORGEE_VERSION,
+			       gw_uptime(gw));
+}
+
+static int begin_response(struct lws *wsi, struct pss *pss, int status, const char *type)
+{
+	uint8_t buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start, *end = &buf[sizeof(buf) - 1];
+	if (lws_add_http_common_headers(wsi, (unsigned)status, type, pss->len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+					 (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int on_http(struct lws *wsi, struct pss *pss)
+{
+	struct gw_http *h = lws_context_user(lws_get_context(wsi));
+	char uri[128];
+	int status = HTTP_STATUS_OK;
+	const char *type = "text/plain";
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) {
+		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
+		return -1;
+	}
+	if (strcmp(uri, "/healthz") == 0) {
+		pss->body = healthz_body(h->gw, &status);
+		type = "application/json";
+	} else if (strcmp(uri, "/metrics") == 0) {
+		count(h, "/metrics", status); /* counted before rendering, so it shows itself */
+		GString *s = metrics_render();
+		pss->body = g_string_free(s, FALSE);
+		type = "text/plain; version=0.0.4; charset=utf-8";
+	} else {
+		count(h, "other", HTTP_STATUS_NOT_FOUND);
+		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	if (strcmp(uri, "/healthz") == 0)
+		count(h, "/healthz", status);
+	pss->len = strlen(pss->body);
+	return begin_response(wsi, pss, status, type) ? -1 : 0;
+}
+
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		   size_t len)
+{
+	struct pss *pss = user;
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return on_http(wsi, pss);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!pss || !pss->body)
+			break;
+		if (lws_write(wsi, (unsigned char *)pss->body, pss->len, LWS_WRITE_HTTP_FINAL) !=
+		    (int)pss->len)
+			return -1;
+		g_free(pss->body);
+		pss->body = NULL;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (pss) {
+			g_free(pss->body);
+			pss->body = NULL;
+		}
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	{"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* lws answers 415 for extensions it does not know (LIBRARY-NOTES.md). */
+static const struct lws_protocol_vhost_options mime_wav = {NULL, NULL, ".wav", "audio/wav"};
+static const struct lws_protocol_vhost_options mime_json = {&mime_wav, NULL, ".json", "application/json"};
+static const struct lws_protocol_vhost_options mime_svg = {&mime_json, NULL, ".svg", "image/svg+xml"};
+static const struct lws_protocol_vhost_options mime_mjs = {&mime_svg, NULL, ".mjs", "text/javascript"};
+static const struct lws_protocol_vhost_options mime_md = {&mime_mjs, NULL, ".md", "text/markdown"};
+
+/* The web demo: the configured folder, else next to the build tree or the installed copy. */
+static char *find_web_root(const struct gw_config *cfg)
+{
+	if (cfg->http.web_root && cfg->http.web_root[0])
+		return g_canonicalize_filename(cfg->http.web_root, NULL);
+	char *exe = g_file_read_link("/proc/self/exe", NULL);
+	char *dir = exe ? g_path_get_dirname(exe) : g_strdup(".");
+	char *cands[] = {
+		g_build_filename(dir, "..", "..", "web-demo", NULL),      /* build/gateway/gorgee */
+		g_build_filename(dir, "..", "share", "gorgee", "web-demo", NULL), /* installed */
+		g_build_filename(GORGEE_DATADIR, "web-demo", NULL),
+	};
+	char *found = NULL;
+	for (size_t i = 0; i < G_N_ELEMENTS(cands); i++) {
+		char *index = g_build_filename(cands[i], "index.html", NULL);
+		if (!found && g_file_test(index, G_FILE_TEST_IS_REGULAR))
+			found = g_canonicalize_filename(cands[i], NULL);
+		g_free(index);
+		g_free(cands[i]);
+	}
+	g_free(dir);
+	g_free(exe);
+	return found;
+}
+
+static void setup_mounts(struct gw_http *h, const struct gw_config *cfg)
+{
+	struct lws_http_mount *m = h->mounts;
+	m[0] = (struct lws_http_mount){.mountpoint = "/healthz", .mountpoint_len = 8,
+				       .origin = "http", .origin_protocol = LWSMPRO_CALLBACK};
+	m[1] = (struct lws_http_mount){.mountpoint = "/metrics", .mountpoint_len = 8,
+				       .origin = "http", .origin_protocol = LWSMPRO_CALLBACK};
+	m[0].mount_next = &m[1];
+	if (cfg->http.serve_demo && h->web_root) {
+		m[2] = (struct lws_http_mount){.mountpoint = "/", .mountpoint_len = 1,
+					       .origin = h->web_root, .def = "index.html",
+					       .origin_protocol = LWSMPRO_FILE,
+					       .extra_mimetypes = &mime_md, .cache_revalidate = 1};
+		m[1].mount_next = &m[2];
+	}
+}
+
+int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
+		  struct gw_http **out)
+{
+	struct gw_http *h = g_new0(struct gw_http, 1);
+	struct lws_context_creation_info info;
+	void *loops[] = {loop};
+
+	h->gw = gw;
+	h->requests = metrics_family("gorgee_http_requests_total",
+				     "HTTP requests answered by gorgee, by path and status.",
+				     METRIC_COUNTER);
+	h->web_root = cfg->http.serve_demo ? find_web_root(cfg) : NULL;
+	if (cfg->http.serve_demo && !h->web_root)
+		LOGW(log_module, NULL, "web demo folder not found; set http.web_root");
+	setup_mounts(h, cfg);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_GLIB;
+	info.foreign_loops = loops;
+	info.port = (int)cfg->http.port;
+	if (strcmp(cfg->http.listen, "0.0.0.0") != 0 && strcmp(cfg->http.listen, "::") != 0)
+		info.iface = cfg->http.listen;
+	info.protocols = protocols;
+	info.mounts = h->mounts;
+	info.user = h;
+	info.server_string = "gorgee/" GORGEE_VERSION;
+	info.max_http_header_data = 8192; /* SEC-04 */
+
+	h->ctx = lws_create_context(&info);
+	if (!h->ctx) {
+		LOGE(log_module, NULL, "cannot start HTTP/WebSocket listener on %s port %d",
+		     cfg->http.listen, (int)cfg->http.port);
+		g_free(h->web_root);
+		g_free(h);
+		return EADDRINUSE;
+	}
+	LOGN(log_module, NULL, "listening on %s port %d%s%s", cfg->http.listen, (int)cfg->http.port,
+	     h->web_root ? ", web demo from " : "", h->web_root ? h->web_root : "");
+	*out = h;
+	return 0;
+}
+
+void gw_http_stop(struct gw_http *h)
+{
+	if (!h)
+		return;
+	lws_context_destroy(h->ctx);
+	g_free(h->web_root);
+	g_free(h);
+}

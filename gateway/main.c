@@ -1,0 +1,318 @@
+/* gorgee daemon entry: command line, configuration, the signaling loop, signals and drain. */
+#include <errno.h>
+#include <getopt.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "gorgee-build.h"
+
+extern char **environ;
+
+struct busy_source {
+	gw_busy_fn *fn;
+	void *arg;
+};
+
+struct gw {
+	GMainLoop *loop;
+	struct gw_config cfg;
+	const char *config_path;
+	const char *const *sets;
+	enum gw_state state;
+	gint64 started_us;
+	gint64 drain_deadline_us;
+	struct gw_http *http;
+	GArray *busy; /* struct busy_source */
+	guint drain_poll;
+	struct metric *reloads;
+};
+
+static const char *const log_module = "gateway";
+static const char *const state_names[] = {"starting", "running", "draining", "stopping"};
+
+const char *gw_state_name(enum gw_state s)
+{
+	return (unsigned)s < G_N_ELEMENTS(state_names) ? state_names[s] : "?";
+}
+
+enum gw_state gw_get_state(const struct gw *gw)
+{
+	return gw->state;
+}
+
+double gw_uptime(const struct gw *gw)
+{
+	return (double)(g_get_monotonic_time() - gw->started_us) / 1e6;
+}
+
+static void set_state(struct gw *gw, enum gw_state s)
+{
+	LOGI(log_module, NULL, "state %s -> %s", gw_state_name(gw->state), gw_state_name(s));
+	gw->state = s;
+}
+
+static unsigned busy_count(struct gw *gw)
+{
+	unsigned n = 0;
+	for (guint i = 0; i < gw->busy->len; i++) {
+		struct busy_source *b = &g_array_index(gw->busy, struct busy_source, i);
+		n += b->fn(b->arg);
+	}
+	return n;
+}
+
+static void stop_now(struct gw *gw)
+{
+	set_state(gw, GW_STOPPING);
+	if (gw->drain_poll) {
+		g_source_remove(gw->drain_poll);
+		gw->drain_poll = 0;
+	}
+	gw_http_stop(gw->http); /* from a GLib callback, never inside an lws one */
+	gw->http = NULL;
+	g_main_loop_quit(gw->loop);
+}
+
+static gboolean drain_check(gpointer data)
+{
+	struct gw *gw = data;
+	unsigned busy = busy_count(gw);
+	if (busy == 0 || g_get_monotonic_time() >= gw->drain_deadline_us) {
+		if (busy)
+			LOGW(log_module, NULL, "drain time over with %u still in progress", busy);
+		else
+			LOGN(log_module, NULL, "drained, exiting");
+		gw->drain_poll = 0;
+		stop_now(gw);
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* SIGTERM/SIGINT: stop taking new work, let calls finish within drain_timeout, exit 0.
+ * A second signal stops at once. */
+static gboolean on_terminate(gpointer data)
+{
+	struct gw *gw = data;
+	if (gw->state == GW_DRAINING) {
+		LOGN(log_module, NULL, "second stop signal: stopping now");
+		stop_now(gw);
+		return G_SOURCE_CONTINUE;
+	}
+	if (gw->state != GW_RUNNING)
+		return G_SOURCE_CONTINUE;
+	set_state(gw, GW_DRAINING);
+	gw->drain_deadline_us =
+		g_get_monotonic_time() + gw->cfg.general.drain_timeout * G_USEC_PER_SEC;
+	LOGN(log_module, NULL, "draining: %u in progress, up to %" G_GINT64_FORMAT " s",
+	     busy_count(gw), gw->cfg.general.drain_timeout);
+	if (drain_check(gw) == G_SOURCE_CONTINUE)
+		gw->drain_poll = g_timeout_add(100, drain_check, gw);
+	return G_SOURCE_CONTINUE;
+}
+
+static void apply_logging(const struct gw_config *cfg)
+{
+	log_setup((enum log_level)cfg->general.log_level,
+		  cfg->general.log_format == GW_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+}
+
+/* SIGHUP: re-read file, environment and --set; apply what is reloadable. */
+static gboolean on_reload(gpointer data)
+{
+	struct gw *gw = data;
+	struct gw_config fresh;
+	GString *err = g_string_new(NULL);
+	if (gw_config_build(&fresh, gw->config_path, environ, gw->sets, err)) {
+		LOGE(log_module, NULL, "reload rejected, configuration kept: %s", err->str);
+	} else {
+		GString *restart = g_string_new(NULL);
+		config_reload(&gw_options, &gw->cfg, &fresh, restart);
+		apply_logging(&gw->cfg);
+		metric_add(gw->reloads, 1);
+		if (restart->len)
+			LOGW(log_module, NULL, "reloaded; these changes need a restart: %s",
+			     restart->str);
+		else
+			LOGN(log_module, NULL, "configuration reloaded");
+		g_string_free(restart, TRUE);
+	}
+	config_clear(&gw_options, &fresh);
+	g_string_free(err, TRUE);
+	return G_SOURCE_CONTINUE;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: gorgee [OPTION]...\n"
+		"SIP-to-WebSocket gateway with a B2BUA core.\n\n"
+		"  -c, --config FILE          read FILE (INI: [section] key = value); also GORGEE_CONFIG\n"
+		"  -s, --set SECTION.KEY=VAL  set one option (repeatable; wins over file and env)\n"
+		"      --print-default-config print the default configuration and exit\n"
+		"      --check-config         validate the configuration and exit (0 ok, 2 bad)\n"
+		"  -V, --version              print the version and exit\n"
+		"  -h, --help                 print this help and exit\n\n"
+		"Every option may also come from the environment as GORGEE_<SECTION>_<KEY>.\n"
+		"Precedence: defaults < file < environment < --set. Options: docs/configuration.md\n"
+		"Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads reloadable options.\n");
+}
+
+enum { OPT_PRINT_DEFAULT = 256, OPT_CHECK, OPT_PRINT_DOC };
+
+struct cmdline {
+	const char *config;
+	GPtrArray *sets;
+	int action; /* 0 = run */
+};
+
+static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"set", required_argument, NULL, 's'},
+		{"print-default-config", no_argument, NULL, OPT_PRINT_DEFAULT},
+		{"check-config", no_argument, NULL, OPT_CHECK},
+		{"print-config-doc", no_argument, NULL, OPT_PRINT_DOC},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	cl->config = getenv("GORGEE_CONFIG");
+	while ((c = getopt_long(argc, argv, "c:s:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cl->config = optarg; break;
+		case 's': g_ptr_array_add(cl->sets, optarg); break;
+		case 'V':
+		case 'h':
+		case OPT_PRINT_DEFAULT:
+		case OPT_CHECK:
+		case OPT_PRINT_DOC: cl->action = c; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gorgee: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	g_ptr_array_add(cl->sets, NULL);
+	return 0;
+}
+
+/* Handles the actions that print and exit. Returns -1 to go on and run. */
+static int run_action(const struct cmdline *cl, struct gw_config *cfg)
+{
+	GString *out = g_string_new(NULL);
+	int rc = -1;
+	switch (cl->action) {
+	case 'V': printf("gorgee %s\n", GORGEE_VERSION); rc = 0; break;
+	case 'h': usage(stdout); rc = 0; break;
+	case OPT_PRINT_DEFAULT:
+		config_defaults(&gw_options, cfg);
+		g_string_append_printf(out, "# gorgee %s default configuration\n\n", GORGEE_VERSION);
+		config_print(&gw_options, cfg, true, out);
+		fputs(out->str, stdout);
+		rc = 0;
+		break;
+	case OPT_PRINT_DOC:
+		g_string_append(out, "# gorgee configuration reference\n\n"
+				     "Generated by `gorgee --print-config-doc` from the option table in "
+				     "`gateway/options.c`; a test keeps this file in step.\n\n"
+				     "Options come from defaults, then the file given with `--config` "
+				     "(INI: `[section]`, `key = value`, `#` comments, values may be "
+				     "\"quoted\"), then `GORGEE_<SECTION>_<KEY>` environment variables, "
+				     "then `--set section.key=value`. Options marked SIGHUP are applied "
+				     "on reload; the others need a restart. An invalid file is reported "
+				     "with its file, line and key, and gorgee exits with status 2.\n");
+		config_print_doc(&gw_options, out);
+		fputs(out->str, stdout);
+		rc = 0;
+		break;
+	}
+	g_string_free(out, TRUE);
+	return rc;
+}
+
+static int run(struct gw *gw)
+{
+	int rc = 0;
+	GError *err = NULL;
+	if (g_mkdir_with_parents(gw->cfg.general.data_dir, 0750) != 0) {
+		LOGE(log_module, NULL, "cannot create data_dir %s: %s", gw->cfg.general.data_dir,
+		     g_strerror(errno));
+		return 1;
+	}
+	(void)err;
+	metrics_register_process();
+	gw->reloads = metrics_series(metrics_family("gorgee_config_reloads_total",
+						    "Configuration reloads applied (SIGHUP).",
+						    METRIC_COUNTER), "");
+	gw->loop = g_main_loop_new(NULL, FALSE);
+	if (gw_http_start(gw, &gw->cfg, gw->loop, &gw->http)) {
+		rc = 1;
+		goto out;
+	}
+	guint sig[3] = {
+		g_unix_signal_add(SIGTERM, on_terminate, gw),
+		g_unix_signal_add(SIGINT, on_terminate, gw),
+		g_unix_signal_add(SIGHUP, on_reload, gw),
+	};
+	set_state(gw, GW_RUNNING);
+	LOGN(log_module, NULL, "gorgee %s running (pid %d)", GORGEE_VERSION, (int)getpid());
+	g_main_loop_run(gw->loop);
+	for (size_t i = 0; i < G_N_ELEMENTS(sig); i++)
+		g_source_remove(sig[i]);
+	LOGN(log_module, NULL, "stopped");
+out:
+	gw_http_stop(gw->http);
+	g_main_loop_unref(gw->loop);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmdline cl = {.sets = g_ptr_array_new()};
+	struct gw gw = {.state = GW_STARTING, .started_us = g_get_monotonic_time()};
+	int rc = parse_cmdline(argc, argv, &cl);
+	if (rc)
+		goto out;
+	if ((rc = run_action(&cl, &gw.cfg)) >= 0)
+		goto out;
+
+	GString *err = g_string_new(NULL);
+	gw.config_path = cl.config;
+	gw.sets = (const char *const *)cl.sets->pdata;
+	if (gw_config_build(&gw.cfg, cl.config, environ, gw.sets, err)) {
+		fprintf(stderr, "gorgee: invalid configuration:\n%s", err->str);
+		g_string_free(err, TRUE);
+		rc = 2;
+		goto out;
+	}
+	g_string_free(err, TRUE);
+	if (cl.action == OPT_CHECK) {
+		printf("configuration OK%s%s\n", cl.config ? ": " : " (defaults)",
+		       cl.config ? cl.config : "");
+		rc = 0;
+		goto out;
+	}
+	apply_logging(&gw.cfg);
+	/* SEC-13: keys live in this process's memory; keep them out of core files. */
+	struct rlimit nocore = {0, 0};
+	setrlimit(RLIMIT_CORE, &nocore);
+	gw.busy = g_array_new(FALSE, FALSE, sizeof(struct busy_source));
+	rc = run(&gw);
+	g_array_free(gw.busy, TRUE);
+out:
+	config_clear(&gw_options, &gw.cfg);
+	metrics_reset();
+	g_ptr_array_free(cl.sets, TRUE);
+	return rc;
+}
