@@ -163,6 +163,7 @@ int config_set_arg(const struct opt_table *t, void *cfg, const char *arg, const 
 /* A value may be "quoted" (with \" and \\ escapes) to keep spaces or a '#'. */
 static int unquote(char *v, char **out)
 {
+	v = g_strchug(v);
 	if (*v != '"') {
 		char *hash = strchr(v, '#');
 		if (hash)

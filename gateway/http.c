@@ -1,5 +1,6 @@
 /* HTTP on the WebSocket port (libwebsockets on the GLib loop): web demo, /healthz, /metrics. */
 #include <errno.h>
+#include <gio/gio.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <string.h>
@@ -175,6 +176,29 @@ static void setup_mounts(struct gw_http *h, const struct gw_config *cfg)
 	}
 }
 
+/* Binds the address once ourselves: a clear OS error instead of lws's, and lws's failure
+ * path (which leaks) is never taken. Returns 0 or the errno of bind(). */
+static int probe_listen(const char *listen_addr, int port)
+{
+	GInetAddress *ia = g_inet_address_new_from_string(listen_addr);
+	if (!ia)
+		return EINVAL;
+	GSocketAddress *sa = g_inet_socket_address_new(ia, (guint16)port);
+	GSocket *sock = g_socket_new(g_inet_address_get_family(ia), G_SOCKET_TYPE_STREAM,
+				     G_SOCKET_PROTOCOL_TCP, NULL);
+	GError *err = NULL;
+	int rc = 0;
+	if (!sock || !g_socket_bind(sock, sa, TRUE, &err))
+		rc = err && err->code == G_IO_ERROR_ADDRESS_IN_USE ? EADDRINUSE : EACCES;
+	if (err)
+		g_error_free(err);
+	if (sock)
+		g_object_unref(sock);
+	g_object_unref(sa);
+	g_object_unref(ia);
+	return rc;
+}
+
 int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 		  struct gw_http **out)
 {
@@ -182,6 +206,14 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 	struct lws_context_creation_info info;
 	void *loops[] = {loop};
 
+	int rc = probe_listen(cfg->http.listen, (int)cfg->http.port);
+	if (rc) {
+		LOGE(log_module, NULL, "cannot start HTTP/WebSocket listener on %s port %d: %s",
+		     cfg->http.listen, (int)cfg->http.port,
+		     rc == EINVAL ? "not an IP address" : g_strerror(rc));
+		g_free(h);
+		return rc;
+	}
 	h->gw = gw;
 	h->requests = metrics_family("gorgee_http_requests_total",
 				     "HTTP requests answered by gorgee, by path and status.",

@@ -17,6 +17,7 @@ esac
 runtime_pkgs=(
   libwebsockets17 libwebsockets-evlib-glib libjansson4 libsrtp2-1 libnice10
   libssl3 libglib2.0-0 libc-ares2 libsqlite3-0 libhiredis0.14 ca-certificates
+  curl # the container HEALTHCHECK
 )
 build_pkgs=(
   "${runtime_pkgs[@]}"

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Smoke test of the real gorgee binary: command line, config errors, HTTP endpoints,
+SIGHUP reload and SIGTERM drain. Prints TAP."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+GORGEE = sys.argv[1]
+results = []
+
+
+def case(name):
+    def wrap(fn):
+        results.append((name, fn))
+        return fn
+    return wrap
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run(*args, env=None, timeout=20):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    return subprocess.run([GORGEE, *args], capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+class Daemon:
+    def __init__(self, *args, env=None):
+        self.port = free_port()
+        self.tmp = tempfile.TemporaryDirectory()
+        e = dict(os.environ)
+        e["GORGEE_HTTP_PORT"] = str(self.port)  # the environment override path
+        e["GORGEE_HTTP_LISTEN"] = "127.0.0.1"
+        e.update(env or {})
+        self.stderr = open(os.path.join(self.tmp.name, "stderr"), "w+")
+        self.p = subprocess.Popen([GORGEE, "--set", f"general.data_dir={self.tmp.name}/data", *args],
+                                  stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if http_get(self.port, "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("gorgee did not come up: " + self.log())
+
+    def log(self):
+        self.stderr.flush()
+        with open(self.stderr.name) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+        finally:
+            self.stderr.close()
+            self.tmp.cleanup()
+
+
+@case("--version and --help")
+def _():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("gorgee "), r
+    r = run("--help")
+    assert r.returncode == 0 and "--print-default-config" in r.stdout and "--check-config" in r.stdout
+    r = run("--bogus")
+    assert r.returncode == 2
+
+
+@case("printed default config passes --check-config")
+def _():
+    r = run("--print-default-config")
+    assert r.returncode == 0 and "[general]" in r.stdout and "[http]" in r.stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write(r.stdout)
+    try:
+        c = run("--check-config", "--config", f.name)
+        assert c.returncode == 0 and "configuration OK" in c.stdout, c
+    finally:
+        os.unlink(f.name)
+
+
+@case("broken config file is reported with file, line and key, exit 2")
+def _():
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("[general]\nlog_level = info\n[http]\nport = 70000\n")
+    try:
+        for args in (["--check-config", "--config", f.name], ["--config", f.name]):
+            r = run(*args)
+            assert r.returncode == 2, r
+            assert f"{f.name}:4:" in r.stderr and "http.port" in r.stderr, r.stderr
+        r = run("--check-config", env={"GORGEE_CONFIG": f.name})
+        assert r.returncode == 2 and f"{f.name}:4:" in r.stderr
+    finally:
+        os.unlink(f.name)
+
+
+@case("bad --set and bad environment exit 2 naming the option")
+def _():
+    r = run("--check-config", "--set", "http.port=abc")
+    assert r.returncode == 2 and "--set: http.port: 'abc'" in r.stderr, r.stderr
+    r = run("--check-config", env={"GORGEE_HTTP_PROT": "1"})
+    assert r.returncode == 2 and "GORGEE_HTTP_PROT" in r.stderr, r.stderr
+
+
+@case("healthz, metrics, web demo, 404, then SIGTERM exits 0")
+def _():
+    d = Daemon()
+    try:
+        st, hdr, body = http_get(d.port, "/healthz")
+        assert st == 200 and hdr["Content-Type"].startswith("application/json")
+        h = json.loads(body)
+        assert h["status"] == "ok" and h["version"], h
+        st, hdr, body = http_get(d.port, "/metrics")
+        assert st == 200 and hdr["Content-Type"].startswith("text/plain")
+        for m in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                  'gorgee_http_requests_total{path="/healthz",status="200"}'):
+            assert m in body, m
+        st, hdr, body = http_get(d.port, "/")
+        assert st == 200 and hdr["Content-Type"].startswith("text/html") and "<html" in body.lower()
+        assert http_get(d.port, "/no/such/file")[0] == 404
+        t0 = time.time()
+        rc = d.stop()
+        assert rc == 0, (rc, d.log() if rc is None else "")
+        assert time.time() - t0 < 30
+    finally:
+        d.stop(signal.SIGKILL)
+
+
+@case("SIGINT drains and exits 0; JSON log lines")
+def _():
+    d = Daemon("--set", "general.log_format=json", "--set", "general.log_level=info")
+    log = d.log()
+    rc = d.p.send_signal(signal.SIGINT) or d.p.wait(timeout=10)
+    assert rc == 0
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert any(x["msg"].startswith("gorgee ") and x["level"] == "notice" for x in lines), lines
+    d.stop()
+
+
+@case("SIGHUP reloads reloadable options and names those needing a restart")
+def _():
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("[general]\nlog_level = notice\n")
+    d = Daemon("--config", f.name)
+    try:
+        with open(f.name, "w") as g:
+            g.write("[general]\nlog_level = info\ndrain_timeout = 3\n[http]\nserve_demo = false\n")
+        d.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline and "need a restart" not in d.log():
+            time.sleep(0.05)
+        assert "these changes need a restart: http.serve_demo" in d.log(), d.log()
+        body = http_get(d.port, "/metrics")[2]
+        assert "gorgee_config_reloads_total 1" in body, body
+        with open(f.name, "w") as g:
+            g.write("[general]\nlog_level = chatty\n")
+        d.p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline and "reload rejected" not in d.log():
+            time.sleep(0.05)
+        assert f"{f.name}:2:" in d.log() and http_get(d.port, "/healthz")[0] == 200
+        assert d.stop() == 0
+    finally:
+        d.stop(signal.SIGKILL)
+        os.unlink(f.name)
+
+
+@case("port already in use: clear error, non-zero exit")
+def _():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run("--set", f"http.port={port}", "--set", "http.listen=127.0.0.1",
+                    "--set", f"general.data_dir={tmp}/d")
+        assert r.returncode == 1 and "cannot start HTTP/WebSocket listener" in r.stderr, r
+    finally:
+        s.close()
+
+
+failed = 0
+print(f"1..{len(results)}")
+for i, (name, fn) in enumerate(results, 1):
+    try:
+        fn()
+        print(f"ok {i} - {name}")
+    except Exception as e:  # noqa: BLE001 - report every failure as TAP
+        failed += 1
+        print(f"# {type(e).__name__}: {e}".replace("\n", "\n# "))
+        print(f"not ok {i} - {name}")
+    sys.stdout.flush()
+sys.exit(1 if failed else 0)
