@@ -20,6 +20,21 @@ struct gw_config {
 		char *web_root;
 		bool serve_demo;
 	} http;
+	struct {
+		char *origins;
+		int64_t max_message;
+		int64_t max_conns_per_ip;
+		int64_t first_message_timeout;
+		int64_t ping_interval;
+		int64_t queue_messages;
+		int64_t rate;
+		int64_t rate_burst;
+		int64_t resume_grace;
+		struct secret *token_secret;
+		char *token_audience;
+		char *token_issuer;
+		int64_t token_max_lifetime;
+	} ws;
 };
 
 extern const struct opt_table gw_options;
@@ -39,8 +54,9 @@ struct gw_http;
 typedef unsigned gw_busy_fn(void *arg);
 
 /* HTTP server on libwebsockets, on the GLib loop: web demo files, /healthz, /metrics. */
+struct ws_server;
 int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
-		  struct gw_http **out);
+		  struct ws_server *ws, struct gw_http **out);
 void gw_http_stop(struct gw_http *h);
 
 enum gw_state gw_get_state(const struct gw *gw);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "ws.h"
 #include "gorgee-build.h"
 
 struct gw_http {
@@ -13,6 +14,8 @@ struct gw_http {
 	struct lws_context *ctx;
 	char *web_root;
 	struct lws_http_mount mounts[3];
+	struct lws_protocols protocols[3];
+	struct ws_server *ws;
 	struct metric_family *requests;
 };
 
@@ -93,6 +96,21 @@ static int on_http(struct lws *wsi, struct pss *pss)
 	return begin_response(wsi, pss, status, type) ? -1 : 0;
 }
 
+/* The client must offer our subprotocol (Sec-WebSocket-Protocol: gorgee-v1[, ...]). */
+static bool offers_subprotocol(struct lws *wsi)
+{
+	char list[256];
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) >= (int)sizeof(list) ||
+	    lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL) <= 0)
+		return false;
+	bool found = false;
+	char **names = g_strsplit(list, ",", 16);
+	for (size_t i = 0; names[i] && !found; i++)
+		found = strcmp(g_strstrip(names[i]), WS_PROTOCOL_NAME) == 0;
+	g_strfreev(names);
+	return found;
+}
+
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
 {
@@ -109,6 +127,15 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		g_free(pss->body);
 		pss->body = NULL;
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+		struct gw_http *h = lws_context_user(lws_get_context(wsi));
+		if (!h->ws || !offers_subprotocol(wsi)) {
+			lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+					       "WebSocket subprotocol must be " WS_PROTOCOL_NAME);
+			return 1;
+		}
+		return ws_server_check_upgrade(h->ws, wsi);
+	}
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (pss) {
@@ -122,10 +149,6 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols protocols[] = {
-	{"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
-};
 
 /* lws answers 415 for extensions it does not know (LIBRARY-NOTES.md). */
 static const struct lws_protocol_vhost_options mime_wav = {NULL, NULL, ".wav", "audio/wav"};
@@ -200,7 +223,7 @@ static int probe_listen(const char *listen_addr, int port)
 }
 
 int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
-		  struct gw_http **out)
+		  struct ws_server *ws, struct gw_http **out)
 {
 	struct gw_http *h = g_new0(struct gw_http, 1);
 	struct lws_context_creation_info info;
@@ -215,6 +238,10 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 		return rc;
 	}
 	h->gw = gw;
+	h->ws = ws;
+	h->protocols[0] = (struct lws_protocols){"http", cb_http, sizeof(struct pss), 0, 0, NULL, 0};
+	if (ws)
+		h->protocols[1] = ws_server_protocol(ws);
 	h->requests = metrics_family("gorgee_http_requests_total",
 				     "HTTP requests answered by gorgee, by path and status.",
 				     METRIC_COUNTER);
@@ -230,7 +257,8 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 	info.port = (int)cfg->http.port;
 	if (strcmp(cfg->http.listen, "0.0.0.0") != 0 && strcmp(cfg->http.listen, "::") != 0)
 		info.iface = cfg->http.listen;
-	info.protocols = protocols;
+	info.protocols = h->protocols;
+	info.timeout_secs = 5; /* handshake deadline (SEC-04) */
 	info.mounts = h->mounts;
 	info.user = h;
 	info.server_string = "gorgee/" GORGEE_VERSION;

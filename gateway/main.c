@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "ws.h"
 #include "gorgee-build.h"
 
 extern char **environ;
@@ -28,6 +29,7 @@ struct gw {
 	gint64 started_us;
 	gint64 drain_deadline_us;
 	struct gw_http *http;
+	struct ws_server *ws;
 	GArray *busy; /* struct busy_source */
 	guint drain_poll;
 	struct metric *reloads;
@@ -76,6 +78,8 @@ static void stop_now(struct gw *gw)
 	}
 	gw_http_stop(gw->http); /* from a GLib callback, never inside an lws one */
 	gw->http = NULL;
+	ws_server_free(gw->ws); /* after lws: its close callbacks still use the server */
+	gw->ws = NULL;
 	g_main_loop_quit(gw->loop);
 }
 
@@ -108,6 +112,7 @@ static gboolean on_terminate(gpointer data)
 	if (gw->state != GW_RUNNING)
 		return G_SOURCE_CONTINUE;
 	set_state(gw, GW_DRAINING);
+	ws_server_drain(gw->ws);
 	gw->drain_deadline_us =
 		g_get_monotonic_time() + gw->cfg.general.drain_timeout * G_USEC_PER_SEC;
 	LOGN(log_module, NULL, "draining: %u in progress, up to %" G_GINT64_FORMAT " s",
@@ -241,6 +246,32 @@ static int run_action(const struct cmdline *cl, struct gw_config *cfg)
 	return rc;
 }
 
+static struct ws_server *ws_start(const struct gw_config *cfg)
+{
+	const struct gw_config *c = cfg;
+	struct ws_limits lim = {
+		.max_message = (size_t)c->ws.max_message,
+		.queue_messages = (size_t)c->ws.queue_messages,
+		.max_conns_per_ip = (unsigned)c->ws.max_conns_per_ip,
+		.first_message_secs = (unsigned)c->ws.first_message_timeout,
+		.ping_secs = (unsigned)c->ws.ping_interval,
+		.rate_per_sec = (unsigned)c->ws.rate,
+		.rate_burst = (unsigned)c->ws.rate_burst,
+		.resume_grace_secs = (unsigned)c->ws.resume_grace,
+	};
+	struct ws_auth_config auth = {
+		.jwt_key = c->ws.token_secret,
+		.audience = c->ws.token_audience,
+		.issuer = c->ws.token_issuer,
+		.max_lifetime_secs = (unsigned)c->ws.token_max_lifetime,
+		.skew_secs = 60,
+	};
+	char **origins = g_strsplit_set(c->ws.origins, ", ", -1);
+	struct ws_server *srv = ws_server_new(&lim, &auth, (const char *const *)origins);
+	g_strfreev(origins);
+	return srv;
+}
+
 static int run(struct gw *gw)
 {
 	int rc = 0;
@@ -256,7 +287,8 @@ static int run(struct gw *gw)
 						    "Configuration reloads applied (SIGHUP).",
 						    METRIC_COUNTER), "");
 	gw->loop = g_main_loop_new(NULL, FALSE);
-	if (gw_http_start(gw, &gw->cfg, gw->loop, &gw->http)) {
+	gw->ws = ws_start(&gw->cfg);
+	if (gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
 		rc = 1;
 		goto out;
 	}
@@ -273,6 +305,7 @@ static int run(struct gw *gw)
 	LOGN(log_module, NULL, "stopped");
 out:
 	gw_http_stop(gw->http);
+	ws_server_free(gw->ws);
 	g_main_loop_unref(gw->loop);
 	return rc;
 }

@@ -1,0 +1,289 @@
+// WebSocket protocol test: a real client (npm "ws") against the real gorgee binary.
+// usage: node ws_protocol.mjs path/to/gorgee     Prints TAP.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+
+const GORGEE = process.argv[2];
+const SECRET = 'test-secret-' + crypto.randomBytes(8).toString('hex');
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
+
+function b64u(buf) { return Buffer.from(buf).toString('base64url'); }
+function jwt(claims, { key = SECRET, alg = 'HS256', header } = {}) {
+  const h = b64u(JSON.stringify(header || { alg, typ: 'JWT' }));
+  const p = b64u(JSON.stringify(claims));
+  const sig = alg === 'none' ? '' : b64u(crypto.createHmac('sha256', key).update(`${h}.${p}`).digest());
+  return `${h}.${p}.${sig}`;
+}
+const now = () => Math.floor(Date.now() / 1000);
+const good = (sub = 'alice', extra = {}) => jwt({ sub, aud: 'gorgee', iat: now(), exp: now() + 300, ...extra });
+
+async function freePort() {
+  return new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+}
+
+let port, proc, logs = '';
+async function start() {
+  port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-ws-'));
+  proc = spawn(GORGEE, ['--set', `http.port=${port}`, '--set', 'http.listen=127.0.0.1',
+    '--set', `general.data_dir=${dir}`, '--set', 'general.log_level=info',
+    '--set', 'ws.first_message_timeout=1', '--set', 'ws.max_message=4096',
+    '--set', 'ws.max_conns_per_ip=6', '--set', 'ws.rate=5', '--set', 'ws.rate_burst=10',
+    '--set', 'ws.resume_grace=2', '--set', 'ws.origins=https://app.example'],
+    { env: { ...process.env, GORGEE_WS_TOKEN_SECRET: SECRET }, stdio: ['ignore', 'ignore', 'pipe'] });
+  proc.stderr.on('data', (d) => { logs += d; });
+  for (let i = 0; i < 100; i++) {
+    try { const r = await fetch(`http://127.0.0.1:${port}/healthz`); if (r.ok) return; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error('gorgee did not start: ' + logs);
+}
+
+// A client that collects every message and the close.
+class Client {
+  constructor(opts = {}) {
+    this.msgs = []; this.waiters = []; this.closed = null; this.nextId = 1;
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, opts.protocol === undefined ? 'gorgee-v1' : opts.protocol,
+      { headers: opts.headers || {}, origin: opts.origin });
+    this.ws.on('message', (d) => { const m = JSON.parse(d.toString()); this.msgs.push(m); this.wake(); });
+    this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this.wake(); });
+    this.ws.on('error', (e) => { this.error = e; this.wake(); });
+    this.ws.on('unexpected-response', (req, res) => { this.httpStatus = res.statusCode; this.wake(); });
+  }
+  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
+  async until(pred, what, ms = 4000) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = pred();
+      if (v) return v;
+      if (Date.now() > end) throw new Error(`timeout waiting for ${what}; msgs=${JSON.stringify(this.msgs)} closed=${JSON.stringify(this.closed)}`);
+      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
+    }
+  }
+  open() { return this.until(() => this.ws.readyState === WebSocket.OPEN || this.httpStatus || this.closed, 'open'); }
+  send(obj) { this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
+  async req(request, params, id = this.nextId++) {
+    this.send(params === undefined ? { request, id } : { request, id, params });
+    return this.until(() => this.msgs.find((m) => m.id === id && m.reply !== undefined), `reply to ${request}`);
+  }
+  async closeCode() { await this.until(() => this.closed, 'close'); return this.closed.code; }
+  end() { try { this.ws.terminate(); } catch { /* already gone */ } }
+}
+
+async function client(opts) { const c = new Client(opts); await c.open(); return c; }
+
+test('upgrade without the gorgee-v1 subprotocol is refused', async () => {
+  const c = new Client({ protocol: [] });
+  await c.until(() => c.httpStatus || c.closed || c.error, 'refusal');
+  assert(c.httpStatus === 400, `status ${c.httpStatus}`);
+});
+
+test('SEC-03 foreign Origin gets 403 at the upgrade; allowlisted and same origin pass', async () => {
+  const bad = new Client({ origin: 'https://evil.example' });
+  await bad.until(() => bad.httpStatus || bad.closed, 'refusal');
+  assert(bad.httpStatus === 403, `status ${bad.httpStatus}`);
+  const ok = await client({ origin: 'https://app.example' });
+  assert(ok.ws.readyState === WebSocket.OPEN); ok.end();
+  const same = await client({ origin: `http://127.0.0.1:${port}` });
+  assert(same.ws.readyState === WebSocket.OPEN); same.end();
+});
+
+test('ping before login echoes the request id', async () => {
+  const c = await client();
+  const r = await c.req('ping', undefined, 'abc-1');
+  assert(r.reply === 'ping' && r.id === 'abc-1' && typeof r.result.time_ms === 'number', JSON.stringify(r));
+  c.end();
+});
+
+test('BI-48 bad JSON and bad envelopes get error replies with stable codes', async () => {
+  const c = await client();
+  assert((await c.req('login', { token: good('eve') })).result, 'login');
+  const cases = [
+    ['{not json', 400], ['[1,2,3]', 400], ['"str"', 400], ['{"request":"ping"}', 400],
+    ['{"id":1}', 400], ['{"id":{},"request":"ping"}', 400], ['{"id":1,"request":"ping","x":1}', 400],
+    ['{"id":1,"id":2,"request":"ping"}', 400], ['['.repeat(3000), 400],
+    ['{"id":18446744073709551616,"request":"ping"}', 400], ['{"id":"a\\u0000b","request":"nope"}', 400],
+    ['{"id":5,"request":"ping","params":[1]}', 422],
+  ];
+  for (const [text, code] of cases) {
+    await sleep(220); // stay under the request rate limit (5/s in this test)
+    const before = c.msgs.length;
+    c.send(text);
+    const m = await c.until(() => c.msgs[before], `reply to ${text.slice(0, 30)}`);
+    assert(m.error && m.error.code === code && typeof m.error.name === 'string' && m.error.message,
+      `${text.slice(0, 40)} -> ${JSON.stringify(m)}`);
+  }
+  assert(c.ws.readyState === WebSocket.OPEN, 'connection survives bad input');
+  c.end();
+});
+
+test('unknown request 404, login-only request 401, parameter rules 422', async () => {
+  const c = await client();
+  let r = await c.req('frobnicate', {});
+  assert(r.error.code === 404 && r.error.name === 'unknown_request' && r.id !== undefined);
+  r = await c.req('logout', {});
+  assert(r.error.code === 401, JSON.stringify(r));
+  r = await c.req('login', { token: 42 });
+  assert(r.error.code === 422 && /token/.test(r.error.message), JSON.stringify(r));
+  r = await c.req('login', { tokn: 'x' });
+  assert(r.error.code === 422 && /unknown parameter/.test(r.error.message), JSON.stringify(r));
+  r = await c.req('resume', { session_id: 'x' });
+  assert(r.error.code === 422 && /missing parameter 'resume_token'/.test(r.error.message), JSON.stringify(r));
+  c.end();
+});
+
+test('login with a valid HS256 token opens a session', async () => {
+  const c = await client();
+  const r = await c.req('login', { token: good('alice') });
+  assert(r.result && r.result.user === 'alice' && /^[0-9a-f]{32}$/.test(r.result.session_id) &&
+    /^[0-9a-f]{64}$/.test(r.result.resume_token) && r.result.protocol === 1, JSON.stringify(r));
+  const again = await c.req('login', { token: good('alice') });
+  assert(again.error.code === 409, 'second login is wrong_state');
+  c.end();
+});
+
+test('BI-47 bad tokens are refused and the connection closed 4401', async () => {
+  const bad = [
+    jwt({ sub: 'a', aud: 'gorgee', exp: now() - 120 }),                       // expired
+    jwt({ sub: 'a', aud: 'gorgee', exp: now() + 300 }, { alg: 'none' }),     // alg none
+    jwt({ sub: 'a', aud: 'gorgee', exp: now() + 300 }, { header: { alg: 'RS256' } }),
+    jwt({ sub: 'a', aud: 'other', exp: now() + 300 }),                        // wrong aud
+    jwt({ sub: 'a', aud: 'gorgee', exp: now() + 300 }, { key: 'wrong-key' }),
+    jwt({ sub: 'a', aud: 'gorgee' }),                                          // no exp
+    jwt({ sub: 'a', aud: 'gorgee', iat: now(), exp: now() + 7200 }),          // too long-lived
+    jwt({ aud: 'gorgee', exp: now() + 300 }),                                  // no sub
+    'not.a.token', good('a').slice(0, -3) + 'AAA',
+  ];
+  for (const t of bad) {
+    const c = await client();
+    const r = await c.req('login', { token: t });
+    assert(r.error && r.error.code === 401, `${t}: ${JSON.stringify(r)}`);
+    assert(await c.closeCode() === 4401, 'closed with 4401');
+  }
+  assert(!logs.includes(SECRET), 'the key never reaches the log');
+});
+
+test('SEC-02 no login within the first-message deadline closes 4401', async () => {
+  const c = await client();
+  const t0 = Date.now();
+  assert(await c.closeCode() === 4401);
+  assert(Date.now() - t0 < 3000, 'closed within the deadline');
+});
+
+test('BI-46 a message over the cap closes 1009, also when fragmented', async () => {
+  const c = await client();
+  c.send(JSON.stringify({ id: 1, request: 'ping', pad: 'x'.repeat(5000) }));
+  const code1 = await c.closeCode();
+  assert(code1 === 1009, `single frame: ${code1}`);
+  const f = await client();
+  // 1-byte fragments in paced bursts (a blast would end in a TCP reset that hides the close frame)
+  for (let i = 0; i < 5000 && !f.closed && f.ws.readyState === WebSocket.OPEN; i++) {
+    f.ws.send('x', { fin: false });
+    if (i % 50 === 49) await sleep(10);
+  }
+  const code2 = await f.closeCode();
+  assert(code2 === 1009, `fragments: ${code2}`);
+});
+
+test('binary frames are refused with 1003', async () => {
+  const c = await client();
+  c.ws.send(Buffer.from([1, 2, 3]));
+  assert(await c.closeCode() === 1003);
+});
+
+test('SEC-04 per-IP connection cap answers 403 at the upgrade', async () => {
+  await sleep(300);
+  const open = [];
+  for (let i = 0; i < 6; i++) open.push(await client());
+  const extra = new Client();
+  await extra.until(() => extra.httpStatus || extra.closed, 'refusal');
+  assert(extra.httpStatus === 403, `status ${extra.httpStatus}`);
+  open.forEach((c) => c.end());
+  await sleep(300);
+  const later = await client();
+  assert(later.ws.readyState === WebSocket.OPEN, 'slots come back'); later.end();
+});
+
+test('SEC-04 request rate limit answers 429', async () => {
+  const c = await client();
+  for (let i = 0; i < 30; i++) c.send({ id: 1000 + i, request: 'ping' });
+  await c.until(() => c.msgs.length >= 30, '30 replies');
+  const limited = c.msgs.filter((m) => m.error && m.error.code === 429).length;
+  assert(limited >= 15 && limited <= 22, `limited ${limited}`);
+  c.end();
+});
+
+test('resume after a reconnect keeps the session; wrong token refused', async () => {
+  const c = await client();
+  const s = (await c.req('login', { token: good('bob') })).result;
+  c.end();
+  await sleep(200);
+  const d = await client();
+  const bad = await d.req('resume', { session_id: s.session_id, resume_token: '0'.repeat(64) });
+  assert(bad.error && bad.error.code === 401, JSON.stringify(bad));
+  const r = await d.req('resume', { session_id: s.session_id, resume_token: s.resume_token });
+  assert(r.result && r.result.session_id === s.session_id && r.result.user === 'bob', JSON.stringify(r));
+  const p = await d.req('ping');
+  assert(p.result, 'session usable after resume');
+  d.end();
+});
+
+test('a session is gone after the resume grace', async () => {
+  const c = await client();
+  const s = (await c.req('login', { token: good('carol') })).result;
+  c.end();
+  await sleep(2600);
+  const d = await client();
+  const r = await d.req('resume', { session_id: s.session_id, resume_token: s.resume_token });
+  assert(r.error && r.error.code === 401, JSON.stringify(r));
+  d.end();
+});
+
+test('logout ends the session and revokes the token (jti)', async () => {
+  const tok = good('dave', { jti: crypto.randomUUID() });
+  const c = await client();
+  const s = (await c.req('login', { token: tok })).result;
+  const r = await c.req('logout', {});
+  assert(r.result, JSON.stringify(r));
+  assert(await c.closeCode() === 1000);
+  const d = await client();
+  const again = await d.req('login', { token: tok });
+  assert(again.error && again.error.code === 401 && /revoked/.test(again.error.message), JSON.stringify(again));
+  const e = await client();
+  const res = await e.req('resume', { session_id: s.session_id, resume_token: s.resume_token });
+  assert(res.error && res.error.code === 401);
+  e.end();
+});
+
+test('metrics count WebSocket connections, requests and closes', async () => {
+  const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  for (const m of ['gorgee_ws_connections', 'gorgee_ws_sessions', 'gorgee_ws_requests_total{request="login",result="ok"}',
+    'gorgee_ws_closes_total{code="4401"}', 'gorgee_ws_closes_total{code="1009"}']) assert(body.includes(m), m);
+});
+
+(async () => {
+  let failed = 0;
+  console.log(`1..${tests.length}`);
+  try { await start(); } catch (e) { console.log(`# ${e.message}`); }
+  for (let i = 0; i < tests.length; i++) {
+    try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
+    catch (e) { failed++; console.log(`# ${String(e.stack || e).split('\n').join('\n# ')}`); console.log(`not ok ${i + 1} - ${tests[i].name}`); }
+  }
+  if (proc) {
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => { if (proc.exitCode !== null) r(proc.exitCode); else proc.on('exit', r); });
+    if (code !== 0) { console.log(`# gorgee exited ${code}\n# ${logs.split('\n').slice(-20).join('\n# ')}`); failed++; }
+  }
+  process.exit(failed ? 1 : 0);
+})();
