@@ -187,6 +187,7 @@ test('BI-46 a message over the cap closes 1009, also when fragmented', async () 
   const code1 = await c.closeCode();
   assert(code1 === 1009, `single frame: ${code1}`);
   const f = await client();
+  assert((await f.req('login', { token: good('frank') })).result, 'login');
   // 1-byte fragments in paced bursts (a blast would end in a TCP reset that hides the close frame)
   for (let i = 0; i < 5000 && !f.closed && f.ws.readyState === WebSocket.OPEN; i++) {
     f.ws.send('x', { fin: false });

@@ -39,7 +39,9 @@ static gssize b64url_decode(const char *in, size_t len, unsigned char *out, size
 			out[n++] = (unsigned char)(acc >> bits);
 		}
 	}
-	if (bits >= 6) /* a single leftover character cannot encode a byte */
+	/* A single leftover character cannot encode a byte, and the unused low bits of the
+	 * last one must be zero: otherwise one token has several spellings. */
+	if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
 		return -1;
 	return (gssize)n;
 }
