@@ -1,0 +1,247 @@
+/* sip: character classes and the small scanners every SIP parser here shares. */
+#include <errno.h>
+
+#include "sip-private.h"
+
+/* Generated from the RFC 3261 §25.1 sets; one byte of class bits per character. */
+const uint8_t sip_cc[256] = {
+	['\t'] = SC_WS,
+	['\n'] = SC_WS,
+	['\r'] = SC_WS,
+	[' '] = SC_WS,
+	['!'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV,
+	['$'] = SC_USER | SC_PARAM | SC_HNV,
+	['%'] = SC_TOKEN,
+	['&'] = SC_USER | SC_PARAM,
+	['\''] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV,
+	['('] = SC_USER | SC_PARAM | SC_HNV,
+	[')'] = SC_USER | SC_PARAM | SC_HNV,
+	['*'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV,
+	['+'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV,
+	[','] = SC_USER,
+	['-'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['.'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['/'] = SC_USER | SC_PARAM | SC_HNV,
+	['0'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['1'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['2'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['3'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['4'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['5'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['6'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['7'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['8'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['9'] = SC_TOKEN | SC_HEX | SC_DIGIT | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	[':'] = SC_PARAM | SC_HNV,
+	[';'] = SC_USER,
+	['='] = SC_USER,
+	['?'] = SC_USER | SC_HNV,
+	['A'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['B'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['C'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['D'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['E'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['F'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['G'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['H'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['I'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['J'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['K'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['L'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['M'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['N'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['O'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['P'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['Q'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['R'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['S'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['T'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['U'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['V'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['W'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['X'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['Y'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['Z'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['['] = SC_PARAM | SC_HNV,
+	[']'] = SC_PARAM | SC_HNV,
+	['_'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['`'] = SC_TOKEN,
+	['a'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['b'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['c'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['d'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['e'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['f'] = SC_TOKEN | SC_HEX | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['g'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['h'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['i'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['j'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['k'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['l'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['m'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['n'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['o'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['p'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['q'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['r'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['s'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['t'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['u'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['v'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['w'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['x'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['y'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['z'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV | SC_HOST,
+	['~'] = SC_TOKEN | SC_USER | SC_PARAM | SC_HNV,
+};
+
+struct slice sip_trim(struct slice s)
+{
+	const char *a = s.p, *b = s.p + s.len;
+	while (a < b && CC(*a, SC_WS))
+		a++;
+	while (b > a && CC(b[-1], SC_WS))
+		b--;
+	return sl_range(a, b);
+}
+
+const char *sip_scan_quoted(const char *p, const char *end, struct slice *out)
+{
+	const char *start = ++p;
+	while (p < end) {
+		if (*p == '\\') {
+			if (end - p < 2)
+				return NULL;
+			p += 2;
+			continue;
+		}
+		if (*p == '"') {
+			*out = sl_range(start, p);
+			return p + 1;
+		}
+		p++;
+	}
+	return NULL;
+}
+
+/* One parameter value: quoted string, IPv6 reference or token. */
+static const char *scan_pvalue(const char *p, const char *end, struct slice *v, bool unquote)
+{
+	if (*p == '"') {
+		const char *q = sip_scan_quoted(p, end, v);
+		if (q && !unquote)
+			*v = sl_range(p, q);
+		return q;
+	}
+	if (*p == '[') {
+		const char *q = memchr(p, ']', (size_t)(end - p));
+		if (!q)
+			return NULL;
+		*v = sl_range(p, q + 1);
+		return q + 1;
+	}
+	/* token, plus ':' so host:port style values (received, maddr) survive */
+	const char *s = p;
+	while (p < end && (CC(*p, SC_TOKEN) || *p == ':'))
+		p++;
+	if (p == s)
+		return NULL;
+	*v = sl_range(s, p);
+	return p;
+}
+
+int sip_params_scan(const char *p, const char *end, struct sip_params *ps, bool unquote)
+{
+	p = skip_ws(p, end);
+	while (p < end) {
+		if (*p != ';')
+			return EBADMSG;
+		p = skip_ws(p + 1, end);
+		const char *n = p;
+		p = scan_token(p, end);
+		if (p == n || ps->n >= SIP_MAX_PARAMS)
+			return EBADMSG;
+		struct sip_param *pa = &ps->p[ps->n++];
+		pa->name = sl_range(n, p);
+		pa->value = sl(NULL, 0);
+		p = skip_ws(p, end);
+		if (p < end && *p == '=') {
+			p = skip_ws(p + 1, end);
+			if (p >= end)
+				return EBADMSG;
+			p = scan_pvalue(p, end, &pa->value, unquote);
+			if (!p)
+				return EBADMSG;
+			p = skip_ws(p, end);
+		}
+	}
+	return 0;
+}
+
+const struct sip_param *sip_params_find(const struct sip_params *ps, const char *name)
+{
+	for (unsigned i = 0; i < ps->n; i++)
+		if (sl_ieq(ps->p[i].name, name))
+			return &ps->p[i];
+	return NULL;
+}
+
+int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out)
+{
+	uint64_t x = 0;
+	if (v.len == 0)
+		return EBADMSG;
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned d = (unsigned char)v.p[i] - '0';
+		if (d > 9)
+			return EBADMSG;
+		/* Checked before the multiply: never wraps, never truncates (BI-07, BI-08). */
+		if (x > (max - d) / 10)
+			return EBADMSG;
+		x = x * 10 + d;
+	}
+	*out = x;
+	return 0;
+}
+
+static bool ipv6_ref_ok(const char *a, const char *b)
+{
+	/* a/b exclude the brackets; hex digits, ':' and '.' (embedded IPv4), at least "::" */
+	if (b - a < 2 || b - a > 45)
+		return false;
+	for (const char *p = a; p < b; p++)
+		if (!CC(*p, SC_HEX) && *p != ':' && *p != '.')
+			return false;
+	return memchr(a, ':', (size_t)(b - a)) != NULL;
+}
+
+int sip_hostport_parse(const char *p, const char *end, struct slice *host, bool *ipv6,
+		       bool *has_port, uint16_t *port)
+{
+	const char *h = p;
+	*ipv6 = false;
+	*has_port = false;
+	*port = 0;
+	if (p < end && *p == '[') {
+		const char *q = memchr(p, ']', (size_t)(end - p));
+		if (!q || !ipv6_ref_ok(p + 1, q))
+			return EBADMSG;
+		p = q + 1;
+		*ipv6 = true;
+	} else {
+		while (p < end && CC(*p, SC_HOST))
+			p++;
+		if (p == h)
+			return EBADMSG;
+	}
+	*host = sl_range(h, p);
+	if (p < end && *p == ':') {
+		uint64_t v;
+		if (end - p - 1 > 5 || sip_uint_parse(sl_range(p + 1, end), 65535, &v))
+			return EBADMSG;
+		*has_port = true;
+		*port = (uint16_t)v;
+		p = end;
+	}
+	return p == end ? 0 : EBADMSG;
+}
