@@ -15,9 +15,12 @@
 #define SIP_MAX_BODY         65536 /* Content-Length                        → 413 */
 #define SIP_MAX_HEADERS      100   /* header values after comma splitting   → 513 */
 #define SIP_MAX_SAME_HEADER  32    /* values of any one known header        → 513 */
+#define SIP_MAX_VIA          70    /* Via values: one per hop of Max-Forwards 70 (RFC 4475
+				    * longreq carries 34), so Via gets its own cap → 513 */
 #define SIP_MAX_RURI         512   /* Request-URI bytes                     → 414 */
 #define SIP_MAX_URI          2048  /* any other URI                         → 400 */
 #define SIP_MAX_CALL_ID      256   /* Call-ID bytes                         → 400 */
+#define SIP_MAX_METHOD       64    /* method name (request line, CSeq)      → 400 */
 #define SIP_MAX_TOKEN        256   /* tags, branch, method, display name    → 400 */
 #define SIP_MAX_PARAMS       16    /* parameters of one URI or header value → 400 */
 #define SIP_MAX_AUTH_VALUE   1024  /* one Authorization parameter (BI-13)   → 400 */

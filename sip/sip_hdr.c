@@ -93,13 +93,26 @@ static const char *via_part(const char *p, const char *end, bool slash, struct s
 	return p;
 }
 
+/* received/maddr: a host, an [IPv6] reference, or a bare IPv6 address (RFC 5118 §4.5). */
+static bool via_host_ok(struct slice v)
+{
+	struct slice h;
+	bool b6, hp;
+	uint16_t port;
+	if (v.len && v.p[0] != '[' && memchr(v.p, ':', v.len)) {
+		for (size_t i = 0; i < v.len; i++)
+			if (!CC(v.p[i], SC_HEX) && v.p[i] != ':' && v.p[i] != '.')
+				return false;
+		return v.len <= 45;
+	}
+	return sip_hostport_parse(v.p, v.p + v.len, &h, &b6, &hp, &port) == 0 && !hp;
+}
+
 static int via_params(struct sip_via *out)
 {
 	for (unsigned i = 0; i < out->params.n; i++) {
 		const struct sip_param *pa = &out->params.p[i];
-		struct slice v = pa->value, h;
-		bool b6, hp;
-		uint16_t port;
+		struct slice v = pa->value;
 		uint64_t x;
 		if (sl_ieq(pa->name, "branch")) {
 			/* BI-03/BI-05: a bare magic cookie or an empty/huge branch is unusable */
@@ -108,7 +121,7 @@ static int via_params(struct sip_via *out)
 				return EBADMSG;
 			out->branch = v;
 		} else if (sl_ieq(pa->name, "received") || sl_ieq(pa->name, "maddr")) {
-			if (!v.p || sip_hostport_parse(v.p, v.p + v.len, &h, &b6, &hp, &port))
+			if (!v.p || !via_host_ok(v))
 				return EBADMSG;
 			if (pa->name.len == 5)
 				out->maddr = v;
@@ -317,7 +330,7 @@ int sip_cseq_parse(struct slice v, struct sip_cseq *out)
 	if (m == p)
 		return EBADMSG;
 	p = scan_token(m, end);
-	if (p == m || p - m > 32 || skip_ws(p, end) != end)
+	if (p == m || p - m > SIP_MAX_METHOD || skip_ws(p, end) != end)
 		return EBADMSG;
 	out->num = (uint32_t)x;
 	out->method = sl_range(m, p);

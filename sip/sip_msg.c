@@ -91,7 +91,7 @@ static int parse_request_line(struct pctx *c, const char *p, const char *end)
 	struct sip_msg *m = c->m;
 	const char *s = p;
 	p = scan_token(p, end);
-	if (p == s || p - s > 32 || p == end || *p != ' ')
+	if (p == s || p - s > SIP_MAX_METHOD || p == end || *p != ' ')
 		return fail(c, 400, "bad request line");
 	m->method = sl_range(s, p);
 	m->method_id = (uint8_t)sip_method_lookup(m->method);
@@ -131,7 +131,8 @@ static int hdr_add(struct pctx *c, enum sip_hdr_id id, struct slice name, struct
 	struct sip_msg *m = c->m;
 	if (m->nhdr >= SIP_MAX_HEADERS)
 		return fail(c, 513, "too many headers");
-	if (id != SIP_HDR_OTHER && m->count[id] >= SIP_MAX_SAME_HEADER)
+	if (id != SIP_HDR_OTHER &&
+	    m->count[id] >= (id == SIP_HDR_VIA ? SIP_MAX_VIA : SIP_MAX_SAME_HEADER))
 		return fail(c, 513, "too many headers of one kind");
 	uint8_t i = m->nhdr++;
 	m->hdr[i] = (struct sip_hdr){name, v, (uint8_t)id, SIP_HDR_NONE};
@@ -429,6 +430,8 @@ static int parse(struct pctx *c, const char *buf, size_t len, enum sip_mode mode
 	const char *eol = memchr(p, '\n', (size_t)(limit - p));
 	if (!eol)
 		return need_more(c, (size_t)(limit - buf), mode);
+	/* Known before the headers are scanned: errors in a response are never answered. */
+	c->m->request = !(eol - p >= 4 && memcmp(p, "SIP/", 4) == 0);
 	int err = scan_headers(c, buf, eol + 1, end, mode, &hdr_end);
 	if (err)
 		return err;
