@@ -350,6 +350,29 @@ static int decode_addrs(struct pctx *c)
 	return 0;
 }
 
+/* BI-13: credentials and challenges are checked here so a crafted one is a 400 up front. */
+static int decode_auth(struct pctx *c)
+{
+	static const struct {
+		enum sip_hdr_id id;
+		const char *reason;
+	} auth[] = {
+		{SIP_HDR_AUTHORIZATION, "bad Authorization header"},
+		{SIP_HDR_PROXY_AUTHORIZATION, "bad Proxy-Authorization header"},
+		{SIP_HDR_WWW_AUTHENTICATE, "bad WWW-Authenticate header"},
+		{SIP_HDR_PROXY_AUTHENTICATE, "bad Proxy-Authenticate header"},
+	};
+	for (unsigned i = 0; i < G_N_ELEMENTS(auth); i++) {
+		for (const struct sip_hdr *h = first(c->m, auth[i].id); h;
+		     h = sip_msg_hdr_next(c->m, h)) {
+			struct sip_auth a;
+			if (sip_auth_parse(h->value, &a))
+				return fail(c, 400, auth[i].reason);
+		}
+	}
+	return 0;
+}
+
 static int check_request(struct pctx *c)
 {
 	struct sip_msg *m = c->m;
@@ -426,17 +449,17 @@ static int parse(struct pctx *c, const char *buf, size_t len, enum sip_mode mode
 		p++;
 	if (p == end)
 		return mode == SIP_MODE_STREAM ? EAGAIN : fail(c, 0, "empty message");
+	/* Known before anything else: errors in a response are never answered. */
+	c->m->request = !(end - p >= 4 && memcmp(p, "SIP/", 4) == 0);
 	const char *limit = end - buf > SIP_MAX_MSG ? buf + SIP_MAX_MSG : end;
 	const char *eol = memchr(p, '\n', (size_t)(limit - p));
 	if (!eol)
 		return need_more(c, (size_t)(limit - buf), mode);
-	/* Known before the headers are scanned: errors in a response are never answered. */
-	c->m->request = !(eol - p >= 4 && memcmp(p, "SIP/", 4) == 0);
 	int err = scan_headers(c, buf, eol + 1, end, mode, &hdr_end);
 	if (err)
 		return err;
 	if (parse_start_line(c, p, eol) || check_single(c) || decode_lengths(c) ||
-	    decode_ids(c) || decode_addrs(c) || check_request(c))
+	    decode_ids(c) || decode_addrs(c) || decode_auth(c) || check_request(c))
 		return EBADMSG;
 	return frame_body(c, buf, hdr_end, end, mode);
 }
