@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Room for a 64 KB message plus one PROT_NONE page after it. */
+/* Room for inputs well past the 64 KB message cap, plus one PROT_NONE page after them. */
 struct guard {
 	char *base;
 	size_t size; /* readable bytes before the guard page */
@@ -17,7 +17,7 @@ struct guard {
 static inline void guard_init(struct guard *g)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	g->size = ((70000 + page - 1) / page) * page;
+	g->size = ((262144 + page - 1) / page) * page;
 	g->map = g->size + page;
 	g->base = mmap(NULL, g->map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (g->base == MAP_FAILED)
