@@ -38,6 +38,10 @@ static const char *scan_uri_params(const char *p, const char *end, struct sip_pa
 			p++;
 		if (p == n || !chars_ok(n, p, SC_PARAM, NULL) || ps->n >= SIP_MAX_PARAMS)
 			return NULL;
+		/* RFC 3261 §19.1.1: a parameter name appears at most once */
+		for (unsigned i = 0; i < ps->n; i++)
+			if (slice_caseeq(ps->p[i].name, n, (size_t)(p - n)))
+				return NULL;
 		struct sip_param *pa = &ps->p[ps->n++];
 		pa->name = sl_range(n, p);
 		pa->value = sl(NULL, 0);
@@ -225,16 +229,20 @@ static bool params_eq(const struct sip_params *a, const struct sip_params *b)
 	return true;
 }
 
-static bool headers_eq(const struct sip_params *a, const struct sip_params *b)
+static bool headers_in(const struct sip_params *a, const struct sip_params *b)
 {
-	if (a->n != b->n)
-		return false;
 	for (unsigned i = 0; i < a->n; i++) {
 		const struct sip_param *hb = param_find(b, a->p[i].name);
 		if (!hb || !esc_eq(a->p[i].value, hb->value, false))
 			return false;
 	}
 	return true;
+}
+
+/* Every header of each must be in the other (both ways, so repeated names stay symmetric). */
+static bool headers_eq(const struct sip_params *a, const struct sip_params *b)
+{
+	return a->n == b->n && headers_in(a, b) && headers_in(b, a);
 }
 
 bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
