@@ -62,11 +62,27 @@ const char *sip_scan_quoted(const char *p, const char *end, struct slice *out);
  */
 int sip_params_scan(const char *p, const char *end, struct sip_params *ps, bool unquote);
 
+extern const uint8_t sip_lc[256];
+
+/* ASCII case-insensitive equality of n bytes (inlined: the hot path compares short names). */
+static inline bool mem_ieq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sip_lc[(unsigned char)a[i]] != sip_lc[(unsigned char)b[i]])
+			return false;
+	return true;
+}
+
 /* Case-insensitive compare of a slice with a C string. */
 static inline bool sl_ieq(struct slice s, const char *lit)
 {
 	size_t n = strlen(lit);
-	return s.len == n && g_ascii_strncasecmp(s.p, lit, n) == 0;
+	return s.len == n && mem_ieq(s.p, lit, n);
+}
+
+static inline bool sl_ieq_sl(struct slice a, struct slice b)
+{
+	return a.len == b.len && mem_ieq(a.p, b.p, a.len);
 }
 
 /* Validates a host (hostname, IPv4 or [IPv6]) and optional ":port" in [p, end). */

@@ -310,7 +310,9 @@ int sip_msg_via(const struct sip_msg *m, unsigned i, struct sip_via *out);
 /*
  * Appends a serialisation of m to out: start line, one line per header entry with
  * canonical names, a Content-Length that matches the body, then the body. The result
- * parses to the same fields. out is owned by the caller.
+ * parses to the same fields (in stream or datagram mode), except that a message at a cap
+ * (SIP_MAX_HEADERS entries without a Content-Length, or near SIP_MAX_MSG) may print past
+ * it. out is owned by the caller.
  */
 void sip_msg_print(const struct sip_msg *m, GString *out);
 

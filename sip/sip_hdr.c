@@ -6,10 +6,10 @@
 struct hdr_def {
 	const char *name;
 	uint8_t len;
-	char compact; /* RFC 3261 §7.3.3 and the IANA registry */
 };
 
-#define H(id, n, c) [id] = {n, sizeof(n) - 1, c}
+/* c: the compact form, for the reader; lookups use by_compact below. */
+#define H(id, n, c) [id] = {n, sizeof(n) - 1}
 static const struct hdr_def defs[SIP_HDR_COUNT] = {
 	H(SIP_HDR_ACCEPT, "Accept", 0),
 	H(SIP_HDR_ACCEPT_ENCODING, "Accept-Encoding", 0),
@@ -55,22 +55,53 @@ const char *sip_hdr_name(enum sip_hdr_id id)
 	return id > SIP_HDR_OTHER && id < SIP_HDR_COUNT ? defs[id].name : NULL;
 }
 
+/* Candidate ids by name length (full names are 2..19 bytes): at most five compares. */
+static const uint8_t by_len[20][5] = {
+	[2] = {SIP_HDR_TO},
+	[3] = {SIP_HDR_VIA},
+	[4] = {SIP_HDR_CSEQ, SIP_HDR_FROM, SIP_HDR_RACK, SIP_HDR_RSEQ},
+	[5] = {SIP_HDR_ALLOW, SIP_HDR_EVENT, SIP_HDR_ROUTE},
+	[6] = {SIP_HDR_ACCEPT, SIP_HDR_MIN_SE},
+	[7] = {SIP_HDR_CALL_ID, SIP_HDR_CONTACT, SIP_HDR_EXPIRES, SIP_HDR_REQUIRE, SIP_HDR_SUBJECT},
+	[8] = {SIP_HDR_REFER_TO, SIP_HDR_REPLACES},
+	[9] = {SIP_HDR_SUPPORTED},
+	[11] = {SIP_HDR_REFERRED_BY, SIP_HDR_UNSUPPORTED},
+	[12] = {SIP_HDR_ALLOW_EVENTS, SIP_HDR_CONTENT_TYPE, SIP_HDR_MAX_FORWARDS,
+		SIP_HDR_RECORD_ROUTE},
+	[13] = {SIP_HDR_AUTHORIZATION, SIP_HDR_PROXY_REQUIRE},
+	[14] = {SIP_HDR_CONTENT_LENGTH},
+	[15] = {SIP_HDR_ACCEPT_ENCODING, SIP_HDR_ACCEPT_LANGUAGE, SIP_HDR_SESSION_EXPIRES},
+	[16] = {SIP_HDR_CONTENT_ENCODING, SIP_HDR_WWW_AUTHENTICATE},
+	[18] = {SIP_HDR_PROXY_AUTHENTICATE, SIP_HDR_SUBSCRIPTION_STATE},
+	[19] = {SIP_HDR_PROXY_AUTHORIZATION},
+};
+
+/* Compact forms a..z (RFC 3261 §7.3.3 and the IANA registry). */
+static const uint8_t by_compact[26] = {
+	['b' - 'a'] = SIP_HDR_REFERRED_BY,      ['c' - 'a'] = SIP_HDR_CONTENT_TYPE,
+	['e' - 'a'] = SIP_HDR_CONTENT_ENCODING, ['f' - 'a'] = SIP_HDR_FROM,
+	['i' - 'a'] = SIP_HDR_CALL_ID,          ['k' - 'a'] = SIP_HDR_SUPPORTED,
+	['l' - 'a'] = SIP_HDR_CONTENT_LENGTH,   ['m' - 'a'] = SIP_HDR_CONTACT,
+	['o' - 'a'] = SIP_HDR_EVENT,            ['r' - 'a'] = SIP_HDR_REFER_TO,
+	['s' - 'a'] = SIP_HDR_SUBJECT,          ['t' - 'a'] = SIP_HDR_TO,
+	['u' - 'a'] = SIP_HDR_ALLOW_EVENTS,     ['v' - 'a'] = SIP_HDR_VIA,
+	['x' - 'a'] = SIP_HDR_SESSION_EXPIRES,
+};
+
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
 	if (name.len == 1) {
-		char c = g_ascii_tolower(name.p[0]);
-		for (unsigned i = 1; i < SIP_HDR_COUNT; i++)
-			if (defs[i].compact == c)
-				return (enum sip_hdr_id)i;
-		return SIP_HDR_OTHER;
+		unsigned c = sip_lc[(unsigned char)name.p[0]] - 'a';
+		return c < 26 ? (enum sip_hdr_id)by_compact[c] : SIP_HDR_OTHER;
 	}
-	if (name.len < 2 || name.len > 19)
+	if (name.len >= G_N_ELEMENTS(by_len))
 		return SIP_HDR_OTHER;
-	char f = (char)(name.p[0] | 0x20);
-	for (unsigned i = 1; i < SIP_HDR_COUNT; i++)
-		if (defs[i].len == name.len && (defs[i].name[0] | 0x20) == f &&
-		    g_ascii_strncasecmp(defs[i].name + 1, name.p + 1, name.len - 1) == 0)
-			return (enum sip_hdr_id)i;
+	uint8_t f = sip_lc[(unsigned char)name.p[0]];
+	for (unsigned i = 0; i < G_N_ELEMENTS(by_len[0]) && by_len[name.len][i]; i++) {
+		const struct hdr_def *d = &defs[by_len[name.len][i]];
+		if (sip_lc[(unsigned char)d->name[0]] == f && mem_ieq(d->name, name.p, name.len))
+			return (enum sip_hdr_id)by_len[name.len][i];
+	}
 	return SIP_HDR_OTHER;
 }
 
@@ -147,7 +178,8 @@ static int via_params(struct sip_via *out)
 int sip_via_parse(struct slice v, struct sip_via *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, offsetof(struct sip_via, params));
+	out->params.n = 0;
 	out->ttl = -1;
 	if (!(p = via_part(p, end, false, &out->proto)) ||
 	    !(p = via_part(p, end, true, &out->version)) ||
@@ -223,7 +255,8 @@ static bool uri_ok(struct slice u)
 int sip_addr_parse(struct slice v, struct sip_addr *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, offsetof(struct sip_addr, params));
+	out->params.n = 0;
 	p = skip_ws(p, end);
 	if (p == end)
 		return EBADMSG;

@@ -426,14 +426,19 @@ static void msg_init(struct sip_msg *m)
 	m->method_id = SIP_METHOD_OTHER;
 	m->status = 0;
 	m->method = m->ruri = m->reason = m->body = m->call_id = m->content_type = sl(NULL, 0);
-	memset(&m->ruri_parsed, 0, sizeof(m->ruri_parsed));
+	memset(&m->ruri_parsed, 0, offsetof(struct sip_uri, params));
+	m->ruri_parsed.params.n = m->ruri_parsed.headers.n = 0;
 	m->size = 0;
 	m->nhdr = 0;
 	memset(m->first, SIP_HDR_NONE, sizeof(m->first));
 	memset(m->count, 0, sizeof(m->count));
-	memset(&m->via, 0, sizeof(m->via));
-	memset(&m->from, 0, sizeof(m->from));
-	memset(&m->to, 0, sizeof(m->to));
+	/* The parameter arrays are filled up to their counts; zero the rest only. */
+	memset(&m->via, 0, offsetof(struct sip_via, params));
+	m->via.params.n = 0;
+	memset(&m->from, 0, offsetof(struct sip_addr, params));
+	m->from.params.n = 0;
+	memset(&m->to, 0, offsetof(struct sip_addr, params));
+	m->to.params.n = 0;
 	memset(&m->cseq, 0, sizeof(m->cseq));
 	m->max_forwards = -1;
 	m->has_content_length = false;
@@ -498,7 +503,7 @@ const struct sip_hdr *sip_msg_hdr_find(const struct sip_msg *m, const char *name
 	if (id != SIP_HDR_OTHER)
 		return first(m, id);
 	for (unsigned i = 0; i < m->nhdr; i++)
-		if (m->hdr[i].id == SIP_HDR_OTHER && slice_caseeq(m->hdr[i].name, name, n.len))
+		if (m->hdr[i].id == SIP_HDR_OTHER && sl_ieq_sl(m->hdr[i].name, n))
 			return &m->hdr[i];
 	return NULL;
 }

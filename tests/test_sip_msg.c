@@ -565,6 +565,29 @@ static void test_contact_decoder(void)
 	TAP_CHECK_INT(sip_cseq_parse(SLICE_LIT("1ACK"), &cs), EBADMSG);
 	TAP_CHECK_INT(sip_cseq_parse(SLICE_LIT("1 ACK x"), &cs), EBADMSG);
 
+	/* every known name, in upper and lower case, finds its own id */
+	for (int id = SIP_HDR_OTHER + 1; id < SIP_HDR_COUNT; id++) {
+		const char *n = sip_hdr_name((enum sip_hdr_id)id);
+		char *up = g_ascii_strup(n, -1), *down = g_ascii_strdown(n, -1);
+		TAP_CHECK_INT(sip_hdr_lookup((struct slice){up, strlen(up)}), id);
+		TAP_CHECK_INT(sip_hdr_lookup((struct slice){down, strlen(down)}), id);
+		g_free(up);
+		g_free(down);
+	}
+	static const char compact[] = "bcefiklmorstuvx";
+	static const enum sip_hdr_id compact_id[] = {
+		SIP_HDR_REFERRED_BY, SIP_HDR_CONTENT_TYPE, SIP_HDR_CONTENT_ENCODING, SIP_HDR_FROM,
+		SIP_HDR_CALL_ID, SIP_HDR_SUPPORTED, SIP_HDR_CONTENT_LENGTH, SIP_HDR_CONTACT,
+		SIP_HDR_EVENT, SIP_HDR_REFER_TO, SIP_HDR_SUBJECT, SIP_HDR_TO, SIP_HDR_ALLOW_EVENTS,
+		SIP_HDR_VIA, SIP_HDR_SESSION_EXPIRES};
+	for (unsigned i = 0; i < G_N_ELEMENTS(compact_id); i++) {
+		char up = g_ascii_toupper(compact[i]);
+		TAP_CHECK_INT(sip_hdr_lookup((struct slice){&compact[i], 1}), compact_id[i]);
+		TAP_CHECK_INT(sip_hdr_lookup((struct slice){&up, 1}), compact_id[i]);
+	}
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("a")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("-")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Proxy-Authorization-X")), SIP_HDR_OTHER);
 	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("CALL-id")), SIP_HDR_CALL_ID);
 	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("x")), SIP_HDR_SESSION_EXPIRES);
 	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("WWW-authenticate")), SIP_HDR_WWW_AUTHENTICATE);

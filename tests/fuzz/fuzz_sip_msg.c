@@ -1,5 +1,6 @@
 /* libFuzzer target: SIP message parser in datagram and stream mode, decoders, print round trip. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -54,7 +55,10 @@ static void round_trip(const struct sip_msg *m)
 	static struct sip_msg m2;
 	GString *out = g_string_new(NULL);
 	sip_msg_print(m, out);
-	if (out->len <= SIP_MAX_MSG) {
+	/* Printing adds a Content-Length entry and canonical (longer) names: a message at the
+	 * header or size cap may legitimately print past it. */
+	bool at_cap = !m->has_content_length && m->nhdr >= SIP_MAX_HEADERS;
+	if (out->len <= SIP_MAX_MSG && !at_cap) {
 		int rc = sip_msg_parse(out->str, out->len, SIP_MODE_STREAM, &m2, NULL, NULL);
 		if (rc != 0 || m2.size != out->len || m2.nhdr > m->nhdr + 1 ||
 		    m2.request != m->request || m2.status != m->status ||
