@@ -29,22 +29,30 @@ static const bool is_list[SIP_HDR_COUNT] = {
 	[SIP_HDR_UNSUPPORTED] = true,   [SIP_HDR_VIA] = true,
 };
 
+/* Characters that matter while splitting a list: quotes, escapes, angle brackets, commas. */
+static const bool is_split_char[256] = {
+	['"'] = true, ['\\'] = true, ['<'] = true, ['>'] = true, [','] = true,
+};
+
 enum sip_method sip_method_lookup(struct slice m)
 {
+#define M(n, id) {n, sizeof(n) - 1, id}
 	static const struct {
 		const char *name;
+		size_t len;
 		enum sip_method id;
 	} t[] = {
-		{"INVITE", SIP_METHOD_INVITE},     {"ACK", SIP_METHOD_ACK},
-		{"BYE", SIP_METHOD_BYE},           {"CANCEL", SIP_METHOD_CANCEL},
-		{"REGISTER", SIP_METHOD_REGISTER}, {"OPTIONS", SIP_METHOD_OPTIONS},
-		{"PRACK", SIP_METHOD_PRACK},       {"SUBSCRIBE", SIP_METHOD_SUBSCRIBE},
-		{"NOTIFY", SIP_METHOD_NOTIFY},     {"PUBLISH", SIP_METHOD_PUBLISH},
-		{"INFO", SIP_METHOD_INFO},         {"REFER", SIP_METHOD_REFER},
-		{"MESSAGE", SIP_METHOD_MESSAGE},   {"UPDATE", SIP_METHOD_UPDATE},
+		M("INVITE", SIP_METHOD_INVITE),     M("ACK", SIP_METHOD_ACK),
+		M("BYE", SIP_METHOD_BYE),           M("CANCEL", SIP_METHOD_CANCEL),
+		M("REGISTER", SIP_METHOD_REGISTER), M("OPTIONS", SIP_METHOD_OPTIONS),
+		M("PRACK", SIP_METHOD_PRACK),       M("SUBSCRIBE", SIP_METHOD_SUBSCRIBE),
+		M("NOTIFY", SIP_METHOD_NOTIFY),     M("PUBLISH", SIP_METHOD_PUBLISH),
+		M("INFO", SIP_METHOD_INFO),         M("REFER", SIP_METHOD_REFER),
+		M("MESSAGE", SIP_METHOD_MESSAGE),   M("UPDATE", SIP_METHOD_UPDATE),
 	};
+#undef M
 	for (unsigned i = 0; i < G_N_ELEMENTS(t); i++)
-		if (m.len && t[i].name[0] == m.p[0] && slice_eq(m, t[i].name, strlen(t[i].name)))
+		if (m.len == t[i].len && t[i].name[0] == m.p[0] && memcmp(m.p, t[i].name, m.len) == 0)
 			return t[i].id;
 	return SIP_METHOD_OTHER;
 }
@@ -150,7 +158,12 @@ static int hdr_add_list(struct pctx *c, enum sip_hdr_id id, struct slice name, s
 	const char *p = v.p, *end = v.p + v.len, *s = p;
 	bool quoted = false;
 	int angle = 0;
+	/* Most values are one element: no comma, nothing to split (decoders check quotes). */
+	if (!memchr(p, ',', v.len))
+		return hdr_add(c, id, name, v);
 	for (; p < end; p++) {
+		if (!quoted && !is_split_char[(unsigned char)*p])
+			continue;
 		if (quoted) {
 			if (*p == '\\' && p + 1 < end)
 				p++;
