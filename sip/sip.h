@@ -251,7 +251,8 @@ enum sip_mode {
 
 /*
  * A parsed message. Every slice points into the caller's buffer, which must outlive it.
- * Large (about 6 KB) and self-contained: no allocation, nothing to free.
+ * Large (about 7 KB) and self-contained: no allocation, nothing to free. Keep it off small
+ * stacks (embed it or allocate it once and reuse it for every parse).
  */
 struct sip_msg {
 	bool request;

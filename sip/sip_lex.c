@@ -222,10 +222,9 @@ int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out)
 		unsigned d = (unsigned char)v.p[i] - '0';
 		if (d > 9)
 			return EBADMSG;
-		/* Checked before the multiply: never wraps, never truncates (BI-07, BI-08). */
-		if (x > (max - d) / 10)
+		/* Overflow-checked: never wraps, never truncates (BI-07, BI-08). */
+		if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, d, &x) || x > max)
 			return EBADMSG;
-		x = x * 10 + d;
 	}
 	*out = x;
 	return 0;

@@ -134,10 +134,6 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 	if (s.len == 0 || s.len > SIP_MAX_URI)
 		return EBADMSG;
 	const char *p = s.p, *end = s.p + s.len;
-	/* No whitespace, controls or raw non-ASCII anywhere in a URI (RFC 4475 lwsruri). */
-	for (const char *q = p; q < end; q++)
-		if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f)
-			return EBADMSG;
 	const char *colon = memchr(p, ':', s.len);
 	if (!colon || colon == p || !g_ascii_isalpha(*p))
 		return EBADMSG;
@@ -156,6 +152,11 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 		return parse_sip(p, end, u);
 	if (u->scheme == SIP_SCHEME_TEL)
 		return parse_tel(p, end, u);
+	/* No whitespace, controls or raw non-ASCII in any URI (RFC 4475 lwsruri); for sip and
+	 * tel the character classes above already exclude them. */
+	for (const char *q = p; q < end; q++)
+		if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f)
+			return EBADMSG;
 	if (p == end)
 		return EBADMSG;
 	u->opaque = sl_range(p, end);
