@@ -27,25 +27,21 @@ static int auth_param_add(struct sip_auth *out, struct slice name, struct slice 
 			return EBADMSG; /* duplicate nc, response, ... (BI-13) */
 	out->params.p[out->params.n].name = name;
 	out->params.p[out->params.n++].value = v;
+#define K(n) {#n, sizeof(#n) - 1, offsetof(struct sip_auth, n)}
 	static const struct {
 		const char *name;
-		size_t off;
+		size_t len, off;
 	} known[] = {
-		{"username", offsetof(struct sip_auth, username)},
-		{"realm", offsetof(struct sip_auth, realm)},
-		{"nonce", offsetof(struct sip_auth, nonce)},
-		{"uri", offsetof(struct sip_auth, uri)},
-		{"response", offsetof(struct sip_auth, response)},
-		{"algorithm", offsetof(struct sip_auth, algorithm)},
-		{"cnonce", offsetof(struct sip_auth, cnonce)},
-		{"opaque", offsetof(struct sip_auth, opaque)},
-		{"qop", offsetof(struct sip_auth, qop)},
-		{"nc", offsetof(struct sip_auth, nc)},
-		{"stale", offsetof(struct sip_auth, stale)},
+		K(username), K(realm), K(nonce), K(uri), K(response), K(algorithm),
+		K(cnonce), K(opaque), K(qop), K(nc), K(stale),
 	};
-	for (unsigned i = 0; i < G_N_ELEMENTS(known); i++)
-		if (sl_ieq(name, known[i].name))
+#undef K
+	for (unsigned i = 0; i < G_N_ELEMENTS(known); i++) {
+		if (name.len == known[i].len && mem_ieq(name.p, known[i].name, name.len)) {
 			*(struct slice *)((char *)out + known[i].off) = v;
+			break;
+		}
+	}
 	return 0;
 }
 

@@ -234,20 +234,23 @@ static bool params_eq(const struct sip_params *a, const struct sip_params *b)
 	return true;
 }
 
-static bool headers_in(const struct sip_params *a, const struct sip_params *b)
+static unsigned header_count(const struct sip_params *hs, const struct sip_param *h)
 {
-	for (unsigned i = 0; i < a->n; i++) {
-		const struct sip_param *hb = param_find(b, a->p[i].name);
-		if (!hb || !esc_eq(a->p[i].value, hb->value, false))
-			return false;
-	}
-	return true;
+	unsigned n = 0;
+	for (unsigned i = 0; i < hs->n; i++)
+		n += esc_eq(hs->p[i].name, h->name, true) && esc_eq(hs->p[i].value, h->value, false);
+	return n;
 }
 
-/* Every header of each must be in the other (both ways, so repeated names stay symmetric). */
+/* Same headers, as a multiset: a name may repeat ("?Route=a&Route=b"), order does not matter. */
 static bool headers_eq(const struct sip_params *a, const struct sip_params *b)
 {
-	return a->n == b->n && headers_in(a, b) && headers_in(b, a);
+	if (a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		if (header_count(a, &a->p[i]) != header_count(b, &a->p[i]))
+			return false;
+	return true;
 }
 
 bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
