@@ -1,0 +1,92 @@
+/* sip: lexical helpers shared by the message, header and URI parsers (not public). */
+#ifndef GORGEE_SIP_PRIVATE_H
+#define GORGEE_SIP_PRIVATE_H
+
+#include "sip.h"
+
+/* Character classes (RFC 3261 §25.1), one table lookup each. */
+enum {
+	SC_TOKEN = 1 << 0,  /* token: alphanum - . ! % * _ + ` ' ~ */
+	SC_WS = 1 << 1,     /* SP HT CR LF: LWS inside a value (folds keep their CRLF) */
+	SC_HEX = 1 << 2,
+	SC_DIGIT = 1 << 3,
+	SC_USER = 1 << 4,   /* unreserved + user-unreserved (& = + $ , ; ? /) */
+	SC_PARAM = 1 << 5,  /* unreserved + param-unreserved ([ ] / : & + $) */
+	SC_HNV = 1 << 6,    /* unreserved + hnv-unreserved ([ ] / ? : + $) */
+	SC_HOST = 1 << 7,   /* alphanum - . (and _ seen in the wild) */
+};
+
+extern const uint8_t sip_cc[256];
+
+#define CC(c, cls) ((sip_cc[(unsigned char)(c)] & (cls)) != 0)
+
+static inline struct slice sl(const char *p, size_t n)
+{
+	return (struct slice){p, n};
+}
+
+static inline struct slice sl_range(const char *a, const char *b)
+{
+	return (struct slice){a, (size_t)(b - a)};
+}
+
+/* Skips LWS (SP, HT and CRLF folds) in [p, end). */
+static inline const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && CC(*p, SC_WS))
+		p++;
+	return p;
+}
+
+/* Trims LWS on both sides. */
+struct slice sip_trim(struct slice s);
+/* Scans a token in [p, end); returns its end (== p when none). */
+static inline const char *scan_token(const char *p, const char *end)
+{
+	while (p < end && CC(*p, SC_TOKEN))
+		p++;
+	return p;
+}
+
+/*
+ * Scans a quoted-string starting at p (*p == '"'). On success *out is the content without
+ * the quotes (quoted-pairs kept) and the return is past the closing quote; NULL when the
+ * quote is unterminated.
+ */
+const char *sip_scan_quoted(const char *p, const char *end, struct slice *out);
+
+/*
+ * Parses generic ";name[=value]" parameters from [p, end) into ps (appending). Values
+ * may be tokens, quoted strings (quotes stripped when unquote) or IPv6 references.
+ * Returns 0 or EBADMSG (syntax, more than SIP_MAX_PARAMS).
+ */
+int sip_params_scan(const char *p, const char *end, struct sip_params *ps, bool unquote);
+
+extern const uint8_t sip_lc[256];
+
+/* ASCII case-insensitive equality of n bytes (inlined: the hot path compares short names). */
+static inline bool mem_ieq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sip_lc[(unsigned char)a[i]] != sip_lc[(unsigned char)b[i]])
+			return false;
+	return true;
+}
+
+/* Case-insensitive compare of a slice with a C string. */
+static inline bool sl_ieq(struct slice s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && mem_ieq(s.p, lit, n);
+}
+
+static inline bool sl_ieq_sl(struct slice a, struct slice b)
+{
+	return a.len == b.len && mem_ieq(a.p, b.p, a.len);
+}
+
+/* Validates a host (hostname, IPv4 or [IPv6]) and optional ":port" in [p, end). */
+int sip_hostport_parse(const char *p, const char *end, struct slice *host, bool *ipv6,
+		       bool *has_port, uint16_t *port);
+
+#endif

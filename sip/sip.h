@@ -1,0 +1,342 @@
+/* sip: the RFC 3261 stack — message parse/print (zero-copy slices), URIs, header decoders. */
+#ifndef GORGEE_SIP_H
+#define GORGEE_SIP_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+
+/* ---- caps (BAD-INPUTS.md SEC-08, BI-05, BI-09, BI-10) ---------------------------------- */
+
+#define SIP_MAX_MSG          65536 /* whole message, headers + body         → 513 */
+#define SIP_MAX_BODY         65536 /* Content-Length                        → 413 */
+#define SIP_MAX_HEADERS      100   /* header values after comma splitting   → 513 */
+#define SIP_MAX_SAME_HEADER  32    /* values of any one known header        → 513 */
+#define SIP_MAX_VIA          70    /* Via values: one per hop of Max-Forwards 70 (RFC 4475
+				    * longreq carries 34), so Via gets its own cap → 513 */
+#define SIP_MAX_RURI         512   /* Request-URI bytes                     → 414 */
+#define SIP_MAX_URI          2048  /* any other URI                         → 400 */
+#define SIP_MAX_CALL_ID      256   /* Call-ID bytes                         → 400 */
+#define SIP_MAX_METHOD       64    /* method name (request line, CSeq)      → 400 */
+#define SIP_MAX_TOKEN        256   /* tags, branch, method, display name    → 400 */
+#define SIP_MAX_PARAMS       16    /* parameters of one URI or header value → 400 */
+#define SIP_MAX_AUTH_VALUE   1024  /* one Authorization parameter (BI-13)   → 400 */
+
+/* ---- header index ------------------------------------------------------------------ */
+
+/* Headers the parser recognises by full or compact name (IANA SIP parameters registry). */
+enum sip_hdr_id {
+	SIP_HDR_OTHER = 0,
+	SIP_HDR_ACCEPT,
+	SIP_HDR_ACCEPT_ENCODING,
+	SIP_HDR_ACCEPT_LANGUAGE,
+	SIP_HDR_ALLOW,
+	SIP_HDR_ALLOW_EVENTS,
+	SIP_HDR_AUTHORIZATION,
+	SIP_HDR_CALL_ID,
+	SIP_HDR_CONTACT,
+	SIP_HDR_CONTENT_ENCODING,
+	SIP_HDR_CONTENT_LENGTH,
+	SIP_HDR_CONTENT_TYPE,
+	SIP_HDR_CSEQ,
+	SIP_HDR_EVENT,
+	SIP_HDR_EXPIRES,
+	SIP_HDR_FROM,
+	SIP_HDR_MAX_FORWARDS,
+	SIP_HDR_MIN_SE,
+	SIP_HDR_PROXY_AUTHENTICATE,
+	SIP_HDR_PROXY_AUTHORIZATION,
+	SIP_HDR_PROXY_REQUIRE,
+	SIP_HDR_RACK,
+	SIP_HDR_RECORD_ROUTE,
+	SIP_HDR_REFER_TO,
+	SIP_HDR_REFERRED_BY,
+	SIP_HDR_REPLACES,
+	SIP_HDR_REQUIRE,
+	SIP_HDR_ROUTE,
+	SIP_HDR_RSEQ,
+	SIP_HDR_SESSION_EXPIRES,
+	SIP_HDR_SUBJECT,
+	SIP_HDR_SUBSCRIPTION_STATE,
+	SIP_HDR_SUPPORTED,
+	SIP_HDR_TO,
+	SIP_HDR_UNSUPPORTED,
+	SIP_HDR_VIA,
+	SIP_HDR_WWW_AUTHENTICATE,
+	SIP_HDR_COUNT
+};
+
+/* One header value. A list header (Via, Contact, Route, ...) gives one entry per element. */
+struct sip_hdr {
+	struct slice name;  /* as received (full or compact form, any case) */
+	struct slice value; /* trimmed; may contain folded line breaks (CRLF + WSP) */
+	uint8_t id;         /* enum sip_hdr_id */
+	uint8_t next;       /* index of the next entry with the same id, SIP_HDR_NONE at the end */
+};
+#define SIP_HDR_NONE 0xff
+
+/* Canonical name ("Call-ID") of a known id; NULL for SIP_HDR_OTHER. */
+const char *sip_hdr_name(enum sip_hdr_id id);
+/* Recognises a header name (full or compact, case-insensitive). SIP_HDR_OTHER if unknown. */
+enum sip_hdr_id sip_hdr_lookup(struct slice name);
+
+/* ---- generic parameters -------------------------------------------------------------- */
+
+/* name[=value]; value.p == NULL when there is no '='. Slices keep escapes and quotes. */
+struct sip_param {
+	struct slice name;
+	struct slice value;
+};
+
+struct sip_params {
+	uint8_t n;
+	struct sip_param p[SIP_MAX_PARAMS];
+};
+
+/* Finds a parameter by name (case-insensitive). Returns it or NULL. */
+const struct sip_param *sip_params_find(const struct sip_params *ps, const char *name);
+
+/* ---- URI (RFC 3261 §19.1, RFC 3966) ----------------------------------------------------- */
+
+enum sip_scheme { SIP_SCHEME_OTHER, SIP_SCHEME_SIP, SIP_SCHEME_SIPS, SIP_SCHEME_TEL };
+
+struct sip_uri {
+	uint8_t scheme;       /* enum sip_scheme */
+	bool has_port;
+	bool host_ipv6;       /* host is an IPv6 reference; host keeps the brackets */
+	uint16_t port;
+	struct slice scheme_s; /* as written */
+	struct slice user;     /* escaped as written; tel: the number */
+	struct slice password; /* p == NULL when absent */
+	struct slice host;
+	struct slice opaque;   /* SIP_SCHEME_OTHER: everything after "scheme:" */
+	struct sip_params params;
+	struct sip_params headers; /* ?h=v&... */
+};
+
+/*
+ * Parses a URI. All slices point into s. Returns 0, or EBADMSG on malformed input (bad
+ * escape such as "%", "%4", "%G1"; port > 65535; more than SIP_MAX_PARAMS parameters or
+ * headers; whitespace). "%00" is kept exactly as written (BI-02). Unknown schemes parse
+ * as SIP_SCHEME_OTHER with an opaque part.
+ */
+int sip_uri_parse(struct slice s, struct sip_uri *u);
+/* URI equality per RFC 3261 §19.1.4 (sip/sips only; other schemes compare bytes). */
+bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b);
+
+/* ---- header values ------------------------------------------------------------------- */
+
+struct sip_via {
+	struct slice proto;     /* "SIP" */
+	struct slice version;   /* "2.0" */
+	struct slice transport; /* "UDP", "TCP", "TLS", "WS", ... */
+	struct slice host;      /* IPv6 keeps its brackets */
+	uint16_t port;
+	bool has_port;
+	bool rport;             /* ;rport present */
+	bool has_rport_value;
+	uint16_t rport_value;
+	int ttl;                /* -1 when absent */
+	struct slice branch, received, maddr; /* p == NULL when absent */
+	struct sip_params params;
+};
+
+/* From, To, Contact, Route, Record-Route, Refer-To, Referred-By. */
+struct sip_addr {
+	struct slice display; /* without quotes; p == NULL when absent */
+	struct slice uri;     /* inside the <>, or the bare addr-spec */
+	struct slice tag;     /* p == NULL when absent */
+	bool star;            /* Contact: * */
+	struct sip_params params; /* header parameters after the URI */
+};
+
+struct sip_contact {
+	struct sip_addr addr;
+	int64_t expires;       /* -1 when absent */
+	int q;                 /* 0..1000, -1 when absent */
+	int reg_id;            /* -1 when absent */
+	struct slice instance; /* +sip.instance without quotes; p == NULL when absent */
+};
+
+struct sip_cseq {
+	uint32_t num;
+	struct slice method;
+};
+
+/* Authorization, Proxy-Authorization, WWW-Authenticate, Proxy-Authenticate. */
+struct sip_auth {
+	struct slice scheme; /* "Digest" */
+	struct sip_params params; /* every parameter, quotes stripped */
+	struct slice username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc,
+		stale;
+};
+
+struct sip_replaces {
+	struct slice call_id, to_tag, from_tag;
+	bool early_only;
+};
+
+struct sip_session_expires {
+	uint32_t delta;
+	struct slice refresher; /* "uac" / "uas"; p == NULL when absent */
+};
+
+struct sip_rack {
+	uint32_t rseq, cseq;
+	struct slice method;
+};
+
+struct sip_event {
+	struct slice type; /* event package with its template, e.g. "presence.winfo" */
+	struct slice id;
+	struct sip_params params;
+};
+
+struct sip_substate {
+	struct slice state; /* active / pending / terminated */
+	struct slice reason;
+	int64_t expires, retry_after; /* -1 when absent */
+	struct sip_params params;
+};
+
+/*
+ * Header value decoders. Each takes one header value (one element of a list header) and
+ * fills out with slices into it. Return 0 or EBADMSG. They never allocate.
+ */
+int sip_via_parse(struct slice v, struct sip_via *out);
+int sip_addr_parse(struct slice v, struct sip_addr *out);
+int sip_contact_parse(struct slice v, struct sip_contact *out);
+int sip_cseq_parse(struct slice v, struct sip_cseq *out);
+/* Unquoted auth param values longer than SIP_MAX_AUTH_VALUE, unterminated quotes and
+ * duplicate parameters are EBADMSG (BI-13). */
+int sip_auth_parse(struct slice v, struct sip_auth *out);
+int sip_replaces_parse(struct slice v, struct sip_replaces *out);
+int sip_session_expires_parse(struct slice v, struct sip_session_expires *out);
+int sip_rack_parse(struct slice v, struct sip_rack *out);
+int sip_event_parse(struct slice v, struct sip_event *out);
+int sip_substate_parse(struct slice v, struct sip_substate *out);
+/* Decimal 0..max with no sign, no spaces around (callers trim). 0 or EBADMSG. */
+int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out);
+
+/* ---- message --------------------------------------------------------------------------- */
+
+enum sip_method {
+	SIP_METHOD_OTHER = 0,
+	SIP_METHOD_INVITE,
+	SIP_METHOD_ACK,
+	SIP_METHOD_BYE,
+	SIP_METHOD_CANCEL,
+	SIP_METHOD_REGISTER,
+	SIP_METHOD_OPTIONS,
+	SIP_METHOD_PRACK,
+	SIP_METHOD_SUBSCRIBE,
+	SIP_METHOD_NOTIFY,
+	SIP_METHOD_PUBLISH,
+	SIP_METHOD_INFO,
+	SIP_METHOD_REFER,
+	SIP_METHOD_MESSAGE,
+	SIP_METHOD_UPDATE,
+};
+
+/* Recognises a method name (case-sensitive, RFC 3261 §7.1). */
+enum sip_method sip_method_lookup(struct slice m);
+
+enum sip_mode {
+	SIP_MODE_DATAGRAM, /* body = rest of the datagram; Content-Length may shorten it (BI-17) */
+	SIP_MODE_STREAM,   /* body framed by Content-Length; EAGAIN until it has arrived */
+};
+
+/*
+ * A parsed message. Every slice points into the caller's buffer, which must outlive it.
+ * Large (about 7 KB) and self-contained: no allocation, nothing to free. Keep it off small
+ * stacks (embed it or allocate it once and reuse it for every parse).
+ */
+struct sip_msg {
+	bool request;
+	uint8_t method_id;   /* enum sip_method (requests) */
+	uint16_t status;     /* responses: 100..699 */
+	struct slice method; /* requests */
+	struct slice ruri;   /* requests */
+	struct sip_uri ruri_parsed;
+	struct slice reason; /* responses; may be empty */
+	struct slice body;
+	size_t size;         /* bytes this message took, leading CRLFs + headers + body */
+
+	uint8_t nhdr;
+	struct sip_hdr hdr[SIP_MAX_HEADERS];
+	uint8_t first[SIP_HDR_COUNT]; /* index of the first entry of an id, or SIP_HDR_NONE */
+	uint8_t count[SIP_HDR_COUNT];
+
+	/* Decoded at parse time (validated; missing ones are zero / -1). */
+	struct sip_via via;      /* topmost */
+	struct sip_addr from, to;
+	struct slice call_id;
+	struct sip_cseq cseq;
+	int max_forwards;        /* -1 when absent */
+	bool has_content_length;
+	uint32_t content_length;
+	struct slice content_type;
+	int64_t expires;         /* -1 when absent */
+};
+
+/*
+ * Parses one message from buf[0..len).
+ *   mode     datagram or stream framing (see enum sip_mode).
+ *   msg      filled on success; on failure only the fields parsed so far are meaningful.
+ *   status   on EBADMSG, the status a server would answer a request with (400, 413, 414,
+ *            416, 505, 513); 0 when the input is a response (malformed responses are dropped).
+ *   reason   on EBADMSG, a short static English reason ("bad Via header"). May be NULL.
+ * Returns 0 (msg->size bytes consumed), EAGAIN (stream: need more bytes; datagram never),
+ * or EBADMSG. Never reads outside buf[0..len). Never allocates.
+ */
+int sip_msg_parse(const char *buf, size_t len, enum sip_mode mode, struct sip_msg *msg,
+		  int *status, const char **reason);
+
+/* First entry of a header id, or NULL. */
+const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id);
+/* The entry after h with the same id, or NULL. */
+const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m, const struct sip_hdr *h);
+/* First entry whose name matches (case-insensitive, compact forms resolved), or NULL. */
+const struct sip_hdr *sip_msg_hdr_find(const struct sip_msg *m, const char *name);
+/* True when a token list header (Supported, Require, Allow, ...) holds tok (case-insens.). */
+bool sip_msg_has_token(const struct sip_msg *m, enum sip_hdr_id id, const char *tok);
+/* Decodes the i-th Via (0 = topmost). Returns 0, ENOENT or EBADMSG. */
+int sip_msg_via(const struct sip_msg *m, unsigned i, struct sip_via *out);
+
+/* ---- printing and building (sip_print.c) ----------------------------------------------- */
+
+/*
+ * Appends a serialisation of m to out: start line, one line per header entry with
+ * canonical names, a Content-Length that matches the body, then the body. The result
+ * parses to the same fields (in stream or datagram mode), except that a message at a cap
+ * (SIP_MAX_HEADERS entries without a Content-Length, or near SIP_MAX_MSG) may print past
+ * it. out is owned by the caller.
+ */
+void sip_msg_print(const struct sip_msg *m, GString *out);
+
+/*
+ * Appends a response to request req (RFC 3261 §8.2.6): status line, every Via, From,
+ * To (with ;tag=to_tag added when To has no tag and to_tag is not NULL), Call-ID, CSeq,
+ * then extra (CRLF-terminated header lines, may be NULL), Content-Length and body
+ * (may be NULL). reason NULL picks the standard phrase. Returns 0 or EINVAL (req is a
+ * response, status out of 100..699).
+ */
+int sip_response_build(const struct sip_msg *req, int status, const char *reason,
+		       const char *to_tag, const char *extra, struct slice body, GString *out);
+
+/*
+ * Appends a request: start line, headers (CRLF-terminated lines, may be NULL), a
+ * Content-Length for body, and the body. Returns 0 or EINVAL (empty method or URI).
+ */
+int sip_request_build(const char *method, const char *ruri, const char *headers,
+		      struct slice body, GString *out);
+
+/* Standard reason phrase of a status code ("Not Found"), or "Unknown". */
+const char *sip_status_phrase(int status);
+
+/* ---- SDP ---- */
+
+#endif
