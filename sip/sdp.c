@@ -85,7 +85,7 @@ bool sdp_is_token(struct slice s)
 		return false;
 	for (size_t i = 0; i < s.len; i++) {
 		unsigned char c = (unsigned char)s.p[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
+		if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]", c))
 			return false;
 	}
 	return true;
@@ -306,6 +306,8 @@ static int parse_media(struct sdp_parser *p, struct slice v)
 	s->n_media++;
 
 	struct slice port, proto;
+	if (v.len && v.p[v.len - 1] == ' ')
+		return sdp_fail(p, "m= ends with a space");
 	if (!sdp_tok_req(&v, 32, &m->type) || !sdp_is_token(m->type) ||
 	    !sdp_tok_req(&v, 16, &port) || !sdp_tok_req(&v, 64, &proto))
 		return sdp_fail(p, "m= needs <media> <port> <proto> <fmt>...");
@@ -432,7 +434,7 @@ static int check_session(struct sdp_parser *p)
 int sdp_parse(const char *buf, size_t len, struct sdp_session *out, struct sdp_error *err)
 {
 	struct sdp_parser p = {.s = out, .err = err};
-	if (!out || (!buf && len))
+	if (!out || !buf)
 		return EINVAL;
 	if (err)
 		memset(err, 0, sizeof(*err));

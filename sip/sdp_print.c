@@ -1,6 +1,5 @@
 /* sdp_print: prints a (possibly edited) struct sdp_session as SDP text, CRLF, RFC 8866 order. */
 #include <errno.h>
-#include <inttypes.h>
 
 #include "sdp.h"
 
@@ -33,6 +32,20 @@ static void line(GString *o, const char *prefix, struct slice v)
 	put(o, "\r\n");
 }
 
+/* prefix, v in decimal, suffix: no printf, so no temporary allocation. */
+static void num(GString *o, const char *prefix, uint32_t v, const char *suffix)
+{
+	char buf[10];
+	size_t n = sizeof(buf);
+	do {
+		buf[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, prefix);
+	g_string_append_len(o, buf + n, (gssize)(sizeof(buf) - n));
+	put(o, suffix);
+}
+
 static void conn(GString *o, const struct sdp_conn *c)
 {
 	put(o, c->addrtype == SDP_ADDR_IP6 ? "IN IP6 " : "IN IP4 ");
@@ -54,7 +67,7 @@ static int common_head(GString *o, const struct sdp_common *c)
 	for (size_t i = 0; i < c->n_bw; i++) {
 		put(o, "b=");
 		put_s(o, c->bw[i].type);
-		g_string_append_printf(o, ":%" PRIu32 "\r\n", c->bw[i].value);
+		num(o, ":", c->bw[i].value, "\r\n");
 	}
 	return 0;
 }
@@ -84,7 +97,7 @@ static int ice_dtls(GString *o, const struct sdp_common *c)
 	}
 	const char *setup = sdp_setup_name(c->setup);
 	if (setup)
-		g_string_append_printf(o, "a=setup:%s\r\n", setup);
+		line(o, "a=setup:", (struct slice){setup, strlen(setup)});
 	return 0;
 }
 
@@ -92,7 +105,7 @@ static void dir(GString *o, enum sdp_dir d)
 {
 	const char *n = sdp_dir_name(d);
 	if (n)
-		g_string_append_printf(o, "a=%s\r\n", n);
+		line(o, "a=", (struct slice){n, strlen(n)});
 }
 
 static int attrs(GString *o, const struct sdp_common *c)
@@ -115,25 +128,26 @@ static void candidate(GString *o, const struct sdp_candidate *k)
 {
 	put(o, "a=candidate:");
 	put_s(o, k->foundation);
-	g_string_append_printf(o, " %u ", k->component);
+	num(o, " ", k->component, " ");
 	if (k->transport.len)
 		put_s(o, k->transport);
 	else
 		put(o, k->tcp ? "tcp" : "udp");
-	g_string_append_printf(o, " %" PRIu32 " ", k->priority);
+	num(o, " ", k->priority, " ");
 	put_s(o, k->address);
-	g_string_append_printf(o, " %u typ %s", k->port, cand_types[k->type]);
+	num(o, " ", k->port, " typ ");
+	put(o, cand_types[k->type]);
 	if (k->has_rel) {
 		put(o, " raddr ");
 		put_s(o, k->raddr);
-		g_string_append_printf(o, " rport %u", k->rport);
+		num(o, " rport ", k->rport, "");
 	}
 	if (k->tcptype.len) {
 		put(o, " tcptype ");
 		put_s(o, k->tcptype);
 	}
 	if (k->has_generation)
-		g_string_append_printf(o, " generation %" PRIu32, k->generation);
+		num(o, " generation ", k->generation, "");
 	if (k->ext.len) {
 		put(o, " ");
 		put_s(o, k->ext);
@@ -143,7 +157,7 @@ static void candidate(GString *o, const struct sdp_candidate *k)
 
 static void crypto(GString *o, const struct sdp_crypto *k)
 {
-	g_string_append_printf(o, "a=crypto:%" PRIu32 " ", k->tag);
+	num(o, "a=crypto:", k->tag, " ");
 	put_s(o, k->suite_name);
 	put(o, " inline:");
 	put_s(o, k->key);
@@ -164,11 +178,11 @@ static void crypto(GString *o, const struct sdp_crypto *k)
 
 static void rtpmap(GString *o, const struct sdp_rtpmap *r)
 {
-	g_string_append_printf(o, "a=rtpmap:%u ", r->pt);
+	num(o, "a=rtpmap:", r->pt, " ");
 	put_s(o, r->encoding);
-	g_string_append_printf(o, "/%" PRIu32, r->clock);
+	num(o, "/", r->clock, "");
 	if (r->channels)
-		g_string_append_printf(o, "/%u", r->channels);
+		num(o, "/", r->channels, "");
 	put(o, "\r\n");
 }
 
@@ -177,7 +191,7 @@ static void rtcpfb(GString *o, const struct sdp_rtcpfb *f)
 	if (f->wildcard)
 		put(o, "a=rtcp-fb:* ");
 	else
-		g_string_append_printf(o, "a=rtcp-fb:%u ", f->pt);
+		num(o, "a=rtcp-fb:", f->pt, " ");
 	put_s(o, f->value);
 	put(o, "\r\n");
 }
@@ -195,7 +209,7 @@ static void formats(GString *o, const struct sdp_media *m)
 			if (!m->rtcpfb[j].wildcard && m->rtcpfb[j].pt == pt)
 				rtcpfb(o, &m->rtcpfb[j]);
 		if (f) {
-			g_string_append_printf(o, "a=fmtp:%u ", pt);
+			num(o, "a=fmtp:", pt, " ");
 			put_s(o, f->params);
 			put(o, "\r\n");
 		}
@@ -226,9 +240,12 @@ static int media_attrs(GString *o, const struct sdp_media *m)
 {
 	for (size_t i = 0; i < m->n_extmap; i++) {
 		const struct sdp_extmap *x = &m->extmap[i];
-		g_string_append_printf(o, "a=extmap:%u", x->id);
+		num(o, "a=extmap:", x->id, "");
 		if (x->dir != SDP_DIR_NONE)
-			g_string_append_printf(o, "/%s", sdp_dir_name(x->dir));
+			{
+			put(o, "/");
+			put(o, sdp_dir_name(x->dir));
+		}
 		put(o, " ");
 		put_s(o, x->uri);
 		if (x->params.len) {
@@ -254,20 +271,20 @@ static int media_attrs(GString *o, const struct sdp_media *m)
 	if (m->rtp)
 		formats(o, m);
 	if (m->ptime)
-		g_string_append_printf(o, "a=ptime:%" PRIu32 "\r\n", m->ptime);
+		num(o, "a=ptime:", m->ptime, "\r\n");
 	if (m->maxptime)
-		g_string_append_printf(o, "a=maxptime:%" PRIu32 "\r\n", m->maxptime);
+		num(o, "a=maxptime:", m->maxptime, "\r\n");
 	for (size_t i = 0; i < m->n_crypto; i++)
 		crypto(o, &m->crypto[i]);
 	for (size_t i = 0; i < m->n_ssrc_group; i++) {
 		put(o, "a=ssrc-group:");
 		put_s(o, m->ssrc_group[i].semantics);
 		for (size_t j = 0; j < m->ssrc_group[i].n_ssrc; j++)
-			g_string_append_printf(o, " %" PRIu32, m->ssrc_group[i].ssrc[j]);
+			num(o, " ", m->ssrc_group[i].ssrc[j], "");
 		put(o, "\r\n");
 	}
 	for (size_t i = 0; i < m->n_ssrc; i++) {
-		g_string_append_printf(o, "a=ssrc:%" PRIu32 " ", m->ssrc[i].id);
+		num(o, "a=ssrc:", m->ssrc[i].id, " ");
 		put_s(o, m->ssrc[i].attr);
 		if (m->ssrc[i].has_value) {
 			put(o, ":");
@@ -284,14 +301,14 @@ static int media(GString *o, const struct sdp_media *m)
 		return EINVAL;
 	put(o, "m=");
 	put_s(o, m->type);
-	g_string_append_printf(o, " %u", m->port);
+	num(o, " ", m->port, "");
 	if (m->num_ports)
-		g_string_append_printf(o, "/%u", m->num_ports);
+		num(o, "/", m->num_ports, "");
 	put(o, " ");
 	put_s(o, m->proto);
 	for (size_t i = 0; i < m->n_fmt; i++) {
 		if (m->rtp)
-			g_string_append_printf(o, " %u", m->pt[i]);
+			num(o, " ", m->pt[i], "");
 		else {
 			put(o, " ");
 			put_s(o, m->fmt[i]);
@@ -304,7 +321,7 @@ static int media(GString *o, const struct sdp_media *m)
 	if (m->common.key.len)
 		line(o, "k=", m->common.key);
 	if (m->rtcp.present) {
-		g_string_append_printf(o, "a=rtcp:%u", m->rtcp.port);
+		num(o, "a=rtcp:", m->rtcp.port, "");
 		if (m->rtcp.conn.present) {
 			put(o, " ");
 			conn(o, &m->rtcp.conn);
