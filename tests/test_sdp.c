@@ -185,7 +185,7 @@ static void t_chrome_fields(void)
 	struct sdp_session *s = in ? parse_ok(in->str, in->len) : NULL;
 	TAP_CHECK(s != NULL);
 	if (!s)
-		goto out;
+		return;
 	CHECK_SL(s->origin.sess_id, "4611731400430051336");
 	TAP_CHECK_INT(s->n_group, 1);
 	CHECK_SL(s->group[0].semantics, "BUNDLE");
@@ -257,7 +257,6 @@ static void t_chrome_fields(void)
 	TAP_CHECK_INT(v->n_ignored, 0);
 	TAP_CHECK(sdp_conn_sendable(sdp_media_conn(s, v)));
 	session_put(s);
-out:
 }
 
 static void t_firefox_fields(void)
@@ -266,7 +265,7 @@ static void t_firefox_fields(void)
 	struct sdp_session *s = in ? parse_ok(in->str, in->len) : NULL;
 	TAP_CHECK(s != NULL);
 	if (!s)
-		goto out;
+		return;
 	TAP_CHECK_INT(s->n_media, 3);
 	TAP_CHECK_INT(s->common.dir, SDP_DIR_SENDRECV);
 	TAP_CHECK_INT(s->common.n_fp, 1);
@@ -287,7 +286,6 @@ static void t_firefox_fields(void)
 	CHECK_SL(d->common.attrs[0].value, "5000");
 	TAP_CHECK_INT(sdp_media_dir(s, &s->media[1]), SDP_DIR_SENDRECV);
 	session_put(s);
-out:
 }
 
 static void t_sip_fields(void)
@@ -372,7 +370,7 @@ static void t_edit_and_print(void)
 	struct sdp_session *s = in ? parse_ok(in->str, in->len) : NULL;
 	TAP_CHECK(s != NULL);
 	if (!s)
-		goto out;
+		return;
 	struct sdp_session *e = session_get();
 	*e = *s;
 	GString *own = buf_new("gorgee");
@@ -414,7 +412,6 @@ static void t_edit_and_print(void)
 	buf_free(out);
 	buf_free(own);
 	session_put(s);
-out:
 }
 
 /*
