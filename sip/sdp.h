@@ -228,8 +228,13 @@ struct sdp_media {
 	uint16_t num_ports; /* 0 = not written */
 	struct slice proto; /* RTP/AVP, UDP/TLS/RTP/SAVPF, UDP/DTLS/SCTP, ... */
 	bool rtp;           /* proto is an RTP profile: formats are payload types */
+	/*
+	 * Formats as written, and as payload types when rtp. The printer prints pt[] for RTP
+	 * media and fmt[] otherwise; the rtpmap/fmtp/rtcp-fb lines printed are those of the
+	 * payload types in pt[], so dropping a PT from pt[] drops its lines too.
+	 */
 	struct slice fmt[SDP_MAX_FORMATS];
-	uint8_t pt[SDP_MAX_FORMATS]; /* fmt[i] as a number, when rtp */
+	uint8_t pt[SDP_MAX_FORMATS];
 	size_t n_fmt;
 
 	struct sdp_common common;
