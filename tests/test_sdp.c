@@ -471,6 +471,37 @@ static void t_error_text(void)
 	session_put(s);
 }
 
+/* Typed attributes outside their level, or on non-RTP media, land in the generic list. */
+static void t_generic_fallback(void)
+{
+	const char *t = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+			"a=rtpmap:0 PCMU/8000\r\na=candidate:x\r\na=x-flag\r\na=x-empty:\r\n"
+			"m=application 5000 DTLS/SCTP 5000\r\na=rtpmap:5000 x/1\r\n"
+			"a=fmtp:5000 y\r\na=sctpmap:5000 webrtc-datachannel 1024\r\n"
+			"a=group:BUNDLE 0\r\na=ice-lite\r\n";
+	struct sdp_session *s = parse_str(t);
+	TAP_CHECK(s != NULL);
+	if (!s)
+		return;
+	TAP_CHECK_INT(s->common.n_attrs, 4);
+	CHECK_SL(s->common.attrs[1].name, "candidate");
+	TAP_CHECK(!s->common.attrs[2].has_value);
+	TAP_CHECK(s->common.attrs[3].has_value && s->common.attrs[3].value.len == 0);
+	const struct sdp_media *m = &s->media[0];
+	TAP_CHECK(!m->rtp);
+	TAP_CHECK_INT(m->n_rtpmap, 0);
+	TAP_CHECK_INT(m->common.n_attrs, 5);
+	CHECK_SL(m->common.attrs[1].value, "5000 y");
+	CHECK_SL(m->common.attrs[3].name, "group");
+	TAP_CHECK(!s->ice_lite);
+	GString *out = buf_new("");
+	TAP_CHECK_INT(sdp_print(s, out), 0);
+	TAP_CHECK(strstr(out->str, "t=0 0\r\na=rtpmap:0 PCMU/8000\r\na=candidate:x\r\n"
+				"a=x-flag\r\na=x-empty:\r\nm=") != NULL);
+	TAP_CHECK(strstr(out->str, "a=sctpmap:5000 webrtc-datachannel 1024\r\na=group:BUNDLE 0\r\n"
+				"a=ice-lite\r\n") != NULL);
+}
+
 #include "test_sdp_bad.c"
 
 static const struct tap_case cases[] = {
@@ -488,6 +519,7 @@ static const struct tap_case cases[] = {
 	{"edit a copied session and print it", t_edit_and_print, 0},
 	{"every truncated prefix before a PROT_NONE page", t_truncated_prefixes, 0},
 	{"error reasons name the line", t_error_text, 0},
+	{"typed attributes out of place are kept as generic", t_generic_fallback, 0},
 	BAD_CASES
 };
 
