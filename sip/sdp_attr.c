@@ -30,20 +30,31 @@ static bool in_m(const struct sdp_media *m, uint8_t pt)
 	return false;
 }
 
-/* Splits "<pt> <rest>" (rest may be empty when allow_empty). */
-static int pt_and_rest(struct attr_ctx *a, uint8_t *pt, struct slice *rest, bool allow_empty)
+/* Splits "<pt> <rest>"; rest must not be empty. msgs: no pt, bad pt, nothing after it. */
+static int pt_and_rest(struct attr_ctx *a, uint8_t *pt, struct slice *rest,
+		       const char *const msgs[3])
 {
 	struct slice v = a->v;
 	struct slice t = sdp_tok(&v);
 	if (t.len == 0)
-		return sdp_fail(a->p, "attribute without payload type");
+		return sdp_fail(a->p, msgs[0]);
 	if (!sdp_pt(t, pt))
-		return sdp_fail(a->p, "payload type is not a number 0-127");
-	if (v.len == 0 && !allow_empty)
-		return sdp_fail(a->p, "attribute has nothing after the payload type");
+		return sdp_fail(a->p, msgs[1]);
+	if (v.len == 0)
+		return sdp_fail(a->p, msgs[2]);
 	*rest = v;
 	return 0;
 }
+
+static const char *const rtpmap_msgs[3] = {
+	"a=rtpmap without payload type", "a=rtpmap payload type is not a number 0-127",
+	"a=rtpmap without encoding"};
+static const char *const fmtp_msgs[3] = {
+	"a=fmtp without payload type", "a=fmtp payload type is not a number 0-127",
+	"a=fmtp without parameters"};
+static const char *const rtcpfb_msgs[3] = {
+	"a=rtcp-fb without payload type", "a=rtcp-fb payload type is not a number 0-127",
+	"a=rtcp-fb without a feedback type"};
 
 /* a=rtpmap:<pt> <encoding>/<clock>[/<channels>] (RFC 8866 §6.6) */
 static int a_rtpmap(struct attr_ctx *a)
@@ -51,7 +62,7 @@ static int a_rtpmap(struct attr_ctx *a)
 	struct sdp_media *m = a->m;
 	struct sdp_rtpmap r = {0};
 	struct slice v;
-	int rc = pt_and_rest(a, &r.pt, &v, false);
+	int rc = pt_and_rest(a, &r.pt, &v, rtpmap_msgs);
 	if (rc)
 		return rc;
 	size_t at;
@@ -90,7 +101,7 @@ static int a_fmtp(struct attr_ctx *a)
 {
 	struct sdp_media *m = a->m;
 	struct sdp_fmtp f;
-	int rc = pt_and_rest(a, &f.pt, &f.params, false);
+	int rc = pt_and_rest(a, &f.pt, &f.params, fmtp_msgs);
 	if (rc)
 		return rc;
 	if (f.params.len > SDP_MAX_FMTP_LEN)
@@ -118,7 +129,7 @@ static int a_rtcpfb(struct attr_ctx *a)
 		if (f.value.len == 0)
 			return sdp_fail(a->p, "a=rtcp-fb without a feedback type");
 	} else {
-		int rc = pt_and_rest(a, &f.pt, &f.value, false);
+		int rc = pt_and_rest(a, &f.pt, &f.value, rtcpfb_msgs);
 		if (rc)
 			return rc;
 	}

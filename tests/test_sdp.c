@@ -465,7 +465,7 @@ static void t_error_text(void)
 	t = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
 	    "m=audio 1000 RTP/AVP 0\r\na=rtpmap: PCMU/8000\r\n";
 	TAP_CHECK_INT(sdp_parse(t, strlen(t), s, &err), EBADMSG);
-	TAP_CHECK_STR(err.text, "line 7: attribute without payload type");
+	TAP_CHECK_STR(err.text, "line 7: a=rtpmap without payload type");
 	TAP_CHECK_INT(sdp_parse(NULL, 0, s, NULL), EINVAL);
 	TAP_CHECK_INT(sdp_parse("v=0", 3, NULL, NULL), EINVAL);
 	session_put(s);
