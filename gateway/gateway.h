@@ -21,6 +21,17 @@ struct gw_config {
 		bool serve_demo;
 	} http;
 	struct {
+		char *listen;
+		int64_t udp_port;
+		int64_t tcp_port;
+		int64_t max_udp;
+		int64_t max_conns_per_ip;
+		int64_t header_timeout;
+		int64_t idle_timeout;
+		int64_t max_pending;
+		char *trace_file;
+	} sip;
+	struct {
 		char *origins;
 		int64_t max_message;
 		int64_t max_conns_per_ip;

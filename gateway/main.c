@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "sip.h"
 #include "ws.h"
 #include "gorgee-build.h"
 
@@ -30,6 +31,8 @@ struct gw {
 	gint64 drain_deadline_us;
 	struct gw_http *http;
 	struct ws_server *ws;
+	struct sip_ua *ua;
+	struct sip_transport *sip;
 	GArray *busy; /* struct busy_source */
 	guint drain_poll;
 	struct metric *reloads;
@@ -76,6 +79,8 @@ static void stop_now(struct gw *gw)
 		g_source_remove(gw->drain_poll);
 		gw->drain_poll = 0;
 	}
+	sip_transport_free(gw->sip); /* stop taking SIP work */
+	gw->sip = NULL;
 	gw_http_stop(gw->http); /* from a GLib callback, never inside an lws one */
 	gw->http = NULL;
 	ws_server_free(gw->ws); /* after lws: its close callbacks still use the server */
@@ -272,6 +277,26 @@ static struct ws_server *ws_start(const struct gw_config *cfg)
 	return srv;
 }
 
+static int sip_start(struct gw *gw)
+{
+	const struct gw_config *c = &gw->cfg;
+	char **listen = g_strsplit(c->sip.listen, ",", 16);
+	struct sip_transport_config tc = {
+		.listen = (const char *const *)listen,
+		.udp_port = (uint16_t)c->sip.udp_port,
+		.tcp_port = (uint16_t)c->sip.tcp_port,
+		.max_udp = (size_t)c->sip.max_udp,
+		.max_conns_per_ip = (unsigned)c->sip.max_conns_per_ip,
+		.header_timeout_secs = (unsigned)c->sip.header_timeout,
+		.idle_timeout_secs = (unsigned)c->sip.idle_timeout,
+		.max_pending = (size_t)c->sip.max_pending,
+		.trace_file = c->sip.trace_file,
+	};
+	int rc = sip_transport_new(&tc, sip_ua_recv, gw->ua, &gw->sip);
+	g_strfreev(listen);
+	return rc;
+}
+
 static int run(struct gw *gw)
 {
 	int rc = 0;
@@ -288,7 +313,8 @@ static int run(struct gw *gw)
 						    METRIC_COUNTER), "");
 	gw->loop = g_main_loop_new(NULL, FALSE);
 	gw->ws = ws_start(&gw->cfg);
-	if (gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
+	gw->ua = sip_ua_new("gorgee/" GORGEE_VERSION);
+	if (sip_start(gw) || gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
 		rc = 1;
 		goto out;
 	}
@@ -304,6 +330,8 @@ static int run(struct gw *gw)
 		g_source_remove(sig[i]);
 	LOGN(log_module, NULL, "stopped");
 out:
+	sip_transport_free(gw->sip);
+	sip_ua_free(gw->ua);
 	gw_http_stop(gw->http);
 	ws_server_free(gw->ws);
 	g_main_loop_unref(gw->loop);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core.h"
 
@@ -336,6 +337,77 @@ int sip_request_build(const char *method, const char *ruri, const char *headers,
 
 /* Standard reason phrase of a status code ("Not Found"), or "Unknown". */
 const char *sip_status_phrase(int status);
+
+/* ---- transports (sip_transport.c): UDP and TCP on the GLib main context ---------------- */
+
+enum sip_proto { SIP_PROTO_UDP, SIP_PROTO_TCP };
+
+/* Where a message came from, or where one goes. Plain data; copy it freely. */
+struct sip_src {
+	enum sip_proto proto;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	uint64_t conn_id; /* TCP: the connection (0 = any / open one); UDP: 0 */
+	int local_fd;     /* UDP: the socket it arrived on (replies leave from it) */
+	char ip[48];      /* source address as text, no brackets */
+	uint16_t port;
+};
+
+struct sip_transport;
+
+/* A message that parsed. msg and src are borrowed for the call. */
+typedef void sip_recv_fn(struct sip_transport *t, const struct sip_msg *msg,
+			 const struct sip_src *src, void *arg);
+
+struct sip_transport_config {
+	const char *const *listen;   /* IP literals; "0.0.0.0" and "::" are wildcards */
+	uint16_t udp_port;           /* 0 = no UDP */
+	uint16_t tcp_port;           /* 0 = no TCP */
+	size_t max_udp;              /* larger datagrams are dropped before parsing (SEC-08) */
+	unsigned max_conns_per_ip;   /* TCP connections from one address (BI-18) */
+	unsigned header_timeout_secs; /* a started message must complete within this (slowloris) */
+	unsigned idle_timeout_secs;  /* a TCP connection with no traffic is closed */
+	size_t max_pending;          /* outbound bytes queued per TCP connection */
+	const char *trace_file;      /* "" = off; else every message in and out, ngrep style */
+};
+
+/*
+ * Opens the listeners and attaches them to the thread-default GMainContext. Malformed
+ * requests are answered here with 400/413/414/505/513 and a reason; malformed responses
+ * are dropped. Returns 0 or an errno (EADDRINUSE, EACCES, EINVAL) with a log line.
+ */
+int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv, void *arg,
+		      struct sip_transport **out);
+void sip_transport_free(struct sip_transport *t);
+/* Sends bytes to dst (UDP: from dst->local_fd; TCP: on dst->conn_id). 0 or an errno. */
+int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const char *data,
+		       size_t len);
+/*
+ * Sends a response to a request received from src, routed per RFC 3261 §18.2.2 and
+ * RFC 3581: the top Via gets received= when the host differs from the source address and
+ * rport=<source port> when the request asked for it; UDP goes to the source address when
+ * rport or received applies, else to the sent-by; TCP uses the connection it came on.
+ */
+int sip_transport_respond(struct sip_transport *t, const struct sip_msg *req,
+			  const struct sip_src *src, GString *response);
+/* Number of open TCP connections. */
+unsigned sip_transport_connection_count(const struct sip_transport *t);
+
+/* ---- UA core (sip_ua.c) ---------------------------------------------------------------- */
+
+/*
+ * The request handler behind the transports. Today it is stateless: OPTIONS is answered
+ * with the capabilities (RFC 3261 §11), Require with unknown extensions gets 420, a
+ * Max-Forwards of 0 gets 483, methods known but not served yet get 405 with Allow, unknown
+ * methods 501, ACKs are absorbed and responses that match nothing are dropped (BI-14).
+ * Transactions and dialogs (§17, §12) replace the stateless parts.
+ */
+struct sip_ua;
+struct sip_ua *sip_ua_new(const char *user_agent);
+void sip_ua_free(struct sip_ua *ua);
+/* The sip_recv_fn to give sip_transport_new, with the ua as its argument. */
+void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struct sip_src *src,
+		 void *ua);
 
 /* ---- SDP (RFC 8866): sdp.c, sdp_attr.c, sdp_print.c ---------------------------------- */
 /*

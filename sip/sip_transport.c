@@ -1,0 +1,703 @@
+/* SIP transports: UDP and TCP listeners on the GLib loop, stream framing, keep-alive,
+ * caps and timeouts before parsing, RFC 3581 response routing, and an ngrep-style trace. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sip.h"
+
+#define UDP_BATCH 64         /* datagrams read per wake-up */
+#define TCP_READ_CHUNK 16384
+
+static const char *const log_module = "sip";
+
+struct listener {
+	struct sip_transport *t;
+	enum sip_proto proto;
+	int fd;
+	guint src;
+	char local[64]; /* "ip:port" for the trace */
+};
+
+struct tconn {
+	struct sip_transport *t;
+	uint64_t id;
+	int fd;
+	guint in_src, out_src, hdr_timer;
+	struct sip_src src;
+	char peer[64];
+	char local[64];
+	char *buf; /* SIP_MAX_MSG + 1 bytes: one message and the first byte of the next */
+	size_t len;
+	GString *out;
+	gint64 last_io_us;
+};
+
+struct sip_transport {
+	struct sip_transport_config cfg;
+	char **listen;
+	char *trace_path;
+	sip_recv_fn *recv;
+	void *arg;
+	GPtrArray *listeners;   /* struct listener *, owned */
+	GHashTable *conns;      /* id (uint64 *) -> struct tconn *, owned */
+	GHashTable *per_ip;     /* ip -> count */
+	uint64_t next_id;
+	FILE *trace;
+	guint idle_timer;
+	char *udp_buf;
+	struct sip_msg *msg;    /* one parse at a time on this thread: reused */
+	struct metric_family *m_in, *m_bad, *m_drop;
+	struct metric *m_tcp;
+};
+
+/* ---- small helpers ---- */
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL, 0);
+	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? errno : 0;
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint16_t *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+static void fill_src(struct sip_src *src, enum sip_proto proto, const struct sockaddr_storage *ss,
+		     socklen_t len)
+{
+	memset(src, 0, sizeof(*src));
+	src->proto = proto;
+	memcpy(&src->addr, ss, len);
+	src->addr_len = len;
+	addr_text(ss, src->ip, sizeof(src->ip), &src->port);
+}
+
+static void hostport(char *out, size_t n, const char *ip, uint16_t port)
+{
+	g_snprintf(out, n, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+static void count(struct metric_family *f, const char *fmt, const char *a, const char *b)
+{
+	char labels[128];
+	g_snprintf(labels, sizeof(labels), fmt, a, b);
+	metric_add(metrics_series(f, labels), 1);
+}
+
+/* Trace in ngrep's text layout ("U 2026/11/22 14:30:00.123456 a:p -> b:p"), which sngrep
+ * reads with -I; lines of the message follow, then a blank line. */
+static void trace(struct sip_transport *t, enum sip_proto proto, const char *from, const char *to,
+		  const char *data, size_t len)
+{
+	if (!t->trace)
+		return;
+	struct timeval tv;
+	struct tm tm;
+	char ts[32];
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y/%m/%d %H:%M:%S", &tm);
+	fprintf(t->trace, "%c %s.%06ld %s -> %s\n", proto == SIP_PROTO_UDP ? 'U' : 'T', ts,
+		(long)tv.tv_usec, from, to);
+	fwrite(data, 1, len, t->trace);
+	fputs("\n\n", t->trace);
+	fflush(t->trace);
+}
+
+/* ---- stateless error answers for requests that did not parse ---- */
+
+static bool name_is(const char *p, size_t n, const char *full, char compact)
+{
+	return (n == strlen(full) && g_ascii_strncasecmp(p, full, n) == 0) ||
+	       (n == 1 && g_ascii_tolower(p[0]) == compact);
+}
+
+/*
+ * Builds "SIP/2.0 <status> ..." for a request the parser refused, copying the Via, From,
+ * To, Call-ID and CSeq lines as received (RFC 3261 §8.2.6.2 as far as they can be read).
+ * Returns false when there is no Via to route an answer by.
+ */
+static bool raw_error(const char *buf, size_t len, int status, const char *why, GString *out)
+{
+	bool via = false, to_tagged = false;
+	g_string_append_printf(out, "SIP/2.0 %d %s (%s)\r\n", status, sip_status_phrase(status), why);
+	const char *p = memchr(buf, '\n', len), *end = buf + len;
+	while (p && ++p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break; /* end of headers */
+		const char *colon = memchr(p, ':', n);
+		size_t nl = colon ? (size_t)(colon - p) : 0;
+		while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+			nl--;
+		bool is_via = nl && name_is(p, nl, "via", 'v');
+		bool is_to = nl && name_is(p, nl, "to", 't');
+		if (n < 2048 && nl && (is_via || is_to || name_is(p, nl, "from", 'f') ||
+				       name_is(p, nl, "call-id", 'i') || name_is(p, nl, "cseq", 0))) {
+			g_string_append_len(out, p, (gssize)n);
+			if (is_to && !g_strstr_len(colon, (gssize)(n - (size_t)(colon - p)), ";tag=") &&
+			    !to_tagged) {
+				g_string_append(out, ";tag=gorgee-err");
+				to_tagged = true;
+			}
+			g_string_append(out, "\r\n");
+			via |= is_via;
+		}
+		p = eol;
+	}
+	g_string_append(out, "Content-Length: 0\r\n\r\n");
+	return via;
+}
+
+/* ---- delivery ---- */
+
+/* Returns false when the stream must close (stream parse error). */
+static bool deliver(struct sip_transport *t, const char *data, size_t len, enum sip_mode mode,
+		    struct sip_src *src, const char *from, const char *local, size_t *used)
+{
+	int status = 0;
+	const char *why = "";
+	int rc = sip_msg_parse(data, len, mode, t->msg, &status, &why);
+	if (rc == EAGAIN) {
+		*used = 0;
+		return true;
+	}
+	trace(t, src->proto, from, local, data, rc == 0 ? t->msg->size : len);
+	if (rc != 0) {
+		char code[8];
+		g_snprintf(code, sizeof(code), "%d", status);
+		count(t->m_bad, "transport=\"%s\",status=\"%s\"",
+		      src->proto == SIP_PROTO_UDP ? "udp" : "tcp", status ? code : "dropped");
+		LOGI(log_module, &(struct log_ctx){.peer = from}, "malformed %s: %s",
+		     status ? "request" : "message", why);
+		if (status) {
+			GString *resp = g_string_new(NULL);
+			if (raw_error(data, len, status, why, resp))
+				sip_transport_send(t, src, resp->str, resp->len);
+			g_string_free(resp, TRUE);
+		}
+		*used = len;
+		return mode == SIP_MODE_DATAGRAM;
+	}
+	*used = t->msg->size;
+	/* Label values are method names the parser recognised, never raw input. */
+	struct slice m = t->msg->request ? t->msg->method : t->msg->cseq.method;
+	char name[16] = "other";
+	if (sip_method_lookup(m) != SIP_METHOD_OTHER && m.len < sizeof(name))
+		g_strlcpy(name, m.p, m.len + 1);
+	count(t->m_in, "kind=\"%s\",method=\"%s\"", t->msg->request ? "request" : "response", name);
+	t->recv(t, t->msg, src, t->arg);
+	return true;
+}
+
+/* ---- UDP ---- */
+
+static gboolean on_udp(gint fd, GIOCondition cond, gpointer data)
+{
+	struct listener *l = data;
+	struct sip_transport *t = l->t;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		ssize_t n = recvfrom(fd, t->udp_buf, t->cfg.max_udp + 1, MSG_TRUNC,
+				     (struct sockaddr *)&ss, &sl);
+		if (n < 0)
+			break; /* EAGAIN: drained */
+		struct sip_src src;
+		fill_src(&src, SIP_PROTO_UDP, &ss, sl);
+		src.local_fd = fd;
+		char from[64];
+		hostport(from, sizeof(from), src.ip, src.port);
+		if ((size_t)n > t->cfg.max_udp) {
+			/* SEC-08: refused before parsing; nothing learned from it. */
+			count(t->m_drop, "reason=\"%s\"%s", "udp_too_large", "");
+			continue;
+		}
+		/* Keep-alives (CRLF, CRLFCRLF) need no answer over UDP. */
+		if (n <= 4 && strspn(t->udp_buf, "\r\n") == (size_t)n)
+			continue;
+		size_t used;
+		deliver(t, t->udp_buf, (size_t)n, SIP_MODE_DATAGRAM, &src, from, l->local, &used);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static int udp_send(struct sip_transport *t, const struct sip_src *dst, const char *data,
+		    size_t len)
+{
+	int fd = dst->local_fd;
+	if (fd <= 0) { /* pick a UDP listener of the right family */
+		for (guint i = 0; i < t->listeners->len && fd <= 0; i++) {
+			struct listener *l = t->listeners->pdata[i];
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+			if (l->proto == SIP_PROTO_UDP && getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+			    ss.ss_family == dst->addr.ss_family)
+				fd = l->fd;
+		}
+	}
+	if (fd <= 0)
+		return ENOTCONN;
+	if (sendto(fd, data, len, 0, (const struct sockaddr *)&dst->addr, dst->addr_len) < 0)
+		return errno;
+	if (t->trace) {
+		char to[64], local[64] = "?";
+		hostport(to, sizeof(to), dst->ip, dst->port);
+		for (guint i = 0; i < t->listeners->len; i++) {
+			struct listener *l = t->listeners->pdata[i];
+			if (l->fd == fd)
+				g_strlcpy(local, l->local, sizeof(local));
+		}
+		trace(t, SIP_PROTO_UDP, local, to, data, len);
+	}
+	return 0;
+}
+
+/* ---- TCP ---- */
+
+static void conn_close(struct tconn *c, const char *why)
+{
+	struct sip_transport *t = c->t;
+	LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "tcp closed: %s", why);
+	g_hash_table_remove(t->conns, &c->id); /* frees c */
+}
+
+static void conn_free(gpointer p)
+{
+	struct tconn *c = p;
+	struct sip_transport *t = c->t;
+	if (c->in_src)
+		g_source_remove(c->in_src);
+	if (c->out_src)
+		g_source_remove(c->out_src);
+	if (c->hdr_timer)
+		g_source_remove(c->hdr_timer);
+	close(c->fd);
+	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(t->per_ip, c->src.ip));
+	if (n <= 1)
+		g_hash_table_remove(t->per_ip, c->src.ip);
+	else
+		g_hash_table_insert(t->per_ip, g_strdup(c->src.ip), GUINT_TO_POINTER(n - 1));
+	metric_add(t->m_tcp, -1);
+	g_string_free(c->out, TRUE);
+	g_free(c->buf);
+	g_free(c);
+}
+
+static gboolean header_timeout(gpointer data)
+{
+	struct tconn *c = data;
+	c->hdr_timer = 0;
+	count(c->t->m_drop, "reason=\"%s\"%s", "tcp_header_timeout", "");
+	conn_close(c, "message not complete in time");
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean on_tcp_out(gint fd, GIOCondition cond, gpointer data)
+{
+	struct tconn *c = data;
+	ssize_t w = send(fd, c->out->str, c->out->len, MSG_NOSIGNAL);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		c->out_src = 0;
+		conn_close(c, "write failed");
+		return G_SOURCE_REMOVE;
+	}
+	if (w > 0)
+		g_string_erase(c->out, 0, w);
+	if (c->out->len)
+		return G_SOURCE_CONTINUE;
+	c->out_src = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static int tcp_write(struct tconn *c, const char *data, size_t len)
+{
+	if (c->out->len == 0) {
+		ssize_t w = send(c->fd, data, len, MSG_NOSIGNAL);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return errno;
+		if (w < 0)
+			w = 0;
+		data += w;
+		len -= (size_t)w;
+	}
+	if (len == 0)
+		return 0;
+	if (c->out->len + len > c->t->cfg.max_pending) {
+		count(c->t->m_drop, "reason=\"%s\"%s", "tcp_pending_cap", "");
+		return ENOBUFS; /* the caller closes: a peer that does not read */
+	}
+	g_string_append_len(c->out, data, (gssize)len);
+	if (!c->out_src)
+		c->out_src = g_unix_fd_add(c->fd, G_IO_OUT, on_tcp_out, c);
+	return 0;
+}
+
+/* Frames and delivers every complete message in the buffer. false: connection closed. */
+static bool tcp_process(struct tconn *c)
+{
+	struct sip_transport *t = c->t;
+	size_t off = 0;
+	while (off < c->len) {
+		/* RFC 5626 §4.4.1: a CRLFCRLF ping is answered with a CRLF pong. */
+		if (c->len - off >= 4 && memcmp(c->buf + off, "\r\n\r\n", 4) == 0) {
+			off += 4;
+			if (tcp_write(c, "\r\n", 2) != 0) {
+				conn_close(c, "pong failed");
+				return false;
+			}
+			continue;
+		}
+		if (c->len - off < 4 && strspn(c->buf + off, "\r\n") >= c->len - off &&
+		    memchr(c->buf + off, '\r', c->len - off))
+			break; /* a partial ping, or a peer's pong: wait */
+		size_t used = 0;
+		uint64_t id = c->id;
+		if (!deliver(t, c->buf + off, c->len - off, SIP_MODE_STREAM, &c->src, c->peer,
+			     c->local, &used)) {
+			if (g_hash_table_contains(t->conns, &id))
+				conn_close(c, "malformed message");
+			return false;
+		}
+		if (!g_hash_table_contains(t->conns, &id))
+			return false; /* the upper layer closed it */
+		if (used == 0)
+			break;
+		off += used;
+	}
+	memmove(c->buf, c->buf + off, c->len - off);
+	c->len -= off;
+	/* Slowloris: a message that has begun must complete within header_timeout. */
+	if (c->len && !c->hdr_timer)
+		c->hdr_timer = g_timeout_add(t->cfg.header_timeout_secs * 1000u, header_timeout, c);
+	else if (!c->len && c->hdr_timer) {
+		g_source_remove(c->hdr_timer);
+		c->hdr_timer = 0;
+	}
+	return true;
+}
+
+static gboolean on_tcp_in(gint fd, GIOCondition cond, gpointer data)
+{
+	struct tconn *c = data;
+	size_t room = SIP_MAX_MSG + 1 - c->len;
+	if (room == 0) {
+		count(c->t->m_drop, "reason=\"%s\"%s", "tcp_message_too_large", "");
+		c->in_src = 0;
+		conn_close(c, "message larger than the cap");
+		return G_SOURCE_REMOVE;
+	}
+	ssize_t n = recv(fd, c->buf + c->len, MIN(room, TCP_READ_CHUNK), 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		c->in_src = 0;
+		conn_close(c, n == 0 ? "peer closed" : g_strerror(errno));
+		return G_SOURCE_REMOVE;
+	}
+	if (n < 0)
+		return G_SOURCE_CONTINUE;
+	c->len += (size_t)n;
+	c->last_io_us = g_get_monotonic_time();
+	struct sip_transport *t = c->t;
+	uint64_t id = c->id;
+	if (!tcp_process(c) && !g_hash_table_contains(t->conns, &id))
+		return G_SOURCE_REMOVE; /* c is gone (its source was removed with it) */
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
+{
+	struct listener *l = data;
+	struct sip_transport *t = l->t;
+	for (int i = 0; i < 32; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int cfd = accept(fd, (struct sockaddr *)&ss, &sl);
+		if (cfd < 0)
+			break;
+		struct sip_src src;
+		fill_src(&src, SIP_PROTO_TCP, &ss, sl);
+		unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(t->per_ip, src.ip));
+		if (n >= t->cfg.max_conns_per_ip || set_nonblock(cfd)) {
+			/* BI-18: per-IP cap, no state kept for the refused one. */
+			count(t->m_drop, "reason=\"%s\"%s", "tcp_per_ip_cap", "");
+			close(cfd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct tconn *c = g_new0(struct tconn, 1);
+		c->t = t;
+		c->id = ++t->next_id;
+		c->fd = cfd;
+		c->src = src;
+		c->src.conn_id = c->id;
+		hostport(c->peer, sizeof(c->peer), src.ip, src.port);
+		g_strlcpy(c->local, l->local, sizeof(c->local));
+		c->buf = g_malloc(SIP_MAX_MSG + 1);
+		c->out = g_string_new(NULL);
+		c->last_io_us = g_get_monotonic_time();
+		g_hash_table_insert(t->per_ip, g_strdup(src.ip), GUINT_TO_POINTER(n + 1));
+		g_hash_table_insert(t->conns, &c->id, c);
+		metric_add(t->m_tcp, 1);
+		c->in_src = g_unix_fd_add(cfd, G_IO_IN, on_tcp_in, c);
+		LOGD(log_module, &(struct log_ctx){.peer = c->peer}, "tcp connected");
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean idle_sweep(gpointer data)
+{
+	struct sip_transport *t = data;
+	gint64 limit = g_get_monotonic_time() - (gint64)t->cfg.idle_timeout_secs * G_USEC_PER_SEC;
+	GHashTableIter it;
+	gpointer v;
+	GSList *idle = NULL;
+	g_hash_table_iter_init(&it, t->conns);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((struct tconn *)v)->last_io_us < limit)
+			idle = g_slist_prepend(idle, v);
+	for (GSList *s = idle; s; s = s->next)
+		conn_close(s->data, "idle");
+	g_slist_free(idle);
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- sending ---- */
+
+int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const char *data,
+		       size_t len)
+{
+	if (dst->proto == SIP_PROTO_UDP)
+		return udp_send(t, dst, data, len);
+	struct tconn *c = g_hash_table_lookup(t->conns, &dst->conn_id);
+	if (!c)
+		return ENOTCONN; /* opening connections toward peers comes with the client side */
+	trace(t, SIP_PROTO_TCP, c->local, c->peer, data, len);
+	int rc = tcp_write(c, data, len);
+	if (rc)
+		conn_close(c, rc == ENOBUFS ? "peer does not read (pending cap)" : "write failed");
+	return rc;
+}
+
+/* Rewrites the first Via line of a response: received= and rport=<port> (RFC 3581 §4). */
+static void stamp_via(GString *resp, const struct sip_msg *req, const struct sip_src *src)
+{
+	char *line = strstr(resp->str, "\r\nVia: ");
+	if (!line)
+		return;
+	size_t vstart = (size_t)(line - resp->str) + 7;
+	char *eol = strstr(resp->str + vstart, "\r\n");
+	if (!eol)
+		return;
+	GString *v = g_string_new_len(resp->str + vstart, eol - (resp->str + vstart));
+	if (req->via.rport && !req->via.has_rport_value) {
+		/* the bare ";rport" token gets the source port */
+		for (char *p = v->str; (p = g_strstr_len(p, -1, ";rport"));) {
+			char nx = p[6];
+			if (nx == '\0' || nx == ';' || nx == ' ' || nx == ',' || nx == '\t') {
+				char port[16];
+				g_snprintf(port, sizeof(port), "=%u", src->port);
+				g_string_insert(v, (p - v->str) + 6, port);
+				break;
+			}
+			p += 6;
+		}
+	}
+	struct slice h = req->via.host;
+	bool same = h.len == strlen(src->ip) && g_ascii_strncasecmp(h.p, src->ip, h.len) == 0;
+	if (h.len > 2 && h.p[0] == '[')
+		same = h.len - 2 == strlen(src->ip) && g_ascii_strncasecmp(h.p + 1, src->ip, h.len - 2) == 0;
+	if (!same && !req->via.received.p)
+		g_string_append_printf(v, ";received=%s", src->ip);
+	g_string_erase(resp, (gssize)vstart, eol - (resp->str + vstart));
+	g_string_insert(resp, (gssize)vstart, v->str);
+	g_string_free(v, TRUE);
+}
+
+int sip_transport_respond(struct sip_transport *t, const struct sip_msg *req,
+			  const struct sip_src *src, GString *response)
+{
+	stamp_via(response, req, src);
+	if (src->proto != SIP_PROTO_UDP)
+		return sip_transport_send(t, src, response->str, response->len);
+	/* §18.2.2 with RFC 3581: always the source address (never maddr: no multicast, and no
+	 * third party can be made a target); the source port with rport, else the sent-by port. */
+	struct sip_src dst = *src;
+	if (!req->via.rport) {
+		uint16_t port = req->via.has_port ? req->via.port : 5060;
+		dst.port = port;
+		if (dst.addr.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&dst.addr)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&dst.addr)->sin_port = htons(port);
+	}
+	return udp_send(t, &dst, response->str, response->len);
+}
+
+unsigned sip_transport_connection_count(const struct sip_transport *t)
+{
+	return g_hash_table_size(t->conns);
+}
+
+/* ---- setup ---- */
+
+static int open_listener(struct sip_transport *t, const char *ip, enum sip_proto proto,
+			 uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		sl = sizeof(*s6);
+	} else {
+		LOGE(log_module, NULL, "sip.listen: '%s' is not an IP address", ip);
+		return EINVAL;
+	}
+	int fd = socket(ss.ss_family, (proto == SIP_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) |
+					      SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6) /* IPv4 has its own socket: keep the families apart */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    (proto == SIP_PROTO_TCP && listen(fd, 128) != 0)) {
+		int err = errno;
+		close(fd);
+		return err;
+	}
+	struct listener *l = g_new0(struct listener, 1);
+	l->t = t;
+	l->proto = proto;
+	l->fd = fd;
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof(bound);
+	uint16_t bport = port;
+	char bip[48];
+	getsockname(fd, (struct sockaddr *)&bound, &bl);
+	addr_text(&bound, bip, sizeof(bip), &bport);
+	hostport(l->local, sizeof(l->local), bip, bport);
+	l->src = g_unix_fd_add(fd, G_IO_IN, proto == SIP_PROTO_UDP ? on_udp : on_accept, l);
+	g_ptr_array_add(t->listeners, l);
+	LOGN(log_module, NULL, "listening on %s %s", proto == SIP_PROTO_UDP ? "udp" : "tcp", l->local);
+	return 0;
+}
+
+static void listener_free(gpointer p)
+{
+	struct listener *l = p;
+	g_source_remove(l->src);
+	close(l->fd);
+	g_free(l);
+}
+
+int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv, void *arg,
+		      struct sip_transport **out)
+{
+	struct sip_transport *t = g_new0(struct sip_transport, 1);
+	int rc = 0;
+	t->cfg = *cfg;
+	t->listen = g_strdupv((char **)cfg->listen);
+	t->trace_path = g_strdup(cfg->trace_file ? cfg->trace_file : "");
+	t->cfg.listen = (const char *const *)t->listen;
+	t->cfg.trace_file = t->trace_path;
+	t->recv = recv;
+	t->arg = arg;
+	t->listeners = g_ptr_array_new_with_free_func(listener_free);
+	t->conns = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, conn_free);
+	t->per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	t->udp_buf = g_malloc(cfg->max_udp + 1);
+	t->msg = g_new0(struct sip_msg, 1);
+	t->m_in = metrics_family("gorgee_sip_messages_received_total",
+				 "SIP messages received and parsed, by kind and method.", METRIC_COUNTER);
+	t->m_bad = metrics_family("gorgee_sip_malformed_total",
+				  "SIP messages refused by the parser, by transport and the status answered.",
+				  METRIC_COUNTER);
+	t->m_drop = metrics_family("gorgee_sip_transport_drops_total",
+				   "Datagrams and connections dropped by transport caps, by reason.",
+				   METRIC_COUNTER);
+	t->m_tcp = metrics_series(metrics_family("gorgee_sip_tcp_connections",
+						 "Open SIP TCP connections.", METRIC_GAUGE), "");
+	if (t->trace_path[0] && !(t->trace = fopen(t->trace_path, "a"))) {
+		LOGE(log_module, NULL, "sip.trace_file %s: %s", t->trace_path, g_strerror(errno));
+		rc = errno;
+		goto fail;
+	}
+	for (size_t i = 0; t->listen[i]; i++) {
+		const char *ip = g_strstrip(t->listen[i]);
+		if (!*ip)
+			continue;
+		for (int p = 0; p < 2; p++) {
+			uint16_t port = p == 0 ? cfg->udp_port : cfg->tcp_port;
+			if (!port)
+				continue;
+			int err = open_listener(t, ip, p == 0 ? SIP_PROTO_UDP : SIP_PROTO_TCP, port);
+			/* The IPv6 wildcard is optional: hosts and containers without IPv6 exist. */
+			if (err && strcmp(ip, "::") == 0 && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL)) {
+				LOGW(log_module, NULL, "no IPv6 here, skipping [::]: %s", g_strerror(err));
+				continue;
+			}
+			if (err) {
+				LOGE(log_module, NULL, "cannot listen on %s %s port %u: %s",
+				     p == 0 ? "udp" : "tcp", ip, port, g_strerror(err));
+				rc = err;
+				goto fail;
+			}
+		}
+	}
+	t->idle_timer = g_timeout_add_seconds(MAX(1u, MIN(cfg->idle_timeout_secs / 4, 30u)),
+					      idle_sweep, t);
+	*out = t;
+	return 0;
+fail:
+	sip_transport_free(t);
+	return rc;
+}
+
+void sip_transport_free(struct sip_transport *t)
+{
+	if (!t)
+		return;
+	if (t->idle_timer)
+		g_source_remove(t->idle_timer);
+	g_hash_table_destroy(t->conns);
+	g_hash_table_destroy(t->per_ip);
+	g_ptr_array_free(t->listeners, TRUE);
+	if (t->trace)
+		fclose(t->trace);
+	g_strfreev(t->listen);
+	g_free(t->trace_path);
+	g_free(t->udp_buf);
+	g_free(t->msg);
+	g_free(t);
+}

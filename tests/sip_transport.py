@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""SIP transports against the real gorgee binary: UDP and TCP on IPv4 and IPv6, framing,
+keep-alive, caps, timeouts, response routing, the trace file, and real peers (sipp, sipsak).
+usage: sip_transport.py path/to/gorgee [tests/sipp dir]. Prints TAP."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+GORGEE = sys.argv[1]
+SIPP_DIR = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "sipp")
+cases = []
+
+
+def case(name):
+    def wrap(fn):
+        cases.append((name, fn))
+        return fn
+    return wrap
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            t.bind(("127.0.0.1", port))
+            if port < 10000:  # sipsak mangles 5-digit ports; any port works for the rest
+                pass
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+TMP = tempfile.mkdtemp(prefix="gorgee-sip-")
+SIP = free_port()
+HTTP = free_port()
+TRACE = os.path.join(TMP, "trace.txt")
+log = open(os.path.join(TMP, "stderr"), "w+")
+proc = subprocess.Popen([GORGEE, "--set", f"http.port={HTTP}", "--set", "http.listen=127.0.0.1",
+                         "--set", f"sip.udp_port={SIP}", "--set", f"sip.tcp_port={SIP}",
+                         "--set", "sip.listen=127.0.0.1,::1", "--set", "sip.header_timeout=1",
+                         "--set", "sip.max_conns_per_ip=4", "--set", "sip.max_udp=4000",
+                         "--set", f"sip.trace_file={TRACE}", "--set", f"general.data_dir={TMP}/data"],
+                        stdout=subprocess.DEVNULL, stderr=log)
+
+
+def wait_up():
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("gorgee did not start")
+
+
+def msg(method="OPTIONS", call_id="c1", extra="", via_host="127.0.0.1:5999", rport=True, body="",
+        cseq=None, transport="UDP"):
+    via = f"SIP/2.0/{transport} {via_host};branch=z9hG4bK{call_id}" + (";rport" if rport else "")
+    return (f"{method} sip:gw@127.0.0.1:{SIP} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:alice@example.com>;tag=f1\r\nTo: <sip:gw@example.com>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: {cseq or '1 ' + method}\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def udp(data, family=socket.AF_INET, host="127.0.0.1", expect=True, timeout=2):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    s.settimeout(timeout if expect else 0.5)
+    s.sendto(data, (host, SIP))
+    try:
+        r, _ = s.recvfrom(65535)
+        return r.decode(errors="replace"), s.getsockname()[1]
+    except socket.timeout:
+        return None, s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def tcp_connect(family=socket.AF_INET, host="127.0.0.1"):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.connect((host, SIP))
+    return s
+
+
+def read_responses(s, n, timeout=3):
+    buf, out = b"", []
+    end = time.time() + timeout
+    while len(out) < n and time.time() < end:
+        try:
+            d = s.recv(65535)
+        except socket.timeout:
+            break
+        if not d:
+            break
+        buf += d
+        while b"\r\n\r\n" in buf:
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            m = re.search(rb"Content-Length: *(\d+)", head, re.I)
+            cl = int(m.group(1)) if m else 0
+            if len(rest) < cl:
+                break
+            out.append((head + b"\r\n\r\n" + rest[:cl]).decode())
+            buf = rest[cl:]
+    return out
+
+
+def status(r):
+    return int(r.split(" ", 2)[1]) if r else None
+
+
+@case("UDP OPTIONS answered 200 with capabilities; rport and received stamped (RFC 3581)")
+def _():
+    r, port = udp(msg(via_host="192.0.2.7:5999"))
+    assert status(r) == 200, r
+    assert "Allow: OPTIONS" in r and "Accept: application/sdp" in r and "Call-ID: c1" in r, r
+    via = re.search(r"Via: (.*)\r\n", r).group(1)
+    assert f";rport={port}" in via and ";received=127.0.0.1" in via, via
+    assert re.search(r"To: <sip:gw@example.com>;tag=[0-9a-f]+", r), r
+
+
+@case("UDP without rport: answered to the sent-by port (RFC 3261 §18.2.2)")
+def _():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(2)
+    port = s.getsockname()[1]
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    sender.sendto(msg(via_host=f"127.0.0.1:{port}", rport=False, call_id="c-sentby"), ("127.0.0.1", SIP))
+    r = s.recvfrom(65535)[0].decode()
+    s.close()
+    sender.close()
+    assert status(r) == 200 and "Call-ID: c-sentby" in r, r
+
+
+@case("IPv6: UDP and TCP OPTIONS over ::1")
+def _():
+    r, _ = udp(msg(via_host="[::1]:5999", call_id="c6"), socket.AF_INET6, "::1")
+    assert status(r) == 200 and "Call-ID: c6" in r, r
+    s = tcp_connect(socket.AF_INET6, "::1")
+    s.sendall(msg(call_id="c6t", transport="TCP", via_host="[::1]:5999"))
+    rs = read_responses(s, 1)
+    s.close()
+    assert rs and status(rs[0]) == 200, rs
+
+
+@case("TCP: two messages in one segment, one split across writes, all answered in order")
+def _():
+    s = tcp_connect()
+    s.sendall(msg(call_id="t1", transport="TCP") + msg(call_id="t2", transport="TCP"))
+    m3 = msg(call_id="t3", transport="TCP", body="hello", extra="Content-Type: text/plain\r\n")
+    s.sendall(m3[:30])
+    time.sleep(0.2)
+    s.sendall(m3[30:])
+    rs = read_responses(s, 3)
+    s.close()
+    assert [re.search(r"Call-ID: (\S+)", r).group(1) for r in rs] == ["t1", "t2", "t3"], rs
+
+
+@case("TCP CRLFCRLF keep-alive ping gets a CRLF pong (RFC 5626 §4.4.1)")
+def _():
+    s = tcp_connect()
+    s.sendall(b"\r\n\r\n")
+    assert s.recv(16) == b"\r\n"
+    s.sendall(msg(call_id="after-ping", transport="TCP"))
+    rs = read_responses(s, 1)
+    s.close()
+    assert rs and "after-ping" in rs[0]
+
+
+@case("methods: INVITE 405 with Allow, unknown method 501, Max-Forwards 0 483, Require 420")
+def _():
+    r, _ = udp(msg("INVITE", "m1", extra="Contact: <sip:a@127.0.0.1>\r\n"))
+    assert status(r) == 405 and "Allow: OPTIONS" in r, r
+    r, _ = udp(msg("FROB", "m2"))
+    assert status(r) == 501, r
+    r, _ = udp(msg("MESSAGE", "m3").replace(b"Max-Forwards: 70", b"Max-Forwards: 0"))
+    assert status(r) == 483, r
+    r, _ = udp(msg("OPTIONS", "m4", extra="Require: foo, path\r\n"))
+    assert status(r) == 420 and "Unsupported: foo" in r, r
+
+
+@case("BI-07 over UDP: bad Content-Length answered 400 with a reason")
+def _():
+    for cl in (b"-1", b"4294967328", b"99999999999999999999", b"abc", b"500"):
+        m = re.sub(rb"Content-Length: \d+", b"Content-Length: " + cl, msg(call_id="cl"))
+        r, _ = udp(m)
+        assert status(r) == 400 and "(" in r.split("\r\n")[0], (cl, r)
+        assert "Call-ID: cl" in r and "Via: " in r, r
+
+
+@case("BI-07 over TCP: bad Content-Length answered 400, then the connection closes")
+def _():
+    s = tcp_connect()
+    s.sendall(re.sub(rb"Content-Length: \d+", b"Content-Length: -1", msg(call_id="tcl", transport="TCP")))
+    rs = read_responses(s, 1)
+    assert rs and status(rs[0]) == 400, rs
+    s.settimeout(2)
+    assert s.recv(100) == b"", "closed"
+    s.close()
+
+
+@case("BI-14 responses are dropped, never answered; malformed responses too")
+def _():
+    resp = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKx\r\n"
+            b"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: r1\r\nCSeq: 1 OPTIONS\r\n"
+            b"Content-Length: 0\r\n\r\n")
+    assert udp(resp, expect=False)[0] is None
+    assert udp(resp.replace(b"200 OK", b"10000 Weird"), expect=False)[0] is None
+
+
+@case("BI-17 two messages in one datagram: the first is answered, the rest ignored")
+def _():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(1)
+    s.sendto(msg(call_id="d1") + msg(call_id="d2"), ("127.0.0.1", SIP))
+    r = s.recvfrom(65535)[0].decode()
+    assert "Call-ID: d1" in r
+    try:
+        extra = s.recvfrom(65535)[0]
+    except socket.timeout:
+        extra = None
+    s.close()
+    assert extra is None, extra
+
+
+@case("SEC-08 datagram above sip.max_udp dropped before parsing, and counted")
+def _():
+    big = msg(call_id="big", extra="X-Pad: " + "x" * 5000 + "\r\n")
+    assert udp(big, expect=False)[0] is None
+    body = urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/metrics").read().decode()
+    assert 'gorgee_sip_transport_drops_total{reason="udp_too_large"}' in body
+
+
+@case("BI-18 slowloris: a message dripped past sip.header_timeout closes the connection")
+def _():
+    s = tcp_connect()
+    s.sendall(b"OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\n")
+    t0 = time.time()
+    s.settimeout(5)
+    for _ in range(10):
+        try:
+            s.sendall(b"X")
+        except OSError:
+            break
+        time.sleep(0.2)
+    try:
+        d = s.recv(100)
+    except OSError:
+        d = b""
+    s.close()
+    assert d == b"" and time.time() - t0 < 4, d
+
+
+@case("BI-18 per-IP TCP connection cap: connections past sip.max_conns_per_ip are closed")
+def _():
+    time.sleep(0.3)
+    conns = [tcp_connect() for _ in range(4)]
+    extra = tcp_connect()
+    extra.settimeout(2)
+    try:
+        extra.sendall(msg(call_id="cap", transport="TCP"))
+        d = extra.recv(100)
+    except OSError:
+        d = b""
+    assert d == b"", d
+    extra.close()
+    for c in conns:
+        c.close()
+    time.sleep(0.3)
+    s = tcp_connect()
+    s.sendall(msg(call_id="cap-after", transport="TCP"))
+    assert read_responses(s, 1), "slots come back"
+    s.close()
+
+
+@case("trace file holds messages in and out in ngrep layout")
+def _():
+    with open(TRACE) as f:
+        t = f.read()
+    assert re.search(r"^U \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:%d\nOPTIONS " % SIP, t, re.M), t[:500]
+    assert re.search(r"^U .* 127\.0\.0\.1:%d -> 127\.0\.0\.1:\d+\nSIP/2.0 200 OK" % SIP, t, re.M)
+    assert re.search(r"^T .* -> .*\nSIP/2.0 200 OK", t, re.M)
+
+
+@case("sipp (real peer): OPTIONS over UDP and TCP answered 200 with Allow and rport")
+def _():
+    if not shutil.which("sipp"):
+        raise RuntimeError("sipp not installed")
+    for t in ("u1", "t1"):
+        r = subprocess.run(["sipp", f"127.0.0.1:{SIP}", "-sf", os.path.abspath(os.path.join(SIPP_DIR, "options.xml")),
+                            "-m", "5", "-t", t, "-i", "127.0.0.1", "-p", str(free_port()),
+                            "-timeout", "10", "-nostdin", "-bg" if False else "-trace_err",
+                            "-error_file", os.path.join(TMP, f"sipp-{t}.err")],
+                           capture_output=True, text=True, timeout=30, cwd=TMP)
+        assert r.returncode == 0, (t, r.returncode, r.stdout[-800:], r.stderr[-800:])
+
+
+@case("sipsak (real peer): OPTIONS ping answered 200")
+def _():
+    if not shutil.which("sipsak"):
+        raise RuntimeError("sipsak not installed")
+    r = subprocess.run(["sipsak", "-s", f"sip:ping@127.0.0.1:{SIP}", "-l", str(free_port()), "-vv"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "200 OK" in r.stdout, (r.returncode, r.stdout[-600:], r.stderr[-300:])
+
+
+@case("metrics count SIP messages by method and malformed ones by status")
+def _():
+    body = urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/metrics").read().decode()
+    for m in ('gorgee_sip_messages_received_total{kind="request",method="OPTIONS"}',
+              'gorgee_sip_malformed_total{transport="udp",status="400"}',
+              'gorgee_sip_responses_sent_total{status="200"}', "gorgee_sip_tcp_connections"):
+        assert m in body, m
+
+
+failed = 0
+print(f"1..{len(cases) + 1}")
+try:
+    wait_up()
+    for i, (name, fn) in enumerate(cases, 1):
+        try:
+            fn()
+            print(f"ok {i} - {name}")
+        except Exception as e:  # noqa: BLE001 - every failure is a TAP line
+            failed += 1
+            print(f"# {type(e).__name__}: {e}".replace("\n", "\n# "))
+            print(f"not ok {i} - {name}")
+        sys.stdout.flush()
+finally:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = None
+    ok = rc == 0
+    if not ok:
+        failed += 1
+        log.seek(0)
+        print("# " + log.read()[-2000:].replace("\n", "\n# "))
+    print(f"{'ok' if ok else 'not ok'} {len(cases) + 1} - gorgee exits 0 on SIGTERM after the SIP tests")
+    shutil.rmtree(TMP, ignore_errors=True)
+sys.exit(1 if failed else 0)
