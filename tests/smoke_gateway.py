@@ -31,8 +31,13 @@ def free_port():
     return port
 
 
+# SIP stays off in these tests (port 0): the SIP tests use their own ports.
+NO_SIP = {"GORGEE_SIP_UDP_PORT": "0", "GORGEE_SIP_TCP_PORT": "0"}
+
+
 def run(*args, env=None, timeout=20):
     e = dict(os.environ)
+    e.update(NO_SIP)
     if env:
         e.update(env)
     return subprocess.run([GORGEE, *args], capture_output=True, text=True, env=e, timeout=timeout)
@@ -53,6 +58,7 @@ class Daemon:
         e = dict(os.environ)
         e["GORGEE_HTTP_PORT"] = str(self.port)  # the environment override path
         e["GORGEE_HTTP_LISTEN"] = "127.0.0.1"
+        e.update(NO_SIP)
         e.update(env or {})
         self.stderr = open(os.path.join(self.tmp.name, "stderr"), "w+")
         self.p = subprocess.Popen([GORGEE, "--set", f"general.data_dir={self.tmp.name}/data", *args],

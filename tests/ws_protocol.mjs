@@ -38,6 +38,7 @@ async function start() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-ws-'));
   proc = spawn(GORGEE, ['--set', `http.port=${port}`, '--set', 'http.listen=127.0.0.1',
     '--set', `general.data_dir=${dir}`, '--set', 'general.log_level=info',
+    '--set', 'sip.udp_port=0', '--set', 'sip.tcp_port=0',
     '--set', 'ws.first_message_timeout=1', '--set', 'ws.max_message=4096',
     '--set', 'ws.max_conns_per_ip=6', '--set', 'ws.rate=5', '--set', 'ws.rate_burst=10',
     '--set', 'ws.resume_grace=2', '--set', 'ws.origins=https://app.example'],
