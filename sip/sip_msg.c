@@ -78,7 +78,7 @@ static int parse_status_line(struct pctx *c, const char *p, const char *end)
 {
 	struct sip_msg *m = c->m;
 	/* Malformed responses are dropped: status 0 (RFC 4475 bigcode, BI-14). */
-	if (end - p < 12 || memcmp(p, "SIP/2.0 ", 8) != 0)
+	if (end - p < 11 || memcmp(p, "SIP/2.0 ", 8) != 0)
 		return fail(c, 0, "bad status line");
 	p += 8;
 	if (!CC(p[0], SC_DIGIT) || !CC(p[1], SC_DIGIT) || !CC(p[2], SC_DIGIT) ||

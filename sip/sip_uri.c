@@ -29,6 +29,8 @@ static bool chars_ok(const char *a, const char *b, unsigned cls, const char *ext
 	return true;
 }
 
+static bool esc_eq(struct slice a, struct slice b, bool icase);
+
 /* ;name[=value] ... up to '?' or end, RFC 3261 uri-parameters. Returns past them or NULL. */
 static const char *scan_uri_params(const char *p, const char *end, struct sip_params *ps)
 {
@@ -38,9 +40,10 @@ static const char *scan_uri_params(const char *p, const char *end, struct sip_pa
 			p++;
 		if (p == n || !chars_ok(n, p, SC_PARAM, NULL) || ps->n >= SIP_MAX_PARAMS)
 			return NULL;
-		/* RFC 3261 §19.1.1: a parameter name appears at most once */
+		/* RFC 3261 §19.1.1: a parameter name appears at most once ("lr" and "%6Cr" are
+		 * the same name, as sip_uri_equal sees it) */
 		for (unsigned i = 0; i < ps->n; i++)
-			if (sl_ieq_sl(ps->p[i].name, sl_range(n, p)))
+			if (esc_eq(ps->p[i].name, sl_range(n, p), true))
 				return NULL;
 		struct sip_param *pa = &ps->p[ps->n++];
 		pa->name = sl_range(n, p);

@@ -446,6 +446,13 @@ static void test_stream_framing(void)
 	TAP_CHECK_INT(sip_msg_parse(nocl, sizeof(nocl) - 1, SIP_MODE_STREAM, m, &status, NULL), EBADMSG);
 	TAP_CHECK_INT(status, 400);
 	TAP_CHECK_INT(sip_msg_parse(nocl, sizeof(nocl) - 1, SIP_MODE_DATAGRAM, m, NULL, NULL), 0);
+	/* a status line without the SP before an empty reason is tolerated */
+	static const char noreason[] = "SIP/2.0 180\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKx1\r\n"
+				       "To: <sip:a@b>;tag=2\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\n"
+				       "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+	TAP_CHECK_INT(sip_msg_parse(noreason, sizeof(noreason) - 1, SIP_MODE_STREAM, m, NULL, NULL), 0);
+	TAP_CHECK_INT(m->status, 180);
+	TAP_CHECK_INT(m->reason.len, 0);
 	/* bare LF line ends are tolerated */
 	static const char lf[] = "OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bKx1\n"
 				 "To: <sip:a@b>\nFrom: <sip:c@d>;tag=1\nCall-ID: x\nCSeq: 1 OPTIONS\n"

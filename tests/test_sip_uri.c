@@ -73,7 +73,7 @@ static void test_parse_errors(void)
 		"sip:host:", "sip:host:5060x", "sip:us er@host", "sip:user@ho st", "<sip:a@b>",
 		"sip:a@b;", "sip:a@b;=x", "sip:a@b;p=", "sip:a@b?", "sip:a@b?x", "sip:[::1",
 		"sip:[zz::1]", "sip:2001:db8::10", "tel:", "tel:xyz", ":opaque", "1sip:a",
-		"sip:a@b\r\n", "sip:\x01@b", "sip:a@b;lr;LR", "sip:a@b;x=1;x=2",
+		"sip:a@b\r\n", "sip:\x01@b", "sip:a@b;lr;LR", "sip:a@b;x=1;x=2", "sip:a@b;lr;%6Cr",
 	};
 	struct sip_uri u;
 	for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
