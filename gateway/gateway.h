@@ -30,6 +30,7 @@ struct gw_config {
 		int64_t idle_timeout;
 		int64_t max_pending;
 		char *trace_file;
+		int64_t t1, t2, t4;
 	} sip;
 	struct {
 		char *origins;
@@ -60,6 +61,7 @@ const char *gw_state_name(enum gw_state s);
 
 struct gw;
 struct gw_http;
+struct sip_stack;
 
 /* Work still in progress (calls, transactions); drain waits until every source says 0. */
 typedef unsigned gw_busy_fn(void *arg);

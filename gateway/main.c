@@ -32,6 +32,7 @@ struct gw {
 	struct gw_http *http;
 	struct ws_server *ws;
 	struct sip_ua *ua;
+	struct sip_stack *stack;
 	struct sip_transport *sip;
 	GArray *busy; /* struct busy_source */
 	guint drain_poll;
@@ -81,6 +82,8 @@ static void stop_now(struct gw *gw)
 	}
 	sip_transport_free(gw->sip); /* stop taking SIP work */
 	gw->sip = NULL;
+	sip_stack_free(gw->stack);
+	gw->stack = NULL;
 	gw_http_stop(gw->http); /* from a GLib callback, never inside an lws one */
 	gw->http = NULL;
 	ws_server_free(gw->ws); /* after lws: its close callbacks still use the server */
@@ -292,7 +295,23 @@ static int sip_start(struct gw *gw)
 		.max_pending = (size_t)c->sip.max_pending,
 		.trace_file = c->sip.trace_file,
 	};
-	int rc = sip_transport_new(&tc, sip_ua_recv, gw->ua, &gw->sip);
+	/* sent-by of requests gorgee sends: the first listen address that is not a wildcard */
+	const char *host = "127.0.0.1";
+	for (size_t i = 0; listen[i]; i++) {
+		char *a = g_strstrip(listen[i]);
+		if (*a && strcmp(a, "0.0.0.0") && strcmp(a, "::")) {
+			host = a;
+			break;
+		}
+	}
+	char *via = g_strdup_printf(strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+				    (unsigned)(c->sip.udp_port ? c->sip.udp_port : c->sip.tcp_port));
+	struct sip_stack_config sc = {.t1_ms = (unsigned)c->sip.t1, .t2_ms = (unsigned)c->sip.t2,
+				      .t4_ms = (unsigned)c->sip.t4, .via_host = via};
+	gw->stack = sip_stack_new(&sc, sip_ua_on_request, gw->ua);
+	g_free(via);
+	int rc = sip_transport_new(&tc, sip_stack_recv, gw->stack, &gw->sip);
+	sip_stack_set_transport(gw->stack, gw->sip);
 	g_strfreev(listen);
 	return rc;
 }
@@ -331,6 +350,7 @@ static int run(struct gw *gw)
 	LOGN(log_module, NULL, "stopped");
 out:
 	sip_transport_free(gw->sip);
+	sip_stack_free(gw->stack);
 	sip_ua_free(gw->ua);
 	gw_http_stop(gw->http);
 	ws_server_free(gw->ws);

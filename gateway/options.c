@@ -46,6 +46,12 @@ static const struct opt_def defs[] = {
 	{"sip", "trace_file", OPT_STRING, OFF(sip.trace_file), "", 0, 0, NULL, false, NULL,
 	 "Append every SIP message in and out to this file, ngrep-style (sngrep -I reads it); "
 	 "empty = off"},
+	{"sip", "t1", OPT_INT, OFF(sip.t1), "500", 10, 10000, NULL, false, "ms",
+	 "RFC 3261 T1, the round-trip estimate behind Timers A, B, E, F, G, H, J"},
+	{"sip", "t2", OPT_INT, OFF(sip.t2), "4000", 100, 60000, NULL, false, "ms",
+	 "RFC 3261 T2, the longest retransmit interval of non-INVITE requests and responses"},
+	{"sip", "t4", OPT_INT, OFF(sip.t4), "5000", 100, 60000, NULL, false, "ms",
+	 "RFC 3261 T4, how long a message may stay in the network (Timers I, K)"},
 	{"ws", "origins", OPT_STRING, OFF(ws.origins), "", 0, 0, NULL, false, NULL,
 	 "Browser origins allowed to open the WebSocket, comma-separated (\"*\" = any); the "
 	 "page's own origin is always allowed; others get 403 at the upgrade"},

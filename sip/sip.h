@@ -351,6 +351,7 @@ struct sip_src {
 	int local_fd;     /* UDP: the socket it arrived on (replies leave from it) */
 	char ip[48];      /* source address as text, no brackets */
 	uint16_t port;
+	struct slice raw; /* received: the message's bytes, valid during the callback only */
 };
 
 struct sip_transport;
@@ -390,24 +391,118 @@ int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const
  */
 int sip_transport_respond(struct sip_transport *t, const struct sip_msg *req,
 			  const struct sip_src *src, GString *response);
+/* The two halves of sip_transport_respond: stamp the top Via of response (received/rport),
+ * and that plus the destination, for a transaction that resends the response later. */
+void sip_transport_stamp_via(const struct sip_msg *req, const struct sip_src *src,
+			     GString *response);
+void sip_transport_route_response(const struct sip_msg *req, const struct sip_src *src,
+				  GString *response, struct sip_src *dst);
 /* Number of open TCP connections. */
 unsigned sip_transport_connection_count(const struct sip_transport *t);
+
+/* ---- timers (sip_timer.c): one hashed wheel per thread, one GLib source ------------------ */
+
+/*
+ * Transaction timers (RFC 3261 Timers A-K) are many and short: a hashed timing wheel with
+ * 10 ms ticks keeps arming and cancelling O(1) at 100,000 live transactions, and wakes
+ * the loop only while a timer is armed. Embed a struct sip_timer in the owning object.
+ */
+struct sip_timer;
+typedef void sip_timer_fn(struct sip_timer *tm, void *arg);
+struct sip_timer {
+	struct sip_timer *next, *prev; /* wheel slot list; NULL when not armed */
+	uint64_t due_ms;
+	sip_timer_fn *fn;
+	void *arg;
+	bool armed;
+};
+struct sip_wheel;
+/* Attaches to the thread-default GMainContext. */
+struct sip_wheel *sip_wheel_new(void);
+/* Frees the wheel; timers still armed are disarmed, not fired. */
+void sip_wheel_free(struct sip_wheel *w);
+/* (Re)arms tm to fire once after delay_ms. */
+void sip_timer_start(struct sip_wheel *w, struct sip_timer *tm, unsigned delay_ms,
+		     sip_timer_fn *fn, void *arg);
+void sip_timer_stop(struct sip_wheel *w, struct sip_timer *tm);
+unsigned sip_wheel_count(const struct sip_wheel *w);
+
+/* ---- transactions (sip_trans.c): RFC 3261 §17 with RFC 6026 ----------------------------- */
+
+struct sip_stack;
+struct sip_strans; /* server transaction */
+struct sip_ctrans; /* client transaction */
+
+struct sip_stack_config {
+	unsigned t1_ms, t2_ms, t4_ms; /* RFC 3261 defaults 500, 4000, 5000 */
+	const char *via_host;         /* sent-by host[:port] for requests gorgee sends */
+};
+
+/*
+ * A new request for the transaction user. st is its server transaction (answer with
+ * sip_strans_respond); st is NULL for an ACK to a 2xx, which belongs to the dialog layer.
+ * A retransmission never reaches the TU. A CANCEL that matches a pending INVITE is answered
+ * 200 here and reported as cancelled_invite (the TU answers that INVITE 487).
+ * msg, src borrowed for the call; st stays valid until its final response is sent.
+ */
+typedef void sip_request_fn(struct sip_stack *s, struct sip_strans *st, const struct sip_msg *msg,
+			    const struct sip_src *src, struct sip_strans *cancelled_invite,
+			    void *arg);
+/*
+ * A response for a client transaction, or its end: msg NULL with status 408 (Timer B/F) or
+ * 503 (transport error). Called once per final response; 2xx retransmissions of an INVITE
+ * (RFC 6026 Accepted state) come again with the same ct.
+ */
+typedef void sip_response_fn(struct sip_ctrans *ct, const struct sip_msg *msg, int status,
+			     void *arg);
+
+struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_fn *on_request,
+				void *arg);
+void sip_stack_free(struct sip_stack *s);
+void sip_stack_set_transport(struct sip_stack *s, struct sip_transport *t);
+/* The sip_recv_fn to give sip_transport_new, with the stack as its argument. */
+void sip_stack_recv(struct sip_transport *t, const struct sip_msg *msg, const struct sip_src *src,
+		    void *stack);
+/* Live transactions (server + client). */
+unsigned sip_stack_count(const struct sip_stack *s);
+
+/*
+ * Answers the request of st. extra: CRLF-terminated header lines (may be NULL); body may be
+ * empty; to_tag is added to To when it has none (NULL: a random one for non-100). A final
+ * response completes the transaction (its retransmissions are absorbed here).
+ * Returns 0, EINVAL (status) or EALREADY (a final response was sent).
+ */
+int sip_strans_respond(struct sip_strans *st, int status, const char *reason, const char *extra,
+		       struct slice body, const char *to_tag);
+/* The request of st, re-parsed into a scratch message valid until the next stack call. */
+const struct sip_msg *sip_strans_request(struct sip_strans *st);
+
+/*
+ * Sends a request in a new client transaction. headers: CRLF-terminated lines without Via
+ * (the stack adds the top Via with a fresh branch). dst: where to send it.
+ * Returns 0 and *out (valid until the final response callback returns), or an errno.
+ */
+int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
+		    struct slice body, const struct sip_src *dst, sip_response_fn *fn, void *arg,
+		    struct sip_ctrans **out);
+/* Sends CANCEL for a pending INVITE client transaction (§9.1). 0, or EPROTO if not pending. */
+int sip_ctrans_cancel(struct sip_ctrans *ct);
 
 /* ---- UA core (sip_ua.c) ---------------------------------------------------------------- */
 
 /*
- * The request handler behind the transports. Today it is stateless: OPTIONS is answered
- * with the capabilities (RFC 3261 §11), Require with unknown extensions gets 420, a
- * Max-Forwards of 0 gets 483, methods known but not served yet get 405 with Allow, unknown
- * methods 501, ACKs are absorbed and responses that match nothing are dropped (BI-14).
- * Transactions and dialogs (§17, §12) replace the stateless parts.
+ * The transaction user behind the stack: OPTIONS is answered with the capabilities
+ * (RFC 3261 §11), Require with unknown extensions gets 420, a Max-Forwards of 0 gets 483,
+ * methods known but not served yet get 405 with Allow, unknown methods 501. ACKs for 2xx
+ * and responses matching no transaction (BI-14) end here. Dialogs and the registrar plug
+ * in here as they land.
  */
 struct sip_ua;
 struct sip_ua *sip_ua_new(const char *user_agent);
 void sip_ua_free(struct sip_ua *ua);
-/* The sip_recv_fn to give sip_transport_new, with the ua as its argument. */
-void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struct sip_src *src,
-		 void *ua);
+/* The sip_request_fn to give sip_stack_new, with the ua as its argument. */
+void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct sip_msg *msg,
+		       const struct sip_src *src, struct sip_strans *cancelled_invite, void *ua);
 
 /* ---- SDP (RFC 8866): sdp.c, sdp_attr.c, sdp_print.c ---------------------------------- */
 /*

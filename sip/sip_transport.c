@@ -201,6 +201,7 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 		return mode == SIP_MODE_DATAGRAM;
 	}
 	*used = t->msg->size;
+	src->raw = (struct slice){data, t->msg->size};
 	/* Label values are method names the parser recognised, never raw input. */
 	struct slice m = t->msg->request ? t->msg->method : t->msg->cseq.method;
 	char name[16] = "other";
@@ -501,7 +502,7 @@ int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const
 }
 
 /* Rewrites the first Via line of a response: received= and rport=<port> (RFC 3581 §4). */
-static void stamp_via(GString *resp, const struct sip_msg *req, const struct sip_src *src)
+void sip_transport_stamp_via(const struct sip_msg *req, const struct sip_src *src, GString *resp)
 {
 	char *line = strstr(resp->str, "\r\nVia: ");
 	if (!line)
@@ -535,24 +536,31 @@ static void stamp_via(GString *resp, const struct sip_msg *req, const struct sip
 	g_string_free(v, TRUE);
 }
 
+void sip_transport_route_response(const struct sip_msg *req, const struct sip_src *src,
+				  GString *response, struct sip_src *dst)
+{
+	sip_transport_stamp_via(req, src, response);
+	*dst = *src;
+	dst->raw = (struct slice){NULL, 0};
+	/* §18.2.2 with RFC 3581: always the source address (never maddr: no multicast, and no
+	 * third party can be made a target); the source port with rport, else the sent-by port.
+	 * Streams answer on the connection the request came on. */
+	if (src->proto != SIP_PROTO_UDP || req->via.rport)
+		return;
+	uint16_t port = req->via.has_port ? req->via.port : 5060;
+	dst->port = port;
+	if (dst->addr.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&dst->addr)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)&dst->addr)->sin_port = htons(port);
+}
+
 int sip_transport_respond(struct sip_transport *t, const struct sip_msg *req,
 			  const struct sip_src *src, GString *response)
 {
-	stamp_via(response, req, src);
-	if (src->proto != SIP_PROTO_UDP)
-		return sip_transport_send(t, src, response->str, response->len);
-	/* §18.2.2 with RFC 3581: always the source address (never maddr: no multicast, and no
-	 * third party can be made a target); the source port with rport, else the sent-by port. */
-	struct sip_src dst = *src;
-	if (!req->via.rport) {
-		uint16_t port = req->via.has_port ? req->via.port : 5060;
-		dst.port = port;
-		if (dst.addr.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&dst.addr)->sin6_port = htons(port);
-		else
-			((struct sockaddr_in *)&dst.addr)->sin_port = htons(port);
-	}
-	return udp_send(t, &dst, response->str, response->len);
+	struct sip_src dst;
+	sip_transport_route_response(req, src, response, &dst);
+	return sip_transport_send(t, &dst, response->str, response->len);
 }
 
 unsigned sip_transport_connection_count(const struct sip_transport *t)

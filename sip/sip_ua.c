@@ -1,5 +1,4 @@
-/* UA core: answers what the stack serves so far, statelessly (see sip.h). */
-#include <openssl/rand.h>
+/* UA core: the transaction user that answers what the stack serves so far (see sip.h). */
 #include <string.h>
 
 #include "sip.h"
@@ -31,31 +30,15 @@ void sip_ua_free(struct sip_ua *ua)
 	g_free(ua);
 }
 
-static void to_tag(char out[17])
+static void respond(struct sip_ua *ua, struct sip_strans *st, int status, const char *extra)
 {
-	unsigned char b[8];
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		memset(b, 0x5a, sizeof(b)); /* a tag needs uniqueness, not secrecy */
-	for (int i = 0; i < 8; i++)
-		g_snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-static void respond(struct sip_ua *ua, struct sip_transport *t, const struct sip_msg *req,
-		    const struct sip_src *src, int status, const char *extra)
-{
-	char tag[17], code[8];
-	to_tag(tag);
-	GString *resp = g_string_new(NULL);
+	char labels[32];
 	GString *hdrs = g_string_new(extra ? extra : "");
 	g_string_append_printf(hdrs, "Server: %s\r\n", ua->user_agent);
-	if (sip_response_build(req, status, NULL, tag, hdrs->str, (struct slice){NULL, 0}, resp) == 0)
-		sip_transport_respond(t, req, src, resp);
-	g_snprintf(code, sizeof(code), "%d", status);
-	char labels[32];
-	g_snprintf(labels, sizeof(labels), "status=\"%s\"", code);
+	sip_strans_respond(st, status, NULL, hdrs->str, (struct slice){NULL, 0}, NULL);
+	g_snprintf(labels, sizeof(labels), "status=\"%d\"", status);
 	metric_add(metrics_series(ua->m_sent, labels), 1);
 	g_string_free(hdrs, TRUE);
-	g_string_free(resp, TRUE);
 }
 
 /* The first Require token we do not support, for 420 (RFC 3261 §8.2.2.3). */
@@ -73,8 +56,8 @@ static bool unsupported_require(const struct sip_msg *req, GString *unsupported)
 	return false;
 }
 
-void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struct sip_src *src,
-		 void *arg)
+void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct sip_msg *msg,
+		       const struct sip_src *src, struct sip_strans *cancelled_invite, void *arg)
 {
 	struct sip_ua *ua = arg;
 	char peer[64];
@@ -83,12 +66,12 @@ void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struc
 	g_snprintf(callid, sizeof(callid), SLICE_FMT, (int)MIN(msg->call_id.len, 127), msg->call_id.p);
 	struct log_ctx ctx = {.call_id = callid, .leg = "sip", .peer = peer};
 
-	if (!msg->request) {
-		LOGD(log_module, &ctx, "response %u matches no transaction, dropped", msg->status);
+	if (cancelled_invite) { /* §9.2: the CANCEL was answered 200; the INVITE gets 487 */
+		respond(ua, cancelled_invite, 487, NULL);
 		return;
 	}
-	if (msg->method_id == SIP_METHOD_ACK)
-		return; /* ACKs are never answered */
+	if (!st)
+		return; /* an ACK for a 2xx: dialogs take these when they land */
 	GString *extra = g_string_new(NULL);
 	int status;
 	if (msg->method_id != SIP_METHOD_OPTIONS && msg->max_forwards == 0) {
@@ -106,6 +89,6 @@ void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struc
 		status = 501;
 	}
 	LOGD(log_module, &ctx, SLICE_FMT " -> %d", SLICE_ARG(msg->method), status);
-	respond(ua, t, msg, src, status, extra->str);
+	respond(ua, st, status, extra->str);
 	g_string_free(extra, TRUE);
 }

@@ -1,0 +1,568 @@
+/* Transactions (RFC 3261 §17, with the RFC 6026 Accepted states): matching, retransmission,
+ * Timers A-M on the wheel. Server transactions keep the raw request and re-parse it when
+ * answering, so a live transaction costs a few hundred bytes, not a parsed message. */
+#include <errno.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "sip.h"
+
+static const char *const log_module = "sip";
+
+enum tkind { IST, NIST, ICT, NICT };
+enum tstate { T_CALLING, T_TRYING, T_PROCEEDING, T_COMPLETED, T_CONFIRMED, T_ACCEPTED };
+
+static const char *const kind_names[] = {"ist", "nist", "ict", "nict"};
+static const char *const state_names[] = {"calling", "trying",    "proceeding",
+					  "completed", "confirmed", "accepted"};
+
+struct sip_strans {
+	struct sip_stack *s;
+	enum tkind kind;
+	enum tstate state;
+	char *key;
+	GBytes *req;         /* the request as received */
+	struct sip_src src;  /* where it came from */
+	struct sip_src dst;  /* where responses go (RFC 3581 routing, computed once) */
+	GString *last;       /* last response sent, for retransmissions */
+	bool has_dst;
+	struct sip_timer retx, end; /* G (retransmit) / H, I, J, L (end) */
+	unsigned interval;
+};
+
+struct sip_ctrans {
+	struct sip_stack *s;
+	enum tkind kind;
+	enum tstate state;
+	char *key;
+	GString *req;        /* the request as sent */
+	struct sip_src dst;
+	struct sip_timer retx, end; /* A / E and B / F / D / K / M */
+	unsigned interval;
+	sip_response_fn *fn;
+	void *arg;
+	GString *ack;        /* ACK for a non-2xx final (ICT), resent on retransmissions */
+};
+
+struct sip_stack {
+	struct sip_stack_config cfg;
+	char *via_host;
+	struct sip_transport *t;
+	struct sip_wheel *wheel;
+	GHashTable *server; /* key -> struct sip_strans * (owned) */
+	GHashTable *client; /* key -> struct sip_ctrans * (owned) */
+	sip_request_fn *on_request;
+	void *arg;
+	struct sip_msg *scratch;
+	struct metric *m_live[4];
+	struct metric_family *m_retx, *m_timeout, *m_absorbed;
+};
+
+/* ---- helpers ---- */
+
+static bool reliable(const struct sip_src *p)
+{
+	return p->proto != SIP_PROTO_UDP;
+}
+
+static void count(struct metric_family *f, enum tkind k)
+{
+	char labels[32];
+	g_snprintf(labels, sizeof(labels), "kind=\"%s\"", kind_names[k]);
+	metric_add(metrics_series(f, labels), 1);
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, (int)bytes) != 1)
+		for (size_t i = 0; i < bytes; i++)
+			b[i] = (unsigned char)g_random_int();
+	for (size_t i = 0; i < bytes; i++)
+		g_snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/*
+ * Server transaction key (§17.2.3): branch + sent-by + method, ACK folded onto INVITE.
+ * Without the magic cookie, the RFC 2543 rule: Request-URI, From tag, Call-ID, CSeq number
+ * and the top Via (the To tag is left out so ACKs match their INVITE).
+ */
+static char *server_key(const struct sip_msg *m, bool as_invite)
+{
+	struct slice method = as_invite ? SLICE_LIT("INVITE") : m->method;
+	const struct sip_via *v = &m->via;
+	if (v->branch.len > 7 && memcmp(v->branch.p, "z9hG4bK", 7) == 0)
+		return g_strdup_printf("3261|" SLICE_FMT "|" SLICE_FMT ":%u|" SLICE_FMT,
+				       SLICE_ARG(v->branch), SLICE_ARG(v->host), v->port,
+				       SLICE_ARG(method));
+	const struct sip_hdr *via = sip_msg_hdr(m, SIP_HDR_VIA);
+	return g_strdup_printf("2543|" SLICE_FMT "|" SLICE_FMT "|" SLICE_FMT "|%u|" SLICE_FMT "|" SLICE_FMT,
+			       SLICE_ARG(m->ruri), SLICE_ARG(m->from.tag), SLICE_ARG(m->call_id),
+			       m->cseq.num, SLICE_ARG(via->value), SLICE_ARG(method));
+}
+
+static char *client_key(struct slice branch, struct slice method)
+{
+	return g_strdup_printf(SLICE_FMT "|" SLICE_FMT, SLICE_ARG(branch), SLICE_ARG(method));
+}
+
+/* ---- server transactions ---- */
+
+static void strans_log(struct sip_strans *st, enum tstate to)
+{
+	LOGD(log_module, &(struct log_ctx){.leg = kind_names[st->kind]}, "%s: %s -> %s", st->key,
+	     state_names[st->state], state_names[to]);
+	st->state = to;
+}
+
+static void strans_free(gpointer p)
+{
+	struct sip_strans *st = p;
+	sip_timer_stop(st->s->wheel, &st->retx);
+	sip_timer_stop(st->s->wheel, &st->end);
+	metric_add(st->s->m_live[st->kind], -1);
+	g_bytes_unref(st->req);
+	if (st->last)
+		g_string_free(st->last, TRUE);
+	g_free(st->key);
+	g_free(st);
+}
+
+static void strans_terminate(struct sip_strans *st)
+{
+	g_hash_table_remove(st->s->server, st->key); /* frees st */
+}
+
+static void timer_end_server(struct sip_timer *tm, void *arg)
+{
+	struct sip_strans *st = arg;
+	if (st->kind == IST && st->state == T_COMPLETED) { /* Timer H: the ACK never came */
+		count(st->s->m_timeout, st->kind);
+		LOGI(log_module, NULL, "%s: no ACK for the final response (Timer H)", st->key);
+	}
+	strans_terminate(st);
+}
+
+static void timer_g(struct sip_timer *tm, void *arg)
+{
+	struct sip_strans *st = arg;
+	struct sip_stack *s = st->s;
+	count(s->m_retx, st->kind);
+	sip_transport_send(s->t, &st->dst, st->last->str, st->last->len);
+	st->interval = MIN(st->interval * 2, s->cfg.t2_ms);
+	sip_timer_start(s->wheel, &st->retx, st->interval, timer_g, st);
+}
+
+const struct sip_msg *sip_strans_request(struct sip_strans *st)
+{
+	gsize n;
+	const char *p = g_bytes_get_data(st->req, &n);
+	int status;
+	const char *why;
+	/* It parsed when it arrived, so it parses again. */
+	sip_msg_parse(p, n, SIP_MODE_DATAGRAM, st->s->scratch, &status, &why);
+	return st->s->scratch;
+}
+
+int sip_strans_respond(struct sip_strans *st, int status, const char *reason, const char *extra,
+		       struct slice body, const char *to_tag)
+{
+	struct sip_stack *s = st->s;
+	char tag[17];
+	if (status < 100 || status > 699)
+		return EINVAL;
+	if (st->state == T_COMPLETED || st->state == T_CONFIRMED || st->state == T_ACCEPTED)
+		return EALREADY;
+	if (!to_tag && status > 100) {
+		random_hex(tag, 8);
+		to_tag = tag;
+	}
+	const struct sip_msg *req = sip_strans_request(st);
+	GString *resp = g_string_new(NULL);
+	int rc = sip_response_build(req, status, reason, to_tag, extra, body, resp);
+	if (rc) {
+		g_string_free(resp, TRUE);
+		return rc;
+	}
+	if (!st->has_dst) {
+		sip_transport_route_response(req, &st->src, resp, &st->dst);
+		st->has_dst = true;
+	} else {
+		sip_transport_stamp_via(req, &st->src, resp);
+	}
+	sip_transport_send(s->t, &st->dst, resp->str, resp->len);
+	if (st->last)
+		g_string_free(st->last, TRUE);
+	st->last = resp;
+
+	unsigned t1 = s->cfg.t1_ms;
+	if (status < 200) {
+		strans_log(st, T_PROCEEDING);
+	} else if (st->kind == NIST) { /* Timer J */
+		strans_log(st, T_COMPLETED);
+		if (reliable(&st->src))
+			strans_terminate(st);
+		else
+			sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
+	} else if (status < 300) { /* RFC 6026: Accepted, Timer L */
+		strans_log(st, T_ACCEPTED);
+		sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
+	} else { /* Completed: Timer G (unreliable) and H */
+		strans_log(st, T_COMPLETED);
+		st->interval = t1;
+		if (!reliable(&st->src))
+			sip_timer_start(s->wheel, &st->retx, t1, timer_g, st);
+		sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
+	}
+	return 0;
+}
+
+static struct sip_strans *strans_new(struct sip_stack *s, const struct sip_msg *m,
+				     const struct sip_src *src, char *key)
+{
+	struct sip_strans *st = g_new0(struct sip_strans, 1);
+	st->s = s;
+	st->kind = m->method_id == SIP_METHOD_INVITE ? IST : NIST;
+	st->state = st->kind == IST ? T_PROCEEDING : T_TRYING;
+	st->key = key;
+	st->req = g_bytes_new(src->raw.p, src->raw.len);
+	st->src = *src;
+	g_hash_table_insert(s->server, st->key, st);
+	metric_add(s->m_live[st->kind], 1);
+	return st;
+}
+
+/* ACK: completes a non-2xx INVITE transaction, or goes to the TU for a 2xx (§17.2.1). */
+static void on_ack(struct sip_stack *s, const struct sip_msg *m, const struct sip_src *src)
+{
+	char *key = server_key(m, true);
+	struct sip_strans *st = g_hash_table_lookup(s->server, key);
+	g_free(key);
+	if (st && st->state == T_COMPLETED) {
+		strans_log(st, T_CONFIRMED);
+		sip_timer_stop(s->wheel, &st->retx);
+		if (reliable(&st->src)) /* Timer I = 0 */
+			strans_terminate(st);
+		else
+			sip_timer_start(s->wheel, &st->end, s->cfg.t4_ms, timer_end_server, st);
+		return;
+	}
+	if (st && st->state == T_CONFIRMED) {
+		count(s->m_absorbed, IST);
+		return;
+	}
+	s->on_request(s, NULL, m, src, NULL, s->arg);
+}
+
+static void server_request(struct sip_stack *s, const struct sip_msg *m, const struct sip_src *src)
+{
+	if (m->method_id == SIP_METHOD_ACK) {
+		on_ack(s, m, src);
+		return;
+	}
+	char *key = server_key(m, false);
+	struct sip_strans *st = g_hash_table_lookup(s->server, key);
+	if (st) { /* a retransmission: the last response again, or nothing yet (§17.2.1/2) */
+		g_free(key);
+		count(s->m_absorbed, st->kind);
+		if (st->last && st->state != T_ACCEPTED)
+			sip_transport_send(s->t, &st->dst, st->last->str, st->last->len);
+		return;
+	}
+	st = strans_new(s, m, src, key);
+	if (m->method_id == SIP_METHOD_CANCEL) { /* §9.2: match the INVITE, answer the CANCEL */
+		char *ikey = server_key(m, true);
+		struct sip_strans *inv = g_hash_table_lookup(s->server, ikey);
+		g_free(ikey);
+		bool pending = inv && (inv->state == T_PROCEEDING);
+		sip_strans_respond(st, pending ? 200 : 481, NULL, NULL, (struct slice){NULL, 0}, NULL);
+		if (pending)
+			s->on_request(s, NULL, m, src, inv, s->arg);
+		return;
+	}
+	if (st->kind == IST) /* §17.2.1: 100 Trying at once, so the client stops Timer A */
+		sip_strans_respond(st, 100, NULL, NULL, (struct slice){NULL, 0}, NULL);
+	s->on_request(s, st, m, src, NULL, s->arg);
+}
+
+/* ---- client transactions ---- */
+
+static void ctrans_free(gpointer p)
+{
+	struct sip_ctrans *ct = p;
+	sip_timer_stop(ct->s->wheel, &ct->retx);
+	sip_timer_stop(ct->s->wheel, &ct->end);
+	metric_add(ct->s->m_live[ct->kind], -1);
+	g_string_free(ct->req, TRUE);
+	if (ct->ack)
+		g_string_free(ct->ack, TRUE);
+	g_free(ct->key);
+	g_free(ct);
+}
+
+static void ctrans_terminate(struct sip_ctrans *ct)
+{
+	g_hash_table_remove(ct->s->client, ct->key);
+}
+
+static void ctrans_log(struct sip_ctrans *ct, enum tstate to)
+{
+	LOGD(log_module, &(struct log_ctx){.leg = kind_names[ct->kind]}, "%s: %s -> %s", ct->key,
+	     state_names[ct->state], state_names[to]);
+	ct->state = to;
+}
+
+static void timer_end_client(struct sip_timer *tm, void *arg)
+{
+	struct sip_ctrans *ct = arg;
+	if (ct->state == T_CALLING || ct->state == T_TRYING || ct->state == T_PROCEEDING) {
+		/* Timer B / F: no final response (§17.1.1.2, §17.1.2.2) */
+		count(ct->s->m_timeout, ct->kind);
+		ct->fn(ct, NULL, 408, ct->arg);
+	}
+	ctrans_terminate(ct);
+}
+
+/* Timer A (INVITE: doubles without bound) and Timer E (non-INVITE: capped at T2). */
+static void timer_retx_client(struct sip_timer *tm, void *arg)
+{
+	struct sip_ctrans *ct = arg;
+	struct sip_stack *s = ct->s;
+	count(s->m_retx, ct->kind);
+	if (sip_transport_send(s->t, &ct->dst, ct->req->str, ct->req->len) != 0) {
+		ct->fn(ct, NULL, 503, ct->arg);
+		ctrans_terminate(ct);
+		return;
+	}
+	ct->interval = ct->kind == ICT || ct->state == T_TRYING ? ct->interval * 2 : s->cfg.t2_ms;
+	if (ct->kind == NICT)
+		ct->interval = MIN(ct->interval, s->cfg.t2_ms);
+	sip_timer_start(s->wheel, &ct->retx, ct->interval, timer_retx_client, ct);
+}
+
+/* Copies "Name: value" lines of one header id from a parsed message into out. */
+static void copy_hdr(GString *out, const struct sip_msg *m, enum sip_hdr_id id, const char *name)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr(m, id); h; h = sip_msg_hdr_next(m, h))
+		g_string_append_printf(out, "%s: " SLICE_FMT "\r\n", name, SLICE_ARG(h->value));
+}
+
+/* ACK for a non-2xx final (§17.1.1.3), or CANCEL (§9.1): built from the request as sent. */
+static GString *build_from_request(struct sip_ctrans *ct, const char *method,
+				   const struct sip_msg *resp)
+{
+	struct sip_msg *req = ct->s->scratch;
+	int status;
+	const char *why;
+	if (sip_msg_parse(ct->req->str, ct->req->len, SIP_MODE_DATAGRAM, req, &status, &why) != 0)
+		return NULL;
+	GString *out = g_string_new(NULL);
+	g_string_append_printf(out, "%s " SLICE_FMT " SIP/2.0\r\n", method, SLICE_ARG(req->ruri));
+	const struct sip_hdr *via = sip_msg_hdr(req, SIP_HDR_VIA);
+	g_string_append_printf(out, "Via: " SLICE_FMT "\r\n", SLICE_ARG(via->value));
+	copy_hdr(out, req, SIP_HDR_ROUTE, "Route");
+	copy_hdr(out, req, SIP_HDR_FROM, "From");
+	if (resp)
+		copy_hdr(out, resp, SIP_HDR_TO, "To");
+	else
+		copy_hdr(out, req, SIP_HDR_TO, "To");
+	copy_hdr(out, req, SIP_HDR_CALL_ID, "Call-ID");
+	g_string_append_printf(out, "CSeq: %u %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			       req->cseq.num, method);
+	return out;
+}
+
+static void client_response(struct sip_stack *s, const struct sip_msg *m)
+{
+	char *key = client_key(m->via.branch, m->cseq.method);
+	struct sip_ctrans *ct = g_hash_table_lookup(s->client, key);
+	g_free(key);
+	if (!ct) {
+		LOGD(log_module, NULL, "response %u matches no transaction, dropped (BI-14)", m->status);
+		return;
+	}
+	unsigned st = m->status;
+	switch (ct->state) {
+	case T_CALLING:
+	case T_TRYING:
+	case T_PROCEEDING:
+		if (st < 200) {
+			if (ct->kind == ICT)
+				sip_timer_stop(s->wheel, &ct->retx); /* Timer A stops in Proceeding */
+			ctrans_log(ct, T_PROCEEDING);
+			ct->fn(ct, m, (int)st, ct->arg);
+			return;
+		}
+		sip_timer_stop(s->wheel, &ct->retx);
+		sip_timer_stop(s->wheel, &ct->end);
+		if (ct->kind == ICT && st < 300) { /* RFC 6026: Accepted, Timer M */
+			ctrans_log(ct, T_ACCEPTED);
+			sip_timer_start(s->wheel, &ct->end, 64 * s->cfg.t1_ms, timer_end_client, ct);
+			ct->fn(ct, m, (int)st, ct->arg);
+			return;
+		}
+		ctrans_log(ct, T_COMPLETED);
+		if (ct->kind == ICT) { /* ACK the failure ourselves; Timer D */
+			ct->ack = build_from_request(ct, "ACK", m);
+			if (ct->ack)
+				sip_transport_send(s->t, &ct->dst, ct->ack->str, ct->ack->len);
+		}
+		ct->fn(ct, m, (int)st, ct->arg);
+		if (reliable(&ct->dst))
+			ctrans_terminate(ct);
+		else
+			sip_timer_start(s->wheel, &ct->end, ct->kind == ICT ? 32000 : s->cfg.t4_ms,
+					timer_end_client, ct);
+		return;
+	case T_ACCEPTED:
+		if (st >= 200 && st < 300) /* 2xx retransmissions belong to the TU (dialog) */
+			ct->fn(ct, m, (int)st, ct->arg);
+		return;
+	case T_COMPLETED:
+		count(s->m_absorbed, ct->kind);
+		if (ct->ack)
+			sip_transport_send(s->t, &ct->dst, ct->ack->str, ct->ack->len);
+		return;
+	default:
+		return;
+	}
+}
+
+static struct sip_ctrans *ctrans_start(struct sip_stack *s, enum tkind kind, GString *req,
+				       char *key, const struct sip_src *dst, sip_response_fn *fn,
+				       void *arg)
+{
+	struct sip_ctrans *ct = g_new0(struct sip_ctrans, 1);
+	ct->s = s;
+	ct->kind = kind;
+	ct->state = kind == ICT ? T_CALLING : T_TRYING;
+	ct->key = key;
+	ct->req = req;
+	ct->dst = *dst;
+	ct->fn = fn;
+	ct->arg = arg;
+	ct->interval = s->cfg.t1_ms;
+	g_hash_table_insert(s->client, ct->key, ct);
+	metric_add(s->m_live[kind], 1);
+	if (sip_transport_send(s->t, dst, req->str, req->len) != 0) {
+		ctrans_terminate(ct);
+		return NULL;
+	}
+	if (!reliable(dst))
+		sip_timer_start(s->wheel, &ct->retx, s->cfg.t1_ms, timer_retx_client, ct);
+	sip_timer_start(s->wheel, &ct->end, 64 * s->cfg.t1_ms, timer_end_client, ct);
+	return ct;
+}
+
+int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
+		    struct slice body, const struct sip_src *dst, sip_response_fn *fn, void *arg,
+		    struct sip_ctrans **out)
+{
+	char branch[40] = "z9hG4bK";
+	random_hex(branch + 7, 12);
+	GString *req = g_string_new(NULL);
+	GString *hdrs = g_string_new(NULL);
+	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
+			       dst->proto == SIP_PROTO_UDP ? "UDP" : "TCP", s->via_host, branch);
+	if (headers)
+		g_string_append(hdrs, headers);
+	int rc = sip_request_build(method, ruri, hdrs->str, body, req);
+	g_string_free(hdrs, TRUE);
+	if (rc) {
+		g_string_free(req, TRUE);
+		return rc;
+	}
+	enum tkind kind = strcmp(method, "INVITE") == 0 ? ICT : NICT;
+	char *key = client_key((struct slice){branch, strlen(branch)},
+			       (struct slice){method, strlen(method)});
+	struct sip_ctrans *ct = ctrans_start(s, kind, req, key, dst, fn, arg);
+	if (!ct)
+		return EHOSTUNREACH;
+	*out = ct;
+	return 0;
+}
+
+static void cancel_done(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+{
+	/* The INVITE transaction reports the outcome (487 or a 2xx); nothing to do here. */
+}
+
+int sip_ctrans_cancel(struct sip_ctrans *ct)
+{
+	if (ct->kind != ICT || (ct->state != T_CALLING && ct->state != T_PROCEEDING))
+		return EPROTO;
+	GString *cancel = build_from_request(ct, "CANCEL", NULL);
+	if (!cancel)
+		return EPROTO;
+	struct sip_msg *m = ct->s->scratch;
+	int status;
+	const char *why;
+	sip_msg_parse(cancel->str, cancel->len, SIP_MODE_DATAGRAM, m, &status, &why);
+	char *key = client_key(m->via.branch, SLICE_LIT("CANCEL"));
+	return ctrans_start(ct->s, NICT, cancel, key, &ct->dst, cancel_done, NULL) ? 0 : EHOSTUNREACH;
+}
+
+/* ---- the stack ---- */
+
+void sip_stack_recv(struct sip_transport *t, const struct sip_msg *msg, const struct sip_src *src,
+		    void *arg)
+{
+	struct sip_stack *s = arg;
+	if (msg->request)
+		server_request(s, msg, src);
+	else
+		client_response(s, msg);
+}
+
+struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_fn *on_request,
+				void *arg)
+{
+	struct sip_stack *s = g_new0(struct sip_stack, 1);
+	s->cfg = *cfg;
+	s->via_host = g_strdup(cfg->via_host ? cfg->via_host : "127.0.0.1");
+	s->cfg.via_host = s->via_host;
+	s->wheel = sip_wheel_new();
+	s->server = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, strans_free);
+	s->client = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, ctrans_free);
+	s->on_request = on_request;
+	s->arg = arg;
+	s->scratch = g_new0(struct sip_msg, 1);
+	struct metric_family *live = metrics_family(
+		"gorgee_sip_transactions", "Live SIP transactions by kind (RFC 3261 §17).", METRIC_GAUGE);
+	for (int k = 0; k < 4; k++) {
+		char labels[32];
+		g_snprintf(labels, sizeof(labels), "kind=\"%s\"", kind_names[k]);
+		s->m_live[k] = metrics_series(live, labels);
+	}
+	s->m_retx = metrics_family("gorgee_sip_retransmissions_total",
+				   "SIP retransmissions sent by transactions (Timers A, E, G).",
+				   METRIC_COUNTER);
+	s->m_timeout = metrics_family("gorgee_sip_transaction_timeouts_total",
+				      "SIP transactions ended by Timer B, F or H.", METRIC_COUNTER);
+	s->m_absorbed = metrics_family("gorgee_sip_retransmissions_absorbed_total",
+				       "Retransmitted SIP messages absorbed by a transaction.",
+				       METRIC_COUNTER);
+	return s;
+}
+
+void sip_stack_set_transport(struct sip_stack *s, struct sip_transport *t)
+{
+	s->t = t;
+}
+
+void sip_stack_free(struct sip_stack *s)
+{
+	if (!s)
+		return;
+	g_hash_table_destroy(s->server);
+	g_hash_table_destroy(s->client);
+	sip_wheel_free(s->wheel);
+	g_free(s->via_host);
+	g_free(s->scratch);
+	g_free(s);
+}
+
+unsigned sip_stack_count(const struct sip_stack *s)
+{
+	return g_hash_table_size(s->server) + g_hash_table_size(s->client);
+}
