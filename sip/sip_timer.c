@@ -95,7 +95,9 @@ void sip_timer_start(struct sip_wheel *w, struct sip_timer *tm, unsigned delay_m
 		unlink_timer(w, tm);
 	if (!w->armed) /* idle wheel: catch its clock up so it does not replay old ticks */
 		w->now_ms = clock_ms(w) - clock_ms(w) % TICK_MS;
-	uint64_t due = clock_ms(w) + MAX(delay_ms, 1u);
+	/* rounded up to the next millisecond: a timer may be late by a tick, never early */
+	uint64_t now_up = (uint64_t)((g_get_monotonic_time() - w->base_us + 999) / 1000);
+	uint64_t due = now_up + MAX(delay_ms, 1u);
 	due = (due + TICK_MS - 1) / TICK_MS * TICK_MS; /* never early */
 	if (due <= w->now_ms)
 		due = w->now_ms + TICK_MS;
