@@ -542,8 +542,9 @@ enum sip_auth_result sip_auth_server_verify(struct sip_auth_server *s, struct sl
 	const struct sip_auth *a = &cred->a;
 	int64_t now = s->clock(s->clock_arg), ts;
 
-	if (unq(a->uri, ubuf, sizeof(ubuf), &uri) || unq(a->cnonce, cbuf, sizeof(cbuf), &cnonce))
-		return verdict(s, SIP_AUTH_BAD, cred, src_ip, "bad quoting");
+	if (!present(a->nonce) || a->response.len != sip_digest_hex_len(cred->alg) ||
+	    unq(a->uri, ubuf, sizeof(ubuf), &uri) || unq(a->cnonce, cbuf, sizeof(cbuf), &cnonce))
+		return verdict(s, SIP_AUTH_BAD, cred, src_ip, "malformed credentials");
 	if (!uri_matches(uri, ruri))
 		return verdict(s, SIP_AUTH_BAD, cred, src_ip, "uri is not the Request-URI");
 	enum nonce_state ns = nonce_check(s, a->nonce, src_ip, now, &ts);
@@ -683,6 +684,14 @@ static bool printable(const char *s, bool quoted_ok)
 	return true;
 }
 
+static bool has_ctl(struct slice s)
+{
+	for (size_t i = 0; i < s.len; i++)
+		if ((unsigned char)s.p[i] < 0x20 || s.p[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /* Appends s as the content of a quoted-string (RFC 3261 §25.1). */
 static void append_quoted(GString *out, const char *s)
 {
@@ -722,7 +731,9 @@ int sip_auth_client_answer(struct sip_auth_client_state *st, const struct sip_au
 	    !*method || !uri || !*uri || !out || !printable(cred->username, true) ||
 	    !printable(uri, false) || !printable(method, false))
 		return EINVAL;
-	if (!present(chal->realm) || !present(chal->nonce) ||
+	/* Echoed values must not smuggle line breaks into our request. */
+	if (!present(chal->realm) || !present(chal->nonce) || has_ctl(chal->realm) ||
+	    has_ctl(chal->nonce) || has_ctl(chal->opaque) ||
 	    unq(chal->realm, rbuf, sizeof(rbuf) - 1, &realm) ||
 	    unq(chal->nonce, nbuf, sizeof(nbuf), &nonce))
 		return EBADMSG;
