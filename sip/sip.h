@@ -562,6 +562,8 @@ int sip_auth_server_respond(struct sip_auth_server *s, const struct sip_msg *req
 
 /* Nonces in the nc table (tests, dump). */
 unsigned sip_auth_server_nonce_count(const struct sip_auth_server *s);
+/* Appends one line of state (realm, lifetime, nc table use); never a key or an HA1. */
+void sip_auth_server_dump(const struct sip_auth_server *s, GString *out);
 
 /*
  * Client state, kept by the caller per request or registration; zero-initialise it. It

@@ -358,6 +358,13 @@ unsigned sip_auth_server_nonce_count(const struct sip_auth_server *s)
 	return g_hash_table_size(s->nc);
 }
 
+void sip_auth_server_dump(const struct sip_auth_server *s, GString *out)
+{
+	g_string_append_printf(out, "auth realm=\"%s\" nonce_lifetime=%us nonces=%u/%u%s\n",
+			       s->realm, s->lifetime, g_hash_table_size(s->nc), s->cap,
+			       s->evicted_ts != INT64_MIN ? " evicted" : "");
+}
+
 /* HMAC-SHA256(secret, ts ‖ salt ‖ src-ip ‖ 0 ‖ realm) (SEC-05). 0 or EINVAL/EIO. */
 static int nonce_mac(const struct sip_auth_server *s, const uint8_t head[16], const char *ip,
 		     uint8_t mac[32])

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 
+#include "guard.h"
 #include "sip.h"
 /* tap.h leaves a variable unused when built with ASan; keep -Werror builds green. */
 #pragma GCC diagnostic push
@@ -630,6 +631,87 @@ static void test_foreign_realm_challenged(void)
 	fx_free(&f);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* BI-42: verification of an unknown user takes the time of a known one with a wrong
+ * password (same computations with a dummy HA1). Medians of many runs, a loose bound. */
+static void test_bi42_unknown_user_timing(void)
+{
+	enum { RUNS = 301 };
+	struct fx f;
+	struct secret *bad = secret_new("wrong", 5);
+	int64_t *t[2] = {g_new(int64_t, RUNS), g_new(int64_t, RUNS)};
+	struct sip_auth_cred c;
+	GString *hdr[2] = {g_string_sized_new(1024), g_string_sized_new(1024)};
+	fx_init(&f, 0);
+	first_challenge(&f, false);
+	f.cred.password = bad;
+	const char *users[] = {"alice", "mallory"};
+	for (int u = 0; u < 2; u++) {
+		memset(&f.st, 0, sizeof(f.st));
+		f.cred.username = users[u];
+		TAP_CHECK_INT(answer(&f, "sip:example.com"), 0);
+		g_string_assign(hdr[u], f.hdr->str);
+	}
+	for (int i = 0; i < RUNS; i++) {
+		for (int u = 0; u < 2; u++) {
+			TAP_CHECK_INT(req_parse(&f, hdr[u]->str, NULL), 0);
+			TAP_CHECK_INT(sip_auth_server_credentials(f.srv, &req, false, &c), 0);
+			const struct secret *h = lookup(c.username, c.alg, &f.users);
+			int64_t t0 = g_get_monotonic_time();
+			TAP_CHECK_INT(sip_auth_server_verify(f.srv, req.method, req.ruri, SRC, &c, h),
+				      SIP_AUTH_FAIL);
+			t[u][i] = g_get_monotonic_time() - t0;
+		}
+	}
+	qsort(t[0], RUNS, sizeof(int64_t), cmp_i64);
+	qsort(t[1], RUNS, sizeof(int64_t), cmp_i64);
+	int64_t d = t[0][RUNS / 2] - t[1][RUNS / 2];
+	printf("#   median verify: known %lld us, unknown %lld us\n", (long long)t[0][RUNS / 2],
+	       (long long)t[1][RUNS / 2]);
+	TAP_CHECK(d < 1000 && d > -1000);
+	g_free(t[0]);
+	g_free(t[1]);
+	g_string_free(hdr[0], TRUE);
+	g_string_free(hdr[1], TRUE);
+	secret_free(bad);
+	fx_free(&f);
+}
+
+/* Every prefix of valid credentials, ending right before an unreadable page, parses or
+ * fails cleanly (STYLE.md: parsers and truncated input). */
+static void test_cred_parse_truncated_prefixes(void)
+{
+	struct guard g;
+	guard_init(&g);
+	const char *v = "Digest username=\"al\\\"ice\", realm=\"example.com\", "
+			"uri=\"sip:example.com\", nonce=\"abc\", cnonce=\"xyz\", qop=auth, "
+			"nc=00000001, response=\"0123456789abcdef0123456789abcdef\"";
+	size_t n = strlen(v);
+	struct sip_auth_cred c;
+	for (size_t i = 0; i <= n; i++) {
+		const char *p = guard_place(&g, v, i);
+		int rc = sip_auth_cred_parse((struct slice){p, i}, REALM, &c);
+		TAP_CHECK(rc == (i == n ? 0 : EBADMSG) || (rc == ENOENT && i < 40));
+	}
+	TAP_CHECK_STR(c.username, "al\"ice");
+	guard_free(&g);
+}
+
+static void test_dump_has_no_secrets(void)
+{
+	struct fx f;
+	fx_init(&f, 0);
+	g_string_truncate(f.out, 0);
+	sip_auth_server_dump(f.srv, f.out);
+	TAP_CHECK_STR(f.out->str, "auth realm=\"example.com\" nonce_lifetime=300s nonces=0/8192\n");
+	fx_free(&f);
+}
+
 /* ---- client --------------------------------------------------------------------------- */
 
 /* BI-16: an upstream that answers every attempt with a new nonce gets one answer only. */
@@ -799,6 +881,9 @@ static const struct tap_case cases[] = {
 	{"nc_table_cap", test_nc_table_cap, 0},
 	{"wrong_password", test_wrong_password, 0},
 	{"BI-42_unknown_user_indistinguishable", test_bi42_unknown_user_indistinguishable, 0},
+	{"BI-42_unknown_user_timing", test_bi42_unknown_user_timing, 0},
+	{"cred_parse_truncated_prefixes", test_cred_parse_truncated_prefixes, 0},
+	{"dump_has_no_secrets", test_dump_has_no_secrets, 0},
 	{"BI-13_uri_not_ruri", test_bi13_uri_not_ruri, 0},
 	{"BI-13_algorithm_unknown", test_bi13_algorithm_unknown, 0},
 	{"BI-13_qop_missing", test_bi13_qop_missing, 0},
