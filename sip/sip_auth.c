@@ -683,10 +683,11 @@ static void sha256_id(struct slice s, uint8_t out[32])
 	EVP_Digest(s.p ? s.p : "", s.len, out, NULL, EVP_sha256(), NULL);
 }
 
-static bool printable(const char *s, bool quoted_ok)
+/* No control characters; with raw, no '"' or '\\' either (printed inside quotes as is). */
+static bool printable(const char *s, bool raw)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f || (!quoted_ok && *s == '"'))
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || (raw && (*s == '"' || *s == '\\')))
 			return false;
 	return true;
 }
@@ -735,8 +736,8 @@ int sip_auth_client_answer(struct sip_auth_client_state *st, const struct sip_au
 	int err;
 
 	if (!st || !chal || !cred || !cred->username || !cred->password || !method ||
-	    !*method || !uri || !*uri || !out || !printable(cred->username, true) ||
-	    !printable(uri, false) || !printable(method, false))
+	    !*method || !uri || !*uri || !out || !printable(cred->username, false) ||
+	    !printable(uri, true) || !printable(method, true))
 		return EINVAL;
 	/* Echoed values must not smuggle line breaks into our request. */
 	if (!present(chal->realm) || !present(chal->nonce) || has_ctl(chal->realm) ||
