@@ -458,9 +458,10 @@ int sip_auth_response_compute(enum sip_digest_alg alg, struct slice ha1, struct 
 enum sip_auth_result {
 	SIP_AUTH_OK,        /* authenticated as cred->username */
 	SIP_AUTH_CHALLENGE, /* no credentials for our realm: 401/407 with a challenge */
-	SIP_AUTH_STALE,     /* right credentials, expired nonce: 401/407 with stale=true */
-	SIP_AUTH_FAIL,      /* wrong password, unknown user, foreign or replayed nonce: 401/407
-			     * again (or 403 at the caller's choice); count it per (IP, user) */
+	SIP_AUTH_STALE,     /* right digest, but the nonce expired or is not valid here (other
+			     * source IP, other key): 401/407 with stale=true (RFC 7616 §3.3) */
+	SIP_AUTH_FAIL,      /* wrong password, unknown user, replayed nc: 401/407 again (or 403
+			     * at the caller's choice); count it per (IP, user) */
 	SIP_AUTH_BAD,       /* malformed credentials (BI-13): 400 */
 };
 
@@ -529,8 +530,9 @@ int sip_auth_server_credentials(struct sip_auth_server *s, const struct sip_msg 
  * Verifies credentials of a request (method, Request-URI) received from src_ip against
  * the HA1 stored for cred->username and cred->alg, in hex; NULL for an unknown user, which
  * goes through the same computations with a dummy HA1 (SEC-06). Checks that uri equals
- * the Request-URI (BI-13), the nonce's HMAC, source IP and age, the response (constant
- * time), and that nc grows per nonce (replays fail). ha1 is borrowed for the call.
+ * the Request-URI (BI-13), the response (constant time), the nonce's HMAC, source IP and
+ * age (STALE only when the response was right), and that nc grows per nonce (replays
+ * fail). ha1 is borrowed for the call.
  */
 enum sip_auth_result sip_auth_server_verify(struct sip_auth_server *s, struct slice method,
 					    struct slice ruri, const char *src_ip,

@@ -569,10 +569,12 @@ enum sip_auth_result sip_auth_server_verify(struct sip_auth_server *s, struct sl
 		got[i] = g_ascii_tolower(a->response.p[i]);
 	bool match = CRYPTO_memcmp(want, got, want_len) == 0;
 
-	if (ns == NONCE_INVALID)
-		return verdict(s, SIP_AUTH_FAIL, cred, src_ip, "nonce not ours or not for this IP");
 	if (!known || !match)
 		return verdict(s, SIP_AUTH_FAIL, cred, src_ip, "wrong credentials");
+	/* RFC 7616 §3.3: stale when the digest is right but the nonce is not (any more): the
+	 * client knows the password and may retry without asking its user. */
+	if (ns == NONCE_INVALID)
+		return verdict(s, SIP_AUTH_STALE, cred, src_ip, "nonce not ours or not for this IP");
 	if (ns == NONCE_STALE)
 		return verdict(s, SIP_AUTH_STALE, cred, src_ip, "nonce expired");
 	enum sip_auth_result r = nc_record(s, a->nonce, ts, cred->nc, now);
