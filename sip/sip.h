@@ -504,6 +504,210 @@ void sip_ua_free(struct sip_ua *ua);
 void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct sip_msg *msg,
 		       const struct sip_src *src, struct sip_strans *cancelled_invite, void *ua);
 
+/* ---- digest authentication (sip_auth.c) ---- */
+/*
+ * RFC 3261 §22 digest with the RFC 7616 / RFC 8760 algorithms (SHA-256 preferred, MD5
+ * fallback), qop=auth. Server side: stateless keyed nonces bound to the source IP
+ * (BAD-INPUTS SEC-05), nc replay tracking, no user enumeration (SEC-06, BI-42). Client
+ * side: answers 401/407 from an upstream and gives up after one retry (BI-16). HA1s and
+ * passwords travel as struct secret and never reach a log (SEC-13).
+ */
+
+enum sip_digest_alg { SIP_DIGEST_MD5, SIP_DIGEST_SHA256 };
+
+#define SIP_DIGEST_HEX_MAX     65  /* SHA-256 hex digest + NUL */
+#define SIP_AUTH_MAX_USER      255 /* username bytes after unquoting → 400 */
+#define SIP_AUTH_MAX_REALM     255
+#define SIP_AUTH_LIFETIME_MIN  30  /* nonce lifetime bounds in seconds (SEC-05) */
+#define SIP_AUTH_LIFETIME_MAX  300
+#define SIP_AUTH_CLIENT_REALMS 4   /* realms one client state follows (proxy + UAS, ...) */
+
+/* "MD5" / "SHA-256". */
+const char *sip_digest_alg_name(enum sip_digest_alg alg);
+/* Recognises an algorithm= value (case-insensitive); an absent value (p == NULL) is MD5
+ * (RFC 7616 §3.3). Returns 0, or ENOTSUP for anything else (-sess variants included). */
+int sip_digest_alg_parse(struct slice s, enum sip_digest_alg *out);
+/* Hex length of a digest of alg (32 or 64). */
+size_t sip_digest_hex_len(enum sip_digest_alg alg);
+
+/*
+ * HA1 = H(user ":" realm ":" password) as lowercase hex (RFC 7616 §3.4.2). out receives
+ * sip_digest_hex_len(alg) characters and a NUL; it is HA1 material: wrap it in a
+ * struct secret and cleanse the buffer (OPENSSL_cleanse) after use. Returns 0 or EINVAL.
+ */
+int sip_auth_ha1(enum sip_digest_alg alg, const char *user, const char *realm,
+		 const struct secret *password, char out[SIP_DIGEST_HEX_MAX]);
+
+/*
+ * The request-digest of RFC 7616 §3.4.1 from an HA1 given in hex (its -sess form already
+ * applied): qop "auth" or "auth-int" (body_hash = hex H(entity-body)), or an empty qop for
+ * the RFC 2069 form H(HA1:nonce:HA2). All slices are the unquoted values. out receives hex
+ * and a NUL. Returns 0 or EINVAL (HA1 of the wrong length, unknown qop).
+ */
+int sip_auth_response_compute(enum sip_digest_alg alg, struct slice ha1, struct slice nonce,
+			      struct slice nc, struct slice cnonce, struct slice qop,
+			      struct slice method, struct slice uri, struct slice body_hash,
+			      char out[SIP_DIGEST_HEX_MAX]);
+
+/* What a server verification decided, and what the caller answers. */
+enum sip_auth_result {
+	SIP_AUTH_OK,        /* authenticated as cred->username */
+	SIP_AUTH_CHALLENGE, /* no credentials for our realm: 401/407 with a challenge */
+	SIP_AUTH_STALE,     /* right digest, but the nonce expired or is not valid here (other
+			     * source IP, other key): 401/407 with stale=true (RFC 7616 §3.3) */
+	SIP_AUTH_FAIL,      /* wrong password, unknown user, replayed nc: 401/407 again (or 403
+			     * at the caller's choice); count it per (IP, user) */
+	SIP_AUTH_BAD,       /* malformed credentials (BI-13): 400 */
+};
+
+const char *sip_auth_result_name(enum sip_auth_result r);
+
+/* Credentials from one Authorization/Proxy-Authorization value, checked for syntax. */
+struct sip_auth_cred {
+	struct sip_auth a;              /* slices into the header value (quoted-pairs kept) */
+	enum sip_digest_alg alg;
+	uint32_t nc;
+	char username[SIP_AUTH_MAX_USER + 1]; /* unquoted, NUL-terminated: the lookup key */
+};
+
+/*
+ * Parses one credentials value for realm. Returns 0; ENOENT when it is not Digest or names
+ * another realm (not ours to judge); EBADMSG when malformed: syntax (BI-13), a missing
+ * username/nonce/uri/response/nc/cnonce/qop, qop other than auth, an unsupported
+ * algorithm, nc not 8 hex digits, a response of the wrong length, a username too long.
+ */
+int sip_auth_cred_parse(struct slice value, const char *realm, struct sip_auth_cred *out);
+
+struct sip_auth_server;
+
+struct sip_auth_server_config {
+	const char *realm;                 /* required; no '"', '\\' or control characters */
+	const struct secret *nonce_secret; /* HMAC key (≥ 16 bytes); NULL = random per process */
+	unsigned nonce_lifetime;           /* seconds, 30..300; 0 = 300 (SEC-05) */
+	unsigned max_nonces;               /* nc table cap; 0 = 8192 */
+};
+
+/* Time source in seconds (tests inject one); default g_get_real_time() / 1e6. */
+typedef int64_t sip_auth_clock_fn(void *arg);
+/* Fills the 8-byte nonce salt (tests inject one); default RAND_bytes. 0 or an errno. */
+typedef int sip_auth_salt_fn(uint8_t salt[8], void *arg);
+
+/*
+ * Creates a server for one realm. The config is copied (the secret too). Returns 0,
+ * EINVAL (bad realm, lifetime out of range, secret too short) or EIO (no randomness).
+ * *out is owned by the caller: sip_auth_server_free().
+ */
+int sip_auth_server_new(const struct sip_auth_server_config *cfg, struct sip_auth_server **out);
+void sip_auth_server_free(struct sip_auth_server *s);
+/* Replaces the clock and the salt source (NULL restores the default). For tests. */
+void sip_auth_server_set_clock(struct sip_auth_server *s, sip_auth_clock_fn *fn, void *arg);
+void sip_auth_server_set_salt(struct sip_auth_server *s, sip_auth_salt_fn *fn, void *arg);
+
+/*
+ * Appends the challenge header lines for a 401 (proxy false: WWW-Authenticate) or a 407
+ * (Proxy-Authenticate): one SHA-256 value, then one MD5 value (RFC 8760 §2.4), both with
+ * realm, qop="auth", a fresh nonce bound to src_ip, and stale=true when stale. The bytes
+ * depend only on realm, src_ip, time and salt, never on a user (SEC-06). Returns 0,
+ * EINVAL or EIO.
+ */
+int sip_auth_server_challenge(struct sip_auth_server *s, const char *src_ip, bool proxy,
+			      bool stale, GString *out);
+
+/*
+ * Finds the credentials for our realm in req (Authorization, or Proxy-Authorization when
+ * proxy). Returns 0 with *cred filled, ENOENT when there are none for our realm, or
+ * EBADMSG when one is malformed. cred slices point into req's buffer.
+ */
+int sip_auth_server_credentials(struct sip_auth_server *s, const struct sip_msg *req,
+				bool proxy, struct sip_auth_cred *cred);
+
+/*
+ * Verifies credentials of a request (method, Request-URI) received from src_ip against
+ * the HA1 stored for cred->username and cred->alg, in hex; NULL for an unknown user, which
+ * goes through the same computations with a dummy HA1 (SEC-06). Checks that uri equals
+ * the Request-URI (BI-13), the response (constant time), the nonce's HMAC, source IP and
+ * age (STALE only when the response was right), and that nc grows per nonce (replays
+ * fail). ha1 is borrowed for the call.
+ */
+enum sip_auth_result sip_auth_server_verify(struct sip_auth_server *s, struct slice method,
+					    struct slice ruri, const char *src_ip,
+					    const struct sip_auth_cred *cred,
+					    const struct secret *ha1);
+
+/* Gives the stored HA1 (hex) of user for alg, or NULL when unknown. Borrowed until the
+ * calling function returns. */
+typedef const struct secret *sip_auth_lookup_fn(const char *user, enum sip_digest_alg alg,
+						void *arg);
+
+/*
+ * The whole check for a registrar or proxy: credentials, lookup, verify. cred receives the
+ * credentials (username for failure counting) when the result is OK, STALE or FAIL.
+ */
+enum sip_auth_result sip_auth_server_check(struct sip_auth_server *s, const struct sip_msg *req,
+					   const char *src_ip, bool proxy,
+					   sip_auth_lookup_fn *lookup, void *arg,
+					   struct sip_auth_cred *cred);
+
+/*
+ * Appends the response a result asks for: 401/407 with a challenge (stale=true for STALE)
+ * for CHALLENGE, STALE and FAIL; 400 for BAD. Same bytes for unknown and known users.
+ * Returns 0, EINVAL for SIP_AUTH_OK, or an error of sip_response_build.
+ */
+int sip_auth_server_respond(struct sip_auth_server *s, const struct sip_msg *req,
+			    const char *src_ip, bool proxy, enum sip_auth_result r,
+			    const char *to_tag, GString *out);
+
+/* Nonces in the nc table (tests, dump). */
+unsigned sip_auth_server_nonce_count(const struct sip_auth_server *s);
+/* Appends one line of state (realm, lifetime, nc table use); never a key or an HA1. */
+void sip_auth_server_dump(const struct sip_auth_server *s, GString *out);
+
+/*
+ * Client state, kept by the caller per request or registration; zero-initialise it. It
+ * tracks per realm the nonce in use (by hash), its nc, and how many times we answered, so
+ * that a second challenge after an answer gives up (BI-16): one retry is allowed only when
+ * the server says stale=true. Plain data, nothing to free.
+ */
+struct sip_auth_client_realm {
+	uint8_t realm_id[32], nonce_id[32]; /* SHA-256 of realm and nonce */
+	uint32_t nc;                        /* last nc sent with that nonce */
+	uint8_t answers;                    /* answers sent since the last success */
+	bool used;
+};
+
+struct sip_auth_client_state {
+	struct sip_auth_client_realm realm[SIP_AUTH_CLIENT_REALMS];
+};
+
+struct sip_auth_client_cred {
+	const char *username;
+	const struct secret *password;
+};
+
+/*
+ * Picks the challenge to answer among the WWW-Authenticate (401) or Proxy-Authenticate
+ * (407) values of resp: Digest with SHA-256 if offered, else MD5; other algorithms and
+ * schemes are skipped. Returns 0 with *out filled (slices into resp), ENOENT when nothing
+ * usable is offered, EBADMSG when resp is not a 401/407.
+ */
+int sip_auth_client_choose(const struct sip_msg *resp, struct sip_auth *out);
+
+/*
+ * Answers one challenge: appends "Authorization: Digest ...\r\n" (or Proxy-Authorization
+ * when proxy) for method and uri, qop=auth when offered (auth-int when it is the only one,
+ * hashing body; body may be empty), a random cnonce, and nc counted per nonce. Returns 0;
+ * EPERM when this realm was already answered for this request and the server is not just
+ * saying stale=true (give up: BI-16); ENOTSUP for an algorithm or qop we do not speak;
+ * EINVAL for bad arguments; EIO without randomness.
+ */
+int sip_auth_client_answer(struct sip_auth_client_state *st, const struct sip_auth *chal,
+			   bool proxy, const struct sip_auth_client_cred *cred, const char *method,
+			   const char *uri, struct slice body, GString *out);
+
+/* After a final non-401/407 response: the next challenge may be answered again (nonce and
+ * nc are kept for reuse). */
+void sip_auth_client_success(struct sip_auth_client_state *st);
+
 /* ---- SDP (RFC 8866): sdp.c, sdp_attr.c, sdp_print.c ---------------------------------- */
 /*
  * Hard caps (BAD-INPUTS BI-19, BI-23). Anything beyond a cap makes sdp_parse() fail with
