@@ -708,6 +708,136 @@ int sip_auth_client_answer(struct sip_auth_client_state *st, const struct sip_au
  * nc are kept for reuse). */
 void sip_auth_client_success(struct sip_auth_client_state *st);
 
+/* ---- location and user store (sip_store*.c) ---------------------------------------- */
+
+/*
+ * The location service (RFC 3261 §10, RFC 5626 §6, RFC 3327) and the user store behind the
+ * registrar, with two backends of the same semantics: SQLite (embedded default, reads from
+ * an in-memory cache, writes batched on a writer thread) and Redis (several instances; every
+ * read goes to Redis). Strings are compared byte for byte: callers normalise AORs and
+ * contact URIs before they get here. Every string is stored verbatim (bound parameters).
+ */
+
+#define SIP_STORE_MAX_AOR      512  /* bytes of an address-of-record             → EINVAL */
+#define SIP_STORE_MAX_CONTACT  SIP_MAX_URI /* contact URI bytes                  → EINVAL */
+#define SIP_STORE_MAX_PATH     4096 /* Path values, comma-joined                  → EINVAL */
+#define SIP_STORE_MAX_FIELD    256  /* Call-ID, +sip.instance, received, UA, user, realm */
+#define SIP_STORE_MAX_Q        1000 /* q is kept in thousandths (q=0.5 → 500) */
+
+/* One registered contact of an AOR. As an argument it is borrowed; from a lookup every
+ * string is owned by the binding (free with sip_binding_free). NULL strings mean absent. */
+struct sip_binding {
+	char *aor;        /* normalised address-of-record, "sip:alice@example.com" */
+	char *contact;    /* contact URI, as the registrar normalised it */
+	int64_t expires;  /* absolute unix time (seconds); live while expires > now */
+	uint16_t q;       /* 0..1000 */
+	char *call_id;
+	uint32_t cseq;
+	char *instance;   /* +sip.instance (RFC 5626 §4.1), e.g. "<urn:uuid:...>" */
+	uint32_t reg_id;  /* RFC 5626 reg-id; 0 = none */
+	char *path;       /* RFC 3327 Path values, comma-joined, in received order */
+	char *received;   /* where the REGISTER came from, "udp:192.0.2.1:5060" (NAT) */
+	char *user_agent;
+	int64_t updated;  /* unix time of the last put; 0 on input = now */
+};
+
+/* A user of the registrar's domain. Only HA1 values are kept (RFC 7616 §3.4.2): hex of
+ * MD5(user:realm:password) and SHA-256(user:realm:password); never a password. */
+struct sip_user {
+	char *username;
+	char *realm;
+	struct secret *ha1_md5;    /* 32 hex digits, or NULL */
+	struct secret *ha1_sha256; /* 64 hex digits, or NULL */
+	bool enabled;
+};
+
+enum sip_store_kind { SIP_STORE_SQLITE, SIP_STORE_REDIS };
+
+struct sip_store_config {
+	enum sip_store_kind kind;
+	const char *data_dir;       /* SQLite: the database is <data_dir>/gorgee.db */
+	const char *redis_host;     /* Redis: "127.0.0.1" when NULL */
+	uint16_t redis_port;        /* Redis: 6379 when 0 */
+	unsigned redis_timeout_ms;  /* Redis: connect and command timeout; 200 when 0 */
+	const char *redis_prefix;   /* Redis: key prefix, "gorgee" when NULL */
+	unsigned batch_ms;          /* writer: wait this long for more writes to share one
+				     * commit (0: commit whatever is queued at once) */
+};
+
+struct sip_store;
+
+/*
+ * Completion of a write, called on the GMainContext that was thread-default when the
+ * write was submitted, after the write is durable (SQLite: committed in WAL mode, so it
+ * survives kill -9 of the process; Redis: acknowledged by the server). err is 0 or errno.
+ */
+typedef void sip_store_done_fn(int err, void *arg);
+
+/*
+ * Opens a store and starts its writer thread. SQLite: creates data_dir/gorgee.db when
+ * missing, migrates the schema, loads every binding and user into memory. Redis: connects
+ * (two connections: one for reads on the calling thread, one for the writer).
+ * Returns 0, EINVAL (bad config), EIO (database or server error). *out owned by the caller.
+ * All other calls must come from the thread that opened the store.
+ */
+int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out);
+/* Waits for queued writes, stops the writer, frees. Pending callbacks are still invoked
+ * when their context next runs. NULL is fine. */
+void sip_store_close(struct sip_store *s);
+const char *sip_store_backend_name(const struct sip_store *s);
+
+/*
+ * Writes. Each returns 0 once the write is queued (done is then called exactly once), or
+ * EINVAL for a bad argument (done is not called). With done == NULL the call blocks until
+ * the write is durable and returns its result (tools and tests; never on a loop thread).
+ * Arguments are copied.
+ *
+ * sip_store_put: inserts or replaces the binding identified by (AOR, +sip.instance,
+ * reg-id) when both are present (RFC 5626 §6), else by (AOR, contact URI) (RFC 3261
+ * §10.3 step 7). updated == 0 is set to now.
+ */
+int sip_store_put(struct sip_store *s, const struct sip_binding *b, sip_store_done_fn *done,
+		  void *arg);
+static inline int sip_store_put_sync(struct sip_store *s, const struct sip_binding *b)
+{
+	return sip_store_put(s, b, NULL, NULL);
+}
+/* Removes the binding (AOR, instance, reg_id) when instance and reg_id are given, else every
+ * binding of the AOR with that contact URI (Expires: 0). Removing nothing is not an error. */
+int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
+		     const char *instance, uint32_t reg_id, sip_store_done_fn *done, void *arg);
+/* Removes every binding of the AOR (Contact: *, RFC 3261 §10.3 step 6). */
+int sip_store_remove_all(struct sip_store *s, const char *aor, sip_store_done_fn *done,
+			 void *arg);
+/* Purges bindings with expires <= now (a timer calls it; lookups filter on their own). */
+int sip_store_expire(struct sip_store *s, int64_t now, sip_store_done_fn *done, void *arg);
+
+/*
+ * The live bindings of an AOR (expires > now), highest q first, then most recently
+ * updated, then by contact. *out is a new array of struct sip_binding * that frees its
+ * elements; the caller unrefs it. SQLite: from memory. Redis: one HGETALL (blocks up to
+ * redis_timeout_ms). Returns 0 (possibly empty), EINVAL, EIO.
+ */
+int sip_store_lookup(struct sip_store *s, const char *aor, int64_t now, GPtrArray **out);
+/* Number of live bindings of every AOR. Redis: scans the keyspace (admin use only). */
+int sip_store_count(struct sip_store *s, int64_t now, size_t *out);
+
+/* Users: put inserts or replaces (username, realm). HA1 values must be hex of the right
+ * length (32 for MD5, 64 for SHA-256) or NULL. Same done conventions as above. */
+int sip_store_user_put(struct sip_store *s, const struct sip_user *u, sip_store_done_fn *done,
+		       void *arg);
+int sip_store_user_delete(struct sip_store *s, const char *username, const char *realm,
+			  sip_store_done_fn *done, void *arg);
+/* Returns 0 and a new user (free with sip_user_free), ENOENT, EINVAL or EIO. */
+int sip_store_user_get(struct sip_store *s, const char *username, const char *realm,
+		       struct sip_user **out);
+
+/* Deep copies and frees. NULL is fine for the frees. */
+struct sip_binding *sip_binding_copy(const struct sip_binding *b);
+void sip_binding_free(struct sip_binding *b);
+struct sip_user *sip_user_copy(const struct sip_user *u);
+void sip_user_free(struct sip_user *u);
+
 /* ---- SDP (RFC 8866): sdp.c, sdp_attr.c, sdp_print.c ---------------------------------- */
 /*
  * Hard caps (BAD-INPUTS BI-19, BI-23). Anything beyond a cap makes sdp_parse() fail with

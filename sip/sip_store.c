@@ -1,0 +1,684 @@
+/* sip: the location and user store — validation, the read cache, and the batching writer
+ * thread in front of the SQLite and Redis backends (sip_store_sqlite.c, sip_store_redis.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip_store_int.h"
+
+#define BATCH_MAX 512 /* writes per commit; the queue beyond it waits for the next one */
+
+static const char *const log_module = "store";
+
+struct sip_store {
+	const struct store_ops *ops;
+	void *be;
+	unsigned batch_ms;
+	GThread *writer;
+	GAsyncQueue *queue;    /* struct store_job *, from this thread to the writer */
+	/* cached backends only: the source of truth for reads */
+	GHashTable *locs;      /* aor -> GHashTable (key -> struct sip_binding *), owned */
+	GHashTable *users;     /* "<len>:<realm><username>" -> struct sip_user *, owned */
+	struct metric *m_writes, *m_batches, *m_errors;
+};
+
+/* ---- values ---- */
+
+struct sip_binding *sip_binding_copy(const struct sip_binding *b)
+{
+	struct sip_binding *c = g_new0(struct sip_binding, 1);
+	*c = *b;
+	c->aor = g_strdup(b->aor);
+	c->contact = g_strdup(b->contact);
+	c->call_id = g_strdup(b->call_id);
+	c->instance = g_strdup(b->instance);
+	c->path = g_strdup(b->path);
+	c->received = g_strdup(b->received);
+	c->user_agent = g_strdup(b->user_agent);
+	return c;
+}
+
+void sip_binding_free(struct sip_binding *b)
+{
+	if (!b)
+		return;
+	g_free(b->aor);
+	g_free(b->contact);
+	g_free(b->call_id);
+	g_free(b->instance);
+	g_free(b->path);
+	g_free(b->received);
+	g_free(b->user_agent);
+	g_free(b);
+}
+
+static struct secret *secret_dup(const struct secret *s)
+{
+	size_t n;
+	const char *v;
+
+	if (!s)
+		return NULL;
+	v = secret_reveal(s, &n);
+	return secret_new(v, n);
+}
+
+struct sip_user *sip_user_copy(const struct sip_user *u)
+{
+	struct sip_user *c = g_new0(struct sip_user, 1);
+	c->username = g_strdup(u->username);
+	c->realm = g_strdup(u->realm);
+	c->ha1_md5 = secret_dup(u->ha1_md5);
+	c->ha1_sha256 = secret_dup(u->ha1_sha256);
+	c->enabled = u->enabled;
+	return c;
+}
+
+void sip_user_free(struct sip_user *u)
+{
+	if (!u)
+		return;
+	g_free(u->username);
+	g_free(u->realm);
+	secret_free(u->ha1_md5);
+	secret_free(u->ha1_sha256);
+	g_free(u);
+}
+
+char *store_binding_key(const struct sip_binding *b)
+{
+	if (b->instance && b->instance[0] && b->reg_id)
+		return g_strdup_printf("i:%s %u", b->instance, b->reg_id);
+	return g_strconcat("c:", b->contact, NULL);
+}
+
+gint store_binding_cmp(gconstpointer pa, gconstpointer pb)
+{
+	const struct sip_binding *a = *(struct sip_binding *const *)pa;
+	const struct sip_binding *b = *(struct sip_binding *const *)pb;
+
+	if (a->q != b->q)
+		return a->q > b->q ? -1 : 1;
+	if (a->updated != b->updated)
+		return a->updated > b->updated ? -1 : 1;
+	return strcmp(a->contact, b->contact);
+}
+
+/* ---- validation (caps in sip.h) ---- */
+
+static bool str_ok(const char *s, size_t cap, bool required)
+{
+	if (!s)
+		return !required;
+	size_t n = strnlen(s, cap + 1);
+	return n <= cap && (n > 0 || !required);
+}
+
+static int check_binding(const struct sip_binding *b)
+{
+	if (!b || !str_ok(b->aor, SIP_STORE_MAX_AOR, true) ||
+	    !str_ok(b->contact, SIP_STORE_MAX_CONTACT, true) ||
+	    !str_ok(b->call_id, SIP_STORE_MAX_FIELD, false) ||
+	    !str_ok(b->instance, SIP_STORE_MAX_FIELD, false) ||
+	    !str_ok(b->path, SIP_STORE_MAX_PATH, false) ||
+	    !str_ok(b->received, SIP_STORE_MAX_FIELD, false) ||
+	    !str_ok(b->user_agent, SIP_STORE_MAX_FIELD, false) || b->q > SIP_STORE_MAX_Q ||
+	    b->expires < 0)
+		return EINVAL;
+	return 0;
+}
+
+int store_check_hex(const struct secret *s, size_t want)
+{
+	size_t n;
+	const char *v;
+
+	if (!s)
+		return 0;
+	v = secret_reveal(s, &n);
+	if (n != want)
+		return EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!g_ascii_isxdigit(v[i]))
+			return EINVAL;
+	return 0;
+}
+
+static int check_user_id(const char *username, const char *realm)
+{
+	if (!str_ok(username, SIP_STORE_MAX_FIELD, true) || !str_ok(realm, SIP_STORE_MAX_FIELD, true))
+		return EINVAL;
+	return 0;
+}
+
+/* ---- serialised form (Redis) ---- */
+
+static void put_str(GString *out, const char *s)
+{
+	if (!s)
+		g_string_append_c(out, '-');
+	else
+		g_string_append_printf(out, "%zu:%s", strlen(s), s);
+}
+
+void store_binding_encode(const struct sip_binding *b, GString *out)
+{
+	g_string_append_printf(out, "%" G_GINT64_FORMAT " %u %u %u %" G_GINT64_FORMAT "|",
+			       b->expires, b->q, b->cseq, b->reg_id, b->updated);
+	put_str(out, b->contact);
+	put_str(out, b->call_id);
+	put_str(out, b->instance);
+	put_str(out, b->path);
+	put_str(out, b->received);
+	put_str(out, b->user_agent);
+}
+
+static bool get_num(const char **p, const char *end, char stop, int64_t max, int64_t *v)
+{
+	int64_t n = 0;
+	const char *s = *p;
+
+	while (s < end && g_ascii_isdigit(*s) && s - *p < 19) {
+		n = n * 10 + (*s - '0');
+		s++;
+	}
+	if (s == *p || s >= end || *s != stop || n > max)
+		return false;
+	*v = n;
+	*p = s + 1;
+	return true;
+}
+
+static bool get_str(const char **p, const char *end, char **out)
+{
+	int64_t n;
+
+	if (*p < end && **p == '-') {
+		(*p)++;
+		*out = NULL;
+		return true;
+	}
+	if (!get_num(p, end, ':', SIP_STORE_MAX_PATH, &n) || n > end - *p)
+		return false;
+	if (memchr(*p, '\0', (size_t)n))
+		return false;
+	*out = g_strndup(*p, (size_t)n);
+	*p += n;
+	return true;
+}
+
+struct sip_binding *store_binding_decode(const char *aor, const char *p, size_t len)
+{
+	const char *end = p + len;
+	struct sip_binding *b = g_new0(struct sip_binding, 1);
+	int64_t q, cseq, reg;
+
+	b->aor = g_strdup(aor);
+	if (!get_num(&p, end, ' ', INT64_MAX / 2, &b->expires) ||
+	    !get_num(&p, end, ' ', SIP_STORE_MAX_Q, &q) ||
+	    !get_num(&p, end, ' ', UINT32_MAX, &cseq) ||
+	    !get_num(&p, end, ' ', UINT32_MAX, &reg) ||
+	    !get_num(&p, end, '|', INT64_MAX / 2, &b->updated))
+		goto bad;
+	b->q = (uint16_t)q;
+	b->cseq = (uint32_t)cseq;
+	b->reg_id = (uint32_t)reg;
+	if (!get_str(&p, end, &b->contact) || !b->contact || !get_str(&p, end, &b->call_id) ||
+	    !get_str(&p, end, &b->instance) || !get_str(&p, end, &b->path) ||
+	    !get_str(&p, end, &b->received) || !get_str(&p, end, &b->user_agent) || p != end)
+		goto bad;
+	return b;
+bad:
+	sip_binding_free(b);
+	return NULL;
+}
+
+/* ---- cache (cached backends) ---- */
+
+static char *user_key(const char *username, const char *realm)
+{
+	return g_strdup_printf("%zu:%s%s", strlen(realm), realm, username);
+}
+
+void store_cache_binding(struct sip_store *s, struct sip_binding *b)
+{
+	GHashTable *set = g_hash_table_lookup(s->locs, b->aor);
+
+	if (!set) {
+		set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					    (GDestroyNotify)sip_binding_free);
+		g_hash_table_insert(s->locs, g_strdup(b->aor), set);
+	}
+	g_hash_table_replace(set, store_binding_key(b), b);
+}
+
+void store_cache_user(struct sip_store *s, struct sip_user *u)
+{
+	g_hash_table_replace(s->users, user_key(u->username, u->realm), u);
+}
+
+static void cache_remove(struct sip_store *s, const struct sip_binding *id)
+{
+	GHashTable *set = g_hash_table_lookup(s->locs, id->aor);
+	GHashTableIter it;
+	gpointer k, v;
+
+	if (!set)
+		return;
+	if (id->instance && id->instance[0] && id->reg_id) {
+		char *key = store_binding_key(id);
+		g_hash_table_remove(set, key);
+		g_free(key);
+	} else {
+		g_hash_table_iter_init(&it, set);
+		while (g_hash_table_iter_next(&it, &k, &v))
+			if (strcmp(((struct sip_binding *)v)->contact, id->contact) == 0)
+				g_hash_table_iter_remove(&it);
+	}
+	if (g_hash_table_size(set) == 0)
+		g_hash_table_remove(s->locs, id->aor);
+}
+
+static void cache_expire(struct sip_store *s, int64_t now)
+{
+	GHashTableIter it, jt;
+	gpointer k, v, bk, bv;
+
+	g_hash_table_iter_init(&it, s->locs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		g_hash_table_iter_init(&jt, v);
+		while (g_hash_table_iter_next(&jt, &bk, &bv))
+			if (((struct sip_binding *)bv)->expires <= now)
+				g_hash_table_iter_remove(&jt);
+		if (g_hash_table_size(v) == 0)
+			g_hash_table_iter_remove(&it);
+	}
+}
+
+/* Mirrors a write in memory before it is queued: readers see writes in submission order. */
+static void cache_apply(struct sip_store *s, const struct store_job *j)
+{
+	switch (j->kind) {
+	case JOB_PUT:
+		store_cache_binding(s, sip_binding_copy(j->b));
+		break;
+	case JOB_REMOVE:
+		cache_remove(s, j->b);
+		break;
+	case JOB_REMOVE_ALL:
+		g_hash_table_remove(s->locs, j->b->aor);
+		break;
+	case JOB_EXPIRE:
+		cache_expire(s, j->now);
+		break;
+	case JOB_USER_PUT:
+		store_cache_user(s, sip_user_copy(j->u));
+		break;
+	case JOB_USER_DELETE: {
+		char *key = user_key(j->u->username, j->u->realm);
+		g_hash_table_remove(s->users, key);
+		g_free(key);
+		break;
+	}
+	case JOB_STOP:
+		break;
+	}
+}
+
+/* ---- writer thread ---- */
+
+static void job_free(struct store_job *j)
+{
+	if (j->sync) {
+		g_mutex_clear(&j->mu);
+		g_cond_clear(&j->cond);
+	}
+	if (j->ctx)
+		g_main_context_unref(j->ctx);
+	sip_binding_free(j->b);
+	sip_user_free(j->u);
+	g_free(j);
+}
+
+static gboolean job_complete(gpointer data)
+{
+	struct store_job *j = data;
+
+	j->done(j->err, j->arg);
+	job_free(j);
+	return G_SOURCE_REMOVE;
+}
+
+/* Writer thread: hands the job back to its submitter. */
+static void job_finish(struct store_job *j)
+{
+	if (j->sync) {
+		g_mutex_lock(&j->mu);
+		j->finished = true;
+		g_cond_signal(&j->cond);
+		g_mutex_unlock(&j->mu);
+		return;
+	}
+	g_main_context_invoke(j->ctx, job_complete, j);
+}
+
+/* Collects one batch: what is queued now, or what arrives within batch_ms, up to BATCH_MAX,
+ * ending early at a JOB_STOP. Blocks for the first job. */
+static size_t collect(struct sip_store *s, struct store_job **jobs)
+{
+	size_t n = 0;
+	gint64 deadline;
+
+	jobs[n++] = g_async_queue_pop(s->queue);
+	deadline = g_get_monotonic_time() + (gint64)s->batch_ms * 1000;
+	while (n < BATCH_MAX && jobs[n - 1]->kind != JOB_STOP) {
+		struct store_job *j;
+		gint64 left = deadline - g_get_monotonic_time();
+
+		j = left > 0 ? g_async_queue_timeout_pop(s->queue, (guint64)left)
+			     : g_async_queue_try_pop(s->queue);
+		if (!j)
+			break;
+		jobs[n++] = j;
+	}
+	return n;
+}
+
+static gpointer writer_main(gpointer data)
+{
+	struct sip_store *s = data;
+	struct store_job **jobs = g_new(struct store_job *, BATCH_MAX);
+	bool stop = false;
+
+	while (!stop) {
+		size_t n = collect(s, jobs);
+
+		if (jobs[n - 1]->kind == JOB_STOP) {
+			stop = true;
+			job_finish(jobs[--n]);
+		}
+		if (n == 0)
+			continue;
+		s->ops->apply(s->be, jobs, n);
+		metric_add(s->m_batches, 1);
+		metric_add(s->m_writes, (int64_t)n);
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i]->err) {
+				metric_add(s->m_errors, 1);
+				LOGW(log_module, NULL, "%s write %d failed: %s", s->ops->name,
+				     (int)jobs[i]->kind, g_strerror(jobs[i]->err));
+			}
+			job_finish(jobs[i]);
+		}
+	}
+	g_free(jobs);
+	return NULL;
+}
+
+/* Takes j. Async: 0 and done runs later. Sync (done NULL): waits and returns the result. */
+static int submit(struct sip_store *s, struct store_job *j, sip_store_done_fn *done, void *arg)
+{
+	int err;
+
+	j->done = done;
+	j->arg = arg;
+	j->sync = done == NULL;
+	if (j->sync) {
+		g_mutex_init(&j->mu);
+		g_cond_init(&j->cond);
+	} else {
+		j->ctx = g_main_context_ref_thread_default();
+	}
+	if (s->ops->cached)
+		cache_apply(s, j);
+	g_async_queue_push(s->queue, j);
+	if (!j->sync)
+		return 0;
+	g_mutex_lock(&j->mu);
+	while (!j->finished)
+		g_cond_wait(&j->cond, &j->mu);
+	g_mutex_unlock(&j->mu);
+	err = j->err;
+	job_free(j);
+	return err;
+}
+
+static struct store_job *job_new(enum store_job_kind kind)
+{
+	struct store_job *j = g_new0(struct store_job, 1);
+	j->kind = kind;
+	return j;
+}
+
+/* ---- public API ---- */
+
+int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out)
+{
+	const struct store_ops *ops;
+	struct sip_store *s;
+	struct metric_family *f;
+	char labels[64];
+	int err;
+
+	if (!cfg || !out)
+		return EINVAL;
+	switch (cfg->kind) {
+	case SIP_STORE_SQLITE:
+		ops = &store_sqlite_ops;
+		break;
+	case SIP_STORE_REDIS:
+		ops = &store_redis_ops;
+		break;
+	default:
+		return EINVAL;
+	}
+	s = g_new0(struct sip_store, 1);
+	s->ops = ops;
+	s->batch_ms = cfg->batch_ms;
+	if (ops->cached) {
+		s->locs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+						(GDestroyNotify)g_hash_table_unref);
+		s->users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+						 (GDestroyNotify)sip_user_free);
+	}
+	err = ops->open(cfg, &s->be);
+	if (!err && ops->cached)
+		err = ops->load(s->be, s);
+	if (err) {
+		if (s->be)
+			ops->close(s->be);
+		if (s->locs)
+			g_hash_table_unref(s->locs);
+		if (s->users)
+			g_hash_table_unref(s->users);
+		g_free(s);
+		return err;
+	}
+	snprintf(labels, sizeof(labels), "backend=\"%s\"", ops->name);
+	f = metrics_family("gorgee_store_writes_total", "Store writes applied", METRIC_COUNTER);
+	s->m_writes = metrics_series(f, labels);
+	f = metrics_family("gorgee_store_commits_total", "Store write batches (one commit each)",
+			   METRIC_COUNTER);
+	s->m_batches = metrics_series(f, labels);
+	f = metrics_family("gorgee_store_write_errors_total", "Store writes that failed",
+			   METRIC_COUNTER);
+	s->m_errors = metrics_series(f, labels);
+	s->queue = g_async_queue_new();
+	s->writer = g_thread_new("store-writer", writer_main, s);
+	*out = s;
+	return 0;
+}
+
+void sip_store_close(struct sip_store *s)
+{
+	if (!s)
+		return;
+	submit(s, job_new(JOB_STOP), NULL, NULL);
+	g_thread_join(s->writer);
+	g_async_queue_unref(s->queue);
+	s->ops->close(s->be);
+	if (s->locs)
+		g_hash_table_unref(s->locs);
+	if (s->users)
+		g_hash_table_unref(s->users);
+	g_free(s);
+}
+
+const char *sip_store_backend_name(const struct sip_store *s)
+{
+	return s->ops->name;
+}
+
+int sip_store_put(struct sip_store *s, const struct sip_binding *b, sip_store_done_fn *done,
+		  void *arg)
+{
+	struct store_job *j;
+
+	if (!s || check_binding(b))
+		return EINVAL;
+	j = job_new(JOB_PUT);
+	j->b = sip_binding_copy(b);
+	if (!j->b->updated)
+		j->b->updated = (int64_t)(g_get_real_time() / G_USEC_PER_SEC);
+	return submit(s, j, done, arg);
+}
+
+int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
+		     const char *instance, uint32_t reg_id, sip_store_done_fn *done, void *arg)
+{
+	struct sip_binding id = {
+		.aor = (char *)aor, .contact = (char *)contact,
+		.instance = (char *)instance, .reg_id = reg_id,
+	};
+	struct store_job *j;
+
+	if (!s || check_binding(&id))
+		return EINVAL;
+	j = job_new(JOB_REMOVE);
+	j->b = sip_binding_copy(&id);
+	return submit(s, j, done, arg);
+}
+
+int sip_store_remove_all(struct sip_store *s, const char *aor, sip_store_done_fn *done,
+			 void *arg)
+{
+	struct store_job *j;
+
+	if (!s || !str_ok(aor, SIP_STORE_MAX_AOR, true))
+		return EINVAL;
+	j = job_new(JOB_REMOVE_ALL);
+	j->b = g_new0(struct sip_binding, 1);
+	j->b->aor = g_strdup(aor);
+	return submit(s, j, done, arg);
+}
+
+int sip_store_expire(struct sip_store *s, int64_t now, sip_store_done_fn *done, void *arg)
+{
+	struct store_job *j;
+
+	if (!s)
+		return EINVAL;
+	j = job_new(JOB_EXPIRE);
+	j->now = now;
+	return submit(s, j, done, arg);
+}
+
+int sip_store_lookup(struct sip_store *s, const char *aor, int64_t now, GPtrArray **out)
+{
+	GPtrArray *a;
+	int err = 0;
+
+	if (!s || !out || !str_ok(aor, SIP_STORE_MAX_AOR, true))
+		return EINVAL;
+	a = g_ptr_array_new_with_free_func((GDestroyNotify)sip_binding_free);
+	if (s->ops->cached) {
+		GHashTable *set = g_hash_table_lookup(s->locs, aor);
+		GHashTableIter it;
+		gpointer k, v;
+
+		if (set) {
+			g_hash_table_iter_init(&it, set);
+			while (g_hash_table_iter_next(&it, &k, &v))
+				if (((struct sip_binding *)v)->expires > now)
+					g_ptr_array_add(a, sip_binding_copy(v));
+		}
+	} else {
+		err = s->ops->lookup(s->be, aor, now, a);
+		for (guint i = a->len; i-- > 0;)
+			if (((struct sip_binding *)a->pdata[i])->expires <= now)
+				g_ptr_array_remove_index_fast(a, i);
+	}
+	if (err) {
+		g_ptr_array_unref(a);
+		return err;
+	}
+	g_ptr_array_sort(a, store_binding_cmp);
+	*out = a;
+	return 0;
+}
+
+int sip_store_count(struct sip_store *s, int64_t now, size_t *out)
+{
+	GHashTableIter it, jt;
+	gpointer k, v, bk, bv;
+	size_t n = 0;
+
+	if (!s || !out)
+		return EINVAL;
+	if (!s->ops->cached)
+		return s->ops->count(s->be, now, out);
+	g_hash_table_iter_init(&it, s->locs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		g_hash_table_iter_init(&jt, v);
+		while (g_hash_table_iter_next(&jt, &bk, &bv))
+			n += ((struct sip_binding *)bv)->expires > now;
+	}
+	*out = n;
+	return 0;
+}
+
+int sip_store_user_put(struct sip_store *s, const struct sip_user *u, sip_store_done_fn *done,
+		       void *arg)
+{
+	struct store_job *j;
+
+	if (!s || !u || check_user_id(u->username, u->realm) || store_check_hex(u->ha1_md5, 32) ||
+	    store_check_hex(u->ha1_sha256, 64))
+		return EINVAL;
+	j = job_new(JOB_USER_PUT);
+	j->u = sip_user_copy(u);
+	return submit(s, j, done, arg);
+}
+
+int sip_store_user_delete(struct sip_store *s, const char *username, const char *realm,
+			  sip_store_done_fn *done, void *arg)
+{
+	struct store_job *j;
+
+	if (!s || check_user_id(username, realm))
+		return EINVAL;
+	j = job_new(JOB_USER_DELETE);
+	j->u = g_new0(struct sip_user, 1);
+	j->u->username = g_strdup(username);
+	j->u->realm = g_strdup(realm);
+	return submit(s, j, done, arg);
+}
+
+int sip_store_user_get(struct sip_store *s, const char *username, const char *realm,
+		       struct sip_user **out)
+{
+	if (!s || !out || check_user_id(username, realm))
+		return EINVAL;
+	if (s->ops->cached) {
+		char *key = user_key(username, realm);
+		struct sip_user *u = g_hash_table_lookup(s->users, key);
+
+		g_free(key);
+		if (!u)
+			return ENOENT;
+		*out = sip_user_copy(u);
+		return 0;
+	}
+	return s->ops->user_get(s->be, username, realm, out);
+}
