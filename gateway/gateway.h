@@ -33,6 +33,21 @@ struct gw_config {
 		int64_t t1, t2, t4;
 	} sip;
 	struct {
+		bool enabled;
+		char *domain;
+		bool auth;
+		int64_t min_expires, max_expires, default_expires;
+		struct secret *nonce_secret;
+		int64_t nonce_lifetime;
+	} registrar;
+	struct {
+		int backend;
+		char *redis_host;
+		int64_t redis_port;
+		int64_t redis_timeout;
+		int64_t batch_ms;
+	} store;
+	struct {
 		char *origins;
 		int64_t max_message;
 		int64_t max_conns_per_ip;

@@ -32,6 +32,9 @@ struct gw {
 	struct gw_http *http;
 	struct ws_server *ws;
 	struct sip_ua *ua;
+	struct sip_store *store;
+	struct sip_auth_server *auth;
+	struct sip_registrar *registrar;
 	struct sip_stack *stack;
 	struct sip_transport *sip;
 	GArray *busy; /* struct busy_source */
@@ -170,6 +173,8 @@ static void usage(FILE *f)
 		"  -s, --set SECTION.KEY=VAL  set one option (repeatable; wins over file and env)\n"
 		"      --print-default-config print the default configuration and exit\n"
 		"      --check-config         validate the configuration and exit (0 ok, 2 bad)\n"
+		"      --add-user USER        add or update a SIP/WebSocket user of the registrar's\n"
+		"                             realm; the password is read from standard input\n"
 		"  -V, --version              print the version and exit\n"
 		"  -h, --help                 print this help and exit\n\n"
 		"Every option may also come from the environment as GORGEE_<SECTION>_<KEY>.\n"
@@ -177,10 +182,11 @@ static void usage(FILE *f)
 		"Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads reloadable options.\n");
 }
 
-enum { OPT_PRINT_DEFAULT = 256, OPT_CHECK, OPT_PRINT_DOC };
+enum { OPT_PRINT_DEFAULT = 256, OPT_CHECK, OPT_PRINT_DOC, OPT_ADD_USER };
 
 struct cmdline {
 	const char *config;
+	const char *add_user;
 	GPtrArray *sets;
 	int action; /* 0 = run */
 };
@@ -193,6 +199,7 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 		{"print-default-config", no_argument, NULL, OPT_PRINT_DEFAULT},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"print-config-doc", no_argument, NULL, OPT_PRINT_DOC},
+		{"add-user", required_argument, NULL, OPT_ADD_USER},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -203,6 +210,7 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 		switch (c) {
 		case 'c': cl->config = optarg; break;
 		case 's': g_ptr_array_add(cl->sets, optarg); break;
+		case OPT_ADD_USER: cl->add_user = optarg; cl->action = c; break;
 		case 'V':
 		case 'h':
 		case OPT_PRINT_DEFAULT:
@@ -280,6 +288,98 @@ static struct ws_server *ws_start(const struct gw_config *cfg)
 	return srv;
 }
 
+static int store_open(const struct gw_config *c, struct sip_store **out)
+{
+	struct sip_store_config sc = {
+		.kind = c->store.backend == 1 ? SIP_STORE_REDIS : SIP_STORE_SQLITE,
+		.data_dir = c->general.data_dir,
+		.redis_host = c->store.redis_host,
+		.redis_port = (uint16_t)c->store.redis_port,
+		.redis_timeout_ms = (unsigned)c->store.redis_timeout,
+		.batch_ms = (unsigned)c->store.batch_ms,
+	};
+	int rc = sip_store_open(&sc, out);
+	if (rc)
+		LOGE(log_module, NULL, "cannot open the %s store: %s",
+		     c->store.backend == 1 ? "redis" : "sqlite", g_strerror(rc));
+	return rc;
+}
+
+static const char *realm_of(const struct gw_config *c)
+{
+	return c->registrar.domain[0] ? c->registrar.domain : "gorgee";
+}
+
+static unsigned registrar_busy(void *arg)
+{
+	return sip_registrar_pending(arg);
+}
+
+static int registrar_start(struct gw *gw)
+{
+	const struct gw_config *c = &gw->cfg;
+	if (store_open(c, &gw->store))
+		return 1;
+	if (!c->registrar.enabled)
+		return 0;
+	size_t klen = 0;
+	secret_reveal(c->registrar.nonce_secret, &klen);
+	struct sip_auth_server_config ac = {
+		.realm = realm_of(c),
+		.nonce_secret = klen ? c->registrar.nonce_secret : NULL,
+		.nonce_lifetime = (unsigned)c->registrar.nonce_lifetime,
+	};
+	if (c->registrar.auth && sip_auth_server_new(&ac, &gw->auth) != 0) {
+		LOGE(log_module, NULL, "cannot set up digest authentication (realm %s)", ac.realm);
+		return 1;
+	}
+	struct sip_registrar_config rc = {
+		.domain = c->registrar.domain,
+		.auth = c->registrar.auth,
+		.min_expires = (unsigned)c->registrar.min_expires,
+		.max_expires = (unsigned)c->registrar.max_expires,
+		.default_expires = (unsigned)c->registrar.default_expires,
+	};
+	gw->registrar = sip_registrar_new(&rc, gw->store, gw->auth);
+	/* drain waits for REGISTERs whose bindings are being committed */
+	struct busy_source b = {registrar_busy, gw->registrar};
+	g_array_append_val(gw->busy, b);
+	return 0;
+}
+
+/* --add-user USER: the password comes from stdin (one line); only HA1 values are stored. */
+static int add_user(const struct gw_config *c, const char *user)
+{
+	char line[512];
+	if (!fgets(line, sizeof(line), stdin)) {
+		fprintf(stderr, "gorgee: --add-user reads the password from standard input\n");
+		return 2;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	struct secret *pw = secret_new(line, strlen(line));
+	memset(line, 0, sizeof(line));
+	char md5[SIP_DIGEST_HEX_MAX], sha[SIP_DIGEST_HEX_MAX];
+	struct sip_store *store = NULL;
+	int rc = 1;
+	if (sip_auth_ha1(SIP_DIGEST_MD5, user, realm_of(c), pw, md5) == 0 &&
+	    sip_auth_ha1(SIP_DIGEST_SHA256, user, realm_of(c), pw, sha) == 0 &&
+	    g_mkdir_with_parents(c->general.data_dir, 0750) == 0 && store_open(c, &store) == 0) {
+		struct sip_user u = {.username = (char *)user, .realm = (char *)realm_of(c),
+				     .ha1_md5 = secret_new(md5, strlen(md5)),
+				     .ha1_sha256 = secret_new(sha, strlen(sha)), .enabled = true};
+		rc = sip_store_user_put(store, &u, NULL, NULL) ? 1 : 0;
+		secret_free(u.ha1_md5);
+		secret_free(u.ha1_sha256);
+		sip_store_close(store); /* flushes the write */
+		printf(rc ? "failed to store user %s\n" : "user %s added in realm %s\n", user,
+		       realm_of(c));
+	}
+	memset(md5, 0, sizeof(md5));
+	memset(sha, 0, sizeof(sha));
+	secret_free(pw);
+	return rc;
+}
+
 static int sip_start(struct gw *gw)
 {
 	const struct gw_config *c = &gw->cfg;
@@ -332,7 +432,11 @@ static int run(struct gw *gw)
 						    METRIC_COUNTER), "");
 	gw->loop = g_main_loop_new(NULL, FALSE);
 	gw->ws = ws_start(&gw->cfg);
-	gw->ua = sip_ua_new("gorgee/" GORGEE_VERSION);
+	if (registrar_start(gw)) {
+		rc = 1;
+		goto out;
+	}
+	gw->ua = sip_ua_new("gorgee/" GORGEE_VERSION, gw->registrar);
 	if (sip_start(gw) || gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
 		rc = 1;
 		goto out;
@@ -352,6 +456,9 @@ out:
 	sip_transport_free(gw->sip);
 	sip_stack_free(gw->stack);
 	sip_ua_free(gw->ua);
+	sip_registrar_free(gw->registrar);
+	sip_auth_server_free(gw->auth);
+	sip_store_close(gw->store);
 	gw_http_stop(gw->http);
 	ws_server_free(gw->ws);
 	g_main_loop_unref(gw->loop);
@@ -378,6 +485,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	g_string_free(err, TRUE);
+	if (cl.action == OPT_ADD_USER) {
+		apply_logging(&gw.cfg);
+		rc = add_user(&gw.cfg, cl.add_user);
+		goto out;
+	}
 	if (cl.action == OPT_CHECK) {
 		printf("configuration OK%s%s\n", cl.config ? ": " : " (defaults)",
 		       cl.config ? cl.config : "");

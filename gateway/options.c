@@ -8,6 +8,7 @@
 
 static const char *const log_levels[] = {"error", "warn", "notice", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const store_backends[] = {"sqlite", "redis", NULL};
 
 static const struct opt_def defs[] = {
 	{"general", "log_level", OPT_ENUM, OFF(general.log_level), "notice", 0, 0, log_levels,
@@ -52,6 +53,36 @@ static const struct opt_def defs[] = {
 	 "RFC 3261 T2, the longest retransmit interval of non-INVITE requests and responses"},
 	{"sip", "t4", OPT_INT, OFF(sip.t4), "5000", 100, 60000, NULL, false, "ms",
 	 "RFC 3261 T4, how long a message may stay in the network (Timers I, K)"},
+	{"registrar", "enabled", OPT_BOOL, OFF(registrar.enabled), "true", 0, 0, NULL, false, NULL,
+	 "Act as registrar for the domain: REGISTER stores bindings in the location service"},
+	{"registrar", "domain", OPT_STRING, OFF(registrar.domain), "", 0, 0, NULL, false, NULL,
+	 "Domain served (Request-URI host of REGISTER) and digest realm; empty = any host, realm "
+	 "\"gorgee\""},
+	{"registrar", "auth", OPT_BOOL, OFF(registrar.auth), "true", 0, 0, NULL, false, NULL,
+	 "Require digest authentication (SHA-256 and MD5 offered) for REGISTER"},
+	{"registrar", "min_expires", OPT_INT, OFF(registrar.min_expires), "60", 1, 86400, NULL,
+	 false, "s", "Shortest registration accepted; shorter ones get 423 Interval Too Brief"},
+	{"registrar", "max_expires", OPT_INT, OFF(registrar.max_expires), "7200", 60, 604800, NULL,
+	 false, "s", "Longest registration granted; longer requests are shortened"},
+	{"registrar", "default_expires", OPT_INT, OFF(registrar.default_expires), "3600", 60,
+	 604800, NULL, false, "s", "Registration time when the REGISTER names none"},
+	{"registrar", "nonce_secret", OPT_SECRET, OFF(registrar.nonce_secret), "", 0, 0, NULL, false,
+	 NULL, "HMAC key for digest nonces (16+ bytes); empty = random at start (nonces then do "
+	 "not survive a restart or work across instances)"},
+	{"registrar", "nonce_lifetime", OPT_INT, OFF(registrar.nonce_lifetime), "300", 30, 300,
+	 NULL, false, "s", "Digest nonce lifetime; older nonces get stale=true"},
+	{"store", "backend", OPT_ENUM, OFF(store.backend), "sqlite", 0, 0, store_backends, false,
+	 NULL, "Location and user store: sqlite (embedded, <data_dir>/gorgee.db) or redis (shared "
+	 "by several instances)"},
+	{"store", "redis_host", OPT_STRING, OFF(store.redis_host), "127.0.0.1", 0, 0, NULL, false,
+	 NULL, "Redis server address (backend redis)"},
+	{"store", "redis_port", OPT_INT, OFF(store.redis_port), "6379", 1, 65535, NULL, false, NULL,
+	 "Redis server port (backend redis)"},
+	{"store", "redis_timeout", OPT_INT, OFF(store.redis_timeout), "200", 10, 10000, NULL, false,
+	 "ms", "Redis connect and command timeout"},
+	{"store", "batch_ms", OPT_INT, OFF(store.batch_ms), "2", 0, 1000, NULL, false, "ms",
+	 "SQLite: writes arriving within this time share one commit; REGISTER is answered after "
+	 "its commit"},
 	{"ws", "origins", OPT_STRING, OFF(ws.origins), "", 0, 0, NULL, false, NULL,
 	 "Browser origins allowed to open the WebSocket, comma-separated (\"*\" = any); the "
 	 "page's own origin is always allowed; others get 403 at the upgrade"},

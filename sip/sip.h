@@ -488,6 +488,31 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 /* Sends CANCEL for a pending INVITE client transaction (§9.1). 0, or EPROTO if not pending. */
 int sip_ctrans_cancel(struct sip_ctrans *ct);
 
+/* ---- registrar (sip_registrar.c): RFC 3261 §10.3, RFC 3327 Path, RFC 5626 ------------- */
+
+struct sip_registrar_config {
+	const char *domain;        /* domain served ("" = any Request-URI host) */
+	bool auth;                 /* digest authentication required */
+	unsigned min_expires;      /* shorter non-zero expiries get 423 (§10.3 step 7) */
+	unsigned max_expires;      /* longer ones are shortened */
+	unsigned default_expires;  /* when neither the Contact nor Expires says */
+};
+
+struct sip_registrar;
+struct sip_auth_server;
+struct sip_store;
+
+/* auth may be NULL when cfg->auth is false; store and auth are borrowed and must outlive it. */
+struct sip_registrar *sip_registrar_new(const struct sip_registrar_config *cfg,
+					struct sip_store *store, struct sip_auth_server *auth);
+void sip_registrar_free(struct sip_registrar *r);
+/* Handles a REGISTER: answers st now (401/400/403/423) or once the store has committed
+ * the bindings (200 with every live Contact). */
+void sip_registrar_handle(struct sip_registrar *r, struct sip_strans *st, const struct sip_msg *req,
+			  const struct sip_src *src);
+/* REGISTERs waiting for the store to commit (drain). */
+unsigned sip_registrar_pending(const struct sip_registrar *r);
+
 /* ---- UA core (sip_ua.c) ---------------------------------------------------------------- */
 
 /*
@@ -498,7 +523,8 @@ int sip_ctrans_cancel(struct sip_ctrans *ct);
  * in here as they land.
  */
 struct sip_ua;
-struct sip_ua *sip_ua_new(const char *user_agent);
+/* registrar may be NULL (REGISTER then gets 405). Borrowed. */
+struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registrar);
 void sip_ua_free(struct sip_ua *ua);
 /* The sip_request_fn to give sip_stack_new, with the ua as its argument. */
 void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct sip_msg *msg,

@@ -10,12 +10,14 @@ static const char *const log_module = "sip";
 
 struct sip_ua {
 	char *user_agent;
+	struct sip_registrar *registrar;
 	struct metric_family *m_sent;
 };
 
-struct sip_ua *sip_ua_new(const char *user_agent)
+struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registrar)
 {
 	struct sip_ua *ua = g_new0(struct sip_ua, 1);
+	ua->registrar = registrar;
 	ua->user_agent = g_strdup(user_agent);
 	ua->m_sent = metrics_family("gorgee_sip_responses_sent_total",
 				    "SIP responses sent by the UA core, by status.", METRIC_COUNTER);
@@ -39,6 +41,12 @@ static void respond(struct sip_ua *ua, struct sip_strans *st, int status, const 
 	g_snprintf(labels, sizeof(labels), "status=\"%d\"", status);
 	metric_add(metrics_series(ua->m_sent, labels), 1);
 	g_string_free(hdrs, TRUE);
+}
+
+/* Methods served: what is wired in (RFC 3261 §20.5). */
+static const char *allow(const struct sip_ua *ua)
+{
+	return ua->registrar ? ALLOW ", REGISTER" : ALLOW;
 }
 
 /* The first Require token we do not support, for 420 (RFC 3261 §8.2.2.3). */
@@ -78,13 +86,17 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		status = 483;
 	} else if (unsupported_require(msg, extra)) {
 		status = 420;
+	} else if (msg->method_id == SIP_METHOD_REGISTER && ua->registrar) {
+		g_string_free(extra, TRUE);
+		sip_registrar_handle(ua->registrar, st, msg, src);
+		return;
 	} else if (msg->method_id == SIP_METHOD_OPTIONS) {
 		status = 200;
-		g_string_append(extra, "Allow: " ALLOW "\r\nAccept: application/sdp\r\n"
-				       "Accept-Language: en\r\nSupported: " SUPPORTED "\r\n");
+		g_string_append_printf(extra, "Allow: %s\r\nAccept: application/sdp\r\n"
+				       "Accept-Language: en\r\nSupported: " SUPPORTED "\r\n", allow(ua));
 	} else if (msg->method_id != SIP_METHOD_OTHER) {
 		status = 405;
-		g_string_append(extra, "Allow: " ALLOW "\r\n");
+		g_string_append_printf(extra, "Allow: %s\r\n", allow(ua));
 	} else {
 		status = 501;
 	}
