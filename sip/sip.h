@@ -537,6 +537,15 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
  * (BAD-INPUTS SEC-05), nc replay tracking, no user enumeration (SEC-06, BI-42). Client
  * side: answers 401/407 from an upstream and gives up after one retry (BI-16). HA1s and
  * passwords travel as struct secret and never reach a log (SEC-13).
+ *
+ * A registrar:
+ *   r = sip_auth_server_check(srv, req, src->ip, false, lookup_ha1, db, &cred);
+ *   if (r != SIP_AUTH_OK)
+ *           sip_auth_server_respond(srv, req, src->ip, false, r, to_tag, out);
+ *   and counts SIP_AUTH_FAIL per (src->ip, cred.username) for bans (SEC-07).
+ * A UAC, on a 401/407 to a request it sends (st kept with the request or registration):
+ *   sip_auth_client_choose(resp, &chal), then sip_auth_client_answer(&st, &chal, ...);
+ *   EPERM means give up and fail the call or registration.
  */
 
 enum sip_digest_alg { SIP_DIGEST_MD5, SIP_DIGEST_SHA256 };
@@ -586,6 +595,7 @@ enum sip_auth_result {
 	SIP_AUTH_BAD,       /* malformed credentials (BI-13): 400 */
 };
 
+/* "ok", "challenge", "stale", "fail", "bad": for logs and metric labels. */
 const char *sip_auth_result_name(enum sip_auth_result r);
 
 /* Credentials from one Authorization/Proxy-Authorization value, checked for syntax. */
@@ -624,6 +634,7 @@ typedef int sip_auth_salt_fn(uint8_t salt[8], void *arg);
  * *out is owned by the caller: sip_auth_server_free().
  */
 int sip_auth_server_new(const struct sip_auth_server_config *cfg, struct sip_auth_server **out);
+/* Frees the server, its nc table and its key material (cleansed). NULL is fine. */
 void sip_auth_server_free(struct sip_auth_server *s);
 /* Replaces the clock and the salt source (NULL restores the default). For tests. */
 void sip_auth_server_set_clock(struct sip_auth_server *s, sip_auth_clock_fn *fn, void *arg);
