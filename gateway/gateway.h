@@ -39,6 +39,7 @@ struct gw_config {
 		int64_t min_expires, max_expires, default_expires;
 		struct secret *nonce_secret;
 		int64_t nonce_lifetime;
+		int digest_algorithms;
 	} registrar;
 	struct {
 		int backend;

@@ -329,6 +329,14 @@ static int registrar_start(struct gw *gw)
 		.nonce_secret = klen ? c->registrar.nonce_secret : NULL,
 		.nonce_lifetime = (unsigned)c->registrar.nonce_lifetime,
 	};
+	static const struct {
+		enum sip_digest_alg algs[2];
+		unsigned n;
+	} orders[] = {{{SIP_DIGEST_SHA256, SIP_DIGEST_MD5}, 2}, {{SIP_DIGEST_MD5, SIP_DIGEST_SHA256}, 2},
+		      {{SIP_DIGEST_SHA256}, 1}, {{SIP_DIGEST_MD5}, 1}};
+	ac.algs[0] = orders[c->registrar.digest_algorithms].algs[0];
+	ac.algs[1] = orders[c->registrar.digest_algorithms].algs[1];
+	ac.nalgs = orders[c->registrar.digest_algorithms].n;
 	if (c->registrar.auth && sip_auth_server_new(&ac, &gw->auth) != 0) {
 		LOGE(log_module, NULL, "cannot set up digest authentication (realm %s)", ac.realm);
 		return 1;

@@ -9,6 +9,7 @@
 static const char *const log_levels[] = {"error", "warn", "notice", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const store_backends[] = {"sqlite", "redis", NULL};
+static const char *const digest_orders[] = {"sha-256,md5", "md5,sha-256", "sha-256", "md5", NULL};
 
 static const struct opt_def defs[] = {
 	{"general", "log_level", OPT_ENUM, OFF(general.log_level), "notice", 0, 0, log_levels,
@@ -71,6 +72,10 @@ static const struct opt_def defs[] = {
 	 "not survive a restart or work across instances)"},
 	{"registrar", "nonce_lifetime", OPT_INT, OFF(registrar.nonce_lifetime), "300", 30, 300,
 	 NULL, false, "s", "Digest nonce lifetime; older nonces get stale=true"},
+	{"registrar", "digest_algorithms", OPT_ENUM, OFF(registrar.digest_algorithms), "sha-256,md5",
+	 0, 0, digest_orders, false, NULL,
+	 "Digest algorithms challenged with, preferred first (RFC 8760); clients that only read "
+	 "the first challenge and lack SHA-256 (e.g. sipp 3.6) need md5 first"},
 	{"store", "backend", OPT_ENUM, OFF(store.backend), "sqlite", 0, 0, store_backends, false,
 	 NULL, "Location and user store: sqlite (embedded, <data_dir>/gorgee.db) or redis (shared "
 	 "by several instances)"},

@@ -621,6 +621,10 @@ struct sip_auth_server_config {
 	const struct secret *nonce_secret; /* HMAC key (≥ 16 bytes); NULL = random per process */
 	unsigned nonce_lifetime;           /* seconds, 30..300; 0 = 300 (SEC-05) */
 	unsigned max_nonces;               /* nc table cap; 0 = 8192 */
+	/* Algorithms challenged with, in order of preference (RFC 8760 §2.4); nalgs 0 = SHA-256
+	 * then MD5. Old clients that answer only the first challenge need MD5 first. */
+	enum sip_digest_alg algs[2];
+	unsigned nalgs;
 };
 
 /* Time source in seconds (tests inject one); default g_get_real_time() / 1e6. */

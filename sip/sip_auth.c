@@ -237,6 +237,8 @@ struct sip_auth_server {
 	struct secret *key;
 	struct secret *dummy[2]; /* HA1 stand-ins for unknown users, per algorithm (SEC-06) */
 	unsigned lifetime, cap;
+	enum sip_digest_alg algs[2];
+	unsigned nalgs;
 	GHashTable *nc;    /* nonce → struct nc_entry (owned) */
 	GQueue order;      /* of nc_entry.link */
 	int64_t evicted_ts; /* newest issue time of a live nonce evicted from the table */
@@ -308,6 +310,9 @@ int sip_auth_server_new(const struct sip_auth_server_config *cfg, struct sip_aut
 	s->realm = g_strdup(cfg->realm);
 	s->lifetime = life;
 	s->cap = cfg->max_nonces ? cfg->max_nonces : DEFAULT_CAP;
+	s->nalgs = cfg->nalgs && cfg->nalgs <= 2 ? cfg->nalgs : 2;
+	s->algs[0] = cfg->nalgs ? cfg->algs[0] : SIP_DIGEST_SHA256;
+	s->algs[1] = cfg->nalgs == 2 ? cfg->algs[1] : SIP_DIGEST_MD5;
 	s->key = k ? secret_new(k, klen) : random_secret(32, false);
 	s->dummy[SIP_DIGEST_MD5] = random_secret(16, true);
 	s->dummy[SIP_DIGEST_SHA256] = random_secret(32, true);
@@ -487,8 +492,8 @@ int sip_auth_server_challenge(struct sip_auth_server *s, const char *src_ip, boo
 	if ((err = nonce_make(s, src_ip, nonce)))
 		return err;
 	/* RFC 8760 §2.4: one value per algorithm, the preferred one first */
-	static const enum sip_digest_alg algs[] = {SIP_DIGEST_SHA256, SIP_DIGEST_MD5};
-	for (size_t i = 0; i < G_N_ELEMENTS(algs); i++)
+	const enum sip_digest_alg *algs = s->algs;
+	for (size_t i = 0; i < s->nalgs; i++)
 		g_string_append_printf(out,
 				       "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", "
 				       "algorithm=%s%s\r\n",

@@ -71,7 +71,7 @@ static void fx_init(struct fx *f, unsigned cap)
 	t_now = 1700000000;
 	f->pw = secret_new(PASSWORD, strlen(PASSWORD));
 	f->key = secret_new(KEY, strlen(KEY));
-	struct sip_auth_server_config cfg = {REALM, f->key, 0, cap};
+	struct sip_auth_server_config cfg = {.realm = REALM, .nonce_secret = f->key, .max_nonces = cap};
 	TAP_CHECK_INT(sip_auth_server_new(&cfg, &f->srv), 0);
 	sip_auth_server_set_clock(f->srv, fake_clock, NULL);
 	for (int a = 0; a < 2; a++) {
@@ -219,7 +219,7 @@ static void test_config_limits(void)
 {
 	struct sip_auth_server *s = NULL;
 	struct secret *shortkey = secret_new("short", 5);
-	struct sip_auth_server_config c = {REALM, NULL, 29, 0};
+	struct sip_auth_server_config c = {.realm = REALM, .nonce_lifetime = 29};
 	TAP_CHECK_INT(sip_auth_server_new(&c, &s), EINVAL);
 	c.nonce_lifetime = 301;
 	TAP_CHECK_INT(sip_auth_server_new(&c, &s), EINVAL);
