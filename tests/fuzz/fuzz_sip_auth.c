@@ -20,7 +20,7 @@ static int64_t fixed_clock(void *arg)
 static void setup(void)
 {
 	struct secret *key = secret_new("fuzz-nonce-key-0123456789abcdef", 31);
-	struct sip_auth_server_config cfg = {"example.com", key, 60, 64};
+	struct sip_auth_server_config cfg = {.realm = "example.com", .nonce_secret = key, .nonce_lifetime = 60, .max_nonces = 64};
 	char h[SIP_DIGEST_HEX_MAX];
 	if (sip_auth_server_new(&cfg, &srv))
 		abort();
