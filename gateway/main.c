@@ -1,5 +1,6 @@
 /* gorgee daemon entry: command line, configuration, the signaling loop, signals and drain. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <getopt.h>
 #include <glib-unix.h>
 #include <signal.h>
@@ -388,6 +389,32 @@ static int add_user(const struct gw_config *c, const char *user)
 	return rc;
 }
 
+/*
+ * WebSocket username/password login against the registrar's user store: the SHA-256 HA1 of
+ * what was typed, compared in constant time with the stored one. Unknown users go through
+ * the same hashing and comparison against a dummy value (SEC-06).
+ */
+static bool ws_password_ok(const char *user, const struct secret *password, void *arg)
+{
+	struct gw *gw = arg;
+	const char *realm = realm_of(&gw->cfg);
+	char typed[SIP_DIGEST_HEX_MAX];
+	static const char dummy[] = "0000000000000000000000000000000000000000000000000000000000000000";
+	struct sip_user *u = NULL;
+	if (sip_auth_ha1(SIP_DIGEST_SHA256, user, realm, password, typed) != 0)
+		return false;
+	bool known = sip_store_user_get(gw->store, user, realm, &u) == 0 && u && u->enabled &&
+		     u->ha1_sha256;
+	size_t n = 0;
+	const char *stored = known ? secret_reveal(u->ha1_sha256, &n) : dummy;
+	if (!known)
+		n = sizeof(dummy) - 1;
+	bool ok = n == strlen(typed) && CRYPTO_memcmp(stored, typed, n) == 0 && known;
+	OPENSSL_cleanse(typed, sizeof(typed));
+	sip_user_free(u);
+	return ok;
+}
+
 static int sip_start(struct gw *gw)
 {
 	const struct gw_config *c = &gw->cfg;
@@ -444,6 +471,7 @@ static int run(struct gw *gw)
 		rc = 1;
 		goto out;
 	}
+	ws_server_set_password_check(gw->ws, ws_password_ok, gw);
 	gw->ua = sip_ua_new("gorgee/" GORGEE_VERSION, gw->registrar);
 	if (sip_start(gw) || gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
 		rc = 1;

@@ -36,6 +36,9 @@ let port, proc, logs = '';
 async function start() {
   port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-ws-'));
+  // a user in the store, for password login (gorgee --add-user reads the password on stdin)
+  const { execFileSync } = await import('node:child_process');
+  execFileSync(GORGEE, ['--set', `general.data_dir=${dir}`, '--add-user', 'erin'], { input: 'erin-pass\n' });
   proc = spawn(GORGEE, ['--set', `http.port=${port}`, '--set', 'http.listen=127.0.0.1',
     '--set', `general.data_dir=${dir}`, '--set', 'general.log_level=info',
     '--set', 'sip.udp_port=0', '--set', 'sip.tcp_port=0',
@@ -152,6 +155,27 @@ test('login with a valid HS256 token opens a session', async () => {
   const again = await c.req('login', { token: good('alice') });
   assert(again.error.code === 409, 'second login is wrong_state');
   c.end();
+});
+
+test('username/password login against the user store; wrong and unknown get the same 401', async () => {
+  const c = await client();
+  const r = await c.req('login', { username: 'erin', password: 'erin-pass' });
+  assert(r.result && r.result.user === 'erin', JSON.stringify(r));
+  c.end();
+  const msgs = [];
+  for (const [u, p] of [['erin', 'nope'], ['nosuch', 'erin-pass']]) {
+    const d = await client();
+    const e = await d.req('login', { username: u, password: p });
+    assert(e.error && e.error.code === 401, JSON.stringify(e));
+    msgs.push(e.error.message);
+    assert(await d.closeCode() === 4401);
+  }
+  assert(msgs[0] === msgs[1], 'no user enumeration');
+  const both = await client();
+  const x = await both.req('login', { token: good('erin'), username: 'erin', password: 'x' });
+  assert(x.error && x.error.code === 422, JSON.stringify(x));
+  both.end();
+  assert(!logs.includes('erin-pass'), 'the password never reaches the log');
 });
 
 test('BI-47 bad tokens are refused and the connection closed 4401', async () => {

@@ -362,16 +362,35 @@ static void h_login(struct ws_req *req, json_t *params, void *arg)
 		ws_req_error(req, WS_E_UNAVAILABLE, "server is draining");
 		return;
 	}
-	if (!token) {
+	const char *user = json_string_value(json_object_get(params, "username"));
+	json_t *pw = json_object_get(params, "password");
+	memset(&claims, 0, sizeof(claims));
+	if (token && (user || pw)) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "give a token or a username and password");
+		return;
+	}
+	if (!token && (!user || !pw)) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "missing parameter 'token' (or 'username' and 'password')");
+		return;
+	}
+	if (!token && !srv->password_check) {
 		ws_req_error(req, WS_E_NOT_AVAILABLE, "password login is not configured; use a token");
 		return;
 	}
-	if (ws_jwt_verify(&srv->auth, token, strlen(token), g_get_real_time() / G_USEC_PER_SEC,
-			  &claims, &why) == 0 &&
-	    claims.jti[0] && g_hash_table_contains(srv->revoked, claims.jti))
+	if (!token) {
+		struct secret *p = secret_new(json_string_value(pw), json_string_length(pw));
+		bool ok = srv->password_check(user, p, srv->password_arg);
+		secret_free(p);
+		/* one answer for an unknown user and a wrong password */
+		why = ok ? NULL : "wrong username or password";
+		g_strlcpy(claims.sub, user, sizeof(claims.sub));
+	} else if (ws_jwt_verify(&srv->auth, token, strlen(token), g_get_real_time() / G_USEC_PER_SEC,
+				 &claims, &why) == 0 &&
+		   claims.jti[0] && g_hash_table_contains(srv->revoked, claims.jti)) {
 		why = "token revoked";
-	else if (why[0] == '\0')
+	} else if (why[0] == '\0') {
 		why = NULL;
+	}
 	if (why) {
 		LOGN(log_module, &(struct log_ctx){.peer = c->peer}, "login refused: %s", why);
 		ws_req_error(req, WS_E_UNAUTHORIZED, "%s", why);

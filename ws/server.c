@@ -315,6 +315,12 @@ struct lws_protocols ws_server_protocol(struct ws_server *srv)
 	return p;
 }
 
+void ws_server_set_password_check(struct ws_server *srv, ws_password_check_fn *fn, void *arg)
+{
+	srv->password_check = fn;
+	srv->password_arg = arg;
+}
+
 void ws_server_drain(struct ws_server *srv)
 {
 	srv->draining = true;

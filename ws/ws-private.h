@@ -62,6 +62,8 @@ struct ws_server {
 	GList *conns;             /* struct ws_conn * */
 	guint ping_timer;
 	bool draining;
+	ws_password_check_fn *password_check;
+	void *password_arg;
 	struct metric *m_conns, *m_sessions;
 	struct metric_family *m_requests, *m_closes;
 };

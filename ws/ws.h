@@ -102,6 +102,13 @@ struct lws_protocols ws_server_protocol(struct ws_server *srv);
  * protocol's LWS_CALLBACK_HTTP_CONFIRM_UPGRADE. Returns 0 to allow, 1 when it has answered
  * (403/503) and the upgrade must stop. */
 int ws_server_check_upgrade(struct ws_server *srv, struct lws *wsi);
+/*
+ * Username/password login: returns true when the password is right. Called on the
+ * signaling thread; password is borrowed for the call and must not be kept or logged.
+ * Implementations should take the same time for unknown users as for wrong passwords.
+ */
+typedef bool ws_password_check_fn(const char *user, const struct secret *password, void *arg);
+void ws_server_set_password_check(struct ws_server *srv, ws_password_check_fn *fn, void *arg);
 /* Stop taking logins (drain): new connections get close 1001, requests 503. */
 void ws_server_drain(struct ws_server *srv);
 unsigned ws_server_connection_count(const struct ws_server *srv);
