@@ -185,22 +185,13 @@ int sip_via_parse(struct slice v, struct sip_via *out)
 	    !(p = via_part(p, end, true, &out->version)) ||
 	    !(p = via_part(p, end, true, &out->transport)))
 		return EBADMSG;
-	p = skip_ws(p, end);
-	const char *h = p;
-	if (p < end && *p == '[') {
-		const char *q = memchr(p, ']', (size_t)(end - p));
-		p = q ? q + 1 : end;
-	} else {
-		while (p < end && CC(*p, SC_HOST))
-			p++;
-	}
-	bool ipv6, has_port;
-	uint16_t port;
-	if (sip_hostport_parse(h, p, &out->host, &ipv6, &has_port, &port))
+	bool ipv6;
+	p = sip_hostport_scan(skip_ws(p, end), end, &out->host, &ipv6, &out->has_port, &out->port);
+	if (!p)
 		return EBADMSG;
 	/* sent-by may carry LWS around ':' (RFC 3261 §25 "COLON", RFC 4475 wsinv) */
 	const char *q = skip_ws(p, end);
-	if (q < end && *q == ':') {
+	if (!out->has_port && q < end && *q == ':') {
 		uint64_t x;
 		const char *d = q = skip_ws(q + 1, end);
 		while (q < end && CC(*q, SC_DIGIT))
