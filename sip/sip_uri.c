@@ -199,7 +199,7 @@ static int next_unit(const char **pp, const char *end, bool *escaped)
 static bool esc_eq(struct slice a, struct slice b, bool icase)
 {
 	/* Without escapes it is a plain compare. */
-	if (!memchr(a.p, '%', a.len) && !memchr(b.p, '%', b.len))
+	if ((!a.len || !memchr(a.p, '%', a.len)) && (!b.len || !memchr(b.p, '%', b.len)))
 		return a.len == b.len && (icase ? mem_ieq(a.p, b.p, a.len) : memcmp(a.p, b.p, a.len) == 0);
 	const char *p = a.p, *pe = a.p + a.len, *q = b.p, *qe = b.p + b.len;
 	while (p < pe && q < qe) {
