@@ -85,7 +85,11 @@ static inline bool sl_ieq_sl(struct slice a, struct slice b)
 	return a.len == b.len && mem_ieq(a.p, b.p, a.len);
 }
 
-/* Validates a host (hostname, IPv4 or [IPv6]) and optional ":port" in [p, end). */
+/* Scans a host (hostname, IPv4 or [IPv6]) and optional ":port" (0..65535) from p; returns
+ * where it stopped, or NULL when there is none or the port is bad. */
+const char *sip_hostport_scan(const char *p, const char *end, struct slice *host, bool *ipv6,
+			      bool *has_port, uint16_t *port);
+/* The same, but [p, end) must hold exactly a hostport. 0 or EBADMSG. */
 int sip_hostport_parse(const char *p, const char *end, struct slice *host, bool *ipv6,
 		       bool *has_port, uint16_t *port);
 

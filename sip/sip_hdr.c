@@ -55,25 +55,49 @@ const char *sip_hdr_name(enum sip_hdr_id id)
 	return id > SIP_HDR_OTHER && id < SIP_HDR_COUNT ? defs[id].name : NULL;
 }
 
-/* Candidate ids by name length (full names are 2..19 bytes): at most five compares. */
-static const uint8_t by_len[20][5] = {
-	[2] = {SIP_HDR_TO},
-	[3] = {SIP_HDR_VIA},
-	[4] = {SIP_HDR_CSEQ, SIP_HDR_FROM, SIP_HDR_RACK, SIP_HDR_RSEQ},
-	[5] = {SIP_HDR_ALLOW, SIP_HDR_EVENT, SIP_HDR_ROUTE},
-	[6] = {SIP_HDR_ACCEPT, SIP_HDR_MIN_SE},
-	[7] = {SIP_HDR_CALL_ID, SIP_HDR_CONTACT, SIP_HDR_EXPIRES, SIP_HDR_REQUIRE, SIP_HDR_SUBJECT},
-	[8] = {SIP_HDR_REFER_TO, SIP_HDR_REPLACES},
-	[9] = {SIP_HDR_SUPPORTED},
-	[11] = {SIP_HDR_REFERRED_BY, SIP_HDR_UNSUPPORTED},
-	[12] = {SIP_HDR_ALLOW_EVENTS, SIP_HDR_CONTENT_TYPE, SIP_HDR_MAX_FORWARDS,
-		SIP_HDR_RECORD_ROUTE},
-	[13] = {SIP_HDR_AUTHORIZATION, SIP_HDR_PROXY_REQUIRE},
-	[14] = {SIP_HDR_CONTENT_LENGTH},
-	[15] = {SIP_HDR_ACCEPT_ENCODING, SIP_HDR_ACCEPT_LANGUAGE, SIP_HDR_SESSION_EXPIRES},
-	[16] = {SIP_HDR_CONTENT_ENCODING, SIP_HDR_WWW_AUTHENTICATE},
-	[18] = {SIP_HDR_PROXY_AUTHENTICATE, SIP_HDR_SUBSCRIPTION_STATE},
-	[19] = {SIP_HDR_PROXY_AUTHORIZATION},
+/*
+ * Full names by a perfect hash of (length, first and last letter): one compare per lookup.
+ * NAME_HASH gives every known name its own slot (checked by the unit tests, which look up
+ * each name); an unknown name lands anywhere and fails the compare.
+ */
+#define NAME_HASH(len, f, l) (((len) + (unsigned)(f) * 27u + (unsigned)(l)) & 127u)
+static const uint8_t by_hash[128] = {
+	[1] = SIP_HDR_REPLACES,
+	[2] = SIP_HDR_WWW_AUTHENTICATE,
+	[10] = SIP_HDR_REFERRED_BY,
+	[14] = SIP_HDR_SUPPORTED,
+	[24] = SIP_HDR_SUBSCRIPTION_STATE,
+	[28] = SIP_HDR_SUBJECT,
+	[32] = SIP_HDR_EVENT,
+	[33] = SIP_HDR_EXPIRES,
+	[35] = SIP_HDR_SESSION_EXPIRES,
+	[45] = SIP_HDR_TO,
+	[47] = SIP_HDR_ACCEPT_LANGUAGE,
+	[49] = SIP_HDR_ACCEPT_ENCODING,
+	[51] = SIP_HDR_FROM,
+	[53] = SIP_HDR_ACCEPT,
+	[54] = SIP_HDR_AUTHORIZATION,
+	[55] = SIP_HDR_ALLOW,
+	[58] = SIP_HDR_ALLOW_EVENTS,
+	[66] = SIP_HDR_PROXY_REQUIRE,
+	[70] = SIP_HDR_UNSUPPORTED,
+	[71] = SIP_HDR_PROXY_AUTHENTICATE,
+	[81] = SIP_HDR_PROXY_AUTHORIZATION,
+	[86] = SIP_HDR_VIA,
+	[92] = SIP_HDR_CALL_ID,
+	[98] = SIP_HDR_CONTENT_TYPE,
+	[102] = SIP_HDR_CSEQ,
+	[103] = SIP_HDR_CONTENT_LENGTH,
+	[104] = SIP_HDR_CONTENT_ENCODING,
+	[106] = SIP_HDR_MIN_SE,
+	[108] = SIP_HDR_CONTACT,
+	[112] = SIP_HDR_ROUTE,
+	[114] = SIP_HDR_REQUIRE,
+	[117] = SIP_HDR_RACK,
+	[119] = SIP_HDR_RECORD_ROUTE,
+	[123] = SIP_HDR_RSEQ,
+	[125] = SIP_HDR_REFER_TO,
+	[126] = SIP_HDR_MAX_FORWARDS,
 };
 
 /* Compact forms a..z (RFC 3261 §7.3.3 and the IANA registry). */
@@ -94,14 +118,12 @@ enum sip_hdr_id sip_hdr_lookup(struct slice name)
 		unsigned c = sip_lc[(unsigned char)name.p[0]] - 'a';
 		return c < 26 ? (enum sip_hdr_id)by_compact[c] : SIP_HDR_OTHER;
 	}
-	if (name.len >= G_N_ELEMENTS(by_len))
+	if (name.len > 19)
 		return SIP_HDR_OTHER;
-	uint8_t f = sip_lc[(unsigned char)name.p[0]];
-	for (unsigned i = 0; i < G_N_ELEMENTS(by_len[0]) && by_len[name.len][i]; i++) {
-		const struct hdr_def *d = &defs[by_len[name.len][i]];
-		if (sip_lc[(unsigned char)d->name[0]] == f && mem_ieq(d->name, name.p, name.len))
-			return (enum sip_hdr_id)by_len[name.len][i];
-	}
+	uint8_t f = sip_lc[(unsigned char)name.p[0]], l = sip_lc[(unsigned char)name.p[name.len - 1]];
+	uint8_t id = by_hash[NAME_HASH(name.len, f, l)];
+	if (id && defs[id].len == name.len && mem_ieq(defs[id].name, name.p, name.len))
+		return (enum sip_hdr_id)id;
 	return SIP_HDR_OTHER;
 }
 
@@ -185,22 +207,13 @@ int sip_via_parse(struct slice v, struct sip_via *out)
 	    !(p = via_part(p, end, true, &out->version)) ||
 	    !(p = via_part(p, end, true, &out->transport)))
 		return EBADMSG;
-	p = skip_ws(p, end);
-	const char *h = p;
-	if (p < end && *p == '[') {
-		const char *q = memchr(p, ']', (size_t)(end - p));
-		p = q ? q + 1 : end;
-	} else {
-		while (p < end && CC(*p, SC_HOST))
-			p++;
-	}
-	bool ipv6, has_port;
-	uint16_t port;
-	if (sip_hostport_parse(h, p, &out->host, &ipv6, &has_port, &port))
+	bool ipv6;
+	p = sip_hostport_scan(skip_ws(p, end), end, &out->host, &ipv6, &out->has_port, &out->port);
+	if (!p)
 		return EBADMSG;
 	/* sent-by may carry LWS around ':' (RFC 3261 §25 "COLON", RFC 4475 wsinv) */
 	const char *q = skip_ws(p, end);
-	if (q < end && *q == ':') {
+	if (!out->has_port && q < end && *q == ':') {
 		uint64_t x;
 		const char *d = q = skip_ws(q + 1, end);
 		while (q < end && CC(*q, SC_DIGIT))

@@ -241,8 +241,8 @@ static bool ipv6_ref_ok(const char *a, const char *b)
 	return memchr(a, ':', (size_t)(b - a)) != NULL;
 }
 
-int sip_hostport_parse(const char *p, const char *end, struct slice *host, bool *ipv6,
-		       bool *has_port, uint16_t *port)
+const char *sip_hostport_scan(const char *p, const char *end, struct slice *host, bool *ipv6,
+			      bool *has_port, uint16_t *port)
 {
 	const char *h = p;
 	*ipv6 = false;
@@ -251,23 +251,31 @@ int sip_hostport_parse(const char *p, const char *end, struct slice *host, bool 
 	if (p < end && *p == '[') {
 		const char *q = memchr(p, ']', (size_t)(end - p));
 		if (!q || !ipv6_ref_ok(p + 1, q))
-			return EBADMSG;
+			return NULL;
 		p = q + 1;
 		*ipv6 = true;
 	} else {
 		while (p < end && CC(*p, SC_HOST))
 			p++;
 		if (p == h)
-			return EBADMSG;
+			return NULL;
 	}
 	*host = sl_range(h, p);
 	if (p < end && *p == ':') {
-		uint64_t v;
-		if (end - p - 1 > 5 || sip_uint_parse(sl_range(p + 1, end), 65535, &v))
-			return EBADMSG;
+		const char *d = ++p;
+		unsigned v = 0;
+		while (p < end && CC(*p, SC_DIGIT) && p - d < 6)
+			v = v * 10 + (unsigned)(*p++ - '0');
+		if (p == d || p - d > 5 || v > 65535)
+			return NULL;
 		*has_port = true;
 		*port = (uint16_t)v;
-		p = end;
 	}
-	return p == end ? 0 : EBADMSG;
+	return p;
+}
+
+int sip_hostport_parse(const char *p, const char *end, struct slice *host, bool *ipv6,
+		       bool *has_port, uint16_t *port)
+{
+	return sip_hostport_scan(p, end, host, ipv6, has_port, port) == end ? 0 : EBADMSG;
 }

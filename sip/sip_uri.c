@@ -32,13 +32,30 @@ static bool chars_ok(const char *a, const char *b, unsigned cls, const char *ext
 static bool esc_eq(struct slice a, struct slice b, bool icase);
 
 /* ;name[=value] ... up to '?' or end, RFC 3261 uri-parameters. Returns past them or NULL. */
+/* Advances over characters of cls and complete escapes; NULL on a broken escape. */
+static const char *scan_chars(const char *p, const char *end, unsigned cls)
+{
+	while (p < end) {
+		if (CC(*p, cls)) {
+			p++;
+		} else if (*p == '%') {
+			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0)
+				return NULL;
+			p += 3;
+		} else {
+			break;
+		}
+	}
+	return p;
+}
+
 static const char *scan_uri_params(const char *p, const char *end, struct sip_params *ps)
 {
 	while (p < end && *p == ';') {
 		const char *n = ++p;
-		while (p < end && *p != '=' && *p != ';' && *p != '?')
-			p++;
-		if (p == n || !chars_ok(n, p, SC_PARAM, NULL) || ps->n >= SIP_MAX_PARAMS)
+		p = scan_chars(p, end, SC_PARAM);
+		if (!p || p == n || ps->n >= SIP_MAX_PARAMS ||
+		    (p < end && *p != '=' && *p != ';' && *p != '?'))
 			return NULL;
 		/* RFC 3261 §19.1.1: a parameter name appears at most once ("lr" and "%6Cr" are
 		 * the same name, as sip_uri_equal sees it) */
@@ -50,9 +67,8 @@ static const char *scan_uri_params(const char *p, const char *end, struct sip_pa
 		pa->value = sl(NULL, 0);
 		if (p < end && *p == '=') {
 			const char *v = ++p;
-			while (p < end && *p != ';' && *p != '?')
-				p++;
-			if (p == v || !chars_ok(v, p, SC_PARAM, NULL))
+			p = scan_chars(p, end, SC_PARAM);
+			if (!p || p == v || (p < end && *p != ';' && *p != '?'))
 				return NULL;
 			pa->value = sl_range(v, p);
 		}
@@ -97,14 +113,8 @@ static int parse_sip(const char *p, const char *end, struct sip_uri *u)
 		}
 		p = at + 1;
 	}
-	const char *h = p;
-	if (p < end && *p == '[') {
-		const char *q = memchr(p, ']', (size_t)(end - p));
-		p = q ? q + 1 : end;
-	}
-	while (p < end && *p != ';' && *p != '?')
-		p++;
-	if (sip_hostport_parse(h, p, &u->host, &u->host_ipv6, &u->has_port, &u->port))
+	p = sip_hostport_scan(p, end, &u->host, &u->host_ipv6, &u->has_port, &u->port);
+	if (!p || (p < end && *p != ';' && *p != '?'))
 		return EBADMSG;
 	p = scan_uri_params(p, end, &u->params);
 	if (!p)
@@ -188,13 +198,16 @@ static int next_unit(const char **pp, const char *end, bool *escaped)
  */
 static bool esc_eq(struct slice a, struct slice b, bool icase)
 {
+	/* Without escapes it is a plain compare. */
+	if ((!a.len || !memchr(a.p, '%', a.len)) && (!b.len || !memchr(b.p, '%', b.len)))
+		return a.len == b.len && (icase ? mem_ieq(a.p, b.p, a.len) : memcmp(a.p, b.p, a.len) == 0);
 	const char *p = a.p, *pe = a.p + a.len, *q = b.p, *qe = b.p + b.len;
 	while (p < pe && q < qe) {
 		bool ea, eb;
 		int ca = next_unit(&p, pe, &ea), cb = next_unit(&q, qe, &eb);
 		if (icase) {
-			ca = g_ascii_tolower((char)ca);
-			cb = g_ascii_tolower((char)cb);
+			ca = sip_lc[ca];
+			cb = sip_lc[cb];
 		}
 		if (ca != cb)
 			return false;

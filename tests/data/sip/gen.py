@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the RFC 4475 / RFC 5118 torture messages (typed in from the RFC text) as golden files.
+"""Writes the RFC 4475 / RFC 5118 torture messages as golden files.
+
+They were typed in by hand following the RFC text, not copied byte for byte: the binary part
+of mpart01, the exact repeat counts of longreq and some filler headers are approximations
+that keep what each message tests. Expected outcomes live in tests/test_sip_msg.c.
 
 Notation as in RFC 4475 §2: <repeat count=N>text</repeat> expands; lines end in CRLF;
 {CL} is replaced by the body length. Non-printable bytes are Python escapes.
