@@ -488,6 +488,72 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 /* Sends CANCEL for a pending INVITE client transaction (§9.1). 0, or EPROTO if not pending. */
 int sip_ctrans_cancel(struct sip_ctrans *ct);
 
+/* ---- dialogs (sip_dialog.c): RFC 3261 §12 ------------------------------------------------ */
+
+enum sip_dialog_state { SIP_DIALOG_EARLY, SIP_DIALOG_CONFIRMED };
+
+/*
+ * A dialog: Call-ID, tags, CSeq numbers, route set and remote target, copied out of the
+ * messages that made it (they outlive no buffer). Owned by its creator; the dialog table
+ * only indexes it.
+ */
+struct sip_dialog;
+
+/*
+ * UAS side (§12.1.1): from a dialog-creating request (INVITE, SUBSCRIBE, REFER) and the To
+ * tag of our response. The route set is the request's Record-Route in order; the remote
+ * target its Contact. Returns 0, EINVAL (no From tag), EBADMSG (no usable Contact).
+ */
+int sip_dialog_new_uas(const struct sip_msg *req, const char *local_tag, struct sip_dialog **out);
+/*
+ * UAC side (§12.1.2): from our request and a 1xx with a To tag (early) or a 2xx
+ * (confirmed). The route set is the response's Record-Route reversed.
+ */
+int sip_dialog_new_uac(const struct sip_msg *req, const struct sip_msg *resp,
+		       struct sip_dialog **out);
+void sip_dialog_free(struct sip_dialog *d);
+
+enum sip_dialog_state sip_dialog_state(const struct sip_dialog *d);
+const char *sip_dialog_call_id(const struct sip_dialog *d);
+const char *sip_dialog_local_tag(const struct sip_dialog *d);
+const char *sip_dialog_remote_tag(const struct sip_dialog *d);
+const char *sip_dialog_remote_target(const struct sip_dialog *d);
+
+/* A 2xx (UAC) confirms an early dialog; its Contact and Record-Route take over (§12.1.2,
+ * §13.2.2.4). Returns 0 or EBADMSG. */
+int sip_dialog_confirm(struct sip_dialog *d, const struct sip_msg *resp);
+/*
+ * An in-dialog request received (§12.2.2): returns 0 and records its CSeq, or 500 for a
+ * CSeq lower than (or, except ACK/CANCEL, equal to) the last one — a status to answer.
+ * A target refresh (re-INVITE, UPDATE, SUBSCRIBE, NOTIFY) with a Contact updates the
+ * remote target.
+ */
+int sip_dialog_receive(struct sip_dialog *d, const struct sip_msg *req);
+/* The remote target of a 2xx to a target-refresh request we sent (§12.2.1.2). */
+int sip_dialog_refresh_target(struct sip_dialog *d, const struct sip_msg *resp);
+/*
+ * Builds an in-dialog request (§12.2.1.1): *ruri (g_free) is the remote target, headers
+ * (appended) hold Route (the route set; loose routing), From, To with both tags, Call-ID,
+ * CSeq (the next local number, or cseq_override when non-zero, for ACK and CANCEL),
+ * Max-Forwards. The caller adds Contact, body headers and sends with sip_ctrans_send.
+ */
+void sip_dialog_request(struct sip_dialog *d, const char *method, uint32_t cseq_override,
+			char **ruri, GString *headers);
+/* Appends a one-line description (no secrets), for the admin dump. */
+void sip_dialog_dump(const struct sip_dialog *d, GString *out);
+
+/* Dialogs indexed by (Call-ID, local tag, remote tag). */
+struct sip_dialogs;
+struct sip_dialogs *sip_dialogs_new(void);
+void sip_dialogs_free(struct sip_dialogs *t); /* does not free the dialogs */
+void sip_dialogs_add(struct sip_dialogs *t, struct sip_dialog *d);
+void sip_dialogs_remove(struct sip_dialogs *t, struct sip_dialog *d);
+/* The dialog of an incoming request (To tag = local, From tag = remote) or NULL. */
+struct sip_dialog *sip_dialogs_find_request(struct sip_dialogs *t, const struct sip_msg *req);
+/* The dialog of an incoming response (From tag = local, To tag = remote) or NULL. */
+struct sip_dialog *sip_dialogs_find_response(struct sip_dialogs *t, const struct sip_msg *resp);
+unsigned sip_dialogs_count(const struct sip_dialogs *t);
+
 /* ---- registrar (sip_registrar.c): RFC 3261 §10.3, RFC 3327 Path, RFC 5626 ------------- */
 
 struct sip_registrar_config {
@@ -526,6 +592,8 @@ struct sip_ua;
 /* registrar may be NULL (REGISTER then gets 405). Borrowed. */
 struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registrar);
 void sip_ua_free(struct sip_ua *ua);
+/* The UA's dialog table, where call legs register their dialogs. */
+struct sip_dialogs *sip_ua_dialogs(struct sip_ua *ua);
 /* The sip_request_fn to give sip_stack_new, with the ua as its argument. */
 void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct sip_msg *msg,
 		       const struct sip_src *src, struct sip_strans *cancelled_invite, void *ua);

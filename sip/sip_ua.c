@@ -8,16 +8,70 @@
 
 static const char *const log_module = "sip";
 
+#define MERGE_WINDOW_US (32 * G_USEC_PER_SEC) /* §8.2.2.2: about Timer J/H */
+#define MERGE_CAP 8192
+
+struct merge_entry {
+	char *branch;
+	gint64 seen_us;
+};
+
 struct sip_ua {
 	char *user_agent;
 	struct sip_registrar *registrar;
+	struct sip_dialogs *dialogs;
+	GHashTable *recent; /* From tag|Call-ID|CSeq -> struct merge_entry (merged requests) */
 	struct metric_family *m_sent;
 };
+
+static void merge_free(gpointer p)
+{
+	struct merge_entry *e = p;
+	g_free(e->branch);
+	g_free(e);
+}
+
+static gboolean merge_expired(gpointer key, gpointer value, gpointer now)
+{
+	return ((struct merge_entry *)value)->seen_us < *(gint64 *)now - MERGE_WINDOW_US;
+}
+
+/*
+ * §8.2.2.2: a request outside a dialog with the From tag, Call-ID and CSeq of one seen
+ * lately but another branch reached us twice by forking: the copy gets 482.
+ */
+static bool merged(struct sip_ua *ua, const struct sip_msg *m)
+{
+	gint64 now = g_get_monotonic_time();
+	if (g_hash_table_size(ua->recent) >= MERGE_CAP)
+		g_hash_table_foreach_remove(ua->recent, merge_expired, &now);
+	if (g_hash_table_size(ua->recent) >= MERGE_CAP)
+		return false; /* still full: a flood; keep answering rather than growing */
+	char *key = g_strdup_printf(SLICE_FMT "|" SLICE_FMT "|%u|" SLICE_FMT, SLICE_ARG(m->from.tag),
+				    SLICE_ARG(m->call_id), m->cseq.num, SLICE_ARG(m->method));
+	struct merge_entry *e = g_hash_table_lookup(ua->recent, key);
+	if (e && e->seen_us >= now - MERGE_WINDOW_US && !slice_eq(m->via.branch, e->branch, strlen(e->branch))) {
+		g_free(key);
+		return true;
+	}
+	e = g_new0(struct merge_entry, 1);
+	e->branch = g_strndup(m->via.branch.p, m->via.branch.len);
+	e->seen_us = now;
+	g_hash_table_replace(ua->recent, key, e);
+	return false;
+}
+
+struct sip_dialogs *sip_ua_dialogs(struct sip_ua *ua)
+{
+	return ua->dialogs;
+}
 
 struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registrar)
 {
 	struct sip_ua *ua = g_new0(struct sip_ua, 1);
 	ua->registrar = registrar;
+	ua->dialogs = sip_dialogs_new();
+	ua->recent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, merge_free);
 	ua->user_agent = g_strdup(user_agent);
 	ua->m_sent = metrics_family("gorgee_sip_responses_sent_total",
 				    "SIP responses sent by the UA core, by status.", METRIC_COUNTER);
@@ -28,6 +82,8 @@ void sip_ua_free(struct sip_ua *ua)
 {
 	if (!ua)
 		return;
+	sip_dialogs_free(ua->dialogs);
+	g_hash_table_destroy(ua->recent);
 	g_free(ua->user_agent);
 	g_free(ua);
 }
@@ -82,8 +138,13 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		return; /* an ACK for a 2xx: dialogs take these when they land */
 	GString *extra = g_string_new(NULL);
 	int status;
+	bool in_dialog = msg->to.tag.len > 0;
 	if (msg->method_id != SIP_METHOD_OPTIONS && msg->max_forwards == 0) {
 		status = 483;
+	} else if (in_dialog && !sip_dialogs_find_request(ua->dialogs, msg)) {
+		status = 481; /* §12.2.2: no such dialog (BI-15: e.g. after our BYE) */
+	} else if (!in_dialog && msg->from.tag.len && merged(ua, msg)) {
+		status = 482;
 	} else if (unsupported_require(msg, extra)) {
 		status = 420;
 	} else if (msg->method_id == SIP_METHOD_REGISTER && ua->registrar) {

@@ -283,6 +283,19 @@ def _():
     assert r1 == r2 and b"200 OK" in r1
 
 
+@case("BI-15 in-dialog request for no dialog gets 481; a merged request (§8.2.2.2) gets 482")
+def _():
+    bye = msg("BYE", "gone1").replace(b"To: <sip:gw@example.com>", b"To: <sip:gw@example.com>;tag=nosuch")
+    r, _ = udp(bye)
+    assert status(r) == 481, r
+    first = msg("MESSAGE", "merge1")
+    r, _ = udp(first)
+    assert status(r) == 405, r
+    forked = first.replace(b"branch=z9hG4bKmerge1", b"branch=z9hG4bKmerge1-fork")
+    r, _ = udp(forked)
+    assert status(r) == 482, r
+
+
 @case("BI-07 over UDP: bad Content-Length answered 400 with a reason")
 def _():
     for cl in (b"-1", b"4294967328", b"99999999999999999999", b"abc", b"500"):
