@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "b2bua.h"
 #include "gateway.h"
 #include "sip.h"
 #include "ws.h"
@@ -38,6 +39,7 @@ struct gw {
 	struct sip_registrar *registrar;
 	struct sip_stack *stack;
 	struct sip_transport *sip;
+	struct b2b *b2b;
 	GArray *busy; /* struct busy_source */
 	guint drain_poll;
 	struct metric *reloads;
@@ -84,6 +86,8 @@ static void stop_now(struct gw *gw)
 		g_source_remove(gw->drain_poll);
 		gw->drain_poll = 0;
 	}
+	b2b_free(gw->b2b); /* before the stack it sends through */
+	gw->b2b = NULL;
 	sip_transport_free(gw->sip); /* stop taking SIP work */
 	gw->sip = NULL;
 	sip_stack_free(gw->stack);
@@ -125,6 +129,8 @@ static gboolean on_terminate(gpointer data)
 		return G_SOURCE_CONTINUE;
 	set_state(gw, GW_DRAINING);
 	ws_server_drain(gw->ws);
+	if (gw->b2b)
+		b2b_stop(gw->b2b);
 	gw->drain_deadline_us =
 		g_get_monotonic_time() + gw->cfg.general.drain_timeout * G_USEC_PER_SEC;
 	LOGN(log_module, NULL, "draining: %u in progress, up to %" G_GINT64_FORMAT " s",
@@ -415,6 +421,11 @@ static bool ws_password_ok(const char *user, const struct secret *password, void
 	return ok;
 }
 
+static unsigned b2b_busy_fn(void *arg)
+{
+	return b2b_busy(arg);
+}
+
 static int sip_start(struct gw *gw)
 {
 	const struct gw_config *c = &gw->cfg;
@@ -444,9 +455,14 @@ static int sip_start(struct gw *gw)
 	struct sip_stack_config sc = {.t1_ms = (unsigned)c->sip.t1, .t2_ms = (unsigned)c->sip.t2,
 				      .t4_ms = (unsigned)c->sip.t4, .via_host = via};
 	gw->stack = sip_stack_new(&sc, sip_ua_on_request, gw->ua);
-	g_free(via);
 	int rc = sip_transport_new(&tc, sip_stack_recv, gw->stack, &gw->sip);
 	sip_stack_set_transport(gw->stack, gw->sip);
+	struct b2b_config bc = {.stack = gw->stack, .ws = gw->ws, .contact_host = via,
+				.user_agent = "gorgee/" GORGEE_VERSION};
+	gw->b2b = b2b_new(&bc);
+	struct busy_source busy = {b2b_busy_fn, gw->b2b};
+	g_array_append_val(gw->busy, busy);
+	g_free(via);
 	g_strfreev(listen);
 	return rc;
 }
@@ -489,6 +505,7 @@ static int run(struct gw *gw)
 		g_source_remove(sig[i]);
 	LOGN(log_module, NULL, "stopped");
 out:
+	b2b_free(gw->b2b);
 	sip_transport_free(gw->sip);
 	sip_stack_free(gw->stack);
 	sip_ua_free(gw->ua);

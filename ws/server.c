@@ -299,7 +299,12 @@ void ws_server_free(struct ws_server *srv)
 	if (!srv)
 		return;
 	g_source_remove(srv->ping_timer);
-	g_hash_table_destroy(srv->sessions); /* ends every session */
+	/* end every session, so owners release what the sessions held */
+	GList *all = g_hash_table_get_values(srv->sessions);
+	for (GList *l = all; l; l = l->next)
+		ws_session_end(l->data, "server stopping");
+	g_list_free(all);
+	g_hash_table_destroy(srv->sessions);
 	g_hash_table_destroy(srv->requests);
 	g_hash_table_destroy(srv->per_ip);
 	g_hash_table_destroy(srv->revoked);
@@ -313,6 +318,12 @@ struct lws_protocols ws_server_protocol(struct ws_server *srv)
 	struct lws_protocols p = {WS_PROTOCOL_NAME, ws_callback, sizeof(struct ws_conn), 4096, 0,
 				  srv, 0};
 	return p;
+}
+
+void ws_server_on_session_end(struct ws_server *srv, ws_session_end_fn *fn, void *arg)
+{
+	srv->on_end = fn;
+	srv->on_end_arg = arg;
 }
 
 void ws_server_set_password_check(struct ws_server *srv, ws_password_check_fn *fn, void *arg)

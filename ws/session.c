@@ -110,6 +110,8 @@ void ws_session_end(struct ws_session *s, const char *why)
 		s->grace_timer = 0;
 	}
 	metric_add(s->srv->m_sessions, -1);
+	if (s->srv->on_end)
+		s->srv->on_end(s, s->srv->on_end_arg);
 	g_hash_table_remove(s->srv->sessions, s->id); /* drops the table's reference */
 }
 

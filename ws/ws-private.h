@@ -63,6 +63,8 @@ struct ws_server {
 	guint ping_timer;
 	bool draining;
 	ws_password_check_fn *password_check;
+	ws_session_end_fn *on_end;
+	void *on_end_arg;
 	void *password_arg;
 	struct metric *m_conns, *m_sessions;
 	struct metric_family *m_requests, *m_closes;
@@ -79,8 +81,6 @@ char *ws_proto_dumps(json_t *j); /* g_malloc'd compact text */
 
 /* session.c */
 struct ws_session *ws_session_new(struct ws_server *srv, const char *user);
-struct ws_session *ws_session_ref(struct ws_session *s);
-void ws_session_unref(struct ws_session *s);
 void ws_session_attach(struct ws_session *s, struct ws_conn *c);
 void ws_session_detach(struct ws_session *s); /* connection lost: start the grace timer */
 void ws_session_end(struct ws_session *s, const char *why);

@@ -109,6 +109,10 @@ int ws_server_check_upgrade(struct ws_server *srv, struct lws *wsi);
  */
 typedef bool ws_password_check_fn(const char *user, const struct secret *password, void *arg);
 void ws_server_set_password_check(struct ws_server *srv, ws_password_check_fn *fn, void *arg);
+/* Called when a session ends (logout, resume grace over, server freed) so that what it owns
+ * (accounts, calls) can go. Signaling thread. */
+typedef void ws_session_end_fn(struct ws_session *s, void *arg);
+void ws_server_on_session_end(struct ws_server *srv, ws_session_end_fn *fn, void *arg);
 /* Stop taking logins (drain): new connections get close 1001, requests 503. */
 void ws_server_drain(struct ws_server *srv);
 unsigned ws_server_connection_count(const struct ws_server *srv);
@@ -128,6 +132,9 @@ void ws_req_reply(struct ws_req *req, json_t *result);
 void ws_req_error(struct ws_req *req, enum ws_error code, const char *fmt, ...)
 	G_GNUC_PRINTF(3, 4);
 
+/* Sessions are refcounted; a holder (an account, a call) keeps one with ws_session_ref. */
+struct ws_session *ws_session_ref(struct ws_session *s);
+void ws_session_unref(struct ws_session *s);
 const char *ws_session_id(const struct ws_session *s);
 const char *ws_session_user(const struct ws_session *s);
 /*

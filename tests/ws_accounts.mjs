@@ -1,0 +1,205 @@
+// Upstream accounts end to end: a WebSocket client registers SIP accounts through gorgee to
+// real registrars with digest auth: a second gorgee (SHA-256) and Kamailio (MD5). Then an
+// INVITE sent to Kamailio for that user arrives at gorgee (location lookup works).
+// usage: node ws_accounts.mjs path/to/gorgee tests-dir     Prints TAP.
+import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+const [GORGEE, TESTS] = [process.argv[2], process.argv[3]];
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function assert(c, m) { if (!c) throw new Error(m || 'assertion failed'); }
+const procs = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-acc-'));
+
+async function freePort() {
+  for (;;) {
+    const p = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const x = s.address().port; s.close(() => res(x)); }); });
+    const ok = await new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('error', () => res(false)); u.bind(p, '127.0.0.1', () => u.close(() => res(true))); });
+    if (ok) return p;
+  }
+}
+
+async function gorgee(name, extra, users = {}) {
+  const http = await freePort(), sip = await freePort();
+  const dir = path.join(tmp, name);
+  const args = ['--set', `general.data_dir=${dir}`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
+    '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0', '--set', 'sip.listen=127.0.0.1',
+    '--set', 'general.log_level=info', ...extra];
+  for (const [u, pw] of Object.entries(users)) execFileSync(GORGEE, [...args, '--add-user', u], { input: pw + '\n' });
+  const p = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  p.log = '';
+  p.stderr.on('data', (d) => { p.log += d; });
+  procs.push(p);
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`http://127.0.0.1:${http}/healthz`)).ok) break; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  return { p, http, sip, dir, args };
+}
+
+async function metric(g, name) {
+  const body = await (await fetch(`http://127.0.0.1:${g.http}/metrics`)).text();
+  const m = body.split('\n').find((l) => l.startsWith(name + ' '));
+  return m ? Number(m.split(' ')[1]) : 0;
+}
+
+class Client {
+  constructor(port) {
+    this.msgs = []; this.waiters = []; this.closed = null; this.nextId = 1;
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, 'gorgee-v1');
+    this.ws.on('message', (d) => { this.msgs.push(JSON.parse(d.toString())); this.wake(); });
+    this.ws.on('close', (code) => { this.closed = code; this.wake(); });
+  }
+  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
+  async until(pred, what, ms = 8000) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = pred();
+      if (v) return v;
+      if (Date.now() > end) throw new Error(`timeout waiting for ${what}: ${JSON.stringify(this.msgs.slice(-5))}`);
+      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
+    }
+  }
+  async open() { await this.until(() => this.ws.readyState === WebSocket.OPEN, 'open'); return this; }
+  async req(request, params) {
+    const id = `r${this.nextId++}`;
+    this.ws.send(JSON.stringify({ request, id, params }));
+    return this.until(() => this.msgs.find((m) => m.id === id && m.reply), request);
+  }
+  event(id, state) { return this.until(() => this.msgs.find((m) => m.event === 'registration' && m.id === id && m.data.state === state), `registration ${state}`); }
+}
+
+let A, B, kam, kport;
+
+async function setup() {
+  B = await gorgee('b', [], { alice: 'alice-upstream' }); // upstream registrar, SHA-256 first
+  A = await gorgee('a', [], { erin: 'erin-pass' });       // the gateway under test
+  kport = await freePort();
+  const cfg = fs.readFileSync(path.join(TESTS, 'kamailio/registrar-auth.cfg'), 'utf8')
+    .replaceAll('@PORT@', String(kport)).replaceAll('@PASSWORD@', 'kam-secret');
+  fs.writeFileSync(path.join(tmp, 'kam.cfg'), cfg);
+  kam = spawn('kamailio', ['-f', path.join(tmp, 'kam.cfg'), '-DD', '-E', '-n', '1', '-m', '32', '-M', '8',
+    '-Y', tmp, '-P', path.join(tmp, 'kam.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  kam.log = '';
+  kam.stderr.on('data', (d) => { kam.log += d; });
+  procs.push(kam);
+  await sleep(700);
+}
+
+async function login() {
+  const c = await new Client(A.http).open();
+  const r = await c.req('login', { username: 'erin', password: 'erin-pass' });
+  assert(r.result, JSON.stringify(r));
+  return c;
+}
+
+function bindings(g) {
+  const r = spawnSync('sqlite3', [path.join(g.dir, 'gorgee.db'), 'select aor, contact from bindings']);
+  return r.stdout.toString().trim();
+}
+
+test('register to an upstream gorgee with SHA-256 digest: events carry the request id; binding stored', async () => {
+  const c = await login();
+  const r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'alice-upstream', expires: 120 });
+  assert(r.result && /^a-\d+$/.test(r.result.account_id), JSON.stringify(r));
+  await c.event(r.id, 'registering');
+  const ev = await c.event(r.id, 'registered');
+  assert(ev.data.account_id === r.result.account_id && ev.data.expires === 120, JSON.stringify(ev));
+  assert(bindings(B) === `sip:alice@127.0.0.1|sip:alice-${r.result.account_id}@127.0.0.1:${A.sip}`, bindings(B));
+  const u = await c.req('unregister', { account_id: r.result.account_id });
+  assert(u.result, JSON.stringify(u));
+  await c.event(u.id, 'unregistered');
+  assert(bindings(B) === '', 'binding removed upstream: ' + bindings(B));
+  c.ws.close();
+});
+
+test('BI-16 wrong password: exactly one retry, then failed with 401', async () => {
+  const before = await metric(B, 'gorgee_registrar_requests_total{result="challenge"}') +
+    await metric(B, 'gorgee_registrar_requests_total{result="fail"}');
+  const c = await login();
+  const r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'wrong' });
+  const ev = await c.event(r.id, 'failed');
+  assert(ev.data.code === 401, JSON.stringify(ev));
+  await sleep(300);
+  const after = await metric(B, 'gorgee_registrar_requests_total{result="challenge"}') +
+    await metric(B, 'gorgee_registrar_requests_total{result="fail"}');
+  assert(after - before === 2, `upstream saw ${after - before} REGISTERs`);
+  assert(!A.p.log.includes('wrong') || !A.p.log.match(/password[^\n]*wrong/), 'password not logged');
+  c.ws.close();
+});
+
+test('register through Kamailio (MD5); an INVITE to Kamailio for the user reaches gorgee', async () => {
+  const c = await login();
+  const r = await c.req('register', { uri: `sip:bob@127.0.0.1:${kport}`, username: 'bob', password: 'kam-secret', expires: 300 });
+  await c.event(r.id, 'registered');
+  const before = await metric(A, 'gorgee_sip_messages_received_total{kind="request",method="INVITE"}');
+  const s = spawnSync('sipp', [`127.0.0.1:${kport}`, '-sn', 'uac', '-s', 'bob', '-m', '1', '-i', '127.0.0.1',
+    '-p', String(await freePort()), '-timeout', '8', '-nostdin', '-default_behaviors', 'all,-abortunexp'], { cwd: tmp, timeout: 20000 });
+  const after = await metric(A, 'gorgee_sip_messages_received_total{kind="request",method="INVITE"}');
+  assert(after >= before + 1, `gorgee got ${after - before} INVITEs via Kamailio (sipp exit ${s.status})`);
+  c.ws.close();
+});
+
+test('a session that logs out takes its accounts with it (unregistered upstream)', async () => {
+  const c = await login();
+  const r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'alice-upstream' });
+  await c.event(r.id, 'registered');
+  assert(bindings(B) !== '', 'registered');
+  await c.req('logout', {});
+  for (let i = 0; i < 40 && bindings(B) !== ''; i++) await sleep(100);
+  assert(bindings(B) === '', 'unregistered after logout: ' + bindings(B));
+});
+
+test('parameter rules: host names, custom headers, foreign accounts', async () => {
+  const c = await login();
+  let r = await c.req('register', { uri: 'sip:alice@pbx.example.com', password: 'x' });
+  assert(r.error && r.error.code === 501, JSON.stringify(r));
+  r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, headers: { 'X-Evil': 'a\r\nVia: x' } });
+  assert(r.error && r.error.code === 422, JSON.stringify(r));
+  r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, headers: { Contact: 'x' } });
+  assert(r.error && r.error.code === 422, JSON.stringify(r));
+  r = await c.req('register', { uri: 'tel:+123' });
+  assert(r.error && r.error.code === 422, JSON.stringify(r));
+  const d = await login();
+  const mine = await d.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'alice-upstream' });
+  r = await c.req('unregister', { account_id: mine.result.account_id });
+  assert(r.error && r.error.code === 403, JSON.stringify(r));
+  c.ws.close();
+  await d.req('logout', {});
+});
+
+test('SIGTERM drains: accounts unregistered upstream, exit 0', async () => {
+  const c = await login();
+  const r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'alice-upstream' });
+  await c.event(r.id, 'registered');
+  A.p.kill('SIGTERM');
+  const code = await new Promise((res) => A.p.on('exit', res));
+  assert(code === 0, `exit ${code}`);
+  assert(bindings(B) === '', 'unregistered on drain: ' + bindings(B));
+});
+
+(async () => {
+  let failed = 0;
+  console.log(`1..${tests.length}`);
+  try { await setup(); } catch (e) { console.log(`# setup: ${e.message}`); }
+  for (let i = 0; i < tests.length; i++) {
+    try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
+    catch (e) {
+      failed++;
+      console.log(`# ${String(e.stack || e).split('\n').slice(0, 3).join('\n# ')}`);
+      console.log(`not ok ${i + 1} - ${tests[i].name}`);
+    }
+  }
+  for (const p of procs) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(failed ? 1 : 0);
+})();
