@@ -29,6 +29,7 @@ struct account {
 	GString *custom;            /* validated extra header lines */
 	struct sip_auth_client_state auth;
 	struct sip_ctrans *pending;
+	unsigned pending_expires;   /* what the pending REGISTER asked for (0 = un-REGISTER) */
 	guint refresh;
 	bool removing;              /* free once the pending transaction ends */
 	bool quiet;                 /* session gone: no more events */
@@ -154,6 +155,11 @@ static void on_response(struct sip_ctrans *ct, const struct sip_msg *m, int stat
 	count(a->b, ok ? "ok" : "failed");
 	if (ok)
 		sip_auth_client_success(&a->auth);
+	if ((a->removing || a->state == ACC_UNREGISTERING) && ok && a->pending_expires) {
+		/* the registration that was in flight succeeded after all: take it back */
+		send_register(a, NULL);
+		return;
+	}
 	if (a->removing || a->state == ACC_UNREGISTERING) {
 		event(a, "unregistered", ok ? 0 : status, NULL, 0);
 		g_hash_table_remove(a->b->accounts, a->id); /* frees a */
@@ -192,6 +198,7 @@ static void send_register(struct account *a, const char *authorization)
 	if (authorization)
 		g_string_append(h, authorization);
 	g_string_append(h, a->custom->str);
+	a->pending_expires = expires;
 	int rc = sip_ctrans_send(b->cfg.stack, "REGISTER", a->registrar_uri, h->str,
 				 (struct slice){NULL, 0}, &a->dst, on_response, a, &a->pending);
 	g_string_free(h, TRUE);

@@ -174,7 +174,9 @@ test('parameter rules: host names, custom headers, foreign accounts', async () =
   r = await c.req('unregister', { account_id: mine.result.account_id });
   assert(r.error && r.error.code === 403, JSON.stringify(r));
   c.ws.close();
-  await d.req('logout', {});
+  await d.req('logout', {}); // while its REGISTER may still be in flight: must end unregistered
+  for (let i = 0; i < 40 && bindings(B) !== ''; i++) await sleep(100);
+  assert(bindings(B) === '', 'in-flight registration taken back after logout: ' + bindings(B));
 });
 
 test('SIGTERM drains: accounts unregistered upstream, exit 0', async () => {
