@@ -360,7 +360,13 @@ static void job_finish(struct store_job *j)
 		g_mutex_unlock(&j->mu);
 		return;
 	}
-	g_main_context_invoke(j->ctx, job_complete, j);
+	/* Not g_main_context_invoke: it would run the callback right here on the writer
+	 * thread whenever the context happens to be free. */
+	GSource *src = g_idle_source_new();
+	g_source_set_priority(src, G_PRIORITY_DEFAULT);
+	g_source_set_callback(src, job_complete, j, NULL);
+	g_source_attach(src, j->ctx);
+	g_source_unref(src);
 }
 
 /* Collects one batch: what is queued now, or what arrives within batch_ms, up to BATCH_MAX,
