@@ -463,6 +463,8 @@ struct sip_store_config {
 	const char *redis_prefix;   /* Redis: key prefix, "gorgee" when NULL */
 	unsigned batch_ms;          /* writer: wait this long for more writes to share one
 				     * commit (0: commit whatever is queued at once) */
+	unsigned max_queue;         /* writes waiting for the writer before new ones get
+				     * EAGAIN (a stalled disk or server); 65536 when 0 */
 };
 
 struct sip_store;
@@ -488,8 +490,9 @@ void sip_store_close(struct sip_store *s);
 const char *sip_store_backend_name(const struct sip_store *s);
 
 /*
- * Writes. Each returns 0 once the write is queued (done is then called exactly once), or
- * EINVAL for a bad argument (done is not called). With done == NULL the call blocks until
+ * Writes. Each returns 0 once the write is queued (done is then called exactly once),
+ * EINVAL for a bad argument or EAGAIN when max_queue writes are already waiting (done is
+ * not called; the registrar answers 500 with Retry-After). With done == NULL the call blocks until
  * the write is durable and returns its result (tools and tests; never on a loop thread).
  * Arguments are copied.
  *

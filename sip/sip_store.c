@@ -15,6 +15,7 @@ struct sip_store {
 	const struct store_ops *ops;
 	void *be;
 	unsigned batch_ms;
+	unsigned max_queue;
 	GThread *writer;
 	GAsyncQueue *queue;    /* struct store_job *, from this thread to the writer */
 	/* cached backends only: the source of truth for reads */
@@ -427,6 +428,12 @@ static int submit(struct sip_store *s, struct store_job *j, sip_store_done_fn *d
 {
 	int err;
 
+	/* The bound on memory while the disk or Redis stalls: refuse before touching the
+	 * cache, so readers never see a write that was refused. */
+	if (j->kind != JOB_STOP && g_async_queue_length(s->queue) >= (gint)s->max_queue) {
+		job_free(j);
+		return EAGAIN;
+	}
 	j->done = done;
 	j->arg = arg;
 	j->sync = done == NULL;
@@ -482,6 +489,7 @@ int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out)
 	s = g_new0(struct sip_store, 1);
 	s->ops = ops;
 	s->batch_ms = cfg->batch_ms;
+	s->max_queue = cfg->max_queue ? MIN(cfg->max_queue, (unsigned)G_MAXINT) : 65536;
 	if (ops->cached) {
 		s->locs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 						(GDestroyNotify)g_hash_table_unref);
