@@ -756,6 +756,37 @@ static void case_queue_bound(void)
 	ctx_pop(ctx);
 }
 
+static bool spawn_redis(void);
+static void stop_redis(void);
+
+/* The server goes away and comes back: writes fail with EIO (no hang), then reconnect. */
+static void case_redis_restart(void)
+{
+	struct sip_store_config cfg = config(SIP_STORE_REDIS);
+	struct sip_store *s = NULL;
+	int64_t now = now_s();
+	struct sip_binding b = bnd("sip:hank@example.com", "sip:h1@192.0.2.1", now + 600, 0);
+	GPtrArray *a = NULL;
+
+	wipe_redis();
+	TAP_CHECK_INT(sip_store_open(&cfg, &s), 0);
+	if (!s)
+		return;
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), 0);
+	stop_redis();
+	b.contact = (char *)"sip:h2@192.0.2.1";
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), EIO);
+	TAP_CHECK_INT(sip_store_lookup(s, "sip:hank@example.com", now, &a), EIO);
+	TAP_CHECK(spawn_redis());
+	b.contact = (char *)"sip:h3@192.0.2.1";
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), 0);
+	a = lookup(s, "sip:hank@example.com", now);
+	TAP_CHECK_INT(a->len, 1); /* the restarted server keeps nothing (--save '') */
+	TAP_CHECK_STR(contact_at(a, 0), "sip:h3@192.0.2.1");
+	g_ptr_array_unref(a);
+	sip_store_close(s);
+}
+
 /* ---- runner ---- */
 
 #define BOTH(c)                                                  \
@@ -786,6 +817,7 @@ static struct tap_case cases[] = {
 	{"persistence across close and reopen, schema version (sqlite)", case_persistence, 0},
 	{"acknowledged writes survive kill -9 (sqlite)", case_kill9, 1},
 	{"a stalled server gives EAGAIN past max_queue (redis)", case_queue_bound, 0},
+	{"server restart: EIO while down, reconnects after (redis)", case_redis_restart, 0},
 };
 
 static void skipped(void)
@@ -806,15 +838,13 @@ static int free_port(void)
 	return port;
 }
 
-static bool start_redis(void)
+static char *redis_exe;
+
+/* Starts redis-server on redis_port and waits until it answers PING. */
+static bool spawn_redis(void)
 {
-	char *exe = g_find_program_in_path("redis-server");
 	char port[16];
 
-	if (!exe)
-		return false;
-	redis_port = free_port();
-	redis_dir = g_dir_make_tmp("gorgee-redis-XXXXXX", NULL);
 	snprintf(port, sizeof(port), "%d", redis_port);
 	fflush(stdout);
 	redis_pid = fork();
@@ -823,11 +853,10 @@ static bool start_redis(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(null, 1);
 		dup2(null, 2);
-		execl(exe, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+		execl(redis_exe, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
 		      "--appendonly", "no", "--dir", redis_dir, "--daemonize", "no", (char *)NULL);
 		_exit(127);
 	}
-	g_free(exe);
 	for (int i = 0; i < 100; i++) {
 		struct timeval tv = {0, 200000};
 		redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
@@ -842,7 +871,27 @@ static bool start_redis(void)
 		g_usleep(50000);
 	}
 	printf("# redis-server did not answer on port %d\n", redis_port);
-	return true; /* present but broken: the cases run and fail */
+	return false;
+}
+
+static void stop_redis(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGKILL);
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = 0;
+	}
+}
+
+static bool start_redis(void)
+{
+	redis_exe = g_find_program_in_path("redis-server");
+	if (!redis_exe)
+		return false;
+	redis_port = free_port();
+	redis_dir = g_dir_make_tmp("gorgee-redis-XXXXXX", NULL);
+	spawn_redis(); /* present but broken: the cases run and fail */
+	return true;
 }
 
 static void rm_dir(const char *dir)
@@ -880,11 +929,9 @@ int main(int argc, char **argv)
 			}
 	}
 	rc = tap_run(cases, G_N_ELEMENTS(cases));
-	if (redis_pid > 0) {
-		kill(redis_pid, SIGTERM);
-		waitpid(redis_pid, NULL, 0);
-	}
+	stop_redis();
 	rm_dir(redis_dir);
+	g_free(redis_exe);
 	rm_dir(data_dir);
 	g_free(redis_dir);
 	g_free(data_dir);
