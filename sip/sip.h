@@ -417,6 +417,16 @@ void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struc
  * an in-memory cache, writes batched on a writer thread) and Redis (several instances; every
  * read goes to Redis). Strings are compared byte for byte: callers normalise AORs and
  * contact URIs before they get here. Every string is stored verbatim (bound parameters).
+ *
+ * Write policy. A write is queued to the store's writer thread, which commits what is
+ * queued as one batch (one SQLite transaction, one Redis pipeline) and then calls each
+ * write's done callback: the registrar answers 200 only from there. SQLite runs in WAL
+ * mode with synchronous=NORMAL: a committed transaction survives kill -9 of gorgee, not a
+ * power loss. What a crash can lose: writes not yet acknowledged (at most max_queue plus
+ * one batch), never an acknowledged one. The SQLite cache takes a write when it is
+ * submitted, so reads see it before it is durable; if its commit fails, done gets EIO and
+ * the cache stays ahead of the file until a restart (the registrar answers 500; the UA's
+ * retry writes the same binding again).
  */
 
 #define SIP_STORE_MAX_AOR      512  /* bytes of an address-of-record             → EINVAL */

@@ -392,6 +392,22 @@ static size_t collect(struct sip_store *s, struct store_job **jobs)
 	return n;
 }
 
+static const char *const job_names[] = {
+	[JOB_PUT] = "put", [JOB_REMOVE] = "remove", [JOB_REMOVE_ALL] = "remove_all",
+	[JOB_EXPIRE] = "expire", [JOB_USER_PUT] = "user_put", [JOB_USER_DELETE] = "user_delete",
+	[JOB_STOP] = "stop",
+};
+
+/* Names the write and what it was about (never an HA1). */
+static void log_failure(struct sip_store *s, const struct store_job *j)
+{
+	const char *what = j->b ? j->b->aor : j->u ? j->u->username : "";
+
+	metric_add(s->m_errors, 1);
+	LOGW(log_module, NULL, "%s %s %s%s%s failed: %s", s->ops->name, job_names[j->kind], what,
+	     j->u ? "@" : "", j->u ? j->u->realm : "", g_strerror(j->err));
+}
+
 static gpointer writer_main(gpointer data)
 {
 	struct sip_store *s = data;
@@ -411,11 +427,8 @@ static gpointer writer_main(gpointer data)
 		metric_add(s->m_batches, 1);
 		metric_add(s->m_writes, (int64_t)n);
 		for (size_t i = 0; i < n; i++) {
-			if (jobs[i]->err) {
-				metric_add(s->m_errors, 1);
-				LOGW(log_module, NULL, "%s write %d failed: %s", s->ops->name,
-				     (int)jobs[i]->kind, g_strerror(jobs[i]->err));
-			}
+			if (jobs[i]->err)
+				log_failure(s, jobs[i]);
 			job_finish(jobs[i]);
 		}
 	}
