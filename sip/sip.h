@@ -516,8 +516,9 @@ static inline int sip_store_put_sync(struct sip_store *s, const struct sip_bindi
 {
 	return sip_store_put(s, b, NULL, NULL);
 }
-/* Removes the binding (AOR, instance, reg_id) when instance and reg_id are given, else every
- * binding of the AOR with that contact URI (Expires: 0). Removing nothing is not an error. */
+/* Removes the binding (AOR, instance, reg_id) when instance and reg_id are given (contact
+ * may then be NULL), else every binding of the AOR with that contact URI (Expires: 0).
+ * Removing nothing is not an error. */
 int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
 		     const char *instance, uint32_t reg_id, sip_store_done_fn *done, void *arg);
 /* Removes every binding of the AOR (Contact: *, RFC 3261 §10.3 step 6). */

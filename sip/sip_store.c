@@ -580,6 +580,9 @@ int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
 	};
 	struct store_job *j;
 
+	/* by flow, the contact is not needed (RFC 5626 §6) */
+	if (instance && instance[0] && reg_id && !contact)
+		id.contact = (char *)"-";
 	if (!s || check_binding(&id))
 		return EINVAL;
 	j = job_new(JOB_REMOVE);

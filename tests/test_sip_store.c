@@ -324,7 +324,7 @@ static void case_instance(enum sip_store_kind kind)
 		TAP_CHECK_INT(((struct sip_binding *)a->pdata[2])->reg_id, 0);
 	}
 	g_ptr_array_unref(a);
-	TAP_CHECK_INT(sip_store_remove(s, aor, "sip:ignored", inst, 1, NULL, NULL), 0);
+	TAP_CHECK_INT(sip_store_remove(s, aor, NULL, inst, 1, NULL, NULL), 0);
 	TAP_CHECK_INT(count(s, now), 2);
 	/* by contact: every binding with it, flows included */
 	TAP_CHECK_INT(sip_store_remove(s, aor, "sip:d@203.0.113.5:3333;ob", NULL, 0, NULL, NULL), 0);
@@ -417,6 +417,8 @@ static void case_bad_inputs(enum sip_store_kind kind)
 	int64_t now = now_s();
 	char *aor_max = g_strnfill(SIP_STORE_MAX_AOR, 'a'), *aor_long = g_strnfill(SIP_STORE_MAX_AOR + 1, 'a');
 	char *c_long = g_strnfill(SIP_STORE_MAX_CONTACT + 1, 'c');
+	char *path_long = g_strnfill(SIP_STORE_MAX_PATH + 1, 'p');
+	char *ua_long = g_strnfill(SIP_STORE_MAX_FIELD + 1, 'u');
 	const char *evil_aor = "sip:x'); DROP TABLE bindings;--@example.com";
 	const char *evil_contact = "sip:\"o'hara\"@h;x=\"1|5:ab\n-\";--";
 	struct sip_binding b = bnd(aor_max, "sip:ok@192.0.2.1", now + 60, 0);
@@ -440,6 +442,18 @@ static void case_bad_inputs(enum sip_store_kind kind)
 	b.contact = (char *)"";
 	TAP_CHECK_INT(sip_store_put_sync(s, &b), EINVAL);
 	b.contact = (char *)"sip:ok@192.0.2.1";
+	b.path = c_long; /* 2049 bytes fit the Path cap */
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), 0);
+	b.path = path_long;
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), EINVAL);
+	b.path = NULL;
+	b.user_agent = ua_long;
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), EINVAL);
+	b.user_agent = NULL;
+	b.call_id = ua_long;
+	TAP_CHECK_INT(sip_store_put_sync(s, &b), EINVAL);
+	b.call_id = NULL;
+	TAP_CHECK_INT(sip_store_remove(s, b.aor, NULL, NULL, 0, NULL, NULL), EINVAL);
 	b.q = SIP_STORE_MAX_Q + 1;
 	TAP_CHECK_INT(sip_store_put_sync(s, &b), EINVAL);
 	TAP_CHECK_INT(sip_store_put_sync(s, NULL), EINVAL);
@@ -461,9 +475,11 @@ static void case_bad_inputs(enum sip_store_kind kind)
 	}
 	g_ptr_array_unref(a);
 	TAP_CHECK_INT(sip_store_remove(s, evil_aor, evil_contact, NULL, 0, NULL, NULL), 0);
-	TAP_CHECK_INT(count(s, now), 1); /* the aor_max binding */
+	TAP_CHECK_INT(count(s, now), 2); /* the aor_max binding and the long Path one */
 	sip_store_close(s);
 out:
+	g_free(path_long);
+	g_free(ua_long);
 	g_free(aor_max);
 	g_free(aor_long);
 	g_free(c_long);
