@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "guard.h"
 #include "sip.h"
+#include "sip_store_int.h"
 /* tap.h leaves a variable unused when built with ASan; keep -Werror builds green. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-variable"
@@ -561,6 +563,78 @@ static void case_speed(enum sip_store_kind kind)
 	ctx_pop(ctx);
 }
 
+/* ---- the serialised form (Redis values) ---- */
+
+static void case_codec(void)
+{
+	struct sip_binding b = bnd("sip:alice@example.com", "sip:alice@192.0.2.1:5060",
+				   1700003600, 500);
+	char *golden = NULL, *bad;
+	gsize golden_len = 0;
+	GString *text = g_string_new(NULL);
+	struct sip_binding *x;
+	struct guard g;
+	static const char *const corrupt[] = {
+		/* "1 2 3 4 5|1:c-----" is valid: each differs from it in one way */
+		"", "|", "1 2 3 4 5|", "1 2 3 4 5|------", "1 1001 3 4 5|1:c-----",
+		"1 2 3 4 5|99:c-----", "1 2 3 4 5|1:c------", "x 2 3 4 5|1:c-----",
+		"1 2 4294967296 4 5|1:c-----", "99999999999999999999 2 3 4 5|1:c-----",
+		"1 2 3 4 5 1:c-----", "1 2 3 4|1:c-----", "-1 2 3 4 5|1:c-----",
+		"1 2 3 4 5|1:c----1:\0",
+	};
+
+	b.cseq = 77;
+	b.updated = 1700000000;
+	b.path = (char *)"<sip:p1.example.com;lr>,<sip:p2.example.com;lr>";
+	b.received = (char *)"udp:198.51.100.7:40123";
+	b.user_agent = (char *)"baresip v3.0";
+	b.call_id = (char *)"c1@host";
+	store_binding_encode(&b, text);
+	/* the fuzz corpus seed doubles as the golden file of the format */
+	TAP_CHECK(g_file_get_contents(FUZZ_CORPUS_DIR "/sip_store/seed01", &golden, &golden_len, NULL));
+	TAP_CHECK_STR(text->str, golden ? golden : "");
+	x = store_binding_decode("sip:alice@example.com", text->str, text->len);
+	TAP_CHECK(x != NULL);
+	if (x) {
+		TAP_CHECK_STR(x->contact, b.contact);
+		TAP_CHECK_STR(x->path, b.path);
+		TAP_CHECK(x->instance == NULL);
+		TAP_CHECK_INT(x->expires, 1700003600);
+		TAP_CHECK_INT(x->updated, 1700000000);
+		TAP_CHECK_INT(x->cseq, 77);
+		sip_binding_free(x);
+	}
+	/* every truncated prefix is malformed, read right up to an unreadable page */
+	guard_init(&g);
+	for (size_t n = 0; n < text->len; n++) {
+		const char *p = guard_place(&g, text->str, n);
+		x = store_binding_decode("a", p, n);
+		if (x) {
+			printf("#   prefix of %zu bytes decoded\n", n);
+			tap_fails++;
+			sip_binding_free(x);
+		}
+	}
+	x = store_binding_decode("a", guard_place(&g, text->str, text->len), text->len);
+	TAP_CHECK(x != NULL);
+	sip_binding_free(x);
+	x = store_binding_decode("a", "1 2 3 4 5|1:c-----", 18);
+	TAP_CHECK(x != NULL);
+	sip_binding_free(x);
+	for (size_t i = 0; i < G_N_ELEMENTS(corrupt); i++) {
+		bad = (char *)guard_place(&g, corrupt[i], strlen(corrupt[i]));
+		x = store_binding_decode("a", bad, strlen(corrupt[i]));
+		if (x) {
+			printf("#   corrupt value %zu decoded\n", i);
+			tap_fails++;
+			sip_binding_free(x);
+		}
+	}
+	guard_free(&g);
+	g_free(golden);
+	g_string_free(text, TRUE);
+}
+
 /* ---- SQLite only ---- */
 
 static void case_persistence(void)
@@ -830,6 +904,7 @@ static struct tap_case cases[] = {
 	BOTH_ROWS(case_bad_inputs, "caps give EINVAL, odd strings stored verbatim"),
 	BOTH_ROWS(case_async, "async writes complete on the caller's context"),
 	BOTH_ROWS(case_speed, "10000 puts and lookups (figure only)"),
+	{"serialised binding: golden text, truncations, corruptions", case_codec, 0},
 	{"persistence across close and reopen, schema version (sqlite)", case_persistence, 0},
 	{"acknowledged writes survive kill -9 (sqlite)", case_kill9, 1},
 	{"a stalled server gives EAGAIN past max_queue (redis)", case_queue_bound, 0},
