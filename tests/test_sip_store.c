@@ -849,6 +849,43 @@ static void case_queue_bound(void)
 static bool spawn_redis(void);
 static void stop_redis(void);
 
+/* Two gorgee instances on one Redis see each other's writes at once (no cache). */
+static void case_two_instances(void)
+{
+	struct sip_store_config cfg = config(SIP_STORE_REDIS);
+	struct sip_store *s1 = NULL, *s2 = NULL;
+	int64_t now = now_s();
+	struct sip_binding b = bnd("sip:ivy@example.com", "sip:i1@192.0.2.1", now + 600, 100);
+	struct sip_user u = {.username = (char *)"ivy", .realm = (char *)"example.com"};
+	struct sip_user *got = NULL;
+	GPtrArray *a;
+
+	wipe_redis();
+	TAP_CHECK_INT(sip_store_open(&cfg, &s1), 0);
+	TAP_CHECK_INT(sip_store_open(&cfg, &s2), 0);
+	if (!s1 || !s2)
+		goto out;
+	TAP_CHECK_INT(sip_store_put_sync(s1, &b), 0);
+	b.contact = (char *)"sip:i2@192.0.2.2";
+	b.q = 900;
+	TAP_CHECK_INT(sip_store_put_sync(s2, &b), 0);
+	a = lookup(s1, "sip:ivy@example.com", now);
+	TAP_CHECK_INT(a->len, 2);
+	TAP_CHECK_STR(contact_at(a, 0), "sip:i2@192.0.2.2");
+	g_ptr_array_unref(a);
+	TAP_CHECK_INT(sip_store_remove(s1, "sip:ivy@example.com", "sip:i2@192.0.2.2", NULL, 0, NULL, NULL), 0);
+	a = lookup(s2, "sip:ivy@example.com", now);
+	TAP_CHECK_INT(a->len, 1);
+	TAP_CHECK_STR(contact_at(a, 0), "sip:i1@192.0.2.1");
+	g_ptr_array_unref(a);
+	TAP_CHECK_INT(sip_store_user_put(s2, &u, NULL, NULL), 0);
+	TAP_CHECK_INT(sip_store_user_get(s1, "ivy", "example.com", &got), 0);
+	sip_user_free(got);
+out:
+	sip_store_close(s1);
+	sip_store_close(s2);
+}
+
 /* The server goes away and comes back: writes fail with EIO (no hang), then reconnect. */
 static void case_redis_restart(void)
 {
@@ -908,6 +945,7 @@ static struct tap_case cases[] = {
 	{"persistence across close and reopen, schema version (sqlite)", case_persistence, 0},
 	{"acknowledged writes survive kill -9 (sqlite)", case_kill9, 1},
 	{"a stalled server gives EAGAIN past max_queue (redis)", case_queue_bound, 0},
+	{"two instances share bindings and users (redis)", case_two_instances, 0},
 	{"server restart: EIO while down, reconnects after (redis)", case_redis_restart, 0},
 };
 
