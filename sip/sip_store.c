@@ -180,7 +180,7 @@ static bool get_num(const char **p, const char *end, char stop, int64_t max, int
 	int64_t n = 0;
 	const char *s = *p;
 
-	while (s < end && g_ascii_isdigit(*s) && s - *p < 19) {
+	while (s < end && g_ascii_isdigit(*s) && s - *p < 18) { /* 18 digits cannot overflow */
 		n = n * 10 + (*s - '0');
 		s++;
 	}
