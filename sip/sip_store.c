@@ -1,4 +1,4 @@
-/* sip: the location and user store — validation, the read cache, and the batching writer
+/* sip: the location and user store — the public API, the read cache, and the batching writer
  * thread in front of the SQLite and Redis backends (sip_store_sqlite.c, sip_store_redis.c). */
 #include <errno.h>
 #include <stdio.h>
@@ -23,217 +23,6 @@ struct sip_store {
 	GHashTable *users;     /* "<len>:<realm><username>" -> struct sip_user *, owned */
 	struct metric *m_writes, *m_batches, *m_errors;
 };
-
-/* ---- values ---- */
-
-struct sip_binding *sip_binding_copy(const struct sip_binding *b)
-{
-	struct sip_binding *c = g_new0(struct sip_binding, 1);
-	*c = *b;
-	c->aor = g_strdup(b->aor);
-	c->contact = g_strdup(b->contact);
-	c->call_id = g_strdup(b->call_id);
-	c->instance = g_strdup(b->instance);
-	c->path = g_strdup(b->path);
-	c->received = g_strdup(b->received);
-	c->user_agent = g_strdup(b->user_agent);
-	return c;
-}
-
-void sip_binding_free(struct sip_binding *b)
-{
-	if (!b)
-		return;
-	g_free(b->aor);
-	g_free(b->contact);
-	g_free(b->call_id);
-	g_free(b->instance);
-	g_free(b->path);
-	g_free(b->received);
-	g_free(b->user_agent);
-	g_free(b);
-}
-
-static struct secret *secret_dup(const struct secret *s)
-{
-	size_t n;
-	const char *v;
-
-	if (!s)
-		return NULL;
-	v = secret_reveal(s, &n);
-	return secret_new(v, n);
-}
-
-struct sip_user *sip_user_copy(const struct sip_user *u)
-{
-	struct sip_user *c = g_new0(struct sip_user, 1);
-	c->username = g_strdup(u->username);
-	c->realm = g_strdup(u->realm);
-	c->ha1_md5 = secret_dup(u->ha1_md5);
-	c->ha1_sha256 = secret_dup(u->ha1_sha256);
-	c->enabled = u->enabled;
-	return c;
-}
-
-void sip_user_free(struct sip_user *u)
-{
-	if (!u)
-		return;
-	g_free(u->username);
-	g_free(u->realm);
-	secret_free(u->ha1_md5);
-	secret_free(u->ha1_sha256);
-	g_free(u);
-}
-
-char *store_binding_key(const struct sip_binding *b)
-{
-	if (b->instance && b->instance[0] && b->reg_id)
-		return g_strdup_printf("i:%s %u", b->instance, b->reg_id);
-	return g_strconcat("c:", b->contact, NULL);
-}
-
-gint store_binding_cmp(gconstpointer pa, gconstpointer pb)
-{
-	const struct sip_binding *a = *(struct sip_binding *const *)pa;
-	const struct sip_binding *b = *(struct sip_binding *const *)pb;
-
-	if (a->q != b->q)
-		return a->q > b->q ? -1 : 1;
-	if (a->updated != b->updated)
-		return a->updated > b->updated ? -1 : 1;
-	return strcmp(a->contact, b->contact);
-}
-
-/* ---- validation (caps in sip.h) ---- */
-
-static bool str_ok(const char *s, size_t cap, bool required)
-{
-	if (!s)
-		return !required;
-	size_t n = strnlen(s, cap + 1);
-	return n <= cap && (n > 0 || !required);
-}
-
-static int check_binding(const struct sip_binding *b)
-{
-	if (!b || !str_ok(b->aor, SIP_STORE_MAX_AOR, true) ||
-	    !str_ok(b->contact, SIP_STORE_MAX_CONTACT, true) ||
-	    !str_ok(b->call_id, SIP_STORE_MAX_FIELD, false) ||
-	    !str_ok(b->instance, SIP_STORE_MAX_FIELD, false) ||
-	    !str_ok(b->path, SIP_STORE_MAX_PATH, false) ||
-	    !str_ok(b->received, SIP_STORE_MAX_FIELD, false) ||
-	    !str_ok(b->user_agent, SIP_STORE_MAX_FIELD, false) || b->q > SIP_STORE_MAX_Q ||
-	    b->expires < 0)
-		return EINVAL;
-	return 0;
-}
-
-int store_check_hex(const struct secret *s, size_t want)
-{
-	size_t n;
-	const char *v;
-
-	if (!s)
-		return 0;
-	v = secret_reveal(s, &n);
-	if (n != want)
-		return EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!g_ascii_isxdigit(v[i]))
-			return EINVAL;
-	return 0;
-}
-
-static int check_user_id(const char *username, const char *realm)
-{
-	if (!str_ok(username, SIP_STORE_MAX_FIELD, true) || !str_ok(realm, SIP_STORE_MAX_FIELD, true))
-		return EINVAL;
-	return 0;
-}
-
-/* ---- serialised form (Redis) ---- */
-
-static void put_str(GString *out, const char *s)
-{
-	if (!s)
-		g_string_append_c(out, '-');
-	else
-		g_string_append_printf(out, "%zu:%s", strlen(s), s);
-}
-
-void store_binding_encode(const struct sip_binding *b, GString *out)
-{
-	g_string_append_printf(out, "%" G_GINT64_FORMAT " %u %u %u %" G_GINT64_FORMAT "|",
-			       b->expires, b->q, b->cseq, b->reg_id, b->updated);
-	put_str(out, b->contact);
-	put_str(out, b->call_id);
-	put_str(out, b->instance);
-	put_str(out, b->path);
-	put_str(out, b->received);
-	put_str(out, b->user_agent);
-}
-
-static bool get_num(const char **p, const char *end, char stop, int64_t max, int64_t *v)
-{
-	int64_t n = 0;
-	const char *s = *p;
-
-	while (s < end && g_ascii_isdigit(*s) && s - *p < 18) { /* 18 digits cannot overflow */
-		n = n * 10 + (*s - '0');
-		s++;
-	}
-	if (s == *p || s >= end || *s != stop || n > max)
-		return false;
-	*v = n;
-	*p = s + 1;
-	return true;
-}
-
-static bool get_str(const char **p, const char *end, char **out)
-{
-	int64_t n;
-
-	if (*p < end && **p == '-') {
-		(*p)++;
-		*out = NULL;
-		return true;
-	}
-	if (!get_num(p, end, ':', SIP_STORE_MAX_PATH, &n) || n > end - *p)
-		return false;
-	if (memchr(*p, '\0', (size_t)n))
-		return false;
-	*out = g_strndup(*p, (size_t)n);
-	*p += n;
-	return true;
-}
-
-struct sip_binding *store_binding_decode(const char *aor, const char *p, size_t len)
-{
-	const char *end = p + len;
-	struct sip_binding *b = g_new0(struct sip_binding, 1);
-	int64_t q, cseq, reg;
-
-	b->aor = g_strdup(aor);
-	if (!get_num(&p, end, ' ', INT64_MAX / 2, &b->expires) ||
-	    !get_num(&p, end, ' ', SIP_STORE_MAX_Q, &q) ||
-	    !get_num(&p, end, ' ', UINT32_MAX, &cseq) ||
-	    !get_num(&p, end, ' ', UINT32_MAX, &reg) ||
-	    !get_num(&p, end, '|', INT64_MAX / 2, &b->updated))
-		goto bad;
-	b->q = (uint16_t)q;
-	b->cseq = (uint32_t)cseq;
-	b->reg_id = (uint32_t)reg;
-	if (!get_str(&p, end, &b->contact) || !b->contact || !get_str(&p, end, &b->call_id) ||
-	    !get_str(&p, end, &b->instance) || !get_str(&p, end, &b->path) ||
-	    !get_str(&p, end, &b->received) || !get_str(&p, end, &b->user_agent) || p != end)
-		goto bad;
-	return b;
-bad:
-	sip_binding_free(b);
-	return NULL;
-}
 
 /* ---- cache (cached backends) ---- */
 
@@ -562,7 +351,7 @@ int sip_store_put(struct sip_store *s, const struct sip_binding *b, sip_store_do
 {
 	struct store_job *j;
 
-	if (!s || check_binding(b))
+	if (!s || store_check_binding(b))
 		return EINVAL;
 	j = job_new(JOB_PUT);
 	j->b = sip_binding_copy(b);
@@ -583,7 +372,7 @@ int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
 	/* by flow, the contact is not needed (RFC 5626 §6) */
 	if (instance && instance[0] && reg_id && !contact)
 		id.contact = (char *)"-";
-	if (!s || check_binding(&id))
+	if (!s || store_check_binding(&id))
 		return EINVAL;
 	j = job_new(JOB_REMOVE);
 	j->b = sip_binding_copy(&id);
@@ -595,7 +384,7 @@ int sip_store_remove_all(struct sip_store *s, const char *aor, sip_store_done_fn
 {
 	struct store_job *j;
 
-	if (!s || !str_ok(aor, SIP_STORE_MAX_AOR, true))
+	if (!s || !store_str_ok(aor, SIP_STORE_MAX_AOR, true))
 		return EINVAL;
 	j = job_new(JOB_REMOVE_ALL);
 	j->b = g_new0(struct sip_binding, 1);
@@ -619,7 +408,7 @@ int sip_store_lookup(struct sip_store *s, const char *aor, int64_t now, GPtrArra
 	GPtrArray *a;
 	int err = 0;
 
-	if (!s || !out || !str_ok(aor, SIP_STORE_MAX_AOR, true))
+	if (!s || !out || !store_str_ok(aor, SIP_STORE_MAX_AOR, true))
 		return EINVAL;
 	a = g_ptr_array_new_with_free_func((GDestroyNotify)sip_binding_free);
 	if (s->ops->cached) {
@@ -673,7 +462,7 @@ int sip_store_user_put(struct sip_store *s, const struct sip_user *u, sip_store_
 {
 	struct store_job *j;
 
-	if (!s || !u || check_user_id(u->username, u->realm) || store_check_hex(u->ha1_md5, 32) ||
+	if (!s || !u || store_check_user_id(u->username, u->realm) || store_check_hex(u->ha1_md5, 32) ||
 	    store_check_hex(u->ha1_sha256, 64))
 		return EINVAL;
 	j = job_new(JOB_USER_PUT);
@@ -686,7 +475,7 @@ int sip_store_user_delete(struct sip_store *s, const char *username, const char 
 {
 	struct store_job *j;
 
-	if (!s || check_user_id(username, realm))
+	if (!s || store_check_user_id(username, realm))
 		return EINVAL;
 	j = job_new(JOB_USER_DELETE);
 	j->u = g_new0(struct sip_user, 1);
@@ -698,7 +487,7 @@ int sip_store_user_delete(struct sip_store *s, const char *username, const char 
 int sip_store_user_get(struct sip_store *s, const char *username, const char *realm,
 		       struct sip_user **out)
 {
-	if (!s || !out || check_user_id(username, realm))
+	if (!s || !out || store_check_user_id(username, realm))
 		return EINVAL;
 	if (s->ops->cached) {
 		char *key = user_key(username, realm);
