@@ -497,7 +497,11 @@ int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out);
 /* Waits for queued writes, stops the writer, frees. Pending callbacks are still invoked
  * when their context next runs. NULL is fine. */
 void sip_store_close(struct sip_store *s);
+/* "sqlite" or "redis". */
 const char *sip_store_backend_name(const struct sip_store *s);
+/* Appends one line of state (backend, queued writes; SQLite: cached AORs, bindings and
+ * users) for the admin dump. Never prints an HA1. Store thread. */
+void sip_store_dump(const struct sip_store *s, GString *out);
 
 /*
  * Writes. Each returns 0 once the write is queued (done is then called exactly once),

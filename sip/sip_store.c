@@ -346,6 +346,26 @@ const char *sip_store_backend_name(const struct sip_store *s)
 	return s->ops->name;
 }
 
+void sip_store_dump(const struct sip_store *s, GString *out)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	size_t bindings = 0;
+
+	/* the length is negative while the writer waits on an empty queue */
+	g_string_append_printf(out, "store backend=%s queued=%d", s->ops->name,
+			       MAX(g_async_queue_length(s->queue), 0));
+	if (!s->ops->cached) {
+		g_string_append_c(out, '\n');
+		return;
+	}
+	g_hash_table_iter_init(&it, s->locs);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		bindings += g_hash_table_size(v);
+	g_string_append_printf(out, " aors=%u bindings=%zu users=%u\n", g_hash_table_size(s->locs),
+			       bindings, g_hash_table_size(s->users));
+}
+
 int sip_store_put(struct sip_store *s, const struct sip_binding *b, sip_store_done_fn *done,
 		  void *arg)
 {

@@ -186,6 +186,12 @@ static void case_put_lookup(enum sip_store_kind kind)
 	TAP_CHECK_INT(a->len, 0);
 	g_ptr_array_unref(a);
 	TAP_CHECK_INT(count(s, now), 4);
+	GString *dump = g_string_new(NULL);
+	sip_store_dump(s, dump);
+	TAP_CHECK_STR(dump->str, kind == SIP_STORE_SQLITE
+		      ? "store backend=sqlite queued=0 aors=2 bindings=4 users=0\n"
+		      : "store backend=redis queued=0\n");
+	g_string_free(dump, TRUE);
 	sip_store_close(s);
 }
 
