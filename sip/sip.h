@@ -426,7 +426,8 @@ void sip_ua_recv(struct sip_transport *t, const struct sip_msg *msg, const struc
  * one batch), never an acknowledged one. The SQLite cache takes a write when it is
  * submitted, so reads see it before it is durable; if its commit fails, done gets EIO and
  * the cache stays ahead of the file until a restart (the registrar answers 500; the UA's
- * retry writes the same binding again).
+ * retry writes the same binding again). The SQLite file belongs to one gorgee process (its
+ * cache is the truth for reads); several instances share Redis instead.
  */
 
 #define SIP_STORE_MAX_AOR      512  /* bytes of an address-of-record             → EINVAL */

@@ -325,6 +325,9 @@ static void sq_apply(void *be, struct store_job **jobs, size_t n)
 		if (st && sqlite3_step(st) != SQLITE_DONE) {
 			LOGE(log_module, NULL, "sqlite write: %s", sqlite3_errmsg(q->db));
 			j->err = EIO;
+			/* FULL, IOERR, NOMEM roll the whole transaction back: stop here */
+			if (sqlite3_get_autocommit(q->db))
+				err = EIO;
 		}
 		if (st) {
 			sqlite3_reset(st);
@@ -332,10 +335,10 @@ static void sq_apply(void *be, struct store_job **jobs, size_t n)
 		}
 		g_free(key);
 	}
-	if (!err && exec(q, "COMMIT")) {
-		exec(q, "ROLLBACK");
+	if (!err && exec(q, "COMMIT"))
 		err = EIO;
-	}
+	if (err && !sqlite3_get_autocommit(q->db))
+		exec(q, "ROLLBACK");
 	for (size_t i = 0; i < n && err; i++)
 		jobs[i]->err = err;
 }

@@ -710,6 +710,92 @@ static void case_persistence(void)
 	TAP_CHECK(s == NULL);
 }
 
+/* Per-write results of a batch (SQL triggers inject the failures): a statement error fails
+ * its write only; an error that rolls the transaction back fails the whole batch. */
+struct result {
+	int err;
+	bool done;
+};
+
+static void on_result(int err, void *arg)
+{
+	struct result *r = arg;
+	r->err = err;
+	r->done = true;
+}
+
+static void put_batch(struct sip_store *s, const char *const *aors, struct result *res, size_t n)
+{
+	int64_t now = now_s();
+	size_t left = n;
+
+	for (size_t i = 0; i < n; i++) {
+		struct sip_binding b = bnd(aors[i], "sip:x@192.0.2.1", now + 600, 0);
+		res[i] = (struct result){-1, false};
+		TAP_CHECK_INT(sip_store_put(s, &b, on_result, &res[i]), 0);
+	}
+	while (left) {
+		g_main_context_iteration(g_main_context_get_thread_default(), TRUE);
+		left = 0;
+		for (size_t i = 0; i < n; i++)
+			left += !res[i].done;
+	}
+}
+
+static void case_write_errors(void)
+{
+	struct sip_store *s = fresh(SIP_STORE_SQLITE);
+	struct sip_store_config cfg = config(SIP_STORE_SQLITE);
+	static const char *const one[] = {"sip:ok1@x", "sip:abort@x", "sip:ok2@x"};
+	static const char *const all[] = {"sip:ok3@x", "sip:rollback@x", "sip:ok4@x"};
+	struct result res[3];
+	char *path = g_build_filename(data_dir, "gorgee.db", NULL);
+	GMainContext *ctx;
+	sqlite3 *db;
+	GPtrArray *a;
+
+	sip_store_close(s);
+	TAP_CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	TAP_CHECK_INT(sqlite3_exec(db,
+		"CREATE TRIGGER t1 BEFORE INSERT ON bindings WHEN NEW.aor = 'sip:abort@x'"
+		" BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+		"CREATE TRIGGER t2 BEFORE INSERT ON bindings WHEN NEW.aor = 'sip:rollback@x'"
+		" BEGIN SELECT RAISE(ROLLBACK, 'injected'); END;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	g_free(path);
+	cfg.batch_ms = 300; /* each trio shares one transaction */
+	s = NULL;
+	TAP_CHECK_INT(sip_store_open(&cfg, &s), 0);
+	if (!s)
+		return;
+	ctx = ctx_push();
+	put_batch(s, one, res, 3);
+	TAP_CHECK_INT(res[0].err, 0);
+	TAP_CHECK_INT(res[1].err, EIO);
+	TAP_CHECK_INT(res[2].err, 0);
+	put_batch(s, all, res, 3);
+	TAP_CHECK_INT(res[0].err, EIO);
+	TAP_CHECK_INT(res[1].err, EIO);
+	TAP_CHECK_INT(res[2].err, EIO);
+	sip_store_close(s);
+	ctx_pop(ctx);
+
+	/* on disk: what was acknowledged, nothing that failed */
+	s = NULL;
+	TAP_CHECK_INT(sip_store_open(&cfg, &s), 0);
+	if (!s)
+		return;
+	for (size_t i = 0; i < 3; i++) {
+		a = lookup(s, one[i], now_s());
+		TAP_CHECK_INT(a->len, i == 1 ? 0 : 1);
+		g_ptr_array_unref(a);
+		a = lookup(s, all[i], now_s());
+		TAP_CHECK_INT(a->len, 0);
+		g_ptr_array_unref(a);
+	}
+	sip_store_close(s);
+}
+
 /* The child of case_kill9: writes bindings k<i> as fast as it can and reports each index on
  * the pipe only from the completion callback, i.e. after the commit. */
 static int child_fd = -1;
@@ -951,6 +1037,7 @@ static struct tap_case cases[] = {
 	BOTH_ROWS(case_speed, "10000 puts and lookups (figure only)"),
 	{"serialised binding: golden text, truncations, corruptions", case_codec, 0},
 	{"persistence across close and reopen, schema version (sqlite)", case_persistence, 0},
+	{"a failed statement fails its write, a rollback its batch (sqlite)", case_write_errors, 0},
 	{"acknowledged writes survive kill -9 (sqlite)", case_kill9, 1},
 	{"a stalled server gives EAGAIN past max_queue (redis)", case_queue_bound, 0},
 	{"two instances share bindings and users (redis)", case_two_instances, 0},
