@@ -825,6 +825,17 @@ void sip_auth_client_success(struct sip_auth_client_state *st);
  * an in-memory cache, writes batched on a writer thread) and Redis (several instances; every
  * read goes to Redis). Strings are compared byte for byte: callers normalise AORs and
  * contact URIs before they get here. Every string is stored verbatim (bound parameters).
+ *
+ * Write policy. A write is queued to the store's writer thread, which commits what is
+ * queued as one batch (one SQLite transaction, one Redis pipeline) and then calls each
+ * write's done callback: the registrar answers 200 only from there. SQLite runs in WAL
+ * mode with synchronous=NORMAL: a committed transaction survives kill -9 of gorgee, not a
+ * power loss. What a crash can lose: writes not yet acknowledged (at most max_queue plus
+ * one batch), never an acknowledged one. The SQLite cache takes a write when it is
+ * submitted, so reads see it before it is durable; if its commit fails, done gets EIO and
+ * the cache stays ahead of the file until a restart (the registrar answers 500; the UA's
+ * retry writes the same binding again). The SQLite file belongs to one gorgee process (its
+ * cache is the truth for reads); several instances share Redis instead.
  */
 
 #define SIP_STORE_MAX_AOR      512  /* bytes of an address-of-record             → EINVAL */
@@ -871,6 +882,8 @@ struct sip_store_config {
 	const char *redis_prefix;   /* Redis: key prefix, "gorgee" when NULL */
 	unsigned batch_ms;          /* writer: wait this long for more writes to share one
 				     * commit (0: commit whatever is queued at once) */
+	unsigned max_queue;         /* writes waiting for the writer before new ones get
+				     * EAGAIN (a stalled disk or server); 65536 when 0 */
 };
 
 struct sip_store;
@@ -893,11 +906,16 @@ int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out);
 /* Waits for queued writes, stops the writer, frees. Pending callbacks are still invoked
  * when their context next runs. NULL is fine. */
 void sip_store_close(struct sip_store *s);
+/* "sqlite" or "redis". */
 const char *sip_store_backend_name(const struct sip_store *s);
+/* Appends one line of state (backend, queued writes; SQLite: cached AORs, bindings and
+ * users) for the admin dump. Never prints an HA1. Store thread. */
+void sip_store_dump(const struct sip_store *s, GString *out);
 
 /*
- * Writes. Each returns 0 once the write is queued (done is then called exactly once), or
- * EINVAL for a bad argument (done is not called). With done == NULL the call blocks until
+ * Writes. Each returns 0 once the write is queued (done is then called exactly once),
+ * EINVAL for a bad argument or EAGAIN when max_queue writes are already waiting (done is
+ * not called; the registrar answers 500 with Retry-After). With done == NULL the call blocks until
  * the write is durable and returns its result (tools and tests; never on a loop thread).
  * Arguments are copied.
  *
@@ -911,8 +929,9 @@ static inline int sip_store_put_sync(struct sip_store *s, const struct sip_bindi
 {
 	return sip_store_put(s, b, NULL, NULL);
 }
-/* Removes the binding (AOR, instance, reg_id) when instance and reg_id are given, else every
- * binding of the AOR with that contact URI (Expires: 0). Removing nothing is not an error. */
+/* Removes the binding (AOR, instance, reg_id) when instance and reg_id are given (contact
+ * may then be NULL), else every binding of the AOR with that contact URI (Expires: 0).
+ * Removing nothing is not an error. */
 int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
 		     const char *instance, uint32_t reg_id, sip_store_done_fn *done, void *arg);
 /* Removes every binding of the AOR (Contact: *, RFC 3261 §10.3 step 6). */

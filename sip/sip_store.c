@@ -1,4 +1,4 @@
-/* sip: the location and user store — validation, the read cache, and the batching writer
+/* sip: the location and user store — the public API, the read cache, and the batching writer
  * thread in front of the SQLite and Redis backends (sip_store_sqlite.c, sip_store_redis.c). */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@ struct sip_store {
 	const struct store_ops *ops;
 	void *be;
 	unsigned batch_ms;
+	unsigned max_queue;
 	GThread *writer;
 	GAsyncQueue *queue;    /* struct store_job *, from this thread to the writer */
 	/* cached backends only: the source of truth for reads */
@@ -22,217 +23,6 @@ struct sip_store {
 	GHashTable *users;     /* "<len>:<realm><username>" -> struct sip_user *, owned */
 	struct metric *m_writes, *m_batches, *m_errors;
 };
-
-/* ---- values ---- */
-
-struct sip_binding *sip_binding_copy(const struct sip_binding *b)
-{
-	struct sip_binding *c = g_new0(struct sip_binding, 1);
-	*c = *b;
-	c->aor = g_strdup(b->aor);
-	c->contact = g_strdup(b->contact);
-	c->call_id = g_strdup(b->call_id);
-	c->instance = g_strdup(b->instance);
-	c->path = g_strdup(b->path);
-	c->received = g_strdup(b->received);
-	c->user_agent = g_strdup(b->user_agent);
-	return c;
-}
-
-void sip_binding_free(struct sip_binding *b)
-{
-	if (!b)
-		return;
-	g_free(b->aor);
-	g_free(b->contact);
-	g_free(b->call_id);
-	g_free(b->instance);
-	g_free(b->path);
-	g_free(b->received);
-	g_free(b->user_agent);
-	g_free(b);
-}
-
-static struct secret *secret_dup(const struct secret *s)
-{
-	size_t n;
-	const char *v;
-
-	if (!s)
-		return NULL;
-	v = secret_reveal(s, &n);
-	return secret_new(v, n);
-}
-
-struct sip_user *sip_user_copy(const struct sip_user *u)
-{
-	struct sip_user *c = g_new0(struct sip_user, 1);
-	c->username = g_strdup(u->username);
-	c->realm = g_strdup(u->realm);
-	c->ha1_md5 = secret_dup(u->ha1_md5);
-	c->ha1_sha256 = secret_dup(u->ha1_sha256);
-	c->enabled = u->enabled;
-	return c;
-}
-
-void sip_user_free(struct sip_user *u)
-{
-	if (!u)
-		return;
-	g_free(u->username);
-	g_free(u->realm);
-	secret_free(u->ha1_md5);
-	secret_free(u->ha1_sha256);
-	g_free(u);
-}
-
-char *store_binding_key(const struct sip_binding *b)
-{
-	if (b->instance && b->instance[0] && b->reg_id)
-		return g_strdup_printf("i:%s %u", b->instance, b->reg_id);
-	return g_strconcat("c:", b->contact, NULL);
-}
-
-gint store_binding_cmp(gconstpointer pa, gconstpointer pb)
-{
-	const struct sip_binding *a = *(struct sip_binding *const *)pa;
-	const struct sip_binding *b = *(struct sip_binding *const *)pb;
-
-	if (a->q != b->q)
-		return a->q > b->q ? -1 : 1;
-	if (a->updated != b->updated)
-		return a->updated > b->updated ? -1 : 1;
-	return strcmp(a->contact, b->contact);
-}
-
-/* ---- validation (caps in sip.h) ---- */
-
-static bool str_ok(const char *s, size_t cap, bool required)
-{
-	if (!s)
-		return !required;
-	size_t n = strnlen(s, cap + 1);
-	return n <= cap && (n > 0 || !required);
-}
-
-static int check_binding(const struct sip_binding *b)
-{
-	if (!b || !str_ok(b->aor, SIP_STORE_MAX_AOR, true) ||
-	    !str_ok(b->contact, SIP_STORE_MAX_CONTACT, true) ||
-	    !str_ok(b->call_id, SIP_STORE_MAX_FIELD, false) ||
-	    !str_ok(b->instance, SIP_STORE_MAX_FIELD, false) ||
-	    !str_ok(b->path, SIP_STORE_MAX_PATH, false) ||
-	    !str_ok(b->received, SIP_STORE_MAX_FIELD, false) ||
-	    !str_ok(b->user_agent, SIP_STORE_MAX_FIELD, false) || b->q > SIP_STORE_MAX_Q ||
-	    b->expires < 0)
-		return EINVAL;
-	return 0;
-}
-
-int store_check_hex(const struct secret *s, size_t want)
-{
-	size_t n;
-	const char *v;
-
-	if (!s)
-		return 0;
-	v = secret_reveal(s, &n);
-	if (n != want)
-		return EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!g_ascii_isxdigit(v[i]))
-			return EINVAL;
-	return 0;
-}
-
-static int check_user_id(const char *username, const char *realm)
-{
-	if (!str_ok(username, SIP_STORE_MAX_FIELD, true) || !str_ok(realm, SIP_STORE_MAX_FIELD, true))
-		return EINVAL;
-	return 0;
-}
-
-/* ---- serialised form (Redis) ---- */
-
-static void put_str(GString *out, const char *s)
-{
-	if (!s)
-		g_string_append_c(out, '-');
-	else
-		g_string_append_printf(out, "%zu:%s", strlen(s), s);
-}
-
-void store_binding_encode(const struct sip_binding *b, GString *out)
-{
-	g_string_append_printf(out, "%" G_GINT64_FORMAT " %u %u %u %" G_GINT64_FORMAT "|",
-			       b->expires, b->q, b->cseq, b->reg_id, b->updated);
-	put_str(out, b->contact);
-	put_str(out, b->call_id);
-	put_str(out, b->instance);
-	put_str(out, b->path);
-	put_str(out, b->received);
-	put_str(out, b->user_agent);
-}
-
-static bool get_num(const char **p, const char *end, char stop, int64_t max, int64_t *v)
-{
-	int64_t n = 0;
-	const char *s = *p;
-
-	while (s < end && g_ascii_isdigit(*s) && s - *p < 19) {
-		n = n * 10 + (*s - '0');
-		s++;
-	}
-	if (s == *p || s >= end || *s != stop || n > max)
-		return false;
-	*v = n;
-	*p = s + 1;
-	return true;
-}
-
-static bool get_str(const char **p, const char *end, char **out)
-{
-	int64_t n;
-
-	if (*p < end && **p == '-') {
-		(*p)++;
-		*out = NULL;
-		return true;
-	}
-	if (!get_num(p, end, ':', SIP_STORE_MAX_PATH, &n) || n > end - *p)
-		return false;
-	if (memchr(*p, '\0', (size_t)n))
-		return false;
-	*out = g_strndup(*p, (size_t)n);
-	*p += n;
-	return true;
-}
-
-struct sip_binding *store_binding_decode(const char *aor, const char *p, size_t len)
-{
-	const char *end = p + len;
-	struct sip_binding *b = g_new0(struct sip_binding, 1);
-	int64_t q, cseq, reg;
-
-	b->aor = g_strdup(aor);
-	if (!get_num(&p, end, ' ', INT64_MAX / 2, &b->expires) ||
-	    !get_num(&p, end, ' ', SIP_STORE_MAX_Q, &q) ||
-	    !get_num(&p, end, ' ', UINT32_MAX, &cseq) ||
-	    !get_num(&p, end, ' ', UINT32_MAX, &reg) ||
-	    !get_num(&p, end, '|', INT64_MAX / 2, &b->updated))
-		goto bad;
-	b->q = (uint16_t)q;
-	b->cseq = (uint32_t)cseq;
-	b->reg_id = (uint32_t)reg;
-	if (!get_str(&p, end, &b->contact) || !b->contact || !get_str(&p, end, &b->call_id) ||
-	    !get_str(&p, end, &b->instance) || !get_str(&p, end, &b->path) ||
-	    !get_str(&p, end, &b->received) || !get_str(&p, end, &b->user_agent) || p != end)
-		goto bad;
-	return b;
-bad:
-	sip_binding_free(b);
-	return NULL;
-}
 
 /* ---- cache (cached backends) ---- */
 
@@ -360,7 +150,13 @@ static void job_finish(struct store_job *j)
 		g_mutex_unlock(&j->mu);
 		return;
 	}
-	g_main_context_invoke(j->ctx, job_complete, j);
+	/* Not g_main_context_invoke: it would run the callback right here on the writer
+	 * thread whenever the context happens to be free. */
+	GSource *src = g_idle_source_new();
+	g_source_set_priority(src, G_PRIORITY_DEFAULT);
+	g_source_set_callback(src, job_complete, j, NULL);
+	g_source_attach(src, j->ctx);
+	g_source_unref(src);
 }
 
 /* Collects one batch: what is queued now, or what arrives within batch_ms, up to BATCH_MAX,
@@ -385,6 +181,22 @@ static size_t collect(struct sip_store *s, struct store_job **jobs)
 	return n;
 }
 
+static const char *const job_names[] = {
+	[JOB_PUT] = "put", [JOB_REMOVE] = "remove", [JOB_REMOVE_ALL] = "remove_all",
+	[JOB_EXPIRE] = "expire", [JOB_USER_PUT] = "user_put", [JOB_USER_DELETE] = "user_delete",
+	[JOB_STOP] = "stop",
+};
+
+/* Names the write and what it was about (never an HA1). */
+static void log_failure(struct sip_store *s, const struct store_job *j)
+{
+	const char *what = j->b ? j->b->aor : j->u ? j->u->username : "";
+
+	metric_add(s->m_errors, 1);
+	LOGW(log_module, NULL, "%s %s %s%s%s failed: %s", s->ops->name, job_names[j->kind], what,
+	     j->u ? "@" : "", j->u ? j->u->realm : "", g_strerror(j->err));
+}
+
 static gpointer writer_main(gpointer data)
 {
 	struct sip_store *s = data;
@@ -404,11 +216,8 @@ static gpointer writer_main(gpointer data)
 		metric_add(s->m_batches, 1);
 		metric_add(s->m_writes, (int64_t)n);
 		for (size_t i = 0; i < n; i++) {
-			if (jobs[i]->err) {
-				metric_add(s->m_errors, 1);
-				LOGW(log_module, NULL, "%s write %d failed: %s", s->ops->name,
-				     (int)jobs[i]->kind, g_strerror(jobs[i]->err));
-			}
+			if (jobs[i]->err)
+				log_failure(s, jobs[i]);
 			job_finish(jobs[i]);
 		}
 	}
@@ -421,6 +230,12 @@ static int submit(struct sip_store *s, struct store_job *j, sip_store_done_fn *d
 {
 	int err;
 
+	/* The bound on memory while the disk or Redis stalls: refuse before touching the
+	 * cache, so readers never see a write that was refused. */
+	if (j->kind != JOB_STOP && g_async_queue_length(s->queue) >= (gint)s->max_queue) {
+		job_free(j);
+		return EAGAIN;
+	}
 	j->done = done;
 	j->arg = arg;
 	j->sync = done == NULL;
@@ -476,6 +291,7 @@ int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out)
 	s = g_new0(struct sip_store, 1);
 	s->ops = ops;
 	s->batch_ms = cfg->batch_ms;
+	s->max_queue = cfg->max_queue ? MIN(cfg->max_queue, (unsigned)G_MAXINT) : 65536;
 	if (ops->cached) {
 		s->locs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 						(GDestroyNotify)g_hash_table_unref);
@@ -530,12 +346,32 @@ const char *sip_store_backend_name(const struct sip_store *s)
 	return s->ops->name;
 }
 
+void sip_store_dump(const struct sip_store *s, GString *out)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	size_t bindings = 0;
+
+	/* the length is negative while the writer waits on an empty queue */
+	g_string_append_printf(out, "store backend=%s queued=%d", s->ops->name,
+			       MAX(g_async_queue_length(s->queue), 0));
+	if (!s->ops->cached) {
+		g_string_append_c(out, '\n');
+		return;
+	}
+	g_hash_table_iter_init(&it, s->locs);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		bindings += g_hash_table_size(v);
+	g_string_append_printf(out, " aors=%u bindings=%zu users=%u\n", g_hash_table_size(s->locs),
+			       bindings, g_hash_table_size(s->users));
+}
+
 int sip_store_put(struct sip_store *s, const struct sip_binding *b, sip_store_done_fn *done,
 		  void *arg)
 {
 	struct store_job *j;
 
-	if (!s || check_binding(b))
+	if (!s || store_check_binding(b))
 		return EINVAL;
 	j = job_new(JOB_PUT);
 	j->b = sip_binding_copy(b);
@@ -553,7 +389,10 @@ int sip_store_remove(struct sip_store *s, const char *aor, const char *contact,
 	};
 	struct store_job *j;
 
-	if (!s || check_binding(&id))
+	/* by flow, the contact is not needed (RFC 5626 §6) */
+	if (instance && instance[0] && reg_id && !contact)
+		id.contact = (char *)"-";
+	if (!s || store_check_binding(&id))
 		return EINVAL;
 	j = job_new(JOB_REMOVE);
 	j->b = sip_binding_copy(&id);
@@ -565,7 +404,7 @@ int sip_store_remove_all(struct sip_store *s, const char *aor, sip_store_done_fn
 {
 	struct store_job *j;
 
-	if (!s || !str_ok(aor, SIP_STORE_MAX_AOR, true))
+	if (!s || !store_str_ok(aor, SIP_STORE_MAX_AOR, true))
 		return EINVAL;
 	j = job_new(JOB_REMOVE_ALL);
 	j->b = g_new0(struct sip_binding, 1);
@@ -589,7 +428,7 @@ int sip_store_lookup(struct sip_store *s, const char *aor, int64_t now, GPtrArra
 	GPtrArray *a;
 	int err = 0;
 
-	if (!s || !out || !str_ok(aor, SIP_STORE_MAX_AOR, true))
+	if (!s || !out || !store_str_ok(aor, SIP_STORE_MAX_AOR, true))
 		return EINVAL;
 	a = g_ptr_array_new_with_free_func((GDestroyNotify)sip_binding_free);
 	if (s->ops->cached) {
@@ -643,7 +482,7 @@ int sip_store_user_put(struct sip_store *s, const struct sip_user *u, sip_store_
 {
 	struct store_job *j;
 
-	if (!s || !u || check_user_id(u->username, u->realm) || store_check_hex(u->ha1_md5, 32) ||
+	if (!s || !u || store_check_user_id(u->username, u->realm) || store_check_hex(u->ha1_md5, 32) ||
 	    store_check_hex(u->ha1_sha256, 64))
 		return EINVAL;
 	j = job_new(JOB_USER_PUT);
@@ -656,7 +495,7 @@ int sip_store_user_delete(struct sip_store *s, const char *username, const char 
 {
 	struct store_job *j;
 
-	if (!s || check_user_id(username, realm))
+	if (!s || store_check_user_id(username, realm))
 		return EINVAL;
 	j = job_new(JOB_USER_DELETE);
 	j->u = g_new0(struct sip_user, 1);
@@ -668,7 +507,7 @@ int sip_store_user_delete(struct sip_store *s, const char *username, const char 
 int sip_store_user_get(struct sip_store *s, const char *username, const char *realm,
 		       struct sip_user **out)
 {
-	if (!s || !out || check_user_id(username, realm))
+	if (!s || !out || store_check_user_id(username, realm))
 		return EINVAL;
 	if (s->ops->cached) {
 		char *key = user_key(username, realm);

@@ -65,5 +65,10 @@ void store_binding_encode(const struct sip_binding *b, GString *out);
 struct sip_binding *store_binding_decode(const char *aor, const char *p, size_t len);
 /* 0 when the hex string is NULL or has exactly want hex digits, else EINVAL. */
 int store_check_hex(const struct secret *s, size_t want);
+/* s is at most cap bytes, and not NULL or empty when required. */
+bool store_str_ok(const char *s, size_t cap, bool required);
+/* 0 or EINVAL: every field of b within its cap (sip.h), AOR and contact present. */
+int store_check_binding(const struct sip_binding *b);
+int store_check_user_id(const char *username, const char *realm);
 
 #endif

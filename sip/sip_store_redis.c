@@ -163,53 +163,93 @@ static int rd_open(const struct sip_store_config *cfg, void **be)
 	return 0;
 }
 
-/* Runs one Lua script with one key. */
-static int reval(struct rd *r, redisContext **c, const char *script, const char *key, int nargs,
-		 const char **args, const size_t *arglens)
-{
-	const char *argv[8] = {"EVAL", script, "1", key};
-	size_t lens[8] = {4, strlen(script), 1, strlen(key)};
+/* One command, built before it is sent so that a batch can be pipelined. */
+struct cmd {
+	int argc;
+	const char *argv[7];
+	size_t len[7];
+	char *own[2]; /* keys and fields the argv points into, freed by cmd_clear */
+	GString *val;
+};
 
-	for (int i = 0; i < nargs && i < 4; i++) {
-		argv[4 + i] = args[i];
-		lens[4 + i] = arglens[i];
-	}
-	return rcmd(r, c, 4 + nargs, argv, lens, NULL);
+static void arg(struct cmd *c, const char *s, size_t n)
+{
+	c->argv[c->argc] = s;
+	c->len[c->argc++] = n;
 }
 
-static int put_binding(struct rd *r, const struct sip_binding *b)
+static void arg_str(struct cmd *c, const char *s)
 {
-	char *key = loc_key(r, b->aor), *field = store_binding_key(b);
-	char now[24];
-	GString *v = g_string_new(NULL);
-	int err;
-
-	snprintf(now, sizeof(now), "%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
-	store_binding_encode(b, v);
-	err = reval(r, &r->wc, put_lua, key, 3, (const char *[]){now, field, v->str},
-		    (const size_t[]){strlen(now), strlen(field), v->len});
-	g_string_free(v, TRUE);
-	g_free(field);
-	g_free(key);
-	return err;
+	arg(c, s, strlen(s));
 }
 
-static int remove_binding(struct rd *r, const struct sip_binding *id)
+static const char *own(struct cmd *c, char *s)
 {
-	char *key = loc_key(r, id->aor);
-	int err;
+	c->own[c->own[0] ? 1 : 0] = s;
+	return s;
+}
 
-	if (id->instance && id->instance[0] && id->reg_id) {
-		char *field = store_binding_key(id);
-		err = rcmd(r, &r->wc, 3, (const char *[]){"HDEL", key, field},
-			   (const size_t[]){4, strlen(key), strlen(field)}, NULL);
-		g_free(field);
-	} else {
-		err = reval(r, &r->wc, remove_contact_lua, key, 1, (const char *[]){id->contact},
-			    (const size_t[]){strlen(id->contact)});
+static void arg_eval(struct cmd *c, const char *script, char *key)
+{
+	arg_str(c, "EVAL");
+	arg_str(c, script);
+	arg_str(c, "1");
+	arg_str(c, own(c, key));
+}
+
+static void cmd_clear(struct cmd *c)
+{
+	g_free(c->own[0]);
+	g_free(c->own[1]);
+	if (c->val)
+		g_string_free(c->val, TRUE);
+}
+
+/* The command of every write but JOB_EXPIRE (a SCAN loop, see expire). now: unix time. */
+static void cmd_build(struct rd *r, const struct store_job *j, const char *now, struct cmd *c)
+{
+	size_t n5 = 0, n256 = 0;
+	const char *h5, *h256;
+
+	switch (j->kind) {
+	case JOB_PUT:
+		c->val = g_string_new(NULL);
+		store_binding_encode(j->b, c->val);
+		arg_eval(c, put_lua, loc_key(r, j->b->aor));
+		arg_str(c, now);
+		arg_str(c, own(c, store_binding_key(j->b)));
+		arg(c, c->val->str, c->val->len);
+		break;
+	case JOB_REMOVE:
+		if (j->b->instance && j->b->instance[0] && j->b->reg_id) {
+			arg_str(c, "HDEL");
+			arg_str(c, own(c, loc_key(r, j->b->aor)));
+			arg_str(c, own(c, store_binding_key(j->b)));
+		} else {
+			arg_eval(c, remove_contact_lua, loc_key(r, j->b->aor));
+			arg_str(c, j->b->contact);
+		}
+		break;
+	case JOB_REMOVE_ALL:
+		arg_str(c, "DEL");
+		arg_str(c, own(c, loc_key(r, j->b->aor)));
+		break;
+	case JOB_USER_DELETE:
+		arg_str(c, "DEL");
+		arg_str(c, own(c, user_key(r, j->u->username, j->u->realm)));
+		break;
+	case JOB_USER_PUT:
+		h5 = j->u->ha1_md5 ? secret_reveal(j->u->ha1_md5, &n5) : "";
+		h256 = j->u->ha1_sha256 ? secret_reveal(j->u->ha1_sha256, &n256) : "";
+		arg_eval(c, user_put_lua, user_key(r, j->u->username, j->u->realm));
+		arg_str(c, j->u->enabled ? "1" : "0");
+		arg(c, h5, n5);
+		arg(c, h256, n256);
+		break;
+	case JOB_EXPIRE:
+	case JOB_STOP:
+		break;
 	}
-	g_free(key);
-	return err;
 }
 
 /* Visits every location key (SCAN, so Redis is never blocked by one long command). */
@@ -245,61 +285,86 @@ static int scan_locs(struct rd *r, redisContext **c, key_fn *fn, void *arg)
 	return err;
 }
 
-static int purge_key(struct rd *r, redisContext **c, const char *key, void *arg)
+/* Runs the purge script without a new field on one key. */
+static int purge_key(struct rd *r, redisContext **c, const char *key, void *now)
 {
-	const char *now = arg;
-	return reval(r, c, put_lua, key, 3, (const char *[]){now, "", ""},
-		     (const size_t[]){strlen(now), 0, 0});
-}
+	struct cmd cmd = {0};
+	int err;
 
-static int user_put(struct rd *r, const struct sip_user *u)
-{
-	char *key = user_key(r, u->username, u->realm);
-	size_t n5 = 0, n256 = 0;
-	const char *h5 = u->ha1_md5 ? secret_reveal(u->ha1_md5, &n5) : "";
-	const char *h256 = u->ha1_sha256 ? secret_reveal(u->ha1_sha256, &n256) : "";
-	int err = reval(r, &r->wc, user_put_lua, key, 3,
-			(const char *[]){u->enabled ? "1" : "0", h5, h256},
-			(const size_t[]){1, n5, n256});
-	g_free(key);
+	arg_eval(&cmd, put_lua, g_strdup(key));
+	arg_str(&cmd, now);
+	arg_str(&cmd, "");
+	arg_str(&cmd, "");
+	err = rcmd(r, c, cmd.argc, cmd.argv, cmd.len, NULL);
+	cmd_clear(&cmd);
 	return err;
 }
 
-static int apply_one(struct rd *r, const struct store_job *j)
+/*
+ * Writer thread: every command of a run goes out before the first reply is read (one
+ * round trip per batch). After a broken connection the rest go again one by one on a new
+ * one (every command is idempotent); when no connection can be made they fail with EIO.
+ */
+static void pipeline(struct rd *r, struct store_job **jobs, size_t n, const char *now)
 {
-	char *key;
-	char now[24];
-	int err;
+	struct cmd *cmds = g_new0(struct cmd, n);
+	bool ok = rconnect(r, &r->wc) == 0;
+	size_t got = 0;
 
-	switch (j->kind) {
-	case JOB_PUT:
-		return put_binding(r, j->b);
-	case JOB_REMOVE:
-		return remove_binding(r, j->b);
-	case JOB_REMOVE_ALL:
-	case JOB_USER_DELETE:
-		key = j->kind == JOB_REMOVE_ALL ? loc_key(r, j->b->aor)
-						: user_key(r, j->u->username, j->u->realm);
-		err = rcmd(r, &r->wc, 2, (const char *[]){"DEL", key},
-			   (const size_t[]){3, strlen(key)}, NULL);
-		g_free(key);
-		return err;
-	case JOB_EXPIRE:
-		snprintf(now, sizeof(now), "%" G_GINT64_FORMAT, j->now);
-		return scan_locs(r, &r->wc, purge_key, now);
-	case JOB_USER_PUT:
-		return user_put(r, j->u);
-	case JOB_STOP:
-		break;
+	for (size_t i = 0; i < n; i++) {
+		cmd_build(r, jobs[i], now, &cmds[i]);
+		if (ok && redisAppendCommandArgv(r->wc, cmds[i].argc, cmds[i].argv, cmds[i].len))
+			ok = false;
 	}
-	return 0;
+	for (; ok && got < n; got++) {
+		redisReply *rep = NULL;
+
+		if (redisGetReply(r->wc, (void **)&rep) != REDIS_OK || !rep) {
+			ok = false;
+			break;
+		}
+		if (rep->type == REDIS_REPLY_ERROR) {
+			LOGE(log_module, NULL, "redis %s: %s", cmds[got].argv[0], rep->str);
+			jobs[got]->err = EIO;
+		}
+		freeReplyObject(rep);
+	}
+	if (!ok && r->wc) {
+		LOGW(log_module, NULL, "redis %s:%d: %s", r->host, r->port, r->wc->errstr);
+		redisFree(r->wc);
+		r->wc = NULL;
+	}
+	for (size_t i = got; i < n; i++) {
+		jobs[i]->err = r->wc || i == got
+			? rcmd(r, &r->wc, cmds[i].argc, cmds[i].argv, cmds[i].len, NULL) : EIO;
+	}
+	for (size_t i = 0; i < n; i++)
+		cmd_clear(&cmds[i]);
+	g_free(cmds);
 }
 
-/* Writer thread. Commands go one by one, in order (pipelining them is a later step). */
 static void rd_apply(void *be, struct store_job **jobs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		jobs[i]->err = apply_one(be, jobs[i]);
+	struct rd *r = be;
+	char now[24];
+	size_t i = 0;
+
+	snprintf(now, sizeof(now), "%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
+	while (i < n) {
+		size_t end = i;
+
+		if (jobs[i]->kind == JOB_EXPIRE) {
+			char t[24];
+			snprintf(t, sizeof(t), "%" G_GINT64_FORMAT, jobs[i]->now);
+			jobs[i]->err = scan_locs(r, &r->wc, purge_key, t);
+			i++;
+			continue;
+		}
+		while (end < n && jobs[end]->kind != JOB_EXPIRE)
+			end++;
+		pipeline(r, jobs + i, end - i, now);
+		i = end;
+	}
 }
 
 static int hgetall(struct rd *r, redisContext **c, const char *key, redisReply **out)

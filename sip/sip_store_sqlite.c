@@ -107,6 +107,28 @@ static int migrate(struct sq *q)
 	return 0;
 }
 
+/* WAL where the file system allows it. Without it (a rollback journal) a committed
+ * transaction is still in the database file's page cache, so the kill -9 promise holds;
+ * only concurrent readers (sqlite3 CLI while gorgee runs) lose. */
+static int set_wal(struct sq *q)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &st, NULL))
+		return EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && g_ascii_strcasecmp((const char *)sqlite3_column_text(st, 0), "wal"))
+		LOGW(log_module, NULL, "%s: journal mode %s, not WAL", q->path,
+		     (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		LOGE(log_module, NULL, "sqlite %s: %s", q->path, sqlite3_errmsg(q->db));
+		return EIO;
+	}
+	return 0;
+}
+
 static void sq_close(void *be)
 {
 	struct sq *q = be;
@@ -136,8 +158,7 @@ static int sq_open(const struct sip_store_config *cfg, void **be)
 		return EIO;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
-	if (exec(q, "PRAGMA journal_mode = WAL") || exec(q, "PRAGMA synchronous = NORMAL") ||
-	    migrate(q))
+	if (set_wal(q) || exec(q, "PRAGMA synchronous = NORMAL") || migrate(q))
 		return EIO;
 	for (int i = 0; i < ST_COUNT; i++)
 		if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
@@ -304,6 +325,9 @@ static void sq_apply(void *be, struct store_job **jobs, size_t n)
 		if (st && sqlite3_step(st) != SQLITE_DONE) {
 			LOGE(log_module, NULL, "sqlite write: %s", sqlite3_errmsg(q->db));
 			j->err = EIO;
+			/* FULL, IOERR, NOMEM roll the whole transaction back: stop here */
+			if (sqlite3_get_autocommit(q->db))
+				err = EIO;
 		}
 		if (st) {
 			sqlite3_reset(st);
@@ -311,10 +335,10 @@ static void sq_apply(void *be, struct store_job **jobs, size_t n)
 		}
 		g_free(key);
 	}
-	if (!err && exec(q, "COMMIT")) {
-		exec(q, "ROLLBACK");
+	if (!err && exec(q, "COMMIT"))
 		err = EIO;
-	}
+	if (err && !sqlite3_get_autocommit(q->db))
+		exec(q, "ROLLBACK");
 	for (size_t i = 0; i < n && err; i++)
 		jobs[i]->err = err;
 }
