@@ -38,7 +38,8 @@ struct relay_rtp {
 
 /*
  * Parses an RTP header (RFC 3550 §5.1) checking version 2, the CSRC list, the extension
- * length and the padding count against len (BI-30). With check_padding false the padding
+ * length, RFC 8285 extension elements (one-byte ID 15 is rejected) and the padding count
+ * against len (BI-30). With check_padding false the padding
  * is not examined (an SRTP packet, whose padding is encrypted). Returns 0 or EBADMSG.
  */
 int relay_rtp_parse(const uint8_t *p, size_t len, bool check_padding, struct relay_rtp *out);

@@ -14,6 +14,42 @@ static inline uint32_t rd32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/*
+ * RFC 8285 header extension elements: each must fit inside the extension block. In the
+ * one-byte form ID 15 is reserved (§4.2) and ends parsing; a receiver that forwarded it
+ * would hand the next hop an element it cannot delimit, so we reject it (BI-30).
+ */
+static bool ext_elements_ok(uint16_t profile, const uint8_t *b, size_t n)
+{
+	size_t off = 0;
+	if (profile == 0xBEDE) {
+		while (off < n) {
+			uint8_t id = b[off] >> 4;
+			if (b[off] == 0) { /* padding */
+				off++;
+				continue;
+			}
+			if (id == 15)
+				return false;
+			size_t el = (size_t)(b[off] & 0x0f) + 1;
+			if (el > n - off - 1)
+				return false;
+			off += 1 + el;
+		}
+	} else if ((profile & 0xfff0) == 0x1000) {
+		while (off < n) {
+			if (b[off] == 0) {
+				off++;
+				continue;
+			}
+			if (n - off < 2 || (size_t)b[off + 1] > n - off - 2)
+				return false;
+			off += 2 + b[off + 1];
+		}
+	}
+	return true;
+}
+
 int relay_rtp_parse(const uint8_t *p, size_t len, bool check_padding, struct relay_rtp *out)
 {
 	if (!p || len < RELAY_RTP_HDR_MIN || (p[0] >> 6) != 2)
@@ -40,6 +76,8 @@ int relay_rtp_parse(const uint8_t *p, size_t len, bool check_padding, struct rel
 			return EBADMSG;
 		out->ext = p + off;
 		out->ext_len = words * 4;
+		if (!ext_elements_ok(out->ext_profile, out->ext, out->ext_len))
+			return EBADMSG;
 		off += words * 4;
 	}
 	out->hdr_len = off;
