@@ -2,6 +2,7 @@
  * messages to the owning worker; and the RFC 3550 receiver statistics kept on the worker. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -110,6 +111,8 @@ static int check_params(const struct relay *r, const struct relay_endpoint_param
 		size_t a = 0, b = 0;
 		if (!want || !p->key_in || !p->key_out)
 			return EINVAL;
+		if (!r->suite_ok[p->srtp])
+			return ENOTSUP;
 		secret_reveal(p->key_in, &a);
 		secret_reveal(p->key_out, &b);
 		if (a != want || b != want)
@@ -118,8 +121,8 @@ static int check_params(const struct relay *r, const struct relay_endpoint_param
 	return 0;
 }
 
-/* Fills the signalled part of e (no sockets) and makes its SRTP contexts. */
-static int load_params(struct endpoint *e, const struct relay_endpoint_params *p)
+/* Fills the signalled part of e (no sockets, no SRTP contexts) and copies the keys to k. */
+static void load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
 {
 	e->sig_rtp = p->remote_rtp;
 	e->mux = p->rtcp_mux;
@@ -142,20 +145,35 @@ static int load_params(struct endpoint *e, const struct relay_endpoint_params *p
 	e->n_pt_allow = p->n_pt_allow;
 	e->clock_rate = p->clock_rate;
 	e->srtp_in = e->srtp_out = NULL;
+	memset(k, 0, sizeof(*k));
+	k->suite = p->srtp;
 	if (p->srtp == RELAY_SRTP_NONE)
-		return 0;
-	size_t n;
-	const char *k = secret_reveal(p->key_in, &n);
-	int err = relay_srtp_new(p->srtp, (const uint8_t *)k, n, true, &e->srtp_in);
-	if (!err) {
-		k = secret_reveal(p->key_out, &n);
-		err = relay_srtp_new(p->srtp, (const uint8_t *)k, n, false, &e->srtp_out);
+		return;
+	/* check_params() verified both lengths against the suite */
+	const char *in = secret_reveal(p->key_in, &k->len);
+	const char *out = secret_reveal(p->key_out, &k->len);
+	memcpy(k->in, in, k->len);
+	memcpy(k->out, out, k->len);
+}
+
+/* Worker thread: builds e's SRTP contexts from k and wipes k. On failure the endpoint keeps
+ * its suite with no contexts, so every packet is dropped: never a fallback to plain RTP. */
+static void make_srtp(struct endpoint *e, struct keys *k)
+{
+	e->srtp_in = e->srtp_out = NULL;
+	if (k->suite != RELAY_SRTP_NONE) {
+		int err = relay_srtp_new(k->suite, k->in, k->len, true, &e->srtp_in);
+		if (!err)
+			err = relay_srtp_new(k->suite, k->out, k->len, false, &e->srtp_out);
+		if (err) {
+			struct log_ctx lc = {.call_id = e->s->call_id, .leg = "relay"};
+			LOGE("relay", &lc, "endpoint %u: SRTP context failed: %s", e->idx,
+			     g_strerror(err));
+			relay_srtp_free(e->srtp_in);
+			e->srtp_in = NULL;
+		}
 	}
-	if (err) {
-		relay_srtp_free(e->srtp_in);
-		e->srtp_in = NULL;
-	}
-	return err;
+	OPENSSL_cleanse(k, sizeof(*k));
 }
 
 void relay_endpoint_clear(struct relay *r, struct endpoint *e)
@@ -177,6 +195,7 @@ void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 
 struct msg {
 	struct relay_session *s;
+	struct keys keys[2]; /* attach: both endpoints; update: keys[0] */
 	/* update */
 	unsigned idx;
 	struct endpoint cfg;
@@ -198,9 +217,8 @@ static struct msg *msg_new(struct relay_session *s)
 static void msg_free(gpointer data)
 {
 	struct msg *m = data;
-	/* an update the worker never applied still owns its SRTP contexts and socket */
-	relay_srtp_free(m->cfg.srtp_in);
-	relay_srtp_free(m->cfg.srtp_out);
+	/* a message the worker never ran still holds keys and maybe a socket */
+	OPENSSL_cleanse(m->keys, sizeof(m->keys));
 	if (m->rtcp_fd >= 0)
 		close(m->rtcp_fd);
 	relay_session_unref(m->s);
@@ -215,6 +233,8 @@ static void post(struct relay_session *s, GSourceFunc fn, struct msg *m)
 static gboolean do_attach(gpointer data)
 {
 	struct msg *m = data;
+	for (int i = 0; i < 2; i++)
+		make_srtp(&m->s->ep[i], &m->keys[i]);
 	relay_worker_attach(m->s);
 	return G_SOURCE_REMOVE;
 }
@@ -241,9 +261,7 @@ static gboolean do_update(gpointer data)
 	e->learn = m->cfg.learn;
 	e->learn_packets = m->cfg.learn_packets;
 	e->suite = m->cfg.suite;
-	e->srtp_in = m->cfg.srtp_in;
-	e->srtp_out = m->cfg.srtp_out;
-	m->cfg.srtp_in = m->cfg.srtp_out = NULL;
+	make_srtp(e, &m->keys[0]);
 	memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
 	e->n_pt_allow = m->cfg.n_pt_allow;
 	e->clock_rate = m->cfg.clock_rate;
@@ -312,12 +330,12 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		e->rtcp.is_rtcp = true;
 		e->rtp.fd = e->rtcp.fd = -1;
 	}
+	struct msg *m = msg_new(s);
 	for (unsigned i = 0; i < 2 && !err; i++) {
 		struct endpoint *e = &s->ep[i];
 		int fds[2] = {-1, -1};
-		err = load_params(e, &p->ep[i]);
-		if (!err)
-			err = relay_ports_alloc(r->ports, !p->ep[i].rtcp_mux, fds, &e->port);
+		load_params(e, &m->keys[i], &p->ep[i]);
+		err = relay_ports_alloc(r->ports, !p->ep[i].rtcp_mux, fds, &e->port);
 		if (err)
 			break;
 		e->rtp.fd = fds[0];
@@ -332,6 +350,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		LOGW("relay", &lc, "session setup failed: %s", g_strerror(err));
 		for (int i = 0; i < 2; i++)
 			relay_endpoint_clear(r, &s->ep[i]);
+		msg_free(m);
 		relay_session_unref(s);
 		return err;
 	}
@@ -340,7 +359,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	LOGI("relay", &lc, "session on worker %u: ports %u/%u (%s) and %u/%u (%s)", s->w->idx,
 	     local[0].rtp_port, local[0].rtcp_port, relay_srtp_suite_name(s->ep[0].suite),
 	     local[1].rtp_port, local[1].rtcp_port, relay_srtp_suite_name(s->ep[1].suite));
-	post(s, do_attach, msg_new(s));
+	post(s, do_attach, m);
 	*out = s;
 	return 0;
 }
@@ -355,8 +374,8 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 		return err;
 	struct msg *m = msg_new(s);
 	m->idx = idx;
-	err = load_params(&m->cfg, ep);
-	if (!err && !ep->rtcp_mux && !s->rtcp_bound[idx]) {
+	load_params(&m->cfg, &m->keys[0], ep);
+	if (!ep->rtcp_mux && !s->rtcp_bound[idx]) {
 		err = relay_ports_bind_rtcp(s->relay->ports, s->port[idx], &m->rtcp_fd);
 		if (!err)
 			s->rtcp_bound[idx] = true;

@@ -41,10 +41,30 @@ const char *relay_srtp_suite_name(enum relay_srtp_suite suite)
 
 static GOnce init_once = G_ONCE_INIT;
 
+/*
+ * Debian's libsrtp2 runs on NSS, which initialises itself with the first live context and
+ * shuts down with the last. A shutdown on another thread than the init leaks 80 bytes each
+ * time (measured), and media workers free contexts that signaling or other workers made
+ * the first of. One context kept for the life of the process keeps NSS up once.
+ */
+static srtp_t nss_keeper;
+
 static gpointer do_init(gpointer arg)
 {
 	(void)arg;
-	return GINT_TO_POINTER(srtp_init() == srtp_err_status_ok ? 1 : 2);
+	if (srtp_init() != srtp_err_status_ok)
+		return GINT_TO_POINTER(2);
+	srtp_policy_t pol;
+	uint8_t zero[SRTP_AES_ICM_128_KEY_LEN_WSALT] = {0};
+	memset(&pol, 0, sizeof(pol));
+	srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtp);
+	srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtcp);
+	pol.key = zero;
+	pol.ssrc.type = ssrc_any_outbound;
+	pol.window_size = 128;
+	if (srtp_create(&nss_keeper, &pol) != srtp_err_status_ok)
+		return GINT_TO_POINTER(2);
+	return GINT_TO_POINTER(1);
 }
 
 int relay_srtp_init(void)

@@ -142,6 +142,10 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		return -1;
 	}
 	if (srtp) {
+		if (!e->srtp_in) { /* contexts failed: drop, never pass as plain */
+			drop(e, c, DROP_SRTP_AUTH);
+			return -1;
+		}
 		err = relay_srtp_unprotect(e->srtp_in, rtcp, buf, len);
 		if (err) {
 			drop(e, c, err == EALREADY ? DROP_SRTP_REPLAY
@@ -188,7 +192,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		drop(e, c, DROP_NO_REMOTE);
 		return -1;
 	}
-	if (o->suite != RELAY_SRTP_NONE && relay_srtp_protect(o->srtp_out, rtcp, buf, len, cap)) {
+	if (o->suite != RELAY_SRTP_NONE &&
+	    (!o->srtp_out || relay_srtp_protect(o->srtp_out, rtcp, buf, len, cap))) {
 		drop(e, c, DROP_SEND);
 		return -1;
 	}
@@ -203,11 +208,16 @@ static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struc
 	while (done < n) {
 		int k = sendmmsg(fd, w->tx[q] + done, n - done, MSG_DONTWAIT);
 		if (k <= 0) {
-			/* A full socket buffer or an ICMP error: the rest of this batch is lost. */
-			c->out_err += n - done;
-			c->drop[DROP_SEND] += n - done;
-			o->s->ep[o->idx ^ 1].st.dropped += n - done;
-			break;
+			/* A full socket buffer loses the rest of the batch; any other error
+			 * (an unroutable address) loses the one datagram it was about. */
+			unsigned lost = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+						? n - done
+						: 1;
+			c->out_err += lost;
+			c->drop[DROP_SEND] += lost;
+			o->s->ep[o->idx ^ 1].st.dropped += lost;
+			done += lost;
+			continue;
 		}
 		for (int i = 0; i < k; i++)
 			o->s->ep[o->idx ^ 1].st.bytes_out += w->tx[q][done + i].msg_len;
@@ -502,6 +512,13 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 	r->max_packet = cfg->max_packet ? cfg->max_packet : RELAY_MAX_PACKET;
 	r->batch = cfg->batch ? cfg->batch : 32;
 	r->family = strchr(cfg->bind_addr, ':') ? AF_INET6 : AF_INET;
+	/* which suites this libsrtp2 offers (GCM depends on its crypto backend) */
+	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su <= RELAY_SRTP_AEAD_AES_128_GCM; su++) {
+		uint8_t zero[32] = {0};
+		struct relay_srtp *probe = NULL;
+		r->suite_ok[su] = relay_srtp_new(su, zero, relay_srtp_key_len(su), false, &probe) == 0;
+		relay_srtp_free(probe);
+	}
 	metrics_init(r);
 	r->n_workers = cfg->workers;
 	r->workers = g_new0(struct worker, r->n_workers);
