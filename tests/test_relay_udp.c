@@ -568,6 +568,124 @@ static void t_bi33_srtp_gcm(void)
 	srtp_case(RELAY_SRTP_AEAD_AES_128_GCM);
 }
 
+
+/* Sends plain RTP protected with tx from `from`, expects it at `to` protected for rx. */
+static bool srtp_hop(struct relay_srtp *tx, int from, uint16_t port, struct relay_srtp *rx, int to,
+		     uint16_t seq)
+{
+	uint8_t pk[400], orig[400], q[2048];
+	size_t n = make_rtp(orig, 0, seq, seq * 160u, 0x4242, 160);
+	memcpy(pk, orig, n);
+	size_t len = n;
+	if (relay_srtp_protect(tx, false, pk, &len, sizeof(pk)))
+		return false;
+	send_to(from, port, pk, len);
+	ssize_t got = recv_in(to, q, sizeof(q), 1000, NULL);
+	if (got <= 0)
+		return false;
+	size_t ql = (size_t)got;
+	return relay_srtp_unprotect(rx, false, q, &ql) == 0 && ql == n && memcmp(q, orig, n) == 0;
+}
+
+static void t_srtp_to_srtp_rekey(void)
+{
+	struct fx f;
+	fx_init(&f);
+	int a = peer(), b = peer();
+	enum relay_srtp_suite sa = RELAY_SRTP_AES_CM_128_HMAC_SHA1_32, sb = RELAY_SRTP_AEAD_AES_128_GCM;
+	size_t la = relay_srtp_key_len(sa), lb = relay_srtp_key_len(sb);
+	struct secret *a_in = secret_new((const char *)key_a2r, la);
+	struct secret *a_out = secret_new((const char *)key_r2a, la);
+	struct secret *b_in = secret_new((const char *)key_r2a, lb);
+	struct secret *b_out = secret_new((const char *)key_a2r, lb);
+	struct relay_session_params p = plain(a, b);
+	p.ep[0].srtp = sa;
+	p.ep[0].key_in = a_in;
+	p.ep[0].key_out = a_out;
+	p.ep[1].srtp = sb;
+	p.ep[1].key_in = b_in;
+	p.ep[1].key_out = b_out;
+	struct relay_local loc[2];
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
+	struct relay_srtp *atx = NULL, *arx = NULL, *btx = NULL, *brx = NULL;
+	relay_srtp_new(sa, key_a2r, la, false, &atx);
+	relay_srtp_new(sa, key_r2a, la, true, &arx);
+	relay_srtp_new(sb, key_r2a, lb, false, &btx);
+	relay_srtp_new(sb, key_a2r, lb, true, &brx);
+	TAP_CHECK(s && atx && arx && btx && brx);
+	if (!s || !atx || !arx || !btx || !brx)
+		goto out;
+	int ok = 0;
+	for (uint16_t i = 1; i <= 5; i++) {
+		ok += srtp_hop(atx, a, loc[0].rtp_port, brx, b, i);
+		ok += srtp_hop(btx, b, loc[1].rtp_port, arx, a, (uint16_t)(100 + i));
+	}
+	TAP_CHECK_INT(ok, 10);
+	/* rekey B's side (renegotiation): B's old keys stop working, the new ones work */
+	uint8_t nk[28];
+	for (size_t i = 0; i < sizeof(nk); i++)
+		nk[i] = (uint8_t)(0x40 + i);
+	struct secret *nin = secret_new((const char *)nk, lb), *nout = secret_new((const char *)nk, lb);
+	struct relay_endpoint_params e = p.ep[1];
+	e.key_in = nin;
+	e.key_out = nout;
+	TAP_CHECK_INT(relay_session_update(s, 1, &e, NULL), 0);
+	secret_free(nin);
+	secret_free(nout);
+	pump(&f, 20);
+	TAP_CHECK(!srtp_hop(btx, b, loc[1].rtp_port, arx, a, 200));
+	struct relay_srtp *ntx = NULL, *nrx = NULL;
+	relay_srtp_new(sb, nk, lb, false, &ntx);
+	relay_srtp_new(sb, nk, lb, true, &nrx);
+	TAP_CHECK(srtp_hop(ntx, b, loc[1].rtp_port, arx, a, 201));
+	TAP_CHECK(srtp_hop(atx, a, loc[0].rtp_port, nrx, b, 202));
+	relay_srtp_free(ntx);
+	relay_srtp_free(nrx);
+	struct relay_session_stats st = stats(&f, s);
+	TAP_CHECK_INT(st.ep[1].dropped, 1);
+out:
+	relay_srtp_free(atx);
+	relay_srtp_free(arx);
+	relay_srtp_free(btx);
+	relay_srtp_free(brx);
+	secret_free(a_in);
+	secret_free(a_out);
+	secret_free(b_in);
+	secret_free(b_out);
+	relay_session_free(s);
+	close(a);
+	close(b);
+	fx_done(&f);
+}
+
+static void t_bi34_relatch_in_window(void)
+{
+	struct fx f;
+	fx_init(&f);
+	int a = peer(), a2 = peer(), b = peer();
+	struct relay_session_params p = plain(a, b);
+	p.ep[0].learn = true;
+	p.ep[0].learn_packets = 3;
+	struct relay_local loc[2];
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
+	/* A's NAT binding moves after one packet: inside the window it re-latches */
+	TAP_CHECK(relayed(a, loc[0].rtp_port, b, 1));
+	TAP_CHECK(relayed(a2, loc[0].rtp_port, b, 2));
+	TAP_CHECK(relayed(b, loc[1].rtp_port, a2, 3));
+	TAP_CHECK(nothing_in(a, 20));
+	TAP_CHECK(relayed(a2, loc[0].rtp_port, b, 4)); /* third accepted: window closed */
+	TAP_CHECK(!relayed(a, loc[0].rtp_port, b, 5));
+	struct relay_session_stats st = stats(&f, s);
+	TAP_CHECK_INT(st.ep[0].dropped_source, 1);
+	relay_session_free(s);
+	close(a);
+	close(a2);
+	close(b);
+	fx_done(&f);
+}
+
 static void t_bi35_pt_allowlist(void)
 {
 	struct fx f;
@@ -848,6 +966,8 @@ static const struct tap_case cases[] = {
 	{"BI-31 65,507-byte datagram and cap+1 dropped before SRTP", t_bi31_huge_datagram, 0},
 	{"BI-33 SDES-SRTP (AES_CM_80) bad tag, replay, plain, forged: no latch, no forward", t_bi33_srtp_80, 0},
 	{"BI-33 SDES-SRTP (AEAD_AES_128_GCM) same checks", t_bi33_srtp_gcm, 0},
+	{"SRTP (AES_CM_32) to SRTP (AEAD_AES_128_GCM), rekey by renegotiation", t_srtp_to_srtp_rekey, 0},
+	{"BI-34 learning window: re-latch inside the window only", t_bi34_relatch_in_window, 0},
 	{"BI-35 unnegotiated PT dropped with an allowlist", t_bi35_pt_allowlist, 0},
 	{"BI-36 garbage to every port, concurrent good session unaffected", t_bi36_garbage_burst, 0},
 	{"inactivity timeout fires once per silence, never after free", t_inactivity_timeout, 0},
