@@ -106,8 +106,47 @@ static void drop(struct endpoint *e, struct batch_counts *c, enum drop_reason wh
 }
 
 /*
+ * Validates one datagram from an allowed source, in place: RTP header or RTCP framing,
+ * SRTP unprotect, RTCP sub-packet filter, PT allowlist. Returns DROP_N when it may be
+ * forwarded, otherwise why not. *rtp is filled for RTP.
+ */
+static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, size_t *len,
+				 struct relay_rtp *rtp, struct batch_counts *c)
+{
+	bool srtp = e->suite != RELAY_SRTP_NONE;
+	if (!rtcp) {
+		/* The header is in clear text under SRTP too: check it before libsrtp reads it
+		 * (CVE-2015-6360); the padding is checked once decrypted. */
+		if (relay_rtp_parse(buf, *len, !srtp, rtp))
+			return DROP_MALFORMED;
+	} else if (*len < 8 || (buf[0] >> 6) != 2) {
+		return DROP_MALFORMED;
+	}
+	if (srtp) {
+		if (!e->srtp_in) /* contexts failed: drop, never pass as plain */
+			return DROP_SRTP_AUTH;
+		int err = relay_srtp_unprotect(e->srtp_in, rtcp, buf, len);
+		if (err)
+			return err == EALREADY ? DROP_SRTP_REPLAY
+			       : err == EACCES ? DROP_SRTP_AUTH
+					       : DROP_MALFORMED;
+		if (!rtcp && relay_rtp_parse(buf, *len, true, rtp))
+			return DROP_MALFORMED;
+	}
+	if (rtcp) {
+		unsigned bad = 0;
+		if (relay_rtcp_filter(buf, *len, len, &bad))
+			return DROP_MALFORMED;
+		c->drop[DROP_MALFORMED] += bad; /* sub-packets only: the rest goes on */
+	} else if (!pt_allowed(e, rtp->pt)) {
+		return DROP_PT;
+	}
+	return DROP_N;
+}
+
+/*
  * Processes one received datagram in place. Returns the queue (0 RTP, 1 RTCP) it should
- * leave on, or -1 when dropped; *len becomes the length to send.
+ * leave on, or -1 when dropped; *len becomes the length to send, *dst_out the address.
  */
 static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len, size_t cap,
 		   const struct sockaddr_storage *src, gint64 now, struct batch_counts *c,
@@ -115,61 +154,25 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 {
 	struct relay_session *s = e->s;
 	struct endpoint *o = &s->ep[e->idx ^ 1];
-	bool srtp = e->suite != RELAY_SRTP_NONE;
 	bool rtcp = rtcp_sock || (e->mux && relay_is_rtcp(buf, *len));
 	struct latch *l = rtcp_sock ? &e->l_rtcp : &e->l_rtp;
 	const struct sockaddr_storage *sig = rtcp_sock ? &e->sig_rtcp : &e->sig_rtp;
 	struct relay_rtp rtp;
-	int err;
 
 	if (!source_allowed(e, l, sig, src)) {
 		drop(e, c, DROP_SOURCE);
 		return -1;
 	}
-	if (!rtcp_sock && !e->mux && relay_is_rtcp(buf, *len)) {
-		drop(e, c, DROP_MALFORMED);
+	enum drop_reason why;
+	if (!rtcp_sock && !e->mux && relay_is_rtcp(buf, *len))
+		why = DROP_MALFORMED; /* RTCP on a port that is not muxed */
+	else
+		why = validate(e, rtcp, buf, len, &rtp, c);
+	if (why != DROP_N) {
+		drop(e, c, why);
 		return -1;
 	}
-	if (!rtcp) {
-		/* The header is in clear text under SRTP too: check it before libsrtp reads it
-		 * (CVE-2015-6360); the padding is checked once decrypted. */
-		if (relay_rtp_parse(buf, *len, !srtp, &rtp)) {
-			drop(e, c, DROP_MALFORMED);
-			return -1;
-		}
-	} else if (*len < 8 || (buf[0] >> 6) != 2) {
-		drop(e, c, DROP_MALFORMED);
-		return -1;
-	}
-	if (srtp) {
-		if (!e->srtp_in) { /* contexts failed: drop, never pass as plain */
-			drop(e, c, DROP_SRTP_AUTH);
-			return -1;
-		}
-		err = relay_srtp_unprotect(e->srtp_in, rtcp, buf, len);
-		if (err) {
-			drop(e, c, err == EALREADY ? DROP_SRTP_REPLAY
-				  : err == EACCES ? DROP_SRTP_AUTH : DROP_MALFORMED);
-			return -1;
-		}
-		if (!rtcp && relay_rtp_parse(buf, *len, true, &rtp)) {
-			drop(e, c, DROP_MALFORMED);
-			return -1;
-		}
-	}
-	if (rtcp) {
-		unsigned bad = 0;
-		if (relay_rtcp_filter(buf, *len, len, &bad)) {
-			drop(e, c, DROP_MALFORMED);
-			return -1;
-		}
-		if (bad)
-			c->drop[DROP_MALFORMED] += bad;
-	} else if (!pt_allowed(e, rtp.pt)) {
-		drop(e, c, DROP_PT);
-		return -1;
-	}
-
+	/* valid and authentic: only now may its source latch (SEC-11) */
 	latch_update(l, src);
 	s->last_rx = now;
 	s->timeout_fired = false;
@@ -384,8 +387,8 @@ void relay_worker_attach(struct relay_session *s)
 	for (int i = 0; i < 2; i++)
 		relay_endpoint_watch(&s->ep[i]);
 	if (s->inactivity_secs) {
-		guint ms = s->inactivity_secs * 1000 / 4;
-		s->timer = g_timeout_source_new(CLAMP(ms, 50, 1000));
+		guint64 ms = (guint64)s->inactivity_secs * 1000 / 4;
+		s->timer = g_timeout_source_new((guint)CLAMP(ms, 50, 1000));
 		g_source_set_callback(s->timer, on_tick, s, NULL);
 		g_source_attach(s->timer, w->ctx);
 	}
