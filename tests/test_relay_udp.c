@@ -933,6 +933,65 @@ static void t_update_renegotiation(void)
 	fx_done(&f);
 }
 
+
+static int peer6(void)
+{
+	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
+static void t_ipv6(void)
+{
+	int a = peer6(), b = peer6();
+	if (a < 0 || b < 0) {
+		printf("# no IPv6 loopback here; skipped\n");
+		if (a >= 0)
+			close(a);
+		if (b >= 0)
+			close(b);
+		return;
+	}
+	GMainContext *ctx = g_main_context_new();
+	g_main_context_push_thread_default(ctx);
+	uint16_t base = range_base();
+	struct relay_config cfg = {.workers = 1, .bind_addr = "::1", .port_min = base,
+				   .port_max = (uint16_t)(base + 9)};
+	struct relay *r = NULL;
+	TAP_CHECK_INT(relay_new(&cfg, &r), 0);
+	struct relay_session_params p = plain(a, b);
+	struct relay_local loc[2];
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(r, &p, loc, &s), 0);
+	int ok = 0;
+	for (uint16_t i = 1; i <= 3 && s; i++) {
+		uint8_t pk[200], q[256];
+		size_t n = make_rtp(pk, 0, i, i * 160u, 0x66, 40);
+		struct sockaddr_in6 d = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+					 .sin6_port = htons(loc[0].rtp_port)};
+		sendto(a, pk, n, 0, (struct sockaddr *)&d, sizeof(d));
+		ok += recv_in(b, q, sizeof(q), 1000, NULL) == (ssize_t)n;
+	}
+	TAP_CHECK_INT(ok, 3);
+	/* an IPv4 peer address on an IPv6 relay is refused */
+	struct relay_session *s2 = NULL;
+	p.ep[1].remote_rtp = loop_addr(4000);
+	TAP_CHECK_INT(relay_session_new(r, &p, loc, &s2), EINVAL);
+	relay_session_free(s);
+	relay_free(r);
+	while (g_main_context_iteration(ctx, FALSE))
+		;
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+	close(a);
+	close(b);
+}
+
 static void t_metrics(void)
 {
 	struct fx f;
@@ -973,6 +1032,7 @@ static const struct tap_case cases[] = {
 	{"inactivity timeout fires once per silence, never after free", t_inactivity_timeout, 0},
 	{"session free returns ports; pool exhaustion and recovery", t_free_returns_ports, 0},
 	{"renegotiation: new peer address, rtcp-mux off, bad update refused", t_update_renegotiation, 0},
+	{"IPv6: relay on ::1 forwards; an IPv4 remote is refused", t_ipv6, 0},
 	{"metrics: sessions gauge, packets, drops", t_metrics, 0},
 };
 
