@@ -52,7 +52,8 @@ bool relay_is_rtcp(const uint8_t *p, size_t len);
  * Walks an RTCP compound packet (RFC 3550 §6.1) in place and drops bad sub-packets (BI-32):
  * each must be version 2 with a length inside the buffer; SR/RR report counts, SDES chunks,
  * BYE reasons, APP, RTPFB/PSFB (RFC 4585) and XR block lengths (RFC 3611) must fit. Good
- * sub-packets are moved together; *out_len is the new length. A sub-packet whose length
+ * sub-packets are moved together; *out_len is the new length. The first sub-packet need
+ * not be SR/RR (RFC 5506 reduced-size RTCP). A sub-packet whose length
  * runs past the buffer ends the walk (nothing after it can be trusted). Returns 0 when at
  * least one sub-packet is left, EBADMSG otherwise. *dropped (may be NULL) counts drops.
  */
@@ -145,7 +146,8 @@ struct relay;
  * the signaling thread; the relay is used from that thread only.
  */
 int relay_new(const struct relay_config *cfg, struct relay **out);
-/* Stops the workers (sessions still open are closed and their ports returned), frees. */
+/* Stops the workers and frees. Free every session first: one still open is closed and its
+ * ports returned, but its handle may no longer be used (and its memory is lost). */
 void relay_free(struct relay *r);
 /* The port pool (for tests and /metrics). */
 struct relay_ports *relay_get_ports(struct relay *r);
@@ -213,6 +215,15 @@ struct relay_local {
 };
 
 /*
+ * Life of a session: relay_session_new() (signaling) posts it to a worker, which watches
+ * its sockets and forwards; update/stats/free are messages to that worker; replies and the
+ * timeout come back as callbacks on the creator's thread-default GMainContext.
+ *
+ * Per datagram, in this order: size cap (BI-31), source (latch rules above), RTP header or
+ * RTCP framing (BI-30), SRTP/SRTCP unprotect (BI-33), RTCP sub-packet filter (BI-32), PT
+ * allowlist (BI-35); then latch, stats, protect toward an SRTP peer, send (sendmmsg).
+ * Every drop is counted per endpoint and in gorgee_relay_drops_total{reason}.
+ *
  * Creates a session on the least-loaded worker. Ports are allocated and bound, SRTP
  * contexts made, synchronously: local[0..1] receives the local ports of endpoints 0 and 1.
  * Returns 0 (*out is the caller's handle until relay_session_free), EINVAL (bad params or
