@@ -306,7 +306,7 @@ static gboolean do_stats(gpointer data)
 int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		      struct relay_local local[2], struct relay_session **out)
 {
-	if (!r || !p || !out)
+	if (!r || !p || !local || !out)
 		return EINVAL;
 	for (int i = 0; i < 2; i++) {
 		int err = check_params(r, &p->ep[i]);
