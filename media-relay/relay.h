@@ -1,0 +1,274 @@
+/* media-relay: relay sessions (two endpoints on one media worker), RTP/RTCP validation,
+ * SDES-SRTP, port allocation and stats. Knows nothing of SIP or SDP. */
+#ifndef GORGEE_RELAY_H
+#define GORGEE_RELAY_H
+
+#include <glib.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core.h"
+
+/* ---- RTP / RTCP validation (relay_rtp.c): pure functions, any thread ------------------ */
+
+#define RELAY_RTP_HDR_MIN   12
+#define RELAY_MAX_PACKET    1500 /* default cap (BI-31); relay_config.max_packet overrides */
+#define RELAY_MAX_PACKET_HI 8192 /* highest cap a configuration may choose */
+
+/* A parsed RTP packet; every pointer points into the caller's buffer (zero copy). */
+struct relay_rtp {
+	uint8_t pt;
+	bool marker;
+	uint8_t cc;            /* CSRC count */
+	uint16_t seq;
+	uint32_t ts;
+	uint32_t ssrc;
+	bool has_ext;
+	uint16_t ext_profile;  /* 0xBEDE one-byte, 0x100x two-byte (RFC 8285), or other */
+	const uint8_t *ext;    /* extension body (ext_len bytes), NULL when absent */
+	size_t ext_len;
+	size_t hdr_len;        /* fixed header + CSRCs + extension */
+	const uint8_t *payload;
+	size_t payload_len;    /* without padding */
+	uint8_t pad_len;       /* RFC 3550 §5.1 padding count, 0 when P is clear */
+};
+
+/*
+ * Parses an RTP header (RFC 3550 §5.1) checking version 2, the CSRC list, the extension
+ * length, RFC 8285 extension elements (one-byte ID 15 is rejected) and the padding count
+ * against len (BI-30). With check_padding false the padding
+ * is not examined (an SRTP packet, whose padding is encrypted). Returns 0 or EBADMSG.
+ */
+int relay_rtp_parse(const uint8_t *p, size_t len, bool check_padding, struct relay_rtp *out);
+
+/* RFC 5761 §4 demultiplexing on a muxed port: true when the second byte (M+PT) is 192..223,
+ * i.e. the RTP PT would be 64..95; those are RTCP packet types 192..223. */
+bool relay_is_rtcp(const uint8_t *p, size_t len);
+
+/*
+ * Walks an RTCP compound packet (RFC 3550 §6.1) in place and drops bad sub-packets (BI-32):
+ * each must be version 2 with a length inside the buffer; SR/RR report counts, SDES chunks,
+ * BYE reasons, APP, RTPFB/PSFB (RFC 4585) and XR block lengths (RFC 3611) must fit. Good
+ * sub-packets are moved together; *out_len is the new length. The first sub-packet need
+ * not be SR/RR (RFC 5506 reduced-size RTCP). A sub-packet whose length
+ * runs past the buffer ends the walk (nothing after it can be trusted). Returns 0 when at
+ * least one sub-packet is left, EBADMSG otherwise. *dropped (may be NULL) counts drops.
+ */
+int relay_rtcp_filter(uint8_t *p, size_t len, size_t *out_len, unsigned *dropped);
+
+/* ---- SDES-SRTP (relay_srtp.c) ------------------------------------------------------------ */
+
+enum relay_srtp_suite {
+	RELAY_SRTP_NONE = 0,
+	RELAY_SRTP_AES_CM_128_HMAC_SHA1_80, /* 30-byte master key||salt */
+	RELAY_SRTP_AES_CM_128_HMAC_SHA1_32, /* 30 bytes */
+	RELAY_SRTP_AEAD_AES_128_GCM,        /* 28 bytes (RFC 7714) */
+};
+
+/* Master key || salt length for a suite; 0 for RELAY_SRTP_NONE or unknown. */
+size_t relay_srtp_key_len(enum relay_srtp_suite suite);
+/* Name as in RFC 4568 a=crypto ("AES_CM_128_HMAC_SHA1_80"); "none" for unknown. */
+const char *relay_srtp_suite_name(enum relay_srtp_suite suite);
+
+struct relay_srtp;
+
+/*
+ * Makes one direction of an SRTP context (libsrtp2; relay_srtp_init() must have run, which
+ * relay_new() does). key holds master key||salt; it is only read during the call and never
+ * logged (SEC-13); libsrtp keeps its own expanded copy. inbound: unprotects; otherwise
+ * protects. Returns 0, EINVAL (bad suite or key length), ENOTSUP (libsrtp lacks the suite)
+ * or EIO. The context belongs to one thread at a time; free with relay_srtp_free().
+ */
+int relay_srtp_new(enum relay_srtp_suite suite, const uint8_t *key, size_t key_len, bool inbound,
+		   struct relay_srtp **out);
+void relay_srtp_free(struct relay_srtp *s);
+/* Process-wide srtp_init(); idempotent and thread-safe. Returns 0 or EIO. */
+int relay_srtp_init(void);
+
+/* Room an SRTP/SRTCP trailer may need past the packet (tag, SRTCP index, MKI). */
+#define RELAY_SRTP_TRAILER_MAX 144
+
+/*
+ * Protect/unprotect an RTP (rtcp false) or RTCP packet in place. *len is updated. Protect
+ * needs cap >= *len + RELAY_SRTP_TRAILER_MAX. Returns 0; unprotect returns EACCES for an
+ * authentication failure, EALREADY for a replayed or too old index (RFC 3711 §3.3.2),
+ * EBADMSG for a malformed packet; protect returns EMSGSIZE or EIO.
+ */
+int relay_srtp_protect(struct relay_srtp *s, bool rtcp, uint8_t *buf, size_t *len, size_t cap);
+int relay_srtp_unprotect(struct relay_srtp *s, bool rtcp, uint8_t *buf, size_t *len);
+
+/* ---- port allocator (relay_ports.c): thread-safe ----------------------------------------- */
+
+struct relay_ports;
+
+/*
+ * A pool of even ports in [min, max] on bind_addr (numeric IPv4 or IPv6). Each slot is the
+ * pair (even, even+1): RTP on the even port, RTCP on the odd one when not muxed. Returns 0,
+ * EINVAL (bad address or a range with no even port whose pair fits) or ENOMEM.
+ */
+int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct relay_ports **out);
+/* Frees the pool; every slot should have been released (leftovers are logged). */
+void relay_ports_free(struct relay_ports *p);
+
+/*
+ * Takes a free slot and binds non-blocking UDP sockets: fds[0] on the even port, fds[1] on
+ * port+1 when rtcp is true (else fds[1] = -1). A port someone else holds (EADDRINUSE) is
+ * skipped. Freed slots are reused, oldest released first. Returns 0 (the caller owns the
+ * fds and the slot), EADDRNOTAVAIL when no slot is free, or the socket errno. Any thread.
+ */
+int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *port);
+/* Binds the odd port of a slot the caller holds (rtcp-mux turned off). Returns 0 or errno. */
+int relay_ports_bind_rtcp(struct relay_ports *p, uint16_t port, int *fd);
+/* Returns a slot to the pool (the caller closes the fds). Any thread. */
+void relay_ports_release(struct relay_ports *p, uint16_t port);
+unsigned relay_ports_capacity(const struct relay_ports *p);
+unsigned relay_ports_in_use(struct relay_ports *p);
+
+/* ---- the relay: M media workers ---------------------------------------------------------- */
+
+struct relay_config {
+	unsigned workers;      /* media worker threads, 1..64 */
+	const char *bind_addr; /* local media address, numeric ("127.0.0.1", "::") */
+	uint16_t port_min, port_max;
+	size_t max_packet;     /* bytes; larger datagrams are dropped before SRTP (BI-31); 0 =
+				* RELAY_MAX_PACKET; at most RELAY_MAX_PACKET_HI */
+	unsigned batch;        /* recvmmsg/sendmmsg batch, 1..64; 0 = 32 */
+};
+
+struct relay;
+
+/*
+ * Starts the relay: srtp_init(), the port pool, the metrics families and cfg->workers
+ * threads, each running its own GMainContext. Returns 0, EINVAL, ENOMEM or EIO. Call from
+ * the signaling thread; the relay is used from that thread only.
+ */
+int relay_new(const struct relay_config *cfg, struct relay **out);
+/* Stops the workers and frees. Free every session first: one still open is closed and its
+ * ports returned, but its handle may no longer be used (and its memory is lost). */
+void relay_free(struct relay *r);
+/* The port pool (for tests and /metrics). */
+struct relay_ports *relay_get_ports(struct relay *r);
+
+/* ---- relay sessions ---------------------------------------------------------------------- */
+
+#define RELAY_MAX_PT_ALLOW 32
+#define RELAY_LEARN_MAX    5
+
+/*
+ * One side of a session as signalling sees it. Addresses are copied; keys are read during
+ * the call only (the relay keeps libsrtp contexts, never the key bytes).
+ *
+ * Which sources a plain RTP endpoint accepts (symmetric RTP latching, BI-34, SEC-11):
+ *  - A packet is checked (size cap, RTP/RTCP validity, SRTP authentication and replay, PT
+ *    allowlist) BEFORE its source may latch; an invalid packet never latches anything.
+ *  - learn false: only packets from exactly remote_rtp (remote_rtcp for the RTCP socket)
+ *    are accepted; that address is the latch.
+ *  - learn true (NAT): packets from the IP of remote_rtp, any port, are candidates; the
+ *    first valid one latches its source. While fewer than learn_packets (1..5) packets
+ *    have been accepted, a valid packet from another port of the same IP re-latches (a NAT
+ *    binding that moved at call start). After that the latch is fixed.
+ *  - Packets from any other source are dropped and counted (reason "source"). The relay
+ *    sends to the latched address, or to the signalled one until something latched.
+ *  - relay_session_update() with new addresses resets the latch and the learning window.
+ *    Nothing else re-latches; a peer whose address changes needs a renegotiation.
+ *  - An endpoint with no signalled address (family AF_UNSPEC) accepts nothing.
+ * An SRTP endpoint never accepts or sends plain RTP: a packet that fails to unprotect is
+ * dropped, whatever it looks like.
+ */
+struct relay_endpoint_params {
+	struct sockaddr_storage remote_rtp;  /* the peer's RTP address; AF_UNSPEC = unknown */
+	struct sockaddr_storage remote_rtcp; /* ignored when rtcp_mux */
+	bool rtcp_mux;                       /* RFC 5761 on this side */
+	bool learn;                          /* latch to the first valid source on that IP */
+	unsigned learn_packets;              /* learning window, 1..RELAY_LEARN_MAX (0 = 5) */
+	enum relay_srtp_suite srtp;          /* RELAY_SRTP_NONE = plain RTP */
+	const struct secret *key_in;         /* what the peer protects with (we unprotect) */
+	const struct secret *key_out;        /* what we protect with toward the peer */
+	/* RTP payload types this side may send (BI-35); n_pt_allow 0 = any. Others dropped. */
+	uint8_t pt_allow[RELAY_MAX_PT_ALLOW];
+	unsigned n_pt_allow;
+	uint32_t clock_rate;                 /* RTP clock of this side's media, for jitter
+					      * (RFC 3550 A.8); 0 = 8000 */
+};
+
+struct relay_session;
+
+/* Called on the signaling thread (the thread-default context of relay_session_new's
+ * caller) when no valid packet arrived on either endpoint for inactivity_secs. Fires once
+ * per silence; activity re-arms it. Not called after relay_session_free(). */
+typedef void relay_timeout_fn(struct relay_session *s, void *arg);
+
+struct relay_session_params {
+	struct relay_endpoint_params ep[2];
+	unsigned inactivity_secs; /* 0 = no timeout */
+	relay_timeout_fn *on_timeout;
+	void *arg;
+	const char *call_id;      /* for log lines; copied; may be NULL */
+};
+
+struct relay_local {
+	uint16_t rtp_port;
+	uint16_t rtcp_port; /* == rtp_port when muxed */
+};
+
+/*
+ * Life of a session: relay_session_new() (signaling) posts it to a worker, which watches
+ * its sockets and forwards; update/stats/free are messages to that worker; replies and the
+ * timeout come back as callbacks on the creator's thread-default GMainContext.
+ *
+ * Per datagram, in this order: size cap (BI-31), source (latch rules above), RTP header or
+ * RTCP framing (BI-30), SRTP/SRTCP unprotect (BI-33), RTCP sub-packet filter (BI-32), PT
+ * allowlist (BI-35); then latch, stats, protect toward an SRTP peer, send (sendmmsg).
+ * Every drop is counted per endpoint and in gorgee_relay_drops_total{reason}.
+ *
+ * Creates a session on the least-loaded worker. Ports are allocated and bound, SRTP
+ * contexts made, synchronously: local[0..1] receives the local ports of endpoints 0 and 1.
+ * Returns 0 (*out is the caller's handle until relay_session_free), EINVAL (bad params or
+ * key length), ENOTSUP (suite), EADDRNOTAVAIL (no ports) or errno. Signaling thread.
+ */
+int relay_session_new(struct relay *r, const struct relay_session_params *p,
+		      struct relay_local local[2], struct relay_session **out);
+
+/*
+ * Renegotiation of endpoint idx (0 or 1): new remote addresses, mux, keys, PT allowlist.
+ * The latch and learning window restart; SRTP contexts are replaced (replay state resets).
+ * local gets the ports (RTCP may be bound now if mux was turned off). Returns 0 or errno;
+ * on error nothing changed. Applied asynchronously on the worker. Signaling thread.
+ */
+int relay_session_update(struct relay_session *s, unsigned idx,
+			 const struct relay_endpoint_params *ep, struct relay_local *local);
+
+/* Per direction: what arrived on endpoint i from its peer (and went toward the other). */
+struct relay_dir_stats {
+	uint64_t packets_in, bytes_in;   /* accepted (valid, authenticated, from the latch) */
+	uint64_t packets_out, bytes_out; /* sent toward the other endpoint's peer */
+	uint64_t rtcp_in;
+	uint64_t dropped;                /* every drop on this endpoint's sockets */
+	uint64_t dropped_source;         /* of which: wrong source (BI-34) */
+	int64_t lost;                    /* RFC 3550 A.3: expected - received (may be < 0) */
+	uint32_t jitter;                 /* RFC 3550 A.8, timestamp units */
+	uint32_t jitter_us;              /* same in µs */
+	bool latched;
+	struct sockaddr_storage latch;   /* valid when latched */
+};
+
+struct relay_session_stats {
+	struct relay_dir_stats ep[2];
+};
+
+/* Receives a stats snapshot on the signaling thread; stats is borrowed for the call. */
+typedef void relay_stats_fn(struct relay_session *s, const struct relay_session_stats *stats,
+			    void *arg);
+
+/* Asks the worker for a snapshot; cb runs later on the caller's thread-default context
+ * (not if the session is freed first). Signaling thread. */
+void relay_session_stats(struct relay_session *s, relay_stats_fn *cb, void *arg);
+
+/* Closes the session: the worker stops forwarding, closes the sockets and returns the ports
+ * to the pool shortly after. No callback runs after this returns. s may be NULL. */
+void relay_session_free(struct relay_session *s);
+
+#endif

@@ -1,0 +1,192 @@
+/* Media port pool: even RTP ports (RTCP on port+1) from a range, shared by every worker. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+/*
+ * Slots are kept in a FIFO ring of free indexes, so a released pair is reused last: a late
+ * packet meant for an old call is less likely to reach a new one.
+ */
+struct relay_ports {
+	GMutex lock;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	uint16_t first; /* even port of slot 0 */
+	unsigned n;     /* slots */
+	unsigned *ring; /* free slot indexes */
+	unsigned head, count;
+	bool *used;
+};
+
+int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct relay_ports **out)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t sl;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	if (!bind_addr)
+		return EINVAL;
+	if (inet_pton(AF_INET, bind_addr, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		sl = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, bind_addr, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		sl = sizeof(*v6);
+	} else {
+		return EINVAL;
+	}
+	unsigned first = min + (min & 1u);
+	if (min == 0 || max < min || first >= max)
+		return EINVAL;
+	unsigned n = (max - first + 1) / 2; /* pairs (even, even+1) inside [min, max] */
+	if (n == 0)
+		return EINVAL;
+
+	struct relay_ports *p = g_new0(struct relay_ports, 1);
+	g_mutex_init(&p->lock);
+	p->addr = ss;
+	p->addr_len = sl;
+	p->first = (uint16_t)first;
+	p->n = n;
+	p->ring = g_new(unsigned, n);
+	p->used = g_new0(bool, n);
+	for (unsigned i = 0; i < n; i++)
+		p->ring[i] = i;
+	p->count = n;
+	*out = p;
+	return 0;
+}
+
+void relay_ports_free(struct relay_ports *p)
+{
+	if (!p)
+		return;
+	if (p->count != p->n)
+		LOGW("relay", NULL, "port pool freed with %u slots still in use", p->n - p->count);
+	g_mutex_clear(&p->lock);
+	g_free(p->ring);
+	g_free(p->used);
+	g_free(p);
+}
+
+static int bind_one(const struct relay_ports *p, uint16_t port, int *fd)
+{
+	struct sockaddr_storage ss = p->addr;
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	int s = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return errno;
+	if (bind(s, (struct sockaddr *)&ss, p->addr_len) < 0) {
+		int e = errno;
+		close(s);
+		return e;
+	}
+	*fd = s;
+	return 0;
+}
+
+/* Takes the oldest free slot; UINT_MAX when none. */
+static unsigned take(struct relay_ports *p)
+{
+	unsigned idx = UINT_MAX;
+	g_mutex_lock(&p->lock);
+	if (p->count) {
+		idx = p->ring[p->head];
+		p->head = (p->head + 1) % p->n;
+		p->count--;
+		p->used[idx] = true;
+	}
+	g_mutex_unlock(&p->lock);
+	return idx;
+}
+
+static void give(struct relay_ports *p, unsigned idx)
+{
+	g_mutex_lock(&p->lock);
+	if (idx < p->n && p->used[idx]) {
+		p->used[idx] = false;
+		p->ring[(p->head + p->count) % p->n] = idx;
+		p->count++;
+	} else {
+		LOGE("relay", NULL, "port slot %u released twice", idx);
+	}
+	g_mutex_unlock(&p->lock);
+}
+
+int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *port)
+{
+	/* Each slot is tried at most once per call: ports held by others are skipped, and
+	 * the skipped slots go back to the pool (at its tail) once we are done. */
+	unsigned *skipped = NULL, nskip = 0;
+	int err = EADDRNOTAVAIL;
+	for (unsigned tries = 0; tries < p->n; tries++) {
+		unsigned idx = take(p);
+		if (idx == UINT_MAX)
+			break;
+		uint16_t even = (uint16_t)(p->first + 2 * idx);
+		int a = -1, b = -1;
+		int e = bind_one(p, even, &a);
+		if (!e && rtcp)
+			e = bind_one(p, (uint16_t)(even + 1), &b);
+		if (!e) {
+			fds[0] = a;
+			fds[1] = b;
+			*port = even;
+			err = 0;
+			break;
+		}
+		if (a >= 0)
+			close(a);
+		if (!skipped)
+			skipped = g_new(unsigned, p->n);
+		skipped[nskip++] = idx;
+		if (e != EADDRINUSE && e != EACCES) {
+			err = e;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < nskip; i++)
+		give(p, skipped[i]);
+	g_free(skipped);
+	return err;
+}
+
+int relay_ports_bind_rtcp(struct relay_ports *p, uint16_t port, int *fd)
+{
+	if (port < p->first || (port - p->first) % 2 || (unsigned)(port - p->first) / 2 >= p->n)
+		return EINVAL;
+	return bind_one(p, (uint16_t)(port + 1), fd);
+}
+
+void relay_ports_release(struct relay_ports *p, uint16_t port)
+{
+	if (port < p->first || (port - p->first) % 2) {
+		LOGE("relay", NULL, "release of port %u outside the pool", port);
+		return;
+	}
+	give(p, (unsigned)(port - p->first) / 2);
+}
+
+unsigned relay_ports_capacity(const struct relay_ports *p)
+{
+	return p->n;
+}
+
+unsigned relay_ports_in_use(struct relay_ports *p)
+{
+	g_mutex_lock(&p->lock);
+	unsigned n = p->n - p->count;
+	g_mutex_unlock(&p->lock);
+	return n;
+}

@@ -1,0 +1,412 @@
+/* Relay sessions as the signaling thread sees them: create, renegotiate, stats, free, all by
+ * messages to the owning worker; and the RFC 3550 receiver statistics kept on the worker. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay_priv.h"
+
+struct relay_session *relay_session_ref(struct relay_session *s)
+{
+	g_atomic_ref_count_inc(&s->ref);
+	return s;
+}
+
+void relay_session_unref(struct relay_session *s)
+{
+	if (!s || !g_atomic_ref_count_dec(&s->ref))
+		return;
+	g_main_context_unref(s->caller);
+	g_free(s->call_id);
+	g_free(s);
+}
+
+/* ---- RFC 3550 A.1 (sequence), A.3 (loss), A.8 (jitter) ---- */
+
+#define MAX_DROPOUT  3000
+#define MAX_MISORDER 100
+#define SEQ_MOD      (1u << 16)
+
+static void seq_init(struct rx_seq *q, const struct relay_rtp *rtp)
+{
+	memset(q, 0, sizeof(*q));
+	q->init = true;
+	q->ssrc = rtp->ssrc;
+	q->base_seq = rtp->seq;
+	q->max_seq = rtp->seq;
+	q->bad_seq = SEQ_MOD + 1;
+}
+
+void relay_session_rx_seq(struct endpoint *e, const struct relay_rtp *rtp, gint64 now_us)
+{
+	struct rx_seq *q = &e->seq;
+	if (!q->init || q->ssrc != rtp->ssrc) {
+		seq_init(q, rtp);
+	} else {
+		uint16_t udelta = (uint16_t)(rtp->seq - q->max_seq);
+		if (udelta < MAX_DROPOUT) {
+			if (rtp->seq < q->max_seq)
+				q->cycles += SEQ_MOD; /* wrapped */
+			q->max_seq = rtp->seq;
+		} else if (udelta <= SEQ_MOD - MAX_MISORDER) {
+			/* A big jump: accept it only if the next packet confirms it. */
+			if (rtp->seq != q->bad_seq) {
+				q->bad_seq = (rtp->seq + 1u) & (SEQ_MOD - 1);
+				return;
+			}
+			seq_init(q, rtp);
+		}
+		/* else: duplicate or reordered, counted as received */
+	}
+	q->received++;
+
+	uint32_t rate = e->clock_rate ? e->clock_rate : 8000;
+	uint32_t arrival = (uint32_t)((uint64_t)now_us * rate / G_USEC_PER_SEC);
+	uint32_t transit = arrival - rtp->ts;
+	if (q->have_transit) {
+		int32_t d = (int32_t)(transit - q->transit);
+		double ad = d < 0 ? -(double)d : (double)d;
+		q->jitter += (ad - q->jitter) / 16.0;
+	}
+	q->transit = transit;
+	q->have_transit = true;
+}
+
+static void snapshot(const struct endpoint *e, struct relay_dir_stats *out)
+{
+	*out = e->st;
+	const struct rx_seq *q = &e->seq;
+	if (q->init) {
+		int64_t expected = (int64_t)q->cycles + q->max_seq - (int64_t)q->base_seq + 1;
+		out->lost = expected - (int64_t)q->received;
+		out->jitter = (uint32_t)q->jitter;
+		uint32_t rate = e->clock_rate ? e->clock_rate : 8000;
+		out->jitter_us = (uint32_t)(q->jitter * 1e6 / rate);
+	}
+	out->latched = e->l_rtp.on;
+	if (e->l_rtp.on)
+		out->latch = e->l_rtp.addr;
+}
+
+/* ---- endpoint configuration (built on the signaling thread, applied on the worker) ---- */
+
+static int check_addr(const struct relay *r, const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_UNSPEC || a->ss_family == r->family ? 0 : EINVAL;
+}
+
+static int check_params(const struct relay *r, const struct relay_endpoint_params *p)
+{
+	if (p->n_pt_allow > RELAY_MAX_PT_ALLOW || p->learn_packets > RELAY_LEARN_MAX)
+		return EINVAL;
+	for (unsigned i = 0; i < p->n_pt_allow; i++)
+		if (p->pt_allow[i] > 127)
+			return EINVAL;
+	if (check_addr(r, &p->remote_rtp) || check_addr(r, &p->remote_rtcp))
+		return EINVAL;
+	if (p->srtp != RELAY_SRTP_NONE) {
+		size_t want = relay_srtp_key_len(p->srtp);
+		size_t a = 0, b = 0;
+		if (!want || !p->key_in || !p->key_out)
+			return EINVAL;
+		if (!r->suite_ok[p->srtp])
+			return ENOTSUP;
+		secret_reveal(p->key_in, &a);
+		secret_reveal(p->key_out, &b);
+		if (a != want || b != want)
+			return EINVAL;
+	}
+	return 0;
+}
+
+/* Fills the signalled part of e (no sockets, no SRTP contexts) and copies the keys to k. */
+static void load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
+{
+	e->sig_rtp = p->remote_rtp;
+	e->mux = p->rtcp_mux;
+	memset(&e->sig_rtcp, 0, sizeof(e->sig_rtcp));
+	if (!p->rtcp_mux) {
+		e->sig_rtcp = p->remote_rtcp;
+		if (e->sig_rtcp.ss_family == AF_UNSPEC && e->sig_rtp.ss_family != AF_UNSPEC) {
+			/* RFC 3550 §11: RTCP on the next port up unless a=rtcp said otherwise */
+			e->sig_rtcp = e->sig_rtp;
+			uint16_t *port = e->sig_rtp.ss_family == AF_INET
+						 ? &((struct sockaddr_in *)&e->sig_rtcp)->sin_port
+						 : &((struct sockaddr_in6 *)&e->sig_rtcp)->sin6_port;
+			*port = htons((uint16_t)(ntohs(*port) + 1));
+		}
+	}
+	e->learn = p->learn;
+	e->learn_packets = p->learn_packets ? p->learn_packets : RELAY_LEARN_MAX;
+	e->suite = p->srtp;
+	memcpy(e->pt_allow, p->pt_allow, sizeof(e->pt_allow));
+	e->n_pt_allow = p->n_pt_allow;
+	e->clock_rate = p->clock_rate;
+	e->srtp_in = e->srtp_out = NULL;
+	memset(k, 0, sizeof(*k));
+	k->suite = p->srtp;
+	if (p->srtp == RELAY_SRTP_NONE)
+		return;
+	/* check_params() verified both lengths against the suite */
+	const char *in = secret_reveal(p->key_in, &k->len);
+	const char *out = secret_reveal(p->key_out, &k->len);
+	memcpy(k->in, in, k->len);
+	memcpy(k->out, out, k->len);
+}
+
+/* Worker thread: builds e's SRTP contexts from k and wipes k. On failure the endpoint keeps
+ * its suite with no contexts, so every packet is dropped: never a fallback to plain RTP. */
+static void make_srtp(struct endpoint *e, struct keys *k)
+{
+	e->srtp_in = e->srtp_out = NULL;
+	if (k->suite != RELAY_SRTP_NONE) {
+		int err = relay_srtp_new(k->suite, k->in, k->len, true, &e->srtp_in);
+		if (!err)
+			err = relay_srtp_new(k->suite, k->out, k->len, false, &e->srtp_out);
+		if (err) {
+			struct log_ctx lc = {.call_id = e->s->call_id, .leg = "relay"};
+			LOGE("relay", &lc, "endpoint %u: SRTP context failed: %s", e->idx,
+			     g_strerror(err));
+			relay_srtp_free(e->srtp_in);
+			e->srtp_in = NULL;
+		}
+	}
+	OPENSSL_cleanse(k, sizeof(*k));
+}
+
+void relay_endpoint_clear(struct relay *r, struct endpoint *e)
+{
+	relay_endpoint_unwatch(e);
+	if (e->rtp.fd >= 0)
+		close(e->rtp.fd);
+	if (e->rtcp.fd >= 0)
+		close(e->rtcp.fd);
+	if (e->rtp.fd >= 0)
+		relay_ports_release(r->ports, e->port);
+	e->rtp.fd = e->rtcp.fd = -1;
+	relay_srtp_free(e->srtp_in);
+	relay_srtp_free(e->srtp_out);
+	e->srtp_in = e->srtp_out = NULL;
+}
+
+/* ---- messages to the worker ---- */
+
+struct msg {
+	struct relay_session *s;
+	struct keys keys[2]; /* attach: both endpoints; update: keys[0] */
+	/* update */
+	unsigned idx;
+	struct endpoint cfg;
+	int rtcp_fd;
+	/* stats */
+	relay_stats_fn *cb;
+	void *arg;
+	struct relay_session_stats stats;
+};
+
+static struct msg *msg_new(struct relay_session *s)
+{
+	struct msg *m = g_new0(struct msg, 1);
+	m->s = relay_session_ref(s);
+	m->rtcp_fd = -1;
+	return m;
+}
+
+static void msg_free(gpointer data)
+{
+	struct msg *m = data;
+	/* a message the worker never ran still holds keys and maybe a socket */
+	OPENSSL_cleanse(m->keys, sizeof(m->keys));
+	if (m->rtcp_fd >= 0)
+		close(m->rtcp_fd);
+	relay_session_unref(m->s);
+	g_free(m);
+}
+
+static void post(struct relay_session *s, GSourceFunc fn, struct msg *m)
+{
+	g_main_context_invoke_full(s->w->ctx, G_PRIORITY_DEFAULT, fn, m, msg_free);
+}
+
+static gboolean do_attach(gpointer data)
+{
+	struct msg *m = data;
+	for (int i = 0; i < 2; i++)
+		make_srtp(&m->s->ep[i], &m->keys[i]);
+	relay_worker_attach(m->s);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean do_detach(gpointer data)
+{
+	struct msg *m = data;
+	relay_worker_detach(m->s);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean do_update(gpointer data)
+{
+	struct msg *m = data;
+	struct relay_session *s = m->s;
+	if (s->closed)
+		return G_SOURCE_REMOVE;
+	struct endpoint *e = &s->ep[m->idx];
+	relay_srtp_free(e->srtp_in);
+	relay_srtp_free(e->srtp_out);
+	e->sig_rtp = m->cfg.sig_rtp;
+	e->sig_rtcp = m->cfg.sig_rtcp;
+	e->mux = m->cfg.mux;
+	e->learn = m->cfg.learn;
+	e->learn_packets = m->cfg.learn_packets;
+	e->suite = m->cfg.suite;
+	make_srtp(e, &m->keys[0]);
+	memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
+	e->n_pt_allow = m->cfg.n_pt_allow;
+	e->clock_rate = m->cfg.clock_rate;
+	memset(&e->l_rtp, 0, sizeof(e->l_rtp));
+	memset(&e->l_rtcp, 0, sizeof(e->l_rtcp));
+	memset(&e->seq, 0, sizeof(e->seq));
+	if (m->rtcp_fd >= 0) {
+		e->rtcp.fd = m->rtcp_fd;
+		m->rtcp_fd = -1;
+		relay_endpoint_watch(e);
+	}
+	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
+	LOGD("relay", &lc, "endpoint %u renegotiated (%s%s)", m->idx,
+	     relay_srtp_suite_name(e->suite), e->mux ? ", rtcp-mux" : "");
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean deliver_stats(gpointer data)
+{
+	struct msg *m = data;
+	if (!m->s->freed)
+		m->cb(m->s, &m->stats, m->arg);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean do_stats(gpointer data)
+{
+	struct msg *m = data;
+	for (int i = 0; i < 2; i++)
+		snapshot(&m->s->ep[i], &m->stats.ep[i]);
+	struct msg *back = msg_new(m->s);
+	back->cb = m->cb;
+	back->arg = m->arg;
+	back->stats = m->stats;
+	g_main_context_invoke_full(m->s->caller, G_PRIORITY_DEFAULT, deliver_stats, back,
+				   msg_free);
+	return G_SOURCE_REMOVE;
+}
+
+/* ---- public API (signaling thread) ---- */
+
+int relay_session_new(struct relay *r, const struct relay_session_params *p,
+		      struct relay_local local[2], struct relay_session **out)
+{
+	if (!r || !p || !local || !out)
+		return EINVAL;
+	for (int i = 0; i < 2; i++) {
+		int err = check_params(r, &p->ep[i]);
+		if (err)
+			return err;
+	}
+	struct relay_session *s = g_new0(struct relay_session, 1);
+	g_atomic_ref_count_init(&s->ref);
+	s->relay = r;
+	s->call_id = g_strdup(p->call_id);
+	s->caller = g_main_context_ref_thread_default();
+	s->on_timeout = p->on_timeout;
+	s->arg = p->arg;
+	s->inactivity_secs = p->inactivity_secs;
+	int err = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		struct endpoint *e = &s->ep[i];
+		e->s = s;
+		e->idx = i;
+		e->rtp.ep = e->rtcp.ep = e;
+		e->rtcp.is_rtcp = true;
+		e->rtp.fd = e->rtcp.fd = -1;
+	}
+	struct msg *m = msg_new(s);
+	for (unsigned i = 0; i < 2 && !err; i++) {
+		struct endpoint *e = &s->ep[i];
+		int fds[2] = {-1, -1};
+		load_params(e, &m->keys[i], &p->ep[i]);
+		err = relay_ports_alloc(r->ports, !p->ep[i].rtcp_mux, fds, &e->port);
+		if (err)
+			break;
+		e->rtp.fd = fds[0];
+		e->rtcp.fd = fds[1];
+		s->port[i] = e->port;
+		s->rtcp_bound[i] = fds[1] >= 0;
+		local[i].rtp_port = e->port;
+		local[i].rtcp_port = fds[1] >= 0 ? (uint16_t)(e->port + 1) : e->port;
+	}
+	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
+	if (err) {
+		LOGW("relay", &lc, "session setup failed: %s", g_strerror(err));
+		for (int i = 0; i < 2; i++)
+			relay_endpoint_clear(r, &s->ep[i]);
+		msg_free(m);
+		relay_session_unref(s);
+		return err;
+	}
+	s->w = relay_pick_worker(r);
+	metric_add(r->m_sessions, 1);
+	LOGI("relay", &lc, "session on worker %u: ports %u/%u (%s) and %u/%u (%s)", s->w->idx,
+	     local[0].rtp_port, local[0].rtcp_port, relay_srtp_suite_name(s->ep[0].suite),
+	     local[1].rtp_port, local[1].rtcp_port, relay_srtp_suite_name(s->ep[1].suite));
+	post(s, do_attach, m);
+	*out = s;
+	return 0;
+}
+
+int relay_session_update(struct relay_session *s, unsigned idx,
+			 const struct relay_endpoint_params *ep, struct relay_local *local)
+{
+	if (!s || s->freed || idx > 1 || !ep)
+		return EINVAL;
+	int err = check_params(s->relay, ep);
+	if (err)
+		return err;
+	struct msg *m = msg_new(s);
+	m->idx = idx;
+	load_params(&m->cfg, &m->keys[0], ep);
+	if (!ep->rtcp_mux && !s->rtcp_bound[idx]) {
+		err = relay_ports_bind_rtcp(s->relay->ports, s->port[idx], &m->rtcp_fd);
+		if (!err)
+			s->rtcp_bound[idx] = true;
+	}
+	if (err) {
+		msg_free(m);
+		return err;
+	}
+	if (local) {
+		local->rtp_port = s->port[idx];
+		local->rtcp_port = ep->rtcp_mux ? s->port[idx] : (uint16_t)(s->port[idx] + 1);
+	}
+	post(s, do_update, m);
+	return 0;
+}
+
+void relay_session_stats(struct relay_session *s, relay_stats_fn *cb, void *arg)
+{
+	if (!s || s->freed || !cb)
+		return;
+	struct msg *m = msg_new(s);
+	m->cb = cb;
+	m->arg = arg;
+	post(s, do_stats, m);
+}
+
+void relay_session_free(struct relay_session *s)
+{
+	if (!s || s->freed)
+		return;
+	s->freed = true;
+	post(s, do_detach, msg_new(s));
+	relay_session_unref(s);
+}

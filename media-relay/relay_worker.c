@@ -1,0 +1,570 @@
+/* Media workers: one thread and GMainContext each; the per-packet path (batched receive,
+ * checks in the order size, source, validity, SRTP, PT, then latch and forward). */
+#define _GNU_SOURCE /* recvmmsg, sendmmsg */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib-unix.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay_priv.h"
+
+#define READS_PER_WAKEUP 4 /* batches per socket per wake-up: bounds work under a flood */
+
+static const char *const drop_names[DROP_N] = {
+	[DROP_TOO_BIG] = "too_big",
+	[DROP_MALFORMED] = "malformed",
+	[DROP_SOURCE] = "source",
+	[DROP_SRTP_AUTH] = "srtp_auth",
+	[DROP_SRTP_REPLAY] = "srtp_replay",
+	[DROP_PT] = "pt",
+	[DROP_NO_REMOTE] = "no_remote",
+	[DROP_SEND] = "send_error",
+};
+
+/* ---- addresses ---- */
+
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
+				       : ((const struct sockaddr_in6 *)a)->sin6_port;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	return same_ip(a, b) && port_of(a) == port_of(b);
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* ---- per-packet checks ---- */
+
+/* Before anything is parsed: may this source talk to this socket at all? */
+static bool source_allowed(const struct endpoint *e, const struct latch *l,
+			   const struct sockaddr_storage *sig, const struct sockaddr_storage *src)
+{
+	if (sig->ss_family == AF_UNSPEC)
+		return false;
+	if (!e->learn)
+		return same_addr(src, sig);
+	if (!same_ip(src, sig))
+		return false;
+	if (l->on && l->accepted >= e->learn_packets)
+		return same_addr(src, &l->addr);
+	return true;
+}
+
+/* After the packet proved valid (and authentic): latch or re-latch within the window. */
+static void latch_update(struct latch *l, const struct sockaddr_storage *src)
+{
+	if (!l->on || !same_addr(src, &l->addr)) {
+		l->on = true;
+		l->addr = *src;
+	}
+	if (l->accepted < UINT_MAX)
+		l->accepted++;
+}
+
+static bool pt_allowed(const struct endpoint *e, uint8_t pt)
+{
+	if (!e->n_pt_allow)
+		return true;
+	for (unsigned i = 0; i < e->n_pt_allow; i++)
+		if (e->pt_allow[i] == pt)
+			return true;
+	return false;
+}
+
+struct batch_counts {
+	uint64_t in_ok, in_drop, out_ok, out_err;
+	uint64_t drop[DROP_N];
+};
+
+static void drop(struct endpoint *e, struct batch_counts *c, enum drop_reason why)
+{
+	e->st.dropped++;
+	if (why == DROP_SOURCE)
+		e->st.dropped_source++;
+	c->in_drop++;
+	c->drop[why]++;
+}
+
+/*
+ * Validates one datagram from an allowed source, in place: RTP header or RTCP framing,
+ * SRTP unprotect, RTCP sub-packet filter, PT allowlist. Returns DROP_N when it may be
+ * forwarded, otherwise why not. *rtp is filled for RTP.
+ */
+static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, size_t *len,
+				 struct relay_rtp *rtp, struct batch_counts *c)
+{
+	bool srtp = e->suite != RELAY_SRTP_NONE;
+	if (!rtcp) {
+		/* The header is in clear text under SRTP too: check it before libsrtp reads it
+		 * (CVE-2015-6360); the padding is checked once decrypted. */
+		if (relay_rtp_parse(buf, *len, !srtp, rtp))
+			return DROP_MALFORMED;
+	} else if (*len < 8 || (buf[0] >> 6) != 2) {
+		return DROP_MALFORMED;
+	}
+	if (srtp) {
+		if (!e->srtp_in) /* contexts failed: drop, never pass as plain */
+			return DROP_SRTP_AUTH;
+		int err = relay_srtp_unprotect(e->srtp_in, rtcp, buf, len);
+		if (err)
+			return err == EALREADY ? DROP_SRTP_REPLAY
+			       : err == EACCES ? DROP_SRTP_AUTH
+					       : DROP_MALFORMED;
+		if (!rtcp && relay_rtp_parse(buf, *len, true, rtp))
+			return DROP_MALFORMED;
+	}
+	if (rtcp) {
+		unsigned bad = 0;
+		if (relay_rtcp_filter(buf, *len, len, &bad))
+			return DROP_MALFORMED;
+		c->drop[DROP_MALFORMED] += bad; /* sub-packets only: the rest goes on */
+	} else if (!pt_allowed(e, rtp->pt)) {
+		return DROP_PT;
+	}
+	return DROP_N;
+}
+
+/*
+ * Processes one received datagram in place. Returns the queue (0 RTP, 1 RTCP) it should
+ * leave on, or -1 when dropped; *len becomes the length to send, *dst_out the address.
+ */
+static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len, size_t cap,
+		   const struct sockaddr_storage *src, gint64 now, struct batch_counts *c,
+		   const struct sockaddr_storage **dst_out)
+{
+	struct relay_session *s = e->s;
+	struct endpoint *o = &s->ep[e->idx ^ 1];
+	bool rtcp = rtcp_sock || (e->mux && relay_is_rtcp(buf, *len));
+	struct latch *l = rtcp_sock ? &e->l_rtcp : &e->l_rtp;
+	const struct sockaddr_storage *sig = rtcp_sock ? &e->sig_rtcp : &e->sig_rtp;
+	struct relay_rtp rtp;
+
+	if (!source_allowed(e, l, sig, src)) {
+		drop(e, c, DROP_SOURCE);
+		return -1;
+	}
+	enum drop_reason why;
+	if (!rtcp_sock && !e->mux && relay_is_rtcp(buf, *len))
+		why = DROP_MALFORMED; /* RTCP on a port that is not muxed */
+	else
+		why = validate(e, rtcp, buf, len, &rtp, c);
+	if (why != DROP_N) {
+		drop(e, c, why);
+		return -1;
+	}
+	/* valid and authentic: only now may its source latch (SEC-11) */
+	latch_update(l, src);
+	s->last_rx = now;
+	s->timeout_fired = false;
+	e->st.packets_in++;
+	e->st.bytes_in += *len;
+	c->in_ok++;
+	if (rtcp)
+		e->st.rtcp_in++;
+	else
+		relay_session_rx_seq(e, &rtp, now);
+
+	const struct sockaddr_storage *dst;
+	if (!rtcp || o->mux)
+		dst = o->l_rtp.on ? &o->l_rtp.addr : &o->sig_rtp;
+	else
+		dst = o->l_rtcp.on ? &o->l_rtcp.addr : &o->sig_rtcp;
+	int q = rtcp && !o->mux ? 1 : 0;
+	int fd = q ? o->rtcp.fd : o->rtp.fd;
+	if (dst->ss_family == AF_UNSPEC || fd < 0) {
+		drop(e, c, DROP_NO_REMOTE);
+		return -1;
+	}
+	if (o->suite != RELAY_SRTP_NONE &&
+	    (!o->srtp_out || relay_srtp_protect(o->srtp_out, rtcp, buf, len, cap))) {
+		drop(e, c, DROP_SEND);
+		return -1;
+	}
+	*dst_out = dst;
+	return q;
+}
+
+static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struct batch_counts *c)
+{
+	int fd = q ? o->rtcp.fd : o->rtp.fd;
+	unsigned done = 0;
+	while (done < n) {
+		int k = sendmmsg(fd, w->tx[q] + done, n - done, MSG_DONTWAIT);
+		if (k <= 0) {
+			/* A full socket buffer loses the rest of the batch; any other error
+			 * (an unroutable address) loses the one datagram it was about. */
+			unsigned lost = k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+						? n - done
+						: 1;
+			c->out_err += lost;
+			c->drop[DROP_SEND] += lost;
+			o->s->ep[o->idx ^ 1].st.dropped += lost;
+			done += lost;
+			continue;
+		}
+		for (int i = 0; i < k; i++)
+			o->s->ep[o->idx ^ 1].st.bytes_out += w->tx[q][done + i].msg_len;
+		o->s->ep[o->idx ^ 1].st.packets_out += (unsigned)k;
+		c->out_ok += (unsigned)k;
+		done += (unsigned)k;
+	}
+}
+
+static void count(struct relay *r, const struct batch_counts *c)
+{
+	if (c->in_ok)
+		metric_add(r->m_in_ok, (int64_t)c->in_ok);
+	if (c->in_drop)
+		metric_add(r->m_in_drop, (int64_t)c->in_drop);
+	if (c->out_ok)
+		metric_add(r->m_out_ok, (int64_t)c->out_ok);
+	if (c->out_err)
+		metric_add(r->m_out_err, (int64_t)c->out_err);
+	for (int i = 0; i < DROP_N; i++)
+		if (c->drop[i])
+			metric_add(r->m_drop[i], (int64_t)c->drop[i]);
+}
+
+/* One recvmmsg batch from a socket. Returns the number of datagrams read. */
+static int read_batch(struct worker *w, struct sock *k)
+{
+	struct endpoint *e = k->ep;
+	struct endpoint *o = &e->s->ep[e->idx ^ 1];
+	struct relay *r = w->r;
+	unsigned n = r->batch;
+	for (unsigned i = 0; i < n; i++) {
+		w->rx_iov[i].iov_base = w->bufs + i * w->buf_size;
+		w->rx_iov[i].iov_len = r->max_packet + 1; /* one more: a larger datagram shows */
+		memset(&w->rx[i].msg_hdr, 0, sizeof(w->rx[i].msg_hdr));
+		w->rx[i].msg_hdr.msg_iov = &w->rx_iov[i];
+		w->rx[i].msg_hdr.msg_iovlen = 1;
+		w->rx[i].msg_hdr.msg_name = &w->rx_addr[i];
+		w->rx[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);
+	}
+	int got = recvmmsg(k->fd, w->rx, n, MSG_DONTWAIT, NULL);
+	if (got <= 0)
+		return 0;
+
+	struct batch_counts c;
+	memset(&c, 0, sizeof(c));
+	unsigned nq[2] = {0, 0};
+	gint64 now = g_get_monotonic_time();
+	for (int i = 0; i < got; i++) {
+		uint8_t *buf = w->rx_iov[i].iov_base;
+		size_t len = w->rx[i].msg_len;
+		if (len > r->max_packet || (w->rx[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+			drop(e, &c, DROP_TOO_BIG); /* BI-31: before any parsing or SRTP */
+			continue;
+		}
+		const struct sockaddr_storage *dst = NULL;
+		int q = process(e, k->is_rtcp, buf, &len, w->buf_size, &w->rx_addr[i], now, &c,
+				&dst);
+		if (q < 0)
+			continue;
+		struct mmsghdr *m = &w->tx[q][nq[q]];
+		struct iovec *v = &w->tx_iov[q][nq[q]];
+		v->iov_base = buf;
+		v->iov_len = len;
+		memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+		m->msg_hdr.msg_iov = v;
+		m->msg_hdr.msg_iovlen = 1;
+		m->msg_hdr.msg_name = (void *)dst;
+		m->msg_hdr.msg_namelen = addr_len(dst);
+		nq[q]++;
+	}
+	for (int q = 0; q < 2; q++)
+		if (nq[q])
+			flush(w, o, q, nq[q], &c);
+	count(r, &c);
+	return got;
+}
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
+{
+	struct sock *k = data;
+	struct worker *w = k->ep->s->w;
+	(void)fd;
+	(void)cond;
+	for (int i = 0; i < READS_PER_WAKEUP; i++)
+		if (read_batch(w, k) < (int)w->r->batch)
+			break;
+	return G_SOURCE_CONTINUE;
+}
+
+static void watch_sock(struct worker *w, struct sock *k)
+{
+	if (k->fd < 0 || k->src)
+		return;
+	k->src = g_unix_fd_source_new(k->fd, G_IO_IN);
+	g_source_set_callback(k->src, G_SOURCE_FUNC(on_readable), k, NULL);
+	g_source_attach(k->src, w->ctx);
+}
+
+static void unwatch_sock(struct sock *k)
+{
+	if (!k->src)
+		return;
+	g_source_destroy(k->src);
+	g_source_unref(k->src);
+	k->src = NULL;
+}
+
+void relay_endpoint_watch(struct endpoint *e)
+{
+	watch_sock(e->s->w, &e->rtp);
+	watch_sock(e->s->w, &e->rtcp);
+}
+
+void relay_endpoint_unwatch(struct endpoint *e)
+{
+	unwatch_sock(&e->rtp);
+	unwatch_sock(&e->rtcp);
+}
+
+/* ---- inactivity (SEC-11 media timeout) ---- */
+
+struct timeout_msg {
+	struct relay_session *s;
+};
+
+static gboolean deliver_timeout(gpointer data)
+{
+	struct timeout_msg *m = data;
+	if (!m->s->freed && m->s->on_timeout)
+		m->s->on_timeout(m->s, m->s->arg);
+	return G_SOURCE_REMOVE;
+}
+
+static void timeout_msg_free(gpointer data)
+{
+	struct timeout_msg *m = data;
+	relay_session_unref(m->s);
+	g_free(m);
+}
+
+static gboolean on_tick(gpointer data)
+{
+	struct relay_session *s = data;
+	gint64 now = g_get_monotonic_time();
+	if (!s->timeout_fired && now - s->last_rx >= (gint64)s->inactivity_secs * G_USEC_PER_SEC) {
+		s->timeout_fired = true;
+		struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
+		LOGI("relay", &lc, "no media for %u s", s->inactivity_secs);
+		struct timeout_msg *m = g_new(struct timeout_msg, 1);
+		m->s = relay_session_ref(s);
+		g_main_context_invoke_full(s->caller, G_PRIORITY_DEFAULT, deliver_timeout, m,
+					   timeout_msg_free);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+void relay_worker_attach(struct relay_session *s)
+{
+	struct worker *w = s->w;
+	s->attached = true;
+	s->last_rx = g_get_monotonic_time();
+	g_hash_table_add(w->sessions, relay_session_ref(s));
+	for (int i = 0; i < 2; i++)
+		relay_endpoint_watch(&s->ep[i]);
+	if (s->inactivity_secs) {
+		guint64 ms = (guint64)s->inactivity_secs * 1000 / 4;
+		s->timer = g_timeout_source_new((guint)CLAMP(ms, 50, 1000));
+		g_source_set_callback(s->timer, on_tick, s, NULL);
+		g_source_attach(s->timer, w->ctx);
+	}
+}
+
+void relay_worker_detach(struct relay_session *s)
+{
+	if (s->closed)
+		return;
+	s->closed = true;
+	if (s->timer) {
+		g_source_destroy(s->timer);
+		g_source_unref(s->timer);
+		s->timer = NULL;
+	}
+	for (int i = 0; i < 2; i++)
+		relay_endpoint_clear(s->relay, &s->ep[i]);
+	metric_add(s->relay->m_sessions, -1);
+	g_atomic_int_dec_and_test(&s->w->load);
+	g_hash_table_remove(s->w->sessions, s); /* drops the worker's reference */
+}
+
+/* ---- threads ---- */
+
+static gpointer worker_main(gpointer data)
+{
+	struct worker *w = data;
+	g_main_context_push_thread_default(w->ctx);
+	g_main_loop_run(w->loop);
+	/* Messages queued before the stop still run (a session free among them). */
+	while (g_main_context_iteration(w->ctx, FALSE))
+		;
+	GList *left = g_hash_table_get_keys(w->sessions);
+	for (GList *l = left; l; l = l->next) {
+		struct relay_session *s = l->data;
+		LOGW("relay", NULL, "session %s still open at shutdown", s->call_id ? s->call_id : "-");
+		relay_worker_detach(s);
+	}
+	g_list_free(left);
+	g_main_context_pop_thread_default(w->ctx);
+	return NULL;
+}
+
+static gboolean stop_worker(gpointer data)
+{
+	struct worker *w = data;
+	g_main_loop_quit(w->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void worker_init(struct relay *r, struct worker *w, unsigned idx)
+{
+	w->r = r;
+	w->idx = idx;
+	w->ctx = g_main_context_new();
+	w->loop = g_main_loop_new(w->ctx, FALSE);
+	w->sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal,
+					    (GDestroyNotify)relay_session_unref, NULL);
+	/* room for the SRTP trailer added when protecting in place */
+	w->buf_size = r->max_packet + 1 + RELAY_SRTP_TRAILER_MAX;
+	w->bufs = g_malloc(w->buf_size * r->batch);
+	w->rx = g_new0(struct mmsghdr, r->batch);
+	w->rx_iov = g_new0(struct iovec, r->batch);
+	w->rx_addr = g_new0(struct sockaddr_storage, r->batch);
+	for (int q = 0; q < 2; q++) {
+		w->tx[q] = g_new0(struct mmsghdr, r->batch);
+		w->tx_iov[q] = g_new0(struct iovec, r->batch);
+	}
+}
+
+static void worker_clear(struct worker *w)
+{
+	if (w->thread) {
+		g_main_context_invoke(w->ctx, stop_worker, w);
+		g_thread_join(w->thread);
+	}
+	g_hash_table_destroy(w->sessions);
+	g_main_loop_unref(w->loop);
+	g_main_context_unref(w->ctx);
+	g_free(w->bufs);
+	g_free(w->rx);
+	g_free(w->rx_iov);
+	g_free(w->rx_addr);
+	for (int q = 0; q < 2; q++) {
+		g_free(w->tx[q]);
+		g_free(w->tx_iov[q]);
+	}
+}
+
+static void metrics_init(struct relay *r)
+{
+	struct metric_family *f;
+	f = metrics_family("gorgee_relay_sessions", "Relay sessions open", METRIC_GAUGE);
+	r->m_sessions = metrics_series(f, "");
+	f = metrics_family("gorgee_relay_packets_total", "Relayed packets by direction and result",
+			   METRIC_COUNTER);
+	r->m_in_ok = metrics_series(f, "direction=\"in\",result=\"accepted\"");
+	r->m_in_drop = metrics_series(f, "direction=\"in\",result=\"dropped\"");
+	r->m_out_ok = metrics_series(f, "direction=\"out\",result=\"sent\"");
+	r->m_out_err = metrics_series(f, "direction=\"out\",result=\"error\"");
+	f = metrics_family("gorgee_relay_drops_total", "Dropped media packets by reason",
+			   METRIC_COUNTER);
+	for (int i = 0; i < DROP_N; i++) {
+		char lab[48];
+		g_snprintf(lab, sizeof(lab), "reason=\"%s\"", drop_names[i]);
+		r->m_drop[i] = metrics_series(f, lab);
+	}
+}
+
+int relay_new(const struct relay_config *cfg, struct relay **out)
+{
+	if (!cfg || cfg->workers < 1 || cfg->workers > 64 || cfg->batch > 64 ||
+	    cfg->max_packet > RELAY_MAX_PACKET_HI || (cfg->max_packet && cfg->max_packet < 64))
+		return EINVAL;
+	if (relay_srtp_init())
+		return EIO;
+	struct relay_ports *ports;
+	int err = relay_ports_new(cfg->bind_addr, cfg->port_min, cfg->port_max, &ports);
+	if (err)
+		return err;
+
+	struct relay *r = g_new0(struct relay, 1);
+	r->ports = ports;
+	r->max_packet = cfg->max_packet ? cfg->max_packet : RELAY_MAX_PACKET;
+	r->batch = cfg->batch ? cfg->batch : 32;
+	r->family = strchr(cfg->bind_addr, ':') ? AF_INET6 : AF_INET;
+	/* which suites this libsrtp2 offers (GCM depends on its crypto backend) */
+	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su <= RELAY_SRTP_AEAD_AES_128_GCM; su++) {
+		uint8_t zero[32] = {0};
+		struct relay_srtp *probe = NULL;
+		r->suite_ok[su] = relay_srtp_new(su, zero, relay_srtp_key_len(su), false, &probe) == 0;
+		relay_srtp_free(probe);
+	}
+	metrics_init(r);
+	r->n_workers = cfg->workers;
+	r->workers = g_new0(struct worker, r->n_workers);
+	for (unsigned i = 0; i < r->n_workers; i++) {
+		struct worker *w = &r->workers[i];
+		worker_init(r, w, i);
+		char name[16];
+		g_snprintf(name, sizeof(name), "media-%u", i);
+		w->thread = g_thread_try_new(name, worker_main, w, NULL);
+		if (!w->thread) {
+			relay_free(r);
+			return ENOMEM;
+		}
+	}
+	LOGI("relay", NULL, "%u media workers, ports %u-%u on %s, cap %zu bytes", r->n_workers,
+	     cfg->port_min, cfg->port_max, cfg->bind_addr, r->max_packet);
+	*out = r;
+	return 0;
+}
+
+void relay_free(struct relay *r)
+{
+	if (!r)
+		return;
+	for (unsigned i = 0; i < r->n_workers; i++)
+		if (r->workers[i].ctx)
+			worker_clear(&r->workers[i]);
+	g_free(r->workers);
+	relay_ports_free(r->ports);
+	g_free(r);
+}
+
+struct relay_ports *relay_get_ports(struct relay *r)
+{
+	return r->ports;
+}
+
+struct worker *relay_pick_worker(struct relay *r)
+{
+	struct worker *best = &r->workers[0];
+	for (unsigned i = 1; i < r->n_workers; i++)
+		if (g_atomic_int_get(&r->workers[i].load) < g_atomic_int_get(&best->load))
+			best = &r->workers[i];
+	g_atomic_int_inc(&best->load);
+	return best;
+}
