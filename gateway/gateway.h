@@ -19,6 +19,8 @@ struct gw_config {
 		int64_t port;
 		char *web_root;
 		bool serve_demo;
+		char *tls_cert;
+		char *tls_key;
 	} http;
 	struct {
 		char *listen;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -263,6 +264,29 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 	info.user = h;
 	info.server_string = "gorgee/" GORGEE_VERSION;
 	info.max_http_header_data = 8192; /* SEC-04 */
+	bool tls = cfg->http.tls_cert[0] || cfg->http.tls_key[0];
+	if (tls) {
+		if (!cfg->http.tls_cert[0] || !cfg->http.tls_key[0] ||
+		    !g_file_test(cfg->http.tls_cert, G_FILE_TEST_IS_REGULAR) ||
+		    !g_file_test(cfg->http.tls_key, G_FILE_TEST_IS_REGULAR)) {
+			LOGE(log_module, NULL, "http.tls_cert and http.tls_key must both name readable files");
+			g_free(h->web_root);
+			g_free(h);
+			return EINVAL;
+		}
+		/* SEC-01: TLS 1.2 and newer, modern AEAD suites */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->http.tls_cert;
+		info.ssl_private_key_filepath = cfg->http.tls_key;
+		info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_SSLv3;
+		info.ssl_cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+				       "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+				       "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+	} else if (strcmp(cfg->http.listen, "127.0.0.1") != 0 && strcmp(cfg->http.listen, "::1") != 0) {
+		LOGW(log_module, NULL, "plain HTTP/WS on %s: browsers need WSS outside loopback and "
+				       "tokens travel in clear; set http.tls_cert and http.tls_key (SEC-01)",
+		     cfg->http.listen);
+	}
 
 	h->ctx = lws_create_context(&info);
 	if (!h->ctx) {
@@ -272,7 +296,8 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 		g_free(h);
 		return EADDRINUSE;
 	}
-	LOGN(log_module, NULL, "listening on %s port %d%s%s", cfg->http.listen, (int)cfg->http.port,
+	LOGN(log_module, NULL, "listening on %s port %d (%s)%s%s", cfg->http.listen, (int)cfg->http.port,
+	     tls ? "https, wss" : "http, ws",
 	     h->web_root ? ", web demo from " : "", h->web_root ? h->web_root : "");
 	*out = h;
 	return 0;

@@ -28,6 +28,11 @@ static const struct opt_def defs[] = {
 	 "Directory served at / (empty = the web-demo folder next to the build or installed copy)"},
 	{"http", "serve_demo", OPT_BOOL, OFF(http.serve_demo), "true", 0, 0, NULL, false, NULL,
 	 "Serve the web demo at / (false leaves only /healthz, /metrics and WebSocket)"},
+	{"http", "tls_cert", OPT_STRING, OFF(http.tls_cert), "", 0, 0, NULL, false, NULL,
+	 "PEM certificate (chain) file: when set with tls_key, the port serves HTTPS and WSS only "
+	 "(TLS 1.2 or newer)"},
+	{"http", "tls_key", OPT_STRING, OFF(http.tls_key), "", 0, 0, NULL, false, NULL,
+	 "PEM private key file of tls_cert"},
 	{"sip", "listen", OPT_STRING, OFF(sip.listen), "0.0.0.0, ::", 0, 0, NULL, false, NULL,
 	 "SIP listen addresses, comma-separated IP literals (0.0.0.0 and :: are wildcards; :: is "
 	 "skipped on hosts without IPv6)"},

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Smoke test of the real gorgee binary: command line, config errors, HTTP endpoints,
 SIGHUP reload and SIGTERM drain. Prints TAP."""
+import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,7 +54,7 @@ def http_get(port, path):
 
 
 class Daemon:
-    def __init__(self, *args, env=None):
+    def __init__(self, *args, env=None, tls=False):
         self.port = free_port()
         self.tmp = tempfile.TemporaryDirectory()
         e = dict(os.environ)
@@ -66,6 +68,9 @@ class Daemon:
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
+                if tls:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
                 if http_get(self.port, "/healthz")[0] == 200:
                     return
             except OSError:
@@ -201,6 +206,61 @@ def _():
     finally:
         d.stop(signal.SIGKILL)
         os.unlink(f.name)
+
+
+def ws_frame(text):
+    """A masked client text frame (RFC 6455 §5.2), payload under 126 bytes."""
+    data, mask = text.encode(), os.urandom(4)
+    return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+@case("WSS: with http.tls_cert/tls_key the port serves HTTPS and WebSocket over TLS")
+def _():
+    import ssl
+    tmp = tempfile.mkdtemp()
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    d = Daemon("--set", f"http.tls_cert={cert}", "--set", f"http.tls_key={key}", tls=True)
+    try:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(f"https://127.0.0.1:{d.port}/healthz", context=ctx, timeout=5) as r:
+            assert r.status == 200 and json.loads(r.read())["status"] == "ok"
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        assert s.version() in ("TLSv1.2", "TLSv1.3"), s.version()
+        s.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: gorgee-v1\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        s.sendall(ws_frame('{"request":"ping","id":"tls1"}'))
+        f = s.recv(4096)
+        assert f[0] == 0x81 and f[1] < 126, f[:4]
+        reply = json.loads(f[2:2 + f[1]])
+        assert reply["id"] == "tls1" and "time_ms" in reply["result"], reply
+        s.close()
+        # plain HTTP on the TLS port gets nothing useful
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{d.port}/healthz", timeout=3)
+            assert False, "plain HTTP answered on the TLS port"
+        except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+            pass
+        assert d.stop() == 0
+    finally:
+        d.stop(signal.SIGKILL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@case("TLS options: only one of cert/key, or a missing file, is refused at start")
+def _():
+    r = run("--set", "http.tls_cert=/nonexistent.pem", "--set", "http.port=1", "--set", "general.data_dir=/tmp/gorgee-nodata")
+    assert r.returncode == 1 and "http.tls_cert and http.tls_key" in r.stderr, r.stderr
 
 
 @case("port already in use: clear error, non-zero exit")
