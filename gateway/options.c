@@ -79,8 +79,9 @@ static const struct opt_def defs[] = {
 	 NULL, false, "s", "Digest nonce lifetime; older nonces get stale=true"},
 	{"registrar", "digest_algorithms", OPT_ENUM, OFF(registrar.digest_algorithms), "sha-256,md5",
 	 0, 0, digest_orders, false, NULL,
-	 "Digest algorithms challenged with, preferred first (RFC 8760); clients that only read "
-	 "the first challenge and lack SHA-256 (e.g. sipp 3.6) need md5 first"},
+	 "Digest algorithms challenged with, preferred first (RFC 8760). Clients without SHA-256 "
+	 "may fail on the offer: sipp 3.6 answers the first challenge (needs md5,sha-256), baresip "
+	 "1.0 the last (needs md5)"},
 	{"store", "backend", OPT_ENUM, OFF(store.backend), "sqlite", 0, 0, store_backends, false,
 	 NULL, "Location and user store: sqlite (embedded, <data_dir>/gorgee.db) or redis (shared "
 	 "by several instances)"},
