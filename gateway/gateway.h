@@ -26,6 +26,9 @@ struct gw_config {
 		char *listen;
 		int64_t udp_port;
 		int64_t tcp_port;
+		int64_t tls_port;
+		char *tls_cert;
+		char *tls_key;
 		int64_t max_udp;
 		int64_t max_conns_per_ip;
 		int64_t header_timeout;

@@ -340,7 +340,10 @@ const char *sip_status_phrase(int status);
 
 /* ---- transports (sip_transport.c): UDP and TCP on the GLib main context ---------------- */
 
-enum sip_proto { SIP_PROTO_UDP, SIP_PROTO_TCP };
+enum sip_proto { SIP_PROTO_UDP, SIP_PROTO_TCP, SIP_PROTO_TLS };
+/* "udp", "tcp", "tls"; sip_proto_via gives "UDP", "TCP", "TLS" for Via headers. */
+const char *sip_proto_name(enum sip_proto p);
+const char *sip_proto_via(enum sip_proto p);
 
 /* Where a message came from, or where one goes. Plain data; copy it freely. */
 struct sip_src {
@@ -364,6 +367,9 @@ struct sip_transport_config {
 	const char *const *listen;   /* IP literals; "0.0.0.0" and "::" are wildcards */
 	uint16_t udp_port;           /* 0 = no UDP */
 	uint16_t tcp_port;           /* 0 = no TCP */
+	uint16_t tls_port;           /* 0 = no TLS (server side; needs tls_cert and tls_key) */
+	const char *tls_cert;        /* PEM certificate chain */
+	const char *tls_key;         /* PEM private key */
 	size_t max_udp;              /* larger datagrams are dropped before parsing (SEC-08) */
 	unsigned max_conns_per_ip;   /* TCP connections from one address (BI-18) */
 	unsigned header_timeout_secs; /* a started message must complete within this (slowloris) */

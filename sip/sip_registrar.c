@@ -166,7 +166,7 @@ static void store_contacts(struct sip_registrar *r, struct reg_job *j, const str
 {
 	int64_t now = (int64_t)time(NULL);
 	char received[80], callid[SIP_STORE_MAX_FIELD];
-	g_snprintf(received, sizeof(received), "%s:%s%s%s:%u", src->proto == SIP_PROTO_UDP ? "udp" : "tcp",
+	g_snprintf(received, sizeof(received), "%s:%s%s%s:%u", sip_proto_name(src->proto),
 		   strchr(src->ip, ':') ? "[" : "", src->ip, strchr(src->ip, ':') ? "]" : "", src->port);
 	g_snprintf(callid, sizeof(callid), SLICE_FMT, (int)MIN(req->call_id.len, sizeof(callid) - 1),
 		   req->call_id.p);

@@ -463,7 +463,7 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 	GString *req = g_string_new(NULL);
 	GString *hdrs = g_string_new(NULL);
 	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
-			       dst->proto == SIP_PROTO_UDP ? "UDP" : "TCP", s->via_host, branch);
+			       sip_proto_via(dst->proto), s->via_host, branch);
 	if (headers)
 		g_string_append(hdrs, headers);
 	int rc = sip_request_build(method, ruri, hdrs->str, body, req);

@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <glib-unix.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -35,6 +38,8 @@ struct tconn {
 	struct sip_src src;
 	char peer[64];
 	char local[64];
+	SSL *ssl;  /* TLS connections: the session; NULL for TCP */
+	bool handshaken;
 	char *buf; /* SIP_MAX_MSG + 1 bytes: one message and the first byte of the next */
 	size_t len;
 	GString *out;
@@ -45,6 +50,7 @@ struct sip_transport {
 	struct sip_transport_config cfg;
 	char **listen;
 	char *trace_path;
+	SSL_CTX *tls;           /* server context when a TLS port is configured */
 	sip_recv_fn *recv;
 	void *arg;
 	GPtrArray *listeners;   /* struct listener *, owned */
@@ -60,6 +66,16 @@ struct sip_transport {
 };
 
 /* ---- small helpers ---- */
+
+const char *sip_proto_name(enum sip_proto p)
+{
+	return p == SIP_PROTO_UDP ? "udp" : p == SIP_PROTO_TCP ? "tcp" : "tls";
+}
+
+const char *sip_proto_via(enum sip_proto p)
+{
+	return p == SIP_PROTO_UDP ? "UDP" : p == SIP_PROTO_TCP ? "TCP" : "TLS";
+}
 
 static int set_nonblock(int fd)
 {
@@ -188,7 +204,7 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 		char code[8];
 		g_snprintf(code, sizeof(code), "%d", status);
 		count(t->m_bad, "transport=\"%s\",status=\"%s\"",
-		      src->proto == SIP_PROTO_UDP ? "udp" : "tcp", status ? code : "dropped");
+		      sip_proto_name(src->proto), status ? code : "dropped");
 		LOGI(log_module, &(struct log_ctx){.peer = from}, "malformed %s: %s",
 		     status ? "request" : "message", why);
 		if (status) {
@@ -294,6 +310,10 @@ static void conn_free(gpointer p)
 		g_source_remove(c->out_src);
 	if (c->hdr_timer)
 		g_source_remove(c->hdr_timer);
+	if (c->ssl) {
+		SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
+		SSL_free(c->ssl);
+	}
 	close(c->fd);
 	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(t->per_ip, c->src.ip));
 	if (n <= 1)
@@ -315,11 +335,27 @@ static gboolean header_timeout(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* One write of up to len bytes: plain send, or SSL_write. Returns bytes, 0 (try later), -1. */
+static ssize_t conn_write(struct tconn *c, const char *data, size_t len)
+{
+	if (!c->ssl) {
+		ssize_t w = send(c->fd, data, len, MSG_NOSIGNAL);
+		return w >= 0 ? w : (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+	}
+	if (!c->handshaken)
+		return 0; /* queued until the handshake is done */
+	int w = SSL_write(c->ssl, data, (int)MIN(len, (size_t)INT_MAX));
+	if (w > 0)
+		return w;
+	int e = SSL_get_error(c->ssl, w);
+	return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : -1;
+}
+
 static gboolean on_tcp_out(gint fd, GIOCondition cond, gpointer data)
 {
 	struct tconn *c = data;
-	ssize_t w = send(fd, c->out->str, c->out->len, MSG_NOSIGNAL);
-	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+	ssize_t w = conn_write(c, c->out->str, c->out->len);
+	if (w < 0) {
 		c->out_src = 0;
 		conn_close(c, "write failed");
 		return G_SOURCE_REMOVE;
@@ -335,11 +371,9 @@ static gboolean on_tcp_out(gint fd, GIOCondition cond, gpointer data)
 static int tcp_write(struct tconn *c, const char *data, size_t len)
 {
 	if (c->out->len == 0) {
-		ssize_t w = send(c->fd, data, len, MSG_NOSIGNAL);
-		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return errno;
+		ssize_t w = conn_write(c, data, len);
 		if (w < 0)
-			w = 0;
+			return EPIPE;
 		data += w;
 		len -= (size_t)w;
 	}
@@ -399,6 +433,46 @@ static bool tcp_process(struct tconn *c)
 	return true;
 }
 
+/*
+ * Drives the TLS handshake, then decrypts into the buffer. Returns 0 with *n bytes read,
+ * 1 when there is nothing to process yet, -1 when the connection must close. A handshake
+ * that does not finish within header_timeout is cut by the same slowloris timer.
+ */
+static int tls_read(struct tconn *c, size_t room, ssize_t *n)
+{
+	if (!c->handshaken) {
+		int rc = SSL_do_handshake(c->ssl);
+		if (rc != 1) {
+			int e = SSL_get_error(c->ssl, rc);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				return 1;
+			unsigned long err = ERR_get_error();
+			const char *why = err ? ERR_reason_error_string(err) : NULL;
+			LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "TLS handshake failed: %s",
+			     why ? why : "peer closed");
+			ERR_clear_error();
+			return -1;
+		}
+		c->handshaken = true;
+		if (c->hdr_timer) {
+			g_source_remove(c->hdr_timer);
+			c->hdr_timer = 0;
+		}
+		if (c->out->len && !c->out_src) /* anything queued meanwhile */
+			c->out_src = g_unix_fd_add(c->fd, G_IO_OUT, on_tcp_out, c);
+	}
+	int r = SSL_read(c->ssl, c->buf + c->len, (int)MIN(room, TCP_READ_CHUNK));
+	if (r > 0) {
+		*n = r;
+		return 0;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return 1;
+	ERR_clear_error();
+	return -1;
+}
+
 static gboolean on_tcp_in(gint fd, GIOCondition cond, gpointer data)
 {
 	struct tconn *c = data;
@@ -409,14 +483,26 @@ static gboolean on_tcp_in(gint fd, GIOCondition cond, gpointer data)
 		conn_close(c, "message larger than the cap");
 		return G_SOURCE_REMOVE;
 	}
-	ssize_t n = recv(fd, c->buf + c->len, MIN(room, TCP_READ_CHUNK), 0);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-		c->in_src = 0;
-		conn_close(c, n == 0 ? "peer closed" : g_strerror(errno));
-		return G_SOURCE_REMOVE;
+	ssize_t n;
+	if (c->ssl) {
+		int rc = tls_read(c, room, &n);
+		if (rc > 0)
+			return G_SOURCE_CONTINUE; /* handshake going on, or nothing decrypted yet */
+		if (rc < 0) {
+			c->in_src = 0;
+			conn_close(c, "TLS error or peer closed");
+			return G_SOURCE_REMOVE;
+		}
+	} else {
+		n = recv(fd, c->buf + c->len, MIN(room, TCP_READ_CHUNK), 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			c->in_src = 0;
+			conn_close(c, n == 0 ? "peer closed" : g_strerror(errno));
+			return G_SOURCE_REMOVE;
+		}
+		if (n < 0)
+			return G_SOURCE_CONTINUE;
 	}
-	if (n < 0)
-		return G_SOURCE_CONTINUE;
 	c->len += (size_t)n;
 	c->last_io_us = g_get_monotonic_time();
 	struct sip_transport *t = c->t;
@@ -437,7 +523,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 		if (cfd < 0)
 			break;
 		struct sip_src src;
-		fill_src(&src, SIP_PROTO_TCP, &ss, sl);
+		fill_src(&src, l->proto, &ss, sl);
 		unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(t->per_ip, src.ip));
 		if (n >= t->cfg.max_conns_per_ip || set_nonblock(cfd)) {
 			/* BI-18: per-IP cap, no state kept for the refused one. */
@@ -461,8 +547,18 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 		g_hash_table_insert(t->per_ip, g_strdup(src.ip), GUINT_TO_POINTER(n + 1));
 		g_hash_table_insert(t->conns, &c->id, c);
 		metric_add(t->m_tcp, 1);
+		if (l->proto == SIP_PROTO_TLS) {
+			c->ssl = SSL_new(t->tls);
+			if (!c->ssl || SSL_set_fd(c->ssl, cfd) != 1) {
+				conn_close(c, "cannot start TLS");
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+			/* the handshake counts as a started message: header_timeout bounds it */
+			c->hdr_timer = g_timeout_add(t->cfg.header_timeout_secs * 1000u, header_timeout, c);
+		}
 		c->in_src = g_unix_fd_add(cfd, G_IO_IN, on_tcp_in, c);
-		LOGD(log_module, &(struct log_ctx){.peer = c->peer}, "tcp connected");
+		LOGD(log_module, &(struct log_ctx){.peer = c->peer}, "%s connected", sip_proto_name(l->proto));
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -494,7 +590,7 @@ int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const
 	struct tconn *c = g_hash_table_lookup(t->conns, &dst->conn_id);
 	if (!c)
 		return ENOTCONN; /* opening connections toward peers comes with the client side */
-	trace(t, SIP_PROTO_TCP, c->local, c->peer, data, len);
+	trace(t, c->src.proto, c->local, c->peer, data, len);
 	int rc = tcp_write(c, data, len);
 	if (rc)
 		conn_close(c, rc == ENOBUFS ? "peer does not read (pending cap)" : "write failed");
@@ -599,7 +695,7 @@ static int open_listener(struct sip_transport *t, const char *ip, enum sip_proto
 	if (ss.ss_family == AF_INET6) /* IPv4 has its own socket: keep the families apart */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
-	    (proto == SIP_PROTO_TCP && listen(fd, 128) != 0)) {
+	    (proto != SIP_PROTO_UDP && listen(fd, 128) != 0)) {
 		int err = errno;
 		close(fd);
 		return err;
@@ -617,7 +713,7 @@ static int open_listener(struct sip_transport *t, const char *ip, enum sip_proto
 	hostport(l->local, sizeof(l->local), bip, bport);
 	l->src = g_unix_fd_add(fd, G_IO_IN, proto == SIP_PROTO_UDP ? on_udp : on_accept, l);
 	g_ptr_array_add(t->listeners, l);
-	LOGN(log_module, NULL, "listening on %s %s", proto == SIP_PROTO_UDP ? "udp" : "tcp", l->local);
+	LOGN(log_module, NULL, "listening on %s %s", sip_proto_name(proto), l->local);
 	return 0;
 }
 
@@ -627,6 +723,29 @@ static void listener_free(gpointer p)
 	g_source_remove(l->src);
 	close(l->fd);
 	g_free(l);
+}
+
+/* The server TLS context: TLS 1.2 or newer, the configured certificate and key. */
+static int tls_setup(struct sip_transport *t, const struct sip_transport_config *cfg)
+{
+	if (!cfg->tls_cert || !cfg->tls_cert[0] || !cfg->tls_key || !cfg->tls_key[0]) {
+		LOGE(log_module, NULL, "sip.tls_port needs sip.tls_cert and sip.tls_key");
+		return EINVAL;
+	}
+	t->tls = SSL_CTX_new(TLS_server_method());
+	if (!t->tls || SSL_CTX_set_min_proto_version(t->tls, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(t->tls, cfg->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(t->tls, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(t->tls) != 1) {
+		unsigned long err = ERR_get_error();
+		LOGE(log_module, NULL, "SIP TLS certificate %s / key %s: %s", cfg->tls_cert, cfg->tls_key,
+		     err ? ERR_reason_error_string(err) : "unusable");
+		ERR_clear_error();
+		return EINVAL;
+	}
+	SSL_CTX_set_options(t->tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(t->tls, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+	return 0;
 }
 
 int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv, void *arg,
@@ -661,15 +780,18 @@ int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv,
 		rc = errno;
 		goto fail;
 	}
+	if (cfg->tls_port && (rc = tls_setup(t, cfg)) != 0)
+		goto fail;
 	for (size_t i = 0; t->listen[i]; i++) {
 		const char *ip = g_strstrip(t->listen[i]);
 		if (!*ip)
 			continue;
-		for (int p = 0; p < 2; p++) {
-			uint16_t port = p == 0 ? cfg->udp_port : cfg->tcp_port;
+		for (int p = 0; p < 3; p++) {
+			static const enum sip_proto protos[] = {SIP_PROTO_UDP, SIP_PROTO_TCP, SIP_PROTO_TLS};
+			uint16_t port = p == 0 ? cfg->udp_port : p == 1 ? cfg->tcp_port : cfg->tls_port;
 			if (!port)
 				continue;
-			int err = open_listener(t, ip, p == 0 ? SIP_PROTO_UDP : SIP_PROTO_TCP, port);
+			int err = open_listener(t, ip, protos[p], port);
 			/* The IPv6 wildcard is optional: hosts and containers without IPv6 exist. */
 			if (err && strcmp(ip, "::") == 0 && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL)) {
 				LOGW(log_module, NULL, "no IPv6 here, skipping [::]: %s", g_strerror(err));
@@ -677,7 +799,7 @@ int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv,
 			}
 			if (err) {
 				LOGE(log_module, NULL, "cannot listen on %s %s port %u: %s",
-				     p == 0 ? "udp" : "tcp", ip, port, g_strerror(err));
+				     sip_proto_name(protos[p]), ip, port, g_strerror(err));
 				rc = err;
 				goto fail;
 			}
@@ -701,6 +823,8 @@ void sip_transport_free(struct sip_transport *t)
 	g_hash_table_destroy(t->conns);
 	g_hash_table_destroy(t->per_ip);
 	g_ptr_array_free(t->listeners, TRUE);
+	if (t->tls)
+		SSL_CTX_free(t->tls);
 	if (t->trace)
 		fclose(t->trace);
 	g_strfreev(t->listen);

@@ -47,13 +47,18 @@ def free_port(kind=socket.SOCK_DGRAM):
 TMP = tempfile.mkdtemp(prefix="gorgee-sip-")
 SIP = free_port()
 HTTP = free_port()
+TLS = free_port()
+CERT, KEY = os.path.join(TMP, "cert.pem"), os.path.join(TMP, "key.pem")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", KEY, "-out", CERT, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
 TRACE = os.path.join(TMP, "trace.txt")
 log = open(os.path.join(TMP, "stderr"), "w+")
 proc = subprocess.Popen([GORGEE, "--set", f"http.port={HTTP}", "--set", "http.listen=127.0.0.1",
                          "--set", f"sip.udp_port={SIP}", "--set", f"sip.tcp_port={SIP}",
                          "--set", "sip.listen=127.0.0.1,::1", "--set", "sip.header_timeout=1",
                          "--set", "sip.max_conns_per_ip=4", "--set", "sip.max_udp=4000",
-                         "--set", f"sip.trace_file={TRACE}", "--set", "sip.t1=50", "--set", f"general.data_dir={TMP}/data"],
+                         "--set", f"sip.trace_file={TRACE}", "--set", "sip.t1=50",
+                         "--set", f"sip.tls_port={TLS}", "--set", f"sip.tls_cert={CERT}", "--set", f"sip.tls_key={KEY}", "--set", f"general.data_dir={TMP}/data"],
                         stdout=subprocess.DEVNULL, stderr=log)
 
 
@@ -190,6 +195,45 @@ def _():
     rs = read_responses(s, 3)
     s.close()
     assert [re.search(r"Call-ID: (\S+)", r).group(1) for r in rs] == ["t1", "t2", "t3"], rs
+
+
+def tls_connect():
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", TLS), timeout=3)
+    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+@case("TLS: OPTIONS over TLS (1.2+) answered on the same connection, trace marks it")
+def _():
+    s = tls_connect()
+    assert s.version() in ("TLSv1.2", "TLSv1.3"), s.version()
+    s.sendall(msg(call_id="tls1", transport="TLS") + msg(call_id="tls2", transport="TLS"))
+    rs = read_responses(s, 2)
+    s.close()
+    assert [status(r) for r in rs] == [200, 200] and "SIP/2.0/TLS" in rs[0], rs
+
+
+@case("TLS: a handshake that never comes is cut at header_timeout; plain bytes are refused")
+def _():
+    raw = socket.create_connection(("127.0.0.1", TLS), timeout=4)
+    t0 = time.time()
+    try:
+        d = raw.recv(100)
+    except OSError:
+        d = b""
+    assert d == b"" and time.time() - t0 < 3.5, (d, time.time() - t0)
+    raw.close()
+    raw = socket.create_connection(("127.0.0.1", TLS), timeout=4)
+    raw.sendall(msg(call_id="plain-on-tls", transport="TCP"))
+    try:
+        d = raw.recv(4096)
+    except OSError:
+        d = b""
+    assert b"SIP/2.0" not in d, d
+    raw.close()
 
 
 @case("TCP CRLFCRLF keep-alive ping gets a CRLF pong (RFC 5626 §4.4.1)")
