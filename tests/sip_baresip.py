@@ -14,23 +14,11 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gorgeetest import free_port, wait_http  # noqa: E402
+
 GORGEE = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="gorgee-bs-")
-
-
-def free_port():
-    while True:
-        u, t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
-        try:
-            u.bind(("127.0.0.1", 0))
-            p = u.getsockname()[1]
-            t.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
 
 
 def bindings(db):
@@ -53,12 +41,7 @@ try:
     r = subprocess.run([GORGEE, *ARGS, "--add-user", "bob"], input="bob-phone-pw\n", capture_output=True,
                        text=True, timeout=20)
     gw = subprocess.Popen([GORGEE, *ARGS], stdout=subprocess.DEVNULL, stderr=open(f"{TMP}/gorgee.log", "w"))
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_http(HTTP)
     conf = os.path.join(TMP, "bob")
     os.makedirs(conf)
     with open(os.path.join(conf, "config"), "w") as f:

@@ -15,33 +15,13 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gorgeetest import Cases, free_port, wait_http  # noqa: E402
+
+case = Cases()
+
 GORGEE, SIPP_DIR = sys.argv[1], os.path.abspath(sys.argv[2])
 TMP = tempfile.mkdtemp(prefix="gorgee-reg-")
-cases = []
-
-
-def case(name):
-    def wrap(fn):
-        cases.append((name, fn))
-        return fn
-    return wrap
-
-
-def free_port():
-    while True:
-        u, t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
-        try:
-            u.bind(("127.0.0.1", 0))
-            p = u.getsockname()[1]
-            t.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-
-
 SIP, HTTP = free_port(), free_port()
 ARGS = ["--set", f"general.data_dir={TMP}/data", "--set", f"http.port={HTTP}",
         "--set", "http.listen=127.0.0.1", "--set", f"sip.udp_port={SIP}", "--set", f"sip.tcp_port={SIP}",
@@ -53,13 +33,7 @@ def start():
     global proc
     log = open(os.path.join(TMP, "stderr"), "a")
     proc = subprocess.Popen([GORGEE, *ARGS], stdout=subprocess.DEVNULL, stderr=log)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("gorgee did not start")
+    wait_http(HTTP)
 
 
 def add_user(user, password):
@@ -189,22 +163,13 @@ def _():
     assert code(q) == 200 and re.search(rf"Contact: <sip:dave@127.0.0.1:{c.port}>;expires=(900|899|898)", q), q
 
 
-failed = 0
-print(f"1..{len(cases) + 1}")
-try:
+def setup():
     for u in ("alice", "bob", "dave"):
         add_user(u, f"{u}-pw")
     start()
-    for i, (name, fn) in enumerate(cases, 1):
-        try:
-            fn()
-            print(f"ok {i} - {name}")
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print(f"# {type(e).__name__}: {e}".replace("\n", "\n# "))
-            print(f"not ok {i} - {name}")
-        sys.stdout.flush()
-finally:
+
+
+def teardown():
     rc = None
     if proc:
         proc.send_signal(signal.SIGTERM)
@@ -212,10 +177,9 @@ finally:
             rc = proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    ok = rc == 0
-    failed += not ok
-    if not ok:
-        print("# " + open(os.path.join(TMP, "stderr")).read()[-1500:].replace("\n", "\n# "))
-    print(f"{'ok' if ok else 'not ok'} {len(cases) + 1} - gorgee exits 0 on SIGTERM")
+    log = open(os.path.join(TMP, "stderr")).read()[-1500:]
     shutil.rmtree(TMP, ignore_errors=True)
-sys.exit(1 if failed else 0)
+    return [(rc == 0, "gorgee exits 0 on SIGTERM", log)]
+
+
+case.run(setup, teardown)

@@ -15,34 +15,10 @@ import urllib.request
 
 GORGEE = sys.argv[1]
 SIPP_DIR = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "sipp")
-cases = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gorgeetest import Cases, free_port, wait_http  # noqa: E402
 
-
-def case(name):
-    def wrap(fn):
-        cases.append((name, fn))
-        return fn
-    return wrap
-
-
-def free_port(kind=socket.SOCK_DGRAM):
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            t.bind(("127.0.0.1", port))
-            if port < 10000:  # sipsak mangles 5-digit ports; any port works for the rest
-                pass
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
-
+case = Cases()
 
 TMP = tempfile.mkdtemp(prefix="gorgee-sip-")
 SIP = free_port()
@@ -60,16 +36,6 @@ proc = subprocess.Popen([GORGEE, "--set", f"http.port={HTTP}", "--set", "http.li
                          "--set", f"sip.trace_file={TRACE}", "--set", "sip.t1=50",
                          "--set", f"sip.tls_port={TLS}", "--set", f"sip.tls_cert={CERT}", "--set", f"sip.tls_key={KEY}", "--set", f"general.data_dir={TMP}/data"],
                         stdout=subprocess.DEVNULL, stderr=log)
-
-
-def wait_up():
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("gorgee did not start")
 
 
 def msg(method="OPTIONS", call_id="c1", extra="", via_host="127.0.0.1:5999", rport=True, body="",
@@ -475,31 +441,17 @@ def _():
         assert m in body, m
 
 
-failed = 0
-print(f"1..{len(cases) + 1}")
-try:
-    wait_up()
-    for i, (name, fn) in enumerate(cases, 1):
-        try:
-            fn()
-            print(f"ok {i} - {name}")
-        except Exception as e:  # noqa: BLE001 - every failure is a TAP line
-            failed += 1
-            print(f"# {type(e).__name__}: {e}".replace("\n", "\n# "))
-            print(f"not ok {i} - {name}")
-        sys.stdout.flush()
-finally:
+def teardown():
     proc.send_signal(signal.SIGTERM)
     try:
         rc = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
         rc = None
-    ok = rc == 0
-    if not ok:
-        failed += 1
-        log.seek(0)
-        print("# " + log.read()[-2000:].replace("\n", "\n# "))
-    print(f"{'ok' if ok else 'not ok'} {len(cases) + 1} - gorgee exits 0 on SIGTERM after the SIP tests")
+    log.seek(0)
+    why = log.read()[-2000:]
     shutil.rmtree(TMP, ignore_errors=True)
-sys.exit(1 if failed else 0)
+    return [(rc == 0, "gorgee exits 0 on SIGTERM after the SIP tests", why)]
+
+
+case.run(lambda: wait_http(HTTP), teardown)

@@ -14,23 +14,11 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gorgeetest import Cases, free_port  # noqa: E402
+
 GORGEE = sys.argv[1]
-results = []
-
-
-def case(name):
-    def wrap(fn):
-        results.append((name, fn))
-        return fn
-    return wrap
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+case = Cases()
 
 
 # SIP stays off in these tests (port 0): the SIP tests use their own ports.
@@ -279,15 +267,4 @@ def _():
         s.close()
 
 
-failed = 0
-print(f"1..{len(results)}")
-for i, (name, fn) in enumerate(results, 1):
-    try:
-        fn()
-        print(f"ok {i} - {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure as TAP
-        failed += 1
-        print(f"# {type(e).__name__}: {e}".replace("\n", "\n# "))
-        print(f"not ok {i} - {name}")
-    sys.stdout.flush()
-sys.exit(1 if failed else 0)
+case.run()
