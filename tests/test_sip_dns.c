@@ -432,6 +432,35 @@ static void t_cancel(void)
 	sip_resolver_free(r);
 }
 
+static int64_t series(const char *family, const char *labels);
+
+/* Cancel exactly when the request has moved on to SRV, then to A/AAAA: queries of the
+ * cancelled request still arrive and must be absorbed without a callback. */
+static void t_cancel_in_stage(void)
+{
+	static const char *const stage[] = {"type=\"SRV\"", "type=\"A\""};
+	struct sip_resolver *r = resolver(0, 0, false);
+	for (size_t i = 0; i < G_N_ELEMENTS(stage); i++) {
+		struct result res = {0};
+		struct sip_resolve_req *q = NULL;
+		struct sip_uri u;
+		int64_t before = series("gorgee_sip_dns_queries_total", stage[i]);
+		TAP_CHECK_INT(sip_uri_parse(SLICE_LIT("sip:srv.test"), &u), 0);
+		TAP_CHECK_INT(sip_resolve(r, &u, on_result, &res, &q), 0);
+		gint64 end = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+		while (series("gorgee_sip_dns_queries_total", stage[i]) == before &&
+		       g_get_monotonic_time() < end && !res.calls)
+			g_main_context_iteration(NULL, FALSE);
+		TAP_CHECK(series("gorgee_sip_dns_queries_total", stage[i]) > before);
+		TAP_CHECK_INT(res.calls, 0);
+		if (!res.calls)
+			sip_resolve_cancel(q);
+		run_for(100);
+		TAP_CHECK_INT(res.calls, 0);
+	}
+	sip_resolver_free(r);
+}
+
 /* Freeing the resolver with work in flight drops it silently; a callback may free it. */
 static void t_free_with_pending(void)
 {
@@ -525,6 +554,7 @@ static const struct tap_case cases[] = {
 	{"NXDOMAIN gives ENOENT", t_nxdomain, 0},
 	{"silent or absent server gives ETIMEDOUT in time", t_timeout, 0},
 	{"cancel: the callback never runs", t_cancel, 0},
+	{"cancel in the SRV and in the A/AAAA stage", t_cancel_in_stage, 0},
 	{"resolver freed with work in flight", t_free_with_pending, 0},
 	{"concurrent resolutions", t_concurrent, 0},
 	{"metrics count queries and failures", t_metrics, 0},
