@@ -417,10 +417,7 @@ static void t_cancel(void)
 	TAP_CHECK(qa && qb && qc);
 	sip_resolve_cancel(qa);
 	sip_resolve_cancel(qb);
-	/* let c get past its NAPTR stage before cancelling it */
-	for (int i = 0; i < 3; i++)
-		g_main_context_iteration(NULL, TRUE);
-	sip_resolve_cancel(qc);
+	sip_resolve_cancel(qc); /* t_cancel_in_stage cancels later stages */
 	sip_resolve_cancel(NULL);
 	run_until(&d.calls, 1, 5000);
 	run_for(50); /* any answer still in flight for a and c arrives and is absorbed */
