@@ -35,6 +35,9 @@ static const char *state_name(enum state s)
 	return names[s];
 }
 
+struct sip_resolve_req;
+static void set_state(struct sip_resolve_req *q, enum state s);
+
 enum { MQ_NAPTR, MQ_SRV, MQ_A, MQ_AAAA, MQ_N };
 
 struct sip_resolver {
@@ -220,6 +223,17 @@ static void add_target(struct sip_resolve_req *q, const struct sip_target *t)
 
 /* ---- request lifetime ---- */
 
+/* Every state change goes through here (and the debug log). */
+static void set_state(struct sip_resolve_req *q, enum state s)
+{
+	if (q->state == s)
+		return;
+	struct log_ctx ctx = {.leg = "dns", .peer = q->host};
+	LOGD(log_module, &ctx, "%s -> %s%s%s", state_name(q->state), state_name(s),
+	     s == ST_DONE && q->err ? ": " : "", s == ST_DONE && q->err ? g_strerror(q->err) : "");
+	q->state = s;
+}
+
 static void drop_source(GSource **s)
 {
 	if (*s) {
@@ -254,7 +268,7 @@ static void req_detach(struct sip_resolve_req *q)
 	}
 	drop_source(&q->deliver);
 	drop_source(&q->deadline);
-	q->state = ST_DONE;
+	set_state(q, ST_DONE);
 }
 
 static void count_result(struct sip_resolver *r, int err)
@@ -292,10 +306,8 @@ static void finish(struct sip_resolve_req *q, int err)
 {
 	if (q->state == ST_DONE)
 		return;
-	LOGD(log_module, NULL, "%s: %s -> done (%s)", q->host, state_name(q->state),
-	     err ? g_strerror(err) : "ok");
 	note_err(q, err);
-	q->state = ST_DONE;
+	set_state(q, ST_DONE);
 	drop_source(&q->deadline);
 	q->deliver = g_idle_source_new();
 	g_source_set_callback(q->deliver, on_deliver, q, NULL);
@@ -381,8 +393,7 @@ static void send_query(struct sip_resolve_req *q, const char *name, int type, un
  * the stage is still sending cannot complete it early. */
 static void stage_begin(struct sip_resolve_req *q, enum state s)
 {
-	LOGD(log_module, NULL, "%s: %s -> %s", q->host, state_name(q->state), state_name(s));
-	q->state = s;
+	set_state(q, s);
 	q->pending++;
 }
 
@@ -901,7 +912,7 @@ int sip_resolve_host(struct sip_resolver *r, const struct sip_resolve_spec *spec
 	q->port = spec->port;
 	q->transport = transport;
 	q->sips = spec->sips;
-	q->state = ST_NAPTR;
+	q->state = ST_NAPTR; /* initial state, before any transition */
 	q->hops = g_ptr_array_new_with_free_func(hop_free);
 	q->targets = g_array_new(FALSE, TRUE, sizeof(struct sip_target));
 	q->link.data = q;

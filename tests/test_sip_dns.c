@@ -217,6 +217,7 @@ static void t_literals(void)
 	EXPECT(r, "sip:[2001:db8::1]", "UDP 2001:db8::1 5060");
 	EXPECT(r, "sips:alice@[2001:db8::1]:5071", "TLS 2001:db8::1 5071");
 	EXPECT(r, "sip:192.0.2.1;transport=TLS", "TLS 192.0.2.1 5061");
+	EXPECT(r, "sips:192.0.2.1;transport=tcp", "TLS 192.0.2.1 5061"); /* sips over TCP = TLS */
 	EXPECT(r, "sip:example.test;maddr=127.0.0.5", "UDP 127.0.0.5 5060"); /* §4.1 maddr */
 	struct result res;
 	TAP_CHECK_INT(resolve_uri(r, "sip:192.0.2.7:5080", &res), 0);
@@ -231,6 +232,12 @@ static void t_literals(void)
 	TAP_CHECK_INT(ntohs(((struct sockaddr_in *)&src.addr)->sin_port), 5080);
 	tg.transport = SIP_TRANSPORT_TLS;
 	TAP_CHECK_INT(sip_target_to_src(&tg, &src), ENOTSUP);
+	sip_resolver_free(r);
+
+	/* no configuration: the system's resolv.conf; literals still need no server */
+	r = NULL;
+	TAP_CHECK_INT(sip_resolver_new(NULL, &r), 0);
+	EXPECT(r, "sip:[::1]:5062;transport=tcp", "TCP ::1 5062");
 	sip_resolver_free(r);
 }
 
