@@ -931,8 +931,9 @@ struct sip_resolve_req;
 /*
  * The outcome of one resolution. err 0: n >= 1 targets in the order to try. Otherwise
  * n == 0 and err is ENOENT (the name does not exist or has no usable address), ETIMEDOUT
- * (no answer within the configured time), ECONNREFUSED (the DNS server refused the
- * connection), EIO (server failure or refusal), EBADMSG (malformed answer) or ENOMEM.
+ * (no answer within the configured time), ECONNREFUSED (no server would answer: nothing
+ * listening, or SERVFAIL from each, which c-ares 1.18 reports so), EIO (other server
+ * failure or refusal), EBADMSG (malformed answer) or ENOMEM.
  * targets is borrowed for the call: copy what must outlive it. The request handle is
  * freed after the callback returns (do not cancel it then). The callback may start new
  * resolutions and may free the resolver.

@@ -310,6 +310,7 @@ static void finish(struct sip_resolve_req *q, int err)
 	set_state(q, ST_DONE);
 	drop_source(&q->deadline);
 	q->deliver = g_idle_source_new();
+	g_source_set_priority(q->deliver, G_PRIORITY_DEFAULT); /* not starved by busy I/O */
 	g_source_set_callback(q->deliver, on_deliver, q, NULL);
 	g_source_attach(q->deliver, q->r->ctx);
 }
@@ -505,10 +506,12 @@ static void got_naptr(struct sip_resolve_req *q, int status, const unsigned char
 		return;
 	}
 	int err = map_status(status);
-	if (err == ETIMEDOUT || err == ECONNREFUSED || err == ENOMEM) {
-		finish(q, err); /* the next stages would only wait for the same server again */
+	if (err == ETIMEDOUT || err == ENOMEM) {
+		finish(q, err); /* the next stages would only wait for the same servers again */
 		return;
 	}
+	/* other errors are not fatal: some servers fail NAPTR only (c-ares 1.18 reports a
+	 * SERVFAIL from every server as ECONNREFUSED), and SRV or A may still work */
 	note_err(q, err);
 	struct ares_naptr_reply *list = NULL;
 	if (status == ARES_SUCCESS && ares_parse_naptr_reply(abuf, alen, &list) == ARES_SUCCESS) {
@@ -638,7 +641,7 @@ static void srv_done(struct sip_resolve_req *q)
 		}
 	}
 	if (q->hops->len == 0) {
-		if (q->err == ETIMEDOUT || q->err == ECONNREFUSED) {
+		if (q->err == ETIMEDOUT) {
 			finish(q, q->err);
 			return;
 		}
