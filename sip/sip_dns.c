@@ -71,23 +71,23 @@ struct svc {
 
 struct sip_resolve_req {
 	struct sip_resolver *r;
-	GList link;          /* in r->reqs while live */
+	GList link; /* in r->reqs while live */
 	enum state state;
-	unsigned refs;       /* 1 held until delivery or cancel, + 1 per query in flight */
-	unsigned pending;    /* queries of the current stage not yet answered */
+	unsigned refs;    /* 1 held until delivery or cancel, + 1 per query in flight */
+	unsigned pending; /* queries of the current stage not yet answered */
 	bool delivering;
-	sip_resolve_fn *fn;  /* NULL once cancelled */
+	sip_resolve_fn *fn; /* NULL once cancelled */
 	void *arg;
-	char *host;          /* NUL-terminated copy, brackets removed */
-	uint16_t port;       /* 0 = none in the URI */
-	int transport;       /* enum sip_transport_type, -1 = no transport= parameter */
+	char *host;    /* NUL-terminated copy, brackets removed */
+	uint16_t port; /* 0 = none in the URI */
+	int transport; /* enum sip_transport_type, -1 = no transport= parameter */
 	bool sips;
-	int err;             /* most telling error met so far, 0 = none */
+	int err; /* most telling error met so far, 0 = none */
 	struct svc svc[MAX_SVC];
 	unsigned nsvc;
-	GPtrArray *hops;     /* struct hop *, in the order to try */
-	GArray *targets;     /* struct sip_target: the result */
-	GSource *deliver;    /* idle source that runs the callback */
+	GPtrArray *hops;  /* struct hop *, in the order to try */
+	GArray *targets;  /* struct sip_target: the result */
+	GSource *deliver; /* idle source that runs the callback */
 	GSource *deadline;
 };
 
@@ -184,8 +184,8 @@ static struct hop *hop_new(const char *name, uint16_t port, enum sip_transport_t
 	return h;
 }
 
-static void make_target(struct sip_target *t, enum sip_transport_type tp, int family,
-			const void *a, uint16_t port)
+static void make_target(struct sip_target *t, enum sip_transport_type tp, int family, const void *a,
+                        uint16_t port)
 {
 	memset(t, 0, sizeof(*t));
 	t->transport = tp;
@@ -384,7 +384,10 @@ static void send_query(struct sip_resolve_req *q, const char *name, int type, un
 	*qc = (struct query){q, type, slot};
 	q->refs++;
 	q->pending++;
-	unsigned m = type == RR_NAPTR ? MQ_NAPTR : type == RR_SRV ? MQ_SRV : type == RR_A ? MQ_A : MQ_AAAA;
+	unsigned m = type == RR_NAPTR ? MQ_NAPTR
+	             : type == RR_SRV ? MQ_SRV
+	             : type == RR_A   ? MQ_A
+	                              : MQ_AAAA;
 	metric_add(r->m_queries[m], 1);
 	LOGD(log_module, NULL, "query %s type %d", name, type);
 	ares_query(r->ch, name, CLASS_IN, type, on_answer, qc); /* may answer at once */
@@ -442,9 +445,9 @@ static void add_default_svcs(struct sip_resolve_req *q)
 		const char *prefix;
 		enum sip_transport_type t;
 	} def[] = {
-		{"_sip._udp.", SIP_TRANSPORT_UDP},
-		{"_sip._tcp.", SIP_TRANSPORT_TCP},
-		{"_sips._tcp.", SIP_TRANSPORT_TLS},
+	        {"_sip._udp.", SIP_TRANSPORT_UDP},
+	        {"_sip._tcp.", SIP_TRANSPORT_TCP},
+	        {"_sips._tcp.", SIP_TRANSPORT_TLS},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(def); i++) {
 		if (q->transport >= 0 && (int)def[i].t != q->transport)
@@ -461,7 +464,8 @@ static void add_default_svcs(struct sip_resolve_req *q)
 static void add_host_hop(struct sip_resolve_req *q)
 {
 	enum sip_transport_type t = q->transport >= 0 ? (enum sip_transport_type)q->transport
-				    : q->sips ? SIP_TRANSPORT_TLS : SIP_TRANSPORT_UDP;
+	                            : q->sips         ? SIP_TRANSPORT_TLS
+	                                              : SIP_TRANSPORT_UDP;
 	g_ptr_array_add(q->hops, hop_new(q->host, q->port ? q->port : default_port(t), t));
 }
 
@@ -484,7 +488,7 @@ static int naptr_cmp(const void *a, const void *b)
 }
 
 static bool naptr_service(const struct sip_resolve_req *q, const char *svc,
-			  enum sip_transport_type *t)
+                          enum sip_transport_type *t)
 {
 	if (g_ascii_strcasecmp(svc, "SIPS+D2T") == 0)
 		*t = SIP_TRANSPORT_TLS;
@@ -517,7 +521,8 @@ static void got_naptr(struct sip_resolve_req *q, int status, const unsigned char
 	if (status == ARES_SUCCESS && ares_parse_naptr_reply(abuf, alen, &list) == ARES_SUCCESS) {
 		struct naptr_pick pick[32];
 		unsigned n = 0;
-		for (const struct ares_naptr_reply *rr = list; rr && n < G_N_ELEMENTS(pick); rr = rr->next) {
+		for (const struct ares_naptr_reply *rr = list; rr && n < G_N_ELEMENTS(pick);
+		     rr = rr->next) {
 			enum sip_transport_type t;
 			/* only "S" records (the replacement names an SRV owner) are followed */
 			if (!rr->flags || !rr->service ||
@@ -592,8 +597,8 @@ static void srv_order(GRand *rng, struct srv_pick *v, unsigned n)
 	}
 }
 
-static void got_srv(struct sip_resolve_req *q, unsigned slot, int status,
-		    const unsigned char *abuf, int alen)
+static void got_srv(struct sip_resolve_req *q, unsigned slot, int status, const unsigned char *abuf,
+                    int alen)
 {
 	struct svc *s = &q->svc[slot];
 	struct ares_srv_reply *list = NULL;
@@ -653,7 +658,7 @@ static void srv_done(struct sip_resolve_req *q)
 /* ---- A / AAAA ---- */
 
 static void got_addr(struct sip_resolve_req *q, unsigned slot, int type, int status,
-		     const unsigned char *abuf, int alen)
+                     const unsigned char *abuf, int alen)
 {
 	struct hop *h = q->hops->pdata[slot];
 	note_err(q, map_status(status));
@@ -802,22 +807,22 @@ int sip_resolver_new(const struct sip_resolver_config *cfg, struct sip_resolver 
 	}
 
 	static const char *const types[MQ_N] = {"NAPTR", "SRV", "A", "AAAA"};
-	struct metric_family *fq = metrics_family("gorgee_sip_dns_queries_total",
-						  "DNS queries sent for RFC 3263 resolution, by type",
-						  METRIC_COUNTER);
+	struct metric_family *fq =
+	        metrics_family("gorgee_sip_dns_queries_total",
+	                       "DNS queries sent for RFC 3263 resolution, by type", METRIC_COUNTER);
 	for (unsigned i = 0; i < MQ_N; i++) {
 		char labels[32];
 		snprintf(labels, sizeof(labels), "type=\"%s\"", types[i]);
 		r->m_queries[i] = metrics_series(fq, labels);
 	}
 	r->m_resolutions = metrics_series(
-		metrics_family("gorgee_sip_dns_resolutions_total",
-			       "RFC 3263 resolutions completed (cancelled ones excluded)",
-			       METRIC_COUNTER),
-		"");
-	struct metric_family *ff = metrics_family("gorgee_sip_dns_failures_total",
-						  "RFC 3263 resolutions that found no target, by reason",
-						  METRIC_COUNTER);
+	        metrics_family("gorgee_sip_dns_resolutions_total",
+	                       "RFC 3263 resolutions completed (cancelled ones excluded)",
+	                       METRIC_COUNTER),
+	        "");
+	struct metric_family *ff = metrics_family(
+	        "gorgee_sip_dns_failures_total",
+	        "RFC 3263 resolutions that found no target, by reason", METRIC_COUNTER);
 	r->m_fail_timeout = metrics_series(ff, "reason=\"timeout\"");
 	r->m_fail_nxdomain = metrics_series(ff, "reason=\"nxdomain\"");
 	r->m_fail_other = metrics_series(ff, "reason=\"other\"");
@@ -878,7 +883,8 @@ static bool literal_target(struct sip_resolve_req *q)
 	else
 		return false;
 	enum sip_transport_type t = q->transport >= 0 ? (enum sip_transport_type)q->transport
-				    : q->sips ? SIP_TRANSPORT_TLS : SIP_TRANSPORT_UDP;
+	                            : q->sips         ? SIP_TRANSPORT_TLS
+	                                              : SIP_TRANSPORT_UDP;
 	struct sip_target tg;
 	make_target(&tg, t, family, buf, q->port ? q->port : default_port(t));
 	add_target(q, &tg);
@@ -886,7 +892,7 @@ static bool literal_target(struct sip_resolve_req *q)
 }
 
 int sip_resolve_host(struct sip_resolver *r, const struct sip_resolve_spec *spec,
-		     sip_resolve_fn *fn, void *arg, struct sip_resolve_req **out)
+                     sip_resolve_fn *fn, void *arg, struct sip_resolve_req **out)
 {
 	if (out)
 		*out = NULL;
@@ -945,17 +951,17 @@ int sip_resolve_host(struct sip_resolver *r, const struct sip_resolve_spec *spec
 	return 0;
 }
 
-int sip_resolve(struct sip_resolver *r, const struct sip_uri *uri, sip_resolve_fn *fn,
-		void *arg, struct sip_resolve_req **out)
+int sip_resolve(struct sip_resolver *r, const struct sip_uri *uri, sip_resolve_fn *fn, void *arg,
+                struct sip_resolve_req **out)
 {
 	if (out)
 		*out = NULL;
 	if (!uri || (uri->scheme != SIP_SCHEME_SIP && uri->scheme != SIP_SCHEME_SIPS))
 		return EINVAL;
 	struct sip_resolve_spec spec = {
-		.host = uri->host,
-		.port = uri->has_port ? uri->port : 0,
-		.sips = uri->scheme == SIP_SCHEME_SIPS,
+	        .host = uri->host,
+	        .port = uri->has_port ? uri->port : 0,
+	        .sips = uri->scheme == SIP_SCHEME_SIPS,
 	};
 	/* §4.1: maddr, when present, is the target instead of the host */
 	const struct sip_param *p = sip_params_find(&uri->params, "maddr");

@@ -11,43 +11,43 @@
 #include "sip.h"
 #include "tap.h"
 
-static uint16_t dns_port;  /* dnsmasq */
+static uint16_t dns_port; /* dnsmasq */
 static pid_t dns_pid;
-static char servers[64];   /* "127.0.0.1:<dns_port>" */
+static char servers[64]; /* "127.0.0.1:<dns_port>" */
 
 /* ---- fixture: dnsmasq ---- */
 
 /* The zone, in dnsmasq options. NAPTRs are listed out of order on purpose. */
 static const char *const zone[] = {
-	"--local=/test/", /* unknown names under .test are NXDOMAIN, not REFUSED */
-	/* example.test: NAPTR → SRV → A/AAAA */
-	"--naptr-record=example.test,20,10,S,SIP+D2U,,_sip._udp.example.test",
-	"--naptr-record=example.test,10,50,S,SIP+D2T,,_sip._tcp.example.test",
-	"--naptr-record=example.test,10,40,S,SIPS+D2T,,_sips._tcp.example.test",
-	"--naptr-record=example.test,1,1,S,SIP+D2S,,_sip._sctp.example.test", /* unsupported */
-	"--naptr-record=example.test,2,1,U,SIP+D2U,!^.*$!sip:x@y!,", /* not an "S" record */
-	"--srv-host=_sips._tcp.example.test,tls1.example.test,5061,10,0",
-	"--srv-host=_sip._tcp.example.test,tcp1.example.test,5080,10,0",
-	"--srv-host=_sip._udp.example.test,udp1.example.test,5070,10,0",
-	"--srv-host=_sip._sctp.example.test,sctp.example.test,5090,10,0",
-	"--host-record=tls1.example.test,127.0.0.11",
-	"--host-record=tcp1.example.test,127.0.0.12,::12",
-	"--host-record=udp1.example.test,127.0.0.13",
-	"--host-record=sctp.example.test,127.0.0.14",
-	/* srv.test: no NAPTR; weighted SRV */
-	"--srv-host=_sip._udp.srv.test,a.srv.test,5001,10,60",
-	"--srv-host=_sip._udp.srv.test,b.srv.test,5002,10,30",
-	"--srv-host=_sip._udp.srv.test,c.srv.test,5003,10,10",
-	"--srv-host=_sip._udp.srv.test,d.srv.test,5004,20,0",
-	"--srv-host=_sips._tcp.srv.test,e.srv.test,5005,10,0",
-	"--host-record=a.srv.test,127.0.1.1",
-	"--host-record=b.srv.test,127.0.1.2",
-	"--host-record=c.srv.test,127.0.1.3",
-	"--host-record=d.srv.test,127.0.1.4",
-	"--host-record=e.srv.test,127.0.1.5",
-	/* plain names */
-	"--host-record=dual.test,127.0.0.21,::21",
-	"--host-record=plain.test,127.0.0.31",
+        "--local=/test/", /* unknown names under .test are NXDOMAIN, not REFUSED */
+        /* example.test: NAPTR → SRV → A/AAAA */
+        "--naptr-record=example.test,20,10,S,SIP+D2U,,_sip._udp.example.test",
+        "--naptr-record=example.test,10,50,S,SIP+D2T,,_sip._tcp.example.test",
+        "--naptr-record=example.test,10,40,S,SIPS+D2T,,_sips._tcp.example.test",
+        "--naptr-record=example.test,1,1,S,SIP+D2S,,_sip._sctp.example.test", /* unsupported */
+        "--naptr-record=example.test,2,1,U,SIP+D2U,!^.*$!sip:x@y!,", /* not an "S" record */
+        "--srv-host=_sips._tcp.example.test,tls1.example.test,5061,10,0",
+        "--srv-host=_sip._tcp.example.test,tcp1.example.test,5080,10,0",
+        "--srv-host=_sip._udp.example.test,udp1.example.test,5070,10,0",
+        "--srv-host=_sip._sctp.example.test,sctp.example.test,5090,10,0",
+        "--host-record=tls1.example.test,127.0.0.11",
+        "--host-record=tcp1.example.test,127.0.0.12,::12",
+        "--host-record=udp1.example.test,127.0.0.13",
+        "--host-record=sctp.example.test,127.0.0.14",
+        /* srv.test: no NAPTR; weighted SRV */
+        "--srv-host=_sip._udp.srv.test,a.srv.test,5001,10,60",
+        "--srv-host=_sip._udp.srv.test,b.srv.test,5002,10,30",
+        "--srv-host=_sip._udp.srv.test,c.srv.test,5003,10,10",
+        "--srv-host=_sip._udp.srv.test,d.srv.test,5004,20,0",
+        "--srv-host=_sips._tcp.srv.test,e.srv.test,5005,10,0",
+        "--host-record=a.srv.test,127.0.1.1",
+        "--host-record=b.srv.test,127.0.1.2",
+        "--host-record=c.srv.test,127.0.1.3",
+        "--host-record=d.srv.test,127.0.1.4",
+        "--host-record=e.srv.test,127.0.1.5",
+        /* plain names */
+        "--host-record=dual.test,127.0.0.21,::21",
+        "--host-record=plain.test,127.0.0.31",
 };
 
 static bool port_busy(uint16_t port)
@@ -82,10 +82,17 @@ static int dnsmasq_start(const char *exe)
 	close(fd);
 	char port_opt[32];
 	snprintf(port_opt, sizeof(port_opt), "--port=%u", dns_port);
-	const char *argv[64] = {exe, "--no-daemon", port_opt, "--listen-address=127.0.0.1",
-				"--bind-interfaces", "--no-resolv", "--no-hosts",
-				"--conf-file=/dev/null", "--user=root", "--pid-file=",
-				"--log-facility=/dev/null"};
+	const char *argv[64] = {exe,
+	                        "--no-daemon",
+	                        port_opt,
+	                        "--listen-address=127.0.0.1",
+	                        "--bind-interfaces",
+	                        "--no-resolv",
+	                        "--no-hosts",
+	                        "--conf-file=/dev/null",
+	                        "--user=root",
+	                        "--pid-file=",
+	                        "--log-facility=/dev/null"};
 	size_t n = 11;
 	for (size_t i = 0; i < G_N_ELEMENTS(zone); i++)
 		argv[n++] = zone[i];
@@ -94,7 +101,8 @@ static int dnsmasq_start(const char *exe)
 	if (dns_pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 		if (null >= 0)
-			dup2(null, STDERR_FILENO); /* its start-up banner would interleave with TAP */
+			dup2(null,
+			     STDERR_FILENO); /* its start-up banner would interleave with TAP */
 		execv(exe, (char *const *)argv);
 		_exit(127);
 	}
@@ -156,8 +164,8 @@ static void run_for(unsigned ms)
 
 static struct sip_resolver *resolver(unsigned timeout_ms, unsigned tries, bool v6)
 {
-	struct sip_resolver_config cfg = {.servers = servers, .timeout_ms = timeout_ms,
-					  .tries = tries, .prefer_ipv6 = v6};
+	struct sip_resolver_config cfg = {
+	        .servers = servers, .timeout_ms = timeout_ms, .tries = tries, .prefer_ipv6 = v6};
 	struct sip_resolver *r = NULL;
 	TAP_CHECK_INT(sip_resolver_new(&cfg, &r), 0);
 	return r;
@@ -184,7 +192,7 @@ static void check_target(const struct result *res, size_t i, const char *want)
 	char got[96] = "(none)";
 	if (i < res->n)
 		snprintf(got, sizeof(got), "%s %s %u", sip_transport_type_name(res->t[i].transport),
-			 res->t[i].ip, res->t[i].port);
+		         res->t[i].ip, res->t[i].port);
 	TAP_CHECK_STR(got, want);
 }
 
@@ -282,8 +290,8 @@ static void t_explicit_port(void)
 static void t_naptr_chain(void)
 {
 	struct sip_resolver *r = resolver(0, 0, false);
-	EXPECT(r, "sip:example.test", "TLS 127.0.0.11 5061", "TCP 127.0.0.12 5080",
-	       "TCP ::12 5080", "UDP 127.0.0.13 5070");
+	EXPECT(r, "sip:example.test", "TLS 127.0.0.11 5061", "TCP 127.0.0.12 5080", "TCP ::12 5080",
+	       "UDP 127.0.0.13 5070");
 	/* sips: only SIPS+D2T */
 	EXPECT(r, "sips:bob@example.test", "TLS 127.0.0.11 5061");
 	/* a trailing dot is the same name */
@@ -319,7 +327,7 @@ static void t_srv_weights(void)
 	struct sip_resolver *r = resolver(0, 0, false);
 	int first[3] = {0}, last_ok = 0;
 	struct sip_resolve_spec spec = {.host = SLICE_LIT("srv.test"),
-					.transport = SLICE_LIT("udp")};
+	                                .transport = SLICE_LIT("udp")};
 	for (int i = 0; i < RUNS; i++) {
 		struct result res = {0};
 		TAP_CHECK_INT(sip_resolve_host(r, &spec, on_result, &res, NULL), 0);
@@ -439,8 +447,8 @@ static gboolean fake_dns(gint fd, GIOCondition cond, gpointer data)
 		out[3] |= 3; /* NXDOMAIN */
 		break;
 	case 1: {
-		static const unsigned char rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4,
-						   127, 0, 0, 41};
+		static const unsigned char rr[] = {0xc0, 12, 0, 1, 0,   1, 0, 0,
+		                                   0,    60, 0, 4, 127, 0, 0, 41};
 		out[7] = 1;
 		memcpy(out + len, rr, sizeof(rr));
 		len += sizeof(rr);
@@ -471,8 +479,8 @@ static void t_broken_server(void)
 	sip_resolver_free(r);
 
 	/* the deadline hands over what is known: the A answer, without waiting for AAAA */
-	cfg = (struct sip_resolver_config){.servers = srv, .timeout_ms = 3000, .tries = 1,
-					   .deadline_ms = 400};
+	cfg = (struct sip_resolver_config){
+	        .servers = srv, .timeout_ms = 3000, .tries = 1, .deadline_ms = 400};
 	TAP_CHECK_INT(sip_resolver_new(&cfg, &r), 0);
 	struct result res;
 	gint64 t0 = g_get_monotonic_time();
@@ -577,7 +585,7 @@ static void t_concurrent(void)
 {
 	enum { N = 40 };
 	static const char *const uris[] = {"sip:example.test", "sip:dual.test:5099",
-					   "sip:nothing.test", "sip:192.0.2.1"};
+	                                   "sip:nothing.test", "sip:192.0.2.1"};
 	static const size_t want_n[] = {4, 2, 0, 1};
 	struct sip_resolver *r = resolver(0, 0, false);
 	struct result *res = g_new0(struct result, N);
@@ -628,21 +636,21 @@ static void t_metrics(void)
 }
 
 static const struct tap_case cases[] = {
-	{"IP literals and maddr need no DNS", t_literals, 0},
-	{"bad input is refused synchronously", t_bad_input, 0},
-	{"explicit port: A and AAAA only", t_explicit_port, 0},
-	{"NAPTR -> SRV -> A/AAAA by order and preference", t_naptr_chain, 0},
-	{"SRV of each transport without NAPTR", t_srv_without_naptr, 0},
-	{"SRV weights within a priority (statistical)", t_srv_weights, 0},
-	{"A/AAAA fallback with the default port", t_plain_host, 0},
-	{"NXDOMAIN gives ENOENT", t_nxdomain, 0},
-	{"silent or absent server gives ETIMEDOUT in time", t_timeout, 0},
-	{"SERVFAIL, NXDOMAIN and silence from one server", t_broken_server, 0},
-	{"cancel: the callback never runs", t_cancel, 0},
-	{"cancel in the SRV and in the A/AAAA stage", t_cancel_in_stage, 0},
-	{"resolver freed with work in flight", t_free_with_pending, 0},
-	{"concurrent resolutions", t_concurrent, 0},
-	{"metrics count queries and failures", t_metrics, 0},
+        {"IP literals and maddr need no DNS", t_literals, 0},
+        {"bad input is refused synchronously", t_bad_input, 0},
+        {"explicit port: A and AAAA only", t_explicit_port, 0},
+        {"NAPTR -> SRV -> A/AAAA by order and preference", t_naptr_chain, 0},
+        {"SRV of each transport without NAPTR", t_srv_without_naptr, 0},
+        {"SRV weights within a priority (statistical)", t_srv_weights, 0},
+        {"A/AAAA fallback with the default port", t_plain_host, 0},
+        {"NXDOMAIN gives ENOENT", t_nxdomain, 0},
+        {"silent or absent server gives ETIMEDOUT in time", t_timeout, 0},
+        {"SERVFAIL, NXDOMAIN and silence from one server", t_broken_server, 0},
+        {"cancel: the callback never runs", t_cancel, 0},
+        {"cancel in the SRV and in the A/AAAA stage", t_cancel_in_stage, 0},
+        {"resolver freed with work in flight", t_free_with_pending, 0},
+        {"concurrent resolutions", t_concurrent, 0},
+        {"metrics count queries and failures", t_metrics, 0},
 };
 
 int main(int argc, char **argv)
@@ -655,7 +663,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *exe = NULL;
 	static const char *const paths[] = {"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq",
-					    "/usr/local/sbin/dnsmasq"};
+	                                    "/usr/local/sbin/dnsmasq"};
 	for (size_t i = 0; i < G_N_ELEMENTS(paths) && !exe; i++)
 		if (access(paths[i], X_OK) == 0)
 			exe = paths[i];
