@@ -981,6 +981,9 @@ int sip_resolve_host(struct sip_resolver *r, const struct sip_resolve_spec *spec
  */
 void sip_resolve_cancel(struct sip_resolve_req *q);
 
+/* Appends one line per resolution in flight (name, stage, queries pending) to out. */
+void sip_resolver_dump(const struct sip_resolver *r, GString *out);
+
 /* "UDP", "TCP", "TLS" (the Via transport token). */
 const char *sip_transport_type_name(enum sip_transport_type t);
 /*

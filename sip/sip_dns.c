@@ -982,3 +982,16 @@ void sip_resolve_cancel(struct sip_resolve_req *q)
 	q->fn = NULL;
 	req_unref(q);
 }
+
+void sip_resolver_dump(const struct sip_resolver *r, GString *out)
+{
+	g_string_append_printf(out, "resolver: %u resolution(s) in flight, %u socket(s)\n",
+	                       r->reqs.length, g_hash_table_size(r->watches));
+	for (const GList *l = r->reqs.head; l; l = l->next) {
+		const struct sip_resolve_req *q = l->data;
+		g_string_append_printf(out, "  %s%s port %u: %s, %u quer%s pending, %u target(s)\n",
+		                       q->sips ? "sips:" : "sip:", q->host, q->port,
+		                       state_name(q->state), q->pending,
+		                       q->pending == 1 ? "y" : "ies", q->targets->len);
+	}
+}

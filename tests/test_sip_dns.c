@@ -510,6 +510,12 @@ static void t_cancel(void)
 	TAP_CHECK_INT(sip_resolve(r, &u, on_result, &c, &qc), 0);
 	TAP_CHECK_INT(sip_resolve(r, &u, on_result, &d, NULL), 0); /* not cancelled */
 	TAP_CHECK(qa && qb && qc);
+	GString *dump = g_string_new(NULL);
+	sip_resolver_dump(r, dump);
+	TAP_CHECK(strstr(dump->str, "4 resolution(s) in flight") != NULL);
+	TAP_CHECK(strstr(dump->str, "sip:example.test port 0: naptr, 1 query pending") != NULL);
+	TAP_CHECK(strstr(dump->str, "sip:192.0.2.1 port 0: done") != NULL);
+	g_string_free(dump, TRUE);
 	sip_resolve_cancel(qa);
 	sip_resolve_cancel(qb);
 	sip_resolve_cancel(qc); /* t_cancel_in_stage cancels later stages */
