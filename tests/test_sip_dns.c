@@ -586,6 +586,12 @@ static void t_free_with_pending(void)
 	TAP_CHECK_INT(b.calls, 0);
 }
 
+static gboolean pad_once(gpointer data)
+{
+	(void)data;
+	return G_SOURCE_REMOVE;
+}
+
 /* Many resolutions at once share the channel; every one gets its own answer. */
 static void t_concurrent(void)
 {
@@ -593,6 +599,11 @@ static void t_concurrent(void)
 	static const char *const uris[] = {"sip:example.test", "sip:dual.test:5099",
 	                                   "sip:nothing.test", "sip:192.0.2.1"};
 	static const size_t want_n[] = {4, 2, 0, 1};
+	/* GLib's list of sources ready at once only grows, to a peak that varies with timing
+	 * here: raise it beforehand so the heap comparison of the leak check sees our code */
+	for (int i = 0; i < 4 * N; i++)
+		g_idle_add_full(G_PRIORITY_HIGH, pad_once, NULL, NULL);
+	g_main_context_iteration(NULL, FALSE); /* dispatched together */
 	struct sip_resolver *r = resolver(0, 0, false);
 	struct result *res = g_new0(struct result, N);
 	int done = 0;
