@@ -972,6 +972,119 @@ void sip_binding_free(struct sip_binding *b);
 struct sip_user *sip_user_copy(const struct sip_user *u);
 void sip_user_free(struct sip_user *u);
 
+/* ---- RFC 3263 resolution (sip_dns.c) ---- */
+/*
+ * Locating a SIP server (RFC 3263 §4): c-ares on the thread-default GMainContext, so a
+ * lookup never blocks the signaling loop. For a target URI:
+ *   numeric IP           → that address; port from the URI or 5060 (5061 for sips)
+ *   explicit port        → A + AAAA of the host; transport= or UDP (sip) / TLS (sips)
+ *   transport= given     → SRV for that transport only (§4.2), else A + AAAA, port 5060/5061
+ *   otherwise            → NAPTR (SIP+D2U, SIP+D2T, SIPS+D2T; only SIPS+D2T for sips),
+ *                          sorted by order then preference, each "S" record's replacement
+ *                          queried for SRV; without NAPTR, SRV for _sip._udp, _sip._tcp,
+ *                          _sips._tcp (sips: _sips._tcp only); without SRV, A + AAAA.
+ * SRV records are ordered by priority, and within a priority by weighted random selection
+ * (RFC 2782). Every SRV target contributes all of its A and AAAA addresses, in SRV order.
+ *
+ * Failover (RFC 3263 §4.3): the list handed to the callback is in the order to try. A
+ * caller sends to targets[0]; on a transport error, a transaction timeout (Timer B/F) or a
+ * 503 without Retry-After it moves to the next entry with a new transaction (new branch),
+ * and gives up after the last one. The list is a snapshot; keep it for the whole request.
+ *
+ * Everything runs on the thread that created the resolver; nothing here is thread-safe.
+ */
+
+/* TLS runs over SIP_PROTO_TCP; see sip_target_to_src(). */
+enum sip_transport_type { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
+
+#define SIP_RESOLVE_MAX_TARGETS 32 /* addresses handed to a callback; the rest are dropped */
+#define SIP_RESOLVE_MAX_SRV     16 /* SRV targets (hosts) followed per resolution */
+#define SIP_RESOLVE_MAX_NAPTR   8  /* usable NAPTR records followed */
+
+/* One place to send to. Plain data; copy it freely. */
+struct sip_target {
+	enum sip_transport_type transport;
+	struct sockaddr_storage addr; /* port set */
+	socklen_t addr_len;
+	char ip[48]; /* no brackets */
+	uint16_t port;
+};
+
+struct sip_resolver_config {
+	const char *servers;  /* "ip:port,[ipv6]:port,..."; NULL or "" = /etc/resolv.conf */
+	unsigned timeout_ms;  /* one attempt at one server; 0 = 2000 */
+	unsigned tries;       /* attempts per query (c-ares doubles the wait each round); 0 = 2 */
+	unsigned deadline_ms; /* the callback always runs within this; 0 = 3 * timeout * tries */
+	bool prefer_ipv6;     /* per SRV target, AAAA addresses before A ones (default: A first) */
+};
+
+struct sip_resolver;
+struct sip_resolve_req;
+
+/*
+ * The outcome of one resolution. err 0: n >= 1 targets in the order to try. Otherwise
+ * n == 0 and err is ENOENT (the name does not exist or has no usable address), ETIMEDOUT
+ * (no answer within the configured time), ECONNREFUSED (no server would answer: nothing
+ * listening, or SERVFAIL from each, which c-ares 1.18 reports so), EIO (other server
+ * failure or refusal), EBADMSG (malformed answer) or ENOMEM.
+ * targets is borrowed for the call: copy what must outlive it. The request handle is
+ * freed after the callback returns (do not cancel it then). The callback may start new
+ * resolutions and may free the resolver.
+ */
+typedef void sip_resolve_fn(int err, const struct sip_target *targets, size_t n, void *arg);
+
+/* A host to resolve without a URI. Slices are copied by sip_resolve_host(). */
+struct sip_resolve_spec {
+	struct slice host;      /* name or IP literal; IPv6 with or without brackets */
+	uint16_t port;          /* 0 = none */
+	struct slice transport; /* transport= value ("udp", "tcp", "tls"); p == NULL = absent */
+	bool sips;
+};
+
+/*
+ * Creates a resolver on the thread-default GMainContext of the calling thread. cfg is
+ * copied. Returns 0, EINVAL (bad servers list), ENOMEM, or EIO (c-ares could not
+ * initialise, e.g. unreadable resolv.conf) with a log line; *out is set on success only.
+ */
+int sip_resolver_new(const struct sip_resolver_config *cfg, struct sip_resolver **out);
+/*
+ * Frees the resolver and its sockets. Resolutions still running are dropped without a
+ * callback and their handles become invalid: free the resolver after its users. NULL is
+ * fine. Same thread as sip_resolver_new().
+ */
+void sip_resolver_free(struct sip_resolver *r);
+
+/*
+ * Resolves the target of a SIP or SIPS URI (its maddr if present, else its host), with the
+ * URI's port and transport= parameter. fn runs later from the main loop, never from inside
+ * this call, exactly once unless the request is cancelled. *out (may be NULL) receives a
+ * handle valid until fn returns or sip_resolve_cancel(). The URI is not kept.
+ * Returns 0; EINVAL (not sip/sips, empty host); EPROTONOSUPPORT (transport= other than
+ * udp, tcp, tls, or udp with sips).
+ */
+int sip_resolve(struct sip_resolver *r, const struct sip_uri *uri, sip_resolve_fn *fn,
+		void *arg, struct sip_resolve_req **out);
+/* Same from the parts of a target; the same returns. */
+int sip_resolve_host(struct sip_resolver *r, const struct sip_resolve_spec *spec,
+		     sip_resolve_fn *fn, void *arg, struct sip_resolve_req **out);
+/*
+ * Stops a resolution: its callback will never run and the handle is freed (DNS answers
+ * still in flight are absorbed later). Call it only before the callback has run. NULL is
+ * fine.
+ */
+void sip_resolve_cancel(struct sip_resolve_req *q);
+
+/* Appends one line per resolution in flight (name, stage, queries pending) to out. */
+void sip_resolver_dump(const struct sip_resolver *r, GString *out);
+
+/* "UDP", "TCP", "TLS" (the Via transport token). */
+const char *sip_transport_type_name(enum sip_transport_type t);
+/*
+ * Fills a struct sip_src (proto, addr, addr_len, ip, port; conn_id and local_fd 0 = any) to
+ * send to t. Returns 0, or ENOTSUP for TLS, which the transport layer lacks yet.
+ */
+int sip_target_to_src(const struct sip_target *t, struct sip_src *out);
+
 /* ---- SDP (RFC 8866): sdp.c, sdp_attr.c, sdp_print.c ---------------------------------- */
 /*
  * Hard caps (BAD-INPUTS BI-19, BI-23). Anything beyond a cap makes sdp_parse() fail with
