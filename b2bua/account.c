@@ -7,6 +7,7 @@
 #include "b2bua.h"
 
 #define MAX_CUSTOM_HEADERS 8
+#define MAX_TARGETS 8 /* addresses of the registrar tried in turn (RFC 3263 §4.3 failover) */
 
 static const char *const log_module = "account";
 
@@ -21,7 +22,11 @@ struct account {
 	enum acc_state state;
 	char *aor, *username, *registrar_uri, *contact;
 	struct secret *password;
-	struct sip_src dst;
+	struct sip_src dst;          /* the target in use: targets[cur] */
+	char *next_hop;              /* URI whose host is resolved: outbound proxy, proxy or AOR */
+	struct sip_resolve_req *resolving;
+	struct sip_src targets[MAX_TARGETS];
+	unsigned ntargets, cur;
 	char *call_id;
 	char from_tag[17];
 	uint32_t cseq;
@@ -84,6 +89,9 @@ static void account_free(gpointer p)
 	struct account *a = p;
 	if (a->refresh)
 		g_source_remove(a->refresh);
+	if (a->resolving)
+		sip_resolve_cancel(a->resolving);
+	g_free(a->next_hop);
 	metric_add(a->b->m_accounts, -1);
 	ws_session_unref(a->session);
 	json_decref(a->req_id);
@@ -106,11 +114,17 @@ static void count(struct b2b *b, const char *result)
 
 /* ---- the REGISTER exchange ---- */
 
+static void start_resolve(struct account *a);
+
 static gboolean refresh_due(gpointer data)
 {
 	struct account *a = data;
 	a->refresh = 0;
-	if (!a->pending)
+	if (a->pending || a->resolving)
+		return G_SOURCE_REMOVE;
+	if (a->ntargets == 0)
+		start_resolve(a);
+	else
 		send_register(a, NULL);
 	return G_SOURCE_REMOVE;
 }
@@ -150,6 +164,15 @@ static void on_response(struct sip_ctrans *ct, const struct sip_msg *m, int stat
 		/* BI-16: a second challenge after our answer means the credentials are wrong */
 		LOGN(log_module, &(struct log_ctx){.call_id = a->call_id, .peer = a->id},
 		     "%s: giving up on authentication (%s)", a->aor, rc == EPERM ? "rejected" : "unusable challenge");
+	}
+	/* RFC 3263 §4.3: a timeout, a transport error or a 503 moves on to the next address */
+	if ((status == 408 || status == 503) && a->cur + 1 < a->ntargets && !a->removing) {
+		a->cur++;
+		a->dst = a->targets[a->cur];
+		LOGN(log_module, &(struct log_ctx){.call_id = a->call_id, .peer = a->id},
+		     "%s: %d from the registrar, trying %s:%u", a->aor, status, a->dst.ip, a->dst.port);
+		send_register(a, NULL);
+		return;
 	}
 	bool ok = status >= 200 && status < 300;
 	count(a->b, ok ? "ok" : "failed");
@@ -210,38 +233,46 @@ static void send_register(struct account *a, const char *authorization)
 
 /* ---- WebSocket requests ---- */
 
-/* Where REGISTERs go: the outbound proxy, else the proxy, else the AOR's host. Host names
- * need RFC 3263 resolution, which is not wired to accounts yet: IP literals only. */
-static int destination(const char *uri_text, struct sip_src *dst, char **host_out)
+/* RFC 3263: the registrar's addresses, of which the UDP ones are kept, in order. */
+static void on_resolved(int err, const struct sip_target *targets, size_t n, void *arg)
+{
+	struct account *a = arg;
+	a->resolving = NULL;
+	a->ntargets = a->cur = 0;
+	for (size_t i = 0; i < n && a->ntargets < MAX_TARGETS; i++) {
+		struct sip_src src;
+		if (targets[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&targets[i], &src) == 0)
+			a->targets[a->ntargets++] = src;
+	}
+	if (a->ntargets == 0) {
+		const char *why = err ? g_strerror(err) : "no UDP address for the registrar";
+		LOGN(log_module, &(struct log_ctx){.call_id = a->call_id, .peer = a->id},
+		     "%s: cannot resolve %s: %s", a->aor, a->next_hop, why);
+		if (a->removing) {
+			g_hash_table_remove(a->b->accounts, a->id);
+			return;
+		}
+		set_state(a, ACC_FAILED);
+		char reason[96];
+		g_snprintf(reason, sizeof(reason), "DNS: %s", why);
+		event(a, "failed", 0, reason, 0);
+		a->refresh = g_timeout_add_seconds(60, refresh_due, a);
+		return;
+	}
+	a->dst = a->targets[0];
+	send_register(a, NULL);
+}
+
+static void start_resolve(struct account *a)
 {
 	struct sip_uri u;
-	struct slice s = {uri_text, strlen(uri_text)};
-	if (sip_uri_parse(s, &u) != 0 || !u.host.len)
-		return EINVAL;
-	char *host = g_strndup(u.host.p, u.host.len);
-	char *bare = host[0] == '[' ? g_strndup(host + 1, strlen(host) - 2) : g_strdup(host);
-	uint16_t port = u.port ? u.port : 5060;
-	memset(dst, 0, sizeof(*dst));
-	dst->proto = SIP_PROTO_UDP;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&dst->addr;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst->addr;
-	int rc = 0;
-	if (inet_pton(AF_INET, bare, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		dst->addr_len = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, bare, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		dst->addr_len = sizeof(*s6);
-	} else {
-		rc = ENOTSUP;
+	int rc = sip_uri_parse((struct slice){a->next_hop, strlen(a->next_hop)}, &u);
+	if (rc == 0)
+		rc = sip_resolve(a->b->cfg.resolver, &u, on_resolved, a, &a->resolving);
+	if (rc) {
+		a->resolving = NULL;
+		on_resolved(rc, NULL, 0, a);
 	}
-	g_strlcpy(dst->ip, bare, sizeof(dst->ip));
-	dst->port = port;
-	g_free(bare);
-	*host_out = host;
-	return rc;
 }
 
 /* Custom headers: token names, no CR/LF/NUL in values, and none that the stack owns. */
@@ -302,19 +333,19 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 		g_string_free(custom, TRUE);
 		return;
 	}
-	struct account *a = g_new0(struct account, 1);
-	char *host = NULL;
-	int rc = destination(outbound ? outbound : proxy ? proxy : aor, &a->dst, &host);
-	if (rc) {
-		ws_req_error(req, rc == ENOTSUP ? WS_E_NOT_AVAILABLE : WS_E_INVALID_PARAMS,
-			     rc == ENOTSUP ? "the registrar must be given as an IP address for now "
-					     "(DNS resolution of accounts is not wired yet)"
-				       : "proxy or outbound_proxy is not a SIP URI");
-		g_free(host);
-		g_free(a);
+	const char *hop = outbound ? outbound : proxy ? proxy : aor;
+	struct sip_uri hu;
+	if (sip_uri_parse((struct slice){hop, strlen(hop)}, &hu) != 0 || !hu.host.len ||
+	    hu.scheme != SIP_SCHEME_SIP) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "proxy or outbound_proxy is not a sip: URI");
 		g_string_free(custom, TRUE);
 		return;
 	}
+	struct account *a = g_new0(struct account, 1);
+	a->next_hop = g_strdup(hop);
+	/* §10.2: the Request-URI names the registrar's domain, the AOR's unless a proxy is given */
+	char *host = u.port ? g_strdup_printf(SLICE_FMT ":%u", SLICE_ARG(u.host), u.port)
+			    : g_strndup(u.host.p, u.host.len);
 	a->b = b;
 	g_snprintf(a->id, sizeof(a->id), "a-%u", ++b->next_id);
 	a->session = ws_session_ref(ws_req_session(req));
@@ -339,7 +370,7 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 	metric_add(b->m_accounts, 1);
 	ws_req_reply(req, json_pack("{s:s}", "account_id", a->id));
 	event(a, "registering", 0, NULL, 0);
-	send_register(a, NULL);
+	start_resolve(a);
 }
 
 static struct account *own_account(struct b2b *b, struct ws_req *req, const char *id)
@@ -479,7 +510,7 @@ unsigned b2b_busy(const struct b2b *b)
 	gpointer v;
 	g_hash_table_iter_init(&it, b->accounts);
 	while (g_hash_table_iter_next(&it, NULL, &v))
-		n += ((struct account *)v)->pending != NULL;
+		n += ((struct account *)v)->pending || ((struct account *)v)->resolving;
 	return n;
 }
 

@@ -9,6 +9,7 @@
 struct b2b_config {
 	struct sip_stack *stack; /* borrowed; sends and receives SIP */
 	struct ws_server *ws;    /* borrowed; the B2BUA adds its requests to it */
+	struct sip_resolver *resolver; /* borrowed; RFC 3263 for registrar and proxy names */
 	const char *contact_host; /* host:port put in the Contact of upstream registrations */
 	const char *user_agent;
 };

@@ -35,6 +35,7 @@ struct gw_config {
 		int64_t idle_timeout;
 		int64_t max_pending;
 		char *trace_file;
+		char *dns_servers;
 		int64_t t1, t2, t4;
 	} sip;
 	struct {

@@ -40,6 +40,7 @@ struct gw {
 	struct sip_stack *stack;
 	struct sip_transport *sip;
 	struct b2b *b2b;
+	struct sip_resolver *resolver;
 	GArray *busy; /* struct busy_source */
 	guint drain_poll;
 	struct metric *reloads;
@@ -88,6 +89,8 @@ static void stop_now(struct gw *gw)
 	}
 	b2b_free(gw->b2b); /* before the stack it sends through */
 	gw->b2b = NULL;
+	sip_resolver_free(gw->resolver);
+	gw->resolver = NULL;
 	sip_transport_free(gw->sip); /* stop taking SIP work */
 	gw->sip = NULL;
 	sip_stack_free(gw->stack);
@@ -460,7 +463,11 @@ static int sip_start(struct gw *gw)
 	gw->stack = sip_stack_new(&sc, sip_ua_on_request, gw->ua);
 	int rc = sip_transport_new(&tc, sip_stack_recv, gw->stack, &gw->sip);
 	sip_stack_set_transport(gw->stack, gw->sip);
-	struct b2b_config bc = {.stack = gw->stack, .ws = gw->ws, .contact_host = via,
+	struct sip_resolver_config rc_dns = {.servers = c->sip.dns_servers};
+	if (rc == 0 && (rc = sip_resolver_new(&rc_dns, &gw->resolver)) != 0)
+		LOGE(log_module, NULL, "cannot start the DNS resolver (sip.dns_servers)");
+	struct b2b_config bc = {.stack = gw->stack, .ws = gw->ws, .resolver = gw->resolver,
+				.contact_host = via,
 				.user_agent = "gorgee/" GORGEE_VERSION};
 	gw->b2b = b2b_new(&bc);
 	struct busy_source busy = {b2b_busy_fn, gw->b2b};
@@ -509,6 +516,7 @@ static int run(struct gw *gw)
 	LOGN(log_module, NULL, "stopped");
 out:
 	b2b_free(gw->b2b);
+	sip_resolver_free(gw->resolver);
 	sip_transport_free(gw->sip);
 	sip_stack_free(gw->stack);
 	sip_ua_free(gw->ua);

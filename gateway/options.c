@@ -59,6 +59,8 @@ static const struct opt_def defs[] = {
 	{"sip", "trace_file", OPT_STRING, OFF(sip.trace_file), "", 0, 0, NULL, false, NULL,
 	 "Append every SIP message in and out to this file, ngrep-style (sngrep -I reads it); "
 	 "empty = off"},
+	{"sip", "dns_servers", OPT_STRING, OFF(sip.dns_servers), "", 0, 0, NULL, false, NULL,
+	 "DNS servers for RFC 3263 lookups, \"ip:port\" comma-separated; empty = /etc/resolv.conf"},
 	{"sip", "t1", OPT_INT, OFF(sip.t1), "500", 10, 10000, NULL, false, "ms",
 	 "RFC 3261 T1, the round-trip estimate behind Timers A, B, E, F, G, H, J"},
 	{"sip", "t2", OPT_INT, OFF(sip.t2), "4000", 100, 60000, NULL, false, "ms",

@@ -78,11 +78,20 @@ class Client {
   event(id, state) { return this.until(() => this.msgs.find((m) => m.event === 'registration' && m.id === id && m.data.state === state), `registration ${state}`); }
 }
 
-let A, B, kam, kport;
+let A, B, kam, kport, dead;
 
 async function setup() {
   B = await gorgee('b', [], { alice: 'alice-upstream' }); // upstream registrar, SHA-256 first
-  A = await gorgee('a', [], { erin: 'erin-pass' });       // the gateway under test
+  // a DNS zone: pbx.test's SRV lists a dead address first, then B (RFC 3263 failover)
+  const dns = await freePort();
+  dead = await freePort();
+  const dnsmasq = spawn('dnsmasq', ['--no-daemon', `--port=${dns}`, '--listen-address=127.0.0.1',
+    '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--user=root', '--pid-file=',
+    `--srv-host=_sip._udp.pbx.test,dead.pbx.test,${dead},10,0`, `--srv-host=_sip._udp.pbx.test,live.pbx.test,${B.sip},20,0`,
+    '--host-record=dead.pbx.test,127.0.0.1', '--host-record=live.pbx.test,127.0.0.1'], { stdio: 'ignore' });
+  procs.push(dnsmasq);
+  await sleep(300);
+  A = await gorgee('a', ['--set', `sip.dns_servers=127.0.0.1:${dns}`, '--set', 'sip.t1=50'], { erin: 'erin-pass' });
   kport = await freePort();
   const cfg = fs.readFileSync(path.join(TESTS, 'kamailio/registrar-auth.cfg'), 'utf8')
     .replaceAll('@PORT@', String(kport)).replaceAll('@PASSWORD@', 'kam-secret');
@@ -151,6 +160,19 @@ test('register through Kamailio (MD5); an INVITE to Kamailio for the user reache
   c.ws.close();
 });
 
+test('RFC 3263: registrar found by SRV; the dead first target fails over to the next', async () => {
+  const c = await login();
+  const r = await c.req('register', { uri: 'sip:alice@pbx.test', username: 'alice', password: 'alice-upstream' });
+  const ev = await c.event(r.id, 'registered');
+  assert(ev.data.account_id === r.result.account_id, JSON.stringify(ev));
+  assert(bindings(B).includes(`sip:alice@pbx.test|sip:alice-${r.result.account_id}@`), bindings(B));
+  await c.req('unregister', { account_id: r.result.account_id });
+  await c.event(r.id, 'registering').catch(() => {});
+  for (let i = 0; i < 40 && bound(B, r.result.account_id); i++) await sleep(100);
+  assert(!bound(B, r.result.account_id), 'unregistered: ' + bindings(B));
+  c.ws.close();
+});
+
 test('a session that logs out takes its accounts with it (unregistered upstream)', async () => {
   const c = await login();
   const r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'alice-upstream' });
@@ -164,8 +186,10 @@ test('a session that logs out takes its accounts with it (unregistered upstream)
 
 test('parameter rules: host names, custom headers, foreign accounts', async () => {
   const c = await login();
-  let r = await c.req('register', { uri: 'sip:alice@pbx.example.com', password: 'x' });
-  assert(r.error && r.error.code === 501, JSON.stringify(r));
+  let r = await c.req('register', { uri: 'sip:alice@nosuch.test', password: 'x' });
+  const f = await c.event(r.id, 'failed');
+  assert(/^DNS: /.test(f.data.reason), JSON.stringify(f));
+  await c.req('unregister', { account_id: r.result.account_id });
   r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, headers: { 'X-Evil': 'a\r\nVia: x' } });
   assert(r.error && r.error.code === 422, JSON.stringify(r));
   r = await c.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, headers: { Contact: 'x' } });
