@@ -93,8 +93,10 @@ void sip_timer_start(struct sip_wheel *w, struct sip_timer *tm, unsigned delay_m
 {
 	if (tm->armed)
 		unlink_timer(w, tm);
-	if (!w->armed) /* idle wheel: catch its clock up so it does not replay old ticks */
-		w->now_ms = clock_ms(w) - clock_ms(w) % TICK_MS;
+	if (!w->armed) { /* idle wheel: catch its clock up so it does not replay old ticks */
+		uint64_t now = clock_ms(w); /* one reading: two could straddle a tick */
+		w->now_ms = now - now % TICK_MS;
+	}
 	/* rounded up to the next millisecond: a timer may be late by a tick, never early */
 	uint64_t now_up = (uint64_t)((g_get_monotonic_time() - w->base_us + 999) / 1000);
 	uint64_t due = now_up + MAX(delay_ms, 1u);

@@ -219,7 +219,11 @@ test('BI-46 a message over the cap closes 1009, also when fragmented', async () 
     if (i % 50 === 49) await sleep(10);
   }
   const code2 = await f.closeCode();
-  assert(code2 === 1009, `fragments: ${code2}`);
+  // The server closes at the cap while the client is still sending: a TCP reset can then
+  // swallow the close frame (1006 here). The server's own count shows it closed with 1009.
+  const closes = async () => Number(((await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+    .match(/gorgee_ws_closes_total\{code="1009"\} (\d+)/) || [0, 0])[1]);
+  assert(code2 === 1009 || (code2 === 1006 && await closes() >= 2), `fragments: ${code2}`);
 });
 
 test('binary frames are refused with 1003', async () => {
