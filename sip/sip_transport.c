@@ -118,6 +118,24 @@ static void count(struct metric_family *f, const char *fmt, const char *a, const
 	metric_add(metrics_series(f, labels), 1);
 }
 
+/* SEC-13: SDES keys (a=crypto ... inline:KEY|...) never reach the trace: each key is
+ * replaced, up to the next '|', space or line end. */
+static void trace_redact(GString *m)
+{
+	static const char mark[] = "inline:";
+	for (gsize at = 0; at < m->len;) {
+		char *hit = g_strstr_len(m->str + at, (gssize)(m->len - at), mark);
+		if (!hit)
+			break;
+		gsize start = (gsize)(hit - m->str) + sizeof(mark) - 1, end = start;
+		while (end < m->len && !strchr("| \t\r\n", m->str[end]))
+			end++;
+		g_string_erase(m, (gssize)start, (gssize)(end - start));
+		g_string_insert(m, (gssize)start, "[redacted]");
+		at = start + 10;
+	}
+}
+
 /* Trace in ngrep's text layout ("U 2026/11/22 14:30:00.123456 a:p -> b:p"), which sngrep
  * reads with -I; lines of the message follow, then a blank line. */
 static void trace(struct sip_transport *t, enum sip_proto proto, const char *from, const char *to,
@@ -133,7 +151,10 @@ static void trace(struct sip_transport *t, enum sip_proto proto, const char *fro
 	strftime(ts, sizeof(ts), "%Y/%m/%d %H:%M:%S", &tm);
 	fprintf(t->trace, "%c %s.%06ld %s -> %s\n", proto == SIP_PROTO_UDP ? 'U' : 'T', ts,
 		(long)tv.tv_usec, from, to);
-	fwrite(data, 1, len, t->trace);
+	GString *clean = g_string_new_len(data, (gssize)len);
+	trace_redact(clean);
+	fwrite(clean->str, 1, clean->len, t->trace);
+	g_string_free(clean, TRUE);
 	fputs("\n\n", t->trace);
 	fflush(t->trace);
 }

@@ -401,13 +401,18 @@ def _():
     s.close()
 
 
-@case("trace file holds messages in and out in ngrep layout")
+@case("trace file holds messages in and out in ngrep layout; SDES keys redacted (SEC-13)")
 def _():
+    key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVzcyAoc2VuZA=="
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + key + "|2^20|1:32\r\n")
+    udp(msg("MESSAGE", "sdes-trace", body=sdp, extra="Content-Type: application/sdp\r\n"))
     with open(TRACE) as f:
         t = f.read()
     assert re.search(r"^U \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:%d\nOPTIONS " % SIP, t, re.M), t[:500]
     assert re.search(r"^U .* 127\.0\.0\.1:%d -> 127\.0\.0\.1:\d+\nSIP/2.0 200 OK" % SIP, t, re.M)
     assert re.search(r"^T .* -> .*\nSIP/2.0 200 OK", t, re.M)
+    assert "inline:[redacted]|2^20|1:32" in t and key not in t
 
 
 @case("sipp (real peer): OPTIONS over UDP and TCP answered 200 with Allow and rport")
