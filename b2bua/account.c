@@ -1,7 +1,6 @@
 /* Upstream SIP accounts of WebSocket users: REGISTER with digest, refresh, unregister. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <openssl/rand.h>
 #include <string.h>
 
 #include "b2bua.h"
@@ -52,16 +51,6 @@ struct b2b {
 static void send_register(struct account *a, const char *authorization);
 
 /* ---- helpers ---- */
-
-static void random_hex(char *out, size_t bytes)
-{
-	unsigned char b[16];
-	if (RAND_bytes(b, (int)bytes) != 1)
-		for (size_t i = 0; i < bytes; i++)
-			b[i] = (unsigned char)g_random_int();
-	for (size_t i = 0; i < bytes; i++)
-		g_snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 static void set_state(struct account *a, enum acc_state s)
 {
@@ -360,9 +349,9 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 	a->contact = g_strdup_printf("sip:" SLICE_FMT "-%s@%s", SLICE_ARG(u.user), a->id,
 				     b->contact_host);
 	char cid[25];
-	random_hex(cid, 12);
+	core_random_hex(cid, 12);
 	a->call_id = g_strdup_printf("%s@gorgee", cid);
-	random_hex(a->from_tag, 8);
+	core_random_hex(a->from_tag, 8);
 	a->expires = exp ? (unsigned)json_integer_value(exp) : 600;
 	a->custom = custom;
 	g_free(host);

@@ -87,6 +87,15 @@ const char *secret_reveal(const struct secret *s, size_t *len);
 bool secret_equal(const struct secret *a, const struct secret *b);
 const char *secret_print(const struct secret *s);
 
+/* ---- randomness --------------------------------------------------------------------- */
+
+/*
+ * Writes 2*nbytes lowercase hex digits and a NUL to out, from the kernel's CSPRNG
+ * (getrandom(2)): tags, branches, session ids and tokens. nbytes at most 64. Aborts if the
+ * kernel cannot give randomness: nothing may go on with guessable tokens.
+ */
+void core_random_hex(char *out, size_t nbytes);
+
 /* ---- metrics (Prometheus text format) ------------------------------------------------ */
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE };

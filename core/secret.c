@@ -1,7 +1,9 @@
-/* Secrets: bytes that are used but never printed, and zeroed when freed. */
+/* Secrets: bytes that are used but never printed, and zeroed when freed; random tokens. */
 #include "core.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 struct secret {
 	size_t len;
@@ -50,4 +52,26 @@ bool secret_equal(const struct secret *a, const struct secret *b)
 const char *secret_print(const struct secret *s)
 {
 	return s && s->len ? "[redacted]" : "";
+}
+
+void core_random_hex(char *out, size_t nbytes)
+{
+	unsigned char buf[64];
+	size_t got = 0;
+	if (nbytes > sizeof(buf))
+		g_error("core_random_hex: %zu bytes asked, 64 at most", nbytes);
+	while (got < nbytes) {
+		ssize_t n = getrandom(buf + got, nbytes - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			g_error("getrandom failed: %s", g_strerror(errno));
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = "0123456789abcdef"[buf[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[buf[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+	wipe(buf, 0, sizeof(buf));
 }

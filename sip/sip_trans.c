@@ -2,7 +2,6 @@
  * Timers A-M on the wheel. Server transactions keep the raw request and re-parse it when
  * answering, so a live transaction costs a few hundred bytes, not a parsed message. */
 #include <errno.h>
-#include <openssl/rand.h>
 #include <string.h>
 
 #include "sip.h"
@@ -70,16 +69,6 @@ static void count(struct metric_family *f, enum tkind k)
 	char labels[32];
 	g_snprintf(labels, sizeof(labels), "kind=\"%s\"", kind_names[k]);
 	metric_add(metrics_series(f, labels), 1);
-}
-
-static void random_hex(char *out, size_t bytes)
-{
-	unsigned char b[16];
-	if (RAND_bytes(b, (int)bytes) != 1)
-		for (size_t i = 0; i < bytes; i++)
-			b[i] = (unsigned char)g_random_int();
-	for (size_t i = 0; i < bytes; i++)
-		g_snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 /*
@@ -174,7 +163,7 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 	if (st->state == T_COMPLETED || st->state == T_CONFIRMED || st->state == T_ACCEPTED)
 		return EALREADY;
 	if (!to_tag && status > 100) {
-		random_hex(tag, 8);
+		core_random_hex(tag, 8);
 		to_tag = tag;
 	}
 	const struct sip_msg *req = sip_strans_request(st);
@@ -459,7 +448,7 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 		    struct sip_ctrans **out)
 {
 	char branch[40] = "z9hG4bK";
-	random_hex(branch + 7, 12);
+	core_random_hex(branch + 7, 12);
 	GString *req = g_string_new(NULL);
 	GString *hdrs = g_string_new(NULL);
 	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",

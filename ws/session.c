@@ -1,26 +1,17 @@
 /* Sessions: a logged-in client that outlives its WebSocket for a grace period (resume). */
-#include <openssl/rand.h>
+#include <openssl/crypto.h>
 #include <string.h>
 
 #include "ws-private.h"
 
 static const char *const log_module = "ws";
 
-static void random_hex(char *out, size_t bytes)
-{
-	unsigned char buf[32];
-	if (RAND_bytes(buf, (int)bytes) != 1) /* never fall back to a weak source */
-		g_error("RAND_bytes failed");
-	for (size_t i = 0; i < bytes; i++)
-		g_snprintf(out + 2 * i, 3, "%02x", buf[i]);
-}
-
 struct ws_session *ws_session_new(struct ws_server *srv, const char *user)
 {
 	struct ws_session *s = g_rc_box_new0(struct ws_session);
 	s->srv = srv;
-	random_hex(s->id, 16);
-	random_hex(s->resume_token, 32);
+	core_random_hex(s->id, 16);
+	core_random_hex(s->resume_token, 32);
 	g_strlcpy(s->user, user, sizeof(s->user));
 	g_queue_init(&s->pending);
 	s->created_us = g_get_monotonic_time();
