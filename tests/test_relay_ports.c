@@ -6,23 +6,7 @@
 
 #include "relay.h"
 #include "tap.h"
-
-/* A free range: ask the kernel for a port, use the 64 ports around it. Racy only against
- * other processes grabbing the same ports in the next microseconds; the allocator skips
- * busy ports anyway. */
-static uint16_t range_base(void)
-{
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(a);
-	bind(s, (struct sockaddr *)&a, sizeof(a));
-	getsockname(s, (struct sockaddr *)&a, &l);
-	close(s);
-	uint16_t p = ntohs(a.sin_port);
-	if (p > 65000)
-		p = 40000;
-	return (uint16_t)(p & ~1u);
-}
+#include "testnet.h"
 
 static uint16_t local_port(int fd)
 {
@@ -50,7 +34,7 @@ static void t_bad_config(void)
 
 static void t_even_and_pairs(void)
 {
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_ports *p;
 	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 15), &p), 0);
 	TAP_CHECK_INT(relay_ports_capacity(p), 8);
@@ -84,7 +68,7 @@ static void t_even_and_pairs(void)
 
 static void t_exhaust_and_reuse(void)
 {
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_ports *p;
 	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 7), &p), 0);
 	unsigned cap = relay_ports_capacity(p);
@@ -115,7 +99,7 @@ static void t_exhaust_and_reuse(void)
 
 static void t_many_cycles(void)
 {
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_ports *p;
 	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 39), &p), 0);
 	unsigned cap = relay_ports_capacity(p);
@@ -148,7 +132,7 @@ static void t_many_cycles(void)
 
 static void t_busy_port_skipped(void)
 {
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_ports *p;
 	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 5), &p), 0);
 	/* someone else holds the first pair's odd port and the second pair's even port */
@@ -206,7 +190,7 @@ static gpointer churn(gpointer data)
 
 static void t_threads(void)
 {
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_ports *p;
 	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 19), &p), 0);
 	struct thr t[4];

@@ -8,46 +8,18 @@
 
 #include "relay.h"
 #include "tap.h"
-
-/*
- * GLib 2.74's GSlice keeps per-thread magazines whose fill depends on thread timing, which
- * blurs the per-case heap check; the valgrind and asan setups already set G_SLICE. glibc
- * hands constructors (argc, argv, envp), so the test re-executes itself once with it.
- */
-__attribute__((constructor)) static void slice_plain(int argc, char **argv, char **envp)
-{
-	(void)argc;
-	(void)envp;
-	if (getenv("G_SLICE"))
-		return;
-	setenv("G_SLICE", "always-malloc", 1);
-	execv("/proc/self/exe", argv);
-}
+#include "testnet.h"
 
 struct fx {
 	GMainContext *ctx;
 	struct relay *r;
 };
 
-static uint16_t range_base(void)
-{
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(a);
-	bind(s, (struct sockaddr *)&a, sizeof(a));
-	getsockname(s, (struct sockaddr *)&a, &l);
-	close(s);
-	uint16_t p = ntohs(a.sin_port);
-	if (p > 65000 || p < 20000)
-		p = 40000;
-	return (uint16_t)(p & ~1u);
-}
-
 static void fx_init(struct fx *f)
 {
 	f->ctx = g_main_context_new();
 	g_main_context_push_thread_default(f->ctx);
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_config cfg = {.workers = 2, .bind_addr = "127.0.0.1", .port_min = base,
 				   .port_max = (uint16_t)(base + 99)};
 	f->r = NULL;
@@ -959,7 +931,7 @@ static void t_ipv6(void)
 	}
 	GMainContext *ctx = g_main_context_new();
 	g_main_context_push_thread_default(ctx);
-	uint16_t base = range_base();
+	uint16_t base = test_port_range_base();
 	struct relay_config cfg = {.workers = 1, .bind_addr = "::1", .port_min = base,
 				   .port_max = (uint16_t)(base + 9)};
 	struct relay *r = NULL;

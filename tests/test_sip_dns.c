@@ -673,9 +673,6 @@ static const struct tap_case cases[] = {
 int main(int argc, char **argv)
 {
 	(void)argc;
-	/* GLib 2.74's slice magazines keep freed chunks by timing-dependent peaks, which the
-	 * heap comparison of the leak check would read as a leak in the concurrent case */
-	setenv("G_SLICE", "always-malloc", 1);
 	tap_exact_heap(argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *exe = NULL;

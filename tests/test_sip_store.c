@@ -1139,9 +1139,6 @@ int main(int argc, char **argv)
 	int rc;
 
 	(void)argc;
-	/* GLib 2.74's slice allocator keeps per-thread magazines of GQueue nodes freed on the
-	 * writer thread: real malloc keeps the per-case heap check exact. */
-	setenv("G_SLICE", "always-malloc", 0);
 	tap_exact_heap(argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	data_dir = g_dir_make_tmp("gorgee-store-XXXXXX", NULL);
