@@ -434,11 +434,22 @@ static void h_resume(struct ws_req *req, json_t *params, void *arg)
 	ws_session_flush(s);
 }
 
+static gboolean revoked_expired(gpointer key, gpointer value, gpointer now)
+{
+	return *(int64_t *)value < *(int64_t *)now;
+}
+
 static void h_logout(struct ws_req *req, json_t *params, void *arg)
 {
 	struct ws_session *s = req->session;
-	if (s->jti[0])
-		g_hash_table_insert(req->srv->revoked, g_strdup(s->jti), g_memdup2(&s->token_exp, sizeof(s->token_exp)));
+	if (s->jti[0]) {
+		/* entries matter only until their token expires: the table stays bounded by the
+		 * logout rate times the token lifetime (ws.token_max_lifetime) */
+		int64_t now = g_get_real_time() / G_USEC_PER_SEC - (int64_t)req->srv->auth.skew_secs;
+		g_hash_table_foreach_remove(req->srv->revoked, revoked_expired, &now);
+		g_hash_table_insert(req->srv->revoked, g_strdup(s->jti),
+				    g_memdup2(&s->token_exp, sizeof(s->token_exp)));
+	}
 	ws_req_reply(req, NULL);
 	if (req->conn)
 		ws_conn_close(req->conn, 1000, "logged out");
