@@ -6,6 +6,7 @@
 #include "b2bua.h"
 
 #define MAX_CUSTOM_HEADERS 8
+#define MAX_ACCOUNTS_PER_SESSION 16 /* each makes gorgee send REGISTERs where the user says */
 #define MAX_TARGETS 8 /* addresses of the registrar tried in turn (RFC 3263 §4.3 failover) */
 
 static const char *const log_module = "account";
@@ -294,6 +295,17 @@ static bool custom_headers(json_t *headers, GString *out, char *why, size_t cap)
 	return true;
 }
 
+static unsigned session_accounts(struct b2b *b, struct ws_session *s)
+{
+	unsigned n = 0;
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, b->accounts);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		n += ((struct account *)v)->session == s && !((struct account *)v)->removing;
+	return n;
+}
+
 static void h_register(struct ws_req *req, json_t *params, void *arg)
 {
 	struct b2b *b = arg;
@@ -314,6 +326,11 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 	}
 	if (transport && g_ascii_strcasecmp(transport, "udp") != 0) {
 		ws_req_error(req, WS_E_NOT_AVAILABLE, "only transport 'udp' is available for accounts yet");
+		return;
+	}
+	if (session_accounts(b, ws_req_session(req)) >= MAX_ACCOUNTS_PER_SESSION) {
+		ws_req_error(req, WS_E_WRONG_STATE, "at most %d accounts per session",
+			     MAX_ACCOUNTS_PER_SESSION);
 		return;
 	}
 	GString *custom = g_string_new(NULL);

@@ -196,6 +196,17 @@ test('parameter rules: host names, custom headers, foreign accounts', async () =
   assert(r.error && r.error.code === 422, JSON.stringify(r));
   r = await c.req('register', { uri: 'tel:+123' });
   assert(r.error && r.error.code === 422, JSON.stringify(r));
+  // at most 16 accounts per session (each sends REGISTERs where its user says)
+  const made = [];
+  for (let i = 0; i < 16; i++) {
+    const x = await c.req('register', { uri: `sip:u${i}@127.0.0.1:${dead}` });
+    assert(x.result, JSON.stringify(x));
+    made.push(x.result.account_id);
+    await sleep(120); // under the request rate limit
+  }
+  r = await c.req('register', { uri: `sip:u16@127.0.0.1:${dead}` });
+  assert(r.error && r.error.code === 409 && /16 accounts/.test(r.error.message), JSON.stringify(r));
+  for (const id of made) { await c.req('unregister', { account_id: id }); await sleep(120); }
   const d = await login();
   const mine = await d.req('register', { uri: `sip:alice@127.0.0.1:${B.sip}`, username: 'alice', password: 'alice-upstream' });
   r = await c.req('unregister', { account_id: mine.result.account_id });
