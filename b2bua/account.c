@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "b2bua.h"
+#include "b2b_int.h"
 
 #define MAX_CUSTOM_HEADERS 8
 #define MAX_ACCOUNTS_PER_SESSION 16 /* each makes gorgee send REGISTERs where the user says */
@@ -38,15 +38,6 @@ struct account {
 	guint refresh;
 	bool removing;              /* free once the pending transaction ends */
 	bool quiet;                 /* session gone: no more events */
-};
-
-struct b2b {
-	struct b2b_config cfg;
-	char *contact_host, *user_agent;
-	GHashTable *accounts; /* id -> struct account * (owned) */
-	unsigned next_id;
-	struct metric *m_accounts;
-	struct metric_family *m_results;
 };
 
 static void send_register(struct account *a, const char *authorization);
@@ -473,13 +464,35 @@ struct b2b *b2b_new(const struct b2b_config *cfg)
 						      METRIC_GAUGE), "");
 	b->m_results = metrics_family("gorgee_account_registrations_total",
 				      "Upstream REGISTER outcomes.", METRIC_COUNTER);
+	b->domain = g_strdup(cfg->domain ? cfg->domain : "");
+	b->trunk = g_strdup(cfg->trunk ? cfg->trunk : "");
+	b->cfg.domain = b->domain;
+	b->cfg.trunk = b->trunk;
+	b->cfg.realm = NULL; /* copied below */
+	b->realm = g_strdup(cfg->realm && *cfg->realm ? cfg->realm : "gorgee");
+	b->cfg.realm = b->realm;
+	b->cfg.contact_host = b->contact_host;
+	b->cfg.user_agent = b->user_agent;
+	b->calls = b2b_calls_table_new();
+	b->m_calls = metrics_series(metrics_family("gorgee_calls", "Calls in progress (B2BUA).",
+						   METRIC_GAUGE), "");
+	b->m_call_results = metrics_family("gorgee_calls_total", "Calls ended, by outcome.",
+					   METRIC_COUNTER);
+	if (b2b_routes_init(b) != 0) {
+		b2b_free(b);
+		return NULL;
+	}
+	b->cfg.trusted = b->cfg.dialplan = NULL; /* parsed; the strings are not kept */
 	ws_server_add_requests(cfg->ws, requests, G_N_ELEMENTS(requests), b);
 	ws_server_on_session_end(cfg->ws, on_session_end, b);
+	if (cfg->ua)
+		sip_ua_set_invite_handler(cfg->ua, b2b_on_invite, b);
 	return b;
 }
 
 void b2b_stop(struct b2b *b)
 {
+	b->stopping = true; /* calls in progress go on; new INVITEs get 503 */
 	GList *all = g_hash_table_get_values(b->accounts);
 	for (GList *l = all; l; l = l->next) {
 		struct account *a = l->data;
@@ -502,7 +515,15 @@ void b2b_free(struct b2b *b)
 {
 	if (!b)
 		return;
+	if (b->cfg.ua)
+		sip_ua_set_invite_handler(b->cfg.ua, NULL, NULL);
 	ws_server_on_session_end(b->cfg.ws, NULL, NULL);
+	g_hash_table_destroy(b->calls);
+	b2b_routes_free(b);
+	sip_user_free(b->looked_up);
+	g_free(b->domain);
+	g_free(b->trunk);
+	g_free(b->realm);
 	g_hash_table_destroy(b->accounts);
 	g_free(b->contact_host);
 	g_free(b->user_agent);
@@ -517,7 +538,7 @@ unsigned b2b_busy(const struct b2b *b)
 	g_hash_table_iter_init(&it, b->accounts);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		n += ((struct account *)v)->pending || ((struct account *)v)->resolving;
-	return n;
+	return n + g_hash_table_size(b->calls);
 }
 
 unsigned b2b_account_count(const struct b2b *b)

@@ -1,10 +1,13 @@
-/* b2bua: bridges WebSocket sessions and SIP. Today: upstream SIP accounts registered on
- * behalf of WebSocket users (ws/PROTOCOL.md "Accounts"). Calls come next. */
+/* b2bua: bridges WebSocket sessions and SIP: upstream SIP accounts registered on behalf of
+ * WebSocket users (ws/PROTOCOL.md "Accounts") and calls, each with two legs and a relay
+ * session. */
 #ifndef GORGEE_B2BUA_H
 #define GORGEE_B2BUA_H
 
 #include "sip.h"
 #include "ws.h"
+
+struct relay;
 
 struct b2b_config {
 	struct sip_stack *stack; /* borrowed; sends and receives SIP */
@@ -12,11 +15,26 @@ struct b2b_config {
 	struct sip_resolver *resolver; /* borrowed; RFC 3263 for registrar and proxy names */
 	const char *contact_host; /* host:port put in the Contact of upstream registrations */
 	const char *user_agent;
+	/* calls (all may be NULL/0 when calls are off) */
+	struct sip_ua *ua;          /* borrowed; INVITEs and dialogs */
+	struct relay *relay;        /* borrowed; one relay session per call */
+	const char *media_addr;     /* the relay's address as SDP gives it (public address) */
+	struct sip_store *store;    /* borrowed; location service lookups */
+	struct sip_auth_server *auth; /* borrowed; digest for callers toward the trunk (SEC-10) */
+	const char *domain;         /* the domain served ("" = every domain, unless a trunk is set) */
+	const char *realm;          /* digest realm of its users */
+	const char *trunk;          /* next hop for other destinations (URI, "" = none) */
+	const char *trusted;        /* CIDRs that may use the trunk without digest ("" = none) */
+	const char *dialplan;       /* regex the R-URI user must match toward the trunk ("" = any) */
+	unsigned max_calls;         /* 0 = no limit */
+	unsigned rtp_timeout;       /* s without media before a call is ended; 0 = never */
 };
 
 struct b2b;
 
-/* Registers the account requests (register, unregister) with the WebSocket server. */
+/* Registers the account and call requests with the WebSocket server and, when cfg->ua is
+ * set, takes INVITEs from the UA core. Returns NULL with a log line on a bad trusted or
+ * dialplan setting. */
 struct b2b *b2b_new(const struct b2b_config *cfg);
 /* Drain: unregisters every account upstream (REGISTER with Expires: 0); b2b_busy falls to
  * zero as they complete. */
@@ -27,5 +45,9 @@ void b2b_free(struct b2b *b);
 unsigned b2b_busy(const struct b2b *b);
 /* Live accounts (registered or registering). */
 unsigned b2b_account_count(const struct b2b *b);
+/* Calls in progress. */
+unsigned b2b_call_count(const struct b2b *b);
+/* Appends every call, one line per leg, for the admin dump. */
+void b2b_dump_calls(const struct b2b *b, GString *out);
 
 #endif

@@ -69,6 +69,20 @@ struct gw_config {
 		char *token_issuer;
 		int64_t token_max_lifetime;
 	} ws;
+	struct {
+		int64_t workers;
+		char *address;
+		char *public_address;
+		int64_t port_min, port_max;
+		int64_t rtp_timeout;
+	} media;
+	struct {
+		bool enabled;
+		char *trunk;
+		char *trusted;
+		char *dialplan;
+		int64_t max_calls;
+	} calls;
 };
 
 extern const struct opt_table gw_options;

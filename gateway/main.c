@@ -1,5 +1,7 @@
 /* gorgee daemon entry: command line, configuration, the signaling loop, signals and drain. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <openssl/crypto.h>
 #include <getopt.h>
 #include <glib-unix.h>
@@ -12,6 +14,7 @@
 
 #include "b2bua.h"
 #include "gateway.h"
+#include "relay.h"
 #include "sip.h"
 #include "ws.h"
 #include "gorgee-build.h"
@@ -41,6 +44,8 @@ struct gw {
 	struct sip_transport *sip;
 	struct b2b *b2b;
 	struct sip_resolver *resolver;
+	struct relay *relay;
+	char media_addr[64]; /* the relay's address as SDP gives it */
 	GArray *busy; /* struct busy_source */
 	guint drain_poll;
 	struct metric *reloads;
@@ -468,13 +473,81 @@ static int sip_start(struct gw *gw)
 		LOGE(log_module, NULL, "cannot start the DNS resolver (sip.dns_servers)");
 	struct b2b_config bc = {.stack = gw->stack, .ws = gw->ws, .resolver = gw->resolver,
 				.contact_host = via,
-				.user_agent = "gorgee/" GORGEE_VERSION};
+				.user_agent = "gorgee/" GORGEE_VERSION,
+				.ua = c->calls.enabled ? gw->ua : NULL,
+				.relay = gw->relay,
+				.media_addr = gw->media_addr,
+				.store = gw->store,
+				.auth = gw->auth,
+				.domain = c->registrar.domain,
+				.realm = realm_of(c),
+				.trunk = c->calls.trunk,
+				.trusted = c->calls.trusted,
+				.dialplan = c->calls.dialplan,
+				.max_calls = (unsigned)c->calls.max_calls,
+				.rtp_timeout = (unsigned)c->media.rtp_timeout};
 	gw->b2b = b2b_new(&bc);
-	struct busy_source busy = {b2b_busy_fn, gw->b2b};
-	g_array_append_val(gw->busy, busy);
+	if (!gw->b2b)
+		rc = rc ? rc : EINVAL;
+	if (gw->b2b) {
+		struct busy_source busy = {b2b_busy_fn, gw->b2b};
+		g_array_append_val(gw->busy, busy);
+	}
 	g_free(via);
 	g_strfreev(listen);
 	return rc;
+}
+
+/* The address SDP names for the relay: the configured public one, the bind address, or for
+ * a wildcard bind the first non-loopback IPv4 address of the host. */
+static void media_address(const struct gw_config *c, char *out, size_t cap)
+{
+	const char *a = *c->media.public_address ? c->media.public_address : c->media.address;
+	g_strlcpy(out, "127.0.0.1", cap);
+	if (strcmp(a, "0.0.0.0") != 0 && strcmp(a, "::") != 0) {
+		g_strlcpy(out, a, cap);
+		return;
+	}
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		const struct sockaddr_in *sin = (const void *)i->ifa_addr;
+		if ((ntohl(sin->sin_addr.s_addr) >> 24) == 127)
+			continue;
+		inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)cap);
+		break;
+	}
+	freeifaddrs(ifs);
+}
+
+static int media_start(struct gw *gw)
+{
+	const struct gw_config *c = &gw->cfg;
+	if (c->media.port_min >= c->media.port_max) {
+		LOGE(log_module, NULL, "media.port_min must be below media.port_max");
+		return 1;
+	}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	struct relay_config rc = {
+		.workers = c->media.workers ? (unsigned)c->media.workers
+					    : (unsigned)CLAMP(cores, 1, 64),
+		.bind_addr = c->media.address,
+		.port_min = (uint16_t)c->media.port_min,
+		.port_max = (uint16_t)c->media.port_max,
+	};
+	media_address(c, gw->media_addr, sizeof(gw->media_addr));
+	int err = relay_new(&rc, &gw->relay);
+	if (err) {
+		LOGE(log_module, NULL, "cannot start the media relay on %s: %s", c->media.address,
+		     g_strerror(err));
+		return 1;
+	}
+	LOGN(log_module, NULL, "media relay: %u workers, ports %u-%u on %s, SDP address %s",
+	     rc.workers, rc.port_min, rc.port_max, rc.bind_addr, gw->media_addr);
+	return 0;
 }
 
 static int run(struct gw *gw)
@@ -499,7 +572,7 @@ static int run(struct gw *gw)
 	}
 	ws_server_set_password_check(gw->ws, ws_password_ok, gw);
 	gw->ua = sip_ua_new("gorgee/" GORGEE_VERSION, gw->registrar);
-	if (sip_start(gw) || gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
+	if (media_start(gw) || sip_start(gw) || gw_http_start(gw, &gw->cfg, gw->loop, gw->ws, &gw->http)) {
 		rc = 1;
 		goto out;
 	}
@@ -516,6 +589,7 @@ static int run(struct gw *gw)
 	LOGN(log_module, NULL, "stopped");
 out:
 	b2b_free(gw->b2b);
+	relay_free(gw->relay);
 	sip_resolver_free(gw->resolver);
 	sip_transport_free(gw->sip);
 	sip_stack_free(gw->stack);

@@ -129,6 +129,33 @@ static const struct opt_def defs[] = {
 	 "Required \"iss\" claim of login tokens (empty = not checked)"},
 	{"ws", "token_max_lifetime", OPT_INT, OFF(ws.token_max_lifetime), "900", 60, 86400, NULL,
 	 false, "s", "Longest token lifetime accepted (exp - iat), per RFC 8725 advice"},
+	{"media", "workers", OPT_INT, OFF(media.workers), "0", 0, 64, NULL, false, NULL,
+	 "Media worker threads, each with its own loop (0 = one per CPU core)"},
+	{"media", "address", OPT_STRING, OFF(media.address), "0.0.0.0", 0, 0, NULL, false, NULL,
+	 "Local address the relay binds media ports on (IPv4 or IPv6 literal; 0.0.0.0 = every "
+	 "IPv4 address)"},
+	{"media", "public_address", OPT_STRING, OFF(media.public_address), "", 0, 0, NULL, false,
+	 NULL, "Address written into SDP for the relay (1:1 NAT, containers); empty = media.address, "
+	 "or when that is a wildcard the host's first non-loopback IPv4 address (127.0.0.1 if none)"},
+	{"media", "port_min", OPT_INT, OFF(media.port_min), "20000", 1024, 65534, NULL, false, NULL,
+	 "Lowest UDP port of the media relay (RTP on even ports, RTCP on the odd one above)"},
+	{"media", "port_max", OPT_INT, OFF(media.port_max), "29999", 1025, 65535, NULL, false, NULL,
+	 "Highest UDP port of the media relay"},
+	{"media", "rtp_timeout", OPT_INT, OFF(media.rtp_timeout), "60", 0, 86400, NULL, false, "s",
+	 "A call with no media in either direction for this long is ended (0 = never)"},
+	{"calls", "enabled", OPT_BOOL, OFF(calls.enabled), "true", 0, 0, NULL, false, NULL,
+	 "Bridge calls (B2BUA); false answers INVITE with 405"},
+	{"calls", "trunk", OPT_STRING, OFF(calls.trunk), "", 0, 0, NULL, false, NULL,
+	 "SIP URI of the trunk/PBX that calls to destinations not registered here go to (e.g. "
+	 "sip:pbx.example.com:5060); empty = such calls get 404"},
+	{"calls", "trusted", OPT_STRING, OFF(calls.trusted), "", 0, 0, NULL, false, NULL,
+	 "Networks (comma-separated addresses or CIDRs) whose SIP calls may reach the trunk without "
+	 "digest authentication; every other caller must authenticate as a user of the realm (407)"},
+	{"calls", "dialplan", OPT_STRING, OFF(calls.dialplan), "", 0, 0, NULL, false, NULL,
+	 "Regular expression (PCRE, anchored) the Request-URI user must match to go to the trunk; "
+	 "empty = any"},
+	{"calls", "max_calls", OPT_INT, OFF(calls.max_calls), "10000", 0, 1000000, NULL, false, NULL,
+	 "Calls in progress at most; more get 503 (0 = no limit)"},
 };
 
 const struct opt_table gw_options = {defs, sizeof(defs) / sizeof(defs[0]), sizeof(struct gw_config)};

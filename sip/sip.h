@@ -457,7 +457,8 @@ typedef void sip_request_fn(struct sip_stack *s, struct sip_strans *st, const st
 /*
  * A response for a client transaction, or its end: msg NULL with status 408 (Timer B/F) or
  * 503 (transport error). Called once per final response; 2xx retransmissions of an INVITE
- * (RFC 6026 Accepted state) come again with the same ct.
+ * (RFC 6026 Accepted state) come again with the same ct, and when such a transaction ends
+ * (Timer M) it is called once more with msg NULL and status 0; ct is invalid after that.
  */
 typedef void sip_response_fn(struct sip_ctrans *ct, const struct sip_msg *msg, int status,
 			     void *arg);
@@ -484,6 +485,23 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 const struct sip_msg *sip_strans_request(struct sip_strans *st);
 
 /*
+ * The owner of a server transaction (the TU that will answer it, e.g. a call leg) hears:
+ * CANCELLED: a CANCEL matched it while pending (the CANCEL got 200; the owner answers the
+ *            INVITE 487); without an owner the request callback gets cancelled_invite;
+ * NO_ACK:    Timer L fired with no ACK for our 2xx (§13.3.1.4: the owner ends the dialog);
+ * ENDED:     the transaction is going away; st is invalid after the callback returns.
+ * Not called from sip_stack_free (free the owners first). fn NULL detaches.
+ */
+enum sip_strans_event { SIP_STRANS_CANCELLED, SIP_STRANS_NO_ACK, SIP_STRANS_ENDED };
+typedef void sip_strans_fn(struct sip_strans *st, enum sip_strans_event ev, void *arg);
+void sip_strans_set_owner(struct sip_strans *st, sip_strans_fn *fn, void *arg);
+/*
+ * A 2xx to an INVITE is resent by the stack over UDP (T1 doubling to T2, §13.3.1.4)
+ * until the TU, which receives the ACK (it matches no transaction), calls this.
+ */
+void sip_strans_acked(struct sip_strans *st);
+
+/*
  * Sends a request in a new client transaction. headers: CRLF-terminated lines without Via
  * (the stack adds the top Via with a fresh branch). dst: where to send it.
  * Returns 0 and *out (valid until the final response callback returns), or an errno.
@@ -491,8 +509,23 @@ const struct sip_msg *sip_strans_request(struct sip_strans *st);
 int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
 		    struct slice body, const struct sip_src *dst, sip_response_fn *fn, void *arg,
 		    struct sip_ctrans **out);
+/* The callback will not run again (its owner is going away); the transaction finishes
+ * its work (ACK of a failure, absorbing retransmissions) on its own. */
+void sip_ctrans_detach(struct sip_ctrans *ct);
+/* The request of ct as sent, parsed into a scratch message valid until the next stack call. */
+const struct sip_msg *sip_ctrans_request(struct sip_ctrans *ct);
 /* Sends CANCEL for a pending INVITE client transaction (§9.1). 0, or EPROTO if not pending. */
 int sip_ctrans_cancel(struct sip_ctrans *ct);
+/*
+ * Sends a request outside any transaction (the ACK for a 2xx, §13.2.2.4): a top Via with
+ * a fresh branch is added. sent (may be NULL) receives the bytes, to resend them when the
+ * 2xx comes again. Returns 0 or an errno.
+ */
+int sip_stack_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
+		   struct slice body, const struct sip_src *dst, GString *sent);
+/* The sent-by host[:port] of our Via headers. */
+const char *sip_stack_via_host(const struct sip_stack *s);
+struct sip_transport *sip_stack_transport(const struct sip_stack *s);
 
 /* ---- dialogs (sip_dialog.c): RFC 3261 §12 ------------------------------------------------ */
 
@@ -547,6 +580,21 @@ void sip_dialog_request(struct sip_dialog *d, const char *method, uint32_t cseq_
 			char **ruri, GString *headers);
 /* Appends a one-line description (no secrets), for the admin dump. */
 void sip_dialog_dump(const struct sip_dialog *d, GString *out);
+/* The CSeq number of the last request we sent in it (an INVITE's, for its ACK). */
+uint32_t sip_dialog_local_cseq(const struct sip_dialog *d);
+/* Where in-dialog requests go first (§12.2.1.1 with loose routing): the first route-set
+ * URI, else the remote target. New string (g_free). */
+char *sip_dialog_next_hop(const struct sip_dialog *d);
+/*
+ * The dialog's user (a call leg) receives its in-dialog requests from the UA core, after
+ * the CSeq check of sip_dialog_receive: st is NULL for an ACK. msg and src are borrowed.
+ */
+typedef void sip_dialog_request_fn(struct sip_dialog *d, struct sip_strans *st,
+				   const struct sip_msg *msg, const struct sip_src *src, void *arg);
+void sip_dialog_set_handler(struct sip_dialog *d, sip_dialog_request_fn *fn, void *arg);
+/* Hands a request to the dialog's user; false when it has none. */
+bool sip_dialog_dispatch(struct sip_dialog *d, struct sip_strans *st, const struct sip_msg *req,
+			 const struct sip_src *src);
 
 /* Dialogs indexed by (Call-ID, local tag, remote tag). */
 struct sip_dialogs;
@@ -597,6 +645,14 @@ unsigned sip_registrar_pending(const struct sip_registrar *r);
 struct sip_ua;
 /* registrar may be NULL (REGISTER then gets 405). Borrowed. */
 struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registrar);
+/*
+ * The B2BUA: INVITEs outside a dialog (past the checks above: 483, 482, 420) go to fn,
+ * which must answer st. With a handler INVITE, BYE, CANCEL, INFO, UPDATE, PRACK, MESSAGE are allowed.
+ * In-dialog requests go to the dialog's handler (sip_dialog_set_handler).
+ */
+typedef void sip_ua_invite_fn(struct sip_strans *st, const struct sip_msg *msg,
+			      const struct sip_src *src, void *arg);
+void sip_ua_set_invite_handler(struct sip_ua *ua, sip_ua_invite_fn *fn, void *arg);
 void sip_ua_free(struct sip_ua *ua);
 /* The UA's dialog table, where call legs register their dialogs. */
 struct sip_dialogs *sip_ua_dialogs(struct sip_ua *ua);

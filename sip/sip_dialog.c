@@ -14,6 +14,8 @@ struct sip_dialog {
 	uint32_t local_cseq, remote_cseq;
 	bool remote_cseq_set;
 	char *key;                      /* Call-ID \x01 local tag \x01 remote tag */
+	sip_dialog_request_fn *fn;      /* the dialog's user: in-dialog requests */
+	void *fn_arg;
 };
 
 struct sip_dialogs {
@@ -219,6 +221,36 @@ void sip_dialog_request(struct sip_dialog *d, const char *method, uint32_t cseq_
 			       "Call-ID: %s\r\nCSeq: %u %s\r\n",
 			       d->local_uri, d->local_tag, d->remote_uri, d->remote_tag, d->call_id,
 			       cseq, method);
+}
+
+uint32_t sip_dialog_local_cseq(const struct sip_dialog *d)
+{
+	return d->local_cseq;
+}
+
+char *sip_dialog_next_hop(const struct sip_dialog *d)
+{
+	if (d->route->len == 0)
+		return g_strdup(d->remote_target);
+	/* a route-set entry is a name-addr: "<sip:p.example.com;lr>" (display name allowed) */
+	const char *r = d->route->pdata[0];
+	const char *lt = strchr(r, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+	return lt && gt ? g_strndup(lt + 1, (gsize)(gt - lt - 1)) : g_strdup(r);
+}
+
+void sip_dialog_set_handler(struct sip_dialog *d, sip_dialog_request_fn *fn, void *arg)
+{
+	d->fn = fn;
+	d->fn_arg = arg;
+}
+
+bool sip_dialog_dispatch(struct sip_dialog *d, struct sip_strans *st, const struct sip_msg *req,
+			 const struct sip_src *src)
+{
+	if (!d->fn)
+		return false;
+	d->fn(d, st, req, src, d->fn_arg);
+	return true;
 }
 
 void sip_dialog_dump(const struct sip_dialog *d, GString *out)

@@ -25,8 +25,11 @@ struct sip_strans {
 	struct sip_src dst;  /* where responses go (RFC 3581 routing, computed once) */
 	GString *last;       /* last response sent, for retransmissions */
 	bool has_dst;
-	struct sip_timer retx, end; /* G (retransmit) / H, I, J, L (end) */
+	bool acked;          /* Accepted: the TU saw the ACK for our 2xx */
+	struct sip_timer retx, end; /* G or 2xx retransmission / H, I, J, L (end) */
 	unsigned interval;
+	sip_strans_fn *owner_fn; /* the TU that answers it (INVITE): CANCEL, no ACK, end */
+	void *owner_arg;
 };
 
 struct sip_ctrans {
@@ -119,6 +122,8 @@ static void strans_free(gpointer p)
 
 static void strans_terminate(struct sip_strans *st)
 {
+	if (st->owner_fn) /* the owner forgets st before it goes */
+		st->owner_fn(st, SIP_STRANS_ENDED, st->owner_arg);
 	g_hash_table_remove(st->s->server, st->key); /* frees st */
 }
 
@@ -129,7 +134,38 @@ static void timer_end_server(struct sip_timer *tm, void *arg)
 		count(st->s->m_timeout, st->kind);
 		LOGI(log_module, NULL, "%s: no ACK for the final response (Timer H)", st->key);
 	}
+	if (st->kind == IST && st->state == T_ACCEPTED && !st->acked) { /* Timer L, §13.3.1.4 */
+		count(st->s->m_timeout, st->kind);
+		LOGI(log_module, NULL, "%s: no ACK for the 2xx (Timer L)", st->key);
+		if (st->owner_fn)
+			st->owner_fn(st, SIP_STRANS_NO_ACK, st->owner_arg);
+	}
 	strans_terminate(st);
+}
+
+/* §13.3.1.4: the UAS core resends its 2xx at T1, doubling up to T2, until the ACK comes. */
+static void timer_2xx(struct sip_timer *tm, void *arg)
+{
+	struct sip_strans *st = arg;
+	struct sip_stack *s = st->s;
+	if (st->acked)
+		return;
+	count(s->m_retx, st->kind);
+	sip_transport_send(s->t, &st->dst, st->last->str, st->last->len);
+	st->interval = MIN(st->interval * 2, s->cfg.t2_ms);
+	sip_timer_start(s->wheel, &st->retx, st->interval, timer_2xx, st);
+}
+
+void sip_strans_set_owner(struct sip_strans *st, sip_strans_fn *fn, void *arg)
+{
+	st->owner_fn = fn;
+	st->owner_arg = arg;
+}
+
+void sip_strans_acked(struct sip_strans *st)
+{
+	st->acked = true;
+	sip_timer_stop(st->s->wheel, &st->retx);
 }
 
 static void timer_g(struct sip_timer *tm, void *arg)
@@ -193,8 +229,11 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 			strans_terminate(st);
 		else
 			sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
-	} else if (status < 300) { /* RFC 6026: Accepted, Timer L */
+	} else if (status < 300) { /* RFC 6026: Accepted, Timer L; the 2xx resent until ACK */
 		strans_log(st, T_ACCEPTED);
+		st->interval = t1;
+		if (!reliable(&st->src) && !st->acked)
+			sip_timer_start(s->wheel, &st->retx, t1, timer_2xx, st);
 		sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
 	} else { /* Completed: Timer G (unreliable) and H */
 		strans_log(st, T_COMPLETED);
@@ -265,7 +304,9 @@ static void server_request(struct sip_stack *s, const struct sip_msg *m, const s
 		g_free(ikey);
 		bool pending = inv && (inv->state == T_PROCEEDING);
 		sip_strans_respond(st, pending ? 200 : 481, NULL, NULL, (struct slice){NULL, 0}, NULL);
-		if (pending)
+		if (pending && inv->owner_fn)
+			inv->owner_fn(inv, SIP_STRANS_CANCELLED, inv->owner_arg);
+		else if (pending)
 			s->on_request(s, NULL, m, src, inv, s->arg);
 		return;
 	}
@@ -308,6 +349,8 @@ static void timer_end_client(struct sip_timer *tm, void *arg)
 		/* Timer B / F: no final response (§17.1.1.2, §17.1.2.2) */
 		count(ct->s->m_timeout, ct->kind);
 		ct->fn(ct, NULL, 408, ct->arg);
+	} else if (ct->state == T_ACCEPTED) { /* Timer M: no more 2xx can come */
+		ct->fn(ct, NULL, 0, ct->arg);
 	}
 	ctrans_terminate(ct);
 }
@@ -469,6 +512,55 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 		return EHOSTUNREACH;
 	*out = ct;
 	return 0;
+}
+
+int sip_stack_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
+		   struct slice body, const struct sip_src *dst, GString *sent)
+{
+	char branch[40] = "z9hG4bK";
+	core_random_hex(branch + 7, 12);
+	GString *req = g_string_new(NULL);
+	GString *hdrs = g_string_new(NULL);
+	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
+			       sip_proto_via(dst->proto), s->via_host, branch);
+	if (headers)
+		g_string_append(hdrs, headers);
+	int rc = sip_request_build(method, ruri, hdrs->str, body, req);
+	g_string_free(hdrs, TRUE);
+	if (rc == 0)
+		rc = sip_transport_send(s->t, dst, req->str, req->len);
+	if (rc == 0 && sent)
+		g_string_assign(sent, req->str);
+	g_string_free(req, TRUE);
+	return rc;
+}
+
+const char *sip_stack_via_host(const struct sip_stack *s)
+{
+	return s->via_host;
+}
+
+struct sip_transport *sip_stack_transport(const struct sip_stack *s)
+{
+	return s->t;
+}
+
+static void detached(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+{
+}
+
+void sip_ctrans_detach(struct sip_ctrans *ct)
+{
+	ct->fn = detached;
+	ct->arg = NULL;
+}
+
+const struct sip_msg *sip_ctrans_request(struct sip_ctrans *ct)
+{
+	int status;
+	const char *why;
+	sip_msg_parse(ct->req->str, ct->req->len, SIP_MODE_DATAGRAM, ct->s->scratch, &status, &why);
+	return ct->s->scratch;
 }
 
 static void cancel_done(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)

@@ -5,6 +5,7 @@
 
 #define ALLOW "OPTIONS, ACK"
 #define SUPPORTED "path, outbound"
+#define CALL_METHODS "INVITE, BYE, CANCEL, INFO, UPDATE, MESSAGE"
 
 static const char *const log_module = "sip";
 
@@ -22,6 +23,8 @@ struct sip_ua {
 	struct sip_dialogs *dialogs;
 	GHashTable *recent; /* From tag|Call-ID|CSeq -> struct merge_entry (merged requests) */
 	struct metric_family *m_sent;
+	sip_ua_invite_fn *invite_fn;
+	void *invite_arg;
 };
 
 static void merge_free(gpointer p)
@@ -99,9 +102,17 @@ static void respond(struct sip_ua *ua, struct sip_strans *st, int status, const 
 	g_string_free(hdrs, TRUE);
 }
 
+void sip_ua_set_invite_handler(struct sip_ua *ua, sip_ua_invite_fn *fn, void *arg)
+{
+	ua->invite_fn = fn;
+	ua->invite_arg = arg;
+}
+
 /* Methods served: what is wired in (RFC 3261 §20.5). */
 static const char *allow(const struct sip_ua *ua)
 {
+	if (ua->invite_fn)
+		return ua->registrar ? ALLOW ", " CALL_METHODS ", REGISTER" : ALLOW ", " CALL_METHODS;
 	return ua->registrar ? ALLOW ", REGISTER" : ALLOW;
 }
 
@@ -134,15 +145,26 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		respond(ua, cancelled_invite, 487, NULL);
 		return;
 	}
-	if (!st)
-		return; /* an ACK for a 2xx: dialogs take these when they land */
+	bool in_dialog = msg->to.tag.len > 0;
+	struct sip_dialog *d = in_dialog ? sip_dialogs_find_request(ua->dialogs, msg) : NULL;
+	if (!st) { /* an ACK for a 2xx: its dialog's */
+		if (d && sip_dialog_receive(d, msg) == 0)
+			sip_dialog_dispatch(d, NULL, msg, src);
+		return;
+	}
 	GString *extra = g_string_new(NULL);
 	int status;
-	bool in_dialog = msg->to.tag.len > 0;
 	if (msg->method_id != SIP_METHOD_OPTIONS && msg->max_forwards == 0) {
 		status = 483;
-	} else if (in_dialog && !sip_dialogs_find_request(ua->dialogs, msg)) {
+	} else if (in_dialog && !d) {
 		status = 481; /* §12.2.2: no such dialog (BI-15: e.g. after our BYE) */
+	} else if (d && unsupported_require(msg, extra)) {
+		status = 420;
+	} else if (d && (status = sip_dialog_receive(d, msg)) != 0) {
+		/* 500: CSeq out of order (§12.2.2) */
+	} else if (d && sip_dialog_dispatch(d, st, msg, src)) {
+		g_string_free(extra, TRUE);
+		return;
 	} else if (!in_dialog && msg->from.tag.len && merged(ua, msg)) {
 		status = 482;
 	} else if (unsupported_require(msg, extra)) {
@@ -150,6 +172,10 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 	} else if (msg->method_id == SIP_METHOD_REGISTER && ua->registrar) {
 		g_string_free(extra, TRUE);
 		sip_registrar_handle(ua->registrar, st, msg, src);
+		return;
+	} else if (msg->method_id == SIP_METHOD_INVITE && ua->invite_fn) {
+		g_string_free(extra, TRUE);
+		ua->invite_fn(st, msg, src, ua->invite_arg);
 		return;
 	} else if (msg->method_id == SIP_METHOD_OPTIONS) {
 		status = 200;

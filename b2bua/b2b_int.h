@@ -1,0 +1,151 @@
+/* b2bua private: the B2BUA object, the call model (a call owns two legs and one relay
+ * session) and the leg interface that SIP and WebSocket legs implement. */
+#ifndef GORGEE_B2B_INT_H
+#define GORGEE_B2B_INT_H
+
+#include "b2bua.h"
+#include "relay.h"
+
+struct b2b {
+	struct b2b_config cfg;
+	char *contact_host, *user_agent, *domain, *trunk, *realm;
+	GHashTable *accounts; /* id -> struct account * (owned) */
+	unsigned next_id;
+	GHashTable *calls;    /* id -> struct call * (owned) */
+	unsigned next_call;
+	GPtrArray *trusted;   /* struct b2b_net *: sources that may use the trunk without auth */
+	GRegex *dialplan;     /* Request-URI users allowed toward the trunk; NULL = any */
+	struct sip_user *looked_up; /* keeps the HA1 a digest check borrows */
+	bool stopping;
+	struct metric *m_accounts, *m_calls;
+	struct metric_family *m_results, *m_call_results;
+};
+
+/* ---- legs ---- */
+
+enum leg_side { LEG_A, LEG_B }; /* A: the caller's leg; B: the leg gorgee places */
+
+/* What a leg reports to its call (call_leg_event). sdp may be empty. */
+enum leg_ev {
+	LEG_EV_PROGRESS, /* B: 18x (code), early SDP maybe */
+	LEG_EV_ANSWER,   /* B: 2xx with SDP (the answer, or an offer for an offerless call) */
+	LEG_EV_FAILED,   /* B: final non-2xx, timeout or transport error (code, reason) */
+	LEG_EV_CANCEL,   /* A: the caller gave up before the answer */
+	LEG_EV_ACK,      /* A: ACK for our 2xx (SIP) */
+	LEG_EV_HANGUP,   /* either: BYE received, WS hangup, no ACK, session gone (code, reason) */
+	LEG_EV_REOFFER,  /* either: a re-INVITE/UPDATE with an offer (sdp) after the answer */
+	LEG_EV_REANSWER, /* either: the answer to our re-offer (code: 2xx or failure) */
+};
+
+struct leg;
+
+/* What a call asks of a leg. Unused entries may be NULL (the call then does without). */
+struct leg_ops {
+	const char *kind; /* "sip", "ws" */
+	/* B side: place the call with an offer */
+	int (*invite)(struct leg *l, const char *sdp);
+	/* A side: provisional (180/183) with optional early-media SDP; final 2xx; failure */
+	void (*progress)(struct leg *l, int code, const char *sdp);
+	void (*answer)(struct leg *l, const char *sdp);
+	void (*fail)(struct leg *l, int code, const char *reason);
+	/* B side before the answer */
+	void (*cancel)(struct leg *l);
+	/* either, after the answer: end it (BYE) */
+	void (*bye)(struct leg *l, int code, const char *reason);
+	/* renegotiation: send an offer (re-INVITE), or answer the peer's (code 200 or 488…) */
+	int (*reoffer)(struct leg *l, const char *sdp);
+	void (*reanswer)(struct leg *l, int code, const char *sdp);
+	/* detach from everything that could call back (transactions, dialogs, sessions) */
+	void (*release)(struct leg *l);
+	void (*dump)(const struct leg *l, GString *out);
+	void (*free)(struct leg *l);
+};
+
+struct leg {
+	const struct leg_ops *ops;
+	struct call *call;
+	enum leg_side side;
+};
+
+/* ---- calls ---- */
+
+enum call_state {
+	CALL_ROUTING,   /* A's INVITE is in; B is being chosen */
+	CALL_CALLING,   /* B invited, no answer yet */
+	CALL_EARLY,     /* B sent a provisional: ringing or early media */
+	CALL_ANSWERED,  /* B answered, A got its 2xx; waiting for A's ACK */
+	CALL_ACTIVE,
+	CALL_REOFFER_A, /* active; an offer from A is at B, waiting for B's answer */
+	CALL_REOFFER_B, /* the same from B */
+	CALL_CANCELLING,/* A gave up; B is being cancelled */
+	CALL_ENDED,
+};
+
+struct call_media; /* media.c */
+
+struct call {
+	struct b2b *b;
+	char id[24];
+	enum call_state state;
+	struct leg *leg[2];
+	struct call_media *media;
+	gint64 started_us, answered_us;
+	int end_code;
+	char *end_reason;
+	char *from, *to;      /* for the dump */
+	guint free_source;
+};
+
+/* A new call with its A leg attached later (call_set_leg); registered in b->calls. */
+struct call *call_new(struct b2b *b, const char *from, const char *to);
+void call_set_leg(struct call *c, enum leg_side side, struct leg *l);
+/*
+ * A's offer arrived: sets up the relay and returns the offer toward B in out (SDP), or an
+ * SIP status to refuse with (488, 500, 503) and a reason.
+ */
+int call_offer_from_a(struct call *c, const char *sdp, size_t len, GString *out,
+		      const char **why);
+/* Starts the B leg (already attached) with the offer made by call_offer_from_a. */
+void call_start(struct call *c, const char *offer);
+/* Everything a leg reports. May end the call; the call and its legs stay allocated until
+ * the loop runs again, but legs are released (detached) at once. */
+void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, const char *reason,
+		    const char *sdp, size_t sdp_len);
+/* Ends the call from outside (admin, drain): both legs hung up. */
+void call_end(struct call *c, int code, const char *reason);
+const char *call_state_name(enum call_state s);
+void call_dump(const struct call *c, GString *out);
+
+/* ---- media (media.c): the relay session and SDP rewriting of one call ---- */
+
+struct call_media *call_media_new(struct b2b *b, const char *call_id);
+void call_media_free(struct call_media *m);
+/*
+ * An offer from side `from` (0 = A, 1 = B): parsed, the relay told where that side
+ * receives, and the offer toward the other side written to out. Returns 0, or a SIP
+ * status (488: unusable SDP, 503: no media ports) with *why.
+ */
+int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
+		     const char **why);
+/* The answer from side `from` to the offer we sent it; the answer for the other side in out. */
+int call_media_answer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
+		      const char **why);
+void call_media_dump(const struct call_media *m, GString *out);
+
+/* ---- SIP legs (leg_sip.c) and routing (route.c) ---- */
+
+/* The A leg of a call from a SIP INVITE. The leg owns nothing of st but its answer. */
+struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct sip_msg *req,
+			    const struct sip_src *src);
+/* A B leg toward ruri through next_hop (a URI whose host is resolved, RFC 3263), with the
+ * caller's identity from the A leg. */
+struct leg *leg_sip_new_uac(struct b2b *b, const char *ruri, const char *next_hop,
+			    const char *from_uri, const char *from_display, const char *to_uri);
+/* The invite handler given to the UA core. */
+void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struct sip_src *src,
+		   void *arg);
+int b2b_routes_init(struct b2b *b);
+void b2b_routes_free(struct b2b *b);
+GHashTable *b2b_calls_table_new(void);
+
+#endif

@@ -1,0 +1,583 @@
+/* SIP legs: the UAS side of a call that arrived by INVITE (A) and the UAC side gorgee
+ * places (B), each one INVITE dialog (RFC 3261 §13-§15). */
+#include <errno.h>
+#include <string.h>
+
+#include "b2b_int.h"
+
+static const char *const log_module = "leg-sip";
+
+struct sip_leg {
+	struct leg base;
+	struct b2b *b;
+	bool uas;
+	struct sip_dialog *dialog;   /* registered in the UA's table while the leg lives */
+	struct sip_src dst;          /* where requests in the dialog go (see next_hop_dst) */
+	char *contact;               /* our Contact header value */
+	char *call_id;               /* for logs */
+	/* UAS: the INVITE we answer (NULL once its transaction ends) and our To tag */
+	struct sip_strans *st;
+	struct sip_strans *re_st;    /* a re-INVITE/UPDATE from the peer awaiting our answer */
+	char local_tag[17];
+	/* UAC */
+	char *ruri, *next_hop, *from_uri, *from_display, *to_uri;
+	char from_tag[17];
+	struct sip_ctrans *ct;       /* our INVITE while it may still get responses */
+	struct sip_ctrans *re_ct;    /* our re-INVITE */
+	struct sip_resolve_req *resolving;
+	char *offer;                 /* kept until the INVITE is sent (after DNS) */
+	bool provisional;            /* a 1xx arrived: CANCEL may go (§9.1) */
+	bool cancel_wanted;
+	GString *ack;                /* ACK of the 2xx, resent when the 2xx comes again */
+	bool released;
+};
+
+static struct log_ctx lctx(const struct sip_leg *l)
+{
+	return (struct log_ctx){.call_id = l->base.call ? l->base.call->id : NULL,
+				.leg = l->uas ? "sip-a" : "sip-b", .peer = l->dst.ip};
+}
+
+static void event(struct sip_leg *l, enum leg_ev ev, int code, const char *reason,
+		  struct slice body)
+{
+	if (l->released || !l->base.call)
+		return;
+	call_leg_event(l->base.call, &l->base, ev, code, reason, body.p, body.len);
+}
+
+static struct slice sdp_body(const struct sip_msg *m)
+{
+	if (!m || !m->body.len)
+		return (struct slice){NULL, 0};
+	if (m->content_type.len && !slice_caseeqlit(m->content_type, "application/sdp"))
+		return (struct slice){NULL, 0};
+	return m->body;
+}
+
+static void common_headers(struct sip_leg *l, GString *h, bool with_body)
+{
+	g_string_append_printf(h, "Contact: <%s>\r\nUser-Agent: %s\r\n", l->contact,
+			       l->b->user_agent);
+	if (with_body)
+		g_string_append(h, "Content-Type: application/sdp\r\n");
+}
+
+/* ---- requests inside the dialog ---- */
+
+static void forget(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+{
+	/* BYE and CANCEL outcomes change nothing: the call is gone already */
+}
+
+static int send_in_dialog(struct sip_leg *l, const char *method, const char *body,
+			  const char *extra, sip_response_fn *fn, void *arg, struct sip_ctrans **out)
+{
+	char *ruri = NULL;
+	GString *h = g_string_new(NULL);
+	sip_dialog_request(l->dialog, method, 0, &ruri, h);
+	common_headers(l, h, body != NULL);
+	if (extra)
+		g_string_append(h, extra);
+	struct sip_ctrans *ct = NULL;
+	int rc = sip_ctrans_send(l->b->cfg.stack, method, ruri, h->str,
+				 body ? (struct slice){body, strlen(body)} : (struct slice){NULL, 0},
+				 &l->dst, fn ? fn : forget, arg, &ct);
+	if (out)
+		*out = rc ? NULL : ct;
+	g_free(ruri);
+	g_string_free(h, TRUE);
+	return rc;
+}
+
+static void on_reinvite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
+				 void *arg)
+{
+	struct sip_leg *l = arg;
+	if (status < 200)
+		return;
+	if (status < 300 && m) {
+		/* ACK now; the transaction is detached, so a retransmitted 2xx (our ACK lost)
+		 * goes unanswered and the peer ends the call after 64*T1: rare, and safe */
+		sip_ctrans_detach(ct);
+		char *ruri = NULL;
+		GString *h = g_string_new(NULL);
+		sip_dialog_refresh_target(l->dialog, m);
+		sip_dialog_request(l->dialog, "ACK", m->cseq.num, &ruri, h);
+		sip_stack_send(l->b->cfg.stack, "ACK", ruri, h->str, (struct slice){NULL, 0},
+			       &l->dst, NULL);
+		g_free(ruri);
+		g_string_free(h, TRUE);
+	}
+	l->re_ct = NULL;
+	struct slice body = sdp_body(m);
+	event(l, LEG_EV_REANSWER, status, NULL, body);
+}
+
+/* ---- the UAS side (leg A) ---- */
+
+static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
+			       const struct sip_msg *msg, const struct sip_src *src, void *arg);
+
+static void respond(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
+		    const char *sdp)
+{
+	GString *h = g_string_new(NULL);
+	if (code > 100 && code < 300)
+		common_headers(l, h, sdp != NULL);
+	else
+		g_string_append_printf(h, "Server: %s\r\n", l->b->user_agent);
+	if (code == 488 || code == 606)
+		g_string_append(h, "Warning: 399 gorgee \"media not acceptable\"\r\n");
+	sip_strans_respond(st, code, reason, h->str,
+			   sdp ? (struct slice){sdp, strlen(sdp)} : (struct slice){NULL, 0},
+			   l->local_tag);
+	g_string_free(h, TRUE);
+}
+
+/* §12.1.1: the dialog exists from our first response with a tag. */
+static void uas_make_dialog(struct sip_leg *l)
+{
+	if (l->dialog || !l->st)
+		return;
+	const struct sip_msg *req = sip_strans_request(l->st);
+	if (sip_dialog_new_uas(req, l->local_tag, &l->dialog) != 0)
+		return;
+	sip_dialog_set_handler(l->dialog, uas_dialog_request, l);
+	sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+}
+
+static void uas_progress(struct leg *base, int code, const char *sdp)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->st)
+		return;
+	uas_make_dialog(l);
+	respond(l, l->st, code, NULL, sdp);
+}
+
+static void uas_answer(struct leg *base, const char *sdp)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->st)
+		return;
+	uas_make_dialog(l);
+	respond(l, l->st, 200, NULL, sdp);
+}
+
+static void uas_fail(struct leg *base, int code, const char *reason)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->st)
+		return;
+	if (code < 300 || code > 699)
+		code = 500;
+	respond(l, l->st, code, reason && *reason ? reason : NULL, NULL);
+}
+
+static void on_strans(struct sip_strans *st, enum sip_strans_event ev, void *arg)
+{
+	struct sip_leg *l = arg;
+	switch (ev) {
+	case SIP_STRANS_CANCELLED:
+		event(l, LEG_EV_CANCEL, 487, NULL, (struct slice){NULL, 0});
+		break;
+	case SIP_STRANS_NO_ACK: /* §13.3.1.4: no ACK for our 2xx: the dialog ends with a BYE */
+		if (l->dialog && !l->released) {
+			struct log_ctx c = lctx(l);
+			LOGN(log_module, &c, "no ACK for the 2xx: hanging up");
+			send_in_dialog(l, "BYE", NULL, NULL, NULL, NULL, NULL);
+			event(l, LEG_EV_HANGUP, 408, "no ACK", (struct slice){NULL, 0});
+		}
+		break;
+	case SIP_STRANS_ENDED:
+		if (l->st == st)
+			l->st = NULL;
+		if (l->re_st == st)
+			l->re_st = NULL;
+		break;
+	}
+}
+
+static void reanswer(struct leg *base, int code, const char *sdp)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->re_st)
+		return;
+	struct sip_strans *st = l->re_st;
+	respond(l, st, code, NULL, code < 300 ? sdp : NULL);
+	if (l->re_st == st) { /* still ours until the transaction ends; no more answers */
+		sip_strans_set_owner(st, NULL, NULL);
+		l->re_st = NULL;
+	}
+}
+
+/* In-dialog requests for either side (the handler is shared; UAS and UAC differ little). */
+static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
+			       const struct sip_msg *msg, const struct sip_src *src, void *arg)
+{
+	struct sip_leg *l = arg;
+	if (!st) { /* ACK */
+		if (l->st && l->uas && msg->cseq.num == sip_strans_request(l->st)->cseq.num) {
+			sip_strans_acked(l->st);
+			event(l, LEG_EV_ACK, 0, NULL, sdp_body(msg));
+		} else if (l->re_st == NULL) {
+			/* the ACK of a re-INVITE we answered: nothing to do */
+		}
+		return;
+	}
+	switch (msg->method_id) {
+	case SIP_METHOD_BYE:
+		respond(l, st, 200, NULL, NULL);
+		event(l, LEG_EV_HANGUP, 200, "BYE", (struct slice){NULL, 0});
+		return;
+	case SIP_METHOD_INVITE:
+	case SIP_METHOD_UPDATE: {
+		struct slice body = sdp_body(msg);
+		if (l->re_st || l->re_ct) { /* §14.2: one offer at a time */
+			respond(l, st, msg->method_id == SIP_METHOD_INVITE ? 491 : 500, NULL, NULL);
+			return;
+		}
+		if (!body.len) { /* an offerless re-INVITE or a session refresh UPDATE */
+			respond(l, st, msg->method_id == SIP_METHOD_UPDATE ? 200 : 488, NULL, NULL);
+			return;
+		}
+		l->re_st = st;
+		sip_strans_set_owner(st, on_strans, l);
+		event(l, LEG_EV_REOFFER, 0, NULL, body);
+		return;
+	}
+	case SIP_METHOD_OPTIONS:
+	case SIP_METHOD_INFO:
+		respond(l, st, 200, NULL, NULL);
+		return;
+	default:
+		respond(l, st, msg->method_id == SIP_METHOD_OTHER ? 501 : 405, NULL, NULL);
+		return;
+	}
+}
+
+static int reoffer(struct leg *base, const char *sdp)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->dialog || l->re_ct)
+		return EBUSY;
+	return send_in_dialog(l, "INVITE", sdp, NULL, on_reinvite_response, l, &l->re_ct);
+}
+
+static void bye(struct leg *base, int code, const char *reason)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->dialog || l->released)
+		return;
+	if (l->uas && l->st) /* BYE before the ACK: stop resending the 2xx */
+		sip_strans_acked(l->st);
+	char extra[160] = "";
+	if (code >= 300 && reason && *reason) /* RFC 3326 */
+		g_snprintf(extra, sizeof(extra), "Reason: SIP;cause=%d;text=\"%.100s\"\r\n", code, reason);
+	send_in_dialog(l, "BYE", NULL, extra, NULL, NULL, NULL);
+}
+
+/* ---- the UAC side (leg B) ---- */
+
+static void send_ack_2xx(struct sip_leg *l, uint32_t cseq)
+{
+	char *ruri = NULL;
+	GString *h = g_string_new(NULL);
+	sip_dialog_request(l->dialog, "ACK", cseq, &ruri, h);
+	if (!l->ack)
+		l->ack = g_string_new(NULL);
+	sip_stack_send(l->b->cfg.stack, "ACK", ruri, h->str, (struct slice){NULL, 0}, &l->dst, l->ack);
+	g_free(ruri);
+	g_string_free(h, TRUE);
+}
+
+static void uac_dialog_request(struct sip_dialog *d, struct sip_strans *st,
+			       const struct sip_msg *msg, const struct sip_src *src, void *arg)
+{
+	uas_dialog_request(d, st, msg, src, arg);
+}
+
+/* A 2xx: confirm (or make) the dialog and ACK it (§13.2.2.4); a second 2xx from another
+ * fork is ACKed and hung up at once. */
+static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_msg *m)
+{
+	const struct sip_msg *req = sip_ctrans_request(ct);
+	if (l->dialog && sip_dialog_state(l->dialog) == SIP_DIALOG_CONFIRMED) {
+		if (slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog),
+			     strlen(sip_dialog_remote_tag(l->dialog)))) {
+			if (l->ack) /* a retransmission of the 2xx we have: ACK again */
+				sip_transport_send(sip_stack_transport(l->b->cfg.stack), &l->dst,
+						   l->ack->str, l->ack->len);
+			return;
+		}
+		struct sip_dialog *other = NULL;
+		if (sip_dialog_new_uac(req, m, &other) == 0) { /* another fork answered */
+			char *ruri = NULL;
+			GString *h = g_string_new(NULL);
+			sip_dialog_request(other, "ACK", m->cseq.num, &ruri, h);
+			sip_stack_send(l->b->cfg.stack, "ACK", ruri, h->str, (struct slice){NULL, 0},
+				       &l->dst, NULL);
+			g_free(ruri);
+			g_string_truncate(h, 0);
+			sip_dialog_request(other, "BYE", 0, &ruri, h);
+			struct sip_ctrans *bct;
+			sip_ctrans_send(l->b->cfg.stack, "BYE", ruri, h->str, (struct slice){NULL, 0},
+					&l->dst, forget, NULL, &bct);
+			g_free(ruri);
+			g_string_free(h, TRUE);
+			sip_dialog_free(other);
+		}
+		return;
+	}
+	if (l->dialog && !slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog),
+				   strlen(sip_dialog_remote_tag(l->dialog)))) {
+		/* the early dialog was another fork's: this one wins */
+		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+		sip_dialog_free(l->dialog);
+		l->dialog = NULL;
+	}
+	if (l->dialog) {
+		sip_dialog_confirm(l->dialog, m);
+	} else if (sip_dialog_new_uac(req, m, &l->dialog) == 0) {
+		sip_dialog_set_handler(l->dialog, uac_dialog_request, l);
+		sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+	} else {
+		struct log_ctx c = lctx(l);
+		LOGN(log_module, &c, "2xx without a usable Contact: ignored");
+		return;
+	}
+	send_ack_2xx(l, m->cseq.num);
+	event(l, LEG_EV_ANSWER, m->status, NULL, sdp_body(m));
+}
+
+static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
+			       void *arg)
+{
+	struct sip_leg *l = arg;
+	if (status == 0) { /* the transaction is gone (Timer M) */
+		l->ct = NULL;
+		return;
+	}
+	if (status < 200) {
+		if (status == 100 || !m)
+			return;
+		l->provisional = true;
+		if (l->cancel_wanted) {
+			sip_ctrans_cancel(ct);
+			return;
+		}
+		if (m->to.tag.len && !l->dialog &&
+		    sip_dialog_new_uac(sip_ctrans_request(ct), m, &l->dialog) == 0) {
+			sip_dialog_set_handler(l->dialog, uac_dialog_request, l);
+			sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+		}
+		event(l, LEG_EV_PROGRESS, status, NULL, sdp_body(m));
+		return;
+	}
+	if (status < 300 && m) {
+		uac_2xx(l, ct, m);
+		return;
+	}
+	l->ct = NULL;
+	char reason[128] = "";
+	if (m)
+		g_snprintf(reason, sizeof(reason), SLICE_FMT, (int)MIN(m->reason.len, 127), m->reason.p);
+	else
+		g_strlcpy(reason, status == 408 ? "no response" : "cannot send", sizeof(reason));
+	event(l, LEG_EV_FAILED, status, reason, (struct slice){NULL, 0});
+}
+
+static void send_invite(struct sip_leg *l)
+{
+	GString *h = g_string_new(NULL);
+	char cid[25];
+	core_random_hex(cid, 12);
+	g_free(l->call_id);
+	l->call_id = g_strdup_printf("%s@gorgee", cid);
+	core_random_hex(l->from_tag, 8);
+	if (l->from_display && *l->from_display)
+		g_string_append_printf(h, "From: \"%s\" <%s>;tag=%s\r\n", l->from_display, l->from_uri,
+				       l->from_tag);
+	else
+		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
+	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n",
+			       l->to_uri, l->call_id);
+	common_headers(l, h, l->offer != NULL);
+	int rc = sip_ctrans_send(l->b->cfg.stack, "INVITE", l->ruri, h->str,
+				 l->offer ? (struct slice){l->offer, strlen(l->offer)}
+					  : (struct slice){NULL, 0},
+				 &l->dst, on_invite_response, l, &l->ct);
+	g_string_free(h, TRUE);
+	if (rc) {
+		l->ct = NULL;
+		event(l, LEG_EV_FAILED, 503, "cannot send", (struct slice){NULL, 0});
+	}
+}
+
+static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg)
+{
+	struct sip_leg *l = arg;
+	l->resolving = NULL;
+	for (size_t i = 0; i < n; i++) { /* UDP only for now (no outbound TCP/TLS yet) */
+		if (t[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&t[i], &l->dst) == 0) {
+			send_invite(l);
+			return;
+		}
+	}
+	struct log_ctx c = lctx(l);
+	LOGN(log_module, &c, "cannot resolve %s: %s", l->next_hop,
+	     err ? g_strerror(err) : "no UDP target");
+	event(l, LEG_EV_FAILED, err == ENOENT ? 404 : 503, "cannot resolve the destination",
+	      (struct slice){NULL, 0});
+}
+
+static int uac_invite(struct leg *base, const char *sdp)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	struct sip_uri u;
+	l->offer = sdp ? g_strdup(sdp) : NULL;
+	int rc = sip_uri_parse((struct slice){l->next_hop, strlen(l->next_hop)}, &u);
+	if (rc == 0)
+		rc = sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving);
+	return rc;
+}
+
+static void uac_cancel(struct leg *base)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (l->resolving) {
+		sip_resolve_cancel(l->resolving);
+		l->resolving = NULL;
+		return;
+	}
+	if (!l->ct)
+		return;
+	if (l->provisional)
+		sip_ctrans_cancel(l->ct);
+	else
+		l->cancel_wanted = true; /* §9.1: not before a provisional response */
+}
+
+/* ---- both ---- */
+
+static void release(struct leg *base)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	l->released = true;
+	if (l->dialog)
+		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+	if (l->st)
+		sip_strans_set_owner(l->st, NULL, NULL);
+	if (l->re_st) {
+		respond(l, l->re_st, 487, NULL, NULL);
+		if (l->re_st)
+			sip_strans_set_owner(l->re_st, NULL, NULL);
+	}
+	l->st = l->re_st = NULL;
+	if (l->resolving)
+		sip_resolve_cancel(l->resolving);
+	l->resolving = NULL;
+	/* client transactions may still answer: their callbacks see released. The leg is
+	 * freed only after the call, and transactions end within 64*T1; keep them pointing
+	 * at nothing by detaching now. */
+	if (l->ct)
+		sip_ctrans_detach(l->ct);
+	if (l->re_ct)
+		sip_ctrans_detach(l->re_ct);
+	l->ct = l->re_ct = NULL;
+}
+
+static void dump(const struct leg *base, GString *out)
+{
+	const struct sip_leg *l = (const struct sip_leg *)base;
+	g_string_append_printf(out, "%s peer=%s:%u ", l->uas ? "uas" : "uac", l->dst.ip, l->dst.port);
+	if (l->dialog)
+		sip_dialog_dump(l->dialog, out);
+	else
+		g_string_append_printf(out, "no dialog%s\n", l->resolving ? " (resolving)" : "");
+}
+
+static void leg_free(struct leg *base)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->released)
+		release(base);
+	sip_dialog_free(l->dialog);
+	if (l->ack)
+		g_string_free(l->ack, TRUE);
+	g_free(l->contact);
+	g_free(l->call_id);
+	g_free(l->ruri);
+	g_free(l->next_hop);
+	g_free(l->from_uri);
+	g_free(l->from_display);
+	g_free(l->to_uri);
+	g_free(l->offer);
+	g_free(l);
+}
+
+static const struct leg_ops uas_ops = {
+	.kind = "sip",
+	.progress = uas_progress,
+	.answer = uas_answer,
+	.fail = uas_fail,
+	.bye = bye,
+	.reoffer = reoffer,
+	.reanswer = reanswer,
+	.release = release,
+	.dump = dump,
+	.free = leg_free,
+};
+
+static const struct leg_ops uac_ops = {
+	.kind = "sip",
+	.invite = uac_invite,
+	.cancel = uac_cancel,
+	.bye = bye,
+	.reoffer = reoffer,
+	.reanswer = reanswer,
+	.release = release,
+	.dump = dump,
+	.free = leg_free,
+};
+
+static struct sip_leg *leg_new(struct b2b *b, bool uas)
+{
+	struct sip_leg *l = g_new0(struct sip_leg, 1);
+	l->base.ops = uas ? &uas_ops : &uac_ops;
+	l->b = b;
+	l->uas = uas;
+	char user[17];
+	core_random_hex(user, 8);
+	l->contact = g_strdup_printf("sip:b2b-%s@%s", user, b->contact_host);
+	return l;
+}
+
+struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct sip_msg *req,
+			    const struct sip_src *src)
+{
+	struct sip_leg *l = leg_new(b, true);
+	l->st = st;
+	/* Symmetric signalling: requests in this dialog go back where the INVITE came from
+	 * (the source address and, for TCP, the connection), which also works behind NAT. */
+	l->dst = *src;
+	l->dst.raw = (struct slice){NULL, 0};
+	l->call_id = g_strndup(req->call_id.p, req->call_id.len);
+	core_random_hex(l->local_tag, 8);
+	sip_strans_set_owner(st, on_strans, l);
+	return &l->base;
+}
+
+struct leg *leg_sip_new_uac(struct b2b *b, const char *ruri, const char *next_hop,
+			    const char *from_uri, const char *from_display, const char *to_uri)
+{
+	struct sip_leg *l = leg_new(b, false);
+	l->ruri = g_strdup(ruri);
+	l->next_hop = g_strdup(next_hop);
+	l->from_uri = g_strdup(from_uri);
+	l->from_display = g_strdup(from_display);
+	l->to_uri = g_strdup(to_uri);
+	return &l->base;
+}

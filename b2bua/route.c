@@ -1,0 +1,276 @@
+/* Routing of INVITEs from SIP: users of our domain through the location service, other
+ * destinations through the trunk, which only authenticated or trusted callers reach
+ * (BAD-INPUTS SEC-10). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "b2b_int.h"
+
+static const char *const log_module = "route";
+
+/* A trusted network, "192.0.2.0/24" or "2001:db8::/32". */
+struct b2b_net {
+	int family;
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+static bool net_parse(const char *text, struct b2b_net *n)
+{
+	char buf[64];
+	g_strlcpy(buf, text, sizeof(buf));
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	n->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(n->family, buf, n->addr) != 1)
+		return false;
+	unsigned max = n->family == AF_INET ? 32 : 128;
+	n->prefix = max;
+	if (slash) {
+		char *end;
+		unsigned long p = strtoul(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || p > max)
+			return false;
+		n->prefix = (unsigned)p;
+	}
+	return true;
+}
+
+static bool net_match(const struct b2b_net *n, const char *ip)
+{
+	uint8_t a[16];
+	int fam = strchr(ip, ':') ? AF_INET6 : AF_INET;
+	if (fam != n->family || inet_pton(fam, ip, a) != 1)
+		return false;
+	unsigned full = n->prefix / 8, rest = n->prefix % 8;
+	if (memcmp(a, n->addr, full) != 0)
+		return false;
+	return !rest || ((a[full] ^ n->addr[full]) & (0xffu << (8 - rest)) & 0xffu) == 0;
+}
+
+int b2b_routes_init(struct b2b *b)
+{
+	b->trusted = g_ptr_array_new_with_free_func(g_free);
+	if (b->cfg.trusted && *b->cfg.trusted) {
+		char **parts = g_strsplit(b->cfg.trusted, ",", 64);
+		for (size_t i = 0; parts[i]; i++) {
+			char *t = g_strstrip(parts[i]);
+			if (!*t)
+				continue;
+			struct b2b_net *n = g_new0(struct b2b_net, 1);
+			if (!net_parse(t, n)) {
+				LOGE(log_module, NULL, "calls.trusted: '%s' is not an address or CIDR", t);
+				g_free(n);
+				g_strfreev(parts);
+				return EINVAL;
+			}
+			g_ptr_array_add(b->trusted, n);
+		}
+		g_strfreev(parts);
+	}
+	if (b->cfg.dialplan && *b->cfg.dialplan) {
+		GError *err = NULL;
+		char *anchored = g_strdup_printf("^(?:%s)$", b->cfg.dialplan);
+		b->dialplan = g_regex_new(anchored, G_REGEX_OPTIMIZE, 0, &err);
+		g_free(anchored);
+		if (!b->dialplan) {
+			LOGE(log_module, NULL, "calls.dialplan: %s", err->message);
+			g_error_free(err);
+			return EINVAL;
+		}
+	}
+	return 0;
+}
+
+void b2b_routes_free(struct b2b *b)
+{
+	if (b->trusted)
+		g_ptr_array_free(b->trusted, TRUE);
+	if (b->dialplan)
+		g_regex_unref(b->dialplan);
+}
+
+static bool trusted(const struct b2b *b, const char *ip)
+{
+	for (guint i = 0; i < b->trusted->len; i++)
+		if (net_match(b->trusted->pdata[i], ip))
+			return true;
+	return false;
+}
+
+static void reply(struct b2b *b, struct sip_strans *st, int code, const char *extra)
+{
+	GString *h = g_string_new(extra ? extra : "");
+	g_string_append_printf(h, "Server: %s\r\n", b->user_agent);
+	sip_strans_respond(st, code, NULL, h->str, (struct slice){NULL, 0}, NULL);
+	g_string_free(h, TRUE);
+}
+
+static const struct secret *lookup_ha1(const char *user, enum sip_digest_alg alg, void *arg)
+{
+	struct b2b *b = arg;
+	sip_user_free(b->looked_up);
+	b->looked_up = NULL;
+	if (!b->cfg.store || sip_store_user_get(b->cfg.store, user, b->cfg.realm, &b->looked_up) != 0 ||
+	    !b->looked_up || !b->looked_up->enabled)
+		return NULL;
+	return alg == SIP_DIGEST_SHA256 ? b->looked_up->ha1_sha256 : b->looked_up->ha1_md5;
+}
+
+/* SEC-10: a caller reaches the trunk only from a trusted network or with digest
+ * credentials of a user of our realm (407 challenge, RFC 3261 §22.3). */
+static bool may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+			  const struct sip_src *src)
+{
+	struct log_ctx lc = {.leg = "route", .peer = src->ip};
+	if (trusted(b, src->ip))
+		return true;
+	if (!b->cfg.auth) {
+		LOGN(log_module, &lc, "untrusted caller, no digest configured: 403");
+		reply(b, st, 403, NULL);
+		return false;
+	}
+	struct sip_auth_cred cred;
+	enum sip_auth_result r = sip_auth_server_check(b->cfg.auth, msg, src->ip, true, lookup_ha1, b,
+						       &cred);
+	sip_user_free(b->looked_up);
+	b->looked_up = NULL;
+	if (r == SIP_AUTH_OK)
+		return true;
+	if (r == SIP_AUTH_BAD) {
+		reply(b, st, 400, NULL);
+		return false;
+	}
+	if (r == SIP_AUTH_FAIL)
+		LOGN(log_module, &lc, "digest failed for a trunk call");
+	GString *extra = g_string_new(NULL);
+	sip_auth_server_challenge(b->cfg.auth, src->ip, true, r == SIP_AUTH_STALE, extra);
+	reply(b, st, 407, extra->str);
+	g_string_free(extra, TRUE);
+	return false;
+}
+
+/* The user part of the Request-URI, for the dial plan; empty when absent. */
+static char *ruri_user(const struct sip_msg *msg)
+{
+	return g_strndup(msg->ruri_parsed.user.p ? msg->ruri_parsed.user.p : "",
+			 msg->ruri_parsed.user.len);
+}
+
+/* The address-of-record the registrar would have stored for the Request-URI: scheme, user
+ * and lower-case host (as sip_registrar.c's aor_of). */
+static char *ruri_aor(const struct sip_msg *msg)
+{
+	char *host = g_ascii_strdown(msg->ruri_parsed.host.p, (gssize)msg->ruri_parsed.host.len);
+	char *aor = g_strdup_printf("sip:" SLICE_FMT "@%s", SLICE_ARG(msg->ruri_parsed.user), host);
+	g_free(host);
+	return aor;
+}
+
+static bool our_domain(const struct b2b *b, const struct sip_msg *msg)
+{
+	struct slice host = msg->ruri_parsed.host;
+	if (b->domain && *b->domain)
+		return slice_caseeq(host, b->domain, strlen(b->domain));
+	return !(b->trunk && *b->trunk); /* no domain set: everything is ours unless a trunk exists */
+}
+
+/* A display name and URI of From, for the B leg's From (the caller's identity). */
+static void caller_identity(const struct sip_msg *msg, char **uri, char **display)
+{
+	*uri = g_strndup(msg->from.uri.p, msg->from.uri.len);
+	*display = g_strndup(msg->from.display.p ? msg->from.display.p : "", msg->from.display.len);
+	g_strdelimit(*display, "\"\\\r\n", ' ');
+}
+
+void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struct sip_src *src,
+		   void *arg)
+{
+	struct b2b *b = arg;
+	char *user = NULL, *from_uri = NULL, *display = NULL, *ruri = NULL, *hop = NULL;
+	struct log_ctx lc = {.leg = "route", .peer = src->ip};
+	if (b->stopping) {
+		reply(b, st, 503, "Retry-After: 30\r\n");
+		return;
+	}
+	if (b->cfg.max_calls && b2b_call_count(b) >= b->cfg.max_calls) {
+		reply(b, st, 503, "Retry-After: 5\r\n");
+		return;
+	}
+	if (!msg->body.len) { /* an offerless INVITE (RFC 3261 §13.2.1) is not bridged yet */
+		reply(b, st, 488, "Warning: 399 gorgee \"an SDP offer is required\"\r\n");
+		return;
+	}
+	user = ruri_user(msg);
+	if (*user && b->cfg.store) { /* a user registered with us: the location service */
+		char *aor = ruri_aor(msg);
+		GPtrArray *found = NULL;
+		if (sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
+		    found->len) {
+			const struct sip_binding *bd = found->pdata[0];
+			ruri = g_strdup(bd->contact);
+			/* NAT: the address the REGISTER came from, "udp:ip:port", beats the Contact */
+			if (bd->received && g_str_has_prefix(bd->received, "udp:")) {
+				hop = g_strdup_printf("sip:%s", bd->received + 4); /* v6 is bracketed */
+			} else {
+				hop = g_strdup(bd->contact);
+			}
+		}
+		if (found)
+			g_ptr_array_unref(found);
+		g_free(aor);
+	}
+	if (!ruri && our_domain(b, msg)) {
+		LOGI(log_module, &lc, "INVITE for '%s': not registered here", user);
+		reply(b, st, *user ? 480 : 404, NULL);
+		goto out;
+	}
+	if (!ruri) {
+		if (!b->trunk || !*b->trunk) {
+			reply(b, st, 404, NULL);
+			goto out;
+		}
+		if (!may_use_trunk(b, st, msg, src))
+			goto out;
+		if (b->dialplan && !g_regex_match(b->dialplan, user, 0, NULL)) {
+			LOGN(log_module, &lc, "INVITE for '%s' refused by the dial plan", user);
+			reply(b, st, 403, NULL);
+			goto out;
+		}
+		struct sip_uri tu;
+		const char *t = b->trunk;
+		if (sip_uri_parse((struct slice){t, strlen(t)}, &tu) != 0) {
+			reply(b, st, 500, NULL);
+			goto out;
+		}
+		ruri = tu.port ? g_strdup_printf("sip:%s@" SLICE_FMT ":%u", user, SLICE_ARG(tu.host), tu.port)
+			       : g_strdup_printf("sip:%s@" SLICE_FMT, user, SLICE_ARG(tu.host));
+		hop = g_strdup(t);
+	}
+	caller_identity(msg, &from_uri, &display);
+	char to[SIP_MAX_URI + 8];
+	g_snprintf(to, sizeof(to), SLICE_FMT, SLICE_ARG(msg->to.uri));
+	struct call *c = call_new(b, from_uri, to);
+	call_set_leg(c, LEG_A, leg_sip_new_uas(b, st, msg, src));
+	GString *offer = g_string_new(NULL);
+	const char *why = NULL;
+	int code = call_offer_from_a(c, msg->body.p, msg->body.len, offer, &why);
+	if (code) {
+		lc.call_id = c->id;
+		LOGN(log_module, &lc, "offer refused: %s", why ? why : "?");
+		call_end(c, code, why);
+		g_string_free(offer, TRUE);
+		goto out;
+	}
+	call_set_leg(c, LEG_B, leg_sip_new_uac(b, ruri, hop, from_uri, display, to));
+	call_start(c, offer->str);
+	g_string_free(offer, TRUE);
+out:
+	g_free(user);
+	g_free(from_uri);
+	g_free(display);
+	g_free(ruri);
+	g_free(hop);
+}
