@@ -179,6 +179,11 @@ static void on_b_before_answer(struct call *c, enum leg_ev ev, int code, const c
 		set_state(c, CALL_ANSWERED);
 		break;
 	case LEG_EV_FAILED:
+		if (code == 401 || code == 407) { /* a challenge we cannot answer (BI-16): the
+						    * caller cannot answer it for us either */
+			code = 403;
+			reason = "Forbidden (the destination requires authentication)";
+		}
 		a->ops->fail(a, code, reason);
 		finish(c, code, reason);
 		break;

@@ -25,7 +25,8 @@ struct sip_strans {
 	struct sip_src dst;  /* where responses go (RFC 3581 routing, computed once) */
 	GString *last;       /* last response sent, for retransmissions */
 	bool has_dst;
-	bool acked;          /* Accepted: the TU saw the ACK for our 2xx */
+	bool acked;          /* Accepted: the ACK for our 2xx came */
+	char *akey;          /* key in the stack's accepted table, while in it */
 	struct sip_timer retx, end; /* G or 2xx retransmission / H, I, J, L (end) */
 	unsigned interval;
 	sip_strans_fn *owner_fn; /* the TU that answers it (INVITE): CANCEL, no ACK, end */
@@ -53,6 +54,7 @@ struct sip_stack {
 	struct sip_wheel *wheel;
 	GHashTable *server; /* key -> struct sip_strans * (owned) */
 	GHashTable *client; /* key -> struct sip_ctrans * (owned) */
+	GHashTable *accepted; /* Call-ID|From tag|CSeq -> IST in Accepted whose 2xx is resent */
 	sip_request_fn *on_request;
 	void *arg;
 	struct sip_msg *scratch;
@@ -110,6 +112,10 @@ static void strans_log(struct sip_strans *st, enum tstate to)
 static void strans_free(gpointer p)
 {
 	struct sip_strans *st = p;
+	if (st->akey) {
+		g_hash_table_remove(st->s->accepted, st->akey);
+		g_free(st->akey);
+	}
 	sip_timer_stop(st->s->wheel, &st->retx);
 	sip_timer_stop(st->s->wheel, &st->end);
 	metric_add(st->s->m_live[st->kind], -1);
@@ -166,6 +172,14 @@ void sip_strans_acked(struct sip_strans *st)
 {
 	st->acked = true;
 	sip_timer_stop(st->s->wheel, &st->retx);
+}
+
+/* The ACK of a 2xx is a new transaction (§17.1.1.3) but names its INVITE by Call-ID, From
+ * tag and CSeq number: enough to stop resending that INVITE's 2xx. */
+static char *accepted_key(const struct sip_msg *m)
+{
+	return g_strdup_printf(SLICE_FMT "|" SLICE_FMT "|%u", SLICE_ARG(m->call_id),
+			       SLICE_ARG(m->from.tag), m->cseq.num);
 }
 
 static void timer_g(struct sip_timer *tm, void *arg)
@@ -232,8 +246,13 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 	} else if (status < 300) { /* RFC 6026: Accepted, Timer L; the 2xx resent until ACK */
 		strans_log(st, T_ACCEPTED);
 		st->interval = t1;
-		if (!reliable(&st->src) && !st->acked)
+		if (!reliable(&st->src) && !st->acked) {
 			sip_timer_start(s->wheel, &st->retx, t1, timer_2xx, st);
+			if (!st->akey) {
+				st->akey = accepted_key(req);
+				g_hash_table_replace(s->accepted, st->akey, st);
+			}
+		}
 		sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
 	} else { /* Completed: Timer G (unreliable) and H */
 		strans_log(st, T_COMPLETED);
@@ -279,6 +298,11 @@ static void on_ack(struct sip_stack *s, const struct sip_msg *m, const struct si
 		count(s->m_absorbed, IST);
 		return;
 	}
+	key = accepted_key(m);
+	st = g_hash_table_lookup(s->accepted, key);
+	g_free(key);
+	if (st)
+		sip_strans_acked(st);
 	s->on_request(s, NULL, m, src, NULL, s->arg);
 }
 
@@ -605,6 +629,7 @@ struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_
 	s->wheel = sip_wheel_new();
 	s->server = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, strans_free);
 	s->client = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, ctrans_free);
+	s->accepted = g_hash_table_new(g_str_hash, g_str_equal);
 	s->on_request = on_request;
 	s->arg = arg;
 	s->scratch = g_new0(struct sip_msg, 1);
@@ -637,6 +662,7 @@ void sip_stack_free(struct sip_stack *s)
 		return;
 	g_hash_table_destroy(s->server);
 	g_hash_table_destroy(s->client);
+	g_hash_table_destroy(s->accepted);
 	sip_wheel_free(s->wheel);
 	g_free(s->via_host);
 	g_free(s->scratch);

@@ -29,7 +29,8 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_para
                 "-keyout", KEY, "-out", CERT, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
 TRACE = os.path.join(TMP, "trace.txt")
 log = open(os.path.join(TMP, "stderr"), "w+")
-proc = subprocess.Popen([GORGEE, "--set", f"http.port={HTTP}", "--set", "http.listen=127.0.0.1",
+proc = subprocess.Popen([GORGEE, "--set", "calls.enabled=false",  # INVITE: transaction tests (405)
+                         "--set", f"http.port={HTTP}", "--set", "http.listen=127.0.0.1",
                          "--set", f"sip.udp_port={SIP}", "--set", f"sip.tcp_port={SIP}",
                          "--set", "sip.listen=127.0.0.1,::1", "--set", "sip.header_timeout=1",
                          "--set", "sip.max_conns_per_ip=4", "--set", "sip.max_udp=4000",

@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""SIP-to-SIP calls through gorgee's B2BUA with real peers: sipp uac -> gorgee -> sipp uas
+(INVITE/ACK/BYE, RTP both ways through the relay, CANCEL, 486, hold re-INVITE, BYE from the
+callee), routing (trunk, location service, SEC-10 trust and digest, dial plan, 480), and
+BAD-INPUTS BI-15, BI-16 and BI-26 with a raw UAC written here.
+usage: sip_calls.py path/to/gorgee tests/sipp. Prints TAP."""
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gorgeetest import Cases, free_port, wait_http  # noqa: E402
+
+case = Cases()
+GORGEE, SIPP_DIR = sys.argv[1], os.path.abspath(sys.argv[2])
+TMP = tempfile.mkdtemp(prefix="gorgee-calls-")
+# media ports: a block below the kernel's ephemeral range, apart from parallel tests
+MEDIA_BASE = 10000 + (os.getpid() % 40) * 250
+procs = []
+
+
+class Gorgee:
+    """One gorgee with a trunk toward UAS port and its own HTTP, SIP and media ports."""
+
+    def __init__(self, name, trunk_port, media_base, extra=()):
+        self.name, self.sip, self.http = name, free_port(), free_port()
+        self.dir = os.path.join(TMP, name)
+        os.makedirs(self.dir)
+        self.args = ["--set", f"general.data_dir={self.dir}/data", "--set", f"http.port={self.http}",
+                     "--set", "http.listen=127.0.0.1", "--set", "sip.listen=127.0.0.1",
+                     "--set", f"sip.udp_port={self.sip}", "--set", "sip.tcp_port=0",
+                     "--set", f"calls.trunk=sip:127.0.0.1:{trunk_port}",
+                     "--set", "media.address=127.0.0.1", "--set", "media.workers=1",
+                     "--set", f"media.port_min={media_base}", "--set", f"media.port_max={media_base + 99}",
+                     "--set", "general.log_level=info", *extra]
+
+    def start(self):
+        self.proc = subprocess.Popen([GORGEE, *self.args], stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "stderr"), "w"))
+        procs.append(self.proc)
+        wait_http(self.http)
+
+    def add_user(self, user, password):
+        r = subprocess.run([GORGEE, *self.args, "--add-user", user], input=password + "\n",
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+
+    def metric(self, name):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return 0.0
+
+    def settle(self, seconds=5):
+        """Waits until no call and no relay session is left (nothing leaks)."""
+        end = time.time() + seconds
+        while time.time() < end:
+            if self.metric("gorgee_calls") == 0 and self.metric("gorgee_relay_sessions") == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"calls={self.metric('gorgee_calls')} "
+                             f"relay_sessions={self.metric('gorgee_relay_sessions')} left behind")
+
+
+UAS = free_port()
+GW = Gorgee("gw", UAS, MEDIA_BASE, ["--set", "calls.trusted=127.0.0.1",
+                                     "--set", "registrar.digest_algorithms=md5,sha-256"])
+# untrusted callers, a dial plan, a domain of its own, digest users
+SEC_UAS = free_port()
+GW2 = Gorgee("gw2", SEC_UAS, MEDIA_BASE + 100,
+             ["--set", "calls.trusted=10.9.9.0/24", "--set", "calls.dialplan=1[0-9]{3}",
+              "--set", "registrar.domain=gorgee.test", "--set", "registrar.digest_algorithms=md5"])
+
+
+def sipp(args, timeout=30, cwd=None):
+    return subprocess.Popen(["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin",
+                             "-trace_err", "-error_file", os.path.join(TMP, f"sipp-{time.time()}.err"),
+                             *args], cwd=cwd or TMP, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def uas(args, port=UAS):
+    p = sipp(["-p", str(port), *args])
+    procs.append(p)
+    time.sleep(0.3)
+    return p
+
+
+def uac(args, gw=GW, timeout=40):
+    p = sipp(["-p", str(free_port()), *args, f"127.0.0.1:{gw.sip}", "-s", "1000"])
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("sipp uac did not finish")
+
+
+def scen(name):
+    return os.path.join(SIPP_DIR, name)
+
+
+def finish(p, timeout=10):
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return "timeout"
+
+
+class Raw:
+    """A minimal UAC on UDP for what sipp cannot say: digest answers, BI-15 and BI-26."""
+
+    def __init__(self, gw, user="1000", domain="127.0.0.1"):
+        self.gw, self.s = gw, socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.settimeout(5)
+        self.port = self.s.getsockname()[1]
+        self.call_id, self.tag, self.cseq = f"raw-{self.port}-{time.time()}", f"t{self.port}", 0
+        self.ruri = f"sip:{user}@{domain}:{gw.sip}" if domain == "127.0.0.1" else f"sip:{user}@{domain}"
+        self.to_tag = None
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", 0))
+
+    def sdp(self, media="m=audio {p} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", direction="sendrecv"):
+        m = media.format(p=self.rtp.getsockname()[1])
+        return (f"v=0\r\no=raw 1 {self.cseq} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"{m}a={direction}\r\n")
+
+    def send(self, method, body="", extra="", cseq=None, branch=None):
+        if cseq is None:
+            self.cseq += 1
+        n = cseq if cseq is not None else self.cseq
+        to = f"<{self.ruri}>" + (f";tag={self.to_tag}" if self.to_tag else "")
+        branch = branch or f"z9hG4bK{self.call_id}-{method}-{n}-{time.time()}"
+        m = (f"{method} {self.ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport\r\n"
+             f"From: <sip:raw@127.0.0.1>;tag={self.tag}\r\nTo: {to}\r\nCall-ID: {self.call_id}\r\n"
+             f"CSeq: {n} {method}\r\nMax-Forwards: 70\r\nContact: <sip:raw@127.0.0.1:{self.port}>\r\n" + extra
+             + ("Content-Type: application/sdp\r\n" if body else "")
+             + f"Content-Length: {len(body.encode())}\r\n\r\n{body}")
+        self.s.sendto(m.encode(), ("127.0.0.1", self.gw.sip))
+        self.last_branch = branch
+
+    def recv(self, final=True):
+        """The next response (final ones only unless final is False); answers requests
+        (BYE) from gorgee with 200 and records them."""
+        while True:
+            r = self.s.recvfrom(65535)[0].decode()
+            if r.startswith("SIP/2.0"):
+                code = int(r.split()[1])
+                if final and code < 200:
+                    continue
+                t = re.search(r"\r\nTo: [^\r]*;tag=([^;\r\n]+)", r)
+                if t and code < 300:
+                    self.to_tag = t.group(1)
+                return code, r
+            self.requests = getattr(self, "requests", []) + [r]
+            self.reply_to(r, 200)
+
+    def reply_to(self, req, code):
+        hdrs = [h for h in req.split("\r\n") if re.match(r"(Via|From|To|Call-ID|CSeq):", h)]
+        self.s.sendto((f"SIP/2.0 {code} OK\r\n" + "\r\n".join(hdrs) + "\r\nContent-Length: 0\r\n\r\n").encode(),
+                      ("127.0.0.1", self.gw.sip))
+
+    def ack(self, cseq):
+        self.send("ACK", cseq=cseq)
+
+    def digest(self, challenge, user, password, method="INVITE"):
+        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
+        nonce = re.search(r'nonce="([^"]*)"', challenge).group(1)
+        h = lambda x: hashlib.md5(x.encode()).hexdigest()  # noqa: E731
+        cnonce, nc = "0a4f113b", "00000001"
+        resp = h(f"{h(f'{user}:{realm}:{password}')}:{nonce}:{nc}:{cnonce}:auth:{h(f'{method}:{self.ruri}')}")
+        return (f'Proxy-Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
+                f'uri="{self.ruri}", response="{resp}", algorithm=MD5, cnonce="{cnonce}", qop=auth, nc={nc}\r\n')
+
+
+def setup():
+    os.makedirs(os.path.join(TMP, "pcap"))
+    for f in ("g711a.pcap", "dtmf_2833_1.pcap"):
+        shutil.copy(f"/usr/share/sip-tester/{f}", os.path.join(TMP, "pcap", f))
+    with open(os.path.join(TMP, "uac_pcap.xml"), "w") as f:
+        f.write(subprocess.run(["sipp", "-sd", "uac_pcap"], capture_output=True, text=True).stdout)
+    GW.add_user("alice", "wonderland7")
+    GW.start()
+    GW2.add_user("alice", "wonderland7")
+    GW2.start()
+
+
+@case("sipp uac -> gorgee -> sipp uas: 5 calls INVITE/ACK/BYE, 0 failed, nothing left behind")
+def _():
+    before = GW.metric('gorgee_calls_total{result="answered"}')
+    callee = uas(["-sn", "uas", "-m", "5"])
+    assert uac(["-sn", "uac", "-m", "5", "-r", "10", "-d", "200"]) == 0
+    assert finish(callee) == 0
+    assert GW.metric('gorgee_calls_total{result="answered"}') == before + 5
+    GW.settle()
+
+
+@case("RTP both ways through the relay: sipp plays G.711 A-law, the callee echoes it back")
+def _():
+    before_in = GW.metric('gorgee_relay_packets_total{direction="in",result="accepted"}')
+    before_out = GW.metric('gorgee_relay_packets_total{direction="out",result="sent"}')
+    drops = GW.metric('gorgee_relay_drops_total{reason="pt"}') + GW.metric('gorgee_relay_drops_total{reason="source"}')
+    callee = uas(["-sn", "uas", "-m", "1", "-rtp_echo"])
+    assert uac(["-sf", os.path.join(TMP, "uac_pcap.xml"), "-m", "1"]) == 0
+    finish(callee)
+    got_in = GW.metric('gorgee_relay_packets_total{direction="in",result="accepted"}') - before_in
+    got_out = GW.metric('gorgee_relay_packets_total{direction="out",result="sent"}') - before_out
+    # the pcap holds about 250 packets; each crosses the relay twice (to the callee and back)
+    assert got_in >= 400 and got_out >= 400, (got_in, got_out)
+    after = GW.metric('gorgee_relay_drops_total{reason="pt"}') + GW.metric('gorgee_relay_drops_total{reason="source"}')
+    assert after == drops, "packets dropped for payload type or source"
+    GW.settle()
+
+
+@case("CANCEL: the caller gives up while the callee rings; both see 487, the callee its CANCEL")
+def _():
+    before = GW.metric('gorgee_calls_total{result="cancelled"}')
+    callee = uas(["-sf", scen("uas-ring.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-cancel.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    assert GW.metric('gorgee_calls_total{result="cancelled"}') == before + 1
+    GW.settle()
+
+
+@case("486 Busy Here from the callee reaches the caller (and both failures are ACKed)")
+def _():
+    callee = uas(["-sf", scen("uas-busy.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-busy.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("hold: the caller's re-INVITE (sendonly) reaches the callee, its recvonly answer comes back")
+def _():
+    callee = uas(["-sf", scen("uas-reinvite.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-reinvite.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("BYE from the callee is passed to the caller")
+def _():
+    callee = uas(["-sf", scen("uas-bye.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-byed.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("SEC-10: an untrusted, unauthenticated caller gets 407 and never reaches the trunk")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"], port=SEC_UAS)
+    r = Raw(GW2)
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 407 and "Proxy-Authenticate: Digest" in resp, resp
+    r.ack(r.cseq)
+    # a wrong password is challenged again, never forwarded
+    r.send("INVITE", r.sdp(), extra=r.digest(resp, "alice", "wrong"))
+    code, resp2 = r.recv()
+    assert code == 407, resp2
+    r.ack(r.cseq)
+    time.sleep(0.3)
+    assert callee.poll() is None, "the trunk saw a call"
+    # with the right password the call goes through to the trunk
+    r.send("INVITE", r.sdp(), extra=r.digest(resp2, "alice", "wonderland7"))
+    code, ok = r.recv()
+    assert code == 200, ok
+    r.ack(r.cseq)
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    assert finish(callee) == 0
+    GW2.settle()
+
+
+@case("SEC-10: the dial plan refuses a destination with 403 even for an authenticated caller")
+def _():
+    r = Raw(GW2, user="900123")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 407, resp
+    r.ack(r.cseq)
+    r.send("INVITE", r.sdp(), extra=r.digest(resp, "alice", "wonderland7"))
+    code, resp = r.recv()
+    assert code == 403, resp
+    r.ack(r.cseq)
+
+
+@case("a user of our domain who is not registered gets 480, not the trunk")
+def _():
+    r = Raw(GW2, user="bob", domain="gorgee.test")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 480, resp
+    r.ack(r.cseq)
+
+
+@case("location service: a call to a registered SIP user reaches its Contact")
+def _():
+    # sipp registers as alice (digest, MD5), then waits for a call as a uas
+    callee_port = free_port()
+    reg = sipp(["-p", str(callee_port), "-sf", scen("register-auth.xml"), "-m", "1", "-au", "alice",
+                "-ap", "wonderland7", "-s", "alice", f"127.0.0.1:{GW.sip}"])
+    assert finish(reg, 15) == 0, "registration failed"
+    callee = uas(["-sn", "uas", "-m", "1"], port=callee_port)
+    r = Raw(GW, user="alice")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 200, resp
+    r.ack(r.cseq)
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("BI-15: re-INVITE after the dialog ended gets 481; a stray ACK and a stray 2xx are ignored")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r = Raw(GW)
+    r.send("INVITE", r.sdp())
+    code, _ = r.recv()
+    assert code == 200
+    invite_cseq = r.cseq
+    r.ack(invite_cseq)
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 481, resp
+    r.ack(r.cseq)
+    # an ACK for nothing and a 2xx matching no transaction: no answer, no harm
+    stray = Raw(GW)
+    stray.to_tag = "nosuch"
+    stray.send("ACK", cseq=1)
+    stray.s.sendto((f"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:{stray.port};branch=z9hG4bKnone\r\n"
+                    f"From: <sip:a@b>;tag=x\r\nTo: <sip:c@d>;tag=y\r\nCall-ID: none\r\nCSeq: 1 INVITE\r\n"
+                    "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", GW.sip))
+    stray.s.settimeout(0.5)
+    try:
+        got = stray.s.recvfrom(65535)[0]
+        raise AssertionError(f"answered a stray message: {got[:40]}")
+    except socket.timeout:
+        pass
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("BI-26: a re-INVITE without audio or with broken SDP gets 488/400; the call stays up")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r = Raw(GW)
+    r.send("INVITE", r.sdp())
+    assert r.recv()[0] == 200
+    r.ack(r.cseq)
+    r.send("INVITE", r.sdp(media="m=image {p} udptl t38\r\n"))
+    code, resp = r.recv()
+    assert code == 488, resp
+    r.ack(r.cseq)
+    r.send("INVITE", "v=0\r\nthis is not SDP\r\n")
+    code, resp = r.recv()
+    assert code in (400, 488), resp
+    r.ack(r.cseq)
+    assert GW.metric("gorgee_calls") == 1
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("BI-16: a callee that challenges every INVITE: gorgee gives up and the caller gets 403")
+def _():
+    callee = uas(["-sf", scen("uas-407.xml"), "-m", "1"])
+    r = Raw(GW)
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 403, resp
+    r.ack(r.cseq)
+    assert finish(callee) == 0
+    GW.settle()
+
+
+def teardown():
+    results = []
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for g in (GW, GW2):
+        if getattr(g, "proc", None):
+            try:
+                rc = g.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                g.proc.kill()
+                rc = "hung"
+            results.append((rc == 0, f"{g.name} exits 0 on SIGTERM", f"exit {rc}"))
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    if all(ok for ok, _, _ in results) and not os.environ.get("KEEP_TMP"):
+        shutil.rmtree(TMP, ignore_errors=True)
+    else:
+        print(f"# logs in {TMP}")
+    return results
+
+
+case.run(setup, teardown)
