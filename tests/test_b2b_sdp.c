@@ -22,8 +22,10 @@
 static const char *const webrtc_cands[] = {
 	"candidate:3442447574 1 udp 2122260223 203.0.113.1 40000 typ host generation 0",
 };
-static const uint8_t sdes_key[30] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
-				     16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
+/* Our SDES key: as many of these bytes as the suite needs. */
+static const uint8_t sdes_key[46] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+				     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+				     33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46};
 #define LOCAL_FP                                                                              \
 	"sha-256 6F:1A:2B:3C:4D:5E:6F:70:81:92:A3:B4:C5:D6:E7:F8:09:1A:2B:3C:4D:5E:6F:70:81:92:A3:" \
 	"B4:C5:D6:E7:F8"
@@ -49,6 +51,7 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 		break;
 	case B2B_PROFILE_DTLS:
 		l.rtp_port = 40002;
+		l.rtcp_port = 40003;
 		l.rtcp_mux = true;
 		l.fingerprint = LOCAL_FP;
 		break;
@@ -56,7 +59,7 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 		l.crypto_tag = 1;
 		l.crypto_suite = SDP_SUITE_AES_CM_128_HMAC_SHA1_80;
 		l.crypto_key = sdes_key;
-		l.crypto_key_len = sizeof(sdes_key);
+		l.crypto_key_len = 30;
 		/* fall through */
 	case B2B_PROFILE_RTP:
 		l.rtp_port = 40002;
@@ -198,6 +201,18 @@ static int golden_op(const char *dir, struct golden_run *g, enum b2b_profile *pr
 	if (strcmp(op, "answer") != 0 || !g->answer ||
 	    !(g->answer_s = parse_new(g->answer, g->answer_len)))
 		return -1;
+	if (*prof == B2B_PROFILE_SDES) {
+		/* As the call code does: our key is for the suite the offer's chosen line uses. */
+		struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+		const struct b2b_suite *su = NULL;
+		if (b2b_sdp_remote(g->in_s, r, err) == 0)
+			su = b2b_suite_find(r->crypto_suite);
+		if (su) {
+			l.crypto_suite = su->suite;
+			l.crypto_key_len = su->key_len;
+		}
+		g_free(r);
+	}
 	return b2b_sdp_answer(g->in_s, g->answer_s, *prof, &l, out, err);
 }
 
