@@ -587,6 +587,9 @@ int b2b_sdp_answer(const struct sdp_session *in_offer, const struct sdp_session 
 		rc = b2b_sdp_remote(in_offer, b->rem, err);
 	if (!rc && !b->rem->present)
 		rc = b2b_fail(err, "the offer has no audio m-section with a port");
+	/* The answer keeps the offer's transport (RFC 3264 §6): no other profile fits. */
+	if (!rc && offer_profile != b->rem->profile)
+		rc = EINVAL;
 	if (!rc) {
 		unsigned idx = b->rem->m_index;
 		pm = idx < peer_answer->n_media ? &peer_answer->media[idx] : NULL;

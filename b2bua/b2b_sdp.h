@@ -119,10 +119,11 @@ enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, b
  * Appends to out the offer toward the other leg, translated from in_offer (or from any
  * session whose audio codecs should be offered, such as an answer in the offerless flow).
  * Codecs are those the target can carry: toward WEBRTC only opus, G722, PCMU, PCMA,
- * telephone-event and CN; toward SIP profiles everything but RED, FEC and RTX. rtcp-fb,
- * extmap, ssrc and msid lines go only toward WEBRTC (rtcp-fb without transport-cc and
- * goog-remb, whose header extensions are not offered). Returns 0, EINVAL (bad local
- * values) or EPROTO with err (no audio, no codec the target can carry).
+ * telephone-event and CN; toward SIP profiles everything but RED, FEC and RTX. rtcp-fb
+ * lines go only toward WEBRTC, without transport-cc and goog-remb (their header extensions
+ * are not offered); extmap, ssrc and msid lines never carry over. ptime and maxptime do
+ * (toward SIP ptime defaults to 20). Returns 0, EINVAL (bad local values) or EPROTO with
+ * err (no audio, no codec the target can carry).
  */
 int b2b_sdp_offer(const struct sdp_session *in_offer, enum b2b_profile target,
 		  const struct b2b_media_local *local, GString *out, char err[128]);
@@ -143,8 +144,9 @@ int b2b_sdp_offer_default(enum b2b_profile target, const struct b2b_media_local 
  * the answer's, limited to the mirror of the offer's (RFC 3264 §6.1). DTLS role per RFC
  * 5763 §5: actpass is answered with local->setup or active. The accepted mid stays in
  * BUNDLE; every other m-section is answered with port 0. The answer's proto is the
- * offer's, as written. Returns 0, EINVAL, or EPROTO with err (the peer rejected audio, no
- * common codec: the call code then answers 488).
+ * offer's, as written, so offer_profile must be the profile b2b_sdp_remote reads from
+ * in_offer (EINVAL otherwise). Returns 0, EINVAL, or EPROTO with err (the peer rejected
+ * audio, no common codec: the call code then answers 488).
  */
 int b2b_sdp_answer(const struct sdp_session *in_offer, const struct sdp_session *peer_answer,
 		   enum b2b_profile offer_profile, const struct b2b_media_local *local,
