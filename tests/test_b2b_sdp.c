@@ -662,6 +662,35 @@ static void test_answer_errors(void)
 	g_free(a2);
 }
 
+/* The answer keeps the offer's proto as written and never sends where the offer said not
+ * to, even when the peer answers sendrecv to a sendonly offer (RFC 3264 §6.1). */
+static void test_answer_proto_dir(void)
+{
+	const char *offer = SIP_HEAD "c=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVPF 8 0\r\n"
+				     "a=rtcp-fb:* nack\r\na=sendonly\r\na=rtcp-mux\r\n";
+	const char *peer = SIP_HEAD "c=IN IP4 192.0.2.9\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0 8\r\n"
+				    "a=sendrecv\r\na=ptime:30\r\n";
+	struct sdp_session *o = parse_new(offer, strlen(offer));
+	struct sdp_session *a = parse_new(peer, strlen(peer));
+	GString *out = g_string_new(NULL);
+	char err[128];
+	struct b2b_media_local l = local_for(B2B_PROFILE_RTP);
+	l.rtcp_mux = true;
+	if (o && a) {
+		TAP_CHECK_INT(b2b_sdp_answer(o, a, B2B_PROFILE_RTP, &l, out, err), 0);
+		TAP_CHECK(strstr(out->str, "m=audio 40002 RTP/AVPF 0 8\r\n") != NULL);
+		TAP_CHECK(strstr(out->str, "a=recvonly\r\n") != NULL);
+		TAP_CHECK(strstr(out->str, "a=rtcp-mux\r\n") != NULL);
+		TAP_CHECK(strstr(out->str, "a=rtcp:") == NULL); /* muxed */
+		TAP_CHECK(strstr(out->str, "a=ptime:30\r\n") != NULL);
+		TAP_CHECK(strstr(out->str, "rtcp-fb") == NULL); /* toward WebRTC only */
+		TAP_CHECK_INT(b2b_sdp_answer(o, a, B2B_PROFILE_WEBRTC, &l, out, err), EINVAL);
+	}
+	g_string_free(out, TRUE);
+	g_free(o);
+	g_free(a);
+}
+
 static void test_helpers(void)
 {
 	TAP_CHECK_INT(b2b_sdp_dir_toward(SDP_DIR_NONE), SDP_DIR_SENDRECV);
@@ -689,6 +718,7 @@ static const struct tap_case unit_cases[] = {
 	{"remote: candidates capped at 16", test_remote_candidates_cap, 0},
 	{"local values are checked", test_local_checks, 0},
 	{"answer: peer rejected audio, actpass answer", test_answer_errors, 0},
+	{"answer: offer's proto kept, direction limited by the offer", test_answer_proto_dir, 0},
 	{"dir_toward and sip_profile", test_helpers, 0},
 };
 
