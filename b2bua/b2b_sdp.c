@@ -1,0 +1,614 @@
+/* b2b_sdp: builds the offers and answers gorgee sends to each leg (RFC 3264, 8829, 8843). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "b2b_sdp.h"
+
+/* One translation's scratch: the session being built and everything its slices point at. */
+struct build {
+	struct sdp_session *s;     /* the output */
+	struct sdp_session *cands; /* local candidates, parsed (NULL when there are none) */
+	GString *cand_text;        /* what cands points into */
+	GStringChunk *strs;        /* other strings the output points at */
+	struct b2b_media_remote *rem; /* the offer (or source) leg's audio */
+	struct b2b_media_remote *ans; /* the peer's answer (b2b_sdp_answer) */
+	struct b2b_codec codecs[B2B_MAX_CODECS]; /* what the audio m-section carries */
+	unsigned n_codecs;
+	enum b2b_profile profile; /* of the leg the output goes to */
+	const struct b2b_media_local *local;
+	bool ip6;
+	struct sdp_fingerprint fp; /* local->fingerprint, split */
+	char key_b64[72];          /* local SDES key: wiped on free */
+	char *err;
+};
+
+static struct build *build_new(enum b2b_profile profile, const struct b2b_media_local *local,
+			       char *err)
+{
+	struct build *b = g_new0(struct build, 1);
+	b->s = g_new0(struct sdp_session, 1);
+	b->rem = g_new0(struct b2b_media_remote, 1);
+	b->ans = g_new0(struct b2b_media_remote, 1);
+	b->strs = g_string_chunk_new(256);
+	b->profile = profile;
+	b->local = local;
+	b->err = err;
+	if (err)
+		err[0] = '\0';
+	return b;
+}
+
+static void build_free(struct build *b)
+{
+	/* The remote structs hold the peers' SDES keys. */
+	memset(b->rem, 0, sizeof(*b->rem));
+	memset(b->ans, 0, sizeof(*b->ans));
+	memset(b->key_b64, 0, sizeof(b->key_b64));
+	g_free(b->s);
+	g_free(b->cands);
+	if (b->cand_text)
+		g_string_free(b->cand_text, TRUE);
+	g_string_chunk_free(b->strs);
+	g_free(b->rem);
+	g_free(b->ans);
+	g_free(b);
+}
+
+static struct slice str(struct build *b, const char *s)
+{
+	const char *p = g_string_chunk_insert(b->strs, s);
+	return (struct slice){p, strlen(p)};
+}
+
+static struct slice strnum(struct build *b, uint64_t v)
+{
+	char tmp[24];
+	g_snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	return str(b, tmp);
+}
+
+static bool is_dtls(enum b2b_profile p)
+{
+	return p == B2B_PROFILE_WEBRTC || p == B2B_PROFILE_DTLS;
+}
+
+static struct slice profile_proto(enum b2b_profile p)
+{
+	switch (p) {
+	case B2B_PROFILE_WEBRTC: return SLICE_LIT("UDP/TLS/RTP/SAVPF");
+	case B2B_PROFILE_SDES: return SLICE_LIT("RTP/SAVP");
+	case B2B_PROFILE_DTLS: return SLICE_LIT("UDP/TLS/RTP/SAVP");
+	case B2B_PROFILE_RTP: break;
+	}
+	return SLICE_LIT("RTP/AVP");
+}
+
+/* ---- local values: checked, since they end up in SDP text ------------------------------- */
+
+/* ice-char = ALPHA / DIGIT / "+" / "/" (RFC 8839 §5.4), min..256 of them. */
+static bool ice_chars(const char *s, size_t min)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < min || n > 256)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!g_ascii_isalnum(s[i]) && s[i] != '+' && s[i] != '/')
+			return false;
+	return true;
+}
+
+static bool token_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!g_ascii_isgraph(s[i]))
+			return false;
+	return true;
+}
+
+/* "sha-256 AB:CD:..." (RFC 8122 §5) into b->fp, pointing into local->fingerprint. */
+static int fingerprint_split(struct build *b)
+{
+	static const struct {
+		const char *name;
+		enum sdp_hash hash;
+		size_t bytes;
+	} hashes[] = {{"sha-1", SDP_HASH_SHA1, 20},     {"sha-224", SDP_HASH_SHA224, 28},
+		      {"sha-256", SDP_HASH_SHA256, 32}, {"sha-384", SDP_HASH_SHA384, 48},
+		      {"sha-512", SDP_HASH_SHA512, 64}};
+	const char *f = b->local->fingerprint, *sp = f ? strchr(f, ' ') : NULL;
+	uint8_t bin[64];
+	size_t len;
+	if (!sp)
+		return EINVAL;
+	struct slice name = {f, (size_t)(sp - f)}, value = {sp + 1, strlen(sp + 1)};
+	for (size_t i = 0; i < G_N_ELEMENTS(hashes); i++) {
+		if (!slice_caseeq(name, hashes[i].name, strlen(hashes[i].name)))
+			continue;
+		if (!b2b_fp_decode(value, bin, sizeof(bin), &len) || len != hashes[i].bytes)
+			return EINVAL;
+		b->fp = (struct sdp_fingerprint){hashes[i].hash, name, value};
+		return 0;
+	}
+	return EINVAL;
+}
+
+/*
+ * The local candidates, parsed by sdp_parse itself from a stub description: the strings
+ * come from the relay, but a CR or LF in one would otherwise become SDP lines of its own.
+ */
+static int candidates_parse(struct build *b)
+{
+	const struct b2b_media_local *l = b->local;
+	if (l->n_cand == 0)
+		return 0;
+	if (!l->cand || l->n_cand > SDP_MAX_CANDIDATES)
+		return EINVAL;
+	b->cand_text = g_string_new("v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+				    "m=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\n");
+	for (unsigned i = 0; i < l->n_cand; i++) {
+		const char *c = l->cand[i];
+		if (!c || strpbrk(c, "\r\n"))
+			return EINVAL;
+		if (g_str_has_prefix(c, "a="))
+			c += 2;
+		if (!g_str_has_prefix(c, "candidate:"))
+			return EINVAL;
+		g_string_append_printf(b->cand_text, "a=%s\r\n", c);
+	}
+	b->cands = g_new0(struct sdp_session, 1);
+	if (sdp_parse(b->cand_text->str, b->cand_text->len, b->cands, NULL) != 0 ||
+	    b->cands->n_media != 1 || b->cands->media[0].n_cand != l->n_cand)
+		return EINVAL;
+	return 0;
+}
+
+static void b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? abc[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int local_check(struct build *b)
+{
+	const struct b2b_media_local *l = b->local;
+	unsigned char bin[16];
+	if (!l->addr || l->rtp_port == 0)
+		return EINVAL;
+	if (inet_pton(AF_INET, l->addr, bin) == 1)
+		b->ip6 = false;
+	else if (inet_pton(AF_INET6, l->addr, bin) == 1)
+		b->ip6 = true;
+	else
+		return EINVAL;
+	if (l->username && !token_ok(l->username, 64))
+		return EINVAL;
+	if (b->profile == B2B_PROFILE_WEBRTC && (!l->ice_ufrag || !l->ice_pwd))
+		return EINVAL;
+	if (l->ice_ufrag && (!ice_chars(l->ice_ufrag, 4) || !ice_chars(l->ice_pwd, 22)))
+		return EINVAL;
+	if (is_dtls(b->profile) && fingerprint_split(b) != 0)
+		return EINVAL;
+	if (b->profile == B2B_PROFILE_SDES) {
+		const struct b2b_suite *su = b2b_suite_find(l->crypto_suite);
+		if (!su || !l->crypto_key || l->crypto_key_len != su->key_len)
+			return EINVAL;
+		b64_encode(l->crypto_key, l->crypto_key_len, b->key_b64);
+	}
+	return candidates_parse(b);
+}
+
+/* ---- building blocks ------------------------------------------------------------------------ */
+
+static void set_conn(struct build *b, struct sdp_conn *c, bool unspec)
+{
+	c->present = true;
+	c->addrtype = b->ip6 ? SDP_ADDR_IP6 : SDP_ADDR_IP4;
+	if (unspec)
+		c->address = b->ip6 ? SLICE_LIT("::") : SLICE_LIT("0.0.0.0");
+	else
+		c->address = str(b, b->local->addr);
+	c->suffix = (struct slice){c->address.p + c->address.len, 0};
+	c->flags = unspec ? SDP_CONN_UNSPEC : 0;
+}
+
+/* v=, o=, s=, t=; toward SIP the c= too (session level, as phones write it). */
+static void session_init(struct build *b)
+{
+	const struct b2b_media_local *l = b->local;
+	struct sdp_session *s = b->s;
+	s->origin.username = l->username ? str(b, l->username) : SLICE_LIT("-");
+	s->origin.sess_id = strnum(b, l->sess_id);
+	s->origin.sess_version = strnum(b, l->sess_version);
+	s->origin.nettype = SLICE_LIT("IN");
+	s->origin.addrtype = b->ip6 ? SLICE_LIT("IP6") : SLICE_LIT("IP4");
+	s->origin.address = str(b, l->addr);
+	s->name = SLICE_LIT("-");
+	s->time[0] = (struct sdp_time){.start = SLICE_LIT("0"), .stop = SLICE_LIT("0")};
+	s->n_time = 1;
+	if (b->profile != B2B_PROFILE_WEBRTC)
+		set_conn(b, &s->common.conn, false);
+}
+
+/* rtcp-fb for the kept PTs, toward WebRTC only; transport-cc and goog-remb need header
+ * extensions gorgee does not negotiate (draft-holmer-rmcat-transport-wide-cc §4). */
+static void copy_rtcpfb(struct sdp_media *m, const struct sdp_media *src)
+{
+	for (size_t i = 0; src && i < src->n_rtcpfb && i < SDP_MAX_RTCPFB; i++) {
+		const struct sdp_rtcpfb *f = &src->rtcpfb[i];
+		bool kept = f->wildcard;
+		for (size_t j = 0; j < m->n_fmt && !kept; j++)
+			kept = m->pt[j] == f->pt;
+		if (!kept || slice_eqlit(f->value, "transport-cc") ||
+		    slice_eqlit(f->value, "goog-remb"))
+			continue;
+		m->rtcpfb[m->n_rtcpfb++] = *f;
+	}
+}
+
+static void put_codecs(struct build *b, struct sdp_media *m, const struct sdp_media *fb_src)
+{
+	m->rtp = true;
+	for (unsigned i = 0; i < b->n_codecs; i++) {
+		const struct b2b_codec *c = &b->codecs[i];
+		m->pt[m->n_fmt] = c->pt;
+		m->fmt[m->n_fmt++] = (struct slice){"", 0};
+		m->rtpmap[m->n_rtpmap++] = (struct sdp_rtpmap){
+			c->pt, (struct slice){c->name, strlen(c->name)}, c->clock, c->channels};
+		if (c->fmtp[0])
+			m->fmtp[m->n_fmtp++] =
+				(struct sdp_fmtp){c->pt, (struct slice){c->fmtp, strlen(c->fmtp)}};
+	}
+	if (b->profile == B2B_PROFILE_WEBRTC)
+		copy_rtcpfb(m, fb_src);
+}
+
+/* c=, ports, ICE, DTLS, SDES and rtcp-mux of the relayed m-section. */
+static void put_transport(struct build *b, struct sdp_media *m, bool ice, bool mux,
+			  enum sdp_setup setup, uint32_t crypto_tag)
+{
+	const struct b2b_media_local *l = b->local;
+	m->port = l->rtp_port;
+	if (b->profile == B2B_PROFILE_WEBRTC)
+		set_conn(b, &m->common.conn, false);
+	m->rtcp_mux = mux;
+	if (!mux && l->rtcp_port) {
+		m->rtcp.present = true;
+		m->rtcp.port = l->rtcp_port;
+	}
+	if (ice) {
+		m->common.ice.ufrag = str(b, l->ice_ufrag);
+		m->common.ice.pwd = str(b, l->ice_pwd);
+		if (b->cands) {
+			const struct sdp_media *cm = &b->cands->media[0];
+			memcpy(m->cand, cm->cand, cm->n_cand * sizeof(cm->cand[0]));
+			m->n_cand = cm->n_cand;
+		}
+		m->end_of_candidates = l->end_of_candidates;
+	}
+	if (is_dtls(b->profile)) {
+		m->common.fp[0] = b->fp;
+		m->common.n_fp = 1;
+		m->common.setup = setup;
+	}
+	if (b->profile == B2B_PROFILE_SDES) {
+		const struct b2b_suite *su = b2b_suite_find(l->crypto_suite);
+		m->crypto[0] = (struct sdp_crypto){
+			.tag = crypto_tag ? crypto_tag : 1,
+			.suite_name = (struct slice){su->name, strlen(su->name)},
+			.suite = su->suite,
+			.key = (struct slice){b->key_b64, strlen(b->key_b64)},
+		};
+		m->n_crypto = 1;
+	}
+}
+
+/* A rejected m-section (RFC 3264 §6, §8.2): port 0, one format, no attributes but mid. */
+static int put_rejected(struct build *b, struct sdp_media *m, const struct sdp_media *src,
+			struct slice proto, struct slice mid)
+{
+	if (src->n_fmt == 0)
+		return EINVAL;
+	m->type = src->type;
+	m->port = 0;
+	m->proto = proto;
+	m->rtp = src->rtp;
+	m->fmt[0] = src->fmt[0];
+	m->pt[0] = src->pt[0];
+	m->n_fmt = 1;
+	m->mid = mid;
+	/* Firefox wants a c= in every m-section when the session has none. */
+	if (b->profile == B2B_PROFILE_WEBRTC)
+		set_conn(b, &m->common.conn, true);
+	return 0;
+}
+
+static void put_bundle(struct sdp_session *s, struct slice mid)
+{
+	s->group[0].semantics = SLICE_LIT("BUNDLE");
+	s->group[0].mid[0] = mid;
+	s->group[0].n_mid = 1;
+	s->n_group = 1;
+}
+
+static bool has_media_codec(const struct build *b)
+{
+	for (unsigned i = 0; i < b->n_codecs; i++)
+		if (b2b_codec_is_media(&b->codecs[i]))
+			return true;
+	return false;
+}
+
+/* ---- offers ------------------------------------------------------------------------------- */
+
+/*
+ * The offer's m-sections mirror src's one to one (src NULL: one audio m-section). Toward
+ * WebRTC every m-section needs a mid (RFC 8829 §5.2.1): src's when all have one, else the
+ * index.
+ */
+static int build_offer(struct build *b, const struct sdp_session *src, unsigned audio,
+		       enum sdp_dir dir, uint32_t ptime, uint32_t maxptime)
+{
+	const struct b2b_media_local *l = b->local;
+	struct sdp_session *s = b->s;
+	size_t n = src ? src->n_media : 1;
+	bool src_mids = src != NULL;
+	for (size_t i = 0; src && i < n; i++)
+		src_mids = src_mids && src->media[i].mid.len;
+	session_init(b);
+	for (size_t i = 0; i < n; i++) {
+		struct sdp_media *m = &s->media[i];
+		const struct sdp_media *sm = src ? &src->media[i] : NULL;
+		struct slice mid = {"", 0};
+		if (b->profile == B2B_PROFILE_WEBRTC)
+			mid = src_mids ? sm->mid : strnum(b, i);
+		s->n_media++;
+		if (i != audio) {
+			int rc = put_rejected(b, m, sm, sm->rtp ? profile_proto(b->profile) : sm->proto,
+					      mid);
+			if (rc)
+				return rc;
+			continue;
+		}
+		m->type = SLICE_LIT("audio");
+		m->proto = profile_proto(b->profile);
+		m->mid = mid;
+		put_codecs(b, m, sm);
+		bool ice = l->ice_ufrag && is_dtls(b->profile);
+		bool mux = b->profile == B2B_PROFILE_WEBRTC || l->rtcp_mux;
+		/* RFC 5763 §5: the offerer says actpass unless it keeps an established role. */
+		enum sdp_setup setup = l->setup == SDP_SETUP_NONE ? SDP_SETUP_ACTPASS : l->setup;
+		put_transport(b, m, ice, mux, setup, l->crypto_tag);
+		m->common.dir = b2b_sdp_dir_toward(dir);
+		m->ptime = ptime ? ptime : b->profile == B2B_PROFILE_WEBRTC ? 0 : 20;
+		m->maxptime = maxptime;
+		if (b->profile == B2B_PROFILE_WEBRTC)
+			put_bundle(s, mid);
+	}
+	return 0;
+}
+
+int b2b_sdp_offer(const struct sdp_session *in_offer, enum b2b_profile target,
+		  const struct b2b_media_local *local, GString *out, char err[128])
+{
+	if (!in_offer || !local || !out || in_offer->n_media > SDP_MAX_MEDIA)
+		return EINVAL;
+	struct build *b = build_new(target, local, err);
+	int rc = local_check(b);
+	if (!rc)
+		rc = b2b_sdp_remote(in_offer, b->rem, err);
+	if (!rc && !b->rem->present)
+		rc = b2b_fail(err, "no audio m-section with a port to offer");
+	for (unsigned i = 0; !rc && i < b->rem->n_codecs; i++)
+		if (b2b_codec_carried(&b->rem->codecs[i], target))
+			b->codecs[b->n_codecs++] = b->rem->codecs[i];
+	if (!rc && !has_media_codec(b))
+		rc = b2b_fail(err, "no offered codec can be carried to a %s leg",
+			      b2b_profile_name(target));
+	if (!rc) {
+		const struct sdp_media *am = &in_offer->media[b->rem->m_index];
+		rc = build_offer(b, in_offer, b->rem->m_index, b->rem->dir, am->ptime,
+				 am->maxptime);
+	}
+	if (!rc)
+		rc = sdp_print(b->s, out);
+	build_free(b);
+	return rc;
+}
+
+int b2b_sdp_offer_default(enum b2b_profile target, const struct b2b_media_local *local,
+			  GString *out)
+{
+	/* Chrome's numbers, so a browser leg keeps the PTs it would have chosen itself. */
+	static const struct b2b_codec defaults[] = {
+		{111, "opus", 48000, 2, "minptime=10;useinbandfec=1"},
+		{9, "G722", 8000, 0, ""},
+		{0, "PCMU", 8000, 0, ""},
+		{8, "PCMA", 8000, 0, ""},
+		{110, "telephone-event", 48000, 0, "0-16"},
+		{101, "telephone-event", 8000, 0, "0-16"},
+	};
+	if (!local || !out)
+		return EINVAL;
+	struct build *b = build_new(target, local, NULL);
+	int rc = local_check(b);
+	memcpy(b->codecs, defaults, sizeof(defaults));
+	b->n_codecs = G_N_ELEMENTS(defaults);
+	if (!rc)
+		rc = build_offer(b, NULL, 0, SDP_DIR_SENDRECV, 0, 0);
+	if (!rc)
+		rc = sdp_print(b->s, out);
+	build_free(b);
+	return rc;
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+static bool sends(enum sdp_dir d)
+{
+	return d == SDP_DIR_SENDRECV || d == SDP_DIR_SENDONLY;
+}
+
+static bool recvs(enum sdp_dir d)
+{
+	return d == SDP_DIR_SENDRECV || d == SDP_DIR_RECVONLY;
+}
+
+/*
+ * What gorgee answers the offering leg: it sends what the peer sends if the offerer
+ * receives, and receives what the offerer sends if the peer receives (RFC 3264 §6.1).
+ */
+static enum sdp_dir answer_dir(enum sdp_dir offer, enum sdp_dir peer)
+{
+	bool snd = recvs(offer) && sends(peer), rcv = sends(offer) && recvs(peer);
+	return snd && rcv ? SDP_DIR_SENDRECV
+	       : snd	  ? SDP_DIR_SENDONLY
+	       : rcv	  ? SDP_DIR_RECVONLY
+			  : SDP_DIR_INACTIVE;
+}
+
+/* RFC 5763 §5 / RFC 4145 §4.1: the answerer takes the role the offer leaves it. */
+static enum sdp_setup answer_setup(enum sdp_setup offered, enum sdp_setup mine)
+{
+	switch (offered) {
+	case SDP_SETUP_ACTIVE: return SDP_SETUP_PASSIVE;
+	case SDP_SETUP_PASSIVE: return SDP_SETUP_ACTIVE;
+	case SDP_SETUP_HOLDCONN: return SDP_SETUP_HOLDCONN;
+	default: break;
+	}
+	return mine == SDP_SETUP_PASSIVE ? SDP_SETUP_PASSIVE : SDP_SETUP_ACTIVE;
+}
+
+/* The answer's codecs, in its order, as the offer named them (PT, rtpmap). */
+static int intersect(struct build *b)
+{
+	const struct b2b_media_remote *o = b->rem, *a = b->ans;
+	for (unsigned i = 0; i < a->n_codecs; i++) {
+		const struct b2b_codec *ac = &a->codecs[i], *oc = NULL;
+		for (unsigned j = 0; j < o->n_codecs && !oc; j++)
+			if (o->codecs[j].pt == ac->pt && b2b_codec_same(&o->codecs[j], ac))
+				oc = &o->codecs[j];
+		/* RFC 3264 §6.1 only says SHOULD keep the offer's PT: match by name too. */
+		for (unsigned j = 0; j < o->n_codecs && !oc; j++)
+			if (b2b_codec_same(&o->codecs[j], ac))
+				oc = &o->codecs[j];
+		if (!oc || !b2b_codec_carried(oc, b->profile))
+			continue;
+		bool dup = false;
+		for (unsigned j = 0; j < b->n_codecs; j++)
+			dup = dup || b->codecs[j].pt == oc->pt;
+		if (dup)
+			continue;
+		struct b2b_codec *c = &b->codecs[b->n_codecs++];
+		*c = *oc;
+		if (ac->fmtp[0])
+			memcpy(c->fmtp, ac->fmtp, sizeof(c->fmtp));
+	}
+	if (!has_media_codec(b))
+		return b2b_fail(b->err, "no common codec");
+	return 0;
+}
+
+static bool in_bundle(const struct sdp_session *s, struct slice mid)
+{
+	for (size_t i = 0; mid.len && i < s->n_group && i < SDP_MAX_GROUPS; i++) {
+		if (!slice_eqlit(s->group[i].semantics, "BUNDLE"))
+			continue;
+		for (size_t j = 0; j < s->group[i].n_mid && j < SDP_MAX_GROUP_MIDS; j++)
+			if (slice_eq(s->group[i].mid[j], mid.p, mid.len))
+				return true;
+	}
+	return false;
+}
+
+static int build_answer(struct build *b, const struct sdp_session *offer,
+			const struct sdp_media *peer_m)
+{
+	const struct b2b_media_local *l = b->local;
+	const struct b2b_media_remote *o = b->rem, *a = b->ans;
+	struct sdp_session *s = b->s;
+	session_init(b);
+	for (size_t i = 0; i < offer->n_media; i++) {
+		struct sdp_media *m = &s->media[i];
+		const struct sdp_media *om = &offer->media[i];
+		s->n_media++;
+		if (i != o->m_index) {
+			int rc = put_rejected(b, m, om, om->proto, om->mid);
+			if (rc)
+				return rc;
+			continue;
+		}
+		m->type = om->type;
+		m->proto = om->proto; /* RFC 3264 §6: the answer keeps the offer's transport */
+		m->mid = om->mid;
+		put_codecs(b, m, om);
+		bool ice = b->profile == B2B_PROFILE_WEBRTC || (o->ice_ufrag[0] && l->ice_ufrag);
+		bool mux = o->rtcp_mux && (l->rtcp_mux || b->profile == B2B_PROFILE_WEBRTC);
+		put_transport(b, m, ice, mux, answer_setup(o->setup, l->setup), o->crypto_tag);
+		m->common.dir = answer_dir(o->dir, a->dir);
+		m->ptime = a->ptime;
+		if (!m->ptime && b->profile != B2B_PROFILE_WEBRTC)
+			m->ptime = o->ptime ? o->ptime : 20;
+		m->maxptime = peer_m->maxptime;
+		if (in_bundle(offer, om->mid))
+			put_bundle(s, om->mid);
+	}
+	return 0;
+}
+
+int b2b_sdp_answer(const struct sdp_session *in_offer, const struct sdp_session *peer_answer,
+		   enum b2b_profile offer_profile, const struct b2b_media_local *local,
+		   GString *out, char err[128])
+{
+	if (!in_offer || !peer_answer || !local || !out || in_offer->n_media > SDP_MAX_MEDIA ||
+	    peer_answer->n_media > SDP_MAX_MEDIA)
+		return EINVAL;
+	struct build *b = build_new(offer_profile, local, err);
+	const struct sdp_media *pm = NULL;
+	int rc = local_check(b);
+	if (!rc)
+		rc = b2b_sdp_remote(in_offer, b->rem, err);
+	if (!rc && !b->rem->present)
+		rc = b2b_fail(err, "the offer has no audio m-section with a port");
+	/* The answer keeps the offer's transport (RFC 3264 §6): no other profile fits. */
+	if (!rc && offer_profile != b->rem->profile)
+		rc = EINVAL;
+	if (!rc) {
+		unsigned idx = b->rem->m_index;
+		pm = idx < peer_answer->n_media ? &peer_answer->media[idx] : NULL;
+		if (!pm || !slice_eqlit(pm->type, "audio") || pm->port == 0 || !pm->rtp)
+			rc = b2b_fail(err, "the peer rejected the audio stream");
+	}
+	if (!rc)
+		rc = b2b_sdp_remote_at(peer_answer, b->rem->m_index, b->ans, err);
+	if (!rc && is_dtls(b->ans->profile) && b->ans->setup == SDP_SETUP_ACTPASS)
+		rc = b2b_fail(err, "the peer answered a=setup:actpass (RFC 5763 §5)");
+	if (!rc && b->rem->profile == B2B_PROFILE_SDES && offer_profile == B2B_PROFILE_SDES &&
+	    local->crypto_suite != b->rem->crypto_suite)
+		rc = EINVAL; /* the local key must be for the suite the offer chose */
+	if (!rc)
+		rc = intersect(b);
+	if (!rc)
+		rc = build_answer(b, in_offer, pm);
+	if (!rc)
+		rc = sdp_print(b->s, out);
+	build_free(b);
+	return rc;
+}
