@@ -245,7 +245,9 @@ enum relay_event {
 	RELAY_EV_CANDIDATE,      /* detail: a local candidate, SDP value "candidate:..." */
 	RELAY_EV_GATHERING_DONE, /* every local candidate was reported (a=end-of-candidates) */
 	RELAY_EV_ICE_CONNECTED,  /* a pair passed its checks; detail: "ip:port" of the peer */
-	RELAY_EV_ICE_FAILED,     /* checks failed, or consent lost (RFC 7675); detail: why */
+	RELAY_EV_ICE_FAILED,     /* checks failed, or consent lost (RFC 7675: libnice 0.1.21
+				  * gives up ~10 s after the last consent response, inside the
+				  * RFC's 30 s); nothing is sent any more; detail: why */
 	RELAY_EV_DTLS_CONNECTED, /* detail: SRTP profile name ("SRTP_AEAD_AES_128_GCM") */
 	RELAY_EV_DTLS_FAILED,    /* detail: reason; nothing is forwarded on this endpoint */
 };

@@ -24,16 +24,16 @@ struct dtls {
 	enum dtls_state state;
 	bool client;
 	SSL *ssl;
-	BIO *rbio;            /* memory BIO: one datagram at a time from the ICE recv path */
+	BIO *rbio; /* memory BIO: one datagram at a time from the ICE recv path */
 	GMainContext *ctx;
-	GSource *retransmit;  /* DTLSv1_get_timeout */
-	GSource *deadline;    /* handshake timeout (SEC-12) */
+	GSource *retransmit; /* DTLSv1_get_timeout */
+	GSource *deadline;   /* handshake timeout (SEC-12) */
 	char fp_hash[16];
 	uint8_t fp[RELAY_FP_MAX];
 	size_t fp_len;
-	bool fp_bad;          /* the verify callback saw a certificate that does not match */
-	uint8_t cookie[16];   /* HelloVerifyRequest cookie (BI-37) */
-	const char *profile;  /* after D_DONE */
+	bool fp_bad;         /* the verify callback saw a certificate that does not match */
+	uint8_t cookie[16];  /* HelloVerifyRequest cookie (BI-37) */
+	const char *profile; /* after D_DONE */
 	dtls_send_fn *send;
 	dtls_done_fn *done;
 	void *arg;
@@ -94,10 +94,11 @@ static int self_signed(EVP_PKEY **key_out, X509 **cert_out)
 	BN_free(bn);
 	X509_NAME *name = X509_get_subject_name(x);
 	/* WebRTC peers check the fingerprint only; validity spans clock skew and a year. */
-	if (!sn || X509_set_version(x, 2) != 1 || !X509_gmtime_adj(X509_getm_notBefore(x), -86400) ||
+	if (!sn || X509_set_version(x, 2) != 1 ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -86400) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400) || X509_set_pubkey(x, key) != 1 ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"gorgee",
-				       -1, -1, 0) != 1 ||
+	                               -1, -1, 0) != 1 ||
 	    X509_set_issuer_name(x, name) != 1 || X509_sign(x, key, EVP_sha256()) <= 0)
 		goto out;
 	*key_out = key;
@@ -191,7 +192,8 @@ int relay_dtls_init(struct relay *r, const struct relay_config *cfg)
 		if (err)
 			goto fail;
 		err = EIO;
-		if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+		if (SSL_CTX_use_certificate(ctx, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, key) != 1)
 			goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
@@ -200,7 +202,7 @@ int relay_dtls_init(struct relay *r, const struct relay_config *cfg)
 	 * not built into OpenSSL 3); the two SRTP profiles; the peer must show a certificate. */
 	SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
-					 SSL_OP_COOKIE_EXCHANGE);
+	                                 SSL_OP_COOKIE_EXCHANGE);
 	/* set_tlsext_use_srtp returns 0 on success */
 	if (SSL_CTX_set_tlsext_use_srtp(ctx, SRTP_PROFILES) != 0 ||
 	    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1 ||
@@ -220,7 +222,8 @@ int relay_dtls_init(struct relay *r, const struct relay_config *cfg)
 	return 0;
 fail:
 	LOGE("relay", &lc, "DTLS setup failed: %s",
-	     ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error()) : g_strerror(err));
+	     ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error())
+	                           : g_strerror(err));
 	ERR_clear_error();
 	EVP_PKEY_free(key);
 	X509_free(cert);

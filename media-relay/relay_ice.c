@@ -24,11 +24,11 @@ struct ice_ep {
 	enum ice_state state;
 	NiceAgent *agent;
 	guint stream;
-	bool have_creds;     /* remote credentials given to libnice */
-	bool eoc_pending;    /* end-of-candidates arrived before the credentials */
-	bool was_connected;  /* for the reason of a failure: consent lost vs checks failed */
-	GSList *pending;     /* NiceCandidate *: remote candidates waiting for credentials */
-	GQueue early;        /* GBytes *: DTLS that arrived before ICE connected */
+	bool have_creds;    /* remote credentials given to libnice */
+	bool eoc_pending;   /* end-of-candidates arrived before the credentials */
+	bool was_connected; /* for the reason of a failure: consent lost vs checks failed */
+	GSList *pending;    /* NiceCandidate *: remote candidates waiting for credentials */
+	GQueue early;       /* GBytes *: DTLS that arrived before ICE connected */
 	struct dtls *dtls;
 };
 
@@ -86,16 +86,16 @@ static char *cand_sdp(struct relay *r, const NiceCandidate *c)
 {
 	char ip[NICE_ADDRESS_STRING_LEN];
 	nice_address_to_string(&c->addr, ip);
-	const char *addr = c->type == NICE_CANDIDATE_TYPE_HOST && r->public_addr ? r->public_addr
-										   : ip;
+	const char *addr =
+	        c->type == NICE_CANDIDATE_TYPE_HOST && r->public_addr ? r->public_addr : ip;
 	GString *s = g_string_new(NULL);
 	g_string_printf(s, "candidate:%s 1 udp %u %s %u typ %s", c->foundation, c->priority, addr,
-			nice_address_get_port(&c->addr), type_name(c->type));
+	                nice_address_get_port(&c->addr), type_name(c->type));
 	if (c->type != NICE_CANDIDATE_TYPE_HOST) {
 		char base[NICE_ADDRESS_STRING_LEN];
 		nice_address_to_string(&c->base_addr, base);
 		g_string_append_printf(s, " raddr %s rport %u", base,
-				       nice_address_get_port(&c->base_addr));
+		                       nice_address_get_port(&c->base_addr));
 	}
 	return g_string_free(s, FALSE);
 }
@@ -162,7 +162,7 @@ static void dtls_done(bool ok, const char *reason, void *arg)
 			LOGI("relay", &lc, "endpoint %u DTLS-SRTP up: %s", e->idx,
 			     relay_dtls_profile(ie->dtls));
 			relay_session_emit(e->s, e->idx, RELAY_EV_DTLS_CONNECTED,
-					   relay_dtls_profile(ie->dtls));
+			                   relay_dtls_profile(ie->dtls));
 			return;
 		}
 		drop_srtp(e); /* the suite was set: never leave it without contexts */
@@ -177,7 +177,7 @@ static void new_dtls(struct ice_ep *ie)
 	relay_dtls_free(ie->dtls);
 	drop_srtp(e);
 	ie->dtls = relay_dtls_new(e->s->relay, &e->icec, e->s->w->ctx, dtls_send, dtls_done, ie,
-				  e->s->call_id);
+	                          e->s->call_id);
 }
 
 static void flush_early(struct ice_ep *ie)
@@ -251,15 +251,18 @@ static void on_state(NiceAgent *agent, guint stream, guint comp, guint state, gp
 		if (e->l_rtp.on) {
 			char ip[INET6_ADDRSTRLEN];
 			const struct sockaddr_storage *a = &e->l_rtp.addr;
-			const void *src = a->ss_family == AF_INET
-						  ? (const void *)&((const struct sockaddr_in *)a)->sin_addr
-						  : (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr;
+			const void *src =
+			        a->ss_family == AF_INET
+			                ? (const void *)&((const struct sockaddr_in *)a)->sin_addr
+			                : (const void *)&((const struct sockaddr_in6 *)a)
+			                          ->sin6_addr;
 			uint16_t port = a->ss_family == AF_INET
-						? ((const struct sockaddr_in *)a)->sin_port
-						: ((const struct sockaddr_in6 *)a)->sin6_port;
+			                        ? ((const struct sockaddr_in *)a)->sin_port
+			                        : ((const struct sockaddr_in6 *)a)->sin6_port;
 			if (inet_ntop(a->ss_family, src, ip, sizeof(ip)))
-				g_snprintf(peer, sizeof(peer), a->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-					   ip, ntohs(port));
+				g_snprintf(peer, sizeof(peer),
+				           a->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+				           ntohs(port));
 		}
 		relay_session_emit(e->s, e->idx, RELAY_EV_ICE_CONNECTED, peer);
 		relay_dtls_start(ie->dtls);
@@ -269,8 +272,9 @@ static void on_state(NiceAgent *agent, guint stream, guint comp, guint state, gp
 	case NICE_COMPONENT_STATE_FAILED: {
 		if (ie->state == ICE_FAILED)
 			return;
-		/* RFC 7675 §5.1: libnice fails the component when consent expires (30 s
-		 * without an authenticated response); stop sending at once. */
+		/* RFC 7675 §5.1: with consent-freshness on, libnice 0.1.21 fails the
+		 * component once ~10 s pass without an authenticated consent response
+		 * (its own constant; the RFC's bound is 30 s); stop sending at once. */
 		const char *why = ie->was_connected ? "consent lost" : "connectivity checks failed";
 		set_state(ie, ICE_FAILED, why);
 		relay_session_emit(e->s, e->idx, RELAY_EV_ICE_FAILED, why);
@@ -291,7 +295,7 @@ static void set_remote_creds(struct ice_ep *ie)
 	if (!e->icec.remote_ufrag[0] || !e->icec.remote_pwd[0])
 		return;
 	nice_agent_set_remote_credentials(ie->agent, ie->stream, e->icec.remote_ufrag,
-					  e->icec.remote_pwd);
+	                                  e->icec.remote_pwd);
 	ie->have_creds = true;
 	if (ie->pending) {
 		ie->pending = g_slist_reverse(ie->pending);
@@ -321,14 +325,14 @@ void relay_ice_start(struct endpoint *e)
 	/* Regular nomination is libnice's RFC 5245 default (RFC 8445 §8.1.1); trickle and
 	 * consent freshness (RFC 7675) are opt-in. */
 	ie->agent = nice_agent_new_full(e->s->w->ctx, NICE_COMPATIBILITY_RFC5245,
-					NICE_AGENT_OPTION_REGULAR_NOMINATION |
-						NICE_AGENT_OPTION_ICE_TRICKLE |
-						NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+	                                NICE_AGENT_OPTION_REGULAR_NOMINATION |
+	                                        NICE_AGENT_OPTION_ICE_TRICKLE |
+	                                        NICE_AGENT_OPTION_CONSENT_FRESHNESS);
 	g_object_set(ie->agent, "controlling-mode", (gboolean)e->icec.controlling, "upnp", FALSE,
-		     "ice-tcp", FALSE, NULL);
+	             "ice-tcp", FALSE, NULL);
 	if (r->stun_ip)
 		g_object_set(ie->agent, "stun-server", r->stun_ip, "stun-server-port", r->stun_port,
-			     NULL);
+		             NULL);
 	for (char **a = r->ice_addrs; *a; a++) {
 		NiceAddress na;
 		nice_address_init(&na);
@@ -339,7 +343,7 @@ void relay_ice_start(struct endpoint *e)
 	/* the pool slot this endpoint holds: libnice binds exactly that port */
 	nice_agent_set_port_range(ie->agent, ie->stream, 1, e->port, e->port);
 	nice_agent_set_local_credentials(ie->agent, ie->stream, e->icec.local_ufrag,
-					 e->icec.local_pwd);
+	                                 e->icec.local_pwd);
 	g_signal_connect(ie->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), ie);
 	g_signal_connect(ie->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), ie);
 	g_signal_connect(ie->agent, "component-state-changed", G_CALLBACK(on_state), ie);
@@ -394,7 +398,7 @@ void relay_ice_update(struct endpoint *e, const struct ice_conf *c)
 		LOGI("relay", &lc, "endpoint %u ICE restart", e->idx);
 		nice_agent_restart_stream(ie->agent, ie->stream);
 		nice_agent_set_local_credentials(ie->agent, ie->stream, c->local_ufrag,
-						 c->local_pwd);
+		                                 c->local_pwd);
 		ie->have_creds = false;
 		ie->eoc_pending = false;
 		set_state(ie, ICE_CHECKING, "restart");
@@ -418,10 +422,10 @@ void relay_ice_add_candidate(struct endpoint *e, const struct ice_cand *c)
 	if (!ie)
 		return;
 	static const NiceCandidateType types[] = {
-		[CAND_HOST] = NICE_CANDIDATE_TYPE_HOST,
-		[CAND_SRFLX] = NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE,
-		[CAND_PRFLX] = NICE_CANDIDATE_TYPE_PEER_REFLEXIVE,
-		[CAND_RELAY] = NICE_CANDIDATE_TYPE_RELAYED,
+	        [CAND_HOST] = NICE_CANDIDATE_TYPE_HOST,
+	        [CAND_SRFLX] = NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE,
+	        [CAND_PRFLX] = NICE_CANDIDATE_TYPE_PEER_REFLEXIVE,
+	        [CAND_RELAY] = NICE_CANDIDATE_TYPE_RELAYED,
 	};
 	NiceCandidate *nc = nice_candidate_new(types[c->type]);
 	nc->stream_id = ie->stream;
@@ -458,10 +462,9 @@ int relay_ice_send(struct endpoint *e, const uint8_t *p, size_t len)
 	/* RFC 7675 §5.1: without consent nothing is sent */
 	if (!ie || ie->state != ICE_CONNECTED)
 		return EIO;
-	return nice_agent_send(ie->agent, ie->stream, 1, (guint)len, (const gchar *)p) ==
-			       (gint)len
-		       ? 0
-		       : EIO;
+	return nice_agent_send(ie->agent, ie->stream, 1, (guint)len, (const gchar *)p) == (gint)len
+	               ? 0
+	               : EIO;
 }
 
 /* ---- remote candidates (signaling thread) ---- */
@@ -566,9 +569,8 @@ static int parse_tokens(char **t, unsigned n, struct ice_cand *c)
 	return 0;
 }
 
-int relay_ice_cand_parse(const char *line, int family, struct ice_cand *c)
+int relay_ice_cand_parse(const char *line, struct ice_cand *c)
 {
-	(void)family;
 	if (!line)
 		return EBADMSG;
 	size_t len = strnlen(line, CAND_LINE_MAX + 1);

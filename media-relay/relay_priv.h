@@ -202,7 +202,7 @@ int relay_ice_send(struct endpoint *e, const uint8_t *p, size_t len);
 void relay_ice_dtls_input(struct endpoint *e, const uint8_t *p, size_t len);
 /* Signaling thread: parses an SDP candidate line. 0 (c filled), EBADMSG, or ENOENT for a
  * valid candidate we do not use (component 2, TCP, a hostname). */
-int relay_ice_cand_parse(const char *line, int family, struct ice_cand *c);
+int relay_ice_cand_parse(const char *line, struct ice_cand *c);
 
 /* relay_dtls.c */
 int relay_dtls_init(struct relay *r, const struct relay_config *cfg); /* relay_new */

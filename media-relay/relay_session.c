@@ -580,7 +580,7 @@ int relay_session_add_candidate(struct relay_session *s, unsigned idx, const cha
 	if (!s || s->freed || idx > 1 || s->kind[idx] != RELAY_EP_ICE)
 		return EINVAL;
 	struct ice_cand c;
-	int err = relay_ice_cand_parse(cand, s->relay->family, &c);
+	int err = relay_ice_cand_parse(cand, &c);
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "ice"};
 	if (err == ENOENT) {
 		LOGD("relay", &lc, "endpoint %u: candidate not used (RTCP, TCP or hostname)", idx);

@@ -35,7 +35,7 @@ struct peer {
 	GSource *tick;
 	uint8_t want_fp[32]; /* the relay's certificate, from relay_dtls_fingerprint */
 	struct relay_srtp *tx, *rx;
-	uint8_t fp[32];      /* ours */
+	uint8_t fp[32]; /* ours */
 	/* read by the test thread under mu */
 	GMutex mu;
 	GPtrArray *cands;
@@ -104,8 +104,8 @@ static void peer_keys(struct peer *p)
 {
 	const SRTP_PROTECTION_PROFILE *prof = SSL_get_selected_srtp_profile(p->ssl);
 	enum relay_srtp_suite su = prof->id == SRTP_AEAD_AES_128_GCM
-					   ? RELAY_SRTP_AEAD_AES_128_GCM
-					   : RELAY_SRTP_AES_CM_128_HMAC_SHA1_80;
+	                                   ? RELAY_SRTP_AEAD_AES_128_GCM
+	                                   : RELAY_SRTP_AES_CM_128_HMAC_SHA1_80;
 	size_t k = 16, s = su == RELAY_SRTP_AEAD_AES_128_GCM ? 12 : 14;
 	uint8_t km[60], ck[30], sk[30];
 	SSL_export_keying_material(p->ssl, km, 2 * (k + s), "EXTRACTOR-dtls_srtp", 19, NULL, 0, 0);
@@ -230,7 +230,8 @@ static void make_cert(EVP_PKEY **key, X509 **cert)
 	X509_gmtime_adj(X509_getm_notAfter(*cert), 3600);
 	X509_set_pubkey(*cert, *key);
 	X509_NAME *nm = X509_get_subject_name(*cert);
-	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"peer", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"peer", -1, -1,
+	                           0);
 	X509_set_issuer_name(*cert, nm);
 	X509_sign(*cert, *key, EVP_sha256());
 }
@@ -239,10 +240,10 @@ static void peer_setup(struct peer *p, void *arg)
 {
 	(void)arg;
 	p->agent = nice_agent_new_full(p->ctx, NICE_COMPATIBILITY_RFC5245,
-				       NICE_AGENT_OPTION_REGULAR_NOMINATION |
-					       NICE_AGENT_OPTION_ICE_TRICKLE);
+	                               NICE_AGENT_OPTION_REGULAR_NOMINATION |
+	                                       NICE_AGENT_OPTION_ICE_TRICKLE);
 	g_object_set(p->agent, "controlling-mode", p->controlling, "upnp", FALSE, "ice-tcp", FALSE,
-		     NULL);
+	             NULL);
 	NiceAddress a;
 	nice_address_init(&a);
 	nice_address_set_from_string(&a, "127.0.0.1");
@@ -485,12 +486,12 @@ static bool peer_flag(struct peer *p, const bool *flag)
 }
 
 /* Pumps the relay's events until cond (a peer flag or an event count) holds. */
-#define WAIT_FOR(f, cond, ms)                                                         \
-	({                                                                            \
-		gint64 end_ = g_get_monotonic_time() + (ms) * 1000;                   \
-		while (!(cond) && g_get_monotonic_time() < end_)                      \
-			pump(f, 2);                                                   \
-		(cond);                                                               \
+#define WAIT_FOR(f, cond, ms)                                     \
+	({                                                        \
+		gint64 end_ = g_get_monotonic_time() + (ms)*1000; \
+		while (!(cond) && g_get_monotonic_time() < end_)  \
+			pump(f, 2);                               \
+		(cond);                                           \
 	})
 
 static int udp_peer(void)
@@ -512,8 +513,9 @@ static struct sockaddr_storage addr_of(int fd)
 
 static void send_to(int fd, uint16_t port, const void *p, size_t n)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				.sin_port = htons(port)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	                        .sin_port = htons(port)};
 	sendto(fd, p, n, 0, (struct sockaddr *)&a, sizeof(a));
 }
 
@@ -586,8 +588,8 @@ static void trickle(struct call *c)
 	for (;;) {
 		g_mutex_lock(&c->p->mu);
 		char *line = c->peer_cands_sent < c->p->cands->len
-				     ? g_strdup(c->p->cands->pdata[c->peer_cands_sent])
-				     : NULL;
+		                     ? g_strdup(c->p->cands->pdata[c->peer_cands_sent])
+		                     : NULL;
 		g_mutex_unlock(&c->p->mu);
 		if (!line)
 			break;
@@ -626,7 +628,7 @@ static void call_start(struct call *c, struct fx *f, bool relay_controlling,
 	memset(c, 0, sizeof(*c));
 	c->f = f;
 	c->p = peer_new(f->r, !relay_controlling, role == RELAY_DTLS_PASSIVE, peer_profiles,
-			(uint16_t)(f->base + 200));
+	                (uint16_t)(f->base + 200));
 	c->b = udp_peer();
 	struct relay_session_params p = ice_params(c, relay_controlling, role, true);
 	TAP_CHECK_INT(relay_session_new(f->r, &p, c->loc, &c->s), 0);
@@ -698,8 +700,9 @@ static bool ports_back(struct fx *f)
 static bool port_free(uint16_t port)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				.sin_port = htons(port)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	                        .sin_port = htons(port)};
 	bool ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
 	close(s);
 	return ok;
@@ -740,8 +743,8 @@ static void flow_case(bool relay_controlling, enum relay_dtls_role role, const c
 	TAP_CHECK_INT(to_b, 10);
 	TAP_CHECK_INT(to_p, 10);
 	/* SRTCP from the browser arrives as RTCP (rtcp-mux demux, RFC 5761) */
-	static const uint8_t sr[] = {0x80, 200, 0, 6, 0, 0, 0xa, 0xbc, 1, 2, 3, 4, 5, 6, 7, 8,
-				     0, 0, 0, 1, 0, 0, 0, 10, 0, 0, 0x6, 0x40};
+	static const uint8_t sr[] = {0x80, 200, 0, 6, 0, 0, 0xa, 0xbc, 1, 2,  3, 4, 5,   6,
+	                             7,    8,   0, 0, 0, 1, 0,   0,    0, 10, 0, 0, 0x6, 0x40};
 	struct pkt k = {sr, sizeof(sr), true};
 	peer_run(c.p, peer_send, &k);
 	uint8_t q[2048];
@@ -772,7 +775,7 @@ static void flow_case(bool relay_controlling, enum relay_dtls_role role, const c
 static void t_passive_gcm(void)
 {
 	flow_case(true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80",
-		  "SRTP_AEAD_AES_128_GCM");
+	          "SRTP_AEAD_AES_128_GCM");
 }
 
 static void t_active_cm80(void)
@@ -800,7 +803,7 @@ static void fp_mismatch(enum relay_dtls_role role)
 	memset(&c, 0, sizeof(c));
 	c.f = &f;
 	c.p = peer_new(f.r, false, role == RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM",
-		       (uint16_t)(f.base + 200));
+	               (uint16_t)(f.base + 200));
 	c.b = udp_peer();
 	struct relay_session_params p = ice_params(&c, true, role, true);
 	p.ep[0].ice.remote_fp[5] ^= 1;
@@ -824,7 +827,7 @@ static void fp_mismatch(enum relay_dtls_role role)
 	struct relay_session_stats st = stats(&f, c.s);
 	TAP_CHECK_INT(st.ep[0].packets_in, 0);
 	TAP_CHECK_INT(st.ep[0].dropped, 1);
-	TAP_CHECK_INT(st.ep[1].packets_in, 1); /* valid from the phone, */
+	TAP_CHECK_INT(st.ep[1].packets_in, 1);  /* valid from the phone, */
 	TAP_CHECK_INT(st.ep[1].packets_out, 0); /* but nowhere safe to go */
 	TAP_CHECK_INT(st.ep[1].dropped, 1);
 	call_end(&c);
@@ -888,7 +891,7 @@ static void t_answer_then_restart(void)
 	peer_run(c.p, peer_set_remote, &cr);
 	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_GATHERING_DONE] > gathered, 2000));
 	TAP_CHECK(f.cands->len > ncands); /* reported again */
-	c.peer_cands_sent = 0;           /* the browser trickles its candidates again */
+	c.peer_cands_sent = 0;            /* the browser trickles its candidates again */
 	c.cands_sent = ncands;
 	unsigned conn = f.n_ev[RELAY_EV_ICE_CONNECTED];
 	gint64 end = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
@@ -924,36 +927,39 @@ static void t_candidate_parse(void)
 		const char *line;
 		int want;
 	} t[] = {
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", 0},
-		{"a=candidate:1 1 UDP 2122260223 127.0.0.1 50000 typ host generation 0", 0},
-		{"1 1 udp 2122260223 127.0.0.1 50000 typ host", 0},
-		{"candidate:2 1 udp 1686052607 192.0.2.1 40000 typ srflx raddr 10.0.0.1 rport 5000", 0},
-		{"candidate:3 1 udp 2122262783 ::1 50002 typ host ufrag abcd network-id 2", 0},
-		{"candidate:4 1 udp 2122260223 127.0.0.1 50000 typ host\r\n", 0},
-		{"candidate:5 2 udp 2122260222 127.0.0.1 50001 typ host", 0},     /* RTCP: unused */
-		{"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active", 0},
-		{"candidate:7 1 udp 2122260223 1f2e-3d.local 50000 typ host", 0}, /* mDNS */
-		{"", EBADMSG},
-		{"candidate:", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ bogus", EBADMSG},
-		{"candidate:1 1 sctp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
-		{"candidate:1 1 udp 4294967296 127.0.0.1 50000 typ host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 65536 typ host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 0 typ host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 -1 typ host", EBADMSG},
-		{"candidate:1 0 udp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 host host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host raddr", EBADMSG},
-		{"candidate:1  1 udp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host ", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\tx y", EBADMSG},
-		{"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\nx y", EBADMSG},
-		{"candidate:f@o 1 udp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
-		{"candidate:123456789012345678901234567890123 1 udp 1 127.0.0.1 5 typ host", EBADMSG},
-		{"candidate:1 1 udp 2122260223 300.0.0.1 50000 typ host", 0}, /* a hostname */
-		{"candidate:1 1 udp 2122260223 a_b 50000 typ host", EBADMSG},
-		{"candidate:2 1 udp 1 192.0.2.1 40000 typ srflx raddr 10.0.0.1 rport 99999", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", 0},
+	        {"a=candidate:1 1 UDP 2122260223 127.0.0.1 50000 typ host generation 0", 0},
+	        {"1 1 udp 2122260223 127.0.0.1 50000 typ host", 0},
+	        {"candidate:2 1 udp 1686052607 192.0.2.1 40000 typ srflx raddr 10.0.0.1 rport 5000",
+	         0},
+	        {"candidate:3 1 udp 2122262783 ::1 50002 typ host ufrag abcd network-id 2", 0},
+	        {"candidate:4 1 udp 2122260223 127.0.0.1 50000 typ host\r\n", 0},
+	        {"candidate:5 2 udp 2122260222 127.0.0.1 50001 typ host", 0}, /* RTCP: unused */
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active", 0},
+	        {"candidate:7 1 udp 2122260223 1f2e-3d.local 50000 typ host", 0}, /* mDNS */
+	        {"", EBADMSG},
+	        {"candidate:", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ bogus", EBADMSG},
+	        {"candidate:1 1 sctp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
+	        {"candidate:1 1 udp 4294967296 127.0.0.1 50000 typ host", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 65536 typ host", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 0 typ host", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 -1 typ host", EBADMSG},
+	        {"candidate:1 0 udp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 host host", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host raddr", EBADMSG},
+	        {"candidate:1  1 udp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host ", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\tx y", EBADMSG},
+	        {"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\nx y", EBADMSG},
+	        {"candidate:f@o 1 udp 2122260223 127.0.0.1 50000 typ host", EBADMSG},
+	        {"candidate:123456789012345678901234567890123 1 udp 1 127.0.0.1 5 typ host",
+	         EBADMSG},
+	        {"candidate:1 1 udp 2122260223 300.0.0.1 50000 typ host", 0}, /* a hostname */
+	        {"candidate:1 1 udp 2122260223 a_b 50000 typ host", EBADMSG},
+	        {"candidate:2 1 udp 1 192.0.2.1 40000 typ srflx raddr 10.0.0.1 rport 99999",
+	         EBADMSG},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
 		int got = relay_session_add_candidate(s, 0, t[i].line);
@@ -975,7 +981,7 @@ static void t_candidate_parse(void)
 	while (!err && n < 200) {
 		char line[128];
 		g_snprintf(line, sizeof(line), "candidate:%u 1 udp 1 127.0.0.1 %u typ host", n,
-			   30000 + n);
+		           30000 + n);
 		err = relay_session_add_candidate(s, 0, line);
 		if (!err)
 			n++;
@@ -1042,11 +1048,11 @@ static void t_bad_params(void)
 	fx_done(&f);
 
 	/* configuration */
-	struct relay_config cfg = {.workers = 1, .bind_addr = "127.0.0.1", .port_min = 20000,
-				   .port_max = 20009};
+	struct relay_config cfg = {
+	        .workers = 1, .bind_addr = "127.0.0.1", .port_min = 20000, .port_max = 20009};
 	struct relay *r = NULL;
-	const char *bad_stun[] = {"stun.example.org:3478", "127.0.0.1", "127.0.0.1:0",
-				  "127.0.0.1:70000", "127.0.0.1:34x", ":3478"};
+	const char *bad_stun[] = {"stun.example.org:3478", "127.0.0.1",     "127.0.0.1:0",
+	                          "127.0.0.1:70000",       "127.0.0.1:34x", ":3478"};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad_stun); i++) {
 		cfg.stun_server = bad_stun[i];
 		TAP_CHECK_INT(relay_new(&cfg, &r), EINVAL);
@@ -1070,38 +1076,14 @@ static void t_bad_params(void)
 	ERR_clear_error();
 }
 
-/* 1:1 NAT: host candidates carry the public address; certificate from PEM files. */
-static void t_public_addr_and_cert_file(void)
+/* 1:1 NAT: host candidates carry the public address, same port. */
+static void t_public_addr(void)
 {
-	EVP_PKEY *key;
-	X509 *cert;
-	make_cert(&key, &cert);
-	char dir[] = "/tmp/gorgee-ice-XXXXXX";
-	TAP_CHECK(g_mkdtemp(dir) != NULL);
-	char *cf = g_build_filename(dir, "cert.pem", NULL);
-	char *kf = g_build_filename(dir, "key.pem", NULL);
-	FILE *fp = fopen(cf, "w");
-	PEM_write_X509(fp, cert);
-	fclose(fp);
-	fp = fopen(kf, "w");
-	PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
-	fclose(fp);
-	uint8_t md[32];
-	unsigned mdn = 0;
-	X509_digest(cert, EVP_sha256(), md, &mdn);
-	EVP_PKEY_free(key);
-	X509_free(cert);
-
 	struct fx f;
 	struct relay_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.public_addr = "203.0.113.7";
-	cfg.cert_file = cf;
-	cfg.key_file = kf;
 	fx_init_cfg(&f, &cfg);
-	uint8_t got[32];
-	fp_bytes(relay_dtls_fingerprint(f.r), got);
-	TAP_CHECK(memcmp(got, md, 32) == 0);
 	int b = udp_peer();
 	struct relay_session_params p;
 	memset(&p, 0, sizeof(p));
@@ -1122,6 +1104,39 @@ static void t_public_addr_and_cert_file(void)
 	relay_session_free(s);
 	TAP_CHECK(ports_back(&f));
 	close(b);
+	fx_done(&f);
+}
+
+/* The DTLS certificate from PEM files: its fingerprint is the one reported. */
+static void t_cert_file(void)
+{
+	EVP_PKEY *key;
+	X509 *cert;
+	make_cert(&key, &cert);
+	char dir[] = "/tmp/gorgee-ice-XXXXXX";
+	TAP_CHECK(g_mkdtemp(dir) != NULL);
+	char *cf = g_build_filename(dir, "cert.pem", NULL);
+	char *kf = g_build_filename(dir, "key.pem", NULL);
+	FILE *fp = fopen(cf, "w");
+	PEM_write_X509(fp, cert);
+	fclose(fp);
+	fp = fopen(kf, "w");
+	PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL);
+	fclose(fp);
+	uint8_t md[32];
+	unsigned mdn = 0;
+	X509_digest(cert, EVP_sha256(), md, &mdn);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cert_file = cf;
+	cfg.key_file = kf;
+	fx_init_cfg(&f, &cfg);
+	uint8_t got[32];
+	fp_bytes(relay_dtls_fingerprint(f.r), got);
+	TAP_CHECK(memcmp(got, md, 32) == 0);
 	fx_done(&f);
 	unlink(cf);
 	unlink(kf);
@@ -1162,12 +1177,19 @@ static void t_dtls_timeout_and_teardown(void)
 	fx_done(&f);
 }
 
-/* RFC 7675: the browser vanishes; 30 s later consent is lost and ICE_FAILED is reported.
- * Slow: runs only with GORGEE_SLOW_TESTS=1. */
+static gboolean stall_peer(gpointer data)
+{
+	(void)data;
+	g_usleep(40 * G_USEC_PER_SEC);
+	return G_SOURCE_REMOVE;
+}
+
+/* RFC 7675: the browser goes silent; consent is lost (libnice: after ~10 s, within the
+ * RFC's 30 s) and ICE_FAILED is reported. Slow: runs only with GORGEE_SLOW_TESTS=1. */
 static void t_consent_lost(void)
 {
 	if (!getenv("GORGEE_SLOW_TESTS")) {
-		printf("# set GORGEE_SLOW_TESTS=1 to run (takes ~35 s)\n");
+		printf("# set GORGEE_SLOW_TESTS=1 to run (takes ~40 s)\n");
 		return;
 	}
 	struct fx f;
@@ -1175,13 +1197,16 @@ static void t_consent_lost(void)
 	struct call c;
 	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
 	TAP_CHECK(connect_all(&c, 1));
+	/* The browser goes silent with its socket still open (a NAT that stopped mapping:
+	 * no ICMP either): its thread stalls, so no STUN answer comes back. */
 	gint64 t0 = g_get_monotonic_time();
-	peer_free(c.p); /* no more STUN answers */
-	c.p = NULL;
+	g_main_context_invoke(c.p->ctx, stall_peer, NULL);
 	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_ICE_FAILED] == 1, 45000));
 	gint64 secs = (g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
 	printf("# ICE_FAILED after %lld s\n", (long long)secs);
-	TAP_CHECK(secs >= 25 && secs <= 40);
+	/* libnice 0.1.21 gives up ~10 s after the last consent response (its own constant);
+	 * RFC 7675 §5.1 requires stopping within 30 s */
+	TAP_CHECK(secs >= 5 && secs <= 30);
 	/* nothing is sent toward the vanished peer any more */
 	uint8_t pk[200];
 	size_t len = make_rtp(pk, 1, 0xdef, 160);
@@ -1189,9 +1214,7 @@ static void t_consent_lost(void)
 	pump(&f, 50);
 	struct relay_session_stats st = stats(&f, c.s);
 	TAP_CHECK_INT(st.ep[1].packets_out, 0);
-	relay_session_free(c.s);
-	TAP_CHECK(ports_back(&f));
-	close(c.b);
+	call_end(&c); /* waits for the stall to end */
 	fx_done(&f);
 }
 
@@ -1212,15 +1235,16 @@ static const struct tap_case cases[] = {
 	 t_fp_mismatch_passive, 1},
 	{"BI-40 fingerprint mismatch (relay client): DTLS_FAILED, nothing forwarded",
 	 t_fp_mismatch_active, 1},
-	{"answer by update (early trickle held), then ICE restart keeps DTLS", t_answer_then_restart,
-	 1},
+	{"answer by update (early trickle held), then ICE restart keeps DTLS",
+	 t_answer_then_restart, 1},
 	{"trickled candidate lines: accepted, ignored, refused; cap (BI-23)", t_candidate_parse, 0},
 	{"bad ICE/DTLS parameters and configuration refused (BI-24)", t_bad_params, 0},
-	{"1:1 NAT public address in host candidates; certificate from PEM files",
-	 t_public_addr_and_cert_file, 0},
-	{"DTLS handshake timeout; free before start",
-	 t_dtls_timeout_and_teardown, 1},
-	{"RFC 7675 consent lost after 30 s -> ICE_FAILED, nothing sent (slow)", t_consent_lost, 1},
+	{"1:1 NAT: public address in host candidates", t_public_addr, 0},
+	/* PEM reading and writing moves OpenSSL 3's decoder/encoder caches by +16/-16 bytes
+	 * between runs (+16, -16, +16, 0 over four runs: nothing accumulates) */
+	{"DTLS certificate and key from PEM files", t_cert_file, 1},
+	{"DTLS handshake timeout; free before start", t_dtls_timeout_and_teardown, 1},
+	{"RFC 7675 consent lost within 30 s -> ICE_FAILED, nothing sent (slow)", t_consent_lost, 1},
 };
 
 TAP_MAIN(cases)
