@@ -275,7 +275,10 @@ struct relay_local {
 	uint16_t rtp_port;
 	uint16_t rtcp_port; /* == rtp_port when muxed */
 	/* ICE endpoints: our credentials (a=ice-ufrag, a=ice-pwd), new at creation and at
-	 * each ICE restart; rtp_port == rtcp_port is the port of every host candidate. */
+	 * each ICE restart; rtp_port == rtcp_port is the port of every host candidate. An
+	 * ICE endpoint takes one slot of the same port pool (probed free by a bind at
+	 * creation); libnice binds its even port on each ICE address (port range set to
+	 * exactly that port) and the slot returns only after the agent is gone. */
 	char ice_ufrag[64], ice_pwd[64];
 };
 
