@@ -136,6 +136,17 @@ struct relay_config {
 	size_t max_packet;     /* bytes; larger datagrams are dropped before SRTP (BI-31); 0 =
 				* RELAY_MAX_PACKET; at most RELAY_MAX_PACKET_HI */
 	unsigned batch;        /* recvmmsg/sendmmsg batch, 1..64; 0 = 32 */
+	/* ICE endpoints (relay_ice.c, relay_dtls.c) */
+	const char *const *ice_addresses; /* NULL-terminated local addresses libnice gathers
+					   * host candidates on (nice_agent_add_local_address:
+					   * libnice skips loopback otherwise); NULL = {bind_addr} */
+	const char *public_addr; /* 1:1 NAT: host candidates are reported (RELAY_EV_CANDIDATE)
+				  * with this address instead of the local one, same port; libnice
+				  * still binds the local address. NULL = report the local address */
+	const char *stun_server; /* "ip:port" (numeric) for server-reflexive candidates; NULL */
+	const char *cert_file, *key_file; /* PEM DTLS certificate and key; NULL = an ECDSA
+					   * P-256 self-signed certificate made by relay_new */
+	unsigned dtls_timeout_secs; /* DTLS handshake deadline from ICE connected; 0 = 10 */
 };
 
 struct relay;
@@ -151,6 +162,9 @@ int relay_new(const struct relay_config *cfg, struct relay **out);
 void relay_free(struct relay *r);
 /* The port pool (for tests and /metrics). */
 struct relay_ports *relay_get_ports(struct relay *r);
+/* The DTLS certificate's fingerprint for SDP a=fingerprint (RFC 8122), e.g.
+ * "sha-256 AB:CD:...". Owned by the relay. */
+const char *relay_dtls_fingerprint(struct relay *r);
 
 /* ---- relay sessions ---------------------------------------------------------------------- */
 
@@ -178,7 +192,37 @@ struct relay_ports *relay_get_ports(struct relay *r);
  * An SRTP endpoint never accepts or sends plain RTP: a packet that fails to unprotect is
  * dropped, whatever it looks like.
  */
+enum relay_ep_kind {
+	RELAY_EP_UDP = 0, /* plain RTP or SDES-SRTP on our own sockets */
+	RELAY_EP_ICE,     /* libnice full agent, one component (rtcp-mux), DTLS-SRTP */
+};
+
+enum relay_dtls_role { RELAY_DTLS_ACTIVE, RELAY_DTLS_PASSIVE }; /* OUR role (client / server) */
+
+#define RELAY_FP_MAX 64 /* SHA-512 */
+
+/*
+ * The ICE and DTLS side of an RELAY_EP_ICE endpoint (RFC 8445, RFC 5763/5764, RFC 8842).
+ * remote_ufrag/pwd may be empty at creation (we made the offer) and set by
+ * relay_session_update() when the answer arrives; a later update whose non-empty ufrag
+ * differs restarts ICE (RFC 8445 §9). A changed fingerprint or role starts a new DTLS
+ * association. Until a fingerprint is known no handshake can succeed (fail closed).
+ */
+struct relay_ice_params {
+	bool controlling;
+	char remote_ufrag[257], remote_pwd[257]; /* NUL-terminated ice-chars; may be empty */
+	enum relay_dtls_role dtls_role;
+	char remote_fp_hash[16];                 /* "sha-1", "sha-256", "sha-384", "sha-512" */
+	uint8_t remote_fp[RELAY_FP_MAX];         /* the fingerprint bytes (decoded from hex) */
+	size_t remote_fp_len;                    /* 0 = not known yet */
+};
+
 struct relay_endpoint_params {
+	enum relay_ep_kind kind;
+	/* RELAY_EP_ICE only. remote_rtp/rtcp, rtcp_mux, learn, srtp and keys are ignored for
+	 * ICE endpoints: the pair comes from ICE, the suite and keys from DTLS, and RTCP is
+	 * always muxed (RFC 8843 bundle-only browsers require it). */
+	struct relay_ice_params ice;
 	struct sockaddr_storage remote_rtp;  /* the peer's RTP address; AF_UNSPEC = unknown */
 	struct sockaddr_storage remote_rtcp; /* ignored when rtcp_mux */
 	bool rtcp_mux;                       /* RFC 5761 on this side */
@@ -196,6 +240,23 @@ struct relay_endpoint_params {
 
 struct relay_session;
 
+/* What an ICE endpoint reports, on the creator's thread-default context. */
+enum relay_event {
+	RELAY_EV_CANDIDATE,      /* detail: a local candidate, SDP value "candidate:..." */
+	RELAY_EV_GATHERING_DONE, /* every local candidate was reported (a=end-of-candidates) */
+	RELAY_EV_ICE_CONNECTED,  /* a pair passed its checks; detail: "ip:port" of the peer */
+	RELAY_EV_ICE_FAILED,     /* checks failed, or consent lost (RFC 7675: libnice 0.1.21
+				  * gives up ~10 s after the last consent response, inside the
+				  * RFC's 30 s); nothing is sent any more; detail: why */
+	RELAY_EV_DTLS_CONNECTED, /* detail: SRTP profile name ("SRTP_AEAD_AES_128_GCM") */
+	RELAY_EV_DTLS_FAILED,    /* detail: reason; nothing is forwarded on this endpoint */
+};
+
+/* detail is borrowed for the call (never key material, SEC-13). Not called after
+ * relay_session_free(). */
+typedef void relay_event_fn(struct relay_session *s, unsigned idx, enum relay_event ev,
+			    const char *detail, void *arg);
+
 /* Called on the signaling thread (the thread-default context of relay_session_new's
  * caller) when no valid packet arrived on either endpoint for inactivity_secs. Fires once
  * per silence; activity re-arms it. Not called after relay_session_free(). */
@@ -205,13 +266,20 @@ struct relay_session_params {
 	struct relay_endpoint_params ep[2];
 	unsigned inactivity_secs; /* 0 = no timeout */
 	relay_timeout_fn *on_timeout;
-	void *arg;
+	relay_event_fn *on_event; /* ICE endpoints' events; may be NULL */
+	void *arg;                /* for on_timeout and on_event */
 	const char *call_id;      /* for log lines; copied; may be NULL */
 };
 
 struct relay_local {
 	uint16_t rtp_port;
 	uint16_t rtcp_port; /* == rtp_port when muxed */
+	/* ICE endpoints: our credentials (a=ice-ufrag, a=ice-pwd), new at creation and at
+	 * each ICE restart; rtp_port == rtcp_port is the port of every host candidate. An
+	 * ICE endpoint takes one slot of the same port pool (probed free by a bind at
+	 * creation); libnice binds its even port on each ICE address (port range set to
+	 * exactly that port) and the slot returns only after the agent is gone. */
+	char ice_ufrag[64], ice_pwd[64];
 };
 
 /*
@@ -237,9 +305,30 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
  * The latch and learning window restart; SRTP contexts are replaced (replay state resets).
  * local gets the ports (RTCP may be bound now if mux was turned off). Returns 0 or errno;
  * on error nothing changed. Applied asynchronously on the worker. Signaling thread.
+ *
+ * An ICE endpoint stays an ICE endpoint (EINVAL otherwise). The update sets the remote
+ * credentials, fingerprint, role and controlling flag and the PT allowlist; when the
+ * remote ufrag changes from one non-empty value to another the stream restarts (new local
+ * credentials in local->ice_ufrag/pwd, the local candidates are reported again, remote
+ * candidates must be trickled again). The DTLS association survives an ICE restart unless
+ * the fingerprint or role changed. local->ice_ufrag/pwd always receive the current ones.
  */
 int relay_session_update(struct relay_session *s, unsigned idx,
 			 const struct relay_endpoint_params *ep, struct relay_local *local);
+
+/*
+ * Trickle ICE (RFC 8838) in: a remote candidate of endpoint idx as in SDP
+ * ("candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host ...", with or without the "a="
+ * and "candidate:" prefixes). Component 2 (RTCP) and TCP candidates are accepted and
+ * ignored (rtcp-mux, no ICE-TCP), as are hostnames (mDNS ".local"): returns 0 for them.
+ * Returns 0, EINVAL (not an ICE endpoint, freed), EBADMSG (malformed) or ENOSPC (more than
+ * RELAY_MAX_REMOTE_CANDS, BI-23). Signaling thread.
+ */
+#define RELAY_MAX_REMOTE_CANDS 64
+int relay_session_add_candidate(struct relay_session *s, unsigned idx, const char *cand);
+/* The peer has no more candidates (a=end-of-candidates): libnice may declare failure once
+ * its checks are done. Signaling thread. */
+void relay_session_end_of_candidates(struct relay_session *s, unsigned idx);
 
 /* Per direction: what arrived on endpoint i from its peer (and went toward the other). */
 struct relay_dir_stats {
@@ -251,8 +340,8 @@ struct relay_dir_stats {
 	int64_t lost;                    /* RFC 3550 A.3: expected - received (may be < 0) */
 	uint32_t jitter;                 /* RFC 3550 A.8, timestamp units */
 	uint32_t jitter_us;              /* same in µs */
-	bool latched;
-	struct sockaddr_storage latch;   /* valid when latched */
+	bool latched;                    /* ICE endpoint: a pair is selected */
+	struct sockaddr_storage latch;   /* valid when latched (ICE: the selected remote) */
 };
 
 struct relay_session_stats {

@@ -3,6 +3,7 @@
 #ifndef GORGEE_RELAY_PRIV_H
 #define GORGEE_RELAY_PRIV_H
 
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include "relay.h"
@@ -16,6 +17,7 @@ enum drop_reason {
 	DROP_PT,          /* BI-35 */
 	DROP_NO_REMOTE,   /* nowhere to send yet */
 	DROP_SEND,        /* sendmmsg failed */
+	DROP_NOT_READY,   /* ICE endpoint: DTLS-SRTP not (or no longer) established */
 	DROP_N
 };
 
@@ -49,10 +51,38 @@ struct sock {
 	GSource *src;
 };
 
+/* ICE and DTLS parameters in flight from signaling to the worker (relay_ice.c). */
+struct ice_conf {
+	bool controlling;
+	char remote_ufrag[257], remote_pwd[257];
+	enum relay_dtls_role role;
+	char fp_hash[16];
+	uint8_t fp[RELAY_FP_MAX];
+	size_t fp_len;
+	char local_ufrag[64], local_pwd[64];
+	bool restart; /* update: restart the stream with the local credentials above */
+};
+
+/* A remote candidate, parsed and checked on the signaling thread. */
+enum ice_cand_type { CAND_HOST, CAND_SRFLX, CAND_PRFLX, CAND_RELAY };
+struct ice_cand {
+	char foundation[33];
+	uint32_t priority;
+	enum ice_cand_type type;
+	struct sockaddr_storage addr;
+	struct sockaddr_storage raddr; /* AF_UNSPEC when absent */
+};
+
+struct ice_ep; /* relay_ice.c: the libnice agent and DTLS state, worker thread only */
+
 struct endpoint {
 	struct relay_session *s;
 	unsigned idx;
+	enum relay_ep_kind kind;
+	bool port_held; /* this endpoint holds the pool slot of port */
 	uint16_t port;
+	struct ice_conf icec; /* ICE: what signaling said (worker copy) */
+	struct ice_ep *ice;   /* ICE: worker state, NULL before attach */
 	struct sock rtp, rtcp;
 	/* what signaling said */
 	struct sockaddr_storage sig_rtp, sig_rtcp;
@@ -91,7 +121,12 @@ struct relay_session {
 	uint16_t port[2];     /* signaling's copy: the slots it holds */
 	bool rtcp_bound[2];
 	relay_timeout_fn *on_timeout;
+	relay_event_fn *on_event;
 	void *arg;
+	enum relay_ep_kind kind[2];
+	char remote_ufrag[2][257]; /* ICE: the last remote ufrag signalled (restart detection) */
+	char local_ufrag[2][64], local_pwd[2][64];
+	unsigned n_cands[2];       /* remote candidates added (BI-23 cap) */
 	/* worker thread only, after attach */
 	struct endpoint ep[2];
 	unsigned inactivity_secs;
@@ -118,6 +153,7 @@ struct worker {
 	struct sockaddr_storage *rx_addr;
 	struct mmsghdr *tx[2];
 	struct iovec *tx_iov[2];
+	uint8_t *ice_buf; /* buf_size bytes: a datagram from libnice being processed */
 };
 
 struct relay {
@@ -131,6 +167,14 @@ struct relay {
 	struct metric *m_sessions;
 	struct metric *m_in_ok, *m_in_drop, *m_out_ok, *m_out_err;
 	struct metric *m_drop[DROP_N];
+	/* ICE endpoints */
+	char **ice_addrs;  /* NULL-terminated */
+	char *public_addr; /* NULL = none */
+	char *stun_ip;     /* NULL = none */
+	unsigned stun_port;
+	SSL_CTX *dtls_ctx;
+	char *fingerprint; /* "sha-256 AB:..." */
+	unsigned dtls_timeout_secs;
 };
 
 /* relay_worker.c */
@@ -141,7 +185,49 @@ void relay_endpoint_unwatch(struct endpoint *e);
 /* Signaling thread: the least-loaded worker; its load is counted up. */
 struct worker *relay_pick_worker(struct relay *r);
 
+/* Worker thread: one RTP/RTCP datagram an ICE endpoint received (libnice already checked
+ * the pair; DTLS was demultiplexed away): validate, unprotect, forward. */
+void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len);
+
+/* relay_ice.c, worker thread unless said otherwise */
+void relay_ice_start(struct endpoint *e);           /* agent, credentials, gathering */
+void relay_ice_stop(struct endpoint *e);            /* agent and DTLS gone */
+void relay_ice_update(struct endpoint *e, const struct ice_conf *c);
+void relay_ice_add_candidate(struct endpoint *e, const struct ice_cand *c);
+void relay_ice_end_of_candidates(struct endpoint *e);
+/* Sends one protected datagram on the selected pair; counts on the other endpoint's
+ * stats (the direction it came from). Returns 0 or EIO. */
+int relay_ice_send(struct endpoint *e, const uint8_t *p, size_t len);
+/* A DTLS record (first byte 20..63, RFC 7983) relay_worker_ice_input demultiplexed. */
+void relay_ice_dtls_input(struct endpoint *e, const uint8_t *p, size_t len);
+/* Signaling thread: parses an SDP candidate line. 0 (c filled), EBADMSG, or ENOENT for a
+ * valid candidate we do not use (component 2, TCP, a hostname). */
+int relay_ice_cand_parse(const char *line, struct ice_cand *c);
+
+/* relay_dtls.c */
+int relay_dtls_init(struct relay *r, const struct relay_config *cfg); /* relay_new */
+void relay_dtls_clear(struct relay *r);
+struct dtls;
+/* Writes one DTLS datagram toward the peer. */
+typedef void dtls_send_fn(const uint8_t *p, size_t len, void *arg);
+/* The handshake ended: ok true (keys exportable), or false with a reason. */
+typedef void dtls_done_fn(bool ok, const char *reason, void *arg);
+struct dtls *relay_dtls_new(struct relay *r, const struct ice_conf *c, GMainContext *ctx,
+			    dtls_send_fn *send, dtls_done_fn *done, void *arg,
+			    const char *call_id);
+void relay_dtls_free(struct dtls *d);
+void relay_dtls_start(struct dtls *d); /* ICE connected: the client speaks first */
+void relay_dtls_input(struct dtls *d, const uint8_t *p, size_t len);
+/* After done(ok): makes the SRTP contexts from the exported keying material (RFC 5764
+ * §4.2), inbound for what the peer protects. Returns 0 or errno. */
+int relay_dtls_srtp(struct dtls *d, enum relay_srtp_suite *suite, struct relay_srtp **in,
+		    struct relay_srtp **out);
+const char *relay_dtls_profile(const struct dtls *d);
+
 /* relay_session.c */
+/* Worker thread: posts an event to the session's creator (detail copied, may be NULL). */
+void relay_session_emit(struct relay_session *s, unsigned idx, enum relay_event ev,
+			const char *detail);
 struct relay_session *relay_session_ref(struct relay_session *s);
 void relay_session_unref(struct relay_session *s);
 /* Worker thread: an accepted packet; re-arms the inactivity timeout. */

@@ -97,6 +97,46 @@ static int check_addr(const struct relay *r, const struct sockaddr_storage *a)
 	return a->ss_family == AF_UNSPEC || a->ss_family == r->family ? 0 : EINVAL;
 }
 
+/* RFC 8839 §5.4: ice-char = ALPHA / DIGIT / "+" / "/"; ufrag 4..256, pwd 22..256. */
+static bool ice_str_ok(const char *s, size_t cap, size_t min)
+{
+	size_t n = strnlen(s, cap);
+	if (n == cap)
+		return false; /* not terminated */
+	if (n == 0)
+		return true; /* not known yet */
+	if (n < min)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!g_ascii_isalnum(s[i]) && s[i] != '+' && s[i] != '/')
+			return false;
+	return true;
+}
+
+static int check_ice(const struct relay *r, const struct relay_ice_params *p)
+{
+	if (!r->dtls_ctx)
+		return ENOTSUP;
+	if (!ice_str_ok(p->remote_ufrag, sizeof(p->remote_ufrag), 4) ||
+	    !ice_str_ok(p->remote_pwd, sizeof(p->remote_pwd), 22) ||
+	    !p->remote_ufrag[0] != !p->remote_pwd[0])
+		return EINVAL;
+	if (p->dtls_role != RELAY_DTLS_ACTIVE && p->dtls_role != RELAY_DTLS_PASSIVE)
+		return EINVAL;
+	if (p->remote_fp_len == 0)
+		return 0;
+	static const struct {
+		const char *name;
+		size_t len;
+	} hashes[] = {{"sha-1", 20}, {"sha-256", 32}, {"sha-384", 48}, {"sha-512", 64}};
+	if (strnlen(p->remote_fp_hash, sizeof(p->remote_fp_hash)) == sizeof(p->remote_fp_hash))
+		return EINVAL;
+	for (size_t i = 0; i < G_N_ELEMENTS(hashes); i++)
+		if (!g_ascii_strcasecmp(p->remote_fp_hash, hashes[i].name))
+			return p->remote_fp_len == hashes[i].len ? 0 : EINVAL;
+	return EINVAL; /* BI-24: an unknown hash is refused, not ignored */
+}
+
 static int check_params(const struct relay *r, const struct relay_endpoint_params *p)
 {
 	if (p->n_pt_allow > RELAY_MAX_PT_ALLOW || p->learn_packets > RELAY_LEARN_MAX)
@@ -104,6 +144,10 @@ static int check_params(const struct relay *r, const struct relay_endpoint_param
 	for (unsigned i = 0; i < p->n_pt_allow; i++)
 		if (p->pt_allow[i] > 127)
 			return EINVAL;
+	if (p->kind == RELAY_EP_ICE)
+		return check_ice(r, &p->ice);
+	if (p->kind != RELAY_EP_UDP)
+		return EINVAL;
 	if (check_addr(r, &p->remote_rtp) || check_addr(r, &p->remote_rtcp))
 		return EINVAL;
 	if (p->srtp != RELAY_SRTP_NONE) {
@@ -121,9 +165,39 @@ static int check_params(const struct relay *r, const struct relay_endpoint_param
 	return 0;
 }
 
+/* The ICE part: what the worker's agent and DTLS need (local credentials set by caller). */
+static void load_ice(struct ice_conf *c, const struct relay_ice_params *p)
+{
+	memset(c, 0, sizeof(*c));
+	c->controlling = p->controlling;
+	g_strlcpy(c->remote_ufrag, p->remote_ufrag, sizeof(c->remote_ufrag));
+	g_strlcpy(c->remote_pwd, p->remote_pwd, sizeof(c->remote_pwd));
+	c->role = p->dtls_role;
+	g_strlcpy(c->fp_hash, p->remote_fp_hash, sizeof(c->fp_hash));
+	c->fp_len = p->remote_fp_len;
+	memcpy(c->fp, p->remote_fp, p->remote_fp_len);
+}
+
 /* Fills the signalled part of e (no sockets, no SRTP contexts) and copies the keys to k. */
 static void load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
 {
+	e->kind = p->kind;
+	if (p->kind == RELAY_EP_ICE) {
+		/* the pair comes from ICE, RTCP is muxed, the suite and keys come from DTLS */
+		memset(&e->sig_rtp, 0, sizeof(e->sig_rtp));
+		memset(&e->sig_rtcp, 0, sizeof(e->sig_rtcp));
+		e->mux = true;
+		e->learn = false;
+		e->learn_packets = RELAY_LEARN_MAX;
+		e->suite = RELAY_SRTP_NONE;
+		memcpy(e->pt_allow, p->pt_allow, sizeof(e->pt_allow));
+		e->n_pt_allow = p->n_pt_allow;
+		e->clock_rate = p->clock_rate;
+		e->srtp_in = e->srtp_out = NULL;
+		memset(k, 0, sizeof(*k));
+		load_ice(&e->icec, &p->ice);
+		return;
+	}
 	e->sig_rtp = p->remote_rtp;
 	e->mux = p->rtcp_mux;
 	memset(&e->sig_rtcp, 0, sizeof(e->sig_rtcp));
@@ -179,12 +253,14 @@ static void make_srtp(struct endpoint *e, struct keys *k)
 void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 {
 	relay_endpoint_unwatch(e);
+	relay_ice_stop(e); /* before the slot goes back: libnice's socket is closed first */
 	if (e->rtp.fd >= 0)
 		close(e->rtp.fd);
 	if (e->rtcp.fd >= 0)
 		close(e->rtcp.fd);
-	if (e->rtp.fd >= 0)
+	if (e->port_held)
 		relay_ports_release(r->ports, e->port);
+	e->port_held = false;
 	e->rtp.fd = e->rtcp.fd = -1;
 	relay_srtp_free(e->srtp_in);
 	relay_srtp_free(e->srtp_out);
@@ -204,6 +280,10 @@ struct msg {
 	relay_stats_fn *cb;
 	void *arg;
 	struct relay_session_stats stats;
+	/* ICE: a remote candidate; an event back to signaling */
+	struct ice_cand cand;
+	enum relay_event ev;
+	char *detail;
 };
 
 static struct msg *msg_new(struct relay_session *s)
@@ -221,6 +301,7 @@ static void msg_free(gpointer data)
 	OPENSSL_cleanse(m->keys, sizeof(m->keys));
 	if (m->rtcp_fd >= 0)
 		close(m->rtcp_fd);
+	g_free(m->detail);
 	relay_session_unref(m->s);
 	g_free(m);
 }
@@ -253,6 +334,14 @@ static gboolean do_update(gpointer data)
 	if (s->closed)
 		return G_SOURCE_REMOVE;
 	struct endpoint *e = &s->ep[m->idx];
+	if (e->kind == RELAY_EP_ICE) {
+		memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
+		e->n_pt_allow = m->cfg.n_pt_allow;
+		e->clock_rate = m->cfg.clock_rate;
+		memset(&e->seq, 0, sizeof(e->seq));
+		relay_ice_update(e, &m->cfg.icec);
+		return G_SOURCE_REMOVE;
+	}
 	relay_srtp_free(e->srtp_in);
 	relay_srtp_free(e->srtp_out);
 	e->sig_rtp = m->cfg.sig_rtp;
@@ -301,6 +390,62 @@ static gboolean do_stats(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+static gboolean do_add_candidate(gpointer data)
+{
+	struct msg *m = data;
+	if (!m->s->closed)
+		relay_ice_add_candidate(&m->s->ep[m->idx], &m->cand);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean do_end_of_candidates(gpointer data)
+{
+	struct msg *m = data;
+	if (!m->s->closed)
+		relay_ice_end_of_candidates(&m->s->ep[m->idx]);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean deliver_event(gpointer data)
+{
+	struct msg *m = data;
+	if (!m->s->freed && m->s->on_event)
+		m->s->on_event(m->s, m->idx, m->ev, m->detail, m->s->arg);
+	return G_SOURCE_REMOVE;
+}
+
+void relay_session_emit(struct relay_session *s, unsigned idx, enum relay_event ev,
+			const char *detail)
+{
+	if (s->closed || !s->on_event)
+		return;
+	struct msg *m = msg_new(s);
+	m->idx = idx;
+	m->ev = ev;
+	m->detail = g_strdup(detail);
+	g_main_context_invoke_full(s->caller, G_PRIORITY_DEFAULT, deliver_event, m, msg_free);
+}
+
+/* Our credentials (RFC 8445 §5.3): ufrag 32 bits, pwd 128 bits of randomness, in hex (a
+ * subset of ice-char). */
+static void new_credentials(struct relay_session *s, unsigned i, struct ice_conf *c)
+{
+	core_random_hex(s->local_ufrag[i], 4);
+	core_random_hex(s->local_pwd[i], 16);
+	memcpy(c->local_ufrag, s->local_ufrag[i], sizeof(c->local_ufrag));
+	memcpy(c->local_pwd, s->local_pwd[i], sizeof(c->local_pwd));
+}
+
+static void fill_local(struct relay_session *s, unsigned i, struct relay_local *l)
+{
+	memset(l->ice_ufrag, 0, sizeof(l->ice_ufrag));
+	memset(l->ice_pwd, 0, sizeof(l->ice_pwd));
+	if (s->kind[i] == RELAY_EP_ICE) {
+		g_strlcpy(l->ice_ufrag, s->local_ufrag[i], sizeof(l->ice_ufrag));
+		g_strlcpy(l->ice_pwd, s->local_pwd[i], sizeof(l->ice_pwd));
+	}
+}
+
 /* ---- public API (signaling thread) ---- */
 
 int relay_session_new(struct relay *r, const struct relay_session_params *p,
@@ -319,6 +464,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	s->call_id = g_strdup(p->call_id);
 	s->caller = g_main_context_ref_thread_default();
 	s->on_timeout = p->on_timeout;
+	s->on_event = p->on_event;
 	s->arg = p->arg;
 	s->inactivity_secs = p->inactivity_secs;
 	int err = 0;
@@ -335,15 +481,29 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		struct endpoint *e = &s->ep[i];
 		int fds[2] = {-1, -1};
 		load_params(e, &m->keys[i], &p->ep[i]);
-		err = relay_ports_alloc(r->ports, !p->ep[i].rtcp_mux, fds, &e->port);
+		bool ice = p->ep[i].kind == RELAY_EP_ICE;
+		err = relay_ports_alloc(r->ports, !ice && !p->ep[i].rtcp_mux, fds, &e->port);
 		if (err)
 			break;
+		e->port_held = true;
+		s->kind[i] = p->ep[i].kind;
+		if (ice) {
+			/* The slot is ours; libnice binds its even port on each ICE address
+			 * (nice_agent_set_port_range to exactly that port) once the agent starts
+			 * on the worker. The probe socket only proved the port free. */
+			close(fds[0]);
+			fds[0] = -1;
+			new_credentials(s, i, &e->icec);
+			g_strlcpy(s->remote_ufrag[i], p->ep[i].ice.remote_ufrag,
+				  sizeof(s->remote_ufrag[i]));
+		}
 		e->rtp.fd = fds[0];
 		e->rtcp.fd = fds[1];
 		s->port[i] = e->port;
 		s->rtcp_bound[i] = fds[1] >= 0;
 		local[i].rtp_port = e->port;
 		local[i].rtcp_port = fds[1] >= 0 ? (uint16_t)(e->port + 1) : e->port;
+		fill_local(s, i, &local[i]);
 	}
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
 	if (err) {
@@ -357,8 +517,10 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	s->w = relay_pick_worker(r);
 	metric_add(r->m_sessions, 1);
 	LOGI("relay", &lc, "session on worker %u: ports %u/%u (%s) and %u/%u (%s)", s->w->idx,
-	     local[0].rtp_port, local[0].rtcp_port, relay_srtp_suite_name(s->ep[0].suite),
-	     local[1].rtp_port, local[1].rtcp_port, relay_srtp_suite_name(s->ep[1].suite));
+	     local[0].rtp_port, local[0].rtcp_port,
+	     s->kind[0] == RELAY_EP_ICE ? "ICE" : relay_srtp_suite_name(s->ep[0].suite),
+	     local[1].rtp_port, local[1].rtcp_port,
+	     s->kind[1] == RELAY_EP_ICE ? "ICE" : relay_srtp_suite_name(s->ep[1].suite));
 	post(s, do_attach, m);
 	*out = s;
 	return 0;
@@ -372,9 +534,29 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 	int err = check_params(s->relay, ep);
 	if (err)
 		return err;
+	if (ep->kind != s->kind[idx])
+		return EINVAL;
 	struct msg *m = msg_new(s);
 	m->idx = idx;
 	load_params(&m->cfg, &m->keys[0], ep);
+	if (ep->kind == RELAY_EP_ICE) {
+		/* RFC 8445 §9: a new remote ufrag after one was known means a restart */
+		const char *was = s->remote_ufrag[idx];
+		if (was[0] && ep->ice.remote_ufrag[0] && strcmp(was, ep->ice.remote_ufrag)) {
+			m->cfg.icec.restart = true;
+			new_credentials(s, idx, &m->cfg.icec);
+			s->n_cands[idx] = 0;
+		}
+		if (ep->ice.remote_ufrag[0])
+			g_strlcpy(s->remote_ufrag[idx], ep->ice.remote_ufrag,
+				  sizeof(s->remote_ufrag[idx]));
+		if (local) {
+			local->rtp_port = local->rtcp_port = s->port[idx];
+			fill_local(s, idx, local);
+		}
+		post(s, do_update, m);
+		return 0;
+	}
 	if (!ep->rtcp_mux && !s->rtcp_bound[idx]) {
 		err = relay_ports_bind_rtcp(s->relay->ports, s->port[idx], &m->rtcp_fd);
 		if (!err)
@@ -387,9 +569,44 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 	if (local) {
 		local->rtp_port = s->port[idx];
 		local->rtcp_port = ep->rtcp_mux ? s->port[idx] : (uint16_t)(s->port[idx] + 1);
+		fill_local(s, idx, local);
 	}
 	post(s, do_update, m);
 	return 0;
+}
+
+int relay_session_add_candidate(struct relay_session *s, unsigned idx, const char *cand)
+{
+	if (!s || s->freed || idx > 1 || s->kind[idx] != RELAY_EP_ICE)
+		return EINVAL;
+	struct ice_cand c;
+	int err = relay_ice_cand_parse(cand, &c);
+	struct log_ctx lc = {.call_id = s->call_id, .leg = "ice"};
+	if (err == ENOENT) {
+		LOGD("relay", &lc, "endpoint %u: candidate not used (RTCP, TCP or hostname)", idx);
+		return 0;
+	}
+	if (err) {
+		LOGN("relay", &lc, "endpoint %u: malformed candidate refused", idx);
+		return err;
+	}
+	if (s->n_cands[idx] >= RELAY_MAX_REMOTE_CANDS)
+		return ENOSPC;
+	s->n_cands[idx]++;
+	struct msg *m = msg_new(s);
+	m->idx = idx;
+	m->cand = c;
+	post(s, do_add_candidate, m);
+	return 0;
+}
+
+void relay_session_end_of_candidates(struct relay_session *s, unsigned idx)
+{
+	if (!s || s->freed || idx > 1 || s->kind[idx] != RELAY_EP_ICE)
+		return;
+	struct msg *m = msg_new(s);
+	m->idx = idx;
+	post(s, do_end_of_candidates, m);
 }
 
 void relay_session_stats(struct relay_session *s, relay_stats_fn *cb, void *arg)

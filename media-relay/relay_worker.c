@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib-unix.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@ static const char *const drop_names[DROP_N] = {
 	[DROP_PT] = "pt",
 	[DROP_NO_REMOTE] = "no_remote",
 	[DROP_SEND] = "send_error",
+	[DROP_NOT_READY] = "not_ready",
 };
 
 /* ---- addresses ---- */
@@ -113,7 +115,11 @@ static void drop(struct endpoint *e, struct batch_counts *c, enum drop_reason wh
 static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, size_t *len,
 				 struct relay_rtp *rtp, struct batch_counts *c)
 {
-	bool srtp = e->suite != RELAY_SRTP_NONE;
+	/* an ICE endpoint is SRTP whatever its suite says: before DTLS finished (or after it
+	 * failed) it has no contexts, and its packets are dropped, never passed as plain */
+	bool srtp = e->suite != RELAY_SRTP_NONE || e->kind == RELAY_EP_ICE;
+	if (srtp && !e->srtp_in)
+		return e->kind == RELAY_EP_ICE ? DROP_NOT_READY : DROP_SRTP_AUTH;
 	if (!rtcp) {
 		/* The header is in clear text under SRTP too: check it before libsrtp reads it
 		 * (CVE-2015-6360); the padding is checked once decrypted. */
@@ -123,8 +129,6 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 		return DROP_MALFORMED;
 	}
 	if (srtp) {
-		if (!e->srtp_in) /* contexts failed: drop, never pass as plain */
-			return DROP_SRTP_AUTH;
 		int err = relay_srtp_unprotect(e->srtp_in, rtcp, buf, len);
 		if (err)
 			return err == EALREADY ? DROP_SRTP_REPLAY
@@ -144,9 +148,13 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 	return DROP_N;
 }
 
+#define Q_ICE 2 /* process(): leaves through the other endpoint's ICE agent */
+
 /*
  * Processes one received datagram in place. Returns the queue (0 RTP, 1 RTCP) it should
- * leave on, or -1 when dropped; *len becomes the length to send, *dst_out the address.
+ * leave on, Q_ICE, or -1 when dropped; *len becomes the length to send, *dst_out the
+ * address (not for Q_ICE). src is NULL for a datagram from an ICE endpoint: libnice
+ * delivers only what came over a checked pair, so there is no source to check or latch.
  */
 static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len, size_t cap,
 		   const struct sockaddr_storage *src, gint64 now, struct batch_counts *c,
@@ -159,7 +167,7 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	const struct sockaddr_storage *sig = rtcp_sock ? &e->sig_rtcp : &e->sig_rtp;
 	struct relay_rtp rtp;
 
-	if (!source_allowed(e, l, sig, src)) {
+	if (src && !source_allowed(e, l, sig, src)) {
 		drop(e, c, DROP_SOURCE);
 		return -1;
 	}
@@ -173,7 +181,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		return -1;
 	}
 	/* valid and authentic: only now may its source latch (SEC-11) */
-	latch_update(l, src);
+	if (src)
+		latch_update(l, src);
 	s->last_rx = now;
 	s->timeout_fired = false;
 	e->st.packets_in++;
@@ -184,6 +193,17 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	else
 		relay_session_rx_seq(e, &rtp, now);
 
+	if (o->kind == RELAY_EP_ICE) {
+		if (!o->srtp_out) {
+			drop(e, c, DROP_NOT_READY);
+			return -1;
+		}
+		if (relay_srtp_protect(o->srtp_out, rtcp, buf, len, cap)) {
+			drop(e, c, DROP_SEND);
+			return -1;
+		}
+		return Q_ICE;
+	}
 	const struct sockaddr_storage *dst;
 	if (!rtcp || o->mux)
 		dst = o->l_rtp.on ? &o->l_rtp.addr : &o->sig_rtp;
@@ -228,6 +248,21 @@ static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struc
 		c->out_ok += (unsigned)k;
 		done += (unsigned)k;
 	}
+}
+
+/* One protected datagram toward an ICE endpoint's peer (nice_agent_send has no batch). */
+static void send_ice(struct endpoint *o, const uint8_t *buf, size_t len, struct batch_counts *c)
+{
+	struct relay_dir_stats *st = &o->s->ep[o->idx ^ 1].st;
+	if (relay_ice_send(o, buf, len)) {
+		c->out_err++;
+		c->drop[DROP_SEND]++;
+		st->dropped++;
+		return;
+	}
+	st->packets_out++;
+	st->bytes_out += len;
+	c->out_ok++;
 }
 
 static void count(struct relay *r, const struct batch_counts *c)
@@ -279,7 +314,9 @@ static int read_batch(struct worker *w, struct sock *k)
 		const struct sockaddr_storage *dst = NULL;
 		int q = process(e, k->is_rtcp, buf, &len, w->buf_size, &w->rx_addr[i], now, &c,
 				&dst);
-		if (q < 0)
+		if (q == Q_ICE)
+			send_ice(o, buf, len, &c);
+		if (q < 0 || q == Q_ICE)
 			continue;
 		struct mmsghdr *m = &w->tx[q][nq[q]];
 		struct iovec *v = &w->tx_iov[q][nq[q]];
@@ -297,6 +334,41 @@ static int read_batch(struct worker *w, struct sock *k)
 			flush(w, o, q, nq[q], &c);
 	count(r, &c);
 	return got;
+}
+
+void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
+{
+	struct worker *w = e->s->w;
+	struct relay *r = w->r;
+	struct endpoint *o = &e->s->ep[e->idx ^ 1];
+	struct batch_counts c;
+	memset(&c, 0, sizeof(c));
+	if (len > r->max_packet) {
+		drop(e, &c, DROP_TOO_BIG); /* BI-31: before DTLS or SRTP see it */
+	} else if (len && p[0] >= 20 && p[0] <= 63) {
+		relay_ice_dtls_input(e, p, len); /* RFC 7983 §7: DTLS */
+	} else if (len && p[0] >= 128 && p[0] <= 191) {
+		/* RFC 7983: RTP/RTCP. libnice's buffer is read-only; unprotect in our own. */
+		memcpy(w->ice_buf, p, len);
+		const struct sockaddr_storage *dst = NULL;
+		int q = process(e, false, w->ice_buf, &len, w->buf_size, NULL,
+				g_get_monotonic_time(), &c, &dst);
+		if (q == Q_ICE) {
+			send_ice(o, w->ice_buf, len, &c);
+		} else if (q >= 0) {
+			w->tx_iov[q][0].iov_base = w->ice_buf;
+			w->tx_iov[q][0].iov_len = len;
+			memset(&w->tx[q][0].msg_hdr, 0, sizeof(w->tx[q][0].msg_hdr));
+			w->tx[q][0].msg_hdr.msg_iov = &w->tx_iov[q][0];
+			w->tx[q][0].msg_hdr.msg_iovlen = 1;
+			w->tx[q][0].msg_hdr.msg_name = (void *)dst;
+			w->tx[q][0].msg_hdr.msg_namelen = addr_len(dst);
+			flush(w, o, q, 1, &c);
+		}
+	} else {
+		drop(e, &c, DROP_MALFORMED); /* STUN never gets here (libnice), nor ZRTP/TURN */
+	}
+	count(r, &c);
 }
 
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
@@ -384,8 +456,12 @@ void relay_worker_attach(struct relay_session *s)
 	s->attached = true;
 	s->last_rx = g_get_monotonic_time();
 	g_hash_table_add(w->sessions, relay_session_ref(s));
-	for (int i = 0; i < 2; i++)
-		relay_endpoint_watch(&s->ep[i]);
+	for (int i = 0; i < 2; i++) {
+		if (s->ep[i].kind == RELAY_EP_ICE)
+			relay_ice_start(&s->ep[i]);
+		else
+			relay_endpoint_watch(&s->ep[i]);
+	}
 	if (s->inactivity_secs) {
 		guint64 ms = (guint64)s->inactivity_secs * 1000 / 4;
 		s->timer = g_timeout_source_new((guint)CLAMP(ms, 50, 1000));
@@ -450,6 +526,7 @@ static void worker_init(struct relay *r, struct worker *w, unsigned idx)
 	/* room for the SRTP trailer added when protecting in place */
 	w->buf_size = r->max_packet + 1 + RELAY_SRTP_TRAILER_MAX;
 	w->bufs = g_malloc(w->buf_size * r->batch);
+	w->ice_buf = g_malloc(w->buf_size);
 	w->rx = g_new0(struct mmsghdr, r->batch);
 	w->rx_iov = g_new0(struct iovec, r->batch);
 	w->rx_addr = g_new0(struct sockaddr_storage, r->batch);
@@ -469,6 +546,7 @@ static void worker_clear(struct worker *w)
 	g_main_loop_unref(w->loop);
 	g_main_context_unref(w->ctx);
 	g_free(w->bufs);
+	g_free(w->ice_buf);
 	g_free(w->rx);
 	g_free(w->rx_iov);
 	g_free(w->rx_addr);
@@ -498,6 +576,52 @@ static void metrics_init(struct relay *r)
 	}
 }
 
+static bool numeric_ip(const char *s)
+{
+	uint8_t buf[16];
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* ICE addresses, 1:1 NAT address and STUN server, all numeric (nothing resolves here). */
+static int ice_config(struct relay *r, const struct relay_config *cfg)
+{
+	if (cfg->ice_addresses && cfg->ice_addresses[0]) {
+		for (const char *const *a = cfg->ice_addresses; *a; a++)
+			if (!numeric_ip(*a))
+				return EINVAL;
+		r->ice_addrs = g_strdupv((char **)cfg->ice_addresses);
+	} else {
+		r->ice_addrs = g_new0(char *, 2);
+		r->ice_addrs[0] = g_strdup(cfg->bind_addr);
+	}
+	if (cfg->public_addr) {
+		if (!numeric_ip(cfg->public_addr))
+			return EINVAL;
+		r->public_addr = g_strdup(cfg->public_addr);
+	}
+	if (cfg->stun_server) {
+		/* "ip:port" or "[v6]:port" */
+		const char *colon = strrchr(cfg->stun_server, ':');
+		if (!colon || colon == cfg->stun_server)
+			return EINVAL;
+		char *host = g_strndup(cfg->stun_server, (size_t)(colon - cfg->stun_server));
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host) - 2);
+			host[strlen(host) - 2] = 0;
+		}
+		char *end = NULL;
+		unsigned long port = strtoul(colon + 1, &end, 10);
+		if (!numeric_ip(host) || !end || *end || port == 0 || port > 65535 ||
+		    !g_ascii_isdigit(colon[1])) {
+			g_free(host);
+			return EINVAL;
+		}
+		r->stun_ip = host;
+		r->stun_port = (unsigned)port;
+	}
+	return 0;
+}
+
 int relay_new(const struct relay_config *cfg, struct relay **out)
 {
 	if (!cfg || cfg->workers < 1 || cfg->workers > 64 || cfg->batch > 64 ||
@@ -512,6 +636,13 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 
 	struct relay *r = g_new0(struct relay, 1);
 	r->ports = ports;
+	err = ice_config(r, cfg);
+	if (!err)
+		err = relay_dtls_init(r, cfg);
+	if (err) {
+		relay_free(r);
+		return err;
+	}
 	r->max_packet = cfg->max_packet ? cfg->max_packet : RELAY_MAX_PACKET;
 	r->batch = cfg->batch ? cfg->batch : 32;
 	r->family = strchr(cfg->bind_addr, ':') ? AF_INET6 : AF_INET;
@@ -546,11 +677,15 @@ void relay_free(struct relay *r)
 {
 	if (!r)
 		return;
-	for (unsigned i = 0; i < r->n_workers; i++)
+	for (unsigned i = 0; r->workers && i < r->n_workers; i++)
 		if (r->workers[i].ctx)
 			worker_clear(&r->workers[i]);
 	g_free(r->workers);
 	relay_ports_free(r->ports);
+	relay_dtls_clear(r);
+	g_strfreev(r->ice_addrs);
+	g_free(r->public_addr);
+	g_free(r->stun_ip);
 	g_free(r);
 }
 
