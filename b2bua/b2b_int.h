@@ -55,6 +55,8 @@ struct leg_ops {
 	/* renegotiation: send an offer (re-INVITE), or answer the peer's (code 200 or 488…) */
 	int (*reoffer)(struct leg *l, const char *sdp);
 	void (*reanswer)(struct leg *l, int code, const char *sdp);
+	/* one of our ICE candidates for this leg ("candidate:..."), NULL = end of candidates */
+	void (*trickle)(struct leg *l, const char *cand);
 	/* detach from everything that could call back (transactions, dialogs, sessions) */
 	void (*release)(struct leg *l);
 	void (*dump)(const struct leg *l, GString *out);
@@ -118,7 +120,14 @@ void call_dump(const struct call *c, GString *out);
 
 /* ---- media (media.c): the relay session and SDP rewriting of one call ---- */
 
-struct call_media *call_media_new(struct b2b *b, const char *call_id);
+struct call_media *call_media_new(struct b2b *b, struct call *c);
+/* The leg on `side` speaks WebRTC (a WebSocket leg): offers toward it are WebRTC offers. */
+void call_media_set_webrtc(struct call_media *m, int side, bool webrtc);
+/* Relay statistics of the call (cb later, on this thread); nothing without a session. */
+void call_media_stats(struct call_media *m, relay_stats_fn *fn, void *arg);
+bool call_media_has_session(const struct call_media *m);
+/* A remote ICE candidate from the leg on `side` (trickle); NULL = end of candidates. */
+int call_media_trickle(struct call_media *m, int side, const char *cand);
 void call_media_free(struct call_media *m);
 /*
  * An offer from side `from` (0 = A, 1 = B): parsed, the relay told where that side

@@ -27,6 +27,7 @@ struct b2b_config {
 	const char *trusted;        /* CIDRs that may use the trunk without digest ("" = none) */
 	const char *dialplan;       /* regex the R-URI user must match toward the trunk ("" = any) */
 	unsigned max_calls;         /* 0 = no limit */
+	bool sdes;                  /* offer RTP/SAVP with SDES keys to SIP peers */
 	unsigned rtp_timeout;       /* s without media before a call is ended; 0 = never */
 };
 

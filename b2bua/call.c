@@ -40,7 +40,7 @@ struct call *call_new(struct b2b *b, const char *from, const char *to)
 	c->started_us = g_get_monotonic_time();
 	c->from = g_strdup(from);
 	c->to = g_strdup(to);
-	c->media = call_media_new(b, c->id);
+	c->media = call_media_new(b, c);
 	g_hash_table_insert(b->calls, c->id, c);
 	metric_add(b->m_calls, 1);
 	struct log_ctx lc = ctx(c);

@@ -1,33 +1,55 @@
-/* The media of one call: its relay session and the SDP each leg gets, with the relay's
- * address in place of the other leg's. */
+/* The media of one call: its relay session and the SDP each leg gets (b2b_sdp), with the
+ * relay's addresses, ICE credentials, DTLS fingerprint and SDES keys in place of the
+ * other leg's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include <openssl/crypto.h>
 
 #include "b2b_int.h"
+#include "b2b_sdp.h"
 
 static const char *const log_module = "media";
 
 struct call_media {
 	struct b2b *b;
-	char *call_id;
+	struct call *call;
 	struct relay_session *rs;
-	struct relay_local local[2];   /* relay ports facing leg A (0) and leg B (1) */
-	struct relay_endpoint_params ep[2];
-	uint64_t sess_id;
-	uint64_t version[2];           /* o= version of the SDP we send to each leg */
-	uint8_t offer_pt[RELAY_MAX_PT_ALLOW]; /* payload types of the offer in progress */
+	struct relay_local local[2];         /* relay ports facing leg A (0) and leg B (1) */
+	struct relay_endpoint_params ep[2];  /* what each endpoint was last told (no keys) */
+	bool webrtc[2];                      /* the leg speaks WebRTC (a WebSocket leg) */
+	enum b2b_profile prof[2];            /* the profile of the SDP exchanged with each leg */
+	/* SDES: our outbound key toward each leg (never logged, cleansed on free) */
+	enum sdp_crypto_suite suite_out[2];
+	uint8_t key_out[2][46];
+	size_t key_out_len[2];
+	uint32_t tag_out[2];
+	char *offer;                         /* the offer in progress, as received */
+	int offer_from;
+	uint8_t offer_pt[RELAY_MAX_PT_ALLOW];
 	unsigned n_offer_pt;
+	GPtrArray *cand[2];                  /* our ICE candidates per leg ("candidate:...") */
+	bool gathered[2], sdp_sent[2];
+	uint64_t sess_id, version[2];
 	bool timed_out;
 };
 
-struct call_media *call_media_new(struct b2b *b, const char *call_id)
+struct call_media *call_media_new(struct b2b *b, struct call *c)
 {
 	struct call_media *m = g_new0(struct call_media, 1);
 	m->b = b;
-	m->call_id = g_strdup(call_id);
-	m->sess_id = g_get_real_time() / G_USEC_PER_SEC;
+	m->call = c;
+	m->sess_id = (uint64_t)g_get_real_time() / G_USEC_PER_SEC;
+	for (int i = 0; i < 2; i++)
+		m->cand[i] = g_ptr_array_new_with_free_func(g_free);
 	return m;
+}
+
+void call_media_set_webrtc(struct call_media *m, int side, bool webrtc)
+{
+	m->webrtc[side] = webrtc;
 }
 
 void call_media_free(struct call_media *m)
@@ -35,34 +57,34 @@ void call_media_free(struct call_media *m)
 	if (!m)
 		return;
 	relay_session_free(m->rs);
-	g_free(m->call_id);
+	OPENSSL_cleanse(m->key_out, sizeof(m->key_out));
+	for (int i = 0; i < 2; i++)
+		g_ptr_array_free(m->cand[i], TRUE);
+	g_free(m->offer);
 	g_free(m);
 }
 
-/* The relayed stream: the first audio m-section with a port (RFC 3264 §6: port 0 = off). */
-static struct sdp_media *audio_of(struct sdp_session *s)
+static enum relay_srtp_suite relay_suite(enum sdp_crypto_suite s)
 {
-	for (size_t i = 0; i < s->n_media; i++)
-		if (slice_eqlit(s->media[i].type, "audio") && s->media[i].port)
-			return &s->media[i];
-	return NULL;
+	switch (s) {
+	case SDP_SUITE_AES_CM_128_HMAC_SHA1_80: return RELAY_SRTP_AES_CM_128_HMAC_SHA1_80;
+	case SDP_SUITE_AES_CM_128_HMAC_SHA1_32: return RELAY_SRTP_AES_CM_128_HMAC_SHA1_32;
+	case SDP_SUITE_AEAD_AES_128_GCM: return RELAY_SRTP_AEAD_AES_128_GCM;
+	default: return RELAY_SRTP_NONE;
+	}
 }
 
-static bool set_addr(struct sockaddr_storage *ss, const struct sdp_conn *c, uint16_t port)
+static bool set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port)
 {
-	char ip[64];
 	memset(ss, 0, sizeof(*ss));
-	if (c->address.len >= sizeof(ip))
-		return false;
-	g_snprintf(ip, sizeof(ip), SLICE_FMT, SLICE_ARG(c->address));
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	if (c->addrtype == SDP_ADDR_IP4 && inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+	if (family == AF_INET && inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
 		v4->sin_port = htons(port);
 		return true;
 	}
-	if (c->addrtype == SDP_ADDR_IP6 && inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+	if (family == AF_INET6 && inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
 		v6->sin6_family = AF_INET6;
 		v6->sin6_port = htons(port);
 		return true;
@@ -70,191 +92,362 @@ static bool set_addr(struct sockaddr_storage *ss, const struct sdp_conn *c, uint
 	return false;
 }
 
+/* A fresh outbound SDES key toward a leg, once per call and leg (RFC 4568 §6.1). */
+static void make_key(struct call_media *m, int side, enum sdp_crypto_suite suite, uint32_t tag)
+{
+	const struct b2b_suite *bs = b2b_suite_find(suite);
+	if (m->key_out_len[side] && m->suite_out[side] == suite) {
+		m->tag_out[side] = tag;
+		return;
+	}
+	m->suite_out[side] = suite;
+	m->tag_out[side] = tag;
+	m->key_out_len[side] = bs ? bs->key_len : 30;
+	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
+		g_error("getrandom failed"); /* the kernel's CSPRNG does not fail for 46 bytes */
+}
+
 /*
- * What one leg's SDP asks of the relay: where it receives RTP and RTCP, mux, its payload
- * types. A hold address (0.0.0.0) leaves the address unknown (the relay then accepts
- * nothing from that side). Host names are refused (no DNS on the media path).
+ * What a leg's SDP asks of its relay endpoint. SDES keys go into secrets the caller frees
+ * (*kin, *kout) once the relay has read them. Answers also allow the offer's payload
+ * types (an answerer may send any of them; sipp's uas echoes PCMA after answering PCMU).
  */
-static int endpoint_from_sdp(const struct sdp_session *s, struct sdp_media *am,
-			     struct relay_endpoint_params *ep, const char **why)
+static int endpoint_from(struct call_media *m, int side, const struct b2b_media_remote *r,
+			 bool answer, struct relay_endpoint_params *ep, struct secret **kin,
+			 struct secret **kout, const char **why)
 {
 	memset(ep, 0, sizeof(*ep));
+	for (unsigned i = 0; i < r->n_codecs && ep->n_pt_allow < RELAY_MAX_PT_ALLOW; i++)
+		ep->pt_allow[ep->n_pt_allow++] = r->codecs[i].pt;
+	if (answer) {
+		for (unsigned i = 0; i < m->n_offer_pt; i++) {
+			bool have = false;
+			for (unsigned j = 0; j < ep->n_pt_allow && !have; j++)
+				have = ep->pt_allow[j] == m->offer_pt[i];
+			if (!have && ep->n_pt_allow < RELAY_MAX_PT_ALLOW)
+				ep->pt_allow[ep->n_pt_allow++] = m->offer_pt[i];
+		}
+	}
+	ep->clock_rate = r->clock_rate ? r->clock_rate : 8000;
+	if (r->profile == B2B_PROFILE_WEBRTC) {
+		ep->kind = RELAY_EP_ICE;
+		ep->ice.controlling = answer; /* RFC 8445 §6.1.1: the offerer controls (we offered) */
+		g_strlcpy(ep->ice.remote_ufrag, r->ice_ufrag, sizeof(ep->ice.remote_ufrag));
+		g_strlcpy(ep->ice.remote_pwd, r->ice_pwd, sizeof(ep->ice.remote_pwd));
+		g_strlcpy(ep->ice.remote_fp_hash, r->fp_hash, sizeof(ep->ice.remote_fp_hash));
+		memcpy(ep->ice.remote_fp, r->fp, MIN(r->fp_len, sizeof(ep->ice.remote_fp)));
+		ep->ice.remote_fp_len = MIN(r->fp_len, sizeof(ep->ice.remote_fp));
+		/* RFC 5763 §5: the peer's setup decides; we answer actpass with active */
+		ep->ice.dtls_role = r->setup == SDP_SETUP_ACTIVE ? RELAY_DTLS_PASSIVE : RELAY_DTLS_ACTIVE;
+		ep->rtcp_mux = true;
+		return 0;
+	}
+	if (r->profile == B2B_PROFILE_DTLS) {
+		*why = "DTLS-SRTP without ICE toward a SIP peer is not supported";
+		return 488;
+	}
+	ep->kind = RELAY_EP_UDP;
 	ep->learn = true; /* symmetric RTP (NAT): latch on the signalled IP, see relay.h */
-	ep->rtcp_mux = am->rtcp_mux;
-	const struct sdp_conn *c = sdp_media_conn(s, am);
-	if (!c) {
-		*why = "no c= line";
-		return 488;
-	}
-	if (!slice_eqlit(am->proto, "RTP/AVP") && !slice_eqlit(am->proto, "RTP/AVPF")) {
-		*why = "only RTP/AVP media can be relayed to this leg";
-		return 488;
-	}
-	if (!(c->flags & SDP_CONN_UNSPEC)) {
-		if (!sdp_conn_sendable(c) || (c->flags & SDP_CONN_FQDN) || !set_addr(&ep->remote_rtp, c, am->port)) {
-			*why = "c= is not a unicast address";
+	ep->rtcp_mux = r->rtcp_mux;
+	if (r->addr[0]) { /* "" = hold (c=0.0.0.0): accept nothing from this side */
+		if (!set_addr(&ep->remote_rtp, r->family, r->addr, r->rtp_port) ||
+		    !set_addr(&ep->remote_rtcp, r->family, r->addr, r->rtcp_port)) {
+			*why = "c= is not a usable address";
 			return 488;
 		}
-		uint16_t rport = am->rtcp.present ? am->rtcp.port : (uint16_t)(am->port + 1);
-		const struct sdp_conn *rc = am->rtcp.present && am->rtcp.conn.present ? &am->rtcp.conn : c;
-		if (!set_addr(&ep->remote_rtcp, rc, rport))
-			ep->remote_rtcp = ep->remote_rtp;
 	}
-	for (size_t i = 0; i < am->n_fmt && ep->n_pt_allow < RELAY_MAX_PT_ALLOW; i++)
-		ep->pt_allow[ep->n_pt_allow++] = am->pt[i];
-	const struct sdp_rtpmap *rm = am->n_fmt ? sdp_media_rtpmap(am, am->pt[0]) : NULL;
-	ep->clock_rate = rm ? rm->clock : 8000;
+	if (r->profile == B2B_PROFILE_SDES) {
+		ep->srtp = relay_suite(r->crypto_suite);
+		if (ep->srtp == RELAY_SRTP_NONE) {
+			*why = "no SRTP crypto suite in common";
+			return 488;
+		}
+		make_key(m, side, r->crypto_suite, r->crypto_tag);
+		*kin = secret_new((const char *)r->crypto_key, r->crypto_key_len);
+		*kout = secret_new((const char *)m->key_out[side], m->key_out_len[side]);
+		ep->key_in = *kin;
+		ep->key_out = *kout;
+	}
 	return 0;
 }
 
-/* The SDP toward leg `to`: the other leg's, with the relay's address and port and our o=. */
-static int rewrite(struct call_media *m, int to, struct sdp_session *s, struct sdp_media *am,
-		   GString *out)
+/* The endpoint toward the leg we are about to offer to, before it answered. */
+static void endpoint_pending(struct call_media *m, int side, struct relay_endpoint_params *ep)
 {
-	char addr[64], ver[24], id[24];
-	const char *bind = m->b->cfg.media_addr;
-	bool v6 = strchr(bind, ':') != NULL;
-	g_strlcpy(addr, bind, sizeof(addr));
-	g_snprintf(id, sizeof(id), "%llu", (unsigned long long)m->sess_id);
-	g_snprintf(ver, sizeof(ver), "%llu", (unsigned long long)++m->version[to]);
-	s->origin.username = SLICE_LIT("gorgee");
-	s->origin.sess_id = (struct slice){id, strlen(id)};
-	s->origin.sess_version = (struct slice){ver, strlen(ver)};
-	s->origin.addrtype = v6 ? SLICE_LIT("IP6") : SLICE_LIT("IP4");
-	s->origin.address = (struct slice){addr, strlen(addr)};
-	struct sdp_conn conn = {.present = true, .addrtype = v6 ? SDP_ADDR_IP6 : SDP_ADDR_IP4,
-				.address = {addr, strlen(addr)}};
-	bool hold = false;
-	const struct sdp_conn *orig = sdp_media_conn(s, am);
-	if (orig && (orig->flags & SDP_CONN_UNSPEC))
-		hold = true; /* keep the RFC 2543 hold form: the other side may rely on it */
-	s->common.conn = conn;
-	if (hold)
-		s->common.conn.address = v6 ? SLICE_LIT("::") : SLICE_LIT("0.0.0.0");
-	for (size_t i = 0; i < s->n_media; i++) {
-		struct sdp_media *mm = &s->media[i];
-		mm->common.conn.present = false;
-		if (mm != am)
-			mm->port = 0; /* only the first audio stream is relayed (yet) */
+	memset(ep, 0, sizeof(*ep));
+	if (m->prof[side] == B2B_PROFILE_WEBRTC) {
+		ep->kind = RELAY_EP_ICE;
+		ep->ice.controlling = true; /* we offer */
+		ep->ice.dtls_role = RELAY_DTLS_PASSIVE; /* fixed by the answer's a=setup */
+		ep->rtcp_mux = true;
 	}
-	am->port = m->local[to].rtp_port;
-	am->rtcp.present = !m->ep[to].rtcp_mux && m->local[to].rtcp_port != am->port + 1;
-	am->rtcp.port = m->local[to].rtcp_port;
-	am->rtcp.conn.present = false;
-	return sdp_print(s, out);
+	/* UDP: no address yet, so nothing is accepted from that side until the answer */
+}
+
+static void emit_candidates(struct call_media *m, int side, unsigned from)
+{
+	struct leg *l = m->call->leg[side];
+	if (!l || !l->ops->trickle)
+		return;
+	for (guint i = from; i < m->cand[side]->len; i++)
+		l->ops->trickle(l, m->cand[side]->pdata[i]);
+	if (m->gathered[side])
+		l->ops->trickle(l, NULL);
+}
+
+static void on_event(struct relay_session *rs, unsigned idx, enum relay_event ev,
+		     const char *detail, void *arg)
+{
+	struct call_media *m = arg;
+	struct log_ctx lc = {.call_id = m->call->id, .leg = idx == 0 ? "media-a" : "media-b"};
+	switch (ev) {
+	case RELAY_EV_CANDIDATE:
+		g_ptr_array_add(m->cand[idx], g_strdup(detail));
+		if (m->sdp_sent[idx]) /* trickle what the SDP could not carry (RFC 8838) */
+			emit_candidates(m, (int)idx, m->cand[idx]->len - 1);
+		break;
+	case RELAY_EV_GATHERING_DONE:
+		m->gathered[idx] = true;
+		if (m->sdp_sent[idx] && m->call->leg[idx] && m->call->leg[idx]->ops->trickle)
+			m->call->leg[idx]->ops->trickle(m->call->leg[idx], NULL);
+		break;
+	case RELAY_EV_ICE_CONNECTED:
+	case RELAY_EV_DTLS_CONNECTED:
+		LOGI(log_module, &lc, "%s (%s)", ev == RELAY_EV_ICE_CONNECTED ? "ICE connected"
+									: "DTLS-SRTP up", detail ? detail : "");
+		break;
+	case RELAY_EV_ICE_FAILED:
+	case RELAY_EV_DTLS_FAILED:
+		LOGN(log_module, &lc, "%s: %s; ending the call",
+		     ev == RELAY_EV_ICE_FAILED ? "ICE failed" : "DTLS failed", detail ? detail : "");
+		call_end(m->call, 488, ev == RELAY_EV_ICE_FAILED ? "ICE failed" : "DTLS failed");
+		break;
+	}
 }
 
 static void on_timeout(struct relay_session *rs, void *arg)
 {
 	struct call_media *m = arg;
-	struct call *c = g_hash_table_lookup(m->b->calls, m->call_id);
+	struct log_ctx lc = {.call_id = m->call->id};
 	m->timed_out = true;
-	if (c) {
-		struct log_ctx lc = {.call_id = m->call_id};
-		LOGN(log_module, &lc, "no media for %u s: ending the call", m->b->cfg.rtp_timeout);
-		call_end(c, 408, "media timeout");
-	}
+	LOGN(log_module, &lc, "no media for %u s: ending the call", m->b->cfg.rtp_timeout);
+	call_end(m->call, 408, "media timeout");
 }
 
-static int ensure_session(struct call_media *m, const char **why)
+/* Tells the relay about endpoint `side` (creating the session on first use) and hands it
+ * the remote candidates the SDP carried. */
+static int apply(struct call_media *m, int side, const struct relay_endpoint_params *ep,
+		 const struct b2b_media_remote *r, const char **why)
 {
-	if (m->rs)
-		return 0;
-	if (!m->b->cfg.relay) {
-		*why = "media relay not running";
-		return 503;
+	int rc;
+	if (!m->rs) {
+		if (!m->b->cfg.relay) {
+			*why = "media relay not running";
+			return 503;
+		}
+		struct relay_session_params p = {.inactivity_secs = m->b->cfg.rtp_timeout,
+						 .on_timeout = on_timeout, .on_event = on_event,
+						 .arg = m, .call_id = m->call->id};
+		p.ep[side] = *ep;
+		endpoint_pending(m, !side, &p.ep[!side]);
+		rc = relay_session_new(m->b->cfg.relay, &p, m->local, &m->rs);
+		if (rc == 0)
+			m->ep[!side] = p.ep[!side];
+	} else {
+		struct relay_local loc;
+		rc = relay_session_update(m->rs, (unsigned)side, ep, &loc);
+		if (rc == 0)
+			m->local[side] = loc;
 	}
-	struct relay_session_params p = {.inactivity_secs = m->b->cfg.rtp_timeout,
-					 .on_timeout = on_timeout, .arg = m,
-					 .call_id = m->call_id};
-	p.ep[0] = m->ep[0];
-	p.ep[1] = m->ep[1];
-	int rc = relay_session_new(m->b->cfg.relay, &p, m->local, &m->rs);
 	if (rc) {
 		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
 		return rc == EADDRNOTAVAIL ? 503 : 500;
 	}
+	m->ep[side] = *ep;
+	m->ep[side].key_in = m->ep[side].key_out = NULL; /* read during the call only */
+	if (ep->kind == RELAY_EP_ICE) {
+		for (unsigned i = 0; i < r->n_cand; i++)
+			relay_session_add_candidate(m->rs, (unsigned)side, r->cand[i]);
+		if (r->end_of_candidates)
+			relay_session_end_of_candidates(m->rs, (unsigned)side);
+	}
 	return 0;
 }
 
-/* Parses sdp and applies it to endpoint `from` (an offer or an answer from that leg). */
-/* BI-35 allows what was negotiated: an answerer may also send the payload types of the
- * offer it answered (sipp's uas echoes PCMA after answering PCMU), so its allowlist is
- * the union of both. */
-static void allow_offer_pts(struct call_media *m, struct relay_endpoint_params *ep)
+/* The SDP values of the relay endpoint facing `side`. */
+static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 {
-	for (unsigned i = 0; i < m->n_offer_pt; i++) {
-		bool have = false;
-		for (unsigned j = 0; j < ep->n_pt_allow && !have; j++)
-			have = ep->pt_allow[j] == m->offer_pt[i];
-		if (!have && ep->n_pt_allow < RELAY_MAX_PT_ALLOW)
-			ep->pt_allow[ep->n_pt_allow++] = m->offer_pt[i];
+	memset(l, 0, sizeof(*l));
+	l->addr = m->b->cfg.media_addr;
+	l->rtp_port = m->local[side].rtp_port;
+	l->rtcp_port = m->local[side].rtcp_port;
+	l->rtcp_mux = m->ep[side].rtcp_mux || m->prof[side] == B2B_PROFILE_WEBRTC;
+	if (m->prof[side] == B2B_PROFILE_WEBRTC) {
+		l->ice_ufrag = m->local[side].ice_ufrag;
+		l->ice_pwd = m->local[side].ice_pwd;
+		l->cand = (const char *const *)m->cand[side]->pdata;
+		l->n_cand = m->cand[side]->len;
+		l->end_of_candidates = m->gathered[side];
+		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
+		l->setup = SDP_SETUP_NONE;
 	}
+	if (m->prof[side] == B2B_PROFILE_SDES) {
+		l->crypto_tag = m->tag_out[side];
+		l->crypto_suite = m->suite_out[side];
+		l->crypto_key = m->key_out[side];
+		l->crypto_key_len = m->key_out_len[side];
+	}
+	l->sess_id = m->sess_id;
+	l->sess_version = ++m->version[side];
+	l->username = "gorgee";
 }
 
-static int take(struct call_media *m, int from, bool answer, const char *sdp, size_t len,
-		struct sdp_session *s, struct sdp_media **am, const char **why)
+static int parse(const char *sdp, size_t len, struct sdp_session *s, struct b2b_media_remote *r,
+		 const char **why)
 {
-	struct sdp_error err;
-	if (sdp_parse(sdp, len, s, &err) != 0) {
+	static char err[128];
+	struct sdp_error perr;
+	if (!len || sdp_parse(sdp, len, s, &perr) != 0) {
 		*why = "malformed SDP";
 		return 400;
 	}
-	*am = audio_of(s);
-	if (!*am) {
+	if (b2b_sdp_remote(s, r, err) != 0) {
+		*why = err;
+		return 488;
+	}
+	if (!r->present) {
 		*why = "no audio stream";
 		return 488;
 	}
-	struct relay_endpoint_params ep;
-	int st = endpoint_from_sdp(s, *am, &ep, why);
-	if (st)
-		return st;
-	if (answer) {
-		allow_offer_pts(m, &ep);
-	} else {
-		memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
-		m->n_offer_pt = ep.n_pt_allow;
-	}
-	m->ep[from] = ep;
-	if (!m->rs)
-		return ensure_session(m, why);
-	struct relay_local loc;
-	if (relay_session_update(m->rs, (unsigned)from, &ep, &loc) != 0) {
-		*why = "relay update failed";
-		return 500;
-	}
-	m->local[from] = loc;
 	return 0;
-}
-
-static int offer_answer(struct call_media *m, int from, bool answer, const char *sdp, size_t len,
-			GString *out, const char **why)
-{
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
-	struct sdp_media *am = NULL;
-	int st = take(m, from, answer, sdp, len, s, &am, why);
-	if (st == 0 && rewrite(m, !from, s, am, out) != 0) {
-		*why = "cannot print SDP";
-		st = 500;
-	}
-	g_free(s);
-	return st;
 }
 
 int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
 		     const char **why)
 {
-	return offer_answer(m, from, false, sdp, len, out, why);
+	static char err[128];
+	int to = !from;
+	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct relay_endpoint_params ep;
+	struct secret *kin = NULL, *kout = NULL;
+	int st = parse(sdp, len, s, r, why);
+	if (st)
+		goto out;
+	if (m->rs && m->ep[from].kind != (r->profile == B2B_PROFILE_WEBRTC ? RELAY_EP_ICE : RELAY_EP_UDP)) {
+		*why = "a renegotiation may not change the transport";
+		st = 488;
+		goto out;
+	}
+	m->prof[from] = r->profile;
+	if (!m->rs) /* the profile toward the other leg is chosen once */
+		m->prof[to] = m->webrtc[to] ? B2B_PROFILE_WEBRTC
+			    : (r->profile == B2B_PROFILE_SDES || m->b->cfg.sdes) ? B2B_PROFILE_SDES
+										: B2B_PROFILE_RTP;
+	if ((st = endpoint_from(m, from, r, false, &ep, &kin, &kout, why)) != 0)
+		goto out;
+	memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
+	m->n_offer_pt = ep.n_pt_allow;
+	if ((st = apply(m, from, &ep, r, why)) != 0)
+		goto out;
+	if (m->prof[to] == B2B_PROFILE_SDES && !m->key_out_len[to])
+		make_key(m, to, SDP_SUITE_AES_CM_128_HMAC_SHA1_80, 1);
+	struct b2b_media_local l;
+	local_of(m, to, &l);
+	if (b2b_sdp_offer(s, m->prof[to], &l, out, err) != 0) {
+		*why = err;
+		st = 488;
+		goto out;
+	}
+	m->sdp_sent[to] = true;
+	g_free(m->offer);
+	m->offer = g_strndup(sdp, len);
+	m->offer_from = from;
+out:
+	secret_free(kin);
+	secret_free(kout);
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+	g_free(s);
+	return st;
 }
 
 int call_media_answer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
 		      const char **why)
 {
-	return offer_answer(m, from, true, sdp, len, out, why);
+	static char err[128];
+	int to = !from; /* the leg that offered */
+	struct sdp_session *s = g_new0(struct sdp_session, 1), *o = g_new0(struct sdp_session, 1);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct relay_endpoint_params ep;
+	struct secret *kin = NULL, *kout = NULL;
+	struct sdp_error perr;
+	int st = parse(sdp, len, s, r, why);
+	if (st)
+		goto out;
+	if (!m->offer || m->offer_from != to) {
+		*why = "an answer without an offer";
+		st = 500;
+		goto out;
+	}
+	if (r->profile != m->prof[from]) { /* BI-24: no downgrade from what we offered */
+		*why = "the answer's media profile is not the one offered";
+		st = 488;
+		goto out;
+	}
+	if ((st = endpoint_from(m, from, r, true, &ep, &kin, &kout, why)) != 0)
+		goto out;
+	if (ep.kind == RELAY_EP_ICE)
+		ep.ice.controlling = true;
+	if ((st = apply(m, from, &ep, r, why)) != 0)
+		goto out;
+	if (sdp_parse(m->offer, strlen(m->offer), o, &perr) != 0) {
+		*why = "offer lost";
+		st = 500;
+		goto out;
+	}
+	struct b2b_media_local l;
+	local_of(m, to, &l);
+	if (b2b_sdp_answer(o, s, m->prof[to], &l, out, err) != 0) {
+		*why = err;
+		st = 488;
+		goto out;
+	}
+	m->sdp_sent[to] = true;
+out:
+	secret_free(kin);
+	secret_free(kout);
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+	g_free(s);
+	g_free(o);
+	return st;
+}
+
+int call_media_trickle(struct call_media *m, int side, const char *cand)
+{
+	if (!m->rs || m->ep[side].kind != RELAY_EP_ICE)
+		return EINVAL;
+	if (!cand) {
+		relay_session_end_of_candidates(m->rs, (unsigned)side);
+		return 0;
+	}
+	return relay_session_add_candidate(m->rs, (unsigned)side, cand);
+}
+
+void call_media_stats(struct call_media *m, relay_stats_fn *fn, void *arg)
+{
+	if (m->rs)
+		relay_session_stats(m->rs, fn, arg);
+}
+
+bool call_media_has_session(const struct call_media *m)
+{
+	return m->rs != NULL;
 }
 
 static void dump_ep(GString *out, const char *name, const struct relay_local *l,
-		    const struct relay_endpoint_params *ep)
+		    const struct relay_endpoint_params *ep, enum b2b_profile prof)
 {
 	char ip[64] = "-";
 	uint16_t port = 0;
@@ -267,8 +460,8 @@ static void dump_ep(GString *out, const char *name, const struct relay_local *l,
 		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
 		port = ntohs(a->sin6_port);
 	}
-	g_string_append_printf(out, " %s local=%u remote=%s:%u%s", name, l->rtp_port, ip, port,
-			       ep->rtcp_mux ? " mux" : "");
+	g_string_append_printf(out, " %s %s local=%u remote=%s:%u%s", name, b2b_profile_name(prof),
+			       l->rtp_port, ip, port, ep->rtcp_mux ? " mux" : "");
 }
 
 void call_media_dump(const struct call_media *m, GString *out)
@@ -278,7 +471,7 @@ void call_media_dump(const struct call_media *m, GString *out)
 		g_string_append(out, " none\n");
 		return;
 	}
-	dump_ep(out, "A", &m->local[0], &m->ep[0]);
-	dump_ep(out, "B", &m->local[1], &m->ep[1]);
+	dump_ep(out, "A", &m->local[0], &m->ep[0], m->prof[0]);
+	dump_ep(out, "B", &m->local[1], &m->ep[1], m->prof[1]);
 	g_string_append(out, m->timed_out ? " timed-out\n" : "\n");
 }

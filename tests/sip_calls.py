@@ -112,6 +112,7 @@ def finish(p, timeout=10):
         return p.wait(timeout)
     except subprocess.TimeoutExpired:
         p.kill()
+        p.wait()
         return "timeout"
 
 
@@ -188,6 +189,14 @@ def setup():
         shutil.copy(f"/usr/share/sip-tester/{f}", os.path.join(TMP, "pcap", f))
     with open(os.path.join(TMP, "uac_pcap.xml"), "w") as f:
         f.write(subprocess.run(["sipp", "-sd", "uac_pcap"], capture_output=True, text=True).stdout)
+    # sipp's built-in uas answers PCMU whatever was offered (no codec in common with the
+    # PCMA pcap, which gorgee refuses); this copy answers PCMA and telephone-event
+    uas_xml = subprocess.run(["sipp", "-sd", "uas"], capture_output=True, text=True).stdout
+    uas_xml = uas_xml.replace("RTP/AVP 0\n      a=rtpmap:0 PCMU/8000",
+                              "RTP/AVP 8 101\n      a=rtpmap:8 PCMA/8000\n      a=rtpmap:101 telephone-event/8000")
+    assert "PCMA" in uas_xml
+    with open(os.path.join(TMP, "uas_pcma.xml"), "w") as f:
+        f.write(uas_xml)
     GW.add_user("alice", "wonderland7")
     GW.start()
     GW2.add_user("alice", "wonderland7")
@@ -209,9 +218,9 @@ def _():
     before_in = GW.metric('gorgee_relay_packets_total{direction="in",result="accepted"}')
     before_out = GW.metric('gorgee_relay_packets_total{direction="out",result="sent"}')
     drops = GW.metric('gorgee_relay_drops_total{reason="pt"}') + GW.metric('gorgee_relay_drops_total{reason="source"}')
-    callee = uas(["-sn", "uas", "-m", "1", "-rtp_echo"])
+    callee = uas(["-sf", os.path.join(TMP, "uas_pcma.xml"), "-m", "1", "-rtp_echo"])
     assert uac(["-sf", os.path.join(TMP, "uac_pcap.xml"), "-m", "1"]) == 0
-    finish(callee)
+    assert finish(callee) == 0
     got_in = GW.metric('gorgee_relay_packets_total{direction="in",result="accepted"}') - before_in
     got_out = GW.metric('gorgee_relay_packets_total{direction="out",result="sent"}') - before_out
     # the pcap holds about 250 packets; each crosses the relay twice (to the callee and back)
