@@ -25,6 +25,7 @@ struct ws_leg {
 	bool remote_offer;          /* a renegotiate event (offer) awaits the browser's answer */
 	bool local_offer;           /* the browser's renegotiate offer awaits the other leg */
 	json_t *reneg_id;           /* that request's id */
+	guint ring_source;
 };
 
 static struct log_ctx lctx(const struct ws_leg *l)
@@ -75,6 +76,15 @@ static void call_state(struct ws_leg *l, const char *state, int code, const char
 
 /* ---- what the call asks ---- */
 
+static gboolean ringing(gpointer data)
+{
+	struct ws_leg *l = data;
+	l->ring_source = 0;
+	if (l->state == WSL_RINGING)
+		call_leg_event(l->base.call, &l->base, LEG_EV_PROGRESS, 180, NULL, NULL, 0);
+	return G_SOURCE_REMOVE;
+}
+
 static int ws_invite(struct leg *base, const char *sdp)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
@@ -84,6 +94,8 @@ static int ws_invite(struct leg *base, const char *sdp)
 			json_object_set_new(d, "jsep", jsep("offer", sdp));
 		send_to(l, l->ringing->pdata[i], "incoming_call", NULL, d);
 	}
+	/* the browsers ring: tell the caller (180), from the loop since the call is starting */
+	l->ring_source = g_idle_add(ringing, l);
 	return 0;
 }
 
@@ -158,6 +170,9 @@ static void ws_trickle(struct leg *base, const char *cand)
 static void ws_release(struct leg *base)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
+	if (l->ring_source)
+		g_source_remove(l->ring_source);
+	l->ring_source = 0;
 	if (l->state != WSL_DONE) /* the call ended some other way: say so */
 		end(l, l->base.call->end_code ? l->base.call->end_code : 200, l->base.call->end_reason,
 		    "gateway");
