@@ -176,7 +176,8 @@ static void on_b_before_answer(struct call *c, enum leg_ev ev, int code, const c
 		}
 		c->answered_us = g_get_monotonic_time();
 		a->ops->answer(a, out->str);
-		set_state(c, CALL_ANSWERED);
+		/* a SIP caller confirms with its ACK; a browser has nothing to confirm */
+		set_state(c, leg_is_ws(a) ? CALL_ACTIVE : CALL_ANSWERED);
 		break;
 	case LEG_EV_FAILED:
 		if (code == 401 || code == 407) { /* a challenge we cannot answer (BI-16): the

@@ -151,6 +151,9 @@ test('WS -> SIP: call, answered with a relay answer, RTP both ways, hangup BYEs 
     await sleep(5);
   }
   await c.until(() => rtp.got >= 40, 'echoed RTP back through the relay', 5000);
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`) && /leg A ws: .*user=erin/.test(dump) && /leg B sip: uac/.test(dump) &&
+    /media: A rtp local=\d+ remote=127\.0\.0\.1/.test(dump), dump);
   const st = await c.req('stats', { call_id: id });
   assert(st.result.a.received_packets >= 40 && st.result.b.received_packets >= 40, JSON.stringify(st));
   assert((await c.req('hangup', { call_id: id })).result, 'hangup replies');
@@ -292,6 +295,8 @@ test('a session that ends (logout) hangs up its calls: the SIP side gets BYE', a
   for (let i = 0; i < tests.length; i++) {
     try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
     catch (e) { failed++; console.log(`# ${String(e.stack || e).split('\n').join('\n# ')}`); console.log(`not ok ${i + 1} - ${tests[i].name}`); }
+    // a failed case may leave its sipp behind, holding the callee port: not the next case's problem
+    for (const p of procs.splice(0)) { if (p.exitCode === null) { p.kill('SIGKILL'); await p.done; } }
   }
   procs.forEach((p) => { try { p.kill('SIGKILL'); } catch { /* gone */ } });
   let code = 'not started';
