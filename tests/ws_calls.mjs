@@ -203,6 +203,24 @@ test('WS -> SIP: BYE from the callee ends the call "by remote"', async () => {
   await settle();
 });
 
+test('hold: gorgee re-INVITEs the SIP party with a=sendonly and reports "held"', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-reinvite.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  assert((await c.req('hold', { call_id: id })).result, 'hold replies');
+  const h = await c.state(id, 'held');
+  assert(h.id === r.id, JSON.stringify(h));
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`), dump);
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the callee saw sendonly, answered recvonly, then BYE');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
 // A WebRTC answer as a browser would give it (the ICE/DTLS side is not exercised here).
 function webrtcAnswer(o) {
   const mid = (/a=mid:(\S+)/.exec(o) || [, '0'])[1];
