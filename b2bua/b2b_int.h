@@ -144,6 +144,17 @@ void call_media_set_webrtc(struct call_media *m, int side, bool webrtc);
 /* Relay statistics of the call (cb later, on this thread); nothing without a session. */
 void call_media_stats(struct call_media *m, relay_stats_fn *fn, void *arg);
 bool call_media_has_session(const struct call_media *m);
+/*
+ * Offerless INVITE (RFC 3261 §13.2.1): gorgee offers its default codecs toward `to`; the
+ * answer from `to` (call_media_offerless_answer) yields gorgee's offer to the other leg,
+ * whose answer comes last (in the ACK: call_media_late_answer).
+ */
+int call_media_offer_default(struct call_media *m, int to, GString *out, const char **why);
+bool call_media_offerless(const struct call_media *m);
+int call_media_offerless_answer(struct call_media *m, int from, const char *sdp, size_t len,
+				GString *out, const char **why);
+int call_media_late_answer(struct call_media *m, int from, const char *sdp, size_t len,
+			   const char **why);
 /* Hold/unhold re-offer toward `side`: the SDP last sent to it with the direction changed
  * (sendonly / sendrecv) and a new version. 0 or EINVAL (nothing sent to it yet). */
 int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out);

@@ -105,6 +105,8 @@ static void finish(struct call *c, int code, const char *reason)
 
 int call_offer_from_a(struct call *c, const char *sdp, size_t len, GString *out, const char **why)
 {
+	if (!len) /* offerless: gorgee offers toward B */
+		return call_media_offer_default(c->media, LEG_B, out, why);
 	return call_media_offer(c->media, LEG_A, sdp, len, out, why);
 }
 
@@ -145,7 +147,9 @@ static bool answer_for_a(struct call *c, const char *sdp, size_t len, GString *o
 	const char *why = NULL;
 	if (!len)
 		return true;
-	int st = call_media_answer(c->media, LEG_B, sdp, len, out, &why);
+	int st = call_media_offerless(c->media)
+			 ? call_media_offerless_answer(c->media, LEG_B, sdp, len, out, &why)
+			 : call_media_answer(c->media, LEG_B, sdp, len, out, &why);
 	if (st) {
 		struct log_ctx lc = ctx(c);
 		LOGN(log_module, &lc, "answer from B unusable (%s)", why ? why : "?");
@@ -161,6 +165,8 @@ static void on_b_before_answer(struct call *c, enum leg_ev ev, int code, const c
 	GString *out = g_string_new(NULL);
 	switch (ev) {
 	case LEG_EV_PROGRESS:
+		if (call_media_offerless(c->media)) /* the offer to A goes in its 2xx */
+			len = 0;
 		if (answer_for_a(c, sdp, len, out)) {
 			a->ops->progress(a, code, out->len ? out->str : NULL);
 			if (c->state == CALL_CALLING)
@@ -305,6 +311,15 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 		break;
 	case CALL_ANSWERED:
 		if (ev == LEG_EV_ACK && l->side == LEG_A) {
+			const char *why = NULL;
+			if (call_media_offerless(c->media) &&
+			    call_media_late_answer(c->media, LEG_A, sdp, sdp_len, &why) != 0) {
+				LOGN(log_module, &lc, "answer in the ACK unusable (%s)", why ? why : "none");
+				for (int i = 0; i < 2; i++)
+					c->leg[i]->ops->bye(c->leg[i], 488, "no usable SDP answer");
+				finish(c, 488, "no usable SDP answer");
+				break;
+			}
 			set_state(c, CALL_ACTIVE);
 			break;
 		}

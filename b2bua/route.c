@@ -298,10 +298,6 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		reply(b, st, 503, "Retry-After: 5\r\n");
 		return;
 	}
-	if (!msg->body.len) { /* an offerless INVITE (RFC 3261 §13.2.1) is not bridged yet */
-		reply(b, st, 488, "Warning: 399 gorgee \"an SDP offer is required\"\r\n");
-		return;
-	}
 	if (msg->method_id == SIP_METHOD_MESSAGE) {
 		b2b_on_message(b, st, msg, src);
 		return;

@@ -264,6 +264,14 @@ def _():
     GW.settle()
 
 
+@case("offerless INVITE: gorgee offers to the callee, then to the caller in its 200; answer in the ACK")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    assert uac(["-sf", scen("uac-offerless.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
 @case("SEC-10: an untrusted, unauthenticated caller gets 407 and never reaches the trunk")
 def _():
     callee = uas(["-sn", "uas", "-m", "1"], port=SEC_UAS)

@@ -346,6 +346,19 @@ test('SIP -> WS: every session of the user rings with a WebRTC offer; the first 
   await settle();
 });
 
+test('SIP -> WS offerless: gorgee offers WebRTC to the browser and RTP to the caller in its 200', async () => {
+  const a = await login('frank');
+  const caller = sipp(['-sf', path.join(SIPP_DIR, 'uac-offerless.xml'), '-m', '1', '-s', 'frank', '-p', String(await freePort()), `127.0.0.1:${sip}`]);
+  const inc = await a.event('incoming_call');
+  const o = inc.data.jsep.sdp;
+  assert(/UDP\/TLS\/RTP\/SAVPF/.test(o) && /opus\/48000/.test(o) && /PCMU\/8000/.test(o), o);
+  assert((await a.req('answer', { call_id: inc.call_id, jsep: { type: 'answer', sdp: webrtcAnswer(o) } })).result);
+  assert(await finished(caller) === 0, 'the caller got an RTP/AVP offer in the 200, answered in the ACK, hung up');
+  await a.state(inc.call_id, 'ended');
+  await a.bye();
+  await settle();
+});
+
 test('SIP -> WS: decline with a code reaches the SIP caller', async () => {
   const xml = fs.readFileSync(path.join(SIPP_DIR, 'uac-busy.xml'), 'utf8').replace('<recv response="486"/>', '<recv response="180" optional="true"/>\n  <recv response="486"/>');
   fs.writeFileSync(path.join(DIR, 'uac-486.xml'), xml);
