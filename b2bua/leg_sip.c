@@ -34,6 +34,7 @@ struct sip_leg {
 	struct secret *auth_pw;
 	struct sip_auth_client_state auth;
 	uint32_t cseq;
+	unsigned redirects;          /* 3xx followed so far (RFC 3261 §8.1.3.4) */
 	bool released;
 };
 
@@ -369,6 +370,36 @@ static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_m
 }
 
 static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status);
+static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg);
+
+#define MAX_REDIRECTS 3
+
+/* A 3xx: the first Contact becomes the target (same Call-ID and tags, next CSeq), when
+ * calls.follow_redirects allows and no more than MAX_REDIRECTS were followed (loops). */
+static bool follow_redirect(struct sip_leg *l, const struct sip_msg *m, int status)
+{
+	if (!m || status < 300 || status > 399 || !l->b->cfg.follow_redirects ||
+	    l->redirects >= MAX_REDIRECTS)
+		return false;
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_CONTACT);
+	struct sip_contact c;
+	struct sip_uri u;
+	if (!h || sip_contact_parse(h->value, &c) != 0 || c.addr.star ||
+	    sip_uri_parse(c.addr.uri, &u) != 0 || u.scheme != SIP_SCHEME_SIP)
+		return false;
+	l->redirects++;
+	g_free(l->ruri);
+	g_free(l->next_hop);
+	l->ruri = g_strndup(c.addr.uri.p, c.addr.uri.len);
+	l->next_hop = g_strdup(l->ruri);
+	struct log_ctx lc = lctx(l);
+	LOGI(log_module, &lc, "%d: following the redirect to %s", status, l->ruri);
+	if (sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving) != 0) {
+		l->resolving = NULL;
+		return false;
+	}
+	return true;
+}
 
 static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
 			       void *arg)
@@ -400,6 +431,8 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 	}
 	l->ct = NULL;
 	if (answer_challenge(l, m, status))
+		return;
+	if (follow_redirect(l, m, status))
 		return;
 	char reason[128] = "";
 	if (m)

@@ -275,6 +275,31 @@ static void attach_b(struct b2b *b, struct call *c, struct target *t, const char
 	}
 }
 
+/* Redirect server: 302 with every live contact of the AOR, with its q (RFC 3261 §21.3.3). */
+static bool redirect(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg)
+{
+	char *aor = aor_of(msg->ruri_parsed.user, msg->ruri_parsed.host);
+	GPtrArray *found = NULL;
+	bool done = false;
+	if (b->cfg.store &&
+	    sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
+	    found->len) {
+		GString *h = g_string_new(NULL);
+		for (guint i = 0; i < found->len; i++) {
+			const struct sip_binding *bd = found->pdata[i];
+			g_string_append_printf(h, "Contact: <%s>;q=%u.%03u\r\n", bd->contact, bd->q / 1000,
+					       bd->q % 1000);
+		}
+		reply(b, st, 302, h->str);
+		g_string_free(h, TRUE);
+		done = true;
+	}
+	if (found)
+		g_ptr_array_unref(found);
+	g_free(aor);
+	return done;
+}
+
 /* A display name and URI of From, for the B leg's From (the caller's identity). */
 static void caller_identity(const struct sip_msg *msg, char **uri, char **display)
 {
@@ -308,6 +333,8 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		reply(b, st, t.code, NULL);
 		goto out;
 	}
+	if (b->cfg.redirect && !t.ws && !t.trunk && redirect(b, st, msg)) /* RFC 3261 §8.3 */
+		goto out;
 	/* SEC-10: the trunk only for trusted or authenticated callers, then the dial plan */
 	if (t.trunk && !b2b_may_use_trunk(b, st, msg, src))
 		goto out;

@@ -85,6 +85,8 @@ struct gw_config {
 		char *dialplan;
 		int64_t max_calls;
 		int srtp;
+		bool follow_redirects;
+		bool redirect;
 	} calls;
 };
 

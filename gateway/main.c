@@ -493,6 +493,8 @@ static int sip_start(struct gw *gw)
 				.dialplan = c->calls.dialplan,
 				.max_calls = (unsigned)c->calls.max_calls,
 				.sdes = c->calls.srtp == 1,
+				.follow_redirects = c->calls.follow_redirects,
+				.redirect = c->calls.redirect,
 				.rtp_timeout = (unsigned)c->media.rtp_timeout};
 	gw->b2b = b2b_new(&bc);
 	if (!gw->b2b)

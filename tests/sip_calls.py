@@ -80,6 +80,10 @@ GW2 = Gorgee("gw2", SEC_UAS, MEDIA_BASE + 100,
               "--set", "registrar.domain=gorgee.test", "--set", "registrar.digest_algorithms=md5"])
 
 
+GW3 = Gorgee("gw3", free_port(), MEDIA_BASE + 200,
+             ["--set", "calls.redirect=true", "--set", "registrar.digest_algorithms=md5"])
+
+
 def sipp(args, timeout=30, cwd=None):
     return subprocess.Popen(["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin",
                              "-trace_err", "-error_file", os.path.join(TMP, f"sipp-{time.time()}.err"),
@@ -201,6 +205,8 @@ def setup():
     GW.start()
     GW2.add_user("alice", "wonderland7")
     GW2.start()
+    GW3.add_user("alice", "wonderland7")
+    GW3.start()
 
 
 @case("sipp uac -> gorgee -> sipp uas: 5 calls INVITE/ACK/BYE, 0 failed, nothing left behind")
@@ -270,6 +276,32 @@ def _():
     assert uac(["-sf", scen("uac-offerless.xml"), "-m", "1"]) == 0
     assert finish(callee) == 0
     GW.settle()
+
+
+@case("3xx: a 302 from the callee is followed to its Contact (calls.follow_redirects)")
+def _():
+    moved = free_port()
+    with open(os.path.join(TMP, "moved.csv"), "w") as f:
+        f.write(f"SEQUENTIAL\n{moved};\n")
+    first = uas(["-sf", scen("uas-302.xml"), "-m", "1", "-inf", os.path.join(TMP, "moved.csv")])
+    second = uas(["-sn", "uas", "-m", "1"], port=moved)
+    assert uac(["-sn", "uac", "-m", "1"]) == 0
+    assert finish(first) == 0 and finish(second) == 0
+    GW.settle()
+
+
+@case("redirect server (calls.redirect): a call to a registered SIP user gets 302 with its contact")
+def _():
+    phone = free_port()
+    reg = sipp(["-p", str(phone), "-sf", scen("register-auth.xml"), "-m", "1", "-au", "alice",
+                "-ap", "wonderland7", "-s", "alice", f"127.0.0.1:{GW3.sip}"])
+    assert finish(reg, 15) == 0, "registration failed"
+    r = Raw(GW3, user="alice")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 302 and f"Contact: <sip:alice@127.0.0.1:{phone}>" in resp, resp
+    r.ack(r.cseq)
+    GW3.settle()
 
 
 @case("SEC-10: an untrusted, unauthenticated caller gets 407 and never reaches the trunk")
@@ -410,7 +442,7 @@ def teardown():
     for p in procs:
         if p.poll() is None:
             p.terminate()
-    for g in (GW, GW2):
+    for g in (GW, GW2, GW3):
         if getattr(g, "proc", None):
             try:
                 rc = g.proc.wait(15)
