@@ -27,6 +27,13 @@ import argparse, json, os, signal, socket, statistics, subprocess, sys, time, ur
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get('SIP_HARNESS') or os.path.join(HERE, '..', '..', '..', 'shared', 'bench', 'sip')
 TICK = os.sysconf('SC_CLK_TCK')
+PROCS = []   # every process started here, stopped at exit whatever happened
+
+
+def popen(*args, **kw):
+    p = subprocess.Popen(*args, **kw)
+    PROCS.append(p)
+    return p
 
 
 def log(*a):
@@ -152,7 +159,7 @@ class Servers:
         rund = os.path.join(self.workdir, 'kamrun')
         os.makedirs(rund, exist_ok=True)
         a = self.a
-        self.mid = subprocess.Popen([
+        self.mid = popen([
             'kamailio', '-f', cfg, '-DD', '-E', '-n', str(a.kam_children), '-m', str(a.kam_shm),
             '-M', '16', '-x', a.kam_mm, '-b', str(a.kam_rcvbuf),
             '-P', os.path.join(self.workdir, 'kam.pid'), '-w', self.workdir, '-Y', rund],
@@ -181,7 +188,7 @@ class Servers:
         cmd = [a.gorgee]
         for s in sets:
             cmd += ['--set', s]
-        self.mid = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+        self.mid = popen(cmd, stdout=subprocess.DEVNULL,
                                     stderr=open(os.path.join(self.workdir, 'gorgee.err'), 'w'))
         end = time.time() + 15
         while time.time() < end:
@@ -196,7 +203,7 @@ class Servers:
 
     def start_uas(self):
         beh = ['-default_behaviors', 'all,-abortunexp'] if self.mode == 'proxy' else []
-        self.uas = subprocess.Popen(['sipp', '-sf', os.path.join(SHARED, 'uas_rr.xml')] + beh + [
+        self.uas = popen(['sipp', '-sf', os.path.join(SHARED, 'uas_rr.xml')] + beh + [
             '-i', '127.0.0.1', '-p', str(self.uas_port), '-mi', '127.0.0.1', '-nostdin',
             '-buff_size', str(self.a.buff)],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, 'uas.err'), 'w'),
@@ -245,7 +252,7 @@ def run_once(mode, rate, duration, workdir, a):
         t0 = time.time()
         c0 = {k: sum(sched_ns(p) for p in v) for k, v in server_pids.items()}
         f0 = all_sched_ns()
-        uac = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+        uac = popen(cmd, stdout=subprocess.DEVNULL,
                                stderr=open(os.path.join(workdir, 'uac.err'), 'w'), cwd=workdir)
         last_uac = 0
         deadline = time.time() + duration * 3 + 30
@@ -327,9 +334,9 @@ def memory_run(a):
     with Servers(a, 'gorgee', workdir) as sv:
         # warm-up: one-time allocations (pools, metric series, first sockets) are not per call
         stf = os.path.join(workdir, 'warm.csv')
-        w = subprocess.run(sv.uac_cmd(200, 200, stf), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, cwd=workdir, timeout=60)
-        if w.returncode != 0:
+        w = popen(sv.uac_cmd(200, 200, stf), stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL, cwd=workdir)
+        if w.wait(60) != 0:
             raise RuntimeError('warm-up calls failed')
         wait_metric(sv.http_port, 'gorgee_calls', 0, 1)
         time.sleep(1.0)
@@ -337,7 +344,7 @@ def memory_run(a):
         m0 = metrics(sv.http_port)
         stf = os.path.join(workdir, 'hold.csv')
         # calls stay up for hold_s; they are torn down by stopping everything afterwards
-        uac = subprocess.Popen(sv.uac_cmd(a.hold_rate, a.calls, stf,
+        uac = popen(sv.uac_cmd(a.hold_rate, a.calls, stf,
                                           ['-d', str(a.hold_s * 1000), '-l', str(a.calls)]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
         try:
@@ -382,10 +389,15 @@ def main():
     a = ap.parse_args()
     if a.mode != 'proxy' and not a.gorgee:
         ap.error('--gorgee is required')
-    if a.mode == 'memory':
-        memory_run(a)
-    else:
-        ladder_run(a.mode, [int(x) for x in a.ladder.split(',')], a)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        if a.mode == 'memory':
+            memory_run(a)
+        else:
+            ladder_run(a.mode, [int(x) for x in a.ladder.split(',')], a)
+    finally:
+        for p in PROCS:
+            stop(p, timeout=3)
 
 
 if __name__ == '__main__':
