@@ -180,8 +180,14 @@ int main(int argc, char **argv)
 	}
 	memset(key, 0, sizeof(key));
 
-	g_unix_signal_add(SIGTERM, on_signal, &d);
-	g_unix_signal_add(SIGINT, on_signal, &d);
+	/* on our context: g_unix_signal_add() would attach to the global default one */
+	int sigs[2] = {SIGTERM, SIGINT};
+	for (int i = 0; i < 2; i++) {
+		GSource *src_sig = g_unix_signal_source_new(sigs[i]);
+		g_source_set_callback(src_sig, on_signal, &d, NULL);
+		g_source_attach(src_sig, d.ctx);
+		g_source_unref(src_sig);
+	}
 	/* let the worker attach every session before the load starts */
 	for (int i = 0; i < 50; i++)
 		g_main_context_iteration(d.ctx, FALSE), g_usleep(2000);
