@@ -384,7 +384,7 @@ def main():
     ap.add_argument('--hold-rate', type=int, default=250, help='memory: cps while setting up')
     ap.add_argument('--hold-s', type=int, default=60, help='memory: call length')
     ap.add_argument('--workdir', default='/tmp/gorgee-bench/b2bua')
-    ap.add_argument('--retries', type=int, default=1)
+    ap.add_argument('--retries', type=int, default=2)
     ap.add_argument('--max-other', type=float, default=15.0)
     a = ap.parse_args()
     if a.mode != 'proxy' and not a.gorgee:
