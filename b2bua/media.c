@@ -332,7 +332,7 @@ int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len
 {
 	static char err[128];
 	int to = !from;
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
@@ -384,7 +384,7 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 {
 	static char err[128];
 	int to = !from; /* the leg that offered */
-	struct sdp_session *s = g_new0(struct sdp_session, 1), *o = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1), *o = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
@@ -437,7 +437,7 @@ out:
 
 int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out)
 {
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct sdp_error err;
 	char ver[24];
 	int rc = EINVAL;
@@ -461,7 +461,7 @@ out:
 int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size_t len,
 			   const char **why)
 {
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
@@ -532,7 +532,7 @@ int call_media_offerless_answer(struct call_media *m, int from, const char *sdp,
 {
 	static char err[128];
 	int to = !from;
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
