@@ -35,6 +35,12 @@ struct sip_leg {
 	struct sip_auth_client_state auth;
 	uint32_t cseq;
 	unsigned redirects;          /* 3xx followed so far (RFC 3261 §8.1.3.4) */
+	/* RFC 3262 reliable provisionals: as UAS (rel100: the caller supports them) the RSeq
+	 * of the one awaiting PRACK and its resend timer; as UAC the last RSeq PRACKed */
+	bool rel100;
+	uint32_t rseq;
+	guint rel_timer;
+	unsigned rel_interval, rel_elapsed;
 	bool released;
 };
 
@@ -125,10 +131,10 @@ static void on_reinvite_response(struct sip_ctrans *ct, const struct sip_msg *m,
 static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			       const struct sip_msg *msg, const struct sip_src *src, void *arg);
 
-static void respond(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
-		    const char *sdp)
+static void respond_x(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
+		      const char *sdp, const char *extra)
 {
-	GString *h = g_string_new(NULL);
+	GString *h = g_string_new(extra ? extra : "");
 	if (code > 100 && code < 300)
 		common_headers(l, h, sdp != NULL);
 	else
@@ -139,6 +145,43 @@ static void respond(struct sip_leg *l, struct sip_strans *st, int code, const ch
 			   sdp ? (struct slice){sdp, strlen(sdp)} : (struct slice){NULL, 0},
 			   l->local_tag);
 	g_string_free(h, TRUE);
+}
+
+static void respond(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
+		    const char *sdp)
+{
+	respond_x(l, st, code, reason, sdp, NULL);
+}
+
+/* A header (Supported, Require) naming option tag tok. */
+static bool has_option(const struct sip_msg *m, enum sip_hdr_id id, const char *tok)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr(m, id); h; h = sip_msg_hdr_next(m, h))
+		if (slice_caseeq(h->value, tok, strlen(tok)))
+			return true;
+	return false;
+}
+
+static void rel_stop(struct sip_leg *l)
+{
+	if (l->rel_timer)
+		g_source_remove(l->rel_timer);
+	l->rel_timer = 0;
+}
+
+/* RFC 3262 §3: the reliable provisional is resent at T1, doubling, until its PRACK or
+ * 64*T1. */
+static gboolean rel_resend(gpointer data)
+{
+	struct sip_leg *l = data;
+	l->rel_elapsed += l->rel_interval;
+	if (!l->st || l->rel_elapsed >= 32000 || sip_strans_resend(l->st) != 0) {
+		l->rel_timer = 0;
+		return G_SOURCE_REMOVE;
+	}
+	l->rel_interval *= 2;
+	l->rel_timer = g_timeout_add(l->rel_interval, rel_resend, l);
+	return G_SOURCE_REMOVE;
 }
 
 /* §12.1.1: the dialog exists from our first response with a tag. */
@@ -159,6 +202,15 @@ static void uas_progress(struct leg *base, int code, const char *sdp)
 	if (!l->st)
 		return;
 	uas_make_dialog(l);
+	if (l->rel100 && !l->rel_timer) { /* reliable (RFC 3262), one at a time */
+		char extra[64];
+		g_snprintf(extra, sizeof(extra), "Require: 100rel\r\nRSeq: %u\r\n", ++l->rseq);
+		respond_x(l, l->st, code, NULL, sdp, extra);
+		l->rel_interval = 500;
+		l->rel_elapsed = 0;
+		l->rel_timer = g_timeout_add(l->rel_interval, rel_resend, l);
+		return;
+	}
 	respond(l, l->st, code, NULL, sdp);
 }
 
@@ -168,6 +220,7 @@ static void uas_answer(struct leg *base, const char *sdp)
 	if (!l->st)
 		return;
 	uas_make_dialog(l);
+	rel_stop(l);
 	respond(l, l->st, 200, NULL, sdp);
 }
 
@@ -178,6 +231,7 @@ static void uas_fail(struct leg *base, int code, const char *reason)
 		return;
 	if (code < 300 || code > 699)
 		code = 500;
+	rel_stop(l);
 	respond(l, l->st, code, reason && *reason ? reason : NULL, NULL);
 }
 
@@ -264,6 +318,16 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		if (!l->released && l->base.call)
 			call_leg_request(l->base.call, &l->base, msg->method_id == SIP_METHOD_INFO ? "INFO" : "MESSAGE",
 					 ctype, msg->body.p, msg->body.len);
+		return;
+	}
+	case SIP_METHOD_PRACK: { /* RFC 3262 §3: acknowledges our reliable provisional */
+		const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_RACK);
+		struct sip_rack rack;
+		bool ok = h && sip_rack_parse(h->value, &rack) == 0 && l->rel_timer && l->st &&
+			  rack.rseq == l->rseq && rack.cseq == sip_strans_request(l->st)->cseq.num;
+		if (ok)
+			rel_stop(l);
+		respond(l, st, ok ? 200 : 481, NULL, NULL);
 		return;
 	}
 	case SIP_METHOD_OPTIONS:
@@ -370,6 +434,37 @@ static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_m
 }
 
 static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status);
+
+/* RFC 3262 §4: a reliable provisional (Require: 100rel, RSeq) gets a PRACK in its early
+ * dialog. Returns false for a retransmission (an RSeq already PRACKed). */
+static bool prack(struct sip_leg *l, const struct sip_msg *m)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_RSEQ);
+	if (!h || !has_option(m, SIP_HDR_REQUIRE, "100rel") || !l->dialog ||
+	    !slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog), strlen(sip_dialog_remote_tag(l->dialog))))
+		return true;
+	char buf[16];
+	g_snprintf(buf, sizeof(buf), SLICE_FMT, (int)MIN(h->value.len, 15), h->value.p);
+	char *end;
+	unsigned long rseq = strtoul(buf, &end, 10);
+	if (*end || rseq == 0 || rseq > 0xffffffffUL)
+		return true;
+	if (l->rseq && rseq <= l->rseq)
+		return false;
+	l->rseq = (uint32_t)rseq;
+	char *ruri = NULL;
+	GString *hdr = g_string_new(NULL);
+	sip_dialog_request(l->dialog, "PRACK", 0, &ruri, hdr);
+	g_string_append_printf(hdr, "RAck: %u %u INVITE\r\nUser-Agent: %s\r\n", l->rseq, m->cseq.num,
+			       l->b->user_agent);
+	struct sip_ctrans *pct;
+	sip_ctrans_send(l->b->cfg.stack, "PRACK", ruri, hdr->str, (struct slice){NULL, 0}, &l->dst,
+			forget, NULL, &pct);
+	g_free(ruri);
+	g_string_free(hdr, TRUE);
+	return true;
+}
+
 static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg);
 
 #define MAX_REDIRECTS 3
@@ -422,6 +517,8 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 			sip_dialog_set_handler(l->dialog, uac_dialog_request, l);
 			sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 		}
+		if (!prack(l, m))
+			return; /* a retransmitted reliable provisional: already passed on */
 		event(l, LEG_EV_PROGRESS, status, NULL, sdp_body(m));
 		return;
 	}
@@ -459,7 +556,8 @@ static void send_invite(struct sip_leg *l, const char *authorization)
 	else
 		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
 	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: %u INVITE\r\nMax-Forwards: 70\r\n"
-			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n",
+			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK\r\n"
+			       "Supported: 100rel\r\n",
 			       l->to_uri, l->call_id, l->cseq);
 	if (authorization)
 		g_string_append(h, authorization);
@@ -550,6 +648,7 @@ static void release(struct leg *base)
 {
 	struct sip_leg *l = (struct sip_leg *)base;
 	l->released = true;
+	rel_stop(l);
 	if (l->dialog)
 		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 	if (l->st)
@@ -689,6 +788,7 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	l->dst.raw = (struct slice){NULL, 0};
 	l->call_id = g_strndup(req->call_id.p, req->call_id.len);
 	core_random_hex(l->local_tag, 8);
+	l->rel100 = has_option(req, SIP_HDR_SUPPORTED, "100rel") || has_option(req, SIP_HDR_REQUIRE, "100rel");
 	sip_strans_set_owner(st, on_strans, l);
 	return &l->base;
 }

@@ -423,8 +423,7 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	m->sdp_sent[to] = true;
 	g_free(m->last_sent[to]);
 	m->last_sent[to] = g_strdup(out->str);
-	g_free(m->offer);
-	m->offer = NULL; /* answered */
+	/* the offer is kept: an early answer (18x) may be followed by the final one (2xx) */
 out:
 	secret_free(kin);
 	secret_free(kout);

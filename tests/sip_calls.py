@@ -278,6 +278,14 @@ def _():
     GW.settle()
 
 
+@case("100rel both ways (RFC 3262): the callee's reliable 183 is PRACKed by gorgee; the caller gets a reliable 183 and PRACKs it")
+def _():
+    callee = uas(["-sf", scen("uas-100rel.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-100rel.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
 @case("3xx: a 302 from the callee is followed to its Contact (calls.follow_redirects)")
 def _():
     moved = free_port()
