@@ -155,6 +155,8 @@ int call_media_offerless_answer(struct call_media *m, int from, const char *sdp,
 				GString *out, const char **why);
 int call_media_late_answer(struct call_media *m, int from, const char *sdp, size_t len,
 			   const char **why);
+/* The SDP we last sent to `side` (an offerless re-INVITE is answered with it), or NULL. */
+const char *call_media_last_sent(const struct call_media *m, int side);
 /* Hold/unhold re-offer toward `side`: the SDP last sent to it with the direction changed
  * (sendonly / sendrecv) and a new version. 0 or EINVAL (nothing sent to it yet). */
 int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out);
@@ -204,6 +206,9 @@ bool leg_is_sip(const struct leg *l);
  * dialog) or an errno. */
 int leg_sip_request(struct leg *l, const char *method, const char *ctype, const char *body,
 		    size_t len, sip_response_fn *fn, void *arg);
+/* The same with extra header lines (CRLF-terminated). */
+int leg_sip_request_x(struct leg *l, const char *method, const char *ctype, const char *body,
+		      size_t len, const char *extra, sip_response_fn *fn, void *arg);
 /* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */
 void leg_sip_set_credentials(struct leg *l, const char *user, const struct secret *pw);
 /* Accounts (account.c) for calls: the account of id if it belongs to session s; the

@@ -38,6 +38,12 @@ struct sip_leg {
 	/* RFC 3262 reliable provisionals: as UAS (rel100: the caller supports them) the RSeq
 	 * of the one awaiting PRACK and its resend timer; as UAC the last RSeq PRACKed */
 	bool rel100;
+	/* RFC 4028 session timer: the interval agreed, who refreshes, and the timer that either
+	 * sends our refresh (UPDATE at half the interval) or ends a session nobody refreshed */
+	unsigned se;
+	bool we_refresh;
+	bool peer_timer;            /* the peer supports "timer" (Supported or Require) */
+	guint se_timer;
 	uint32_t rseq;
 	guint rel_timer;
 	unsigned rel_interval, rel_elapsed;
@@ -162,6 +168,58 @@ static bool has_option(const struct sip_msg *m, enum sip_hdr_id id, const char *
 	return false;
 }
 
+static void se_arm(struct sip_leg *l);
+
+/* RFC 4028 §10: nobody refreshed within the interval: BYE and end the call. */
+static gboolean se_due(gpointer data)
+{
+	struct sip_leg *l = data;
+	l->se_timer = 0;
+	if (l->released || !l->dialog)
+		return G_SOURCE_REMOVE;
+	if (l->we_refresh) { /* a bodyless UPDATE refreshes (RFC 4028 §9: no new offer) */
+		char extra[64];
+		g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n", l->se,
+			   l->uas ? "uas" : "uac");
+		if (leg_sip_request_x(&l->base, "UPDATE", NULL, NULL, 0, extra, NULL, NULL) == 0) {
+			se_arm(l);
+			return G_SOURCE_REMOVE;
+		}
+	}
+	struct log_ctx c = lctx(l);
+	LOGN(log_module, &c, "session timer expired (%u s without a refresh): hanging up", l->se);
+	char extra[96];
+	g_snprintf(extra, sizeof(extra), "Reason: SIP;cause=408;text=\"session expired\"\r\n");
+	leg_sip_request_x(&l->base, "BYE", NULL, NULL, 0, extra, NULL, NULL);
+	event(l, LEG_EV_HANGUP, 408, "session expired", (struct slice){NULL, 0});
+	return G_SOURCE_REMOVE;
+}
+
+/* The refresher refreshes at half the interval; the other side gives up a little before
+ * the interval ends (§10: SE - min(32, SE/3)). */
+static void se_arm(struct sip_leg *l)
+{
+	if (l->se_timer)
+		g_source_remove(l->se_timer);
+	l->se_timer = 0;
+	if (!l->se)
+		return;
+	unsigned in = l->we_refresh ? l->se / 2 : l->se - MIN(32u, l->se / 3);
+	l->se_timer = g_timeout_add_seconds(in, se_due, l);
+}
+
+/* Session-Expires of a message (request or 2xx): 0 when absent. */
+static unsigned se_of(const struct sip_msg *m, bool *refresher_uac, bool *has_refresher)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_SESSION_EXPIRES);
+	struct sip_session_expires se;
+	if (!h || sip_session_expires_parse(h->value, &se) != 0)
+		return 0;
+	*has_refresher = se.refresher.p != NULL;
+	*refresher_uac = se.refresher.p && slice_caseeqlit(se.refresher, "uac");
+	return se.delta;
+}
+
 static void rel_stop(struct sip_leg *l)
 {
 	if (l->rel_timer)
@@ -221,7 +279,13 @@ static void uas_answer(struct leg *base, const char *sdp)
 		return;
 	uas_make_dialog(l);
 	rel_stop(l);
-	respond(l, l->st, 200, NULL, sdp);
+	char extra[96] = "";
+	if (l->se) { /* RFC 4028 §9: the caller refreshes when it can, else we do */
+		g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n%s", l->se,
+			   l->we_refresh ? "uas" : "uac", l->peer_timer ? "Require: timer\r\n" : "");
+		se_arm(l);
+	}
+	respond_x(l, l->st, 200, NULL, sdp, extra);
 }
 
 static void uas_fail(struct leg *base, int code, const char *reason)
@@ -298,8 +362,19 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			respond(l, st, msg->method_id == SIP_METHOD_INVITE ? 491 : 500, NULL, NULL);
 			return;
 		}
-		if (!body.len) { /* an offerless re-INVITE or a session refresh UPDATE */
-			respond(l, st, msg->method_id == SIP_METHOD_UPDATE ? 200 : 488, NULL, NULL);
+		if (l->se) /* any re-INVITE or UPDATE refreshes the session (RFC 4028 §7.4) */
+			se_arm(l);
+		if (!body.len) { /* a session refresh: UPDATE, or a re-INVITE answered with our
+				  * current SDP (its answer in the ACK changes nothing) */
+			char extra[96] = "";
+			if (l->se)
+				g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n",
+					   l->se, l->we_refresh ? (l->uas ? "uas" : "uac") : (l->uas ? "uac" : "uas"));
+			const char *cur = msg->method_id == SIP_METHOD_INVITE && l->base.call
+						  ? call_media_last_sent(l->base.call->media, l->base.side)
+						  : NULL;
+			respond_x(l, st, msg->method_id == SIP_METHOD_UPDATE || cur ? 200 : 488, NULL, cur,
+				  extra);
 			return;
 		}
 		l->re_st = st;
@@ -430,6 +505,13 @@ static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_m
 		return;
 	}
 	send_ack_2xx(l, m->cseq.num);
+	bool uac_refresh = false, named = false;
+	unsigned se = se_of(m, &uac_refresh, &named);
+	if (se) { /* RFC 4028 §7.2: the 2xx says who refreshes; absent = the callee ignores it */
+		l->se = se;
+		l->we_refresh = uac_refresh;
+		se_arm(l);
+	}
 	event(l, LEG_EV_ANSWER, m->status, NULL, sdp_body(m));
 }
 
@@ -557,10 +639,12 @@ static void send_invite(struct sip_leg *l, const char *authorization)
 		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
 	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: %u INVITE\r\nMax-Forwards: 70\r\n"
 			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK\r\n"
-			       "Supported: 100rel\r\n",
+			       "Supported: 100rel, timer\r\n",
 			       l->to_uri, l->call_id, l->cseq);
 	if (authorization)
 		g_string_append(h, authorization);
+	if (l->b->cfg.session_expires) /* RFC 4028 §7.1: we ask; the callee's 2xx decides */
+		g_string_append_printf(h, "Session-Expires: %u\r\nMin-SE: 90\r\n", l->b->cfg.session_expires);
 	common_headers(l, h, l->offer != NULL);
 	int rc = sip_ctrans_send(l->b->cfg.stack, "INVITE", l->ruri, h->str,
 				 l->offer ? (struct slice){l->offer, strlen(l->offer)}
@@ -649,6 +733,9 @@ static void release(struct leg *base)
 	struct sip_leg *l = (struct sip_leg *)base;
 	l->released = true;
 	rel_stop(l);
+	if (l->se_timer)
+		g_source_remove(l->se_timer);
+	l->se_timer = 0;
 	if (l->dialog)
 		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 	if (l->st)
@@ -706,13 +793,19 @@ static void leg_free(struct leg *base)
 int leg_sip_request(struct leg *base, const char *method, const char *ctype, const char *body,
 		    size_t len, sip_response_fn *fn, void *arg)
 {
+	return leg_sip_request_x(base, method, ctype, body, len, NULL, fn, arg);
+}
+
+int leg_sip_request_x(struct leg *base, const char *method, const char *ctype, const char *body,
+		      size_t len, const char *extra, sip_response_fn *fn, void *arg)
+{
 	struct sip_leg *l = (struct sip_leg *)base;
 	if (!l->dialog || l->released || sip_dialog_state(l->dialog) != SIP_DIALOG_CONFIRMED)
 		return EAGAIN;
 	char *ruri = NULL;
 	GString *h = g_string_new(NULL);
 	sip_dialog_request(l->dialog, method, 0, &ruri, h);
-	g_string_append_printf(h, "User-Agent: %s\r\n", l->b->user_agent);
+	g_string_append_printf(h, "User-Agent: %s\r\n%s", l->b->user_agent, extra ? extra : "");
 	if (len)
 		g_string_append_printf(h, "Content-Type: %s\r\n", ctype && *ctype ? ctype : "text/plain");
 	struct sip_ctrans *ct;
@@ -789,6 +882,15 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	l->call_id = g_strndup(req->call_id.p, req->call_id.len);
 	core_random_hex(l->local_tag, 8);
 	l->rel100 = has_option(req, SIP_HDR_SUPPORTED, "100rel") || has_option(req, SIP_HDR_REQUIRE, "100rel");
+	l->peer_timer = has_option(req, SIP_HDR_SUPPORTED, "timer") || has_option(req, SIP_HDR_REQUIRE, "timer");
+	bool uac_refresh = false, named = false;
+	unsigned se = se_of(req, &uac_refresh, &named);
+	if (se >= 90 || (!se && l->peer_timer && b->cfg.session_expires)) {
+		/* the caller's interval (ours when it only supports timers); it refreshes when it
+		 * supports timers and did not hand the job to us */
+		l->se = se ? se : b->cfg.session_expires;
+		l->we_refresh = !l->peer_timer || (named && !uac_refresh);
+	}
 	sip_strans_set_owner(st, on_strans, l);
 	return &l->base;
 }

@@ -521,6 +521,11 @@ int call_media_offer_default(struct call_media *m, int to, GString *out, const c
 	return 0;
 }
 
+const char *call_media_last_sent(const struct call_media *m, int side)
+{
+	return m->last_sent[side];
+}
+
 bool call_media_offerless(const struct call_media *m)
 {
 	return m->offerless;

@@ -495,6 +495,7 @@ static int sip_start(struct gw *gw)
 				.max_calls = (unsigned)c->calls.max_calls,
 				.sdes = c->calls.srtp == 1,
 				.follow_redirects = c->calls.follow_redirects,
+				.session_expires = c->calls.session_expires >= 90 ? (unsigned)c->calls.session_expires : 0,
 				.redirect = c->calls.redirect,
 				.rtp_timeout = (unsigned)c->media.rtp_timeout};
 	gw->b2b = b2b_new(&bc);

@@ -286,6 +286,14 @@ def _():
     GW.settle()
 
 
+@case("session timers (RFC 4028): the caller's interval granted with refresher=uac and its UPDATE refresh answered; the callee asked for a timer, refreshes itself")
+def _():
+    callee = uas(["-sf", scen("uas-timer.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-timer.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
 @case("3xx: a 302 from the callee is followed to its Contact (calls.follow_redirects)")
 def _():
     moved = free_port()
