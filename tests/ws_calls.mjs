@@ -226,6 +226,25 @@ test('hold: gorgee re-INVITEs the SIP party with a=sendonly and reports "held"',
   await settle();
 });
 
+test('renegotiation from SIP: the callee\'s re-INVITE reaches the client as a renegotiate offer; its answer goes back', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-reinvite-out.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const ren = await c.event('renegotiate', (m) => m.call_id === id);
+  assert(ren.data.jsep.type === 'offer' && /a=sendonly/.test(ren.data.jsep.sdp), JSON.stringify(ren));
+  const ans = offer(rtp.address().port).replace('a=sendrecv', 'a=recvonly');
+  const rr = await c.req('renegotiate', { call_id: id, jsep: { type: 'answer', sdp: ans } });
+  assert(rr.result, JSON.stringify(rr));
+  await sleep(300);
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the callee got recvonly in its 200');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
 test('account: a call through the user\'s upstream account answers the PBX\'s 401 with its credentials', async () => {
   // the PBX on a port of its own: the account's un-REGISTER at logout must not reach the trunk's callee
   const pbxPort = await freePort();
