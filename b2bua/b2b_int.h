@@ -209,6 +209,8 @@ int leg_sip_request(struct leg *l, const char *method, const char *ctype, const 
 /* The same with extra header lines (CRLF-terminated). */
 int leg_sip_request_x(struct leg *l, const char *method, const char *ctype, const char *body,
 		      size_t len, const char *extra, sip_response_fn *fn, void *arg);
+/* Another contact to try when this one fails (serial forking by q, RFC 3261 §16.6). */
+void leg_sip_add_alternative(struct leg *l, const char *ruri, const char *hop);
 /* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */
 void leg_sip_set_credentials(struct leg *l, const char *user, const struct secret *pw);
 /* Accounts (account.c) for calls: the account of id if it belongs to session s; the
@@ -230,6 +232,7 @@ struct target {
 	int code;         /* when nothing: 404, 480 */
 	bool trunk;       /* through the trunk: SEC-10 and the dial plan apply */
 	char account[16]; /* to a browser's upstream account (its Contact was called) */
+	GPtrArray *alts;  /* further contacts of the AOR, "ruri\nhop" strings, tried in turn */
 };
 void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t);
 void b2b_target_clear(struct target *t);

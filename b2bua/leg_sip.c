@@ -35,6 +35,7 @@ struct sip_leg {
 	struct sip_auth_client_state auth;
 	uint32_t cseq;
 	unsigned redirects;          /* 3xx followed so far (RFC 3261 §8.1.3.4) */
+	GQueue alts;                 /* further targets ("ruri\nhop"), tried on failure */
 	/* RFC 3262 reliable provisionals: as UAS (rel100: the caller supports them) the RSeq
 	 * of the one awaiting PRACK and its resend timer; as UAC the last RSeq PRACKed */
 	bool rel100;
@@ -551,6 +552,46 @@ static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg
 
 #define MAX_REDIRECTS 3
 
+/* A new target for the same INVITE: the early dialog of the old one is dropped. */
+static bool retarget(struct sip_leg *l, const char *ruri, const char *hop)
+{
+	struct sip_uri u;
+	if (sip_uri_parse((struct slice){hop, strlen(hop)}, &u) != 0)
+		return false;
+	if (l->dialog) {
+		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+		sip_dialog_free(l->dialog);
+		l->dialog = NULL;
+	}
+	l->provisional = false;
+	l->rseq = 0;
+	g_free(l->ruri);
+	g_free(l->next_hop);
+	l->ruri = g_strdup(ruri);
+	l->next_hop = g_strdup(hop);
+	if (sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving) != 0) {
+		l->resolving = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Serial forking: the next contact of the AOR after a failure that another contact might
+ * not give (not a 6xx, not after our CANCEL). */
+static bool next_alternative(struct sip_leg *l, int status)
+{
+	if (l->cancel_wanted || status >= 600 || status == 487 || g_queue_is_empty(&l->alts))
+		return false;
+	char *next = g_queue_pop_head(&l->alts);
+	char **rh = g_strsplit(next, "\n", 2);
+	struct log_ctx lc = lctx(l);
+	LOGI(log_module, &lc, "%d from %s: trying %s", status, l->ruri, rh[0]);
+	bool ok = rh[0] && rh[1] && retarget(l, rh[0], rh[1]);
+	g_strfreev(rh);
+	g_free(next);
+	return ok;
+}
+
 /* A 3xx: the first Contact becomes the target (same Call-ID and tags, next CSeq), when
  * calls.follow_redirects allows and no more than MAX_REDIRECTS were followed (loops). */
 static bool follow_redirect(struct sip_leg *l, const struct sip_msg *m, int status)
@@ -565,17 +606,12 @@ static bool follow_redirect(struct sip_leg *l, const struct sip_msg *m, int stat
 	    sip_uri_parse(c.addr.uri, &u) != 0 || u.scheme != SIP_SCHEME_SIP)
 		return false;
 	l->redirects++;
-	g_free(l->ruri);
-	g_free(l->next_hop);
-	l->ruri = g_strndup(c.addr.uri.p, c.addr.uri.len);
-	l->next_hop = g_strdup(l->ruri);
+	char *target = g_strndup(c.addr.uri.p, c.addr.uri.len);
 	struct log_ctx lc = lctx(l);
-	LOGI(log_module, &lc, "%d: following the redirect to %s", status, l->ruri);
-	if (sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving) != 0) {
-		l->resolving = NULL;
-		return false;
-	}
-	return true;
+	LOGI(log_module, &lc, "%d: following the redirect to %s", status, target);
+	bool ok = retarget(l, target, target);
+	g_free(target);
+	return ok;
 }
 
 static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
@@ -612,6 +648,8 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 	if (answer_challenge(l, m, status))
 		return;
 	if (follow_redirect(l, m, status))
+		return;
+	if (next_alternative(l, status))
 		return;
 	char reason[128] = "";
 	if (m)
@@ -787,6 +825,7 @@ static void leg_free(struct leg *base)
 	g_free(l->offer);
 	g_free(l->auth_user);
 	secret_free(l->auth_pw);
+	g_queue_clear_full(&l->alts, g_free);
 	g_free(l);
 }
 
@@ -893,6 +932,12 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	}
 	sip_strans_set_owner(st, on_strans, l);
 	return &l->base;
+}
+
+void leg_sip_add_alternative(struct leg *base, const char *ruri, const char *hop)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	g_queue_push_tail(&l->alts, g_strdup_printf("%s\n%s", ruri, hop));
 }
 
 void leg_sip_set_credentials(struct leg *base, const char *user, const struct secret *pw)

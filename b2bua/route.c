@@ -156,6 +156,8 @@ void b2b_target_clear(struct target *t)
 {
 	if (t->ws)
 		g_ptr_array_unref(t->ws);
+	if (t->alts)
+		g_ptr_array_unref(t->alts);
 	g_free(t->ruri);
 	g_free(t->hop);
 	memset(t, 0, sizeof(*t));
@@ -210,13 +212,23 @@ void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struc
 		GPtrArray *found = NULL;
 		if (sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
 		    found->len) {
-			const struct sip_binding *bd = found->pdata[0];
-			t->ruri = g_strdup(bd->contact);
-			/* NAT: the address the REGISTER came from, "udp:ip:port", beats the Contact */
-			if (bd->received && g_str_has_prefix(bd->received, "udp:"))
-				t->hop = g_strdup_printf("sip:%s", bd->received + 4); /* v6 is bracketed */
-			else
-				t->hop = g_strdup(bd->contact);
+			for (guint i = 0; i < found->len && i < 8; i++) {
+				const struct sip_binding *bd = found->pdata[i];
+				/* NAT: the address the REGISTER came from, "udp:ip:port", beats the
+				 * Contact */
+				char *hop = bd->received && g_str_has_prefix(bd->received, "udp:")
+						    ? g_strdup_printf("sip:%s", bd->received + 4) /* v6 bracketed */
+						    : g_strdup(bd->contact);
+				if (i == 0) {
+					t->ruri = g_strdup(bd->contact);
+					t->hop = hop;
+					continue;
+				}
+				if (!t->alts)
+					t->alts = g_ptr_array_new_with_free_func(g_free);
+				g_ptr_array_add(t->alts, g_strdup_printf("%s\n%s", bd->contact, hop));
+				g_free(hop);
+			}
 		}
 		if (found)
 			g_ptr_array_unref(found);
@@ -272,6 +284,12 @@ static void attach_b(struct b2b *b, struct call *c, struct target *t, const char
 		g_free(from);
 	} else {
 		call_set_leg(c, LEG_B, leg_sip_new_uac(b, t->ruri, t->hop, from_uri, display, to));
+		for (guint i = 0; t->alts && i < t->alts->len; i++) {
+			char **rh = g_strsplit(t->alts->pdata[i], "\n", 2);
+			if (rh[0] && rh[1])
+				leg_sip_add_alternative(c->leg[LEG_B], rh[0], rh[1]);
+			g_strfreev(rh);
+		}
 	}
 }
 

@@ -202,6 +202,7 @@ def setup():
     with open(os.path.join(TMP, "uas_pcma.xml"), "w") as f:
         f.write(uas_xml)
     GW.add_user("alice", "wonderland7")
+    GW.add_user("carol", "carol-pw-1")
     GW.start()
     GW2.add_user("alice", "wonderland7")
     GW2.start()
@@ -384,6 +385,27 @@ def _():
     r.send("BYE")
     assert r.recv()[0] == 200
     assert finish(callee) == 0
+    GW.settle()
+
+
+@case("serial forking: the first contact of a user answers 486, the next one gets the call")
+def _():
+    first, second = free_port(), free_port()
+    for port in (second, first):  # the last to register is tried first
+        reg = sipp(["-p", str(port), "-sf", scen("register-auth.xml"), "-m", "1", "-au", "carol",
+                    "-ap", "carol-pw-1", "-s", "carol", f"127.0.0.1:{GW.sip}"])
+        assert finish(reg, 15) == 0, "registration failed"
+        time.sleep(1.1)  # bindings are ordered by update time, in seconds
+    busy = uas(["-sf", scen("uas-busy.xml"), "-m", "1"], port=first)
+    ok = uas(["-sn", "uas", "-m", "1"], port=second)
+    r = Raw(GW, user="carol")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 200, resp
+    r.ack(r.cseq)
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    assert finish(busy) == 0 and finish(ok) == 0
     GW.settle()
 
 
