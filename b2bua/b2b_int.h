@@ -59,6 +59,8 @@ struct leg_ops {
 	/* an in-dialog INFO or MESSAGE from the other leg's peer, to pass on */
 	void (*request)(struct leg *l, const char *method, const char *ctype, const char *body,
 			size_t len);
+	/* progress of a transfer this leg asked for (RFC 3515 NOTIFY sipfrag status) */
+	void (*transfer_progress)(struct leg *l, int code, bool final);
 	/* the outcome of call_hold() this leg asked for: code 200 or the failure */
 	void (*held)(struct leg *l, bool hold, int code);
 	/* one of our ICE candidates for this leg ("candidate:..."), NULL = end of candidates */
@@ -128,6 +130,17 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
  * 0, EBUSY (not active, or a renegotiation in progress) or EINVAL.
  */
 int call_hold(struct call *c, enum leg_side side, bool hold);
+/*
+ * Blind transfer (RFC 3515) asked by the leg on `side`: the other leg (SIP) gets a REFER to
+ * `to`, Referred-By `by`. done(code, arg) reports the REFER's final response; NOTIFYs come
+ * back as call_leg_notify(). 0, or EINVAL when the other leg cannot be transferred.
+ */
+typedef void call_transfer_fn(int code, void *arg);
+int call_transfer(struct call *c, enum leg_side side, const char *to, const char *by,
+		  call_transfer_fn *done, void *arg);
+/* A NOTIFY of the refer subscription from leg l's peer: the sipfrag status. A final 2xx
+ * ends the call (the peer is now talking to the transfer target). */
+void call_leg_notify(struct call *c, struct leg *l, int code, bool final);
 /* An INFO or MESSAGE from leg l's peer inside the call: passed to the other leg. */
 void call_leg_request(struct call *c, struct leg *l, const char *method, const char *ctype,
 		      const char *body, size_t len);
@@ -209,6 +222,9 @@ int leg_sip_request(struct leg *l, const char *method, const char *ctype, const 
 /* The same with extra header lines (CRLF-terminated). */
 int leg_sip_request_x(struct leg *l, const char *method, const char *ctype, const char *body,
 		      size_t len, const char *extra, sip_response_fn *fn, void *arg);
+/* Sends REFER in the leg's dialog (Refer-To, Referred-By); fn gets the final response with
+ * arg (not the leg). 0, EAGAIN or an errno. */
+int leg_sip_refer(struct leg *l, const char *to, const char *by, sip_response_fn *fn, void *arg);
 /* Another contact to try when this one fails (serial forking by q, RFC 3261 §16.6). */
 void leg_sip_add_alternative(struct leg *l, const char *ruri, const char *hop);
 /* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */

@@ -344,6 +344,50 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 	}
 }
 
+struct transfer_req {
+	call_transfer_fn *done;
+	void *arg;
+};
+
+static void on_refer(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+{
+	struct transfer_req *t = arg;
+	if (status < 200)
+		return;
+	t->done(status, t->arg);
+	g_free(t);
+}
+
+int call_transfer(struct call *c, enum leg_side side, const char *to, const char *by,
+		  call_transfer_fn *done, void *arg)
+{
+	struct leg *other = c->leg[side == LEG_A ? LEG_B : LEG_A];
+	if (c->state != CALL_ACTIVE || !leg_is_sip(other))
+		return EINVAL;
+	struct transfer_req *t = g_new0(struct transfer_req, 1);
+	t->done = done;
+	t->arg = arg;
+	int rc = leg_sip_refer(other, to, by, on_refer, t);
+	if (rc)
+		g_free(t);
+	return rc;
+}
+
+void call_leg_notify(struct call *c, struct leg *l, int code, bool final)
+{
+	struct leg *other = c->leg[l->side == LEG_A ? LEG_B : LEG_A];
+	if (c->state == CALL_ENDED || !other)
+		return;
+	if (other->ops->transfer_progress)
+		other->ops->transfer_progress(other, code, final);
+	if (final && code >= 200 && code < 300) { /* transferred: this call is over */
+		struct log_ctx lc = ctx(c);
+		LOGI(log_module, &lc, "transferred (NOTIFY %d): ending the call", code);
+		l->ops->bye(l, 0, NULL);
+		finish(c, 200, "transferred");
+	}
+}
+
 void call_leg_request(struct call *c, struct leg *l, const char *method, const char *ctype,
 		      const char *body, size_t len)
 {

@@ -406,6 +406,27 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		respond(l, st, ok ? 200 : 481, NULL, NULL);
 		return;
 	}
+	case SIP_METHOD_NOTIFY: { /* the implicit subscription of our REFER (RFC 3515 §2.4.4) */
+		const struct sip_hdr *ev = sip_msg_hdr(msg, SIP_HDR_EVENT);
+		if (!ev || !(slice_caseeqlit(ev->value, "refer") ||
+			     (ev->value.len > 6 && g_ascii_strncasecmp(ev->value.p, "refer;", 6) == 0))) {
+			respond(l, st, 489, NULL, NULL); /* RFC 6665 §8.2.1: Bad Event */
+			return;
+		}
+		const struct sip_hdr *ss = sip_msg_hdr(msg, SIP_HDR_SUBSCRIPTION_STATE);
+		bool terminated = ss && ss->value.len >= 10 &&
+				  g_ascii_strncasecmp(ss->value.p, "terminated", 10) == 0;
+		/* message/sipfrag: "SIP/2.0 180 Ringing" */
+		int code = 0;
+		if (msg->body.len >= 11 && memcmp(msg->body.p, "SIP/2.0 ", 8) == 0 &&
+		    g_ascii_isdigit(msg->body.p[8]) && g_ascii_isdigit(msg->body.p[9]) &&
+		    g_ascii_isdigit(msg->body.p[10]))
+			code = (msg->body.p[8] - '0') * 100 + (msg->body.p[9] - '0') * 10 + (msg->body.p[10] - '0');
+		respond(l, st, code ? 200 : 400, NULL, NULL);
+		if (code && !l->released && l->base.call)
+			call_leg_notify(l->base.call, &l->base, code, terminated || code >= 200);
+		return;
+	}
 	case SIP_METHOD_OPTIONS:
 		respond(l, st, 200, NULL, NULL);
 		return;
@@ -932,6 +953,15 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	}
 	sip_strans_set_owner(st, on_strans, l);
 	return &l->base;
+}
+
+int leg_sip_refer(struct leg *base, const char *to, const char *by, sip_response_fn *fn, void *arg)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	char extra[SIP_MAX_URI * 2 + 64];
+	g_snprintf(extra, sizeof(extra), "Refer-To: <%s>\r\nReferred-By: <%s>\r\nContact: <%s>\r\n", to,
+		   by, l->contact);
+	return leg_sip_request_x(base, "REFER", NULL, NULL, 0, extra, fn, arg);
 }
 
 void leg_sip_add_alternative(struct leg *base, const char *ruri, const char *hop)

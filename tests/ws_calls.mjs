@@ -245,6 +245,28 @@ test('renegotiation from SIP: the callee\'s re-INVITE reaches the client as a re
   await settle();
 });
 
+test('blind transfer (RFC 3515): REFER to the SIP party, NOTIFY progress as events, the call ends on success', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-refer.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const t = await c.req('transfer', { call_id: id, to: 'sip:2000@127.0.0.1' });
+  assert(t.result && t.result.code === 202, JSON.stringify(t));
+  const p1 = await c.event('transfer_progress', (m) => m.id === t.id && m.data.code === 100);
+  assert(p1.data.final === false && p1.call_id === id, JSON.stringify(p1));
+  const p2 = await c.event('transfer_progress', (m) => m.id === t.id && m.data.final);
+  assert(p2.data.code === 200, JSON.stringify(p2));
+  const e = await c.state(id, 'ended');
+  assert(e.data.reason === 'transferred', JSON.stringify(e));
+  assert(await finished(callee) === 0, 'the SIP party got the REFER, its NOTIFYs were answered, then BYE');
+  const bad = await c.req('transfer', { call_id: id, to: 'sip:2000@127.0.0.1' });
+  assert(bad.error, 'no transfer of an ended call');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
 test('account: a call through the user\'s upstream account answers the PBX\'s 401 with its credentials', async () => {
   // the PBX on a port of its own: the account's un-REGISTER at logout must not reach the trunk's callee
   const pbxPort = await freePort();
