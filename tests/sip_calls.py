@@ -237,6 +237,16 @@ def _():
     GW.settle()
 
 
+@case("SDES-SRTP (RFC 4568) both legs: RTP/SAVP kept, gorgee's own keys toward each side, no key echoed")
+def _():
+    callee = uas(["-sf", scen("uas-sdes.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-sdes.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    log = open(os.path.join(GW.dir, "stderr")).read()
+    assert "WVNfX19zZW1jdGwg" not in log and "d0RmdmVyc2lvbiBu" not in log, "an SRTP key reached the log (SEC-13)"
+    GW.settle()
+
+
 @case("CANCEL: the caller gives up while the callee rings; both see 487, the callee its CANCEL")
 def _():
     before = GW.metric('gorgee_calls_total{result="cancelled"}')
