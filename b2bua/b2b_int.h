@@ -59,6 +59,8 @@ struct leg_ops {
 	/* an in-dialog INFO or MESSAGE from the other leg's peer, to pass on */
 	void (*request)(struct leg *l, const char *method, const char *ctype, const char *body,
 			size_t len);
+	/* a transfer the other party asks of this leg's user (RFC 3515 REFER received) */
+	void (*transfer_request)(struct leg *l, const char *to, const char *by);
 	/* progress of a transfer this leg asked for (RFC 3515 NOTIFY sipfrag status) */
 	void (*transfer_progress)(struct leg *l, int code, bool final);
 	/* the outcome of call_hold() this leg asked for: code 200 or the failure */
@@ -89,6 +91,8 @@ enum call_state {
 	CALL_REOFFER_B, /* the same from B */
 	CALL_HOLD_A,    /* active; A asked gorgee to hold or resume B: our re-offer is at B */
 	CALL_HOLD_B,    /* the same for B */
+	CALL_REFERRED,  /* a SIP party sent REFER: its peer (a browser) is asked to accept */
+	CALL_TRANSFERRING, /* accepted: a new leg calls the Refer-To target in its place */
 	CALL_CANCELLING,/* A gave up; B is being cancelled */
 	CALL_ENDED,
 };
@@ -103,6 +107,11 @@ struct call {
 	struct call_media *media;
 	gint64 started_us, answered_us;
 	bool hold_wanted;     /* what the hold in progress (CALL_HOLD_x) asks */
+	/* a REFER received (transfer.c): the referring leg, its target, the leg calling it */
+	struct leg *xfer_new;
+	enum leg_side xfer_side;
+	char *xfer_to, *xfer_by;
+	bool xfer_gone;       /* the transferor hung up already (RFC 5589 allows it) */
 	int end_code;
 	char *end_reason;
 	char *from, *to;      /* for the dump */
@@ -141,6 +150,20 @@ int call_transfer(struct call *c, enum leg_side side, const char *to, const char
 /* A NOTIFY of the refer subscription from leg l's peer: the sipfrag status. A final 2xx
  * ends the call (the peer is now talking to the transfer target). */
 void call_leg_notify(struct call *c, struct leg *l, int code, bool final);
+/*
+ * A REFER from leg l's peer (transfer.c): answered 202 by the leg; the other leg (a browser)
+ * is asked (transfer_request), then transfer_accept/transfer_reject decide. Returns the
+ * status to answer the REFER with (202, or 403/491/501).
+ */
+int call_leg_refer(struct call *c, struct leg *l, const char *to, const char *by);
+/* The browser's decision on a transfer_request. 0 or EINVAL (none pending). */
+int call_transfer_decide(struct call *c, bool accept);
+/* Events of the leg calling the transfer target, and of the others while it does. */
+void call_transfer_event(struct call *c, struct leg *l, enum leg_ev ev, int code,
+			 const char *reason, const char *sdp, size_t len);
+void call_transfer_free(struct call *c);
+void call_set_state(struct call *c, enum call_state to);
+void call_finish(struct call *c, int code, const char *reason);
 /* An INFO or MESSAGE from leg l's peer inside the call: passed to the other leg. */
 void call_leg_request(struct call *c, struct leg *l, const char *method, const char *ctype,
 		      const char *body, size_t len);

@@ -11,6 +11,7 @@ static const char *const state_names[] = {
 	[CALL_ACTIVE] = "active",         [CALL_REOFFER_A] = "reoffer-a",
 	[CALL_REOFFER_B] = "reoffer-b",   [CALL_HOLD_A] = "hold-a",
 	[CALL_HOLD_B] = "hold-b",         [CALL_CANCELLING] = "cancelling",
+	[CALL_REFERRED] = "referred",     [CALL_TRANSFERRING] = "transferring",
 	[CALL_ENDED] = "ended",
 };
 
@@ -25,6 +26,12 @@ static struct log_ctx ctx(const struct call *c)
 }
 
 /* The one place a call changes state. */
+static void set_state(struct call *c, enum call_state to);
+void call_set_state(struct call *c, enum call_state to)
+{
+	set_state(c, to);
+}
+
 static void set_state(struct call *c, enum call_state to)
 {
 	struct log_ctx lc = ctx(c);
@@ -62,6 +69,7 @@ static void call_free(gpointer p)
 	for (int i = 0; i < 2; i++)
 		if (c->leg[i])
 			c->leg[i]->ops->free(c->leg[i]);
+	call_transfer_free(c);
 	call_media_free(c->media);
 	if (c->free_source)
 		g_source_remove(c->free_source);
@@ -100,7 +108,14 @@ static void finish(struct call *c, int code, const char *reason)
 	for (int i = 0; i < 2; i++)
 		if (c->leg[i])
 			c->leg[i]->ops->release(c->leg[i]);
+	if (c->xfer_new)
+		c->xfer_new->ops->release(c->xfer_new);
 	c->free_source = g_idle_add(free_later, c);
+}
+
+void call_finish(struct call *c, int code, const char *reason)
+{
+	finish(c, code, reason);
 }
 
 int call_offer_from_a(struct call *c, const char *sdp, size_t len, GString *out, const char **why)
@@ -134,8 +149,10 @@ void call_end(struct call *c, int code, const char *reason)
 		return;
 	default:
 		for (int i = 0; i < 2; i++)
-			if (c->leg[i])
+			if (c->leg[i] && !(c->xfer_gone && i == (int)c->xfer_side))
 				c->leg[i]->ops->bye(c->leg[i], code, reason);
+		if (c->xfer_new)
+			c->xfer_new->ops->cancel(c->xfer_new);
 		break;
 	}
 	finish(c, code, reason);
@@ -287,6 +304,10 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 	LOGD(log_module, &lc, "%s leg %c: event %d code %d in %s", l->ops->kind,
 	     l->side == LEG_A ? 'A' : 'B', ev, code, call_state_name(c->state));
 	struct leg *other = c->leg[l->side == LEG_A ? LEG_B : LEG_A];
+	if (c->state == CALL_REFERRED || c->state == CALL_TRANSFERRING) {
+		call_transfer_event(c, l, ev, code, reason, sdp, sdp_len);
+		return;
+	}
 	switch (c->state) {
 	case CALL_ROUTING:
 		if (ev == LEG_EV_CANCEL || ev == LEG_EV_HANGUP) {
@@ -340,6 +361,8 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 		}
 		break;
 	case CALL_ENDED:
+	case CALL_REFERRED:
+	case CALL_TRANSFERRING:
 		break;
 	}
 }

@@ -406,6 +406,30 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		respond(l, st, ok ? 200 : 481, NULL, NULL);
 		return;
 	}
+	case SIP_METHOD_REFER: { /* the peer transfers its other party (RFC 3515) */
+		const struct sip_hdr *rt = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+		const struct sip_hdr *rb = sip_msg_hdr(msg, SIP_HDR_REFERRED_BY);
+		struct sip_addr to, by;
+		if (!rt || sip_addr_parse(rt->value, &to) != 0 || !to.uri.len || to.uri.len > SIP_MAX_URI ||
+		    memchr(to.uri.p, '?', to.uri.len)) { /* embedded headers (Replaces): not yet */
+			respond(l, st, 400, "Bad Refer-To", NULL);
+			return;
+		}
+		char *target = g_strndup(to.uri.p, to.uri.len);
+		char *referrer = rb && sip_addr_parse(rb->value, &by) == 0 && by.uri.len <= SIP_MAX_URI
+					 ? g_strndup(by.uri.p, by.uri.len)
+					 : g_strdup("");
+		int code = l->base.call ? call_leg_refer(l->base.call, &l->base, target, referrer) : 481;
+		respond(l, st, code, NULL, NULL);
+		if (code == 202) { /* the implicit subscription's first NOTIFY (§2.4.4) */
+			static const char frag[] = "SIP/2.0 100 Trying\r\n";
+			leg_sip_request_x(&l->base, "NOTIFY", "message/sipfrag", frag, sizeof(frag) - 1,
+					  "Event: refer\r\nSubscription-State: active;expires=60\r\n", NULL, NULL);
+		}
+		g_free(target);
+		g_free(referrer);
+		return;
+	}
 	case SIP_METHOD_NOTIFY: { /* the implicit subscription of our REFER (RFC 3515 §2.4.4) */
 		const struct sip_hdr *ev = sip_msg_hdr(msg, SIP_HDR_EVENT);
 		if (!ev || !(slice_caseeqlit(ev->value, "refer") ||

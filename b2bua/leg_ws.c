@@ -209,6 +209,14 @@ static void ws_request(struct leg *base, const char *method, const char *ctype, 
 		json_pack("{s:s,s:s%}", "content_type", ctype, "body", body, len));
 }
 
+static void ws_transfer_request(struct leg *base, const char *to, const char *by)
+{
+	struct ws_leg *l = (struct ws_leg *)base;
+	if (l->session)
+		send_to(l, l->session, "transfer_request", l->req_id,
+			json_pack("{s:s,s:s}", "to", to, "referred_by", by));
+}
+
 static void ws_transfer_progress(struct leg *base, int code, bool final)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
@@ -277,6 +285,7 @@ static const struct leg_ops ws_ops = {
 	.held = ws_held,
 	.request = ws_request,
 	.transfer_progress = ws_transfer_progress,
+	.transfer_request = ws_transfer_request,
 	.release = ws_release,
 	.dump = ws_dump,
 	.free = ws_free,
@@ -647,6 +656,30 @@ static void h_transfer(struct ws_req *req, json_t *params, void *arg)
 	g_free(by);
 }
 
+static void transfer_decide(struct ws_req *req, json_t *params, struct b2b *b, bool accept)
+{
+	struct call *c;
+	struct ws_leg *l = own_leg(b, req, params, &c);
+	if (!l)
+		return;
+	if (c->state != CALL_REFERRED) {
+		ws_req_error(req, WS_E_WRONG_STATE, "no transfer request on this call");
+		return;
+	}
+	ws_req_reply(req, NULL);
+	call_transfer_decide(c, accept);
+}
+
+static void h_transfer_accept(struct ws_req *req, json_t *params, void *arg)
+{
+	transfer_decide(req, params, arg, true);
+}
+
+static void h_transfer_reject(struct ws_req *req, json_t *params, void *arg)
+{
+	transfer_decide(req, params, arg, false);
+}
+
 static void on_stats(struct relay_session *rs, const struct relay_session_stats *st, void *arg)
 {
 	struct ws_req *req = arg;
@@ -767,6 +800,8 @@ static const struct ws_param p_transfer[] = {
 };
 static const struct ws_request_def call_requests[] = {
 	{"transfer", p_transfer, h_transfer, WS_REQ_NEEDS_LOGIN},
+	{"transfer_accept", p_call_id, h_transfer_accept, WS_REQ_NEEDS_LOGIN},
+	{"transfer_reject", p_call_id, h_transfer_reject, WS_REQ_NEEDS_LOGIN},
 	{"info", p_info, h_info, WS_REQ_NEEDS_LOGIN},
 	{"dtmf", p_dtmf, h_dtmf, WS_REQ_NEEDS_LOGIN},
 	{"call", p_call, h_call, WS_REQ_NEEDS_LOGIN},

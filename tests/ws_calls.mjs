@@ -42,8 +42,8 @@ async function start() {
     '--set', `calls.trunk=sip:127.0.0.1:${uasPort}`, '--set', 'calls.trusted=127.0.0.1',
     '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
     '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
-    '--set', 'general.log_level=info', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
-  for (const u of ['erin', 'frank']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
+    '--set', 'general.log_level=info', '--set', 'registrar.digest_algorithms=md5,sha-256', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
+  for (const u of ['erin', 'frank', 'dave']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
   proc = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
   for (let i = 0; i < 100; i++) {
@@ -263,6 +263,34 @@ test('blind transfer (RFC 3515): REFER to the SIP party, NOTIFY progress as even
   assert(await finished(callee) === 0, 'the SIP party got the REFER, its NOTIFYs were answered, then BYE');
   const bad = await c.req('transfer', { call_id: id, to: 'sip:2000@127.0.0.1' });
   assert(bad.error, 'no transfer of an ended call');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('transferred by the SIP party (REFER received): the browser accepts, gorgee calls the target in the party\'s place', async () => {
+  // the target: dave, a SIP phone registered here (found through the location service)
+  const targetPort = await freePort();
+  const reg = sipp(['-p', String(targetPort), '-sf', path.join(SIPP_DIR, 'register-auth.xml'), '-m', '1',
+    '-au', 'dave', '-ap', 'dave-pass', '-s', 'dave', `127.0.0.1:${sip}`]);
+  assert(await finished(reg) === 0, 'dave registered');
+  fs.writeFileSync(path.join(DIR, 'target.csv'), `SEQUENTIAL\ndave@127.0.0.1:${sip};\n`);
+  const referer = await uas(['-sf', path.join(SIPP_DIR, 'uas-referer.xml'), '-m', '1', '-inf', path.join(DIR, 'target.csv')]);
+  const target = await uas(['-sn', 'uas', '-m', '1'], targetPort);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const tr = await c.event('transfer_request', (m) => m.call_id === id);
+  assert(tr.data.to === `sip:dave@127.0.0.1:${sip}` && /sip:1000@/.test(tr.data.referred_by), JSON.stringify(tr));
+  assert((await c.req('transfer_accept', { call_id: id })).result);
+  const done = await c.event('transfer_progress', (m) => m.call_id === id && m.data.final);
+  assert(done.data.code === 200, JSON.stringify(done));
+  assert(await finished(referer) === 0, 'the referrer got 202, NOTIFYs up to 200, then BYE');
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`) && dump.includes(`127.0.0.1:${targetPort}`), dump);
+  await c.req('hangup', { call_id: id });
+  assert(await finished(target) === 0, 'the target got the call and its BYE');
   rtp.close(); await c.bye();
   await settle();
 });
