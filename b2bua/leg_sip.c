@@ -48,6 +48,9 @@ struct sip_leg {
 	uint32_t rseq;
 	guint rel_timer;
 	unsigned rel_interval, rel_elapsed;
+	char *held_answer;           /* our 2xx SDP, held until the PRACK of a reliable 18x
+				      * that carried SDP (RFC 3262 §3) */
+	bool rel_sdp;                /* the unacknowledged reliable 18x carried SDP */
 	bool released;
 };
 
@@ -230,12 +233,20 @@ static void rel_stop(struct sip_leg *l)
 
 /* RFC 3262 §3: the reliable provisional is resent at T1, doubling, until its PRACK or
  * 64*T1. */
+static void send_answer(struct sip_leg *l, const char *sdp);
+
 static gboolean rel_resend(gpointer data)
 {
 	struct sip_leg *l = data;
 	l->rel_elapsed += l->rel_interval;
 	if (!l->st || l->rel_elapsed >= 32000 || sip_strans_resend(l->st) != 0) {
 		l->rel_timer = 0;
+		if (l->held_answer) { /* no PRACK came: answer anyway rather than lose the call */
+			char *sdp = l->held_answer;
+			l->held_answer = NULL;
+			send_answer(l, sdp);
+			g_free(sdp);
+		}
 		return G_SOURCE_REMOVE;
 	}
 	l->rel_interval *= 2;
@@ -265,6 +276,7 @@ static void uas_progress(struct leg *base, int code, const char *sdp)
 		char extra[64];
 		g_snprintf(extra, sizeof(extra), "Require: 100rel\r\nRSeq: %u\r\n", ++l->rseq);
 		respond_x(l, l->st, code, NULL, sdp, extra);
+		l->rel_sdp = sdp != NULL;
 		l->rel_interval = 500;
 		l->rel_elapsed = 0;
 		l->rel_timer = g_timeout_add(l->rel_interval, rel_resend, l);
@@ -279,6 +291,18 @@ static void uas_answer(struct leg *base, const char *sdp)
 	if (!l->st)
 		return;
 	uas_make_dialog(l);
+	if (l->rel_timer && l->rel_sdp) { /* RFC 3262 §3: not before that 18x is PRACKed */
+		g_free(l->held_answer);
+		l->held_answer = g_strdup(sdp);
+		return;
+	}
+	send_answer(l, sdp);
+}
+
+static void send_answer(struct sip_leg *l, const char *sdp)
+{
+	if (!l->st)
+		return;
 	rel_stop(l);
 	char extra[96] = "";
 	if (l->se) { /* RFC 4028 §9: the caller refreshes when it can, else we do */
@@ -404,6 +428,12 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		if (ok)
 			rel_stop(l);
 		respond(l, st, ok ? 200 : 481, NULL, NULL);
+		if (ok && l->held_answer) {
+			char *sdp = l->held_answer;
+			l->held_answer = NULL;
+			send_answer(l, sdp);
+			g_free(sdp);
+		}
 		return;
 	}
 	case SIP_METHOD_REFER: { /* the peer transfers its other party (RFC 3515) */
@@ -870,6 +900,7 @@ static void leg_free(struct leg *base)
 	g_free(l->offer);
 	g_free(l->auth_user);
 	secret_free(l->auth_pw);
+	g_free(l->held_answer);
 	g_queue_clear_full(&l->alts, g_free);
 	g_free(l);
 }
