@@ -114,7 +114,7 @@ static int on_http(struct lws *wsi, struct pss *pss)
 /* The client must offer our subprotocol (Sec-WebSocket-Protocol: gorgee-v1[, ...]). */
 static bool offers_subprotocol(struct lws *wsi)
 {
-	char list[256];
+	char list[4096]; /* room for a "bearer.<jwt>" entry (SEC-02) */
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) >= (int)sizeof(list) ||
 	    lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL) <= 0)
 		return false;

@@ -58,7 +58,7 @@ async function start() {
 class Client {
   constructor(opts = {}) {
     this.msgs = []; this.waiters = []; this.closed = null; this.nextId = 1;
-    this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, opts.protocol === undefined ? 'gorgee-v1' : opts.protocol,
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/${opts.query ? '?' + opts.query : ''}`, opts.protocol === undefined ? 'gorgee-v1' : opts.protocol,
       { headers: opts.headers || {}, origin: opts.origin });
     this.ws.on('message', (d) => { const m = JSON.parse(d.toString()); this.msgs.push(m); this.wake(); });
     this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this.wake(); });
@@ -197,6 +197,35 @@ test('BI-47 bad tokens are refused and the connection closed 4401', async () => 
     assert(await c.closeCode() === 4401, 'closed with 4401');
   }
   assert(!logs.includes(SECRET), 'the key never reaches the log');
+});
+
+test('SEC-02 a token at the upgrade (Authorization header or access_token query) logs in at once', async () => {
+  const a = new Client({ headers: { Authorization: `Bearer ${good('uphdr')}` } });
+  await a.open();
+  const ev = await a.until(() => a.msgs.find((m) => m.event === 'session'), 'session event');
+  assert(ev.data.user === 'uphdr' && ev.data.session_id && ev.data.resume_token, JSON.stringify(ev));
+  const p = await a.req('ping');
+  assert(p.result, 'requests work without a login message');
+  const again = await a.req('login', { token: good('uphdr') });
+  assert(again.error && again.error.code === 409, JSON.stringify(again));
+  a.end();
+  const b = new Client({ query: `access_token=${good('upsub')}` });
+  await b.open();
+  assert(b.ws.protocol === 'gorgee-v1', `selected ${b.ws.protocol}`);
+  const eb = await b.until(() => b.msgs.find((m) => m.event === 'session'), 'session event');
+  assert(eb.data.user === 'upsub', JSON.stringify(eb));
+  b.end();
+});
+
+test('BI-47 a bad token at the upgrade is refused with 401 before the upgrade', async () => {
+  for (const t of [jwt({ sub: 'a', aud: 'gorgee', exp: now() - 120 }),
+    jwt({ sub: 'a', aud: 'gorgee', exp: now() + 300 }, { alg: 'none' }), 'not.a.token']) {
+    for (const opts of [{ headers: { Authorization: `Bearer ${t}` } }, { query: `access_token=${encodeURIComponent(t)}` }]) {
+      const c = new Client(opts);
+      await c.until(() => c.httpStatus || c.closed || c.error, 'refusal');
+      assert(c.httpStatus === 401, `status ${c.httpStatus} for ${JSON.stringify(opts).slice(0, 60)}`);
+    }
+  }
 });
 
 test('SEC-02 no login within the first-message deadline closes 4401', async () => {
