@@ -130,6 +130,12 @@ int ws_server_check_upgrade(struct ws_server *srv, struct lws *wsi)
 		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "draining");
 		return 1;
 	}
+	char ver[8] = "";
+	if (lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_VERSION) <= 0 || strcmp(ver, "13") != 0) {
+		/* BI-44: RFC 6455 only (libwebsockets would also take the hybi drafts) */
+		lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, "Sec-WebSocket-Version must be 13");
+		return 1;
+	}
 	if (upgrade_token(wsi, token, sizeof(token))) { /* BI-47: refused before the upgrade */
 		struct ws_jwt_claims claims;
 		const char *why;
