@@ -27,6 +27,7 @@ struct ws_leg {
 	bool local_offer;           /* the browser's renegotiate offer awaits the other leg */
 	json_t *reneg_id;           /* that request's id */
 	guint ring_source;
+	guint cancel_source;
 	json_t *xfer_id;            /* the transfer request's id, on its progress events */
 };
 
@@ -129,9 +130,22 @@ static void ws_fail(struct leg *base, int code, const char *reason)
 	end((struct ws_leg *)base, code, reason, "remote");
 }
 
+/* The call waits for the cancelled leg's final answer (CALL_CANCELLING) as it would from a
+ * SIP callee's 487: reported from the loop, since cancel runs inside the caller's event. */
+static gboolean cancelled(gpointer data)
+{
+	struct ws_leg *l = data;
+	l->cancel_source = 0;
+	call_leg_event(l->base.call, &l->base, LEG_EV_FAILED, 487, "Request Terminated", NULL, 0);
+	return G_SOURCE_REMOVE;
+}
+
 static void ws_cancel(struct leg *base)
 {
-	end((struct ws_leg *)base, 487, "cancelled by the caller", "remote");
+	struct ws_leg *l = (struct ws_leg *)base;
+	end(l, 487, "cancelled by the caller", "remote");
+	if (!l->cancel_source)
+		l->cancel_source = g_idle_add(cancelled, l);
 }
 
 static void ws_bye(struct leg *base, int code, const char *reason)
@@ -240,6 +254,9 @@ static void ws_release(struct leg *base)
 	if (l->ring_source)
 		g_source_remove(l->ring_source);
 	l->ring_source = 0;
+	if (l->cancel_source)
+		g_source_remove(l->cancel_source);
+	l->cancel_source = 0;
 	if (l->state != WSL_DONE) /* the call ended some other way: say so */
 		end(l, l->base.call->end_code ? l->base.call->end_code : 200, l->base.call->end_reason,
 		    "gateway");

@@ -428,6 +428,17 @@ test('SIP -> WS offerless: gorgee offers WebRTC to the browser and RTP to the ca
   await settle();
 });
 
+test('SIP -> WS: the caller cancels while the browser rings: ended there, nothing left behind', async () => {
+  const a = await login('frank');
+  const caller = sipp(['-sf', path.join(SIPP_DIR, 'uac-cancel.xml'), '-m', '1', '-s', 'frank', '-p', String(await freePort()), `127.0.0.1:${sip}`]);
+  const inc = await a.event('incoming_call');
+  const e = await a.state(inc.call_id, 'ended');
+  assert(e.data.code === 487, JSON.stringify(e));
+  assert(await finished(caller) === 0, 'the caller got 200 for its CANCEL and 487');
+  await a.bye();
+  await settle();
+});
+
 test('SIP -> WS: decline with a code reaches the SIP caller', async () => {
   const xml = fs.readFileSync(path.join(SIPP_DIR, 'uac-busy.xml'), 'utf8').replace('<recv response="486"/>', '<recv response="180" optional="true"/>\n  <recv response="486"/>');
   fs.writeFileSync(path.join(DIR, 'uac-486.xml'), xml);
