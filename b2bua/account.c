@@ -411,6 +411,7 @@ static void h_unregister(struct ws_req *req, json_t *params, void *arg)
 static void on_session_end(struct ws_session *s, void *arg)
 {
 	struct b2b *b = arg;
+	b2b_calls_session_end(b, s);
 	GList *all = g_hash_table_get_values(b->accounts);
 	for (GList *l = all; l; l = l->next) {
 		struct account *a = l->data;
@@ -484,6 +485,7 @@ struct b2b *b2b_new(const struct b2b_config *cfg)
 	}
 	b->cfg.trusted = b->cfg.dialplan = NULL; /* parsed; the strings are not kept */
 	ws_server_add_requests(cfg->ws, requests, G_N_ELEMENTS(requests), b);
+	b2b_ws_calls_init(b);
 	ws_server_on_session_end(cfg->ws, on_session_end, b);
 	if (cfg->ua)
 		sip_ua_set_invite_handler(cfg->ua, b2b_on_invite, b);

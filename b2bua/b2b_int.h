@@ -150,6 +150,16 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
  * caller's identity from the A leg. */
 struct leg *leg_sip_new_uac(struct b2b *b, const char *ruri, const char *next_hop,
 			    const char *from_uri, const char *from_display, const char *to_uri);
+/* WebSocket legs (leg_ws.c): the caller's browser, or every session of the called user. */
+struct leg *leg_ws_new_caller(struct b2b *b, struct ws_session *s, json_t *req_id);
+struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *from, const char *to);
+bool leg_is_ws(const struct leg *l);
+void b2b_ws_calls_init(struct b2b *b);
+/* A session ended: its calls are hung up (or stop ringing there). */
+void b2b_calls_session_end(struct b2b *b, struct ws_session *s);
+/* The `call` request (leg_ws.c validated it): routes `to` and starts the call. */
+void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const char *account,
+		      const char *sdp);
 /* The invite handler given to the UA core. */
 void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struct sip_src *src,
 		   void *arg);

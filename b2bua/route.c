@@ -152,29 +152,128 @@ static bool may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip
 	return false;
 }
 
-/* The user part of the Request-URI, for the dial plan; empty when absent. */
-static char *ruri_user(const struct sip_msg *msg)
+/* Where a call goes: the logged-in WebSocket sessions of a local user, a registered SIP
+ * contact (the location service), the trunk, or a SIP URI of another domain. */
+struct target {
+	GPtrArray *ws;   /* sessions (refs) */
+	char *ruri, *hop;
+	int code;        /* when nothing: 404, 480 */
+	bool trunk;      /* through the trunk: SEC-10 and the dial plan apply */
+};
+
+static void target_clear(struct target *t)
 {
-	return g_strndup(msg->ruri_parsed.user.p ? msg->ruri_parsed.user.p : "",
-			 msg->ruri_parsed.user.len);
+	if (t->ws)
+		g_ptr_array_unref(t->ws);
+	g_free(t->ruri);
+	g_free(t->hop);
+	memset(t, 0, sizeof(*t));
 }
 
-/* The address-of-record the registrar would have stored for the Request-URI: scheme, user
- * and lower-case host (as sip_registrar.c's aor_of). */
-static char *ruri_aor(const struct sip_msg *msg)
+/* The address-of-record the registrar stores for user@host: scheme, user and lower-case
+ * host (as sip_registrar.c's aor_of). */
+static char *aor_of(struct slice user, struct slice host)
 {
-	char *host = g_ascii_strdown(msg->ruri_parsed.host.p, (gssize)msg->ruri_parsed.host.len);
-	char *aor = g_strdup_printf("sip:" SLICE_FMT "@%s", SLICE_ARG(msg->ruri_parsed.user), host);
-	g_free(host);
+	char *h = g_ascii_strdown(host.p, (gssize)host.len);
+	char *aor = g_strdup_printf("sip:" SLICE_FMT "@%s", SLICE_ARG(user), h);
+	g_free(h);
 	return aor;
 }
 
-static bool our_domain(const struct b2b *b, const struct sip_msg *msg)
+static bool our_host(const struct b2b *b, struct slice host)
 {
-	struct slice host = msg->ruri_parsed.host;
 	if (b->domain && *b->domain)
 		return slice_caseeq(host, b->domain, strlen(b->domain));
 	return !(b->trunk && *b->trunk); /* no domain set: everything is ours unless a trunk exists */
+}
+
+/*
+ * Local destinations first: WebSocket sessions of the user (all of them ring; they are
+ * preferred over SIP contacts of the same name), then the first binding of the AOR. From
+ * a SIP caller, a host that is not ours goes to the trunk only; a WebSocket user (logged in,
+ * so authenticated) may also reach a SIP URI of another domain directly.
+ */
+static void find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t)
+{
+	char user[SIP_MAX_URI];
+	g_snprintf(user, sizeof(user), SLICE_FMT, SLICE_ARG(u->user));
+	memset(t, 0, sizeof(*t));
+	bool ours = our_host(b, u->host);
+	if (*user && (ours || !(b->domain && *b->domain))) {
+		t->ws = ws_server_sessions_of(b->cfg.ws, user);
+		if (t->ws->len)
+			return;
+		g_ptr_array_unref(t->ws);
+		t->ws = NULL;
+	}
+	if (*user && b->cfg.store) {
+		char *aor = aor_of(u->user, u->host);
+		GPtrArray *found = NULL;
+		if (sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
+		    found->len) {
+			const struct sip_binding *bd = found->pdata[0];
+			t->ruri = g_strdup(bd->contact);
+			/* NAT: the address the REGISTER came from, "udp:ip:port", beats the Contact */
+			if (bd->received && g_str_has_prefix(bd->received, "udp:"))
+				t->hop = g_strdup_printf("sip:%s", bd->received + 4); /* v6 is bracketed */
+			else
+				t->hop = g_strdup(bd->contact);
+		}
+		if (found)
+			g_ptr_array_unref(found);
+		g_free(aor);
+		if (t->ruri)
+			return;
+	}
+	if (ours && (!b->trunk || !*b->trunk || (b->domain && *b->domain))) {
+		t->code = *user ? 480 : 404;
+		return;
+	}
+	if (b->trunk && *b->trunk) {
+		struct sip_uri tu;
+		if (sip_uri_parse((struct slice){b->trunk, strlen(b->trunk)}, &tu) != 0) {
+			t->code = 500;
+			return;
+		}
+		t->ruri = tu.port ? g_strdup_printf("sip:%s@" SLICE_FMT ":%u", user, SLICE_ARG(tu.host), tu.port)
+				  : g_strdup_printf("sip:%s@" SLICE_FMT, user, SLICE_ARG(tu.host));
+		t->hop = g_strdup(b->trunk);
+		t->trunk = true;
+		return;
+	}
+	if (from_ws && u->scheme == SIP_SCHEME_SIP && u->host.len) {
+		char *uri = u->port ? g_strdup_printf("sip:" SLICE_FMT "%s" SLICE_FMT ":%u", SLICE_ARG(u->user),
+						     u->user.len ? "@" : "", SLICE_ARG(u->host), u->port)
+				    : g_strdup_printf("sip:" SLICE_FMT "%s" SLICE_FMT, SLICE_ARG(u->user),
+						      u->user.len ? "@" : "", SLICE_ARG(u->host));
+		t->ruri = uri;
+		t->hop = g_strdup(uri);
+		return;
+	}
+	t->code = 404;
+}
+
+/* SEC-10: only Request-URI users the dial plan allows go to the trunk. */
+static bool dialplan_allows(const struct b2b *b, const struct sip_uri *u)
+{
+	char user[SIP_MAX_URI];
+	g_snprintf(user, sizeof(user), SLICE_FMT, SLICE_ARG(u->user));
+	return !b->dialplan || g_regex_match(b->dialplan, user, 0, NULL);
+}
+
+/* Attaches the B leg the target names. */
+static void attach_b(struct b2b *b, struct call *c, struct target *t, const char *from_uri,
+		     const char *display, const char *to)
+{
+	if (t->ws) {
+		char *from = display && *display ? g_strdup_printf("\"%s\" <%s>", display, from_uri)
+						 : g_strdup_printf("<%s>", from_uri);
+		call_media_set_webrtc(c->media, LEG_B, true);
+		call_set_leg(c, LEG_B, leg_ws_new_callee(b, t->ws, from, to));
+		g_free(from);
+	} else {
+		call_set_leg(c, LEG_B, leg_sip_new_uac(b, t->ruri, t->hop, from_uri, display, to));
+	}
 }
 
 /* A display name and URI of From, for the B leg's From (the caller's identity). */
@@ -189,7 +288,8 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		   void *arg)
 {
 	struct b2b *b = arg;
-	char *user = NULL, *from_uri = NULL, *display = NULL, *ruri = NULL, *hop = NULL;
+	char *from_uri = NULL, *display = NULL;
+	struct target t = {0};
 	struct log_ctx lc = {.leg = "route", .peer = src->ip};
 	if (b->stopping) {
 		reply(b, st, 503, "Retry-After: 30\r\n");
@@ -203,57 +303,26 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		reply(b, st, 488, "Warning: 399 gorgee \"an SDP offer is required\"\r\n");
 		return;
 	}
-	user = ruri_user(msg);
-	if (*user && b->cfg.store) { /* a user registered with us: the location service */
-		char *aor = ruri_aor(msg);
-		GPtrArray *found = NULL;
-		if (sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
-		    found->len) {
-			const struct sip_binding *bd = found->pdata[0];
-			ruri = g_strdup(bd->contact);
-			/* NAT: the address the REGISTER came from, "udp:ip:port", beats the Contact */
-			if (bd->received && g_str_has_prefix(bd->received, "udp:")) {
-				hop = g_strdup_printf("sip:%s", bd->received + 4); /* v6 is bracketed */
-			} else {
-				hop = g_strdup(bd->contact);
-			}
-		}
-		if (found)
-			g_ptr_array_unref(found);
-		g_free(aor);
-	}
-	if (!ruri && our_domain(b, msg)) {
-		LOGI(log_module, &lc, "INVITE for '%s': not registered here", user);
-		reply(b, st, *user ? 480 : 404, NULL);
+	find_target(b, &msg->ruri_parsed, false, &t);
+	if (t.code) {
+		LOGI(log_module, &lc, "INVITE for " SLICE_FMT ": %d", SLICE_ARG(msg->ruri), t.code);
+		reply(b, st, t.code, NULL);
 		goto out;
 	}
-	if (!ruri) {
-		if (!b->trunk || !*b->trunk) {
-			reply(b, st, 404, NULL);
-			goto out;
-		}
-		if (!may_use_trunk(b, st, msg, src))
-			goto out;
-		if (b->dialplan && !g_regex_match(b->dialplan, user, 0, NULL)) {
-			LOGN(log_module, &lc, "INVITE for '%s' refused by the dial plan", user);
-			reply(b, st, 403, NULL);
-			goto out;
-		}
-		struct sip_uri tu;
-		const char *t = b->trunk;
-		if (sip_uri_parse((struct slice){t, strlen(t)}, &tu) != 0) {
-			reply(b, st, 500, NULL);
-			goto out;
-		}
-		ruri = tu.port ? g_strdup_printf("sip:%s@" SLICE_FMT ":%u", user, SLICE_ARG(tu.host), tu.port)
-			       : g_strdup_printf("sip:%s@" SLICE_FMT, user, SLICE_ARG(tu.host));
-		hop = g_strdup(t);
+	/* SEC-10: the trunk only for trusted or authenticated callers, then the dial plan */
+	if (t.trunk && !may_use_trunk(b, st, msg, src))
+		goto out;
+	if (t.trunk && !dialplan_allows(b, &msg->ruri_parsed)) {
+		LOGN(log_module, &lc, "INVITE for " SLICE_FMT " refused by the dial plan", SLICE_ARG(msg->ruri));
+		reply(b, st, 403, NULL);
+		goto out;
 	}
 	caller_identity(msg, &from_uri, &display);
 	char to[SIP_MAX_URI + 8];
 	g_snprintf(to, sizeof(to), SLICE_FMT, SLICE_ARG(msg->to.uri));
 	struct call *c = call_new(b, from_uri, to);
 	call_set_leg(c, LEG_A, leg_sip_new_uas(b, st, msg, src));
+	attach_b(b, c, &t, from_uri, display, to);
 	GString *offer = g_string_new(NULL);
 	const char *why = NULL;
 	int code = call_offer_from_a(c, msg->body.p, msg->body.len, offer, &why);
@@ -261,16 +330,63 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		lc.call_id = c->id;
 		LOGN(log_module, &lc, "offer refused: %s", why ? why : "?");
 		call_end(c, code, why);
-		g_string_free(offer, TRUE);
-		goto out;
+	} else {
+		call_start(c, offer->str);
 	}
-	call_set_leg(c, LEG_B, leg_sip_new_uac(b, ruri, hop, from_uri, display, to));
-	call_start(c, offer->str);
 	g_string_free(offer, TRUE);
 out:
-	g_free(user);
+	target_clear(&t);
 	g_free(from_uri);
 	g_free(display);
-	g_free(ruri);
-	g_free(hop);
+}
+
+void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const char *account,
+		      const char *sdp)
+{
+	struct sip_uri u;
+	char *uri = strchr(to, ':') ? g_strdup(to)
+				    : g_strdup_printf("sip:%s@%s", to, *b->domain ? b->domain : b->contact_host);
+	if (sip_uri_parse((struct slice){uri, strlen(uri)}, &u) != 0 || u.scheme != SIP_SCHEME_SIP) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "parameter 'to' must be a sip: URI or a user name");
+		g_free(uri);
+		return;
+	}
+	if (account) {
+		ws_req_error(req, WS_E_NOT_AVAILABLE, "calls through an account are not available yet");
+		g_free(uri);
+		return;
+	}
+	struct ws_session *s = ws_req_session(req);
+	const char *user = ws_session_user(s);
+	char *from_uri = g_strdup_printf("sip:%s@%s", user, *b->domain ? b->domain : b->contact_host);
+	struct target t;
+	find_target(b, &u, true, &t);
+	struct call *c = call_new(b, from_uri, uri);
+	call_media_set_webrtc(c->media, LEG_A, true);
+	call_set_leg(c, LEG_A, leg_ws_new_caller(b, s, ws_req_id(req)));
+	ws_req_reply(req, json_pack("{s:s}", "call_id", c->id));
+	if (!t.code && t.trunk && !dialplan_allows(b, &u))
+		t.code = 403;
+	if (t.code) {
+		call_end(c, t.code, sip_status_phrase(t.code));
+		goto out;
+	}
+	attach_b(b, c, &t, from_uri, user, uri);
+	GString *offer = g_string_new(NULL);
+	const char *why = NULL;
+	int code = call_offer_from_a(c, sdp, strlen(sdp), offer, &why);
+	if (code) {
+		struct log_ctx lc = {.call_id = c->id, .leg = "route"};
+		LOGN(log_module, &lc, "offer refused: %s", why ? why : "?");
+		call_end(c, code, why);
+	} else {
+		ws_session_send_event(s, "call_state", ws_req_id(req), c->id,
+				      json_pack("{s:s}", "state", "calling"));
+		call_start(c, offer->str);
+	}
+	g_string_free(offer, TRUE);
+out:
+	target_clear(&t);
+	g_free(from_uri);
+	g_free(uri);
 }

@@ -75,6 +75,8 @@ struct gw_config {
 		char *public_address;
 		int64_t port_min, port_max;
 		int64_t rtp_timeout;
+		char *stun_server;
+		char *dtls_cert, *dtls_key;
 	} media;
 	struct {
 		bool enabled;
@@ -82,6 +84,7 @@ struct gw_config {
 		char *trusted;
 		char *dialplan;
 		int64_t max_calls;
+		int srtp;
 	} calls;
 };
 

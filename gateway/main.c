@@ -485,6 +485,7 @@ static int sip_start(struct gw *gw)
 				.trusted = c->calls.trusted,
 				.dialplan = c->calls.dialplan,
 				.max_calls = (unsigned)c->calls.max_calls,
+				.sdes = c->calls.srtp == 1,
 				.rtp_timeout = (unsigned)c->media.rtp_timeout};
 	gw->b2b = b2b_new(&bc);
 	if (!gw->b2b)
@@ -498,11 +499,11 @@ static int sip_start(struct gw *gw)
 	return rc;
 }
 
-/* The address SDP names for the relay: the configured public one, the bind address, or for
- * a wildcard bind the first non-loopback IPv4 address of the host. */
-static void media_address(const struct gw_config *c, char *out, size_t cap)
+/* The relay's local address: the bind address, or for a wildcard bind the host's first
+ * non-loopback IPv4 address (127.0.0.1 when there is none). */
+static void media_local_address(const struct gw_config *c, char *out, size_t cap)
 {
-	const char *a = *c->media.public_address ? c->media.public_address : c->media.address;
+	const char *a = c->media.address;
 	g_strlcpy(out, "127.0.0.1", cap);
 	if (strcmp(a, "0.0.0.0") != 0 && strcmp(a, "::") != 0) {
 		g_strlcpy(out, a, cap);
@@ -538,7 +539,17 @@ static int media_start(struct gw *gw)
 		.port_min = (uint16_t)c->media.port_min,
 		.port_max = (uint16_t)c->media.port_max,
 	};
-	media_address(c, gw->media_addr, sizeof(gw->media_addr));
+	/* libnice gathers on explicit addresses only (it skips loopback otherwise) */
+	char local[64];
+	media_local_address(c, local, sizeof(local));
+	const char *ice[2] = {local, NULL};
+	rc.ice_addresses = ice;
+	g_strlcpy(gw->media_addr, *c->media.public_address ? c->media.public_address : local,
+		  sizeof(gw->media_addr));
+	rc.public_addr = *c->media.public_address ? c->media.public_address : NULL;
+	rc.stun_server = *c->media.stun_server ? c->media.stun_server : NULL;
+	rc.cert_file = *c->media.dtls_cert ? c->media.dtls_cert : NULL;
+	rc.key_file = *c->media.dtls_key ? c->media.dtls_key : NULL;
 	int err = relay_new(&rc, &gw->relay);
 	if (err) {
 		LOGE(log_module, NULL, "cannot start the media relay on %s: %s", c->media.address,

@@ -9,6 +9,7 @@
 static const char *const log_levels[] = {"error", "warn", "notice", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const store_backends[] = {"sqlite", "redis", NULL};
+static const char *const srtp_modes[] = {"off", "sdes", NULL};
 static const char *const digest_orders[] = {"sha-256,md5", "md5,sha-256", "sha-256", "md5", NULL};
 
 static const struct opt_def defs[] = {
@@ -143,6 +144,14 @@ static const struct opt_def defs[] = {
 	 "Highest UDP port of the media relay"},
 	{"media", "rtp_timeout", OPT_INT, OFF(media.rtp_timeout), "60", 0, 86400, NULL, false, "s",
 	 "A call with no media in either direction for this long is ended (0 = never)"},
+	{"media", "stun_server", OPT_STRING, OFF(media.stun_server), "", 0, 0, NULL, false, NULL,
+	 "STUN server (numeric ip:port) for server-reflexive ICE candidates toward browsers; empty "
+	 "= host candidates only (enough with a public media address)"},
+	{"media", "dtls_cert", OPT_STRING, OFF(media.dtls_cert), "", 0, 0, NULL, false, NULL,
+	 "PEM certificate for DTLS-SRTP with browsers; empty = an ECDSA P-256 certificate made at "
+	 "start"},
+	{"media", "dtls_key", OPT_STRING, OFF(media.dtls_key), "", 0, 0, NULL, false, NULL,
+	 "PEM private key of media.dtls_cert"},
 	{"calls", "enabled", OPT_BOOL, OFF(calls.enabled), "true", 0, 0, NULL, false, NULL,
 	 "Bridge calls (B2BUA); false answers INVITE with 405"},
 	{"calls", "trunk", OPT_STRING, OFF(calls.trunk), "", 0, 0, NULL, false, NULL,
@@ -154,6 +163,9 @@ static const struct opt_def defs[] = {
 	{"calls", "dialplan", OPT_STRING, OFF(calls.dialplan), "", 0, 0, NULL, false, NULL,
 	 "Regular expression (PCRE, anchored) the Request-URI user must match to go to the trunk; "
 	 "empty = any"},
+	{"calls", "srtp", OPT_ENUM, OFF(calls.srtp), "off", 0, 0, srtp_modes, false, NULL,
+	 "Media toward SIP peers that did not offer SRTP themselves: off (RTP/AVP) or sdes "
+	 "(RTP/SAVP with a=crypto keys, RFC 4568); a peer's own SRTP offer is always kept"},
 	{"calls", "max_calls", OPT_INT, OFF(calls.max_calls), "10000", 0, 1000000, NULL, false, NULL,
 	 "Calls in progress at most; more get 503 (0 = no limit)"},
 };

@@ -347,6 +347,21 @@ unsigned ws_server_session_count(const struct ws_server *srv)
 	return g_hash_table_size(srv->sessions);
 }
 
+GPtrArray *ws_server_sessions_of(const struct ws_server *srv, const char *user)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)ws_session_unref);
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, srv->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct ws_session *s = v;
+		const char *u = ws_session_user(s);
+		if (u && strcmp(u, user) == 0)
+			g_ptr_array_add(out, ws_session_ref(s));
+	}
+	return out;
+}
+
 void ws_server_dump(const struct ws_server *srv, json_t *out)
 {
 	GHashTableIter it;

@@ -117,6 +117,8 @@ void ws_server_on_session_end(struct ws_server *srv, ws_session_end_fn *fn, void
 void ws_server_drain(struct ws_server *srv);
 unsigned ws_server_connection_count(const struct ws_server *srv);
 unsigned ws_server_session_count(const struct ws_server *srv);
+/* The live sessions logged in as user, each with a reference (the array unrefs them). */
+GPtrArray *ws_server_sessions_of(const struct ws_server *srv, const char *user);
 /* Appends every session as JSON to out (admin dump). */
 void ws_server_dump(const struct ws_server *srv, json_t *out);
 
