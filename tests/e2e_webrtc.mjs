@@ -59,7 +59,9 @@ const GARGS = ['--set', `general.data_dir=${TMP}/data`, '--set', 'general.log_le
 
 async function startGorgee() {
   for (const [u, p] of [[USER, PASS], [ACC_USER, ACC_PASS]]) execFileSync(GORGEE, [...GARGS, '--add-user', u], { input: p + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
-  const g = startProc('gorgee', GORGEE, GARGS);
+  // E2E_GORGEE_WRAP="gdb -q -batch -ex run -ex bt --args" runs gorgee under a debugger
+  const wrap = (process.env.E2E_GORGEE_WRAP || '').split(' ').filter(Boolean);
+  const g = wrap.length ? startProc('gorgee', wrap[0], [...wrap.slice(1), GORGEE, ...GARGS]) : startProc('gorgee', GORGEE, GARGS);
   for (let i = 0; i < 100; i++) {
     try { if ((await fetch(`http://127.0.0.1:${HTTP}/healthz`)).ok) return g; } catch { /* not yet */ }
     await sleep(50);
@@ -283,6 +285,7 @@ async function login(user, pass) {
 }
 
 function needCalls() {
+  if (callsAvailable === null) throw new Error('could not ask gorgee whether it has calls (an earlier case failed)');
   if (!callsAvailable) throw new Skip('calls over WebSocket are not implemented by this gorgee (call: 404 unknown_request)');
 }
 
@@ -374,11 +377,11 @@ test('an account registered through the page (to gorgee\'s registrar) shows regi
 
 test('(a) the page calls baresip through gorgee; audio flows both ways', async () => {
   needCalls();
-  await page.fill('#dial-to', `sip:1000@127.0.0.1:${BSIP}`);
+  await page.fill('#dial-to', `sip:bob@127.0.0.1:${BSIP}`); // the trunk; baresip answers its own user only
   const t0 = Date.now();
   await page.click('#call-start');
   await waitFor(async () => (await state('call-state')) === 'answered', 'answered', 15000);
-  await waitFor(async () => (await baresipCalls()).length > 0, 'baresip has the call');
+  await waitFor(async () => /sip:/.test(await baresipCalls()), 'baresip has the call');
   const heard = await assertPageHears(PHONE_HZ);
   await waitFor(async () => (await text('call-timer')) !== '00:00', 'call timer runs');
   await waitFor(async () => ['good', 'fair', 'poor'].includes(await text('call-quality')), 'quality shown');
@@ -392,6 +395,16 @@ const this_call = {};
 
 test('(a) DTMF from the dial pad, hold and unhold during the call', async () => {
   needCalls();
+  const missing = [];
+  for (const [req, params] of [['dtmf', { digits: '5' }], ['hold', {}]]) {
+    const r = await page.evaluate(async ([req, params]) => {
+      const c = window.gorgeeDemo.call;
+      try { await c.client.request(req, { call_id: c.id, ...params }); return {}; } catch (e) { return e.toJSON(); }
+    }, [req, params]);
+    if (r.code === 404 && r.name === 'unknown_request') missing.push(req);
+  }
+  if (missing.length) throw new Skip(`${missing.join(', ')}: 404 unknown_request from this gorgee`);
+  await page.evaluate(() => window.gorgeeDemo.client.unhold(window.gorgeeDemo.call));
   for (const k of ['1', 'hash']) await page.click(`#key-${k}`);
   await waitFor(async () => (await text('call-dtmf-sent')) === '1#', 'digits shown');
   await page.click('#call-hold');
@@ -407,7 +420,7 @@ test('(c) the page hangs up: baresip recorded the page\'s tone; no call, no rela
   await sleep(1500); // more recording after the unhold
   await page.click('#call-hangup');
   await waitFor(async () => (await state('call-state')) === 'ended', 'page shows ended');
-  await waitFor(async () => (await baresipCalls()) === '' || /\b0 calls?\b|no active/i.test(await baresipCalls()), 'baresip call gone');
+  await waitFor(async () => !/sip:/.test(await baresipCalls()), 'baresip call gone');
   await assertIdle('after the page hung up');
   await sleep(500);
   console.log(`# baresip heard ${assertTone(newestDec(this_call.t0), PAGE_HZ)}`);
@@ -453,8 +466,9 @@ test('logout returns to the login form', async () => {
 
 // ---------- runner ----------
 
+const alive = (p) => p.exitCode === null && p.signalCode === null;
 function stopAll() {
-  for (const p of procs.reverse()) if (p.exitCode === null) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
+  for (const p of procs.reverse()) if (alive(p)) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
 }
 process.on('SIGTERM', () => { stopAll(); process.exit(1); });
 
@@ -477,9 +491,11 @@ for (const t of tests) {
   }
 }
 if (browser) await browser.close().catch(() => {});
-if (phone && phone.exitCode === null) phone.kill('SIGTERM');
+if (phone && alive(phone)) phone.kill('SIGTERM');
 let gorgeeRc = null;
-if (gorgee && gorgee.exitCode === null) {
+if (gorgee && !alive(gorgee)) {
+  results.push({ name: 'gorgee still runs at the end', ok: false, why: `gorgee died: exit ${gorgee.exitCode} signal ${gorgee.signalCode}` });
+} else if (gorgee) {
   gorgee.kill('SIGTERM');
   gorgeeRc = await Promise.race([new Promise((r) => gorgee.on('exit', (c) => r(c))), sleep(15000).then(() => 'timeout')]);
   results.push({ name: 'gorgee exits 0 on SIGTERM', ok: gorgeeRc === 0, why: `exit ${gorgeeRc}` });

@@ -541,6 +541,8 @@ export class GorgeeClient extends Emitter {
       }
       const r = await this.request('answer', { call_id: call.id, jsep: await this._localSdp(pc) });
       this._flushLocalCandidates(call);
+      // gorgee sends no call_state to the side that answered: the reply is the answer
+      if (call.state === 'answering' && call.remoteOffer) this._setState(call, 'answered', {});
       return r;
     } catch (e) {
       if (call.state === 'answering') call.state = 'ringing';
