@@ -75,17 +75,19 @@ async function metric(name) {
   return line ? Number(line.split(' ')[1]) : NaN;
 }
 
-// (c): no call and no relay session left, within a few seconds of the end.
-async function assertIdle(what) {
+// (c): no call and no relay session left, within a few seconds of the end. A case may pass
+// the counts it started with (`base`), so that one leak fails one case, not every later one.
+async function assertIdle(what, base = { calls: 0, sessions: 0 }) {
   let calls, sessions;
   for (let i = 0; i < 50; i++) {
     calls = await metric('gorgee_calls');
     sessions = await metric('gorgee_relay_sessions');
-    if (calls === 0 && sessions === 0) return;
+    if (calls === base.calls && sessions === base.sessions) return;
     await sleep(100);
   }
-  throw new Error(`${what}: gorgee_calls ${calls}, gorgee_relay_sessions ${sessions}`);
+  throw new Error(`${what}: gorgee_calls ${calls}, gorgee_relay_sessions ${sessions} (expected ${base.calls}, ${base.sessions})`);
 }
+const counts = async () => ({ calls: await metric('gorgee_calls'), sessions: await metric('gorgee_relay_sessions') });
 
 function startBaresip() {
   const d = path.join(TMP, 'baresip');
@@ -325,6 +327,7 @@ test('a wrong password shows a readable error and leaves the user logged out', a
 });
 
 test('login with the user store password; the page shows the session; ping answers', async () => {
+  await page.uncheck('#opt-audio-processing'); // a steady tone fades out with it on (E2E.md)
   await login(USER, PASS);
   await waitFor(async () => (await text('session-name')) === USER, 'session shown');
   assert(await visible('phone-panel') && !(await visible('login-panel')), 'phone shown, login hidden');
@@ -393,6 +396,24 @@ test('(a) the page calls baresip through gorgee; audio flows both ways', async (
 });
 const this_call = {};
 
+test('(a) the WebSocket drops during the call: the session resumes, the call and its audio stay', async () => {
+  needCalls();
+  const id = await page.evaluate(() => window.gorgeeDemo.call.id);
+  await page.evaluate(() => window.gorgeeDemo.client.ws.close(4000, 'test drop'));
+  await waitFor(async () => (await state('conn-state')) === 'reconnecting', 'reconnecting', 3000);
+  await waitFor(async () => (await state('conn-state')) === 'connected', 'connected again');
+  await waitFor(() => page.evaluate(() => window.gorgeeDemo.client.session?.missed_events !== undefined), 'resumed');
+  assert((await state('call-state')) === 'answered' && (await page.evaluate(() => window.gorgeeDemo.call.id)) === id, 'same call, still answered');
+  assert(await metric('gorgee_calls') === 1, 'gorgee still has the call');
+  await assertPageHears(PHONE_HZ);
+  // the resumed session still owns the call: a request on it is not refused as foreign
+  const r = await page.evaluate(async () => {
+    const c = window.gorgeeDemo.call;
+    try { return await c.client.request('stats', { call_id: c.id }); } catch (e) { return e.toJSON(); }
+  });
+  assert(!r.code, `stats after resume: ${JSON.stringify(r)}`);
+});
+
 test('(a) DTMF from the dial pad, hold and unhold during the call', async () => {
   needCalls();
   const missing = [];
@@ -456,6 +477,55 @@ test('(b) the page declines a call from baresip; nothing is left', async () => {
   await waitFor(async () => !(await visible('incoming-panel')), 'incoming panel hidden');
   await waitFor(async () => !/sip:/.test(await baresipCalls()), 'baresip call gone');
   await assertIdle('after the decline');
+});
+
+test('(b) baresip gives up while the page rings: the ringing stops; nothing is left', async () => {
+  needCalls();
+  await bctl('dial', `sip:${USER}@127.0.0.1:${GSIP}`);
+  await waitFor(async () => visible('incoming-panel'), 'incoming call shown', 15000);
+  await bctl('hangup');
+  await waitFor(async () => !(await visible('incoming-panel')), 'incoming panel hidden');
+  assert(await page.evaluate(() => !window.gorgeeDemo.incoming), 'no incoming call left in the page');
+  await assertIdle('after the caller cancelled');
+});
+
+test('(b) two pages of the same user ring; the first answer wins, the other stops ringing', async () => {
+  needCalls();
+  const base = await counts();
+  const ctx2 = await browser.newContext({ viewport: { width: 390, height: 900 } });
+  const page2 = await ctx2.newPage();
+  try {
+    await page2.goto(`http://127.0.0.1:${HTTP}/`);
+    await page2.uncheck('#opt-audio-processing');
+    await page2.fill('#login-username', USER);
+    await page2.fill('#login-password', PASS);
+    await page2.click('#login-submit');
+    await waitFor(async () => (await page2.locator('#session-name').textContent()) === USER, 'second page logged in');
+    this_call.t0 = Date.now();
+    await bctl('dial', `sip:${USER}@127.0.0.1:${GSIP}`);
+    await waitFor(async () => (await visible('incoming-panel')) && page2.locator('#incoming-panel').isVisible(), 'both pages ring', 15000);
+    await page2.click('#incoming-answer');
+    await waitFor(async () => (await page2.locator('#call-state').getAttribute('data-state')) === 'answered', 'page 2 answered', 15000);
+    await waitFor(async () => !(await visible('incoming-panel')), 'page 1 stops ringing');
+    await bctl('hangup');
+    await waitFor(async () => (await page2.locator('#call-state').getAttribute('data-state')) === 'ended', 'page 2 ended');
+    await assertIdle('after the call to two pages', base);
+  } finally {
+    await ctx2.close();
+  }
+});
+
+test('a call to a user baresip does not know ends with a readable 404 on the page', async () => {
+  needCalls();
+  const base = await counts();
+  await page.fill('#dial-to', `sip:nobody@127.0.0.1:${BSIP}`);
+  await page.click('#call-start');
+  await waitFor(async () => (await state('call-state')) === 'ended', 'ended');
+  await waitFor(async () => visible('error'), 'error shown');
+  const e = await text('error');
+  assert(/404/.test(e), `error: ${e}`);
+  assert(await page.locator('#call-start').isEnabled(), 'can call again');
+  await assertIdle('after the 404', base);
 });
 
 test('logout returns to the login form', async () => {

@@ -457,7 +457,8 @@ export class GorgeeClient extends Emitter {
 
   _sendTrickle(call, params) {
     if (call.state === 'ended') return;
-    this.request('trickle', { call_id: call.id, ...params }).catch((e) => call.emit('error', e));
+    // a candidate can cross the call's end: gorgee then no longer knows the call (422)
+    this.request('trickle', { call_id: call.id, ...params }).catch((e) => { if (call.state !== 'ended') call.emit('error', e); });
   }
 
   _flushLocalCandidates(call) {
