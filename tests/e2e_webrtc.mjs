@@ -1,5 +1,5 @@
 // End to end: the web demo served by gorgee, in headless Chromium, against baresip.
-// Runs inside a loopback-only network namespace (e2e_webrtc.sh), so fixed ports are safe.
+// Runs inside a loopback-only network namespace (e2e_netns.sh), so fixed ports are safe.
 //   - the page: every id of web-demo/README.md, health, login errors, login, ping, resume,
 //     an upstream account registered through the page (to gorgee's own registrar)
 //   - (a) the browser calls baresip through gorgee's trunk; audio both ways (the page's

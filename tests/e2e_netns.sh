@@ -1,8 +1,8 @@
 #!/bin/bash
-# Runs e2e_webrtc.mjs in a private, loopback-only network namespace (E2E.md: Chromium would
-# otherwise gather and probe the machine's external addresses). Skips cleanly (TAP "1..0")
-# when a peer or a permission is missing.
-# usage: e2e_webrtc.sh path/to/gorgee [artifact-dir]
+# Runs a node test script (headless Chromium, baresip) in a private, loopback-only network
+# namespace (E2E.md: Chromium would otherwise gather and probe the machine's external
+# addresses). Skips cleanly (TAP "1..0") when a peer or a permission is missing.
+# usage: e2e_netns.sh SCRIPT.mjs path/to/gorgee [artifact-dir]
 set -u
 here=$(dirname "$(readlink -f "$0")")
 skip() { echo "1..0 # SKIP $*"; exit 0; }
@@ -12,4 +12,6 @@ command -v node >/dev/null || skip "no node"
 [ -d "$here/node_modules/playwright-core" ] || skip "no playwright-core (run npm ci in tests/)"
 [ "$(id -u)" = 0 ] || skip "unshare -n needs root"
 unshare -n true 2>/dev/null || skip "unshare -n is not permitted here"
-exec unshare -n bash -c 'ip link set lo up && exec node "$0" "$@"' "$here/e2e_webrtc.mjs" "$@"
+script=$(readlink -f "${1:?script}")
+shift
+exec unshare -n bash -c 'ip link set lo up && exec node "$0" "$@"' "$script" "$@"
