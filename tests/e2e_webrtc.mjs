@@ -10,6 +10,7 @@
 //   - (c) after each hangup: no call and no relay session (gorgee /metrics)
 // usage: node e2e_webrtc.mjs path/to/gorgee [artifact-dir]      Prints TAP.
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -31,6 +32,15 @@ fs.mkdirSync(ART, { recursive: true });
 const HTTP = 18080, GSIP = 15060, BSIP = 15070, BCTRL = BSIP + 5;
 const PAGE_HZ = 1000, PHONE_HZ = 440;
 const USER = 'erin', PASS = 'erin pass 7', ACC_USER = 'carol', ACC_PASS = 'carol-pass';
+const SECRET = crypto.randomBytes(16).toString('hex'); // ws.token_secret, for the token login
+
+// An HS256 JWT as ws/PROTOCOL.md "login" wants it.
+function jwt(sub) {
+  const b64u = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64u({ alg: 'HS256', typ: 'JWT' })}.${b64u({ sub, aud: 'gorgee', iat: now, exp: now + 300 })}`;
+  return `${body}.${crypto.createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(c, m) { if (!c) throw new Error(m || 'assertion failed'); }
@@ -61,7 +71,8 @@ async function startGorgee() {
   for (const [u, p] of [[USER, PASS], [ACC_USER, ACC_PASS]]) execFileSync(GORGEE, [...GARGS, '--add-user', u], { input: p + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
   // E2E_GORGEE_WRAP="gdb -q -batch -ex run -ex bt --args" runs gorgee under a debugger
   const wrap = (process.env.E2E_GORGEE_WRAP || '').split(' ').filter(Boolean);
-  const g = wrap.length ? startProc('gorgee', wrap[0], [...wrap.slice(1), GORGEE, ...GARGS]) : startProc('gorgee', GORGEE, GARGS);
+  const env = { env: { ...process.env, GORGEE_WS_TOKEN_SECRET: SECRET } };
+  const g = wrap.length ? startProc('gorgee', wrap[0], [...wrap.slice(1), GORGEE, ...GARGS], env) : startProc('gorgee', GORGEE, GARGS, env);
   for (let i = 0; i < 100; i++) {
     try { if ((await fetch(`http://127.0.0.1:${HTTP}/healthz`)).ok) return g; } catch { /* not yet */ }
     await sleep(50);
@@ -532,6 +543,18 @@ test('logout returns to the login form', async () => {
   await page.click('#logout');
   await waitFor(async () => visible('login-panel'), 'login form');
   assert((await state('conn-state')) === 'disconnected', 'disconnected');
+});
+
+test('login with a token (JWT) from the token field', async () => {
+  await page.fill('#login-username', '');
+  await page.fill('#login-password', '');
+  await page.click('#login-panel summary');
+  await page.fill('#login-token', jwt('tina'));
+  await page.click('#login-submit');
+  await waitFor(async () => (await text('session-name')) === 'tina', 'token session shown');
+  assert(!logOf('gorgee').includes(SECRET), 'the key never reaches the log');
+  await page.click('#logout');
+  await waitFor(async () => visible('login-panel'), 'login form');
 });
 
 // ---------- runner ----------
