@@ -55,6 +55,8 @@ struct leg_ops {
 	/* renegotiation: send an offer (re-INVITE), or answer the peer's (code 200 or 488…) */
 	int (*reoffer)(struct leg *l, const char *sdp);
 	void (*reanswer)(struct leg *l, int code, const char *sdp);
+	/* the outcome of call_hold() this leg asked for: code 200 or the failure */
+	void (*held)(struct leg *l, bool hold, int code);
 	/* one of our ICE candidates for this leg ("candidate:..."), NULL = end of candidates */
 	void (*trickle)(struct leg *l, const char *cand);
 	/* detach from everything that could call back (transactions, dialogs, sessions) */
@@ -79,6 +81,8 @@ enum call_state {
 	CALL_ACTIVE,
 	CALL_REOFFER_A, /* active; an offer from A is at B, waiting for B's answer */
 	CALL_REOFFER_B, /* the same from B */
+	CALL_HOLD_A,    /* active; A asked gorgee to hold or resume B: our re-offer is at B */
+	CALL_HOLD_B,    /* the same for B */
 	CALL_CANCELLING,/* A gave up; B is being cancelled */
 	CALL_ENDED,
 };
@@ -92,6 +96,7 @@ struct call {
 	struct leg *leg[2];
 	struct call_media *media;
 	gint64 started_us, answered_us;
+	bool hold_wanted;     /* what the hold in progress (CALL_HOLD_x) asks */
 	int end_code;
 	char *end_reason;
 	char *from, *to;      /* for the dump */
@@ -113,6 +118,12 @@ void call_start(struct call *c, const char *offer);
  * the loop runs again, but legs are released (detached) at once. */
 void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, const char *reason,
 		    const char *sdp, size_t sdp_len);
+/*
+ * The leg on `side` (a browser) holds or resumes the other party: gorgee re-offers toward it
+ * (sendonly / sendrecv) and reports the outcome with the leg's held() op.
+ * 0, EBUSY (not active, or a renegotiation in progress) or EINVAL.
+ */
+int call_hold(struct call *c, enum leg_side side, bool hold);
 /* Ends the call from outside (admin, drain): both legs hung up. */
 void call_end(struct call *c, int code, const char *reason);
 const char *call_state_name(enum call_state s);
@@ -126,6 +137,12 @@ void call_media_set_webrtc(struct call_media *m, int side, bool webrtc);
 /* Relay statistics of the call (cb later, on this thread); nothing without a session. */
 void call_media_stats(struct call_media *m, relay_stats_fn *fn, void *arg);
 bool call_media_has_session(const struct call_media *m);
+/* Hold/unhold re-offer toward `side`: the SDP last sent to it with the direction changed
+ * (sendonly / sendrecv) and a new version. 0 or EINVAL (nothing sent to it yet). */
+int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out);
+/* The answer of `side` to that offer: the relay follows it. 0 or a SIP status. */
+int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size_t len,
+			   const char **why);
 /* A remote ICE candidate from the leg on `side` (trickle); NULL = end of candidates. */
 int call_media_trickle(struct call_media *m, int side, const char *cand);
 void call_media_free(struct call_media *m);

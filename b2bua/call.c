@@ -9,7 +9,8 @@ static const char *const state_names[] = {
 	[CALL_ROUTING] = "routing",       [CALL_CALLING] = "calling",
 	[CALL_EARLY] = "early",           [CALL_ANSWERED] = "answered",
 	[CALL_ACTIVE] = "active",         [CALL_REOFFER_A] = "reoffer-a",
-	[CALL_REOFFER_B] = "reoffer-b",   [CALL_CANCELLING] = "cancelling",
+	[CALL_REOFFER_B] = "reoffer-b",   [CALL_HOLD_A] = "hold-a",
+	[CALL_HOLD_B] = "hold-b",         [CALL_CANCELLING] = "cancelling",
 	[CALL_ENDED] = "ended",
 };
 
@@ -176,7 +177,8 @@ static void on_b_before_answer(struct call *c, enum leg_ev ev, int code, const c
 		}
 		c->answered_us = g_get_monotonic_time();
 		a->ops->answer(a, out->str);
-		set_state(c, CALL_ANSWERED);
+		/* a SIP caller confirms with its ACK; a browser has nothing to confirm */
+		set_state(c, leg_is_ws(a) ? CALL_ACTIVE : CALL_ANSWERED);
 		break;
 	case LEG_EV_FAILED:
 		if (code == 401 || code == 407) { /* a challenge we cannot answer (BI-16): the
@@ -220,8 +222,43 @@ static void on_reoffer(struct call *c, struct leg *from, const char *sdp, size_t
 	g_string_free(out, TRUE);
 }
 
+int call_hold(struct call *c, enum leg_side side, bool hold)
+{
+	struct leg *other = c->leg[side == LEG_A ? LEG_B : LEG_A];
+	if (c->state != CALL_ACTIVE || !other || !other->ops->reoffer)
+		return EBUSY;
+	GString *out = g_string_new(NULL);
+	int rc = call_media_hold_offer(c->media, other->side, hold, out);
+	if (rc == 0)
+		rc = other->ops->reoffer(other, out->str);
+	if (rc == 0) {
+		c->hold_wanted = hold;
+		set_state(c, side == LEG_A ? CALL_HOLD_A : CALL_HOLD_B);
+	}
+	g_string_free(out, TRUE);
+	return rc;
+}
+
+/* The answer to our hold re-offer: the relay follows it; the asking leg hears the result. */
+static void on_hold_answer(struct call *c, struct leg *from, int code, const char *sdp, size_t len)
+{
+	enum leg_side asker = c->state == CALL_HOLD_A ? LEG_A : LEG_B;
+	if (from->side == asker)
+		return;
+	const char *why = NULL;
+	if (code >= 200 && code < 300 && call_media_hold_answer(c->media, from->side, sdp, len, &why) != 0)
+		code = 488;
+	set_state(c, CALL_ACTIVE);
+	if (c->leg[asker]->ops->held)
+		c->leg[asker]->ops->held(c->leg[asker], c->hold_wanted, code);
+}
+
 static void on_reanswer(struct call *c, struct leg *from, int code, const char *sdp, size_t len)
 {
+	if (c->state == CALL_HOLD_A || c->state == CALL_HOLD_B) {
+		on_hold_answer(c, from, code, sdp, len);
+		return;
+	}
 	enum leg_side offerer = c->state == CALL_REOFFER_A ? LEG_A : LEG_B;
 	if ((c->state != CALL_REOFFER_A && c->state != CALL_REOFFER_B) || from->side == offerer)
 		return;
@@ -276,6 +313,8 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 	case CALL_ACTIVE:
 	case CALL_REOFFER_A:
 	case CALL_REOFFER_B:
+	case CALL_HOLD_A:
+	case CALL_HOLD_B:
 		if (ev == LEG_EV_HANGUP) {
 			other->ops->bye(other, code, reason);
 			finish(c, code ? code : 200, reason ? reason : "hangup");

@@ -25,6 +25,7 @@ struct ws_leg {
 	bool remote_offer;          /* a renegotiate event (offer) awaits the browser's answer */
 	bool local_offer;           /* the browser's renegotiate offer awaits the other leg */
 	json_t *reneg_id;           /* that request's id */
+	guint ring_source;
 };
 
 static struct log_ctx lctx(const struct ws_leg *l)
@@ -75,6 +76,15 @@ static void call_state(struct ws_leg *l, const char *state, int code, const char
 
 /* ---- what the call asks ---- */
 
+static gboolean ringing(gpointer data)
+{
+	struct ws_leg *l = data;
+	l->ring_source = 0;
+	if (l->state == WSL_RINGING)
+		call_leg_event(l->base.call, &l->base, LEG_EV_PROGRESS, 180, NULL, NULL, 0);
+	return G_SOURCE_REMOVE;
+}
+
 static int ws_invite(struct leg *base, const char *sdp)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
@@ -84,6 +94,8 @@ static int ws_invite(struct leg *base, const char *sdp)
 			json_object_set_new(d, "jsep", jsep("offer", sdp));
 		send_to(l, l->ringing->pdata[i], "incoming_call", NULL, d);
 	}
+	/* the browsers ring: tell the caller (180), from the loop since the call is starting */
+	l->ring_source = g_idle_add(ringing, l);
 	return 0;
 }
 
@@ -146,6 +158,17 @@ static void ws_reanswer(struct leg *base, int code, const char *sdp)
 	l->reneg_id = NULL;
 }
 
+static void ws_held(struct leg *base, bool hold, int code)
+{
+	struct ws_leg *l = (struct ws_leg *)base;
+	if (code >= 200 && code < 300)
+		call_state(l, hold ? "held" : "answered", 0, NULL, "local", NULL, NULL);
+	else
+		send_to(l, l->session, "call_state", l->req_id,
+			json_pack("{s:s,s:i,s:s}", "state", hold ? "answered" : "held", "code", code,
+				  "reason", hold ? "hold refused" : "resume refused"));
+}
+
 static void ws_trickle(struct leg *base, const char *cand)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
@@ -158,6 +181,9 @@ static void ws_trickle(struct leg *base, const char *cand)
 static void ws_release(struct leg *base)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
+	if (l->ring_source)
+		g_source_remove(l->ring_source);
+	l->ring_source = 0;
 	if (l->state != WSL_DONE) /* the call ended some other way: say so */
 		end(l, l->base.call->end_code ? l->base.call->end_code : 200, l->base.call->end_reason,
 		    "gateway");
@@ -198,6 +224,7 @@ static const struct leg_ops ws_ops = {
 	.reoffer = ws_reoffer,
 	.reanswer = ws_reanswer,
 	.trickle = ws_trickle,
+	.held = ws_held,
 	.release = ws_release,
 	.dump = ws_dump,
 	.free = ws_free,
@@ -425,6 +452,30 @@ static void h_renegotiate(struct ws_req *req, json_t *params, void *arg)
 	call_leg_event(c, &l->base, LEG_EV_REOFFER, 0, NULL, offer, strlen(offer));
 }
 
+static void hold_request(struct ws_req *req, json_t *params, struct b2b *b, bool hold)
+{
+	struct call *c;
+	struct ws_leg *l = own_leg(b, req, params, &c);
+	if (!l)
+		return;
+	if (l->state != WSL_UP || l->local_offer || l->remote_offer ||
+	    call_hold(c, l->base.side, hold) != 0) {
+		ws_req_error(req, WS_E_WRONG_STATE, "the call is not answered or is being renegotiated");
+		return;
+	}
+	ws_req_reply(req, NULL);
+}
+
+static void h_hold(struct ws_req *req, json_t *params, void *arg)
+{
+	hold_request(req, params, arg, true);
+}
+
+static void h_unhold(struct ws_req *req, json_t *params, void *arg)
+{
+	hold_request(req, params, arg, false);
+}
+
 static void on_stats(struct relay_session *rs, const struct relay_session_stats *st, void *arg)
 {
 	struct ws_req *req = arg;
@@ -532,6 +583,8 @@ static const struct ws_request_def call_requests[] = {
 	{"trickle", p_trickle, h_trickle, WS_REQ_NEEDS_LOGIN},
 	{"renegotiate", p_renegotiate, h_renegotiate, WS_REQ_NEEDS_LOGIN},
 	{"stats", p_call_id, h_stats, WS_REQ_NEEDS_LOGIN},
+	{"hold", p_call_id, h_hold, WS_REQ_NEEDS_LOGIN},
+	{"unhold", p_call_id, h_unhold, WS_REQ_NEEDS_LOGIN},
 };
 
 void b2b_ws_calls_init(struct b2b *b)

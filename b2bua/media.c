@@ -26,6 +26,7 @@ struct call_media {
 	uint8_t key_out[2][46];
 	size_t key_out_len[2];
 	uint32_t tag_out[2];
+	char *last_sent[2];                  /* the SDP we last sent to each leg (hold re-offers) */
 	char *offer;                         /* the offer in progress, as received */
 	int offer_from;
 	uint8_t offer_pt[RELAY_MAX_PT_ALLOW];
@@ -61,6 +62,8 @@ void call_media_free(struct call_media *m)
 	for (int i = 0; i < 2; i++)
 		g_ptr_array_free(m->cand[i], TRUE);
 	g_free(m->offer);
+	g_free(m->last_sent[0]);
+	g_free(m->last_sent[1]);
 	g_free(m);
 }
 
@@ -360,6 +363,8 @@ int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len
 		goto out;
 	}
 	m->sdp_sent[to] = true;
+	g_free(m->last_sent[to]);
+	m->last_sent[to] = g_strdup(out->str);
 	g_free(m->offer);
 	m->offer = g_strndup(sdp, len);
 	m->offer_from = from;
@@ -414,6 +419,10 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 		goto out;
 	}
 	m->sdp_sent[to] = true;
+	g_free(m->last_sent[to]);
+	m->last_sent[to] = g_strdup(out->str);
+	g_free(m->offer);
+	m->offer = NULL; /* answered */
 out:
 	secret_free(kin);
 	secret_free(kout);
@@ -421,6 +430,56 @@ out:
 	g_free(r);
 	g_free(s);
 	g_free(o);
+	return st;
+}
+
+int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out)
+{
+	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_error err;
+	char ver[24];
+	int rc = EINVAL;
+	const char *last = m->last_sent[side];
+	if (!last || sdp_parse(last, strlen(last), s, &err) != 0)
+		goto out;
+	/* RFC 3264 §8.4: sendonly toward the held party (inactive if it was sendonly itself
+	 * is not needed: gorgee keeps sending what the holder sends, e.g. music on hold) */
+	s->common.dir = SDP_DIR_NONE;
+	for (size_t i = 0; i < s->n_media; i++)
+		if (s->media[i].port)
+			s->media[i].common.dir = hold ? SDP_DIR_SENDONLY : SDP_DIR_SENDRECV;
+	g_snprintf(ver, sizeof(ver), "%llu", (unsigned long long)++m->version[side]);
+	s->origin.sess_version = (struct slice){ver, strlen(ver)};
+	rc = sdp_print(s, out);
+out:
+	g_free(s);
+	return rc;
+}
+
+int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size_t len,
+			   const char **why)
+{
+	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct relay_endpoint_params ep;
+	struct secret *kin = NULL, *kout = NULL;
+	int st = parse(sdp, len, s, r, why);
+	if (st == 0 && r->profile != m->prof[side]) {
+		*why = "the answer's media profile is not the one offered";
+		st = 488;
+	}
+	if (st == 0)
+		st = endpoint_from(m, side, r, true, &ep, &kin, &kout, why);
+	if (st == 0) {
+		if (ep.kind == RELAY_EP_ICE)
+			ep.ice.controlling = m->ep[side].ice.controlling;
+		st = apply(m, side, &ep, r, why);
+	}
+	secret_free(kin);
+	secret_free(kout);
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+	g_free(s);
 	return st;
 }
 

@@ -113,5 +113,7 @@ void gw_http_stop(struct gw_http *h);
 
 enum gw_state gw_get_state(const struct gw *gw);
 double gw_uptime(const struct gw *gw);
+/* Appends the admin dump of every call (GET /calls, loopback only). */
+void gw_dump_calls(const struct gw *gw, GString *out);
 
 #endif

@@ -14,7 +14,7 @@ struct gw_http {
 	struct gw *gw;
 	struct lws_context *ctx;
 	char *web_root;
-	struct lws_http_mount mounts[3];
+	struct lws_http_mount mounts[4];
 	struct lws_protocols protocols[3];
 	struct ws_server *ws;
 	struct metric_family *requests;
@@ -81,6 +81,20 @@ static int on_http(struct lws *wsi, struct pss *pss)
 	if (strcmp(uri, "/healthz") == 0) {
 		pss->body = healthz_body(h->gw, &status);
 		type = "application/json";
+	} else if (strcmp(uri, "/calls") == 0) {
+		/* the admin dump of every call: loopback only (it names peers and users) */
+		char ip[64] = "";
+		lws_get_peer_simple(wsi, ip, sizeof(ip));
+		if (strcmp(ip, "127.0.0.1") != 0 && strcmp(ip, "::1") != 0 &&
+		    strcmp(ip, "::ffff:127.0.0.1") != 0) {
+			count(h, "/calls", HTTP_STATUS_FORBIDDEN);
+			lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+			return lws_http_transaction_completed(wsi) ? -1 : 0;
+		}
+		count(h, "/calls", status);
+		GString *s = g_string_new(NULL);
+		gw_dump_calls(h->gw, s);
+		pss->body = g_string_free(s, FALSE);
 	} else if (strcmp(uri, "/metrics") == 0) {
 		count(h, "/metrics", status); /* counted before rendering, so it shows itself */
 		GString *s = metrics_render();
@@ -190,13 +204,16 @@ static void setup_mounts(struct gw_http *h, const struct gw_config *cfg)
 				       .origin = "http", .origin_protocol = LWSMPRO_CALLBACK};
 	m[1] = (struct lws_http_mount){.mountpoint = "/metrics", .mountpoint_len = 8,
 				       .origin = "http", .origin_protocol = LWSMPRO_CALLBACK};
+	m[2] = (struct lws_http_mount){.mountpoint = "/calls", .mountpoint_len = 6,
+				       .origin = "http", .origin_protocol = LWSMPRO_CALLBACK};
 	m[0].mount_next = &m[1];
+	m[1].mount_next = &m[2];
 	if (cfg->http.serve_demo && h->web_root) {
-		m[2] = (struct lws_http_mount){.mountpoint = "/", .mountpoint_len = 1,
+		m[3] = (struct lws_http_mount){.mountpoint = "/", .mountpoint_len = 1,
 					       .origin = h->web_root, .def = "index.html",
 					       .origin_protocol = LWSMPRO_FILE,
 					       .extra_mimetypes = &mime_md, .cache_revalidate = 1};
-		m[1].mount_next = &m[2];
+		m[2].mount_next = &m[3];
 	}
 }
 

@@ -59,6 +59,13 @@ const char *gw_state_name(enum gw_state s)
 	return (unsigned)s < G_N_ELEMENTS(state_names) ? state_names[s] : "?";
 }
 
+void gw_dump_calls(const struct gw *gw, GString *out)
+{
+	if (gw->b2b)
+		b2b_dump_calls(gw->b2b, out);
+	g_string_append_printf(out, "%u calls\n", gw->b2b ? b2b_call_count(gw->b2b) : 0);
+}
+
 enum gw_state gw_get_state(const struct gw *gw)
 {
 	return gw->state;

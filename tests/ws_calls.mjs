@@ -1,0 +1,329 @@
+// Calls between a WebSocket client (npm "ws") and SIP peers (sipp) through the real gorgee:
+// WS -> SIP with RTP both ways (the client offers plain RTP/AVP: the signalling and relay
+// paths a browser takes, without ICE), busy, cancel, hangup from either side; SIP -> WS with
+// a WebRTC offer to every session of the user, the first answer wins, decline; correlation
+// of every event by request id and call_id; ownership and parameter errors.
+// usage: node ws_calls.mjs path/to/gorgee tests/sipp     Prints TAP.
+import { spawn, execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws');
+
+const [GORGEE, SIPP_DIR] = [process.argv[2], path.resolve(process.argv[3])];
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
+
+async function freePort(udp = true) {
+  for (;;) {
+    const p = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const q = s.address().port; s.close(() => res(q)); }); });
+    if (!udp) return p;
+    const ok = await new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('error', () => res(false)); u.bind(p, '127.0.0.1', () => u.close(() => res(true))); });
+    if (ok) return p;
+  }
+}
+
+const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-wscalls-'));
+let http, sip, uasPort, proc, logs = '';
+const procs = [];
+
+async function start() {
+  [http, sip, uasPort] = [await freePort(false), await freePort(), await freePort()];
+  const media = 10000 + (process.pid % 40) * 250 + 200;
+  const args = ['--set', `general.data_dir=${DIR}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
+    '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',
+    '--set', `calls.trunk=sip:127.0.0.1:${uasPort}`, '--set', 'calls.trusted=127.0.0.1',
+    '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
+    '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
+    '--set', 'general.log_level=info', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
+  for (const u of ['erin', 'frank']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
+  proc = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  proc.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
+  for (let i = 0; i < 100; i++) {
+    try { const r = await fetch(`http://127.0.0.1:${http}/healthz`); if (r.ok) return; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error('gorgee did not start: ' + logs);
+}
+
+async function metric(name) {
+  const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  const line = body.split('\n').find((l) => l.startsWith(name + ' '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+async function settle() {
+  for (let i = 0; i < 50; i++) {
+    if (await metric('gorgee_calls') === 0 && await metric('gorgee_relay_sessions') === 0) return;
+    await sleep(100);
+  }
+  throw new Error(`left behind: calls=${await metric('gorgee_calls')} relay=${await metric('gorgee_relay_sessions')}`);
+}
+
+function sipp(args) {
+  const p = spawn('sipp', ['-i', '127.0.0.1', '-mi', '127.0.0.1', '-nostdin', '-trace_err',
+    '-error_file', path.join(DIR, `sipp-${Date.now()}.err`), ...args], { cwd: DIR, stdio: 'ignore' });
+  procs.push(p);
+  p.done = new Promise((r) => p.on('exit', (c) => r(c)));
+  return p;
+}
+async function uas(args) { const p = sipp(['-p', String(uasPort), ...args]); await sleep(300); return p; }
+async function finished(p, ms = 10000) {
+  const t = setTimeout(() => p.kill('SIGKILL'), ms);
+  const c = await p.done;
+  clearTimeout(t);
+  return c;
+}
+
+class Client {
+  constructor() {
+    this.msgs = []; this.waiters = []; this.nextId = 1;
+    this.ws = new WebSocket(`ws://127.0.0.1:${http}/`, 'gorgee-v1');
+    this.ws.on('message', (d) => { this.msgs.push(JSON.parse(d.toString())); this.wake(); });
+    this.ws.on('close', () => { this.closed = true; this.wake(); });
+  }
+  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
+  async until(pred, what, ms = 8000) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = pred();
+      if (v) return v;
+      if (Date.now() > end) throw new Error(`timeout waiting for ${what}; msgs=${JSON.stringify(this.msgs).slice(-1500)}`);
+      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
+    }
+  }
+  async req(request, params) {
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ request, id, params }));
+    return this.until(() => this.msgs.find((m) => m.id === id && m.reply !== undefined), `reply to ${request}`);
+  }
+  event(name, pred = () => true) { return this.until(() => this.msgs.find((m) => m.event === name && pred(m)), `event ${name}`); }
+  state(callId, state) { return this.event('call_state', (m) => m.call_id === callId && m.data.state === state); }
+  end() { try { this.ws.terminate(); } catch { /* gone */ } }
+  // log out, so the session does not linger in its resume grace (and keep ringing)
+  async bye() { if (!this.closed) { try { await this.req('logout', {}); } catch { /* closed */ } } this.end(); }
+}
+async function login(user) {
+  const c = new Client();
+  await c.until(() => c.ws.readyState === WebSocket.OPEN, 'open');
+  const r = await c.req('login', { username: user, password: `${user}-pass` });
+  assert(r.result, JSON.stringify(r));
+  return c;
+}
+
+// A plain RTP endpoint for the WS client: an offer naming a UDP socket.
+async function rtpSocket() {
+  const s = dgram.createSocket('udp4');
+  await new Promise((r) => s.bind(0, '127.0.0.1', r));
+  s.got = 0;
+  s.on('message', () => { s.got++; });
+  return s;
+}
+const offer = (port) => ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+  `m=audio ${port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
+  'a=sendrecv', ''].join('\r\n');
+function sdpPort(sdp) { return Number(/m=audio (\d+)/.exec(sdp)[1]); }
+
+test('WS -> SIP: call, answered with a relay answer, RTP both ways, hangup BYEs the callee', async () => {
+  const callee = await uas(['-sn', 'uas', '-m', '1', '-rtp_echo']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: 'sip:1000@127.0.0.1', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  assert(r.result && /^c-/.test(r.result.call_id), JSON.stringify(r));
+  const id = r.result.call_id;
+  await c.state(id, 'calling');
+  const ans = await c.state(id, 'answered');
+  assert(ans.id === r.id, 'event carries the call request id');
+  assert(ans.data.jsep.type === 'answer' && /c=IN IP4 127\.0\.0\.1/.test(ans.data.jsep.sdp), JSON.stringify(ans));
+  const relayPort = sdpPort(ans.data.jsep.sdp);
+  const pkt = Buffer.alloc(172);
+  pkt[0] = 0x80; pkt[1] = 0; pkt.writeUInt32BE(0x1234, 8);
+  for (let i = 0; i < 50; i++) {
+    pkt.writeUInt16BE(i, 2); pkt.writeUInt32BE(i * 160, 4);
+    rtp.send(pkt, relayPort, '127.0.0.1');
+    await sleep(5);
+  }
+  await c.until(() => rtp.got >= 40, 'echoed RTP back through the relay', 5000);
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`) && /leg A ws: .*user=erin/.test(dump) && /leg B sip: uac/.test(dump) &&
+    /media: A rtp local=\d+ remote=127\.0\.0\.1/.test(dump), dump);
+  const st = await c.req('stats', { call_id: id });
+  assert(st.result.a.received_packets >= 40 && st.result.b.received_packets >= 40, JSON.stringify(st));
+  assert((await c.req('hangup', { call_id: id })).result, 'hangup replies');
+  const ended = await c.state(id, 'ended');
+  assert(ended.data.by === 'local', JSON.stringify(ended));
+  assert(await finished(callee) === 0, 'the callee saw its BYE');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('WS -> SIP: 486 from the callee ends the call with code and reason', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-busy.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const e = await c.state(r.result.call_id, 'ended');
+  assert(e.data.code === 486 && e.data.by === 'remote' && e.id === r.id, JSON.stringify(e));
+  assert(await finished(callee) === 0);
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('WS -> SIP: hangup while ringing sends CANCEL', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-ring.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const ring = await c.state(r.result.call_id, 'ringing');
+  assert(ring.data.code === 180, JSON.stringify(ring));
+  await c.req('hangup', { call_id: r.result.call_id });
+  await c.state(r.result.call_id, 'ended');
+  assert(await finished(callee) === 0, 'the callee got CANCEL and answered 487');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('WS -> SIP: BYE from the callee ends the call "by remote"', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-bye.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  await c.state(r.result.call_id, 'answered');
+  const e = await c.state(r.result.call_id, 'ended');
+  assert(e.data.by === 'remote', JSON.stringify(e));
+  assert(await finished(callee) === 0);
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('hold: gorgee re-INVITEs the SIP party with a=sendonly and reports "held"', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-reinvite.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  assert((await c.req('hold', { call_id: id })).result, 'hold replies');
+  const h = await c.state(id, 'held');
+  assert(h.id === r.id, JSON.stringify(h));
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`), dump);
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the callee saw sendonly, answered recvonly, then BYE');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+// A WebRTC answer as a browser would give it (the ICE/DTLS side is not exercised here).
+function webrtcAnswer(o) {
+  const mid = (/a=mid:(\S+)/.exec(o) || [, '0'])[1];
+  return ['v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', `a=group:BUNDLE ${mid}`,
+    'm=audio 9 UDP/TLS/RTP/SAVPF 0', 'c=IN IP4 0.0.0.0', 'a=rtcp:9 IN IP4 0.0.0.0',
+    'a=ice-ufrag:abcd', 'a=ice-pwd:abcdefghijklmnopqrstuvwx',
+    'a=fingerprint:sha-256 ' + Array.from({ length: 32 }, () => 'AB').join(':'),
+    'a=setup:active', `a=mid:${mid}`, 'a=sendrecv', 'a=rtcp-mux', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+}
+
+test('SIP -> WS: every session of the user rings with a WebRTC offer; the first answer wins', async () => {
+  const a = await login('frank');
+  const b = await login('frank');
+  const caller = sipp(['-sn', 'uac', '-m', '1', '-d', '500', '-s', 'frank', '-p', String(await freePort()), `127.0.0.1:${sip}`]);
+  const ia = await a.event('incoming_call');
+  const ib = await b.event('incoming_call');
+  assert(ia.call_id === ib.call_id && /sipp/.test(ia.data.from), JSON.stringify(ia));
+  const o = ia.data.jsep.sdp;
+  for (const re of [/UDP\/TLS\/RTP\/SAVPF/, /a=ice-ufrag:/, /a=fingerprint:sha-256 /, /a=setup:actpass/, /a=rtcp-mux/])
+    assert(re.test(o), `offer lacks ${re}: ${o}`);
+  const r = await b.req('answer', { call_id: ib.call_id, jsep: { type: 'answer', sdp: webrtcAnswer(o) } });
+  assert(r.result, JSON.stringify(r));
+  const other = await a.state(ia.call_id, 'ended');
+  assert(other.data.reason === 'answered elsewhere', JSON.stringify(other));
+  const late = await a.req('answer', { call_id: ia.call_id, jsep: { type: 'answer', sdp: webrtcAnswer(o) } });
+  assert(late.error && [403, 422].includes(late.error.code), JSON.stringify(late));
+  const e = await b.state(ib.call_id, 'ended'); // sipp hangs up after 500 ms
+  assert(e.data.by === 'remote', JSON.stringify(e));
+  assert(await finished(caller) === 0, 'the SIP caller got 200 and its BYE was answered');
+  await a.bye(); await b.bye();
+  await settle();
+});
+
+test('SIP -> WS: decline with a code reaches the SIP caller', async () => {
+  const xml = fs.readFileSync(path.join(SIPP_DIR, 'uac-busy.xml'), 'utf8').replace('<recv response="486"/>', '<recv response="180" optional="true"/>\n  <recv response="486"/>');
+  fs.writeFileSync(path.join(DIR, 'uac-486.xml'), xml);
+  const a = await login('frank');
+  const caller = sipp(['-sf', path.join(DIR, 'uac-486.xml'), '-m', '1', '-s', 'frank', '-p', String(await freePort()), `127.0.0.1:${sip}`]);
+  const inc = await a.event('incoming_call');
+  assert((await a.req('decline', { call_id: inc.call_id, code: 486, reason: 'Busy Here' })).result);
+  assert(await finished(caller) === 0, 'the caller got 486');
+  await a.bye();
+  await settle();
+});
+
+test('errors: unknown call 422, another session\'s call 403, bad to/jsep 422, wrong state 409', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-ring.xml'), '-m', '1']);
+  const c = await login('erin');
+  const d = await login('frank');
+  const rtp = await rtpSocket();
+  let r = await c.req('hangup', { call_id: 'c-999999' });
+  assert(r.error && r.error.code === 422, JSON.stringify(r));
+  r = await c.req('call', { to: 'tel:+1', jsep: { type: 'offer', sdp: offer(1) } });
+  assert(r.error && r.error.code === 422, JSON.stringify(r));
+  r = await c.req('call', { to: '1000', jsep: { type: 'answer', sdp: 'v=0' } });
+  assert(r.error && r.error.code === 422, JSON.stringify(r));
+  r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'ringing');
+  r = await d.req('hangup', { call_id: id });
+  assert(r.error && r.error.code === 403, JSON.stringify(r));
+  r = await c.req('answer', { call_id: id, jsep: { type: 'answer', sdp: 'v=0' } });
+  assert(r.error && r.error.code === 409, JSON.stringify(r));
+  // garbage SDP in a call is refused as a call outcome, not a crash
+  const bad = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: 'v=0\r\nnonsense\r\n' } });
+  const be = await c.state(bad.result.call_id, 'ended');
+  assert(be.data.code === 400 || be.data.code === 488, JSON.stringify(be));
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0);
+  rtp.close(); await c.bye(); await d.bye();
+  await settle();
+});
+
+test('a session that ends (logout) hangs up its calls: the SIP side gets BYE', async () => {
+  const callee = await uas(['-sn', 'uas', '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  await c.state(r.result.call_id, 'answered');
+  await c.req('logout', {});
+  assert(await finished(callee) === 0, 'the callee got BYE');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+(async () => {
+  let failed = 0;
+  console.log(`1..${tests.length + 1}`);
+  try { await start(); } catch (e) { console.log(`# ${e.message}`); }
+  for (let i = 0; i < tests.length; i++) {
+    try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
+    catch (e) { failed++; console.log(`# ${String(e.stack || e).split('\n').join('\n# ')}`); console.log(`not ok ${i + 1} - ${tests[i].name}`); }
+    // a failed case may leave its sipp behind, holding the callee port: not the next case's problem
+    for (const p of procs.splice(0)) { if (p.exitCode === null) { p.kill('SIGKILL'); await p.done; } }
+  }
+  procs.forEach((p) => { try { p.kill('SIGKILL'); } catch { /* gone */ } });
+  let code = 'not started';
+  if (proc) {
+    proc.kill('SIGTERM');
+    code = await new Promise((r) => { if (proc.exitCode !== null) r(proc.exitCode); else proc.on('exit', r); });
+  }
+  if (code !== 0) { failed++; console.log(`# gorgee exited ${code}\n# ${logs.split('\n').slice(-30).join('\n# ')}`); }
+  console.log(`${code === 0 ? 'ok' : 'not ok'} ${tests.length + 1} - gorgee exits 0 on SIGTERM`);
+  if (!failed) fs.rmSync(DIR, { recursive: true, force: true }); else console.log(`# logs in ${DIR}`);
+  process.exit(failed ? 1 : 0);
+})();
