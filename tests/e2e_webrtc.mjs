@@ -425,26 +425,35 @@ test('(a) the WebSocket drops during the call: the session resumes, the call and
   assert(!r.code, `stats after resume: ${JSON.stringify(r)}`);
 });
 
-test('(a) DTMF from the dial pad, hold and unhold during the call', async () => {
+// Whether this gorgee knows a request (not 404 unknown_request); the call's own id is used.
+async function offers(req, params) {
+  const r = await page.evaluate(async ([req, params]) => {
+    const c = window.gorgeeDemo.call;
+    try { await c.client.request(req, { call_id: c.id, ...params }); return {}; } catch (e) { return e.toJSON(); }
+  }, [req, params]);
+  return !(r.code === 404 && r.name === 'unknown_request');
+}
+
+test('(a) hold and resume from the page: baresip is put on hold (sendonly) and back', async () => {
   needCalls();
-  const missing = [];
-  for (const [req, params] of [['dtmf', { digits: '5' }], ['hold', {}]]) {
-    const r = await page.evaluate(async ([req, params]) => {
-      const c = window.gorgeeDemo.call;
-      try { await c.client.request(req, { call_id: c.id, ...params }); return {}; } catch (e) { return e.toJSON(); }
-    }, [req, params]);
-    if (r.code === 404 && r.name === 'unknown_request') missing.push(req);
-  }
-  if (missing.length) throw new Skip(`${missing.join(', ')}: 404 unknown_request from this gorgee`);
-  await page.evaluate(() => window.gorgeeDemo.client.unhold(window.gorgeeDemo.call));
-  for (const k of ['1', 'hash']) await page.click(`#key-${k}`);
-  await waitFor(async () => (await text('call-dtmf-sent')) === '1#', 'digits shown');
   await page.click('#call-hold');
   await waitFor(async () => (await state('call-state')) === 'held', 'held');
+  assert(await page.evaluate(() => window.gorgeeDemo.call.localStream.getAudioTracks().every((t) => !t.enabled)), 'mic off while held');
+  await sleep(500);
+  const quiet = await pageHears(1500); // baresip answered the sendonly offer recvonly: it stops sending
+  assert(quiet.rms < 0.01, `the page still hears baresip while it is held: ${JSON.stringify(quiet)}`);
   await page.click('#call-unhold');
   await waitFor(async () => (await state('call-state')) === 'answered', 'answered again');
   assert(!(await visible('error')), `error shown: ${await text('error')}`);
   await assertPageHears(PHONE_HZ);
+});
+
+test('(a) DTMF from the dial pad', async () => {
+  needCalls();
+  if (!(await offers('dtmf', { digits: '5' }))) throw new Skip('dtmf: 404 unknown_request from this gorgee');
+  for (const k of ['1', 'hash']) await page.click(`#key-${k}`);
+  await waitFor(async () => (await text('call-dtmf-sent')) === '1#', 'digits shown');
+  assert(!(await visible('error')), `error shown: ${await text('error')}`);
 });
 
 test('(c) the page hangs up: baresip recorded the page\'s tone; no call, no relay session left', async () => {
@@ -560,10 +569,13 @@ test('login with a token (JWT) from the token field', async () => {
 // ---------- runner ----------
 
 const alive = (p) => p.exitCode === null && p.signalCode === null;
-function stopAll() {
-  for (const p of procs.reverse()) if (alive(p)) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
+// SIGTERM, then SIGKILL what is left after 3 s (baresip waits for BYEs to a dead gorgee).
+async function stopAll() {
+  for (const p of procs) if (alive(p)) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
+  for (let i = 0; i < 30 && procs.some(alive); i++) await sleep(100);
+  for (const p of procs) if (alive(p)) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
 }
-process.on('SIGTERM', () => { stopAll(); process.exit(1); });
+process.on('SIGTERM', () => { for (const p of procs) if (alive(p)) p.kill('SIGKILL'); process.exit(1); });
 
 const results = [];
 let setupError = null;
@@ -593,7 +605,7 @@ if (gorgee && !alive(gorgee)) {
   gorgeeRc = await Promise.race([new Promise((r) => gorgee.on('exit', (c) => r(c))), sleep(15000).then(() => 'timeout')]);
   results.push({ name: 'gorgee exits 0 on SIGTERM', ok: gorgeeRc === 0, why: `exit ${gorgeeRc}` });
 }
-stopAll();
+await stopAll();
 console.log(`1..${results.length}`);
 results.forEach((r, i) => {
   if (!r.ok) console.log('# ' + r.why.replace(/\n/g, '\n# '));

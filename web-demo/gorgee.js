@@ -135,7 +135,7 @@ export class Call extends Emitter {
   /** Mutes or unmutes the microphone locally (no signaling). @param {boolean} on */
   mute(on) {
     this.muted = !!on;
-    for (const t of this.localStream?.getAudioTracks() || []) t.enabled = !this.muted;
+    for (const t of this.localStream?.getAudioTracks() || []) t.enabled = !this.muted && !this.held;
   }
 
   /** Seconds since the answer (0 before). */
@@ -572,22 +572,20 @@ export class GorgeeClient extends Emitter {
     }
   }
 
-  /** Puts a call on hold (gorgee re-INVITEs the SIP side); mutes the microphone meanwhile. */
-  async hold(call) {
+  /**
+   * Puts a call on hold: gorgee re-offers toward the other party (sendonly) and reports the
+   * outcome as `call_state` `held` (or `answered` with a `code` when refused). The
+   * microphone is off while the call is held.
+   */
+  hold(call) {
     call = this._call(call);
-    const r = await this.request('hold', { call_id: call.id });
-    call.held = true;
-    for (const t of call.localStream?.getAudioTracks() || []) t.enabled = false;
-    return r;
+    return this.request('hold', { call_id: call.id });
   }
 
-  /** Takes a call off hold. */
-  async unhold(call) {
+  /** Takes a call off hold (`call_state` `answered` follows). */
+  unhold(call) {
     call = this._call(call);
-    const r = await this.request('unhold', { call_id: call.id });
-    call.held = false;
-    for (const t of call.localStream?.getAudioTracks() || []) t.enabled = !call.muted;
-    return r;
+    return this.request('unhold', { call_id: call.id });
   }
 
   /**
@@ -622,8 +620,10 @@ export class GorgeeClient extends Emitter {
     if (call.state === 'ended') return;
     call.state = state;
     if (state === 'answered' && !call.answeredAt) call.answeredAt = Date.now();
-    if (state === 'held') call.held = true;
-    else if (state === 'answered' && call.held) call.held = false;
+    if (state === 'held' || (state === 'answered' && call.held)) {
+      call.held = state === 'held';
+      for (const t of call.localStream?.getAudioTracks() || []) t.enabled = !call.held && !call.muted;
+    }
     call.emit('state', state, data);
   }
 

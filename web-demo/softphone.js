@@ -167,12 +167,13 @@ async function registerAccount(ev) {
 
 // ---- calls ----
 
-/** A dial string as a SIP URI: "1000" -> sip:1000@<this host>. */
+/** A dial string as gorgee takes it: a SIP URI, user@host as sip:user@host, or a bare
+ * user name or number, which gorgee resolves in its own domain (ws/PROTOCOL.md "Calls"). */
 function targetUri(s) {
   s = s.trim();
   if (/^(sips?|tel):/i.test(s)) return s;
   if (s.includes('@')) return 'sip:' + s;
-  return `sip:${s}@${location.hostname}`;
+  return s;
 }
 
 async function startCall() {
