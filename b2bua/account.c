@@ -532,6 +532,42 @@ void b2b_free(struct b2b *b)
 	g_free(b);
 }
 
+struct account *b2b_account_of(struct b2b *b, const char *id, struct ws_session *s)
+{
+	struct account *a = id ? g_hash_table_lookup(b->accounts, id) : NULL;
+	return a && !a->removing && a->session == s ? a : NULL;
+}
+
+struct account *b2b_account_by_contact_user(struct b2b *b, struct slice user)
+{
+	/* our Contacts are sip:<aor user>-a-<N>@host: the account id is the "a-N" at the end */
+	size_t i = user.len;
+	while (i > 0 && g_ascii_isdigit(user.p[i - 1]))
+		i--;
+	if (i == user.len || i < 3 || user.p[i - 1] != '-' || user.p[i - 2] != 'a' || user.p[i - 3] != '-')
+		return NULL;
+	char id[16];
+	size_t n = user.len - (i - 2);
+	if (n >= sizeof(id))
+		return NULL;
+	memcpy(id, user.p + i - 2, n);
+	id[n] = '\0';
+	struct account *a = g_hash_table_lookup(b->accounts, id);
+	if (!a || a->removing)
+		return NULL;
+	/* the whole user part must be this account's */
+	const char *at = strchr(a->contact, '@');
+	size_t cl = at ? (size_t)(at - a->contact) - 4 : 0;
+	return at && cl == user.len && memcmp(a->contact + 4, user.p, cl) == 0 ? a : NULL;
+}
+
+struct ws_session *b2b_account_session(const struct account *a) { return a->session; }
+const char *b2b_account_aor(const struct account *a) { return a->aor; }
+const char *b2b_account_id(const struct account *a) { return a->id; }
+const char *b2b_account_next_hop(const struct account *a) { return a->next_hop; }
+const char *b2b_account_username(const struct account *a) { return a->username; }
+const struct secret *b2b_account_password(const struct account *a) { return a->password; }
+
 unsigned b2b_busy(const struct b2b *b)
 {
 	unsigned n = 0;

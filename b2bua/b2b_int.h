@@ -169,7 +169,8 @@ struct leg *leg_sip_new_uac(struct b2b *b, const char *ruri, const char *next_ho
 			    const char *from_uri, const char *from_display, const char *to_uri);
 /* WebSocket legs (leg_ws.c): the caller's browser, or every session of the called user. */
 struct leg *leg_ws_new_caller(struct b2b *b, struct ws_session *s, json_t *req_id);
-struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *from, const char *to);
+struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *from, const char *to,
+			      const char *account);
 bool leg_is_ws(const struct leg *l);
 void b2b_ws_calls_init(struct b2b *b);
 /* A session ended: its calls are hung up (or stop ringing there). */
@@ -177,6 +178,19 @@ void b2b_calls_session_end(struct b2b *b, struct ws_session *s);
 /* The `call` request (leg_ws.c validated it): routes `to` and starts the call. */
 void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const char *account,
 		      const char *sdp);
+/* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */
+void leg_sip_set_credentials(struct leg *l, const char *user, const struct secret *pw);
+/* Accounts (account.c) for calls: the account of id if it belongs to session s; the
+ * account whose Contact user part is user (an INVITE to a registered browser). */
+struct account;
+struct account *b2b_account_of(struct b2b *b, const char *id, struct ws_session *s);
+struct account *b2b_account_by_contact_user(struct b2b *b, struct slice user);
+struct ws_session *b2b_account_session(const struct account *a);
+const char *b2b_account_aor(const struct account *a);
+const char *b2b_account_id(const struct account *a);
+const char *b2b_account_next_hop(const struct account *a);
+const char *b2b_account_username(const struct account *a);
+const struct secret *b2b_account_password(const struct account *a);
 /* The invite handler given to the UA core. */
 void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struct sip_src *src,
 		   void *arg);

@@ -29,6 +29,11 @@ struct sip_leg {
 	bool provisional;            /* a 1xx arrived: CANCEL may go (§9.1) */
 	bool cancel_wanted;
 	GString *ack;                /* ACK of the 2xx, resent when the 2xx comes again */
+	/* digest credentials toward the peer (an account's), answered once (BI-16) */
+	char *auth_user;
+	struct secret *auth_pw;
+	struct sip_auth_client_state auth;
+	uint32_t cseq;
 	bool released;
 };
 
@@ -351,6 +356,8 @@ static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_m
 	event(l, LEG_EV_ANSWER, m->status, NULL, sdp_body(m));
 }
 
+static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status);
+
 static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
 			       void *arg)
 {
@@ -380,6 +387,8 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 		return;
 	}
 	l->ct = NULL;
+	if (answer_challenge(l, m, status))
+		return;
 	char reason[128] = "";
 	if (m)
 		g_snprintf(reason, sizeof(reason), SLICE_FMT, (int)MIN(m->reason.len, 127), m->reason.p);
@@ -388,22 +397,27 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 	event(l, LEG_EV_FAILED, status, reason, (struct slice){NULL, 0});
 }
 
-static void send_invite(struct sip_leg *l)
+static void send_invite(struct sip_leg *l, const char *authorization)
 {
 	GString *h = g_string_new(NULL);
-	char cid[25];
-	core_random_hex(cid, 12);
-	g_free(l->call_id);
-	l->call_id = g_strdup_printf("%s@gorgee", cid);
-	core_random_hex(l->from_tag, 8);
+	if (!l->cseq) { /* the first INVITE: a new dialog identity; a digest retry keeps it */
+		char cid[25];
+		core_random_hex(cid, 12);
+		g_free(l->call_id);
+		l->call_id = g_strdup_printf("%s@gorgee", cid);
+		core_random_hex(l->from_tag, 8);
+	}
+	l->cseq++;
 	if (l->from_display && *l->from_display)
 		g_string_append_printf(h, "From: \"%s\" <%s>;tag=%s\r\n", l->from_display, l->from_uri,
 				       l->from_tag);
 	else
 		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
-	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: %u INVITE\r\nMax-Forwards: 70\r\n"
 			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n",
-			       l->to_uri, l->call_id);
+			       l->to_uri, l->call_id, l->cseq);
+	if (authorization)
+		g_string_append(h, authorization);
 	common_headers(l, h, l->offer != NULL);
 	int rc = sip_ctrans_send(l->b->cfg.stack, "INVITE", l->ruri, h->str,
 				 l->offer ? (struct slice){l->offer, strlen(l->offer)}
@@ -416,13 +430,38 @@ static void send_invite(struct sip_leg *l)
 	}
 }
 
+/* 401/407 to our INVITE: with credentials, one answer per challenge (RFC 3261 §22.2); a
+ * second challenge after our answer means they are wrong (BI-16). */
+static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status)
+{
+	struct sip_auth chal;
+	if (!l->auth_user || !m || (status != 401 && status != 407))
+		return false;
+	struct sip_auth_client_cred cred = {l->auth_user, l->auth_pw};
+	GString *line = g_string_new(NULL);
+	int rc = sip_auth_client_choose(m, &chal);
+	if (rc == 0)
+		rc = sip_auth_client_answer(&l->auth, &chal, status == 407, &cred, "INVITE", l->ruri,
+					    l->offer ? (struct slice){l->offer, strlen(l->offer)}
+						     : (struct slice){NULL, 0},
+					    line);
+	if (rc == 0)
+		send_invite(l, line->str);
+	else {
+		struct log_ctx c = lctx(l);
+		LOGN(log_module, &c, "giving up on authentication (%s)", rc == EPERM ? "rejected" : "unusable challenge");
+	}
+	g_string_free(line, TRUE);
+	return rc == 0;
+}
+
 static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg)
 {
 	struct sip_leg *l = arg;
 	l->resolving = NULL;
 	for (size_t i = 0; i < n; i++) { /* UDP only for now (no outbound TCP/TLS yet) */
 		if (t[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&t[i], &l->dst) == 0) {
-			send_invite(l);
+			send_invite(l, NULL);
 			return;
 		}
 	}
@@ -515,6 +554,8 @@ static void leg_free(struct leg *base)
 	g_free(l->from_display);
 	g_free(l->to_uri);
 	g_free(l->offer);
+	g_free(l->auth_user);
+	secret_free(l->auth_pw);
 	g_free(l);
 }
 
@@ -568,6 +609,15 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	core_random_hex(l->local_tag, 8);
 	sip_strans_set_owner(st, on_strans, l);
 	return &l->base;
+}
+
+void leg_sip_set_credentials(struct leg *base, const char *user, const struct secret *pw)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	size_t n = 0;
+	const char *p = secret_reveal(pw, &n);
+	l->auth_user = g_strdup(user);
+	l->auth_pw = secret_new(p, n);
 }
 
 struct leg *leg_sip_new_uac(struct b2b *b, const char *ruri, const char *next_hop,

@@ -22,6 +22,7 @@ struct ws_leg {
 	GPtrArray *ringing;         /* B: sessions offered the call (refs) until one answers */
 	json_t *req_id;             /* the request that made the call (A), on all its events */
 	char *from, *to;            /* for incoming_call */
+	char *account;              /* the account whose Contact was called, or NULL */
 	bool remote_offer;          /* a renegotiate event (offer) awaits the browser's answer */
 	bool local_offer;           /* the browser's renegotiate offer awaits the other leg */
 	json_t *reneg_id;           /* that request's id */
@@ -90,6 +91,8 @@ static int ws_invite(struct leg *base, const char *sdp)
 	struct ws_leg *l = (struct ws_leg *)base;
 	for (guint i = 0; i < l->ringing->len; i++) {
 		json_t *d = json_pack("{s:s,s:s}", "from", l->from, "to", l->to);
+		if (l->account)
+			json_object_set_new(d, "account_id", json_string(l->account));
 		if (sdp)
 			json_object_set_new(d, "jsep", jsep("offer", sdp));
 		send_to(l, l->ringing->pdata[i], "incoming_call", NULL, d);
@@ -210,6 +213,7 @@ static void ws_free(struct leg *base)
 	json_decref(l->reneg_id);
 	g_free(l->from);
 	g_free(l->to);
+	g_free(l->account);
 	g_free(l);
 }
 
@@ -241,7 +245,8 @@ struct leg *leg_ws_new_caller(struct b2b *b, struct ws_session *s, json_t *req_i
 	return &l->base;
 }
 
-struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *from, const char *to)
+struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *from, const char *to,
+			      const char *account)
 {
 	struct ws_leg *l = g_new0(struct ws_leg, 1);
 	l->base.ops = &ws_ops;
@@ -250,6 +255,7 @@ struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *fr
 	l->ringing = g_ptr_array_ref(sessions);
 	l->from = g_strdup(from);
 	l->to = g_strdup(to);
+	l->account = g_strdup(account);
 	return &l->base;
 }
 

@@ -159,6 +159,7 @@ struct target {
 	char *ruri, *hop;
 	int code;        /* when nothing: 404, 480 */
 	bool trunk;      /* through the trunk: SEC-10 and the dial plan apply */
+	char account[16]; /* to a browser's upstream account (its Contact was called) */
 };
 
 static void target_clear(struct target *t)
@@ -198,6 +199,14 @@ static void find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, st
 	char user[SIP_MAX_URI];
 	g_snprintf(user, sizeof(user), SLICE_FMT, SLICE_ARG(u->user));
 	memset(t, 0, sizeof(*t));
+	/* a browser registered upstream through an account: the PBX calls its Contact */
+	struct account *acc = b2b_account_by_contact_user(b, u->user);
+	if (acc) {
+		t->ws = g_ptr_array_new_with_free_func((GDestroyNotify)ws_session_unref);
+		g_ptr_array_add(t->ws, ws_session_ref(b2b_account_session(acc)));
+		g_strlcpy(t->account, b2b_account_id(acc), sizeof(t->account));
+		return;
+	}
 	bool ours = our_host(b, u->host);
 	if (*user && (ours || !(b->domain && *b->domain))) {
 		t->ws = ws_server_sessions_of(b->cfg.ws, user);
@@ -269,7 +278,7 @@ static void attach_b(struct b2b *b, struct call *c, struct target *t, const char
 		char *from = display && *display ? g_strdup_printf("\"%s\" <%s>", display, from_uri)
 						 : g_strdup_printf("<%s>", from_uri);
 		call_media_set_webrtc(c->media, LEG_B, true);
-		call_set_leg(c, LEG_B, leg_ws_new_callee(b, t->ws, from, to));
+		call_set_leg(c, LEG_B, leg_ws_new_callee(b, t->ws, from, to, t->account[0] ? t->account : NULL));
 		g_free(from);
 	} else {
 		call_set_leg(c, LEG_B, leg_sip_new_uac(b, t->ruri, t->hop, from_uri, display, to));
@@ -351,16 +360,24 @@ void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const c
 		g_free(uri);
 		return;
 	}
-	if (account) {
-		ws_req_error(req, WS_E_NOT_AVAILABLE, "calls through an account are not available yet");
+	struct ws_session *s = ws_req_session(req);
+	struct account *acc = NULL;
+	if (account && !(acc = b2b_account_of(b, account, s))) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "no such account in this session");
 		g_free(uri);
 		return;
 	}
-	struct ws_session *s = ws_req_session(req);
 	const char *user = ws_session_user(s);
-	char *from_uri = g_strdup_printf("sip:%s@%s", user, *b->domain ? b->domain : b->contact_host);
+	char *from_uri = acc ? g_strdup(b2b_account_aor(acc))
+			     : g_strdup_printf("sip:%s@%s", user, *b->domain ? b->domain : b->contact_host);
 	struct target t;
-	find_target(b, &u, true, &t);
+	if (acc) { /* through the account's registrar or proxy, as its user */
+		memset(&t, 0, sizeof(t));
+		t.ruri = g_strdup(uri);
+		t.hop = g_strdup(b2b_account_next_hop(acc));
+	} else {
+		find_target(b, &u, true, &t);
+	}
 	struct call *c = call_new(b, from_uri, uri);
 	call_media_set_webrtc(c->media, LEG_A, true);
 	call_set_leg(c, LEG_A, leg_ws_new_caller(b, s, ws_req_id(req)));
@@ -372,6 +389,8 @@ void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const c
 		goto out;
 	}
 	attach_b(b, c, &t, from_uri, user, uri);
+	if (acc)
+		leg_sip_set_credentials(c->leg[LEG_B], b2b_account_username(acc), b2b_account_password(acc));
 	GString *offer = g_string_new(NULL);
 	const char *why = NULL;
 	int code = call_offer_from_a(c, sdp, strlen(sdp), offer, &why);

@@ -74,7 +74,7 @@ function sipp(args) {
   p.done = new Promise((r) => p.on('exit', (c) => r(c)));
   return p;
 }
-async function uas(args) { const p = sipp(['-p', String(uasPort), ...args]); await sleep(300); return p; }
+async function uas(args, port = uasPort) { const p = sipp(['-p', String(port), ...args]); await sleep(300); return p; }
 async function finished(p, ms = 10000) {
   const t = setTimeout(() => p.kill('SIGKILL'), ms);
   const c = await p.done;
@@ -218,6 +218,48 @@ test('hold: gorgee re-INVITEs the SIP party with a=sendonly and reports "held"',
   await c.req('hangup', { call_id: id });
   assert(await finished(callee) === 0, 'the callee saw sendonly, answered recvonly, then BYE');
   rtp.close(); await c.bye();
+  await settle();
+});
+
+test('account: a call through the user\'s upstream account answers the PBX\'s 401 with its credentials', async () => {
+  // the PBX on a port of its own: the account's un-REGISTER at logout must not reach the trunk's callee
+  const pbxPort = await freePort();
+  const pbx = await uas(['-sf', path.join(SIPP_DIR, 'uas-pbx-auth.xml'), '-m', '2'], pbxPort);
+  const c = await login('erin');
+  const reg = await c.req('register', { uri: `sip:alice@127.0.0.1:${pbxPort}`, username: 'alice', password: 'pbx-secret' });
+  assert(reg.result, JSON.stringify(reg));
+  await c.event('registration', (m) => m.data.state === 'registered');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: `sip:2000@127.0.0.1:${pbxPort}`, account_id: reg.result.account_id,
+    jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  assert(r.result, JSON.stringify(r));
+  await c.state(r.result.call_id, 'answered');
+  await c.req('hangup', { call_id: r.result.call_id });
+  assert(await finished(pbx) === 0, 'the PBX verified the digest and saw the BYE');
+  const bad = await c.req('call', { to: '2000', account_id: 'a-999', jsep: { type: 'offer', sdp: offer(1) } });
+  assert(bad.error && bad.error.code === 422, JSON.stringify(bad));
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('account: the PBX calls the account\'s Contact and the owning session gets incoming_call', async () => {
+  const pbxPort = await freePort();
+  const pbx = await uas(['-sf', path.join(SIPP_DIR, 'uas-pbx-auth.xml'), '-m', '1'], pbxPort);
+  const c = await login('erin');
+  const reg = await c.req('register', { uri: `sip:alice@127.0.0.1:${pbxPort}`, username: 'alice', password: 'pbx-secret' });
+  await c.event('registration', (m) => m.data.state === 'registered');
+  assert(await finished(pbx) === 0);
+  const contact = `sip:alice-${reg.result.account_id}@127.0.0.1:${sip}`;
+  const xml = fs.readFileSync(path.join(SIPP_DIR, 'uac-busy.xml'), 'utf8')
+    .replace('<recv response="486"/>', '<recv response="180" optional="true"/>\n  <recv response="486"/>')
+    .replace(/sip:\[service\]@\[remote_ip\]:\[remote_port\]/g, contact);
+  fs.writeFileSync(path.join(DIR, 'uac-contact.xml'), xml);
+  const caller = sipp(['-sf', path.join(DIR, 'uac-contact.xml'), '-m', '1', '-p', String(await freePort()), `127.0.0.1:${sip}`]);
+  const inc = await c.event('incoming_call');
+  assert(inc.data.account_id === reg.result.account_id, JSON.stringify(inc.data).slice(0, 200));
+  await c.req('decline', { call_id: inc.call_id, code: 486 });
+  assert(await finished(caller) === 0, 'the caller got 486');
+  await c.bye();
   await settle();
 });
 
