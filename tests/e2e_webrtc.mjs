@@ -376,14 +376,20 @@ test('the connection drops; gorgee.js reconnects and resumes the same session', 
   assert(await visible('phone-panel'), 'still logged in');
 });
 
-test('an account registered through the page (to gorgee\'s registrar) shows registered, then goes', async () => {
-  await page.click('#accounts-panel summary');
+// Registers carol's account through the page, to gorgee's own registrar; returns its row id.
+async function registerAccount() {
+  if (!(await page.locator('#accounts-panel details').evaluate((d) => d.open))) await page.click('#accounts-panel summary');
   await page.fill('#account-uri', `sip:${ACC_USER}@127.0.0.1:${GSIP}`);
   await page.fill('#account-username', ACC_USER);
   await page.fill('#account-password', ACC_PASS);
   await page.click('#account-submit');
   const li = await waitFor(() => page.evaluate(() => document.querySelector('#account-list li')?.id), 'account row');
   await waitFor(async () => (await state(`${li}-state`)) === 'registered', `${li} registered`);
+  return li;
+}
+
+test('an account registered through the page (to gorgee\'s registrar) shows registered, then goes', async () => {
+  const li = await registerAccount();
   assert((await page.locator('#dial-account option').count()) === 2, 'account offered in the dialer');
   await page.click(`#${li}-unregister`);
   await waitFor(async () => (await page.locator(`#${li}`).count()) === 0, 'account row removed');
@@ -546,6 +552,43 @@ test('a call to a user baresip does not know ends with a readable 404 on the pag
   assert(/404/.test(e), `error: ${e}`);
   assert(await page.locator('#call-start').isEnabled(), 'can call again');
   await assertIdle('after the 404', base);
+});
+
+let accountRow = null;
+test('(a) a call through the page\'s account goes out as carol (gorgee is also carol\'s registrar)', async () => {
+  needCalls();
+  const base = await counts();
+  accountRow = await registerAccount();
+  const accountId = accountRow.replace(/^account-/, '');
+  await page.selectOption('#dial-account', accountId);
+  await page.fill('#dial-to', `sip:bob@127.0.0.1:${BSIP}`);
+  await page.click('#call-start');
+  await waitFor(async () => (await state('call-state')) === 'answered', 'answered', 15000);
+  const calls = await waitFor(async () => { const c = await baresipCalls(); return /sip:/.test(c) && c; }, 'baresip has the call');
+  assert(/carol/.test(calls), `baresip sees the call from carol: ${calls}`);
+  await assertPageHears(PHONE_HZ);
+  await page.click('#call-hangup');
+  await waitFor(async () => (await state('call-state')) === 'ended', 'ended');
+  await assertIdle('after the account call', base);
+  await page.selectOption('#dial-account', '');
+});
+
+test('(b) a call to the account\'s address rings the page, naming the account', async () => {
+  needCalls();
+  assert(accountRow, 'the account is registered');
+  const base = await counts();
+  await bctl('dial', `sip:${ACC_USER}@127.0.0.1:${GSIP}`);
+  await waitFor(async () => visible('incoming-panel'), 'incoming call shown', 15000);
+  const acc = await text('incoming-account');
+  assert(acc.includes(`sip:${ACC_USER}@`), `incoming-account: ${acc}`);
+  await page.click('#incoming-answer');
+  await waitFor(async () => (await state('call-state')) === 'answered', 'answered', 15000);
+  await assertPageHears(PHONE_HZ);
+  await bctl('hangup');
+  await waitFor(async () => (await state('call-state')) === 'ended', 'ended');
+  await assertIdle('after the call to the account', base);
+  await page.click(`#${accountRow}-unregister`);
+  await waitFor(async () => (await page.locator(`#${accountRow}`).count()) === 0, 'account row removed');
 });
 
 test('logout returns to the login form', async () => {

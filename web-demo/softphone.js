@@ -199,6 +199,8 @@ function onIncoming(call, d) {
   if (incoming && incoming.state === 'ringing') { call.decline(486, 'Busy Here').catch(() => {}); return; }
   incoming = call;
   $('incoming-from').textContent = d.from || 'unknown';
+  const acc = d.account_id && client.accounts.get(d.account_id);
+  $('incoming-account').textContent = d.account_id ? `for ${acc?.uri || d.account_id}` : '';
   show('incoming-panel', true);
   startRing();
   call.on('ended', () => { if (incoming === call) { incoming = null; show('incoming-panel', false); stopRing(); } });
