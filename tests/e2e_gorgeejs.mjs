@@ -49,6 +49,8 @@ const srv = {
   sessions: new Map(), // session_id -> {user, token, ws}
   calls: new Map(), // call id -> {a, b, aReq, reneg}
   refuseResume: false,
+  refuseUpgrades: 0, // answer this many upgrades 503 (gorgee restarting)
+  refused: 0,
   nextCall: 1,
 };
 
@@ -178,6 +180,7 @@ const server = http.createServer((req, res) => {
 const wss = new WebSocketServer({ noServer: true, handleProtocols: (ps) => (ps.has('gorgee-v1') ? 'gorgee-v1' : false) });
 server.on('upgrade', (req, sock, head) => {
   if (!(req.headers['sec-websocket-protocol'] || '').split(',').map((x) => x.trim()).includes('gorgee-v1')) { sock.end('HTTP/1.1 400 Bad Request\r\n\r\n'); return; }
+  if (srv.refuseUpgrades > 0) { srv.refuseUpgrades--; srv.refused++; sock.end('HTTP/1.1 503 Service Unavailable\r\n\r\n'); return; }
   wss.handleUpgrade(req, sock, head, (ws) => {
     ws.on('message', (d) => {
       let m;
@@ -389,6 +392,19 @@ test('alice cancels before bob answers: bob stops ringing', async () => {
   await A.click('#call-hangup');
   await waitFor(async () => !(await B.locator('#incoming-panel').isVisible()), 'bob stops ringing');
   assert((await st(A, 'call-state')) === 'ended', 'alice: ended');
+});
+
+test('the connection drops and two reconnects fail: the third resumes the session', async () => {
+  const s = [...srv.sessions.values()].find((x) => x.user === 'alice');
+  srv.refuseUpgrades = 2;
+  const resumes = reqs('resume').length;
+  s.ws.terminate();
+  await waitFor(async () => (await st(A, 'conn-state')) === 'reconnecting', 'reconnecting', 3000);
+  await waitFor(() => reqs('resume').length > resumes && s.ws.readyState === 1, 'resumed', 10000);
+  await waitFor(async () => (await st(A, 'conn-state')) === 'connected', 'connected again');
+  assert(srv.refused === 2, `refused ${srv.refused}`);
+  assert(await A.locator('#phone-panel').isVisible(), 'still logged in');
+  assert((await A.evaluate(() => window.gorgeeDemo.client.session.session_id)) === s.session_id, 'same session');
 });
 
 test('a refused resume ends the session: the page returns to the login form with the reason', async () => {

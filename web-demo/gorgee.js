@@ -277,6 +277,7 @@ export class GorgeeClient extends Emitter {
   }
 
   _scheduleReconnect() {
+    if (this._reconnectTimer) return;
     const grace = (this.session?.resume_grace || 60) * 1000;
     if (Date.now() - this._lostAt > grace) {
       this._dropSession(new GorgeeError(401, 'unauthorized', 'the session expired while disconnected'));
@@ -290,8 +291,9 @@ export class GorgeeClient extends Emitter {
         await this.connect();
         await this.resume();
       } catch (e) {
+        // a failed upgrade fires no reconnect from onclose (it never opened): retry here
         if (e.code === 401) this._dropSession(e);
-        else if (!this.ws && this._shouldReconnect(0)) this._scheduleReconnect();
+        else if (this._shouldReconnect(0)) this._scheduleReconnect();
       }
     }, delayMs);
   }
