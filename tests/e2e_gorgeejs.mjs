@@ -115,8 +115,13 @@ function onRequest(ws, m) {
     const c = { id, a: me, b, aReq: m.id };
     srv.calls.set(id, c);
     event(me, 'call_state', id, { state: 'calling' }, m.id); // overtakes the reply on purpose
+    if (!b) { // the end overtakes the reply too
+      event(me, 'call_state', id, { state: 'ended', code: 404, reason: 'Not Found', by: 'remote' }, m.id);
+      reply({ call_id: id });
+      srv.calls.delete(id);
+      return;
+    }
     reply({ call_id: id });
-    if (!b) { event(me, 'call_state', id, { state: 'ended', code: 404, reason: 'Not Found', by: 'remote' }, m.id); srv.calls.delete(id); return; }
     event(b, 'incoming_call', id, { from: `"${me.user}" <sip:${me.user}@fake.test>`, to: p.to, jsep: p.jsep });
     event(me, 'call_state', id, { state: 'ringing', code: 180 }, m.id);
     return;
@@ -392,6 +397,16 @@ test('alice cancels before bob answers: bob stops ringing', async () => {
   await A.click('#call-hangup');
   await waitFor(async () => !(await B.locator('#incoming-panel').isVisible()), 'bob stops ringing');
   assert((await st(A, 'call-state')) === 'ended', 'alice: ended');
+});
+
+test('a call that ends before its reply arrives: the page shows the 404 and can call again', async () => {
+  await A.fill('#dial-to', 'nobody@fake.test');
+  await A.click('#call-start');
+  await waitFor(async () => (await st(A, 'call-state')) === 'ended', 'ended');
+  await waitFor(() => A.locator('#error').isVisible(), 'error shown');
+  assert(/404/.test(await txt(A, 'error')), await txt(A, 'error'));
+  assert(await A.locator('#call-start').isEnabled() && !(await A.locator('#call-hangup').isEnabled()), 'buttons');
+  assert(await A.evaluate(() => window.gorgeeDemo.call.pc.connectionState === 'closed'), 'peer connection closed');
 });
 
 test('the connection drops and two reconnects fail: the third resumes the session', async () => {

@@ -404,11 +404,12 @@ export class GorgeeClient extends Emitter {
   unregister(accountId) { return this.request('unregister', { account_id: accountId }); }
 
   /**
-   * Sends a SIP MESSAGE outside a call. @param {string} to @param {string} body
-   * @param {{content_type?:string, account_id?:string}} [opts] @returns {Promise<object>}
+   * Sends a SIP MESSAGE outside a call; a `message_status` event with the request's id
+   * tells whether it was delivered. @param {string} to @param {string} body
+   * @param {{content_type?:string}} [opts] @returns {Promise<object>}
    */
   message(to, body, opts = {}) {
-    return this.request('message', { to, content_type: opts.content_type || 'text/plain', body, ...(opts.account_id ? { account_id: opts.account_id } : {}) });
+    return this.request('message', { to, content_type: opts.content_type || 'text/plain', body });
   }
 
   // ---- calls ----

@@ -235,20 +235,26 @@ function attachCall(call) {
   $('call-dtmf-sent').textContent = '';
   $('call-mute').setAttribute('aria-pressed', 'false');
   renderCall();
-  call.on('state', (state, d) => {
-    renderCall();
-    if (state === 'ended' && d.by !== 'local' && d.code && d.code >= 300) showError(new GorgeeError(d.code, 'call_ended', `call ended: ${d.code} ${d.reason || ''}`.trim()));
-  });
+  if (call.state === 'ended') { callEnded(call, call.end || {}); return; } // ended before the reply came back
+  call.on('state', () => renderCall());
   call.on('remote_stream', (s) => {
     $('remote-audio').srcObject = s;
     $('remote-audio').play().catch(() => {});
     meterStream('remote', s);
   });
-  call.on('ended', () => { stopTicker(); stopMeters(); $('remote-audio').srcObject = null; renderCall(); });
+  call.on('ended', (d) => callEnded(call, d));
   call.on('error', (e) => showError(e, 'call'));
   if (call.localStream) meterStream('local', call.localStream);
   else call.once('remote_stream', () => call.localStream && meterStream('local', call.localStream));
   startTicker();
+}
+
+function callEnded(call, d) {
+  stopTicker();
+  stopMeters();
+  $('remote-audio').srcObject = null;
+  renderCall();
+  if (d.by !== 'local' && d.code && d.code >= 300) showError(new GorgeeError(d.code, 'call_ended', `call ended: ${d.code} ${d.reason || ''}`.trim()));
 }
 
 function renderCall() {
