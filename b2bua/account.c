@@ -486,6 +486,7 @@ struct b2b *b2b_new(const struct b2b_config *cfg)
 	b->cfg.trusted = b->cfg.dialplan = NULL; /* parsed; the strings are not kept */
 	ws_server_add_requests(cfg->ws, requests, G_N_ELEMENTS(requests), b);
 	b2b_ws_calls_init(b);
+	b2b_messages_init(b);
 	ws_server_on_session_end(cfg->ws, on_session_end, b);
 	if (cfg->ua)
 		sip_ua_set_invite_handler(cfg->ua, b2b_on_invite, b);
@@ -521,6 +522,7 @@ void b2b_free(struct b2b *b)
 		sip_ua_set_invite_handler(b->cfg.ua, NULL, NULL);
 	ws_server_on_session_end(b->cfg.ws, NULL, NULL);
 	g_hash_table_destroy(b->calls);
+	b2b_messages_free(b);
 	b2b_routes_free(b);
 	sip_user_free(b->looked_up);
 	g_free(b->domain);
@@ -576,7 +578,7 @@ unsigned b2b_busy(const struct b2b *b)
 	g_hash_table_iter_init(&it, b->accounts);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		n += ((struct account *)v)->pending || ((struct account *)v)->resolving;
-	return n + g_hash_table_size(b->calls);
+	return n + g_hash_table_size(b->calls) + (b->messages ? g_hash_table_size(b->messages) : 0);
 }
 
 unsigned b2b_account_count(const struct b2b *b)

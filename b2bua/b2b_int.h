@@ -12,6 +12,7 @@ struct b2b {
 	GHashTable *accounts; /* id -> struct account * (owned) */
 	unsigned next_id;
 	GHashTable *calls;    /* id -> struct call * (owned) */
+	GHashTable *messages; /* struct msg_out * in flight (message.c) */
 	unsigned next_call;
 	GPtrArray *trusted;   /* struct b2b_net *: sources that may use the trunk without auth */
 	GRegex *dialplan;     /* Request-URI users allowed toward the trunk; NULL = any */
@@ -55,6 +56,9 @@ struct leg_ops {
 	/* renegotiation: send an offer (re-INVITE), or answer the peer's (code 200 or 488…) */
 	int (*reoffer)(struct leg *l, const char *sdp);
 	void (*reanswer)(struct leg *l, int code, const char *sdp);
+	/* an in-dialog INFO or MESSAGE from the other leg's peer, to pass on */
+	void (*request)(struct leg *l, const char *method, const char *ctype, const char *body,
+			size_t len);
 	/* the outcome of call_hold() this leg asked for: code 200 or the failure */
 	void (*held)(struct leg *l, bool hold, int code);
 	/* one of our ICE candidates for this leg ("candidate:..."), NULL = end of candidates */
@@ -124,6 +128,9 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
  * 0, EBUSY (not active, or a renegotiation in progress) or EINVAL.
  */
 int call_hold(struct call *c, enum leg_side side, bool hold);
+/* An INFO or MESSAGE from leg l's peer inside the call: passed to the other leg. */
+void call_leg_request(struct call *c, struct leg *l, const char *method, const char *ctype,
+		      const char *body, size_t len);
 /* Ends the call from outside (admin, drain): both legs hung up. */
 void call_end(struct call *c, int code, const char *reason);
 const char *call_state_name(enum call_state s);
@@ -172,12 +179,20 @@ struct leg *leg_ws_new_caller(struct b2b *b, struct ws_session *s, json_t *req_i
 struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *from, const char *to,
 			      const char *account);
 bool leg_is_ws(const struct leg *l);
+/* The session in the call (NULL while ringing several). */
+struct ws_session *leg_ws_session(const struct leg *l);
 void b2b_ws_calls_init(struct b2b *b);
 /* A session ended: its calls are hung up (or stop ringing there). */
 void b2b_calls_session_end(struct b2b *b, struct ws_session *s);
 /* The `call` request (leg_ws.c validated it): routes `to` and starts the call. */
 void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const char *account,
 		      const char *sdp);
+bool leg_is_sip(const struct leg *l);
+/* Sends INFO or MESSAGE in the leg's confirmed dialog; fn (may be NULL) gets the final
+ * response with arg, which must not be the leg (it may go first). 0, EAGAIN (no confirmed
+ * dialog) or an errno. */
+int leg_sip_request(struct leg *l, const char *method, const char *ctype, const char *body,
+		    size_t len, sip_response_fn *fn, void *arg);
 /* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */
 void leg_sip_set_credentials(struct leg *l, const char *user, const struct secret *pw);
 /* Accounts (account.c) for calls: the account of id if it belongs to session s; the
@@ -191,6 +206,26 @@ const char *b2b_account_id(const struct account *a);
 const char *b2b_account_next_hop(const struct account *a);
 const char *b2b_account_username(const struct account *a);
 const struct secret *b2b_account_password(const struct account *a);
+/* Where a call or message goes (route.c): the logged-in WebSocket sessions of a local user,
+ * a registered SIP contact (location service), the trunk, or a SIP URI of another domain. */
+struct target {
+	GPtrArray *ws;    /* sessions (refs) */
+	char *ruri, *hop;
+	int code;         /* when nothing: 404, 480 */
+	bool trunk;       /* through the trunk: SEC-10 and the dial plan apply */
+	char account[16]; /* to a browser's upstream account (its Contact was called) */
+};
+void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t);
+void b2b_target_clear(struct target *t);
+/* SEC-10 for a SIP request toward the trunk: trusted source or digest (answers st if not). */
+bool b2b_may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+		       const struct sip_src *src);
+bool b2b_dialplan_allows(const struct b2b *b, const struct sip_uri *u);
+/* MESSAGE (message.c): out of dialog from SIP; the WebSocket `message` request. */
+void b2b_on_message(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+		    const struct sip_src *src);
+void b2b_messages_init(struct b2b *b);
+void b2b_messages_free(struct b2b *b);
 /* The invite handler given to the UA core. */
 void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struct sip_src *src,
 		   void *arg);

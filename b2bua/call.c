@@ -329,6 +329,15 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 	}
 }
 
+void call_leg_request(struct call *c, struct leg *l, const char *method, const char *ctype,
+		      const char *body, size_t len)
+{
+	struct leg *other = c->leg[l->side == LEG_A ? LEG_B : LEG_A];
+	if (c->state == CALL_ENDED || !other || !other->ops->request)
+		return;
+	other->ops->request(other, method, ctype, body, len);
+}
+
 void call_dump(const struct call *c, GString *out)
 {
 	gint64 now = g_get_monotonic_time();

@@ -252,8 +252,20 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		event(l, LEG_EV_REOFFER, 0, NULL, body);
 		return;
 	}
-	case SIP_METHOD_OPTIONS:
 	case SIP_METHOD_INFO:
+	case SIP_METHOD_MESSAGE: {
+		/* answered here and passed on (DTMF INFO is not worth a round trip through the
+		 * other leg; its peer's answer could not change ours anyway) */
+		char ctype[128];
+		g_snprintf(ctype, sizeof(ctype), SLICE_FMT, (int)MIN(msg->content_type.len, 127),
+			   msg->content_type.p ? msg->content_type.p : "");
+		respond(l, st, 200, NULL, NULL);
+		if (!l->released && l->base.call)
+			call_leg_request(l->base.call, &l->base, msg->method_id == SIP_METHOD_INFO ? "INFO" : "MESSAGE",
+					 ctype, msg->body.p, msg->body.len);
+		return;
+	}
+	case SIP_METHOD_OPTIONS:
 		respond(l, st, 200, NULL, NULL);
 		return;
 	default:
@@ -559,6 +571,36 @@ static void leg_free(struct leg *base)
 	g_free(l);
 }
 
+int leg_sip_request(struct leg *base, const char *method, const char *ctype, const char *body,
+		    size_t len, sip_response_fn *fn, void *arg)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	if (!l->dialog || l->released || sip_dialog_state(l->dialog) != SIP_DIALOG_CONFIRMED)
+		return EAGAIN;
+	char *ruri = NULL;
+	GString *h = g_string_new(NULL);
+	sip_dialog_request(l->dialog, method, 0, &ruri, h);
+	g_string_append_printf(h, "User-Agent: %s\r\n", l->b->user_agent);
+	if (len)
+		g_string_append_printf(h, "Content-Type: %s\r\n", ctype && *ctype ? ctype : "text/plain");
+	struct sip_ctrans *ct;
+	int rc = sip_ctrans_send(l->b->cfg.stack, method, ruri, h->str, (struct slice){body, len},
+				 &l->dst, fn ? fn : forget, arg, &ct);
+	g_free(ruri);
+	g_string_free(h, TRUE);
+	return rc;
+}
+
+static void sip_pass_request(struct leg *base, const char *method, const char *ctype,
+			     const char *body, size_t len)
+{
+	if (leg_sip_request(base, method, ctype, body, len, NULL, NULL) != 0) {
+		struct sip_leg *l = (struct sip_leg *)base;
+		struct log_ctx c = lctx(l);
+		LOGI(log_module, &c, "%s not passed on: no confirmed dialog", method);
+	}
+}
+
 static const struct leg_ops uas_ops = {
 	.kind = "sip",
 	.progress = uas_progress,
@@ -567,6 +609,7 @@ static const struct leg_ops uas_ops = {
 	.bye = bye,
 	.reoffer = reoffer,
 	.reanswer = reanswer,
+	.request = sip_pass_request,
 	.release = release,
 	.dump = dump,
 	.free = leg_free,
@@ -579,6 +622,7 @@ static const struct leg_ops uac_ops = {
 	.bye = bye,
 	.reoffer = reoffer,
 	.reanswer = reanswer,
+	.request = sip_pass_request,
 	.release = release,
 	.dump = dump,
 	.free = leg_free,
@@ -594,6 +638,11 @@ static struct sip_leg *leg_new(struct b2b *b, bool uas)
 	core_random_hex(user, 8);
 	l->contact = g_strdup_printf("sip:b2b-%s@%s", user, b->contact_host);
 	return l;
+}
+
+bool leg_is_sip(const struct leg *l)
+{
+	return l && (l->ops == &uas_ops || l->ops == &uac_ops);
 }
 
 struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct sip_msg *req,

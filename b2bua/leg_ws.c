@@ -172,6 +172,42 @@ static void ws_held(struct leg *base, bool hold, int code)
 				  "reason", hold ? "hold refused" : "resume refused"));
 }
 
+/* "Signal=5\r\nDuration=160" (application/dtmf-relay, the common INFO DTMF body) */
+static bool dtmf_relay(const char *body, size_t len, char *digit, int *duration)
+{
+	char buf[256];
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, body, len);
+	buf[len] = '\0';
+	const char *sig = strstr(buf, "Signal=");
+	const char *dur = strstr(buf, "Duration=");
+	if (!sig || !strchr("0123456789*#ABCDabcd", sig[7]) || !sig[7])
+		return false;
+	*digit = (char)g_ascii_toupper(sig[7]);
+	*duration = dur ? atoi(dur + 9) : 0;
+	return true;
+}
+
+static void ws_request(struct leg *base, const char *method, const char *ctype, const char *body,
+		       size_t len)
+{
+	struct ws_leg *l = (struct ws_leg *)base;
+	if (!l->session || !g_utf8_validate(body, (gssize)len, NULL) || memchr(body, '\0', len))
+		return;
+	char digit;
+	int duration;
+	if (strcmp(method, "INFO") == 0 && g_ascii_strcasecmp(ctype, "application/dtmf-relay") == 0 &&
+	    dtmf_relay(body, len, &digit, &duration)) {
+		char d[2] = {digit, '\0'};
+		send_to(l, l->session, "dtmf", l->req_id,
+			json_pack("{s:s,s:i,s:s}", "digits", d, "duration", duration, "method", "info"));
+		return;
+	}
+	send_to(l, l->session, strcmp(method, "INFO") == 0 ? "info" : "message", l->req_id,
+		json_pack("{s:s,s:s%}", "content_type", ctype, "body", body, len));
+}
+
 static void ws_trickle(struct leg *base, const char *cand)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
@@ -229,6 +265,7 @@ static const struct leg_ops ws_ops = {
 	.reanswer = ws_reanswer,
 	.trickle = ws_trickle,
 	.held = ws_held,
+	.request = ws_request,
 	.release = ws_release,
 	.dump = ws_dump,
 	.free = ws_free,
@@ -262,6 +299,11 @@ struct leg *leg_ws_new_callee(struct b2b *b, GPtrArray *sessions, const char *fr
 bool leg_is_ws(const struct leg *l)
 {
 	return l && l->ops == &ws_ops;
+}
+
+struct ws_session *leg_ws_session(const struct leg *l)
+{
+	return ((const struct ws_leg *)l)->session;
 }
 
 /* ---- requests ---- */
@@ -482,6 +524,81 @@ static void h_unhold(struct ws_req *req, json_t *params, void *arg)
 	hold_request(req, params, arg, false);
 }
 
+/* INFO and DTMF toward the other leg; the reply waits for a SIP peer's answer. */
+static void on_info_response(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+{
+	struct ws_req *req = arg;
+	if (status < 200)
+		return;
+	ws_req_reply(req, json_pack("{s:i}", "code", status));
+	ws_req_unref(req);
+}
+
+static void pass_info(struct ws_req *req, struct call *c, struct ws_leg *l, const char *ctype,
+		      const char *body, size_t len)
+{
+	struct leg *other = c->leg[l->base.side == LEG_A ? LEG_B : LEG_A];
+	if (l->state != WSL_UP || !other) {
+		ws_req_error(req, WS_E_WRONG_STATE, "the call is not answered");
+		return;
+	}
+	if (!leg_is_sip(other)) {
+		other->ops->request(other, "INFO", ctype, body, len);
+		ws_req_reply(req, json_pack("{s:i}", "code", 200));
+		return;
+	}
+	ws_req_ref(req);
+	if (leg_sip_request(other, "INFO", ctype, body, len, on_info_response, req) != 0) {
+		ws_req_unref(req);
+		ws_req_error(req, WS_E_WRONG_STATE, "the call is not answered");
+	}
+}
+
+static void h_info(struct ws_req *req, json_t *params, void *arg)
+{
+	struct call *c;
+	struct ws_leg *l = own_leg(arg, req, params, &c);
+	if (!l)
+		return;
+	const char *ctype = json_string_value(json_object_get(params, "content_type"));
+	json_t *jb = json_object_get(params, "body");
+	if (strcspn(ctype, "\r\n") != strlen(ctype)) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "content_type must be one line");
+		return;
+	}
+	pass_info(req, c, l, ctype, json_string_value(jb), json_string_length(jb));
+}
+
+/* DTMF by SIP INFO (application/dtmf-relay); RFC 4733 events come from the browser itself
+ * (RTCDTMFSender) and cross the relay like any RTP. */
+static void h_dtmf(struct ws_req *req, json_t *params, void *arg)
+{
+	struct call *c;
+	struct ws_leg *l = own_leg(arg, req, params, &c);
+	if (!l)
+		return;
+	const char *digits = json_string_value(json_object_get(params, "digits"));
+	const char *method = json_string_value(json_object_get(params, "method"));
+	json_t *jd = json_object_get(params, "duration");
+	int duration = jd ? (int)json_integer_value(jd) : 100;
+	if (strspn(digits, "0123456789*#ABCDabcd") != strlen(digits)) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "digits are 0-9, *, #, A-D");
+		return;
+	}
+	if (!method || strcmp(method, "info") != 0) {
+		ws_req_error(req, WS_E_NOT_AVAILABLE,
+			     "RFC 4733 DTMF is sent by the browser (RTCRtpSender.dtmf) and relayed; use method 'info' for SIP INFO");
+		return;
+	}
+	if (strlen(digits) != 1) { /* one INFO per digit keeps the order (one transaction each) */
+		ws_req_error(req, WS_E_INVALID_PARAMS, "method 'info' sends one digit per request");
+		return;
+	}
+	char body[64];
+	g_snprintf(body, sizeof(body), "Signal=%c\r\nDuration=%d\r\n", g_ascii_toupper(digits[0]), duration);
+	pass_info(req, c, l, "application/dtmf-relay", body, strlen(body));
+}
+
 static void on_stats(struct relay_session *rs, const struct relay_session_stats *st, void *arg)
 {
 	struct ws_req *req = arg;
@@ -581,7 +698,22 @@ static const struct ws_param p_call_id[] = {
 	{"call_id", WS_P_STRING, true, 1, 23},
 	{NULL, 0, false, 0, 0},
 };
+static const struct ws_param p_info[] = {
+	{"call_id", WS_P_STRING, true, 1, 23},
+	{"content_type", WS_P_STRING, true, 1, 127},
+	{"body", WS_P_STRING, true, 0, 8192},
+	{NULL, 0, false, 0, 0},
+};
+static const struct ws_param p_dtmf[] = {
+	{"call_id", WS_P_STRING, true, 1, 23},
+	{"digits", WS_P_STRING, true, 1, 32},
+	{"method", WS_P_STRING, false, 4, 7},
+	{"duration", WS_P_INT, false, 40, 5000},
+	{NULL, 0, false, 0, 0},
+};
 static const struct ws_request_def call_requests[] = {
+	{"info", p_info, h_info, WS_REQ_NEEDS_LOGIN},
+	{"dtmf", p_dtmf, h_dtmf, WS_REQ_NEEDS_LOGIN},
 	{"call", p_call, h_call, WS_REQ_NEEDS_LOGIN},
 	{"answer", p_answer, h_answer, WS_REQ_NEEDS_LOGIN},
 	{"decline", p_decline, h_decline, WS_REQ_NEEDS_LOGIN},

@@ -121,7 +121,7 @@ static const struct secret *lookup_ha1(const char *user, enum sip_digest_alg alg
 
 /* SEC-10: a caller reaches the trunk only from a trusted network or with digest
  * credentials of a user of our realm (407 challenge, RFC 3261 §22.3). */
-static bool may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+bool b2b_may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
 			  const struct sip_src *src)
 {
 	struct log_ctx lc = {.leg = "route", .peer = src->ip};
@@ -152,17 +152,7 @@ static bool may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip
 	return false;
 }
 
-/* Where a call goes: the logged-in WebSocket sessions of a local user, a registered SIP
- * contact (the location service), the trunk, or a SIP URI of another domain. */
-struct target {
-	GPtrArray *ws;   /* sessions (refs) */
-	char *ruri, *hop;
-	int code;        /* when nothing: 404, 480 */
-	bool trunk;      /* through the trunk: SEC-10 and the dial plan apply */
-	char account[16]; /* to a browser's upstream account (its Contact was called) */
-};
-
-static void target_clear(struct target *t)
+void b2b_target_clear(struct target *t)
 {
 	if (t->ws)
 		g_ptr_array_unref(t->ws);
@@ -194,7 +184,7 @@ static bool our_host(const struct b2b *b, struct slice host)
  * a SIP caller, a host that is not ours goes to the trunk only; a WebSocket user (logged in,
  * so authenticated) may also reach a SIP URI of another domain directly.
  */
-static void find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t)
+void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t)
 {
 	char user[SIP_MAX_URI];
 	g_snprintf(user, sizeof(user), SLICE_FMT, SLICE_ARG(u->user));
@@ -263,7 +253,7 @@ static void find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, st
 }
 
 /* SEC-10: only Request-URI users the dial plan allows go to the trunk. */
-static bool dialplan_allows(const struct b2b *b, const struct sip_uri *u)
+bool b2b_dialplan_allows(const struct b2b *b, const struct sip_uri *u)
 {
 	char user[SIP_MAX_URI];
 	g_snprintf(user, sizeof(user), SLICE_FMT, SLICE_ARG(u->user));
@@ -312,16 +302,20 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		reply(b, st, 488, "Warning: 399 gorgee \"an SDP offer is required\"\r\n");
 		return;
 	}
-	find_target(b, &msg->ruri_parsed, false, &t);
+	if (msg->method_id == SIP_METHOD_MESSAGE) {
+		b2b_on_message(b, st, msg, src);
+		return;
+	}
+	b2b_find_target(b, &msg->ruri_parsed, false, &t);
 	if (t.code) {
 		LOGI(log_module, &lc, "INVITE for " SLICE_FMT ": %d", SLICE_ARG(msg->ruri), t.code);
 		reply(b, st, t.code, NULL);
 		goto out;
 	}
 	/* SEC-10: the trunk only for trusted or authenticated callers, then the dial plan */
-	if (t.trunk && !may_use_trunk(b, st, msg, src))
+	if (t.trunk && !b2b_may_use_trunk(b, st, msg, src))
 		goto out;
-	if (t.trunk && !dialplan_allows(b, &msg->ruri_parsed)) {
+	if (t.trunk && !b2b_dialplan_allows(b, &msg->ruri_parsed)) {
 		LOGN(log_module, &lc, "INVITE for " SLICE_FMT " refused by the dial plan", SLICE_ARG(msg->ruri));
 		reply(b, st, 403, NULL);
 		goto out;
@@ -344,7 +338,7 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 	}
 	g_string_free(offer, TRUE);
 out:
-	target_clear(&t);
+	b2b_target_clear(&t);
 	g_free(from_uri);
 	g_free(display);
 }
@@ -376,13 +370,13 @@ void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const c
 		t.ruri = g_strdup(uri);
 		t.hop = g_strdup(b2b_account_next_hop(acc));
 	} else {
-		find_target(b, &u, true, &t);
+		b2b_find_target(b, &u, true, &t);
 	}
 	struct call *c = call_new(b, from_uri, uri);
 	call_media_set_webrtc(c->media, LEG_A, true);
 	call_set_leg(c, LEG_A, leg_ws_new_caller(b, s, ws_req_id(req)));
 	ws_req_reply(req, json_pack("{s:s}", "call_id", c->id));
-	if (!t.code && t.trunk && !dialplan_allows(b, &u))
+	if (!t.code && t.trunk && !b2b_dialplan_allows(b, &u))
 		t.code = 403;
 	if (t.code) {
 		call_end(c, t.code, sip_status_phrase(t.code));
@@ -405,7 +399,7 @@ void b2b_call_from_ws(struct b2b *b, struct ws_req *req, const char *to, const c
 	}
 	g_string_free(offer, TRUE);
 out:
-	target_clear(&t);
+	b2b_target_clear(&t);
 	g_free(from_uri);
 	g_free(uri);
 }

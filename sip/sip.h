@@ -646,8 +646,8 @@ struct sip_ua;
 /* registrar may be NULL (REGISTER then gets 405). Borrowed. */
 struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registrar);
 /*
- * The B2BUA: INVITEs outside a dialog (past the checks above: 483, 482, 420) go to fn,
- * which must answer st. With a handler INVITE, BYE, CANCEL, INFO, UPDATE, PRACK, MESSAGE are allowed.
+ * The B2BUA: INVITEs and MESSAGEs outside a dialog (past the checks above: 483, 482, 420)
+ * go to fn, which must answer st. With a handler INVITE, BYE, CANCEL, INFO, UPDATE, PRACK, MESSAGE are allowed.
  * In-dialog requests go to the dialog's handler (sip_dialog_set_handler).
  */
 typedef void sip_ua_invite_fn(struct sip_strans *st, const struct sip_msg *msg,

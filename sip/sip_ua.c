@@ -173,7 +173,8 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		g_string_free(extra, TRUE);
 		sip_registrar_handle(ua->registrar, st, msg, src);
 		return;
-	} else if (msg->method_id == SIP_METHOD_INVITE && ua->invite_fn) {
+	} else if ((msg->method_id == SIP_METHOD_INVITE || msg->method_id == SIP_METHOD_MESSAGE) &&
+		   ua->invite_fn) {
 		g_string_free(extra, TRUE);
 		ua->invite_fn(st, msg, src, ua->invite_arg);
 		return;

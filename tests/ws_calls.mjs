@@ -82,8 +82,10 @@ async function finished(p, ms = 10000) {
   return c;
 }
 
+const clients = [];
 class Client {
   constructor() {
+    clients.push(this);
     this.msgs = []; this.waiters = []; this.nextId = 1;
     this.ws = new WebSocket(`ws://127.0.0.1:${http}/`, 'gorgee-v1');
     this.ws.on('message', (d) => { this.msgs.push(JSON.parse(d.toString())); this.wake(); });
@@ -108,7 +110,10 @@ class Client {
   state(callId, state) { return this.event('call_state', (m) => m.call_id === callId && m.data.state === state); }
   end() { try { this.ws.terminate(); } catch { /* gone */ } }
   // log out, so the session does not linger in its resume grace (and keep ringing)
-  async bye() { if (!this.closed) { try { await this.req('logout', {}); } catch { /* closed */ } } this.end(); }
+  async bye() {
+    if (!this.closed && this.ws.readyState === WebSocket.OPEN) { try { await this.req('logout', {}); } catch { /* closed */ } }
+    this.end();
+  }
 }
 async function login(user) {
   const c = new Client();
@@ -263,6 +268,51 @@ test('account: the PBX calls the account\'s Contact and the owning session gets 
   await settle();
 });
 
+test('DTMF by SIP INFO both ways in a call (application/dtmf-relay)', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-info.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const d = await c.req('dtmf', { call_id: id, digits: '5', method: 'info' });
+  assert(d.result && d.result.code === 200, JSON.stringify(d));
+  const back = await c.event('dtmf', (m) => m.call_id === id);
+  assert(back.data.digits === '7' && back.data.duration === 160 && back.data.method === 'info', JSON.stringify(back));
+  const bad = await c.req('dtmf', { call_id: id, digits: 'x' });
+  assert(bad.error && bad.error.code === 422, JSON.stringify(bad));
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the callee got Signal=5 and its INFO was answered');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('MESSAGE: SIP -> WS user (200), WS -> WS with status, WS -> SIP through the trunk, unknown user 404', async () => {
+  const f = await login('frank');
+  const e = await login('erin');
+  const mp = await freePort();
+  const caller = sipp(['-sf', path.join(SIPP_DIR, 'uac-message.xml'), '-m', '1', '-s', 'frank', '-p', String(mp), `127.0.0.1:${sip}`]);
+  const got = await f.event('message');
+  assert(got.data.body.trim() === 'hello from sipp' && got.data.content_type === 'text/plain' && /sipp/.test(got.data.from), JSON.stringify(got));
+  assert(await finished(caller) === 0, 'sipp got 200 for its MESSAGE');
+  let r = await e.req('message', { to: 'frank', body: 'hi frank' });
+  assert(r.result, JSON.stringify(r));
+  const st = await e.event('message_status', (m) => m.id === r.id);
+  assert(st.data.code === 200 && st.data.delivered === true, JSON.stringify(st));
+  const fm = await f.event('message', (m) => m.data.body === 'hi frank');
+  assert(/erin/.test(fm.data.from), JSON.stringify(fm));
+  const sipUser = await uas(['-sf', path.join(SIPP_DIR, 'uas-message.xml'), '-m', '1']);
+  r = await e.req('message', { to: 'sip:1000@127.0.0.1', body: 'hello sip', content_type: 'text/plain' });
+  const st2 = await e.event('message_status', (m) => m.id === r.id);
+  assert(st2.data.code === 200 && st2.data.delivered, JSON.stringify(st2));
+  assert(await finished(sipUser) === 0);
+  const lost = sipp(['-sf', path.join(SIPP_DIR, 'uac-message.xml'), '-m', '1', '-s', 'nobody', '-p', String(mp), `127.0.0.1:${sip}`]);
+  assert(await finished(lost) !== 0, 'a MESSAGE for nobody is not answered 200');
+  r = await e.req('message', { to: 'frank', body: 'x'.repeat(9000) });
+  assert(r.error && r.error.code === 422, 'oversized body refused');
+  await f.bye(); await e.bye();
+});
+
 // A WebRTC answer as a browser would give it (the ICE/DTLS side is not exercised here).
 function webrtcAnswer(o) {
   const mid = (/a=mid:(\S+)/.exec(o) || [, '0'])[1];
@@ -355,8 +405,10 @@ test('a session that ends (logout) hangs up its calls: the SIP side gets BYE', a
   for (let i = 0; i < tests.length; i++) {
     try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
     catch (e) { failed++; console.log(`# ${String(e.stack || e).split('\n').join('\n# ')}`); console.log(`not ok ${i + 1} - ${tests[i].name}`); }
-    // a failed case may leave its sipp behind, holding the callee port: not the next case's problem
+    // a failed case may leave its sipp behind, holding the callee port, or sessions that would
+    // keep ringing: not the next case's problem
     for (const p of procs.splice(0)) { if (p.exitCode === null) { p.kill('SIGKILL'); await p.done; } }
+    for (const c of clients.splice(0)) await c.bye();
   }
   procs.forEach((p) => { try { p.kill('SIGKILL'); } catch { /* gone */ } });
   let code = 'not started';
