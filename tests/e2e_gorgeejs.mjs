@@ -160,7 +160,11 @@ function onRequest(ws, m) {
     reply({});
     event(me, 'call_state', call.id, { state: m.request === 'hold' ? 'held' : 'answered' }, idFor(me));
     return;
-  case 'dtmf': reply({}); return;
+  case 'dtmf':
+    if (p.method !== 'info') { fail(501, 'not_available', 'RFC 4733 DTMF is sent by the browser (RTCRtpSender.dtmf)'); return; }
+    reply({ code: 200 });
+    event(other, 'dtmf', call.id, { digits: p.digits, duration: p.duration || 100, method: 'info' }, idFor(other));
+    return;
   case 'message': {
     reply({});
     const to = call ? other : userSession(userOf(p.to));
@@ -306,12 +310,21 @@ test('alice calls bob: an event that overtakes the reply is kept; bob rings, ans
   console.log(`# screenshot: ${path.join(ART, 'alice-in-call.png')}`);
 });
 
-test('the dial pad sends DTMF during the call', async () => {
+test('the dial pad sends DTMF: RFC 4733 from the browser, then SIP INFO through the server', async () => {
+  // RFC 4733: the browser's RTCDTMFSender; nothing goes through signaling
+  await A.evaluate(() => { window.dtmfTones = ''; window.gorgeeDemo.call.pc.getSenders()[0].dtmf.ontonechange = (e) => { window.dtmfTones += e.tone; }; });
   for (const k of ['1', '2', 'hash']) await A.click(`#key-${k}`);
-  await waitFor(() => reqs('dtmf').length === 3, 'three dtmf requests');
-  assert(reqs('dtmf').map((m) => m.params.digits).join('') === '12#', JSON.stringify(reqs('dtmf')));
-  assert((await txt(A, 'call-dtmf-sent')) === '12#', 'digits shown');
+  await waitFor(() => A.evaluate(() => window.dtmfTones === '12#'), 'the browser played 1 2 #');
+  assert(!reqs('dtmf').length, 'no dtmf request for RFC 4733');
+  // SIP INFO: one request per digit, method info; bob's page shows what arrives
+  await A.selectOption('#dtmf-method', 'info');
+  for (const k of ['4', 'star']) await A.click(`#key-${k}`);
+  await waitFor(() => reqs('dtmf').length === 2, 'two dtmf requests');
+  assert(reqs('dtmf').every((m) => m.params.method === 'info' && m.params.digits.length === 1), JSON.stringify(reqs('dtmf')));
+  await waitFor(async () => (await txt(B, 'call-dtmf-received')) === '4*', 'bob sees 4*');
+  assert((await txt(A, 'call-dtmf-sent')) === '12#4*', 'digits shown');
   assert((await A.inputValue('#dial-to')) === 'bob@fake.test', 'the digits did not go to the dial field');
+  assert(!(await A.locator('#error').isVisible()), await txt(A, 'error'));
 });
 
 test('hold mutes the microphone and shows held; resume undoes both', async () => {
@@ -366,6 +379,7 @@ test('messages: alice sends one from the form; bob\'s page shows it', async () =
   await A.click('#message-send');
   await waitFor(async () => /alice@fake\.test: hello bob/.test(await txt(B, 'message-log')), 'bob sees it');
   assert(/→ sip:bob@fake\.test: hello bob/.test(await txt(A, 'message-log')), 'alice sees what she sent');
+  await waitFor(async () => (await A.locator('#message-log li.out').getAttribute('data-status')) === 'delivered', 'delivered');
   const m = reqs('message')[0];
   assert(m.params.to === 'sip:bob@fake.test' && m.params.content_type === 'text/plain', JSON.stringify(m));
 });

@@ -85,7 +85,8 @@ class Emitter {
  *
  * Events (call.on): `state` (state, data), `remote_stream` (MediaStream), `ice`
  * (iceConnectionState), `ended` (data), `error` (GorgeeError), `renegotiated` (jsep),
- * `info` (data).
+ * `info` (data: {content_type, body}), `dtmf` (data: {digits, duration, method}),
+ * `message` (data: {from, content_type, body}).
  */
 export class Call extends Emitter {
   /** @param {GorgeeClient} client @param {'outgoing'|'incoming'} direction */
@@ -127,10 +128,13 @@ export class Call extends Emitter {
   unhold() { return this.client.unhold(this); }
   /** Sends DTMF digits. @param {string} digits 0-9 * # A-D @param {object} [opts] {method, duration} */
   dtmf(digits, opts) { return this.client.dtmf(this, digits, opts); }
-  /** Sends a SIP MESSAGE in the call's dialog. @param {string} body @param {string} [contentType] */
+  /** Sends a SIP MESSAGE in the call's dialog (see GorgeeClient.message for the result).
+   * @param {string} body @param {string} [contentType] */
   message(body, contentType) {
-    return this.client.request('message', { call_id: this.id, content_type: contentType || 'text/plain', body });
+    return this.client._message({ call_id: this.id, content_type: contentType || 'text/plain', body });
   }
+  /** Sends a SIP INFO in the call's dialog. @param {string} contentType @param {string} body */
+  info(contentType, body) { return this.client.info(this, contentType, body); }
 
   /** Mutes or unmutes the microphone locally (no signaling). @param {boolean} on */
   mute(on) {
@@ -204,7 +208,8 @@ function qualityOf(s) {
  * - `registration` (data: {account_id, state, expires?, code?, reason?}, id)
  * - `incoming_call` (Call, data), `call` (Call: every new call, either direction)
  * - `call_state` (Call, data), `trickle` (Call, data), `renegotiate` (Call, data)
- * - `message` (data: {from, content_type, body}), `message_status` (data, id)
+ * - `message` (data: {from, content_type, body}, id, call), `message_status` (data, id)
+ * - `dtmf`, `info` (data, id, call): received in a call
  * - `event` (the raw event object, for events this file does not know), `error` (GorgeeError)
  */
 export class GorgeeClient extends Emitter {
@@ -404,12 +409,33 @@ export class GorgeeClient extends Emitter {
   unregister(accountId) { return this.request('unregister', { account_id: accountId }); }
 
   /**
-   * Sends a SIP MESSAGE outside a call; a `message_status` event with the request's id
-   * tells whether it was delivered. @param {string} to @param {string} body
-   * @param {{content_type?:string}} [opts] @returns {Promise<object>}
+   * Sends a SIP MESSAGE (RFC 3428) outside a call, or through an account.
+   * @param {string} to @param {string} body
+   * @param {{content_type?:string, account_id?:string}} [opts]
+   * @returns {Promise<{id:number, status:Promise<object|null>}>} once gorgee took it; `status`
+   *   settles with the `message_status` data ({code, delivered}), or null after 40 s
    */
-  message(to, body, opts = {}) {
-    return this.request('message', { to, content_type: opts.content_type || 'text/plain', body });
+  async message(to, body, opts = {}) {
+    const p = { to, content_type: opts.content_type || 'text/plain', body };
+    if (opts.account_id) p.account_id = opts.account_id;
+    return this._message(p);
+  }
+
+  async _message(params) {
+    const id = this._nextId; // the id request() gives it, for its message_status
+    let off, timer;
+    const status = new Promise((resolve) => {
+      off = this.on('message_status', (d, evId) => { if (evId === id) { off(); clearTimeout(timer); resolve(d); } });
+      timer = setTimeout(() => { off(); resolve(null); }, 40000);
+    });
+    try {
+      const r = await this.request('message', params);
+      return { ...r, id, status };
+    } catch (e) {
+      off();
+      clearTimeout(timer);
+      throw e;
+    }
   }
 
   // ---- calls ----
@@ -592,15 +618,41 @@ export class GorgeeClient extends Emitter {
   }
 
   /**
-   * Sends DTMF. @param {Call|string} call @param {string} digits
-   * @param {{method?:'rfc4733'|'info', duration?:number}} [opts]
+   * Sends DTMF digits (0-9 * # A-D). `rfc4733` (default): the browser sends telephone-event
+   * RTP itself (RTCRtpSender.dtmf), which gorgee relays; rejects with `not_available` when
+   * the call negotiated no telephone-event. `info`: gorgee sends one SIP INFO
+   * (application/dtmf-relay) per digit; resolves with the last reply ({code}).
+   * @param {Call|string} call @param {string} digits
+   * @param {{method?:'rfc4733'|'info', duration?:number}} [opts] duration in ms (default 100)
+   * @returns {Promise<object>}
    */
-  dtmf(call, digits, opts = {}) {
+  async dtmf(call, digits, opts = {}) {
     call = this._call(call);
-    const p = { call_id: call.id, digits: String(digits) };
-    if (opts.method) p.method = opts.method;
-    if (opts.duration) p.duration = opts.duration;
-    return this.request('dtmf', p);
+    digits = String(digits);
+    if (!/^[0-9A-D*#]+$/i.test(digits)) throw new GorgeeError(422, 'invalid_params', `not DTMF digits: '${digits}'`);
+    if ((opts.method || 'rfc4733') === 'rfc4733') {
+      const sender = call.pc?.getSenders().find((s) => s.dtmf);
+      if (!sender || !sender.dtmf.canInsertDTMF) throw new GorgeeError(0, 'not_available', 'the call has no RFC 4733 DTMF (telephone-event not negotiated)');
+      // insertDTMF replaces what is still queued: keep it, so quick presses are all sent
+      sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digits, Math.max(40, opts.duration || 100));
+      return {};
+    }
+    let r = {};
+    for (const d of digits) {
+      const p = { call_id: call.id, digits: d, method: 'info' };
+      if (opts.duration) p.duration = opts.duration;
+      r = await this.request('dtmf', p);
+    }
+    return r;
+  }
+
+  /**
+   * Sends a SIP INFO in the call's dialog; resolves with the peer's answer ({code}).
+   * @param {Call|string} call @param {string} contentType @param {string} body
+   */
+  info(call, contentType, body) {
+    call = this._call(call);
+    return this.request('info', { call_id: call.id, content_type: contentType, body });
   }
 
   /**
@@ -712,7 +764,8 @@ export class GorgeeClient extends Emitter {
     case 'message':
     case 'message_status':
     case 'info':
-      if (call && m.event === 'info') call.emit('info', d);
+    case 'dtmf':
+      if (call && (m.event === 'info' || m.event === 'dtmf' || m.event === 'message')) call.emit(m.event, d);
       this.emit(m.event, d, m.id, call);
       return;
     default:

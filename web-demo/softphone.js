@@ -233,6 +233,7 @@ function attachCall(call) {
   $('call-id').textContent = call.id;
   $('call-peer').textContent = call.direction === 'outgoing' ? `to ${call.to}` : `from ${call.from}`;
   $('call-dtmf-sent').textContent = '';
+  $('call-dtmf-received').textContent = '';
   $('call-mute').setAttribute('aria-pressed', 'false');
   renderCall();
   if (call.state === 'ended') { callEnded(call, call.end || {}); return; } // ended before the reply came back
@@ -244,6 +245,7 @@ function attachCall(call) {
   });
   call.on('ended', (d) => callEnded(call, d));
   call.on('error', (e) => showError(e, 'call'));
+  call.on('dtmf', (d) => { $('call-dtmf-received').textContent += d.digits; });
   if (call.localStream) meterStream('local', call.localStream);
   else call.once('remote_stream', () => call.localStream && meterStream('local', call.localStream));
   startTicker();
@@ -316,7 +318,7 @@ async function key(k) {
   if (current && (current.state === 'answered' || current.state === 'early')) {
     $('call-dtmf-sent').textContent += k;
     beep(k);
-    try { await current.dtmf(k); } catch (e) { showError(e, 'DTMF'); }
+    try { await current.dtmf(k, { method: $('dtmf-method').value }); } catch (e) { showError(e, 'DTMF'); }
   } else {
     $('dial-to').value += k;
   }
@@ -398,8 +400,9 @@ function stopRing() { clearInterval(ring); ring = null; }
 function addMessage(dir, peer, body) {
   const li = document.createElement('li');
   li.className = dir;
-  li.textContent = `${dir === 'in' ? '←' : '→'} ${peer}: ${body}`;
+  li.append(`${dir === 'in' ? '←' : '→'} ${peer}: ${body}`);
   $('message-log').appendChild(li);
+  return li;
 }
 
 async function sendMessage(ev) {
@@ -407,9 +410,17 @@ async function sendMessage(ev) {
   const to = targetUri($('message-to').value);
   const body = $('message-body').value;
   try {
-    await client.message(to, body);
-    addMessage('out', to, body);
+    const opts = $('dial-account').value ? { account_id: $('dial-account').value } : {};
+    const r = await client.message(to, body, opts);
+    const li = addMessage('out', to, body);
+    li.dataset.status = 'sending';
     $('message-body').value = '';
+    const st = await r.status;
+    const span = document.createElement('span');
+    span.className = 'muted';
+    li.dataset.status = st?.delivered ? 'delivered' : 'failed';
+    span.textContent = st ? (st.delivered ? ' ✓ delivered' : ` ✗ not delivered (${st.code}${st.reason ? ' ' + st.reason : ''})`) : ' ? no delivery report';
+    li.appendChild(span);
   } catch (e) { showError(e, 'message'); }
 }
 
