@@ -11,6 +11,7 @@
 // usage: node e2e_webrtc.mjs path/to/gorgee [artifact-dir]      Prints TAP.
 import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -114,7 +115,8 @@ function startBaresip() {
   // no registration: gorgee reaches it as the trunk, and it calls gorgee's address directly
   fs.writeFileSync(path.join(d, 'accounts'), `<sip:bob@127.0.0.1:${BSIP}>;regint=0;answermode=auto;ptime=20\n`);
   fs.writeFileSync(path.join(d, 'contacts'), '');
-  const p = startProc('baresip', 'baresip', ['-f', d]);
+  // line-buffered stdout: the test reads what baresip prints (DTMF, messages) as it happens
+  const p = startProc('baresip', 'stdbuf', ['-oL', 'baresip', '-f', d]);
   p.dir = d;
   return p;
 }
@@ -154,6 +156,26 @@ async function waitFor(fn, what, ms = 10000) {
 }
 
 const baresipCalls = async () => ((await bctl('listcalls')).data || '').trim();
+
+// A SIP MESSAGE (RFC 3428) from a UDP socket of our own; resolves with the final status code.
+function sipMessage(ruri, body) {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    const timer = setTimeout(() => { sock.close(); reject(new Error('no answer to MESSAGE')); }, 5000);
+    sock.on('message', (m) => {
+      const code = Number((/^SIP\/2\.0 (\d{3})/.exec(m.toString()) || [])[1]);
+      if (code >= 200) { clearTimeout(timer); sock.close(); resolve(code); }
+    });
+    sock.bind(0, '127.0.0.1', () => {
+      const port = sock.address().port, tag = crypto.randomBytes(4).toString('hex');
+      const msg = [`MESSAGE ${ruri} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK${tag}`,
+        'Max-Forwards: 70', `From: <sip:pat@127.0.0.1:${port}>;tag=${tag}`, `To: <${ruri}>`,
+        `Call-ID: ${tag}@127.0.0.1`, 'CSeq: 1 MESSAGE', 'Content-Type: text/plain',
+        `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');
+      sock.send(msg, GSIP, '127.0.0.1');
+    });
+  });
+}
 
 // ---------- audio checks ----------
 
@@ -454,12 +476,58 @@ test('(a) hold and resume from the page: baresip is put on hold (sendonly) and b
   await assertPageHears(PHONE_HZ);
 });
 
-test('(a) DTMF from the dial pad', async () => {
+// Digits baresip reports after `from` characters of its log: "call: received DTMF: '5'
+// (duration=100)" for SIP INFO, "received event: '1' (end=1)" for RFC 4733 RTP.
+const baresipDigits = (from) => [...logOf('baresip').slice(from).matchAll(/received DTMF: '(.)'|received event: '(.)' \(end=1\)/g)]
+  .map((m) => m[1] || m[2]).join('');
+
+test('(a) DTMF by SIP INFO from the dial pad reaches baresip', async () => {
   needCalls();
-  if (!(await offers('dtmf', { digits: '5' }))) throw new Skip('dtmf: 404 unknown_request from this gorgee');
-  for (const k of ['1', 'hash']) await page.click(`#key-${k}`);
-  await waitFor(async () => (await text('call-dtmf-sent')) === '1#', 'digits shown');
+  if (!(await offers('dtmf', { digits: '5', method: 'info' }))) throw new Skip('dtmf: 404 unknown_request from this gorgee');
+  await waitFor(() => baresipDigits(0) === '5', 'baresip got the probe digit by INFO');
+  const from = logOf('baresip').length;
+  await page.selectOption('#dtmf-method', 'info');
+  for (const k of ['7', 'star']) await page.click(`#key-${k}`);
+  await waitFor(async () => (await text('call-dtmf-sent')) === '7*', 'digits shown');
+  await waitFor(() => baresipDigits(from) === '7*', 'baresip got 7* by SIP INFO');
+  await page.selectOption('#dtmf-method', 'rfc4733');
   assert(!(await visible('error')), `error shown: ${await text('error')}`);
+});
+
+test('(a) RFC 4733 DTMF from the dial pad (the browser\'s telephone-events) reaches baresip', async () => {
+  needCalls();
+  const from = logOf('baresip').length;
+  await page.evaluate(() => {
+    window.dtmfTones = '';
+    window.gorgeeDemo.call.pc.getSenders().find((x) => x.dtmf).dtmf.ontonechange = (e) => { window.dtmfTones += e.tone; };
+  });
+  for (const k of ['1', 'hash']) await page.click(`#key-${k}`);
+  await waitFor(async () => (await text('call-dtmf-sent')) === '7*1#', 'digits shown');
+  await waitFor(() => page.evaluate(() => window.dtmfTones === '1#'), 'the browser played 1 #');
+  assert(!(await visible('error')), `error shown: ${await text('error')}`);
+  const sdps = await page.evaluate(() => {
+    const pc = window.gorgeeDemo.call.pc, pick = (d) => d.sdp.split('\r\n').filter((l) => /^m=|telephone-event/.test(l)).join(' | ');
+    return { offer: pick(pc.localDescription), answer: pick(pc.remoteDescription) };
+  });
+  try {
+    await waitFor(() => baresipDigits(from) === '1#', 'baresip got 1# as telephone-events');
+  } catch (e) {
+    throw new Error(`${e.message}: it got '${baresipDigits(from)}'; page SDP ${JSON.stringify(sdps)}`);
+  }
+});
+
+test('(a) messages: the page sends one to baresip (delivered, 200); a SIP MESSAGE to erin shows in the page', async () => {
+  needCalls();
+  await page.fill('#message-to', `sip:bob@127.0.0.1:${BSIP}`);
+  await page.fill('#message-body', 'hello baresip');
+  await page.click('#message-send');
+  const out = page.locator('#message-log li.out').last();
+  await waitFor(async () => (await out.getAttribute('data-status')) !== 'sending', 'a delivery report');
+  // baresip answers 200 (it prints messages only to a UI module, which it runs without here)
+  assert((await out.getAttribute('data-status')) === 'delivered', `message: ${await out.textContent()}`);
+  const code = await sipMessage(`sip:${USER}@127.0.0.1:${GSIP}`, 'hello erin from SIP');
+  assert(code === 200, `MESSAGE to erin: ${code}`);
+  await waitFor(async () => /← .*: hello erin from SIP/.test(await text('message-log')), 'the page shows it');
 });
 
 test('(c) the page hangs up: baresip recorded the page\'s tone; no call, no relay session left', async () => {
