@@ -59,6 +59,10 @@ struct leg_ops {
 	/* an in-dialog INFO or MESSAGE from the other leg's peer, to pass on */
 	void (*request)(struct leg *l, const char *method, const char *ctype, const char *body,
 			size_t len);
+	/* a transfer the other party asks of this leg's user (RFC 3515 REFER received) */
+	void (*transfer_request)(struct leg *l, const char *to, const char *by);
+	/* progress of a transfer this leg asked for (RFC 3515 NOTIFY sipfrag status) */
+	void (*transfer_progress)(struct leg *l, int code, bool final);
 	/* the outcome of call_hold() this leg asked for: code 200 or the failure */
 	void (*held)(struct leg *l, bool hold, int code);
 	/* one of our ICE candidates for this leg ("candidate:..."), NULL = end of candidates */
@@ -87,6 +91,8 @@ enum call_state {
 	CALL_REOFFER_B, /* the same from B */
 	CALL_HOLD_A,    /* active; A asked gorgee to hold or resume B: our re-offer is at B */
 	CALL_HOLD_B,    /* the same for B */
+	CALL_REFERRED,  /* a SIP party sent REFER: its peer (a browser) is asked to accept */
+	CALL_TRANSFERRING, /* accepted: a new leg calls the Refer-To target in its place */
 	CALL_CANCELLING,/* A gave up; B is being cancelled */
 	CALL_ENDED,
 };
@@ -101,6 +107,11 @@ struct call {
 	struct call_media *media;
 	gint64 started_us, answered_us;
 	bool hold_wanted;     /* what the hold in progress (CALL_HOLD_x) asks */
+	/* a REFER received (transfer.c): the referring leg, its target, the leg calling it */
+	struct leg *xfer_new;
+	enum leg_side xfer_side;
+	char *xfer_to, *xfer_by;
+	bool xfer_gone;       /* the transferor hung up already (RFC 5589 allows it) */
 	int end_code;
 	char *end_reason;
 	char *from, *to;      /* for the dump */
@@ -128,6 +139,31 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
  * 0, EBUSY (not active, or a renegotiation in progress) or EINVAL.
  */
 int call_hold(struct call *c, enum leg_side side, bool hold);
+/*
+ * Blind transfer (RFC 3515) asked by the leg on `side`: the other leg (SIP) gets a REFER to
+ * `to`, Referred-By `by`. done(code, arg) reports the REFER's final response; NOTIFYs come
+ * back as call_leg_notify(). 0, or EINVAL when the other leg cannot be transferred.
+ */
+typedef void call_transfer_fn(int code, void *arg);
+int call_transfer(struct call *c, enum leg_side side, const char *to, const char *by,
+		  call_transfer_fn *done, void *arg);
+/* A NOTIFY of the refer subscription from leg l's peer: the sipfrag status. A final 2xx
+ * ends the call (the peer is now talking to the transfer target). */
+void call_leg_notify(struct call *c, struct leg *l, int code, bool final);
+/*
+ * A REFER from leg l's peer (transfer.c): answered 202 by the leg; the other leg (a browser)
+ * is asked (transfer_request), then transfer_accept/transfer_reject decide. Returns the
+ * status to answer the REFER with (202, or 403/491/501).
+ */
+int call_leg_refer(struct call *c, struct leg *l, const char *to, const char *by);
+/* The browser's decision on a transfer_request. 0 or EINVAL (none pending). */
+int call_transfer_decide(struct call *c, bool accept);
+/* Events of the leg calling the transfer target, and of the others while it does. */
+void call_transfer_event(struct call *c, struct leg *l, enum leg_ev ev, int code,
+			 const char *reason, const char *sdp, size_t len);
+void call_transfer_free(struct call *c);
+void call_set_state(struct call *c, enum call_state to);
+void call_finish(struct call *c, int code, const char *reason);
 /* An INFO or MESSAGE from leg l's peer inside the call: passed to the other leg. */
 void call_leg_request(struct call *c, struct leg *l, const char *method, const char *ctype,
 		      const char *body, size_t len);
@@ -144,6 +180,19 @@ void call_media_set_webrtc(struct call_media *m, int side, bool webrtc);
 /* Relay statistics of the call (cb later, on this thread); nothing without a session. */
 void call_media_stats(struct call_media *m, relay_stats_fn *fn, void *arg);
 bool call_media_has_session(const struct call_media *m);
+/*
+ * Offerless INVITE (RFC 3261 §13.2.1): gorgee offers its default codecs toward `to`; the
+ * answer from `to` (call_media_offerless_answer) yields gorgee's offer to the other leg,
+ * whose answer comes last (in the ACK: call_media_late_answer).
+ */
+int call_media_offer_default(struct call_media *m, int to, GString *out, const char **why);
+bool call_media_offerless(const struct call_media *m);
+int call_media_offerless_answer(struct call_media *m, int from, const char *sdp, size_t len,
+				GString *out, const char **why);
+int call_media_late_answer(struct call_media *m, int from, const char *sdp, size_t len,
+			   const char **why);
+/* The SDP we last sent to `side` (an offerless re-INVITE is answered with it), or NULL. */
+const char *call_media_last_sent(const struct call_media *m, int side);
 /* Hold/unhold re-offer toward `side`: the SDP last sent to it with the direction changed
  * (sendonly / sendrecv) and a new version. 0 or EINVAL (nothing sent to it yet). */
 int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out);
@@ -193,6 +242,14 @@ bool leg_is_sip(const struct leg *l);
  * dialog) or an errno. */
 int leg_sip_request(struct leg *l, const char *method, const char *ctype, const char *body,
 		    size_t len, sip_response_fn *fn, void *arg);
+/* The same with extra header lines (CRLF-terminated). */
+int leg_sip_request_x(struct leg *l, const char *method, const char *ctype, const char *body,
+		      size_t len, const char *extra, sip_response_fn *fn, void *arg);
+/* Sends REFER in the leg's dialog (Refer-To, Referred-By); fn gets the final response with
+ * arg (not the leg). 0, EAGAIN or an errno. */
+int leg_sip_refer(struct leg *l, const char *to, const char *by, sip_response_fn *fn, void *arg);
+/* Another contact to try when this one fails (serial forking by q, RFC 3261 §16.6). */
+void leg_sip_add_alternative(struct leg *l, const char *ruri, const char *hop);
 /* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */
 void leg_sip_set_credentials(struct leg *l, const char *user, const struct secret *pw);
 /* Accounts (account.c) for calls: the account of id if it belongs to session s; the
@@ -214,6 +271,7 @@ struct target {
 	int code;         /* when nothing: 404, 480 */
 	bool trunk;       /* through the trunk: SEC-10 and the dial plan apply */
 	char account[16]; /* to a browser's upstream account (its Contact was called) */
+	GPtrArray *alts;  /* further contacts of the AOR, "ruri\nhop" strings, tried in turn */
 };
 void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t);
 void b2b_target_clear(struct target *t);

@@ -28,6 +28,10 @@ struct b2b_config {
 	const char *dialplan;       /* regex the R-URI user must match toward the trunk ("" = any) */
 	unsigned max_calls;         /* 0 = no limit */
 	bool sdes;                  /* offer RTP/SAVP with SDES keys to SIP peers */
+	unsigned session_expires;   /* RFC 4028 interval asked of callees, s (0 = no timers) */
+	bool follow_redirects;      /* a 3xx to a B leg is followed (else passed to the caller) */
+	bool redirect;              /* calls to registered SIP users get 302 with their
+				     * contacts instead of being bridged (redirect server) */
 	unsigned rtp_timeout;       /* s without media before a call is ended; 0 = never */
 };
 

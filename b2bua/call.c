@@ -11,6 +11,7 @@ static const char *const state_names[] = {
 	[CALL_ACTIVE] = "active",         [CALL_REOFFER_A] = "reoffer-a",
 	[CALL_REOFFER_B] = "reoffer-b",   [CALL_HOLD_A] = "hold-a",
 	[CALL_HOLD_B] = "hold-b",         [CALL_CANCELLING] = "cancelling",
+	[CALL_REFERRED] = "referred",     [CALL_TRANSFERRING] = "transferring",
 	[CALL_ENDED] = "ended",
 };
 
@@ -25,6 +26,12 @@ static struct log_ctx ctx(const struct call *c)
 }
 
 /* The one place a call changes state. */
+static void set_state(struct call *c, enum call_state to);
+void call_set_state(struct call *c, enum call_state to)
+{
+	set_state(c, to);
+}
+
 static void set_state(struct call *c, enum call_state to)
 {
 	struct log_ctx lc = ctx(c);
@@ -62,6 +69,7 @@ static void call_free(gpointer p)
 	for (int i = 0; i < 2; i++)
 		if (c->leg[i])
 			c->leg[i]->ops->free(c->leg[i]);
+	call_transfer_free(c);
 	call_media_free(c->media);
 	if (c->free_source)
 		g_source_remove(c->free_source);
@@ -100,11 +108,20 @@ static void finish(struct call *c, int code, const char *reason)
 	for (int i = 0; i < 2; i++)
 		if (c->leg[i])
 			c->leg[i]->ops->release(c->leg[i]);
+	if (c->xfer_new)
+		c->xfer_new->ops->release(c->xfer_new);
 	c->free_source = g_idle_add(free_later, c);
+}
+
+void call_finish(struct call *c, int code, const char *reason)
+{
+	finish(c, code, reason);
 }
 
 int call_offer_from_a(struct call *c, const char *sdp, size_t len, GString *out, const char **why)
 {
+	if (!len) /* offerless: gorgee offers toward B */
+		return call_media_offer_default(c->media, LEG_B, out, why);
 	return call_media_offer(c->media, LEG_A, sdp, len, out, why);
 }
 
@@ -132,8 +149,10 @@ void call_end(struct call *c, int code, const char *reason)
 		return;
 	default:
 		for (int i = 0; i < 2; i++)
-			if (c->leg[i])
+			if (c->leg[i] && !(c->xfer_gone && i == (int)c->xfer_side))
 				c->leg[i]->ops->bye(c->leg[i], code, reason);
+		if (c->xfer_new)
+			c->xfer_new->ops->cancel(c->xfer_new);
 		break;
 	}
 	finish(c, code, reason);
@@ -145,7 +164,9 @@ static bool answer_for_a(struct call *c, const char *sdp, size_t len, GString *o
 	const char *why = NULL;
 	if (!len)
 		return true;
-	int st = call_media_answer(c->media, LEG_B, sdp, len, out, &why);
+	int st = call_media_offerless(c->media)
+			 ? call_media_offerless_answer(c->media, LEG_B, sdp, len, out, &why)
+			 : call_media_answer(c->media, LEG_B, sdp, len, out, &why);
 	if (st) {
 		struct log_ctx lc = ctx(c);
 		LOGN(log_module, &lc, "answer from B unusable (%s)", why ? why : "?");
@@ -161,6 +182,8 @@ static void on_b_before_answer(struct call *c, enum leg_ev ev, int code, const c
 	GString *out = g_string_new(NULL);
 	switch (ev) {
 	case LEG_EV_PROGRESS:
+		if (call_media_offerless(c->media)) /* the offer to A goes in its 2xx */
+			len = 0;
 		if (answer_for_a(c, sdp, len, out)) {
 			a->ops->progress(a, code, out->len ? out->str : NULL);
 			if (c->state == CALL_CALLING)
@@ -281,6 +304,10 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 	LOGD(log_module, &lc, "%s leg %c: event %d code %d in %s", l->ops->kind,
 	     l->side == LEG_A ? 'A' : 'B', ev, code, call_state_name(c->state));
 	struct leg *other = c->leg[l->side == LEG_A ? LEG_B : LEG_A];
+	if (c->state == CALL_REFERRED || c->state == CALL_TRANSFERRING) {
+		call_transfer_event(c, l, ev, code, reason, sdp, sdp_len);
+		return;
+	}
 	switch (c->state) {
 	case CALL_ROUTING:
 		if (ev == LEG_EV_CANCEL || ev == LEG_EV_HANGUP) {
@@ -305,6 +332,15 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 		break;
 	case CALL_ANSWERED:
 		if (ev == LEG_EV_ACK && l->side == LEG_A) {
+			const char *why = NULL;
+			if (call_media_offerless(c->media) &&
+			    call_media_late_answer(c->media, LEG_A, sdp, sdp_len, &why) != 0) {
+				LOGN(log_module, &lc, "answer in the ACK unusable (%s)", why ? why : "none");
+				for (int i = 0; i < 2; i++)
+					c->leg[i]->ops->bye(c->leg[i], 488, "no usable SDP answer");
+				finish(c, 488, "no usable SDP answer");
+				break;
+			}
 			set_state(c, CALL_ACTIVE);
 			break;
 		}
@@ -325,7 +361,53 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 		}
 		break;
 	case CALL_ENDED:
+	case CALL_REFERRED:
+	case CALL_TRANSFERRING:
 		break;
+	}
+}
+
+struct transfer_req {
+	call_transfer_fn *done;
+	void *arg;
+};
+
+static void on_refer(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+{
+	struct transfer_req *t = arg;
+	if (status < 200)
+		return;
+	t->done(status, t->arg);
+	g_free(t);
+}
+
+int call_transfer(struct call *c, enum leg_side side, const char *to, const char *by,
+		  call_transfer_fn *done, void *arg)
+{
+	struct leg *other = c->leg[side == LEG_A ? LEG_B : LEG_A];
+	if (c->state != CALL_ACTIVE || !leg_is_sip(other))
+		return EINVAL;
+	struct transfer_req *t = g_new0(struct transfer_req, 1);
+	t->done = done;
+	t->arg = arg;
+	int rc = leg_sip_refer(other, to, by, on_refer, t);
+	if (rc)
+		g_free(t);
+	return rc;
+}
+
+void call_leg_notify(struct call *c, struct leg *l, int code, bool final)
+{
+	struct leg *other = c->leg[l->side == LEG_A ? LEG_B : LEG_A];
+	if (c->state == CALL_ENDED || !other)
+		return;
+	if (other->ops->transfer_progress)
+		other->ops->transfer_progress(other, code, final);
+	if (final && code >= 200 && code < 300) { /* transferred: this call is over */
+		struct log_ctx lc = ctx(c);
+		LOGI(log_module, &lc, "transferred (NOTIFY %d): ending the call", code);
+		l->ops->bye(l, 0, NULL);
+		finish(c, 200, "transferred");
 	}
 }
 

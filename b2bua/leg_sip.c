@@ -34,6 +34,23 @@ struct sip_leg {
 	struct secret *auth_pw;
 	struct sip_auth_client_state auth;
 	uint32_t cseq;
+	unsigned redirects;          /* 3xx followed so far (RFC 3261 §8.1.3.4) */
+	GQueue alts;                 /* further targets ("ruri\nhop"), tried on failure */
+	/* RFC 3262 reliable provisionals: as UAS (rel100: the caller supports them) the RSeq
+	 * of the one awaiting PRACK and its resend timer; as UAC the last RSeq PRACKed */
+	bool rel100;
+	/* RFC 4028 session timer: the interval agreed, who refreshes, and the timer that either
+	 * sends our refresh (UPDATE at half the interval) or ends a session nobody refreshed */
+	unsigned se;
+	bool we_refresh;
+	bool peer_timer;            /* the peer supports "timer" (Supported or Require) */
+	guint se_timer;
+	uint32_t rseq;
+	guint rel_timer;
+	unsigned rel_interval, rel_elapsed;
+	char *held_answer;           /* our 2xx SDP, held until the PRACK of a reliable 18x
+				      * that carried SDP (RFC 3262 §3) */
+	bool rel_sdp;                /* the unacknowledged reliable 18x carried SDP */
 	bool released;
 };
 
@@ -124,10 +141,10 @@ static void on_reinvite_response(struct sip_ctrans *ct, const struct sip_msg *m,
 static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			       const struct sip_msg *msg, const struct sip_src *src, void *arg);
 
-static void respond(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
-		    const char *sdp)
+static void respond_x(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
+		      const char *sdp, const char *extra)
 {
-	GString *h = g_string_new(NULL);
+	GString *h = g_string_new(extra ? extra : "");
 	if (code > 100 && code < 300)
 		common_headers(l, h, sdp != NULL);
 	else
@@ -138,6 +155,103 @@ static void respond(struct sip_leg *l, struct sip_strans *st, int code, const ch
 			   sdp ? (struct slice){sdp, strlen(sdp)} : (struct slice){NULL, 0},
 			   l->local_tag);
 	g_string_free(h, TRUE);
+}
+
+static void respond(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
+		    const char *sdp)
+{
+	respond_x(l, st, code, reason, sdp, NULL);
+}
+
+/* A header (Supported, Require) naming option tag tok. */
+static bool has_option(const struct sip_msg *m, enum sip_hdr_id id, const char *tok)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr(m, id); h; h = sip_msg_hdr_next(m, h))
+		if (slice_caseeq(h->value, tok, strlen(tok)))
+			return true;
+	return false;
+}
+
+static void se_arm(struct sip_leg *l);
+
+/* RFC 4028 §10: nobody refreshed within the interval: BYE and end the call. */
+static gboolean se_due(gpointer data)
+{
+	struct sip_leg *l = data;
+	l->se_timer = 0;
+	if (l->released || !l->dialog)
+		return G_SOURCE_REMOVE;
+	if (l->we_refresh) { /* a bodyless UPDATE refreshes (RFC 4028 §9: no new offer) */
+		char extra[64];
+		g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n", l->se,
+			   l->uas ? "uas" : "uac");
+		if (leg_sip_request_x(&l->base, "UPDATE", NULL, NULL, 0, extra, NULL, NULL) == 0) {
+			se_arm(l);
+			return G_SOURCE_REMOVE;
+		}
+	}
+	struct log_ctx c = lctx(l);
+	LOGN(log_module, &c, "session timer expired (%u s without a refresh): hanging up", l->se);
+	char extra[96];
+	g_snprintf(extra, sizeof(extra), "Reason: SIP;cause=408;text=\"session expired\"\r\n");
+	leg_sip_request_x(&l->base, "BYE", NULL, NULL, 0, extra, NULL, NULL);
+	event(l, LEG_EV_HANGUP, 408, "session expired", (struct slice){NULL, 0});
+	return G_SOURCE_REMOVE;
+}
+
+/* The refresher refreshes at half the interval; the other side gives up a little before
+ * the interval ends (§10: SE - min(32, SE/3)). */
+static void se_arm(struct sip_leg *l)
+{
+	if (l->se_timer)
+		g_source_remove(l->se_timer);
+	l->se_timer = 0;
+	if (!l->se)
+		return;
+	unsigned in = l->we_refresh ? l->se / 2 : l->se - MIN(32u, l->se / 3);
+	l->se_timer = g_timeout_add_seconds(in, se_due, l);
+}
+
+/* Session-Expires of a message (request or 2xx): 0 when absent. */
+static unsigned se_of(const struct sip_msg *m, bool *refresher_uac, bool *has_refresher)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_SESSION_EXPIRES);
+	struct sip_session_expires se;
+	if (!h || sip_session_expires_parse(h->value, &se) != 0)
+		return 0;
+	*has_refresher = se.refresher.p != NULL;
+	*refresher_uac = se.refresher.p && slice_caseeqlit(se.refresher, "uac");
+	return se.delta;
+}
+
+static void rel_stop(struct sip_leg *l)
+{
+	if (l->rel_timer)
+		g_source_remove(l->rel_timer);
+	l->rel_timer = 0;
+}
+
+/* RFC 3262 §3: the reliable provisional is resent at T1, doubling, until its PRACK or
+ * 64*T1. */
+static void send_answer(struct sip_leg *l, const char *sdp);
+
+static gboolean rel_resend(gpointer data)
+{
+	struct sip_leg *l = data;
+	l->rel_elapsed += l->rel_interval;
+	if (!l->st || l->rel_elapsed >= 32000 || sip_strans_resend(l->st) != 0) {
+		l->rel_timer = 0;
+		if (l->held_answer) { /* no PRACK came: answer anyway rather than lose the call */
+			char *sdp = l->held_answer;
+			l->held_answer = NULL;
+			send_answer(l, sdp);
+			g_free(sdp);
+		}
+		return G_SOURCE_REMOVE;
+	}
+	l->rel_interval *= 2;
+	l->rel_timer = g_timeout_add(l->rel_interval, rel_resend, l);
+	return G_SOURCE_REMOVE;
 }
 
 /* §12.1.1: the dialog exists from our first response with a tag. */
@@ -158,6 +272,16 @@ static void uas_progress(struct leg *base, int code, const char *sdp)
 	if (!l->st)
 		return;
 	uas_make_dialog(l);
+	if (l->rel100 && !l->rel_timer) { /* reliable (RFC 3262), one at a time */
+		char extra[64];
+		g_snprintf(extra, sizeof(extra), "Require: 100rel\r\nRSeq: %u\r\n", ++l->rseq);
+		respond_x(l, l->st, code, NULL, sdp, extra);
+		l->rel_sdp = sdp != NULL;
+		l->rel_interval = 500;
+		l->rel_elapsed = 0;
+		l->rel_timer = g_timeout_add(l->rel_interval, rel_resend, l);
+		return;
+	}
 	respond(l, l->st, code, NULL, sdp);
 }
 
@@ -167,7 +291,26 @@ static void uas_answer(struct leg *base, const char *sdp)
 	if (!l->st)
 		return;
 	uas_make_dialog(l);
-	respond(l, l->st, 200, NULL, sdp);
+	if (l->rel_timer && l->rel_sdp) { /* RFC 3262 §3: not before that 18x is PRACKed */
+		g_free(l->held_answer);
+		l->held_answer = g_strdup(sdp);
+		return;
+	}
+	send_answer(l, sdp);
+}
+
+static void send_answer(struct sip_leg *l, const char *sdp)
+{
+	if (!l->st)
+		return;
+	rel_stop(l);
+	char extra[96] = "";
+	if (l->se) { /* RFC 4028 §9: the caller refreshes when it can, else we do */
+		g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n%s", l->se,
+			   l->we_refresh ? "uas" : "uac", l->peer_timer ? "Require: timer\r\n" : "");
+		se_arm(l);
+	}
+	respond_x(l, l->st, 200, NULL, sdp, extra);
 }
 
 static void uas_fail(struct leg *base, int code, const char *reason)
@@ -177,6 +320,7 @@ static void uas_fail(struct leg *base, int code, const char *reason)
 		return;
 	if (code < 300 || code > 699)
 		code = 500;
+	rel_stop(l);
 	respond(l, l->st, code, reason && *reason ? reason : NULL, NULL);
 }
 
@@ -243,8 +387,19 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			respond(l, st, msg->method_id == SIP_METHOD_INVITE ? 491 : 500, NULL, NULL);
 			return;
 		}
-		if (!body.len) { /* an offerless re-INVITE or a session refresh UPDATE */
-			respond(l, st, msg->method_id == SIP_METHOD_UPDATE ? 200 : 488, NULL, NULL);
+		if (l->se) /* any re-INVITE or UPDATE refreshes the session (RFC 4028 §7.4) */
+			se_arm(l);
+		if (!body.len) { /* a session refresh: UPDATE, or a re-INVITE answered with our
+				  * current SDP (its answer in the ACK changes nothing) */
+			char extra[96] = "";
+			if (l->se)
+				g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n",
+					   l->se, l->we_refresh ? (l->uas ? "uas" : "uac") : (l->uas ? "uac" : "uas"));
+			const char *cur = msg->method_id == SIP_METHOD_INVITE && l->base.call
+						  ? call_media_last_sent(l->base.call->media, l->base.side)
+						  : NULL;
+			respond_x(l, st, msg->method_id == SIP_METHOD_UPDATE || cur ? 200 : 488, NULL, cur,
+				  extra);
 			return;
 		}
 		l->re_st = st;
@@ -263,6 +418,67 @@ static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		if (!l->released && l->base.call)
 			call_leg_request(l->base.call, &l->base, msg->method_id == SIP_METHOD_INFO ? "INFO" : "MESSAGE",
 					 ctype, msg->body.p, msg->body.len);
+		return;
+	}
+	case SIP_METHOD_PRACK: { /* RFC 3262 §3: acknowledges our reliable provisional */
+		const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_RACK);
+		struct sip_rack rack;
+		bool ok = h && sip_rack_parse(h->value, &rack) == 0 && l->rel_timer && l->st &&
+			  rack.rseq == l->rseq && rack.cseq == sip_strans_request(l->st)->cseq.num;
+		if (ok)
+			rel_stop(l);
+		respond(l, st, ok ? 200 : 481, NULL, NULL);
+		if (ok && l->held_answer) {
+			char *sdp = l->held_answer;
+			l->held_answer = NULL;
+			send_answer(l, sdp);
+			g_free(sdp);
+		}
+		return;
+	}
+	case SIP_METHOD_REFER: { /* the peer transfers its other party (RFC 3515) */
+		const struct sip_hdr *rt = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+		const struct sip_hdr *rb = sip_msg_hdr(msg, SIP_HDR_REFERRED_BY);
+		struct sip_addr to, by;
+		if (!rt || sip_addr_parse(rt->value, &to) != 0 || !to.uri.len || to.uri.len > SIP_MAX_URI ||
+		    memchr(to.uri.p, '?', to.uri.len)) { /* embedded headers (Replaces): not yet */
+			respond(l, st, 400, "Bad Refer-To", NULL);
+			return;
+		}
+		char *target = g_strndup(to.uri.p, to.uri.len);
+		char *referrer = rb && sip_addr_parse(rb->value, &by) == 0 && by.uri.len <= SIP_MAX_URI
+					 ? g_strndup(by.uri.p, by.uri.len)
+					 : g_strdup("");
+		int code = l->base.call ? call_leg_refer(l->base.call, &l->base, target, referrer) : 481;
+		respond(l, st, code, NULL, NULL);
+		if (code == 202) { /* the implicit subscription's first NOTIFY (§2.4.4) */
+			static const char frag[] = "SIP/2.0 100 Trying\r\n";
+			leg_sip_request_x(&l->base, "NOTIFY", "message/sipfrag", frag, sizeof(frag) - 1,
+					  "Event: refer\r\nSubscription-State: active;expires=60\r\n", NULL, NULL);
+		}
+		g_free(target);
+		g_free(referrer);
+		return;
+	}
+	case SIP_METHOD_NOTIFY: { /* the implicit subscription of our REFER (RFC 3515 §2.4.4) */
+		const struct sip_hdr *ev = sip_msg_hdr(msg, SIP_HDR_EVENT);
+		if (!ev || !(slice_caseeqlit(ev->value, "refer") ||
+			     (ev->value.len > 6 && g_ascii_strncasecmp(ev->value.p, "refer;", 6) == 0))) {
+			respond(l, st, 489, NULL, NULL); /* RFC 6665 §8.2.1: Bad Event */
+			return;
+		}
+		const struct sip_hdr *ss = sip_msg_hdr(msg, SIP_HDR_SUBSCRIPTION_STATE);
+		bool terminated = ss && ss->value.len >= 10 &&
+				  g_ascii_strncasecmp(ss->value.p, "terminated", 10) == 0;
+		/* message/sipfrag: "SIP/2.0 180 Ringing" */
+		int code = 0;
+		if (msg->body.len >= 11 && memcmp(msg->body.p, "SIP/2.0 ", 8) == 0 &&
+		    g_ascii_isdigit(msg->body.p[8]) && g_ascii_isdigit(msg->body.p[9]) &&
+		    g_ascii_isdigit(msg->body.p[10]))
+			code = (msg->body.p[8] - '0') * 100 + (msg->body.p[9] - '0') * 10 + (msg->body.p[10] - '0');
+		respond(l, st, code ? 200 : 400, NULL, NULL);
+		if (code && !l->released && l->base.call)
+			call_leg_notify(l->base.call, &l->base, code, terminated || code >= 200);
 		return;
 	}
 	case SIP_METHOD_OPTIONS:
@@ -365,10 +581,113 @@ static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_m
 		return;
 	}
 	send_ack_2xx(l, m->cseq.num);
+	bool uac_refresh = false, named = false;
+	unsigned se = se_of(m, &uac_refresh, &named);
+	if (se) { /* RFC 4028 §7.2: the 2xx says who refreshes; absent = the callee ignores it */
+		l->se = se;
+		l->we_refresh = uac_refresh;
+		se_arm(l);
+	}
 	event(l, LEG_EV_ANSWER, m->status, NULL, sdp_body(m));
 }
 
 static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status);
+
+/* RFC 3262 §4: a reliable provisional (Require: 100rel, RSeq) gets a PRACK in its early
+ * dialog. Returns false for a retransmission (an RSeq already PRACKed). */
+static bool prack(struct sip_leg *l, const struct sip_msg *m)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_RSEQ);
+	if (!h || !has_option(m, SIP_HDR_REQUIRE, "100rel") || !l->dialog ||
+	    !slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog), strlen(sip_dialog_remote_tag(l->dialog))))
+		return true;
+	char buf[16];
+	g_snprintf(buf, sizeof(buf), SLICE_FMT, (int)MIN(h->value.len, 15), h->value.p);
+	char *end;
+	unsigned long rseq = strtoul(buf, &end, 10);
+	if (*end || rseq == 0 || rseq > 0xffffffffUL)
+		return true;
+	if (l->rseq && rseq <= l->rseq)
+		return false;
+	l->rseq = (uint32_t)rseq;
+	char *ruri = NULL;
+	GString *hdr = g_string_new(NULL);
+	sip_dialog_request(l->dialog, "PRACK", 0, &ruri, hdr);
+	g_string_append_printf(hdr, "RAck: %u %u INVITE\r\nUser-Agent: %s\r\n", l->rseq, m->cseq.num,
+			       l->b->user_agent);
+	struct sip_ctrans *pct;
+	sip_ctrans_send(l->b->cfg.stack, "PRACK", ruri, hdr->str, (struct slice){NULL, 0}, &l->dst,
+			forget, NULL, &pct);
+	g_free(ruri);
+	g_string_free(hdr, TRUE);
+	return true;
+}
+
+static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg);
+
+#define MAX_REDIRECTS 3
+
+/* A new target for the same INVITE: the early dialog of the old one is dropped. */
+static bool retarget(struct sip_leg *l, const char *ruri, const char *hop)
+{
+	struct sip_uri u;
+	if (sip_uri_parse((struct slice){hop, strlen(hop)}, &u) != 0)
+		return false;
+	if (l->dialog) {
+		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
+		sip_dialog_free(l->dialog);
+		l->dialog = NULL;
+	}
+	l->provisional = false;
+	l->rseq = 0;
+	g_free(l->ruri);
+	g_free(l->next_hop);
+	l->ruri = g_strdup(ruri);
+	l->next_hop = g_strdup(hop);
+	if (sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving) != 0) {
+		l->resolving = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Serial forking: the next contact of the AOR after a failure that another contact might
+ * not give (not a 6xx, not after our CANCEL). */
+static bool next_alternative(struct sip_leg *l, int status)
+{
+	if (l->cancel_wanted || status >= 600 || status == 487 || g_queue_is_empty(&l->alts))
+		return false;
+	char *next = g_queue_pop_head(&l->alts);
+	char **rh = g_strsplit(next, "\n", 2);
+	struct log_ctx lc = lctx(l);
+	LOGI(log_module, &lc, "%d from %s: trying %s", status, l->ruri, rh[0]);
+	bool ok = rh[0] && rh[1] && retarget(l, rh[0], rh[1]);
+	g_strfreev(rh);
+	g_free(next);
+	return ok;
+}
+
+/* A 3xx: the first Contact becomes the target (same Call-ID and tags, next CSeq), when
+ * calls.follow_redirects allows and no more than MAX_REDIRECTS were followed (loops). */
+static bool follow_redirect(struct sip_leg *l, const struct sip_msg *m, int status)
+{
+	if (!m || status < 300 || status > 399 || !l->b->cfg.follow_redirects ||
+	    l->redirects >= MAX_REDIRECTS)
+		return false;
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_CONTACT);
+	struct sip_contact c;
+	struct sip_uri u;
+	if (!h || sip_contact_parse(h->value, &c) != 0 || c.addr.star ||
+	    sip_uri_parse(c.addr.uri, &u) != 0 || u.scheme != SIP_SCHEME_SIP)
+		return false;
+	l->redirects++;
+	char *target = g_strndup(c.addr.uri.p, c.addr.uri.len);
+	struct log_ctx lc = lctx(l);
+	LOGI(log_module, &lc, "%d: following the redirect to %s", status, target);
+	bool ok = retarget(l, target, target);
+	g_free(target);
+	return ok;
+}
 
 static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
 			       void *arg)
@@ -391,6 +710,8 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 			sip_dialog_set_handler(l->dialog, uac_dialog_request, l);
 			sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 		}
+		if (!prack(l, m))
+			return; /* a retransmitted reliable provisional: already passed on */
 		event(l, LEG_EV_PROGRESS, status, NULL, sdp_body(m));
 		return;
 	}
@@ -400,6 +721,10 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 	}
 	l->ct = NULL;
 	if (answer_challenge(l, m, status))
+		return;
+	if (follow_redirect(l, m, status))
+		return;
+	if (next_alternative(l, status))
 		return;
 	char reason[128] = "";
 	if (m)
@@ -426,10 +751,13 @@ static void send_invite(struct sip_leg *l, const char *authorization)
 	else
 		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
 	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: %u INVITE\r\nMax-Forwards: 70\r\n"
-			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n",
+			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK\r\n"
+			       "Supported: 100rel, timer\r\n",
 			       l->to_uri, l->call_id, l->cseq);
 	if (authorization)
 		g_string_append(h, authorization);
+	if (l->b->cfg.session_expires) /* RFC 4028 §7.1: we ask; the callee's 2xx decides */
+		g_string_append_printf(h, "Session-Expires: %u\r\nMin-SE: 90\r\n", l->b->cfg.session_expires);
 	common_headers(l, h, l->offer != NULL);
 	int rc = sip_ctrans_send(l->b->cfg.stack, "INVITE", l->ruri, h->str,
 				 l->offer ? (struct slice){l->offer, strlen(l->offer)}
@@ -517,6 +845,10 @@ static void release(struct leg *base)
 {
 	struct sip_leg *l = (struct sip_leg *)base;
 	l->released = true;
+	rel_stop(l);
+	if (l->se_timer)
+		g_source_remove(l->se_timer);
+	l->se_timer = 0;
 	if (l->dialog)
 		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 	if (l->st)
@@ -568,11 +900,19 @@ static void leg_free(struct leg *base)
 	g_free(l->offer);
 	g_free(l->auth_user);
 	secret_free(l->auth_pw);
+	g_free(l->held_answer);
+	g_queue_clear_full(&l->alts, g_free);
 	g_free(l);
 }
 
 int leg_sip_request(struct leg *base, const char *method, const char *ctype, const char *body,
 		    size_t len, sip_response_fn *fn, void *arg)
+{
+	return leg_sip_request_x(base, method, ctype, body, len, NULL, fn, arg);
+}
+
+int leg_sip_request_x(struct leg *base, const char *method, const char *ctype, const char *body,
+		      size_t len, const char *extra, sip_response_fn *fn, void *arg)
 {
 	struct sip_leg *l = (struct sip_leg *)base;
 	if (!l->dialog || l->released || sip_dialog_state(l->dialog) != SIP_DIALOG_CONFIRMED)
@@ -580,7 +920,7 @@ int leg_sip_request(struct leg *base, const char *method, const char *ctype, con
 	char *ruri = NULL;
 	GString *h = g_string_new(NULL);
 	sip_dialog_request(l->dialog, method, 0, &ruri, h);
-	g_string_append_printf(h, "User-Agent: %s\r\n", l->b->user_agent);
+	g_string_append_printf(h, "User-Agent: %s\r\n%s", l->b->user_agent, extra ? extra : "");
 	if (len)
 		g_string_append_printf(h, "Content-Type: %s\r\n", ctype && *ctype ? ctype : "text/plain");
 	struct sip_ctrans *ct;
@@ -656,8 +996,33 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	l->dst.raw = (struct slice){NULL, 0};
 	l->call_id = g_strndup(req->call_id.p, req->call_id.len);
 	core_random_hex(l->local_tag, 8);
+	l->rel100 = has_option(req, SIP_HDR_SUPPORTED, "100rel") || has_option(req, SIP_HDR_REQUIRE, "100rel");
+	l->peer_timer = has_option(req, SIP_HDR_SUPPORTED, "timer") || has_option(req, SIP_HDR_REQUIRE, "timer");
+	bool uac_refresh = false, named = false;
+	unsigned se = se_of(req, &uac_refresh, &named);
+	if (se >= 90 || (!se && l->peer_timer && b->cfg.session_expires)) {
+		/* the caller's interval (ours when it only supports timers); it refreshes when it
+		 * supports timers and did not hand the job to us */
+		l->se = se ? se : b->cfg.session_expires;
+		l->we_refresh = !l->peer_timer || (named && !uac_refresh);
+	}
 	sip_strans_set_owner(st, on_strans, l);
 	return &l->base;
+}
+
+int leg_sip_refer(struct leg *base, const char *to, const char *by, sip_response_fn *fn, void *arg)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	char extra[SIP_MAX_URI * 2 + 64];
+	g_snprintf(extra, sizeof(extra), "Refer-To: <%s>\r\nReferred-By: <%s>\r\nContact: <%s>\r\n", to,
+		   by, l->contact);
+	return leg_sip_request_x(base, "REFER", NULL, NULL, 0, extra, fn, arg);
+}
+
+void leg_sip_add_alternative(struct leg *base, const char *ruri, const char *hop)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	g_queue_push_tail(&l->alts, g_strdup_printf("%s\n%s", ruri, hop));
 }
 
 void leg_sip_set_credentials(struct leg *base, const char *user, const struct secret *pw)

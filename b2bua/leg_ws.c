@@ -27,6 +27,7 @@ struct ws_leg {
 	bool local_offer;           /* the browser's renegotiate offer awaits the other leg */
 	json_t *reneg_id;           /* that request's id */
 	guint ring_source;
+	json_t *xfer_id;            /* the transfer request's id, on its progress events */
 };
 
 static struct log_ctx lctx(const struct ws_leg *l)
@@ -208,6 +209,22 @@ static void ws_request(struct leg *base, const char *method, const char *ctype, 
 		json_pack("{s:s,s:s%}", "content_type", ctype, "body", body, len));
 }
 
+static void ws_transfer_request(struct leg *base, const char *to, const char *by)
+{
+	struct ws_leg *l = (struct ws_leg *)base;
+	if (l->session)
+		send_to(l, l->session, "transfer_request", l->req_id,
+			json_pack("{s:s,s:s}", "to", to, "referred_by", by));
+}
+
+static void ws_transfer_progress(struct leg *base, int code, bool final)
+{
+	struct ws_leg *l = (struct ws_leg *)base;
+	if (l->session)
+		send_to(l, l->session, "transfer_progress", l->xfer_id ? l->xfer_id : l->req_id,
+			json_pack("{s:i,s:b}", "code", code, "final", final));
+}
+
 static void ws_trickle(struct leg *base, const char *cand)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
@@ -247,6 +264,7 @@ static void ws_free(struct leg *base)
 		g_ptr_array_unref(l->ringing);
 	json_decref(l->req_id);
 	json_decref(l->reneg_id);
+	json_decref(l->xfer_id);
 	g_free(l->from);
 	g_free(l->to);
 	g_free(l->account);
@@ -266,6 +284,8 @@ static const struct leg_ops ws_ops = {
 	.trickle = ws_trickle,
 	.held = ws_held,
 	.request = ws_request,
+	.transfer_progress = ws_transfer_progress,
+	.transfer_request = ws_transfer_request,
 	.release = ws_release,
 	.dump = ws_dump,
 	.free = ws_free,
@@ -599,6 +619,67 @@ static void h_dtmf(struct ws_req *req, json_t *params, void *arg)
 	pass_info(req, c, l, "application/dtmf-relay", body, strlen(body));
 }
 
+static void on_transfer(int code, void *arg)
+{
+	struct ws_req *req = arg;
+	ws_req_reply(req, json_pack("{s:i}", "code", code));
+	ws_req_unref(req);
+}
+
+static void h_transfer(struct ws_req *req, json_t *params, void *arg)
+{
+	struct b2b *b = arg;
+	struct call *c;
+	struct ws_leg *l = own_leg(b, req, params, &c);
+	if (!l)
+		return;
+	const char *to = json_string_value(json_object_get(params, "to"));
+	struct sip_uri u;
+	if (json_object_get(params, "replaces_call_id")) {
+		ws_req_error(req, WS_E_NOT_AVAILABLE, "attended transfer (replaces_call_id) is not available yet");
+		return;
+	}
+	if (!to || sip_uri_parse((struct slice){to, strlen(to)}, &u) != 0 || u.scheme != SIP_SCHEME_SIP ||
+	    strpbrk(to, "<>\"\r\n")) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "parameter 'to' must be a sip: URI");
+		return;
+	}
+	char *by = g_strdup_printf("sip:%s@%s", ws_session_user(l->session),
+				   *b->domain ? b->domain : b->contact_host);
+	json_decref(l->xfer_id);
+	l->xfer_id = json_incref(ws_req_id(req));
+	int rc = l->state == WSL_UP ? call_transfer(c, l->base.side, to, by, on_transfer, ws_req_ref(req)) : EINVAL;
+	if (rc) {
+		ws_req_unref(req);
+		ws_req_error(req, WS_E_WRONG_STATE, "only an answered call with a SIP party can be transferred");
+	}
+	g_free(by);
+}
+
+static void transfer_decide(struct ws_req *req, json_t *params, struct b2b *b, bool accept)
+{
+	struct call *c;
+	struct ws_leg *l = own_leg(b, req, params, &c);
+	if (!l)
+		return;
+	if (c->state != CALL_REFERRED) {
+		ws_req_error(req, WS_E_WRONG_STATE, "no transfer request on this call");
+		return;
+	}
+	ws_req_reply(req, NULL);
+	call_transfer_decide(c, accept);
+}
+
+static void h_transfer_accept(struct ws_req *req, json_t *params, void *arg)
+{
+	transfer_decide(req, params, arg, true);
+}
+
+static void h_transfer_reject(struct ws_req *req, json_t *params, void *arg)
+{
+	transfer_decide(req, params, arg, false);
+}
+
 static void on_stats(struct relay_session *rs, const struct relay_session_stats *st, void *arg)
 {
 	struct ws_req *req = arg;
@@ -711,7 +792,16 @@ static const struct ws_param p_dtmf[] = {
 	{"duration", WS_P_INT, false, 40, 5000},
 	{NULL, 0, false, 0, 0},
 };
+static const struct ws_param p_transfer[] = {
+	{"call_id", WS_P_STRING, true, 1, 23},
+	{"to", WS_P_STRING, false, 5, 256},
+	{"replaces_call_id", WS_P_STRING, false, 1, 23},
+	{NULL, 0, false, 0, 0},
+};
 static const struct ws_request_def call_requests[] = {
+	{"transfer", p_transfer, h_transfer, WS_REQ_NEEDS_LOGIN},
+	{"transfer_accept", p_call_id, h_transfer_accept, WS_REQ_NEEDS_LOGIN},
+	{"transfer_reject", p_call_id, h_transfer_reject, WS_REQ_NEEDS_LOGIN},
 	{"info", p_info, h_info, WS_REQ_NEEDS_LOGIN},
 	{"dtmf", p_dtmf, h_dtmf, WS_REQ_NEEDS_LOGIN},
 	{"call", p_call, h_call, WS_REQ_NEEDS_LOGIN},

@@ -27,6 +27,8 @@ struct call_media {
 	size_t key_out_len[2];
 	uint32_t tag_out[2];
 	char *last_sent[2];                  /* the SDP we last sent to each leg (hold re-offers) */
+	bool offerless;                      /* A sent no offer: gorgee offered to B, and offers
+					      * to A in A's 2xx with B's answer (A answers in ACK) */
 	char *offer;                         /* the offer in progress, as received */
 	int offer_from;
 	uint8_t offer_pt[RELAY_MAX_PT_ALLOW];
@@ -330,7 +332,7 @@ int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len
 {
 	static char err[128];
 	int to = !from;
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
@@ -382,7 +384,7 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 {
 	static char err[128];
 	int to = !from; /* the leg that offered */
-	struct sdp_session *s = g_new0(struct sdp_session, 1), *o = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1), *o = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
@@ -421,8 +423,7 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	m->sdp_sent[to] = true;
 	g_free(m->last_sent[to]);
 	m->last_sent[to] = g_strdup(out->str);
-	g_free(m->offer);
-	m->offer = NULL; /* answered */
+	/* the offer is kept: an early answer (18x) may be followed by the final one (2xx) */
 out:
 	secret_free(kin);
 	secret_free(kout);
@@ -435,7 +436,7 @@ out:
 
 int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out)
 {
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct sdp_error err;
 	char ver[24];
 	int rc = EINVAL;
@@ -459,7 +460,7 @@ out:
 int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size_t len,
 			   const char **why)
 {
-	struct sdp_session *s = g_new0(struct sdp_session, 1);
+	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
@@ -480,6 +481,105 @@ int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size
 	OPENSSL_cleanse(r, sizeof(*r));
 	g_free(r);
 	g_free(s);
+	return st;
+}
+
+int call_media_offer_default(struct call_media *m, int to, GString *out, const char **why)
+{
+	int from = !to;
+	m->prof[to] = m->webrtc[to] ? B2B_PROFILE_WEBRTC : m->b->cfg.sdes ? B2B_PROFILE_SDES : B2B_PROFILE_RTP;
+	m->prof[from] = m->webrtc[from] ? B2B_PROFILE_WEBRTC : m->b->cfg.sdes ? B2B_PROFILE_SDES : B2B_PROFILE_RTP;
+	if (!m->b->cfg.relay) {
+		*why = "media relay not running";
+		return 503;
+	}
+	struct relay_session_params p = {.inactivity_secs = m->b->cfg.rtp_timeout,
+					 .on_timeout = on_timeout, .on_event = on_event,
+					 .arg = m, .call_id = m->call->id};
+	endpoint_pending(m, 0, &p.ep[0]);
+	endpoint_pending(m, 1, &p.ep[1]);
+	int rc = relay_session_new(m->b->cfg.relay, &p, m->local, &m->rs);
+	if (rc) {
+		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
+		return rc == EADDRNOTAVAIL ? 503 : 500;
+	}
+	m->ep[0] = p.ep[0];
+	m->ep[1] = p.ep[1];
+	for (int i = 0; i < 2; i++)
+		if (m->prof[i] == B2B_PROFILE_SDES)
+			make_key(m, i, SDP_SUITE_AES_CM_128_HMAC_SHA1_80, 1);
+	struct b2b_media_local l;
+	local_of(m, to, &l);
+	if (b2b_sdp_offer_default(m->prof[to], &l, out) != 0) {
+		*why = "cannot make an offer";
+		return 500;
+	}
+	m->sdp_sent[to] = true;
+	g_free(m->last_sent[to]);
+	m->last_sent[to] = g_strdup(out->str);
+	m->offerless = true;
+	return 0;
+}
+
+const char *call_media_last_sent(const struct call_media *m, int side)
+{
+	return m->last_sent[side];
+}
+
+bool call_media_offerless(const struct call_media *m)
+{
+	return m->offerless;
+}
+
+int call_media_offerless_answer(struct call_media *m, int from, const char *sdp, size_t len,
+				GString *out, const char **why)
+{
+	static char err[128];
+	int to = !from;
+	struct sdp_session *s = g_new(struct sdp_session, 1);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct relay_endpoint_params ep;
+	struct secret *kin = NULL, *kout = NULL;
+	int st = parse(sdp, len, s, r, why);
+	if (st == 0 && r->profile != m->prof[from]) {
+		*why = "the answer's media profile is not the one offered";
+		st = 488;
+	}
+	if (st == 0)
+		st = endpoint_from(m, from, r, true, &ep, &kin, &kout, why);
+	if (st == 0) {
+		if (ep.kind == RELAY_EP_ICE)
+			ep.ice.controlling = true;
+		st = apply(m, from, &ep, r, why);
+	}
+	if (st == 0) { /* offer to the other leg what this one accepted */
+		memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
+		m->n_offer_pt = ep.n_pt_allow;
+		struct b2b_media_local l;
+		local_of(m, to, &l);
+		if (b2b_sdp_offer(s, m->prof[to], &l, out, err) != 0) {
+			*why = err;
+			st = 488;
+		} else {
+			m->sdp_sent[to] = true;
+			g_free(m->last_sent[to]);
+			m->last_sent[to] = g_strdup(out->str);
+		}
+	}
+	secret_free(kin);
+	secret_free(kout);
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+	g_free(s);
+	return st;
+}
+
+int call_media_late_answer(struct call_media *m, int from, const char *sdp, size_t len,
+			   const char **why)
+{
+	int st = call_media_hold_answer(m, from, sdp, len, why);
+	if (st == 0)
+		m->offerless = false;
 	return st;
 }
 

@@ -156,6 +156,8 @@ void b2b_target_clear(struct target *t)
 {
 	if (t->ws)
 		g_ptr_array_unref(t->ws);
+	if (t->alts)
+		g_ptr_array_unref(t->alts);
 	g_free(t->ruri);
 	g_free(t->hop);
 	memset(t, 0, sizeof(*t));
@@ -210,13 +212,23 @@ void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struc
 		GPtrArray *found = NULL;
 		if (sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
 		    found->len) {
-			const struct sip_binding *bd = found->pdata[0];
-			t->ruri = g_strdup(bd->contact);
-			/* NAT: the address the REGISTER came from, "udp:ip:port", beats the Contact */
-			if (bd->received && g_str_has_prefix(bd->received, "udp:"))
-				t->hop = g_strdup_printf("sip:%s", bd->received + 4); /* v6 is bracketed */
-			else
-				t->hop = g_strdup(bd->contact);
+			for (guint i = 0; i < found->len && i < 8; i++) {
+				const struct sip_binding *bd = found->pdata[i];
+				/* NAT: the address the REGISTER came from, "udp:ip:port", beats the
+				 * Contact */
+				char *hop = bd->received && g_str_has_prefix(bd->received, "udp:")
+						    ? g_strdup_printf("sip:%s", bd->received + 4) /* v6 bracketed */
+						    : g_strdup(bd->contact);
+				if (i == 0) {
+					t->ruri = g_strdup(bd->contact);
+					t->hop = hop;
+					continue;
+				}
+				if (!t->alts)
+					t->alts = g_ptr_array_new_with_free_func(g_free);
+				g_ptr_array_add(t->alts, g_strdup_printf("%s\n%s", bd->contact, hop));
+				g_free(hop);
+			}
 		}
 		if (found)
 			g_ptr_array_unref(found);
@@ -272,7 +284,38 @@ static void attach_b(struct b2b *b, struct call *c, struct target *t, const char
 		g_free(from);
 	} else {
 		call_set_leg(c, LEG_B, leg_sip_new_uac(b, t->ruri, t->hop, from_uri, display, to));
+		for (guint i = 0; t->alts && i < t->alts->len; i++) {
+			char **rh = g_strsplit(t->alts->pdata[i], "\n", 2);
+			if (rh[0] && rh[1])
+				leg_sip_add_alternative(c->leg[LEG_B], rh[0], rh[1]);
+			g_strfreev(rh);
+		}
 	}
+}
+
+/* Redirect server: 302 with every live contact of the AOR, with its q (RFC 3261 §21.3.3). */
+static bool redirect(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg)
+{
+	char *aor = aor_of(msg->ruri_parsed.user, msg->ruri_parsed.host);
+	GPtrArray *found = NULL;
+	bool done = false;
+	if (b->cfg.store &&
+	    sip_store_lookup(b->cfg.store, aor, g_get_real_time() / G_USEC_PER_SEC, &found) == 0 &&
+	    found->len) {
+		GString *h = g_string_new(NULL);
+		for (guint i = 0; i < found->len; i++) {
+			const struct sip_binding *bd = found->pdata[i];
+			g_string_append_printf(h, "Contact: <%s>;q=%u.%03u\r\n", bd->contact, bd->q / 1000,
+					       bd->q % 1000);
+		}
+		reply(b, st, 302, h->str);
+		g_string_free(h, TRUE);
+		done = true;
+	}
+	if (found)
+		g_ptr_array_unref(found);
+	g_free(aor);
+	return done;
 }
 
 /* A display name and URI of From, for the B leg's From (the caller's identity). */
@@ -298,10 +341,6 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		reply(b, st, 503, "Retry-After: 5\r\n");
 		return;
 	}
-	if (!msg->body.len) { /* an offerless INVITE (RFC 3261 §13.2.1) is not bridged yet */
-		reply(b, st, 488, "Warning: 399 gorgee \"an SDP offer is required\"\r\n");
-		return;
-	}
 	if (msg->method_id == SIP_METHOD_MESSAGE) {
 		b2b_on_message(b, st, msg, src);
 		return;
@@ -312,6 +351,8 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 		reply(b, st, t.code, NULL);
 		goto out;
 	}
+	if (b->cfg.redirect && !t.ws && !t.trunk && redirect(b, st, msg)) /* RFC 3261 §8.3 */
+		goto out;
 	/* SEC-10: the trunk only for trusted or authenticated callers, then the dial plan */
 	if (t.trunk && !b2b_may_use_trunk(b, st, msg, src))
 		goto out;

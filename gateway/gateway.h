@@ -85,6 +85,9 @@ struct gw_config {
 		char *dialplan;
 		int64_t max_calls;
 		int srtp;
+		int64_t session_expires;
+		bool follow_redirects;
+		bool redirect;
 	} calls;
 };
 

@@ -166,6 +166,15 @@ static const struct opt_def defs[] = {
 	{"calls", "srtp", OPT_ENUM, OFF(calls.srtp), "off", 0, 0, srtp_modes, false, NULL,
 	 "Media toward SIP peers that did not offer SRTP themselves: off (RTP/AVP) or sdes "
 	 "(RTP/SAVP with a=crypto keys, RFC 4568); a peer's own SRTP offer is always kept"},
+	{"calls", "session_expires", OPT_INT, OFF(calls.session_expires), "1800", 0, 86400, NULL,
+	 false, "s", "Session timer (RFC 4028) asked of callees and granted to callers that support "
+	 "it; a session nobody refreshes in time is hung up (0 = off; otherwise at least 90)"},
+	{"calls", "follow_redirects", OPT_BOOL, OFF(calls.follow_redirects), "true", 0, 0, NULL,
+	 false, NULL, "Follow a 3xx from a callee to its first Contact (at most 3 times per call); "
+	 "false passes the 3xx to the caller"},
+	{"calls", "redirect", OPT_BOOL, OFF(calls.redirect), "false", 0, 0, NULL, false, NULL,
+	 "Redirect server: a SIP call to a registered SIP user gets 302 with the user's contacts "
+	 "instead of being bridged (calls to WebSocket users and the trunk are still bridged)"},
 	{"calls", "max_calls", OPT_INT, OFF(calls.max_calls), "10000", 0, 1000000, NULL, false, NULL,
 	 "Calls in progress at most; more get 503 (0 = no limit)"},
 };

@@ -483,6 +483,9 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 		       struct slice body, const char *to_tag);
 /* The request of st, re-parsed into a scratch message valid until the next stack call. */
 const struct sip_msg *sip_strans_request(struct sip_strans *st);
+/* Sends the last (provisional) response again: a reliable 1xx until its PRACK (RFC 3262
+ * §3). 0, EALREADY (a final response was sent) or a transport errno. */
+int sip_strans_resend(struct sip_strans *st);
 
 /*
  * The owner of a server transaction (the TU that will answer it, e.g. a call leg) hears:

@@ -162,6 +162,14 @@ static void timer_2xx(struct sip_timer *tm, void *arg)
 	sip_timer_start(s->wheel, &st->retx, st->interval, timer_2xx, st);
 }
 
+int sip_strans_resend(struct sip_strans *st)
+{
+	if (!st->last || !st->has_dst || st->state != T_PROCEEDING)
+		return EALREADY;
+	count(st->s->m_retx, st->kind);
+	return sip_transport_send(st->s->t, &st->dst, st->last->str, st->last->len);
+}
+
 void sip_strans_set_owner(struct sip_strans *st, sip_strans_fn *fn, void *arg)
 {
 	st->owner_fn = fn;

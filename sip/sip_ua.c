@@ -5,7 +5,7 @@
 
 #define ALLOW "OPTIONS, ACK"
 #define SUPPORTED "path, outbound"
-#define CALL_METHODS "INVITE, BYE, CANCEL, INFO, UPDATE, MESSAGE"
+#define CALL_METHODS "INVITE, BYE, CANCEL, INFO, UPDATE, PRACK, MESSAGE"
 
 static const char *const log_module = "sip";
 
@@ -117,12 +117,15 @@ static const char *allow(const struct sip_ua *ua)
 }
 
 /* The first Require token we do not support, for 420 (RFC 3261 §8.2.2.3). */
-static bool unsupported_require(const struct sip_msg *req, GString *unsupported)
+static bool unsupported_require(const struct sip_ua *ua, const struct sip_msg *req,
+				GString *unsupported)
 {
 	for (const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_REQUIRE); h;
 	     h = sip_msg_hdr_next(req, h)) {
 		struct slice v = h->value;
-		if (!slice_caseeqlit(v, "path") && !slice_caseeqlit(v, "outbound")) {
+		/* with calls: reliable provisionals (RFC 3262) */
+		bool calls = ua->invite_fn && slice_caseeqlit(v, "100rel");
+		if (!slice_caseeqlit(v, "path") && !slice_caseeqlit(v, "outbound") && !calls) {
 			g_string_append_printf(unsupported, "Unsupported: " SLICE_FMT "\r\n",
 					       SLICE_ARG(v));
 			return true;
@@ -158,7 +161,7 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		status = 483;
 	} else if (in_dialog && !d) {
 		status = 481; /* §12.2.2: no such dialog (BI-15: e.g. after our BYE) */
-	} else if (d && unsupported_require(msg, extra)) {
+	} else if (d && unsupported_require(ua, msg, extra)) {
 		status = 420;
 	} else if (d && (status = sip_dialog_receive(d, msg)) != 0) {
 		/* 500: CSeq out of order (§12.2.2) */
@@ -167,7 +170,7 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		return;
 	} else if (!in_dialog && msg->from.tag.len && merged(ua, msg)) {
 		status = 482;
-	} else if (unsupported_require(msg, extra)) {
+	} else if (unsupported_require(ua, msg, extra)) {
 		status = 420;
 	} else if (msg->method_id == SIP_METHOD_REGISTER && ua->registrar) {
 		g_string_free(extra, TRUE);
@@ -181,7 +184,8 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 	} else if (msg->method_id == SIP_METHOD_OPTIONS) {
 		status = 200;
 		g_string_append_printf(extra, "Allow: %s\r\nAccept: application/sdp\r\n"
-				       "Accept-Language: en\r\nSupported: " SUPPORTED "\r\n", allow(ua));
+				       "Accept-Language: en\r\nSupported: %s\r\n", allow(ua),
+				       ua->invite_fn ? SUPPORTED ", 100rel" : SUPPORTED);
 	} else if (msg->method_id != SIP_METHOD_OTHER) {
 		status = 405;
 		g_string_append_printf(extra, "Allow: %s\r\n", allow(ua));

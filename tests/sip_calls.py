@@ -80,6 +80,10 @@ GW2 = Gorgee("gw2", SEC_UAS, MEDIA_BASE + 100,
               "--set", "registrar.domain=gorgee.test", "--set", "registrar.digest_algorithms=md5"])
 
 
+GW3 = Gorgee("gw3", free_port(), MEDIA_BASE + 200,
+             ["--set", "calls.redirect=true", "--set", "registrar.digest_algorithms=md5"])
+
+
 def sipp(args, timeout=30, cwd=None):
     return subprocess.Popen(["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin",
                              "-trace_err", "-error_file", os.path.join(TMP, f"sipp-{time.time()}.err"),
@@ -198,9 +202,12 @@ def setup():
     with open(os.path.join(TMP, "uas_pcma.xml"), "w") as f:
         f.write(uas_xml)
     GW.add_user("alice", "wonderland7")
+    GW.add_user("carol", "carol-pw-1")
     GW.start()
     GW2.add_user("alice", "wonderland7")
     GW2.start()
+    GW3.add_user("alice", "wonderland7")
+    GW3.start()
 
 
 @case("sipp uac -> gorgee -> sipp uas: 5 calls INVITE/ACK/BYE, 0 failed, nothing left behind")
@@ -227,6 +234,16 @@ def _():
     assert got_in >= 400 and got_out >= 400, (got_in, got_out)
     after = GW.metric('gorgee_relay_drops_total{reason="pt"}') + GW.metric('gorgee_relay_drops_total{reason="source"}')
     assert after == drops, "packets dropped for payload type or source"
+    GW.settle()
+
+
+@case("SDES-SRTP (RFC 4568) both legs: RTP/SAVP kept, gorgee's own keys toward each side, no key echoed")
+def _():
+    callee = uas(["-sf", scen("uas-sdes.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-sdes.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    log = open(os.path.join(GW.dir, "stderr")).read()
+    assert "WVNfX19zZW1jdGwg" not in log and "d0RmdmVyc2lvbiBu" not in log, "an SRTP key reached the log (SEC-13)"
     GW.settle()
 
 
@@ -262,6 +279,56 @@ def _():
     assert uac(["-sf", scen("uac-byed.xml"), "-m", "1"]) == 0
     assert finish(callee) == 0
     GW.settle()
+
+
+@case("offerless INVITE: gorgee offers to the callee, then to the caller in its 200; answer in the ACK")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    assert uac(["-sf", scen("uac-offerless.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("100rel both ways (RFC 3262): the callee's reliable 183 is PRACKed by gorgee; the caller gets a reliable 183 and PRACKs it")
+def _():
+    callee = uas(["-sf", scen("uas-100rel.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-100rel.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("session timers (RFC 4028): the caller's interval granted with refresher=uac and its UPDATE refresh answered; the callee asked for a timer, refreshes itself")
+def _():
+    callee = uas(["-sf", scen("uas-timer.xml"), "-m", "1"])
+    assert uac(["-sf", scen("uac-timer.xml"), "-m", "1"]) == 0
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("3xx: a 302 from the callee is followed to its Contact (calls.follow_redirects)")
+def _():
+    moved = free_port()
+    with open(os.path.join(TMP, "moved.csv"), "w") as f:
+        f.write(f"SEQUENTIAL\n{moved};\n")
+    first = uas(["-sf", scen("uas-302.xml"), "-m", "1", "-inf", os.path.join(TMP, "moved.csv")])
+    second = uas(["-sn", "uas", "-m", "1"], port=moved)
+    assert uac(["-sn", "uac", "-m", "1"]) == 0
+    assert finish(first) == 0 and finish(second) == 0
+    GW.settle()
+
+
+@case("redirect server (calls.redirect): a call to a registered SIP user gets 302 with its contact")
+def _():
+    phone = free_port()
+    reg = sipp(["-p", str(phone), "-sf", scen("register-auth.xml"), "-m", "1", "-au", "alice",
+                "-ap", "wonderland7", "-s", "alice", f"127.0.0.1:{GW3.sip}"])
+    assert finish(reg, 15) == 0, "registration failed"
+    r = Raw(GW3, user="alice")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 302 and f"Contact: <sip:alice@127.0.0.1:{phone}>" in resp, resp
+    r.ack(r.cseq)
+    GW3.settle()
 
 
 @case("SEC-10: an untrusted, unauthenticated caller gets 407 and never reaches the trunk")
@@ -328,6 +395,27 @@ def _():
     r.send("BYE")
     assert r.recv()[0] == 200
     assert finish(callee) == 0
+    GW.settle()
+
+
+@case("serial forking: the first contact of a user answers 486, the next one gets the call")
+def _():
+    first, second = free_port(), free_port()
+    for port in (second, first):  # the last to register is tried first
+        reg = sipp(["-p", str(port), "-sf", scen("register-auth.xml"), "-m", "1", "-au", "carol",
+                    "-ap", "carol-pw-1", "-s", "carol", f"127.0.0.1:{GW.sip}"])
+        assert finish(reg, 15) == 0, "registration failed"
+        time.sleep(1.1)  # bindings are ordered by update time, in seconds
+    busy = uas(["-sf", scen("uas-busy.xml"), "-m", "1"], port=first)
+    ok = uas(["-sn", "uas", "-m", "1"], port=second)
+    r = Raw(GW, user="carol")
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 200, resp
+    r.ack(r.cseq)
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    assert finish(busy) == 0 and finish(ok) == 0
     GW.settle()
 
 
@@ -402,7 +490,7 @@ def teardown():
     for p in procs:
         if p.poll() is None:
             p.terminate()
-    for g in (GW, GW2):
+    for g in (GW, GW2, GW3):
         if getattr(g, "proc", None):
             try:
                 rc = g.proc.wait(15)

@@ -240,7 +240,14 @@ test('SIGTERM drains: accounts unregistered upstream, exit 0', async () => {
       console.log(`not ok ${i + 1} - ${tests[i].name}`);
     }
   }
-  for (const p of procs) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+  // Kamailio forks its workers: SIGTERM lets the main process take them down (SIGKILL left
+  // them running), then SIGKILL whatever did not go within 3 s
+  for (const p of procs) { try { p.kill('SIGTERM'); } catch { /* gone */ } }
+  await Promise.all(procs.map((p) => new Promise((r) => {
+    if (p.exitCode !== null || p.signalCode !== null) return r();
+    const t = setTimeout(() => { try { p.kill('SIGKILL'); } catch { /* gone */ } r(); }, 3000);
+    p.on('exit', () => { clearTimeout(t); r(); });
+  })));
   fs.rmSync(tmp, { recursive: true, force: true });
   process.exit(failed ? 1 : 0);
 })();

@@ -42,8 +42,8 @@ async function start() {
     '--set', `calls.trunk=sip:127.0.0.1:${uasPort}`, '--set', 'calls.trusted=127.0.0.1',
     '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
     '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
-    '--set', 'general.log_level=info', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
-  for (const u of ['erin', 'frank']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
+    '--set', 'general.log_level=info', '--set', 'registrar.digest_algorithms=md5,sha-256', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
+  for (const u of ['erin', 'frank', 'dave']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
   proc = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
   for (let i = 0; i < 100; i++) {
@@ -226,6 +226,75 @@ test('hold: gorgee re-INVITEs the SIP party with a=sendonly and reports "held"',
   await settle();
 });
 
+test('renegotiation from SIP: the callee\'s re-INVITE reaches the client as a renegotiate offer; its answer goes back', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-reinvite-out.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const ren = await c.event('renegotiate', (m) => m.call_id === id);
+  assert(ren.data.jsep.type === 'offer' && /a=sendonly/.test(ren.data.jsep.sdp), JSON.stringify(ren));
+  const ans = offer(rtp.address().port).replace('a=sendrecv', 'a=recvonly');
+  const rr = await c.req('renegotiate', { call_id: id, jsep: { type: 'answer', sdp: ans } });
+  assert(rr.result, JSON.stringify(rr));
+  await sleep(300);
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the callee got recvonly in its 200');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('blind transfer (RFC 3515): REFER to the SIP party, NOTIFY progress as events, the call ends on success', async () => {
+  const callee = await uas(['-sf', path.join(SIPP_DIR, 'uas-refer.xml'), '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const t = await c.req('transfer', { call_id: id, to: 'sip:2000@127.0.0.1' });
+  assert(t.result && t.result.code === 202, JSON.stringify(t));
+  const p1 = await c.event('transfer_progress', (m) => m.id === t.id && m.data.code === 100);
+  assert(p1.data.final === false && p1.call_id === id, JSON.stringify(p1));
+  const p2 = await c.event('transfer_progress', (m) => m.id === t.id && m.data.final);
+  assert(p2.data.code === 200, JSON.stringify(p2));
+  const e = await c.state(id, 'ended');
+  assert(e.data.reason === 'transferred', JSON.stringify(e));
+  assert(await finished(callee) === 0, 'the SIP party got the REFER, its NOTIFYs were answered, then BYE');
+  const bad = await c.req('transfer', { call_id: id, to: 'sip:2000@127.0.0.1' });
+  assert(bad.error, 'no transfer of an ended call');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+test('transferred by the SIP party (REFER received): the browser accepts, gorgee calls the target in the party\'s place', async () => {
+  // the target: dave, a SIP phone registered here (found through the location service)
+  const targetPort = await freePort();
+  const reg = sipp(['-p', String(targetPort), '-sf', path.join(SIPP_DIR, 'register-auth.xml'), '-m', '1',
+    '-au', 'dave', '-ap', 'dave-pass', '-s', 'dave', `127.0.0.1:${sip}`]);
+  assert(await finished(reg) === 0, 'dave registered');
+  fs.writeFileSync(path.join(DIR, 'target.csv'), `SEQUENTIAL\ndave@127.0.0.1:${sip};\n`);
+  const referer = await uas(['-sf', path.join(SIPP_DIR, 'uas-referer.xml'), '-m', '1', '-inf', path.join(DIR, 'target.csv')]);
+  const target = await uas(['-sn', 'uas', '-m', '1'], targetPort);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const tr = await c.event('transfer_request', (m) => m.call_id === id);
+  assert(tr.data.to === `sip:dave@127.0.0.1:${sip}` && /sip:1000@/.test(tr.data.referred_by), JSON.stringify(tr));
+  assert((await c.req('transfer_accept', { call_id: id })).result);
+  const done = await c.event('transfer_progress', (m) => m.call_id === id && m.data.final);
+  assert(done.data.code === 200, JSON.stringify(done));
+  assert(await finished(referer) === 0, 'the referrer got 202, NOTIFYs up to 200, then BYE');
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`) && dump.includes(`127.0.0.1:${targetPort}`), dump);
+  await c.req('hangup', { call_id: id });
+  assert(await finished(target) === 0, 'the target got the call and its BYE');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
 test('account: a call through the user\'s upstream account answers the PBX\'s 401 with its credentials', async () => {
   // the PBX on a port of its own: the account's un-REGISTER at logout must not reach the trunk's callee
   const pbxPort = await freePort();
@@ -343,6 +412,19 @@ test('SIP -> WS: every session of the user rings with a WebRTC offer; the first 
   assert(e.data.by === 'remote', JSON.stringify(e));
   assert(await finished(caller) === 0, 'the SIP caller got 200 and its BYE was answered');
   await a.bye(); await b.bye();
+  await settle();
+});
+
+test('SIP -> WS offerless: gorgee offers WebRTC to the browser and RTP to the caller in its 200', async () => {
+  const a = await login('frank');
+  const caller = sipp(['-sf', path.join(SIPP_DIR, 'uac-offerless.xml'), '-m', '1', '-s', 'frank', '-p', String(await freePort()), `127.0.0.1:${sip}`]);
+  const inc = await a.event('incoming_call');
+  const o = inc.data.jsep.sdp;
+  assert(/UDP\/TLS\/RTP\/SAVPF/.test(o) && /opus\/48000/.test(o) && /PCMU\/8000/.test(o), o);
+  assert((await a.req('answer', { call_id: inc.call_id, jsep: { type: 'answer', sdp: webrtcAnswer(o) } })).result);
+  assert(await finished(caller) === 0, 'the caller got an RTP/AVP offer in the 200, answered in the ACK, hung up');
+  await a.state(inc.call_id, 'ended');
+  await a.bye();
   await settle();
 });
 
