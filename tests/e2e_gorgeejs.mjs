@@ -40,7 +40,8 @@ const PARAMS = {
   trickle: ['!call_id', 'candidate', 'completed'], renegotiate: ['!call_id', '!jsep'],
   hold: ['!call_id'], unhold: ['!call_id'], dtmf: ['!call_id', '!digits', 'method', 'duration'],
   info: ['!call_id', '!content_type', '!body'], message: ['to', 'call_id', 'content_type', '!body'],
-  stats: ['!call_id'],
+  stats: ['!call_id'], transfer: ['!call_id', 'to', 'replaces_call_id'],
+  transfer_accept: ['!call_id'], transfer_reject: ['!call_id'],
 };
 
 const srv = {

@@ -659,6 +659,80 @@ test('(b) a call to the account\'s address rings the page, naming the account', 
   await waitFor(async () => (await page.locator(`#${accountRow}`).count()) === 0, 'account row removed');
 });
 
+// A second page in its own browser context, logged in with a token.
+async function secondPage(user) {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 900 } });
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => consoleLines.push(`page2 pageerror: ${e.message}`));
+  await p.goto(`http://127.0.0.1:${HTTP}/`);
+  await p.uncheck('#opt-audio-processing');
+  await p.click('#login-panel summary');
+  await p.fill('#login-token', jwt(user));
+  await p.click('#login-submit');
+  await waitFor(async () => (await p.locator('#session-name').textContent()) === user, `${user} logged in`);
+  return { ctx, p };
+}
+
+test('(a) the page transfers baresip to another browser user (blind, REFER); the call ends here', async () => {
+  needCalls();
+  const base = await counts();
+  const { ctx, p: tina } = await secondPage('tina');
+  try {
+    await page.fill('#dial-to', `sip:bob@127.0.0.1:${BSIP}`);
+    await page.click('#call-start');
+    await waitFor(async () => (await state('call-state')) === 'answered', 'answered', 15000);
+    await page.fill('#call-transfer-to', `sip:tina@127.0.0.1:${GSIP}`);
+    await page.click('#call-transfer');
+    await waitFor(() => tina.locator('#incoming-panel').isVisible(), 'tina rings (baresip calls her)', 15000);
+    assert(/bob/.test(await tina.locator('#incoming-from').textContent()), 'from bob');
+    await tina.click('#incoming-answer');
+    await waitFor(async () => (await tina.locator('#call-state').getAttribute('data-state')) === 'answered', 'tina answered', 15000);
+    await waitFor(async () => (await state('call-state')) === 'ended', 'erin\'s call ended by the transfer', 15000);
+    const st = await text('call-transfer-status'), how = await text('call-quality');
+    assert(/transfer: 2\d\d/.test(st), `transfer status: ${st}`);
+    assert(!(await visible('error')), `error shown: ${await text('error')}`);
+    const heard = await tina.evaluate(async () => {
+      const ctx = new AudioContext(), an = ctx.createAnalyser();
+      an.fftSize = 4096;
+      ctx.createMediaStreamSource(window.gorgeeDemo.call.remoteStream).connect(an);
+      await new Promise((r) => setTimeout(r, 1500));
+      const f = new Float32Array(an.frequencyBinCount);
+      an.getFloatFrequencyData(f);
+      let bi = 0;
+      for (let i = 1; i < f.length; i++) if (f[i] > f[bi]) bi = i;
+      ctx.close();
+      return Math.round(bi * ctx.sampleRate / an.fftSize);
+    });
+    assert(Math.abs(heard - PHONE_HZ) <= 25, `tina hears ${heard} Hz`);
+    console.log(`# transfer: erin's page says '${st}', '${how}'; tina hears ${heard} Hz`);
+    await bctl('hangup');
+    await waitFor(async () => (await tina.locator('#call-state').getAttribute('data-state')) === 'ended', 'tina: ended');
+    await assertIdle('after the transfer', base);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('(b) baresip transfers the page (REFER from SIP): the page accepts and talks to the target', async () => {
+  needCalls();
+  const base = await counts();
+  await bctl('dial', `sip:${USER}@127.0.0.1:${GSIP}`);
+  await waitFor(async () => visible('incoming-panel'), 'incoming call shown', 15000);
+  await page.click('#incoming-answer');
+  await waitFor(async () => (await state('call-state')) === 'answered', 'answered', 15000);
+  await bctl('transfer', `sip:bob@127.0.0.1:${BSIP}`); // back to baresip itself: a second call it answers
+  await waitFor(async () => visible('transfer-panel'), 'transfer request shown', 10000);
+  assert(/sip:bob@127\.0\.0\.1/.test(await text('transfer-to')), `target: ${await text('transfer-to')}`);
+  await page.click('#transfer-accept');
+  await waitFor(async () => /transfer: 200 \(final\)/.test(await text('call-transfer-status')), 'transfer done', 15000);
+  assert((await state('call-state')) === 'answered', `call state ${await state('call-state')}`);
+  await assertPageHears(PHONE_HZ);
+  await page.click('#call-hangup');
+  await waitFor(async () => (await state('call-state')) === 'ended', 'ended');
+  await waitFor(async () => !/sip:/.test(await baresipCalls()), 'baresip has no call left');
+  await assertIdle('after the accepted transfer', base);
+});
+
 test('logout returns to the login form', async () => {
   await page.click('#logout');
   await waitFor(async () => visible('login-panel'), 'login form');

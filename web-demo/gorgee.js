@@ -86,7 +86,8 @@ class Emitter {
  * Events (call.on): `state` (state, data), `remote_stream` (MediaStream), `ice`
  * (iceConnectionState), `ended` (data), `error` (GorgeeError), `renegotiated` (jsep),
  * `info` (data: {content_type, body}), `dtmf` (data: {digits, duration, method}),
- * `message` (data: {from, content_type, body}).
+ * `message` (data: {from, content_type, body}), `transfer_progress` (data: {code, final}),
+ * `transfer_request` (data: {to, referred_by}: answer with acceptTransfer/rejectTransfer).
  */
 export class Call extends Emitter {
   /** @param {GorgeeClient} client @param {'outgoing'|'incoming'} direction */
@@ -135,6 +136,12 @@ export class Call extends Emitter {
   }
   /** Sends a SIP INFO in the call's dialog. @param {string} contentType @param {string} body */
   info(contentType, body) { return this.client.info(this, contentType, body); }
+  /** Blind transfer of the other party to `to` (REFER). @param {string} to */
+  transfer(to) { return this.client.transfer(this, to); }
+  /** Accepts the other party's transfer request (`transfer_request` event). */
+  acceptTransfer() { return this.client.request('transfer_accept', { call_id: this.id }); }
+  /** Refuses the other party's transfer request. */
+  rejectTransfer() { return this.client.request('transfer_reject', { call_id: this.id }); }
 
   /** Mutes or unmutes the microphone locally (no signaling). @param {boolean} on */
   mute(on) {
@@ -210,6 +217,7 @@ function qualityOf(s) {
  * - `call_state` (Call, data), `trickle` (Call, data), `renegotiate` (Call, data)
  * - `message` (data: {from, content_type, body}, id, call), `message_status` (data, id)
  * - `dtmf`, `info` (data, id, call): received in a call
+ * - `transfer_progress`, `transfer_request` (call, data, id)
  * - `event` (the raw event object, for events this file does not know), `error` (GorgeeError)
  */
 export class GorgeeClient extends Emitter {
@@ -647,6 +655,17 @@ export class GorgeeClient extends Emitter {
   }
 
   /**
+   * Blind transfer (RFC 3515 REFER) of the call's other party to `to`; resolves with the
+   * REFER's final status ({code: 202}); `transfer_progress` events follow, and a
+   * successful transfer ends the call (reason `transferred`).
+   * @param {Call|string} call @param {string} to
+   */
+  transfer(call, to) {
+    call = this._call(call);
+    return this.request('transfer', { call_id: call.id, to });
+  }
+
+  /**
    * Sends a SIP INFO in the call's dialog; resolves with the peer's answer ({code}).
    * @param {Call|string} call @param {string} contentType @param {string} body
    */
@@ -760,6 +779,11 @@ export class GorgeeClient extends Emitter {
     case 'renegotiated':
       if (call && d.jsep) call.pc.setRemoteDescription(d.jsep).then(() => call.emit('renegotiated', d.jsep),
         (e) => call.emit('error', new GorgeeError(0, 'media', e.message)));
+      return;
+    case 'transfer_progress':
+    case 'transfer_request':
+      if (call) call.emit(m.event, d);
+      this.emit(m.event, call, d, m.id);
       return;
     case 'message':
     case 'message_status':

@@ -234,6 +234,8 @@ function attachCall(call) {
   $('call-peer').textContent = call.direction === 'outgoing' ? `to ${call.to}` : `from ${call.from}`;
   $('call-dtmf-sent').textContent = '';
   $('call-dtmf-received').textContent = '';
+  $('call-transfer-status').textContent = '';
+  show('transfer-panel', false);
   $('call-mute').setAttribute('aria-pressed', 'false');
   renderCall();
   if (call.state === 'ended') { callEnded(call, call.end || {}); return; } // ended before the reply came back
@@ -246,6 +248,14 @@ function attachCall(call) {
   call.on('ended', (d) => callEnded(call, d));
   call.on('error', (e) => showError(e, 'call'));
   call.on('dtmf', (d) => { $('call-dtmf-received').textContent += d.digits; });
+  call.on('transfer_progress', (d) => {
+    $('call-transfer-status').textContent = `transfer: ${d.code}${d.final ? ' (final)' : ''}`;
+  });
+  call.on('transfer_request', (d) => {
+    $('transfer-by').textContent = d.referred_by || 'the other party';
+    $('transfer-to').textContent = d.to;
+    show('transfer-panel', true);
+  });
   if (call.localStream) meterStream('local', call.localStream);
   else call.once('remote_stream', () => call.localStream && meterStream('local', call.localStream));
   startTicker();
@@ -269,6 +279,8 @@ function renderCall() {
   $('call-hold').disabled = !up || c.held;
   $('call-unhold').disabled = !up || !c.held;
   $('call-mute').disabled = !live;
+  $('call-transfer').disabled = !up;
+  if (!live) show('transfer-panel', false);
   if (c?.state === 'ended') $('call-quality').textContent = c.end ? `ended (${c.end.by || ''} ${c.end.code || ''} ${c.end.reason || ''})`.replace(/\s+/g, ' ') : 'ended';
   renderTimer();
 }
@@ -322,6 +334,20 @@ async function key(k) {
   } else {
     $('dial-to').value += k;
   }
+}
+
+async function transfer() {
+  const to = $('call-transfer-to').value;
+  if (!to.trim()) { showError(new GorgeeError(422, 'invalid_params', 'enter where to transfer the call')); return; }
+  try {
+    const r = await current.transfer(targetUri(to));
+    $('call-transfer-status').textContent = `transfer: ${r.code || 'sent'}`;
+  } catch (e) { showError(e, 'transfer'); }
+}
+
+async function answerTransfer(accept) {
+  show('transfer-panel', false);
+  try { await (accept ? current.acceptTransfer() : current.rejectTransfer()); } catch (e) { showError(e, 'transfer'); }
 }
 
 // ---- audio: meters, ring tone, key beeps ----
@@ -438,6 +464,9 @@ $('call-hold').addEventListener('click', () => hold(true));
 $('call-unhold').addEventListener('click', () => hold(false));
 $('call-mute').addEventListener('click', toggleMute);
 $('incoming-answer').addEventListener('click', answerIncoming);
+$('call-transfer').addEventListener('click', transfer);
+$('transfer-accept').addEventListener('click', () => answerTransfer(true));
+$('transfer-reject').addEventListener('click', () => answerTransfer(false));
 $('incoming-decline').addEventListener('click', declineIncoming);
 $('dial-backspace').addEventListener('click', () => { $('dial-to').value = $('dial-to').value.slice(0, -1); });
 $('dial-to').addEventListener('keydown', (e) => { if (e.key === 'Enter') startCall(); });
