@@ -23,6 +23,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WEB = path.join(HERE, '..', 'web-demo');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-js-'));
 const ART = process.argv[3] ? path.resolve(process.argv[3], 'e2e-gorgeejs') : path.join(TMP, 'artifacts');
+fs.rmSync(ART, { recursive: true, force: true }); // this run's screenshots only
 fs.mkdirSync(ART, { recursive: true });
 const PORT = 18090;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -27,6 +27,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WEB = path.join(HERE, '..', 'web-demo');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-e2e-'));
 const ART = process.argv[3] ? path.resolve(process.argv[3], 'e2e-webrtc') : path.join(TMP, 'artifacts');
+fs.rmSync(ART, { recursive: true, force: true }); // this run's screenshots only
 fs.mkdirSync(ART, { recursive: true });
 
 // A private namespace: fixed ports. baresip uses SIP+1 (TLS) and SIP+5 (ctrl_tcp).
