@@ -554,6 +554,19 @@ test('(b) baresip calls the browser user; the page rings and answers; audio both
   console.log(`# screenshot: ${await shot('b-baresip-calls-browser')}`);
 });
 
+test('(b) baresip re-INVITEs: the call and its audio go on (the page answers a renegotiate offer)', async () => {
+  needCalls();
+  const n = (await page.evaluate(() => window.gorgeeDemo.client.calls.size));
+  await bctl('reinvite');
+  await waitFor(async () => /renegotiate c-/.test(await text('event-log')), 'a renegotiate event in the page');
+  await sleep(500);
+  assert((await state('call-state')) === 'answered', `state ${await state('call-state')}`);
+  assert(await page.evaluate(() => window.gorgeeDemo.call.pc.signalingState === 'stable'), 'offer answered');
+  assert(!(await visible('error')), `error shown: ${await text('error')}`);
+  assert((await page.evaluate(() => window.gorgeeDemo.client.calls.size)) === n, 'still one call');
+  await assertPageHears(PHONE_HZ);
+});
+
 test('(c) baresip hangs up: the page shows the end; no call, no relay session left', async () => {
   needCalls();
   await sleep(1500);

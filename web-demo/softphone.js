@@ -103,6 +103,7 @@ function wireClient(c) {
   c.on('registration', (d) => { logEvent('registration', JSON.stringify(d)); renderAccount(d); });
   c.on('incoming_call', onIncoming);
   c.on('call_state', (call, d) => logEvent('call_state', `${call?.id || '?'} ${d.state}${d.code ? ' ' + d.code : ''}${d.reason ? ' ' + d.reason : ''}`));
+  c.on('renegotiate', (call) => logEvent('renegotiate', `${call?.id || '?'}: the other side sent a new offer`));
   c.on('message', (d) => addMessage('in', d.from, d.body));
   c.on('message_status', (d) => logEvent('message_status', JSON.stringify(d)));
   c.on('error', (e) => showError(e));
