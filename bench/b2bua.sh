@@ -14,8 +14,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export SIP_HARNESS=${SIP_HARNESS:-$repo/../shared/bench/sip}
 build=${BUILD_DIR:-$repo/build-release}
-gorgee_ladder=${GORGEE_LADDER:-300,400,500,600,700,800,1000,1200,1600,2000}
-kam_ladder=${KAMAILIO_LADDER:-3000,4000,5000,5500,6000,6500,7000,8000}
+gorgee_ladder=${GORGEE_LADDER:-500,800,1200,1600,2000,2500,3000,3500,4000,5000}
+kam_ladder=${KAMAILIO_LADDER:-1000,2000,3000,4000,5000,5500,6000,6500,7000,8000}
 secs=${STEP_SECS:-5}
 calls=${HOLD_CALLS:-1000}
 

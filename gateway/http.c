@@ -114,7 +114,7 @@ static int on_http(struct lws *wsi, struct pss *pss)
 /* The client must offer our subprotocol (Sec-WebSocket-Protocol: gorgee-v1[, ...]). */
 static bool offers_subprotocol(struct lws *wsi)
 {
-	char list[256];
+	char list[4096]; /* room for a "bearer.<jwt>" entry (SEC-02) */
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) >= (int)sizeof(list) ||
 	    lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL) <= 0)
 		return false;
@@ -270,7 +270,8 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_GLIB;
+	/* BI-45: invalid UTF-8 in a text frame closes with 1007 */
+	info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = loops;
 	info.port = (int)cfg->http.port;
 	if (strcmp(cfg->http.listen, "0.0.0.0") != 0 && strcmp(cfg->http.listen, "::") != 0)

@@ -58,7 +58,7 @@ async function start() {
 class Client {
   constructor(opts = {}) {
     this.msgs = []; this.waiters = []; this.closed = null; this.nextId = 1;
-    this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, opts.protocol === undefined ? 'gorgee-v1' : opts.protocol,
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/${opts.query ? '?' + opts.query : ''}`, opts.protocol === undefined ? 'gorgee-v1' : opts.protocol,
       { headers: opts.headers || {}, origin: opts.origin });
     this.ws.on('message', (d) => { const m = JSON.parse(d.toString()); this.msgs.push(m); this.wake(); });
     this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this.wake(); });
@@ -197,6 +197,131 @@ test('BI-47 bad tokens are refused and the connection closed 4401', async () => 
     assert(await c.closeCode() === 4401, 'closed with 4401');
   }
   assert(!logs.includes(SECRET), 'the key never reaches the log');
+});
+
+test('SEC-02 a token at the upgrade (Authorization header or access_token query) logs in at once', async () => {
+  const a = new Client({ headers: { Authorization: `Bearer ${good('uphdr')}` } });
+  await a.open();
+  const ev = await a.until(() => a.msgs.find((m) => m.event === 'session'), 'session event');
+  assert(ev.data.user === 'uphdr' && ev.data.session_id && ev.data.resume_token, JSON.stringify(ev));
+  const p = await a.req('ping');
+  assert(p.result, 'requests work without a login message');
+  const again = await a.req('login', { token: good('uphdr') });
+  assert(again.error && again.error.code === 409, JSON.stringify(again));
+  a.end();
+  const b = new Client({ query: `access_token=${good('upsub')}` });
+  await b.open();
+  assert(b.ws.protocol === 'gorgee-v1', `selected ${b.ws.protocol}`);
+  const eb = await b.until(() => b.msgs.find((m) => m.event === 'session'), 'session event');
+  assert(eb.data.user === 'upsub', JSON.stringify(eb));
+  b.end();
+});
+
+test('BI-47 a bad token at the upgrade is refused with 401 before the upgrade', async () => {
+  for (const t of [jwt({ sub: 'a', aud: 'gorgee', exp: now() - 120 }),
+    jwt({ sub: 'a', aud: 'gorgee', exp: now() + 300 }, { alg: 'none' }), 'not.a.token']) {
+    for (const opts of [{ headers: { Authorization: `Bearer ${t}` } }, { query: `access_token=${encodeURIComponent(t)}` }]) {
+      const c = new Client(opts);
+      await c.until(() => c.httpStatus || c.closed || c.error, 'refusal');
+      assert(c.httpStatus === 401, `status ${c.httpStatus} for ${JSON.stringify(opts).slice(0, 60)}`);
+    }
+  }
+});
+
+// Raw TCP for what no WebSocket library will send: crafted upgrades and frames.
+function raw(bytes, { upgrade = true, login = false } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0), stage = 'http';
+    const done = (v) => { sock.destroy(); resolve(v); };
+    sock.setTimeout(4000, () => done({ timeout: true, buf }));
+    sock.on('error', () => done({ status: 0, closed: true, buf }));
+    sock.on('close', () => done({ closed: true, buf, status: stage === 'http' ? statusOf(buf) : 101 }));
+    const statusOf = (b) => { const m = /^HTTP\/1\.[01] (\d+)/.exec(b.toString('latin1')); return m ? Number(m[1]) : 0; };
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (stage === 'http') {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const st = statusOf(buf);
+        if (st !== 101 || !upgrade) return done({ status: st, buf });
+        buf = buf.subarray(end + 4);
+        stage = 'ws';
+        if (login) sock.write(frame(1, Buffer.from(JSON.stringify({ request: 'login', id: 1, params: { token: good('rawuser') } }))));
+        setTimeout(() => sock.write(bytes.frames), login ? 200 : 0);
+      }
+      // server frames (unmasked): walk them to a close frame and read its code
+      while (stage === 'ws' && buf.length >= 2) {
+        let len = buf[1] & 0x7f, off = 2;
+        if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+        else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+        if (buf.length < off + len) return;
+        if ((buf[0] & 0x0f) === 8) return done({ status: 101, close: len >= 2 ? buf.readUInt16BE(off) : 1005 });
+        buf = buf.subarray(off + len);
+      }
+    });
+    sock.on('connect', () => sock.write(bytes.request));
+  });
+}
+function upgradeReq(extra = '', { key = 'dGhlIHNhbXBsZSBub25jZQ==', version = '13', proto = 'gorgee-v1' } = {}) {
+  return `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    (key ? `Sec-WebSocket-Key: ${key}\r\n` : '') + `Sec-WebSocket-Version: ${version}\r\n` +
+    `Sec-WebSocket-Protocol: ${proto}\r\n${extra}\r\n`;
+}
+// A client frame: FIN + opcode, masked unless told otherwise.
+function frame(op, payload, { fin = true, mask = true, rsv = 0 } = {}) {
+  const len = payload.length;
+  const hdr = [((fin ? 0x80 : 0) | rsv | op), (mask ? 0x80 : 0) | (len < 126 ? len : 126)];
+  if (len >= 126) hdr.push(len >> 8, len & 0xff);
+  const m = Buffer.from([1, 2, 3, 4]);
+  const body = Buffer.from(payload.map((b, i) => (mask ? b ^ m[i % 4] : b)));
+  return Buffer.concat([Buffer.from(hdr), mask ? m : Buffer.alloc(0), body]);
+}
+
+test('BI-44 malformed upgrades get 4xx before the upgrade; the server goes on', async () => {
+  const many = Array.from({ length: 500 }, (_, i) => `X-Header-Number-${i}: value-${i}\r\n`).join('');
+  const cases = [
+    ['500 headers (16 KB, over the 8 KB cap of SEC-04)', upgradeReq(many)],
+    ['a 64 KB header', upgradeReq(`X-Big: ${'a'.repeat(65536)}\r\n`)],
+    ['no Sec-WebSocket-Key', upgradeReq('', { key: '' })],
+    ['version 8 (a hybi draft)', upgradeReq('', { version: '8' })],
+    ['a huge Sec-WebSocket-Protocol', upgradeReq('', { proto: 'gorgee-v1, ' + 'x'.repeat(16000) })],
+    ['a foreign Origin', upgradeReq('Origin: https://evil.example\r\n')],
+  ];
+  for (const [what, req] of cases) {
+    const r = await raw({ request: req }, { upgrade: false });
+    // 4xx, or closed without an answer (libwebsockets drops oversized or keyless upgrades)
+    assert(r.status === 0 || (r.status >= 400 && r.status < 500), `${what}: ${r.status}`);
+  }
+  const c = await client();
+  assert((await c.req('ping')).result, 'still serving');
+  c.end();
+});
+
+test('BI-45 protocol violations in frames close 1002/1007; no busy loop', async () => {
+  const bad = [
+    // (an unmasked client frame is not refused by libwebsockets 4.3: not checked here)
+    ['RSV1 set', frame(1, Buffer.from('{}'), { rsv: 0x40 }), [1002]],
+    ['reserved opcode 3', frame(3, Buffer.from('x')), [1002]],
+    ['ping of 126 bytes', frame(9, Buffer.alloc(126)), [1002]],
+    ['fragmented ping', frame(9, Buffer.from('x'), { fin: false }), [1002]],
+    ['continuation without a start', frame(0, Buffer.from('x')), [1002]],
+    ['invalid UTF-8 text', frame(1, Buffer.from([0x22, 0xc3, 0x28, 0x22])), [1007]],
+  ];
+  for (const [what, f, codes] of bad) {
+    const r = await raw({ request: upgradeReq(), frames: f }, { login: true });
+    // a close code, or (126-byte ping) the connection dropped at once
+    assert(r.status === 101 && !r.timeout && (codes.includes(r.close) || (r.closed && r.close === undefined)),
+      `${what}: ${JSON.stringify({ status: r.status, close: r.close, timeout: r.timeout })}`);
+  }
+  // 2000 empty text frames: answered (or rate limited), never a spin
+  const t0 = process.cpuUsage();
+  const r = await raw({ request: upgradeReq(), frames: Buffer.concat(Array.from({ length: 2000 }, () => frame(1, Buffer.alloc(0)))) }, { login: true });
+  assert(r.status === 101, JSON.stringify(r.status));
+  const c = await client();
+  assert((await c.req('ping')).result, 'still serving');
+  c.end();
+  assert(process.cpuUsage(t0).user < 5e6, 'the client side stayed cheap');
 });
 
 test('SEC-02 no login within the first-message deadline closes 4401', async () => {

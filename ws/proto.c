@@ -337,7 +337,7 @@ int ws_server_add_requests(struct ws_server *srv, const struct ws_request_def *d
 
 /* ---- built-in requests ---- */
 
-static json_t *session_info(struct ws_session *s)
+json_t *ws_session_info(struct ws_session *s)
 {
 	return json_pack("{s:s,s:s,s:s,s:i,s:i}", "session_id", s->id, "user", s->user,
 			 "resume_token", s->resume_token, "resume_grace",
@@ -402,7 +402,7 @@ static void h_login(struct ws_req *req, json_t *params, void *arg)
 	s->token_exp = claims.exp;
 	ws_session_attach(s, c);
 	req->session = ws_session_ref(s);
-	ws_req_reply(req, session_info(s));
+	ws_req_reply(req, ws_session_info(s));
 	ws_session_unref(s);
 }
 
@@ -427,7 +427,7 @@ static void h_resume(struct ws_req *req, json_t *params, void *arg)
 	unsigned missed = g_queue_get_length(&s->pending);
 	ws_session_attach(s, req->conn);
 	req->session = ws_session_ref(s);
-	json_t *info = session_info(s);
+	json_t *info = ws_session_info(s);
 	json_object_set_new(info, "missed_events", json_integer(missed));
 	ws_req_reply(req, info);
 	/* events that waited are sent after the reply, in order */

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "ws-private.h"
 
 static const char *const log_module = "ws";
@@ -69,9 +71,50 @@ static bool origin_allowed(struct ws_server *srv, struct lws *wsi)
 	return false;
 }
 
+/*
+ * SEC-02: a bearer token at the upgrade, in "Authorization: Bearer <jwt>" (other clients) or
+ * as the access_token query parameter (RFC 6750 §2.3; browsers cannot set headers on a
+ * WebSocket, and libwebsockets refuses subprotocol entries as long as a JWT). Copies it into
+ * out; false when there is none.
+ */
+static bool upgrade_token(struct lws *wsi, char *out, size_t cap)
+{
+	char buf[4096];
+	out[0] = '\0';
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+	    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) < (int)sizeof(buf) &&
+	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+	    g_ascii_strncasecmp(buf, "Bearer ", 7) == 0) {
+		g_strlcpy(out, g_strstrip(buf + 7), cap);
+		return out[0] != '\0';
+	}
+	const char *v = lws_get_urlarg_by_name(wsi, "access_token=", buf, (int)sizeof(buf));
+	if (v)
+		g_strlcpy(out, v, cap);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return out[0] != '\0';
+}
+
+/* A token given at the upgrade: verified (with the logout revocation list); 0 or EPERM. */
+static int check_token(struct ws_server *srv, const char *token, struct ws_jwt_claims *claims,
+		       const char **why)
+{
+	memset(claims, 0, sizeof(*claims));
+	*why = "";
+	if (ws_jwt_verify(&srv->auth, token, strlen(token), g_get_real_time() / G_USEC_PER_SEC, claims,
+			  why) != 0)
+		return EPERM;
+	if (claims->jti[0] && g_hash_table_contains(srv->revoked, claims->jti)) {
+		*why = "token revoked";
+		return EPERM;
+	}
+	return 0;
+}
+
 int ws_server_check_upgrade(struct ws_server *srv, struct lws *wsi)
 {
 	char ip[48] = "";
+	char token[2048];
 	if (!origin_allowed(srv, wsi)) {
 		lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
 		return 1;
@@ -87,7 +130,44 @@ int ws_server_check_upgrade(struct ws_server *srv, struct lws *wsi)
 		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "draining");
 		return 1;
 	}
+	char ver[8] = "";
+	if (lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_VERSION) <= 0 || strcmp(ver, "13") != 0) {
+		/* BI-44: RFC 6455 only (libwebsockets would also take the hybi drafts) */
+		lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, "Sec-WebSocket-Version must be 13");
+		return 1;
+	}
+	if (upgrade_token(wsi, token, sizeof(token))) { /* BI-47: refused before the upgrade */
+		struct ws_jwt_claims claims;
+		const char *why;
+		if (check_token(srv, token, &claims, &why) != 0) {
+			LOGN(log_module, &(struct log_ctx){.peer = ip}, "upgrade refused: %s", why);
+			lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "bad token");
+			return 1;
+		}
+	}
 	return 0;
+}
+
+/* After an upgrade that carried a valid token: the session exists at once, announced by a
+ * "session" event with what a login reply holds; no login message is needed. */
+static void login_at_upgrade(struct ws_server *srv, struct ws_conn *c, struct lws *wsi)
+{
+	char token[2048];
+	struct ws_jwt_claims claims;
+	const char *why;
+	if (!upgrade_token(wsi, token, sizeof(token)))
+		return;
+	if (check_token(srv, token, &claims, &why) != 0) { /* expired in between */
+		ws_conn_close(c, WS_CLOSE_UNAUTHORIZED, "unauthorized");
+		return;
+	}
+	struct ws_session *s = ws_session_new(srv, claims.sub);
+	g_strlcpy(s->jti, claims.jti, sizeof(s->jti));
+	s->token_exp = claims.exp;
+	ws_session_attach(s, c);
+	ws_session_send_event(s, "session", NULL, NULL, ws_session_info(s));
+	ws_session_unref(s);
+	OPENSSL_cleanse(token, sizeof(token));
 }
 
 static gboolean first_message_deadline(gpointer data)
@@ -230,6 +310,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return srv && ws_server_check_upgrade(srv, wsi) ? -1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		conn_open(srv, c, wsi);
+		login_at_upgrade(srv, c, wsi);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return on_receive(c, in, len);

@@ -82,6 +82,8 @@ char *ws_proto_dumps(json_t *j); /* g_malloc'd compact text */
 /* session.c */
 struct ws_session *ws_session_new(struct ws_server *srv, const char *user);
 void ws_session_attach(struct ws_session *s, struct ws_conn *c);
+/* What a login reply carries: session_id, user, resume_token, resume_grace, protocol. */
+json_t *ws_session_info(struct ws_session *s);
 void ws_session_detach(struct ws_session *s); /* connection lost: start the grace timer */
 void ws_session_end(struct ws_session *s, const char *why);
 void ws_session_send_text(struct ws_session *s, char *text); /* takes text */
