@@ -753,13 +753,20 @@ test('logout returns to the login form', async () => {
   assert((await state('conn-state')) === 'disconnected', 'disconnected');
 });
 
-test('login with a token (JWT) from the token field', async () => {
+test('login with a token (JWT) from the token field, on the upgrade; a bad one is a readable error', async () => {
   await page.fill('#login-username', '');
   await page.fill('#login-password', '');
   await page.click('#login-panel summary');
+  await page.fill('#login-token', jwt('tina').slice(0, -4) + 'AAAA');
+  await page.click('#login-submit');
+  await waitFor(async () => /the token refused/.test(await text('error')), 'error for the bad token');
+  assert(await visible('login-panel'), 'still logged out');
   await page.fill('#login-token', jwt('tina'));
   await page.click('#login-submit');
   await waitFor(async () => (await text('session-name')) === 'tina', 'token session shown');
+  assert(/access_token=/.test(logOf('gorgee')) === false, 'the token is not in gorgee\'s log');
+  const r = await page.evaluate(async () => { try { await window.gorgeeDemo.client.ping(); return 'ok'; } catch (e) { return e.message; } });
+  assert(r === 'ok', `ping on the token session: ${r}`);
   assert(!logOf('gorgee').includes(SECRET), 'the key never reaches the log');
   await page.click('#logout');
   await waitFor(async () => visible('login-panel'), 'login form');

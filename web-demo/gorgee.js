@@ -258,12 +258,14 @@ export class GorgeeClient extends Emitter {
    * GorgeeError `connect_failed` when the upgrade fails.
    * @returns {Promise<void>}
    */
-  connect() {
+  connect(opts = {}) {
     this._closing = false;
     const WS = this.opts.WebSocket || globalThis.WebSocket;
+    let url = this.url;
+    if (opts.token) url += `${url.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(opts.token)}`;
     return new Promise((resolve, reject) => {
       let opened = false;
-      const ws = new WS(this.url, SUBPROTOCOL);
+      const ws = new WS(url, SUBPROTOCOL);
       this.ws = ws;
       ws.onopen = () => { opened = true; this._attempt = 0; this.emit('open'); resolve(); };
       ws.onmessage = (ev) => this._onMessage(ev.data);
@@ -347,6 +349,28 @@ export class GorgeeClient extends Emitter {
   _failPending(err) {
     for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
     this._pending.clear();
+  }
+
+  /**
+   * Connects and logs in at once with a token in the upgrade URL (`?access_token=`, what
+   * browsers can do: PROTOCOL.md "Connecting"); resolves with the `session` event's data.
+   * A refused token fails the upgrade (401), which a browser reports only as a failed
+   * connection: the error is `connect_failed`. Prefer wss://, as URLs may be logged.
+   * @param {string} token a JWT @returns {Promise<object>} {session_id, user, resume_token, ...}
+   */
+  async connectWithToken(token) {
+    let off;
+    const session = new Promise((resolve, reject) => {
+      const t = setTimeout(() => { off(); reject(new GorgeeError(0, 'timeout', 'no session after the upgrade')); }, this.opts.requestTimeout);
+      off = this.on('session', (s) => { off(); clearTimeout(t); resolve(s); });
+    });
+    try {
+      await this.connect({ token });
+    } catch (e) {
+      off();
+      throw new GorgeeError(0, 'connect_failed', `${e.message} (was the token refused?)`);
+    }
+    return session;
   }
 
   /**
@@ -747,6 +771,9 @@ export class GorgeeClient extends Emitter {
       return;
     }
     switch (m.event) {
+    case 'session': // logged in at the upgrade (connectWithToken)
+      this._setSession(d);
+      return;
     case 'registration':
       this.accounts.set(d.account_id, { ...(this.accounts.get(d.account_id) || {}), ...d });
       if (d.state === 'unregistered') this.accounts.delete(d.account_id);

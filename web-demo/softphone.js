@@ -71,8 +71,12 @@ async function login(ev) {
   wireClient(client);
   try {
     setBadge('conn-state', 'connecting');
-    await client.connect();
-    await client.login(creds);
+    if (token) {
+      await client.connectWithToken(token); // the token rides on the upgrade (PROTOCOL.md)
+    } else {
+      await client.connect();
+      await client.login(creds);
+    }
     $('login-password').value = '';
   } catch (e) {
     showError(e, 'login');
