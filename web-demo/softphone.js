@@ -136,9 +136,11 @@ function renderAccount(d) {
   if (!li) {
     li = document.createElement('li');
     li.id = id;
-    li.innerHTML = `<span class="uri"></span> <span class="badge" id="${id}-state"></span>
-      <button type="button" class="small" id="${id}-unregister">Unregister</button>`;
-    li.querySelector('button').addEventListener('click', () => client.unregister(d.account_id).catch((e) => showError(e, 'unregister')));
+    const uri = Object.assign(document.createElement('span'), { className: 'uri' });
+    const badge = Object.assign(document.createElement('span'), { className: 'badge', id: `${id}-state` });
+    const btn = Object.assign(document.createElement('button'), { type: 'button', className: 'small', id: `${id}-unregister`, textContent: 'Unregister' });
+    btn.addEventListener('click', () => client.unregister(d.account_id).catch((e) => showError(e, 'unregister')));
+    li.append(uri, ' ', badge, ' ', btn);
     $('account-list').appendChild(li);
   }
   const acc = client.accounts.get(d.account_id) || d;
