@@ -4,6 +4,10 @@
 
 #include "sip.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* Character classes (RFC 3261 §25.1), one table lookup each. */
 enum {
 	SC_TOKEN = 1 << 0,  /* token: alphanum - . ! % * _ + ` ' ~ */
@@ -28,6 +32,27 @@ static inline struct slice sl(const char *p, size_t n)
 static inline struct slice sl_range(const char *a, const char *b)
 {
 	return (struct slice){a, (size_t)(b - a)};
+}
+
+/*
+ * Next byte c in [p, end) or NULL. Header lines and URIs are short, so an inlined 16-byte
+ * compare beats a call to memchr; the loads never pass end (the tail is scanned bytewise).
+ */
+static inline const char *sip_find_byte(const char *p, const char *end, char c)
+{
+#ifdef __SSE2__
+	const __m128i b = _mm_set1_epi8(c);
+	for (; end - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b));
+		if (mask)
+			return p + __builtin_ctz(mask);
+	}
+#endif
+	for (; p < end; p++)
+		if (*p == c)
+			return p;
+	return NULL;
 }
 
 /* Skips LWS (SP, HT and CRLF folds) in [p, end). */

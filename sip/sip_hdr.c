@@ -112,17 +112,42 @@ static const uint8_t by_compact[26] = {
 	['x' - 'a'] = SIP_HDR_SESSION_EXPIRES,
 };
 
+/*
+ * Case-insensitive compare of n (2..19) bytes of s with a known name (letters and '-' only),
+ * a few overlapping word loads instead of a byte loop. Bit 6 marks a letter in the name, so
+ * (c >> 1) & 0x20 is the case bit to ignore there and nothing at a '-': exactly mem_ieq
+ * (only A-Z/a-z fold; '-' must match itself, so '\r' | 0x20 == '-' cannot sneak in).
+ */
+static inline bool word_ieq(const char *s, const char *name, size_t off, size_t w)
+{
+	uint64_t x = 0, c = 0;
+	memcpy(&x, s + off, w);
+	memcpy(&c, name + off, w);
+	uint64_t fold = (c >> 1) & 0x2020202020202020u;
+	return (x | fold) == (c | fold);
+}
+
+static inline bool name_eq(const char *s, const char *name, size_t n)
+{
+	if (n >= 8)
+		return word_ieq(s, name, 0, 8) && word_ieq(s, name, n - 8, 8) &&
+		       (n <= 16 || word_ieq(s, name, 8, 8));
+	if (n >= 4)
+		return word_ieq(s, name, 0, 4) && word_ieq(s, name, n - 4, 4);
+	return word_ieq(s, name, 0, 2) && word_ieq(s, name, n - 2, 2);
+}
+
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
 	if (name.len == 1) {
 		unsigned c = sip_lc[(unsigned char)name.p[0]] - 'a';
 		return c < 26 ? (enum sip_hdr_id)by_compact[c] : SIP_HDR_OTHER;
 	}
-	if (name.len > 19)
+	if (name.len < 2 || name.len > 19) /* "" must not read name.p[-1] below */
 		return SIP_HDR_OTHER;
 	uint8_t f = sip_lc[(unsigned char)name.p[0]], l = sip_lc[(unsigned char)name.p[name.len - 1]];
 	uint8_t id = by_hash[NAME_HASH(name.len, f, l)];
-	if (id && defs[id].len == name.len && mem_ieq(defs[id].name, name.p, name.len))
+	if (id && defs[id].len == name.len && name_eq(name.p, defs[id].name, name.len))
 		return (enum sip_hdr_id)id;
 	return SIP_HDR_OTHER;
 }
@@ -280,7 +305,7 @@ int sip_addr_parse(struct slice v, struct sip_addr *out)
 		p = addr_display(p, end, out);
 		if (!p)
 			return EBADMSG;
-		const char *gt = memchr(p, '>', (size_t)(end - p));
+		const char *gt = sip_find_byte(p, end, '>');
 		if (!gt)
 			return EBADMSG;
 		out->uri = sl_range(p + 1, gt);
@@ -291,7 +316,7 @@ int sip_addr_parse(struct slice v, struct sip_addr *out)
 		while (p < end && *p != ';' && !CC(*p, SC_WS))
 			p++;
 		out->uri = sl_range(s, p);
-		if (memchr(s, '?', (size_t)(p - s)) || memchr(s, ',', (size_t)(p - s)))
+		if (sip_find_byte(s, p, '?') || sip_find_byte(s, p, ','))
 			return EBADMSG;
 	}
 	if (out->display.len > SIP_MAX_TOKEN ||

@@ -99,9 +99,9 @@ static int scan_uri_headers(const char *p, const char *end, struct sip_params *h
 
 static int parse_sip(const char *p, const char *end, struct sip_uri *u)
 {
-	const char *at = memchr(p, '@', (size_t)(end - p));
+	const char *at = sip_find_byte(p, end, '@');
 	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
+		const char *colon = sip_find_byte(p, at, ':');
 		const char *ue = colon ? colon : at;
 		if (ue == p || !chars_ok(p, ue, SC_USER, NULL))
 			return EBADMSG;
@@ -147,7 +147,7 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 	if (s.len == 0 || s.len > SIP_MAX_URI)
 		return EBADMSG;
 	const char *p = s.p, *end = s.p + s.len;
-	const char *colon = memchr(p, ':', s.len);
+	const char *colon = sip_find_byte(p, p + s.len, ':');
 	if (!colon || colon == p || !g_ascii_isalpha(*p))
 		return EBADMSG;
 	for (const char *q = p; q < colon; q++)
