@@ -110,6 +110,17 @@ static inline bool sl_ieq_sl(struct slice a, struct slice b)
 	return a.len == b.len && mem_ieq(a.p, b.p, a.len);
 }
 
+/* sip_params_find for a literal name: its length is known at compile time (no strlen). */
+static inline const struct sip_param *params_find_n(const struct sip_params *ps,
+						   const char *name, size_t n)
+{
+	for (unsigned i = 0; i < ps->n; i++)
+		if (ps->p[i].name.len == n && mem_ieq(ps->p[i].name.p, name, n))
+			return &ps->p[i];
+	return NULL;
+}
+#define PARAMS_FIND(ps, lit) params_find_n((ps), "" lit, sizeof(lit) - 1)
+
 /* Scans a host (hostname, IPv4 or [IPv6]) and optional ":port" (0..65535) from p; returns
  * where it stopped, or NULL when there is none or the port is bad. */
 const char *sip_hostport_scan(const char *p, const char *end, struct slice *host, bool *ipv6,

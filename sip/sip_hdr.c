@@ -368,20 +368,20 @@ int sip_contact_parse(struct slice v, struct sip_contact *out)
 		return EBADMSG;
 	const struct sip_params *ps = &out->addr.params;
 	const struct sip_param *pa;
-	if ((pa = sip_params_find(ps, "expires"))) {
+	if ((pa = PARAMS_FIND(ps, "expires"))) {
 		/* BI-08: 2^32 and beyond is an error, never truncated */
 		if (!pa->value.p || sip_uint_parse(pa->value, UINT32_MAX, &x))
 			return EBADMSG;
 		out->expires = (int64_t)x;
 	}
-	if ((pa = sip_params_find(ps, "q")) && (!pa->value.p || qvalue_parse(pa->value, &out->q)))
+	if ((pa = PARAMS_FIND(ps, "q")) && (!pa->value.p || qvalue_parse(pa->value, &out->q)))
 		return EBADMSG;
-	if ((pa = sip_params_find(ps, "reg-id"))) {
+	if ((pa = PARAMS_FIND(ps, "reg-id"))) {
 		if (!pa->value.p || sip_uint_parse(pa->value, INT32_MAX, &x))
 			return EBADMSG;
 		out->reg_id = (int)x;
 	}
-	if ((pa = sip_params_find(ps, "+sip.instance")))
+	if ((pa = PARAMS_FIND(ps, "+sip.instance")))
 		out->instance = pa->value;
 	return 0;
 }

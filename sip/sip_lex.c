@@ -206,11 +206,7 @@ int sip_params_scan(const char *p, const char *end, struct sip_params *ps, bool 
 
 const struct sip_param *sip_params_find(const struct sip_params *ps, const char *name)
 {
-	size_t n = strlen(name);
-	for (unsigned i = 0; i < ps->n; i++)
-		if (ps->p[i].name.len == n && mem_ieq(ps->p[i].name.p, name, n))
-			return &ps->p[i];
-	return NULL;
+	return params_find_n(ps, name, strlen(name));
 }
 
 int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out)

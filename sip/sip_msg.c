@@ -334,6 +334,26 @@ static int decode_lengths(struct pctx *c)
 	return 0;
 }
 
+/* No SP, controls or DEL in a Call-ID (RFC 3261 §25 word); 16 bytes a step with SSE2. */
+static bool callid_chars_ok(struct slice v)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+	for (; v.len - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(v.p + i));
+		__m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, sp), x), /* x <= ' ' */
+					   _mm_cmpeq_epi8(x, del));
+		if (_mm_movemask_epi8(bad))
+			return false;
+	}
+#endif
+	for (; i < v.len; i++)
+		if ((unsigned char)v.p[i] <= ' ' || v.p[i] == 0x7f)
+			return false;
+	return true;
+}
+
 static int decode_ids(struct pctx *c)
 {
 	struct sip_msg *m = c->m;
@@ -353,9 +373,8 @@ static int decode_ids(struct pctx *c)
 		m->call_id = h->value;
 		if (m->call_id.len == 0 || m->call_id.len > SIP_MAX_CALL_ID)
 			return fail(c, 400, "bad Call-ID header");
-		for (size_t i = 0; i < m->call_id.len; i++)
-			if ((unsigned char)m->call_id.p[i] <= ' ' || m->call_id.p[i] == 0x7f)
-				return fail(c, 400, "bad Call-ID header");
+		if (!callid_chars_ok(m->call_id))
+			return fail(c, 400, "bad Call-ID header");
 	}
 	if ((h = first(m, SIP_HDR_CSEQ)) && sip_cseq_parse(h->value, &m->cseq))
 		return fail(c, 400, "bad CSeq header");
