@@ -225,8 +225,7 @@ static int via_params(struct sip_via *out)
 int sip_via_parse(struct slice v, struct sip_via *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, offsetof(struct sip_via, params));
-	out->params.n = 0;
+	sip_via_clear(out);
 	out->ttl = -1;
 	if (!(p = via_part(p, end, false, &out->proto)) ||
 	    !(p = via_part(p, end, true, &out->version)) ||
@@ -293,8 +292,7 @@ static bool uri_ok(struct slice u)
 int sip_addr_parse(struct slice v, struct sip_addr *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, offsetof(struct sip_addr, params));
-	out->params.n = 0;
+	sip_addr_clear(out);
 	p = skip_ws(p, end);
 	if (p == end)
 		return EBADMSG;

@@ -485,19 +485,15 @@ static void msg_init(struct sip_msg *m)
 	m->method_id = SIP_METHOD_OTHER;
 	m->status = 0;
 	m->method = m->ruri = m->reason = m->body = m->call_id = m->content_type = sl(NULL, 0);
-	memset(&m->ruri_parsed, 0, offsetof(struct sip_uri, params));
-	m->ruri_parsed.params.n = m->ruri_parsed.headers.n = 0;
+	sip_uri_clear(&m->ruri_parsed);
 	m->size = 0;
 	m->nhdr = 0;
 	memset(m->first, SIP_HDR_NONE, sizeof(m->first));
 	memset(m->count, 0, sizeof(m->count));
 	/* The parameter arrays are filled up to their counts; zero the rest only. */
-	memset(&m->via, 0, offsetof(struct sip_via, params));
-	m->via.params.n = 0;
-	memset(&m->from, 0, offsetof(struct sip_addr, params));
-	m->from.params.n = 0;
-	memset(&m->to, 0, offsetof(struct sip_addr, params));
-	m->to.params.n = 0;
+	sip_via_clear(&m->via);
+	sip_addr_clear(&m->from);
+	sip_addr_clear(&m->to);
 	memset(&m->cseq, 0, sizeof(m->cseq));
 	m->max_forwards = -1;
 	m->has_content_length = false;

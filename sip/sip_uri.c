@@ -141,9 +141,7 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 {
 	/* Everything before the parameter arrays, then just their counts: a full memset of
 	 * the arrays costs more than parsing a short URI. */
-	memset(u, 0, offsetof(struct sip_uri, params));
-	u->params.n = 0;
-	u->headers.n = 0;
+	sip_uri_clear(u);
 	if (s.len == 0 || s.len > SIP_MAX_URI)
 		return EBADMSG;
 	const char *p = s.p, *end = s.p + s.len;
