@@ -63,8 +63,16 @@ static inline const char *skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* Trims LWS on both sides. */
-struct slice sip_trim(struct slice s);
+/* Trims LWS on both sides (inline: every header value and list element goes through it). */
+static inline struct slice sip_trim(struct slice s)
+{
+	const char *a = s.p, *b = s.p + s.len;
+	while (a < b && CC(*a, SC_WS))
+		a++;
+	while (b > a && CC(b[-1], SC_WS))
+		b--;
+	return sl_range(a, b);
+}
 /* Scans a token in [p, end); returns its end (== p when none). */
 static inline const char *scan_token(const char *p, const char *end)
 {

@@ -61,43 +61,47 @@ const char *sip_hdr_name(enum sip_hdr_id id)
  * each name); an unknown name lands anywhere and fails the compare.
  */
 #define NAME_HASH(len, f, l) (((len) + (unsigned)(f) * 27u + (unsigned)(l)) & 127u)
-static const uint8_t by_hash[128] = {
-	[1] = SIP_HDR_REPLACES,
-	[2] = SIP_HDR_WWW_AUTHENTICATE,
-	[10] = SIP_HDR_REFERRED_BY,
-	[14] = SIP_HDR_SUPPORTED,
-	[24] = SIP_HDR_SUBSCRIPTION_STATE,
-	[28] = SIP_HDR_SUBJECT,
-	[32] = SIP_HDR_EVENT,
-	[33] = SIP_HDR_EXPIRES,
-	[35] = SIP_HDR_SESSION_EXPIRES,
-	[45] = SIP_HDR_TO,
-	[47] = SIP_HDR_ACCEPT_LANGUAGE,
-	[49] = SIP_HDR_ACCEPT_ENCODING,
-	[51] = SIP_HDR_FROM,
-	[53] = SIP_HDR_ACCEPT,
-	[54] = SIP_HDR_AUTHORIZATION,
-	[55] = SIP_HDR_ALLOW,
-	[58] = SIP_HDR_ALLOW_EVENTS,
-	[66] = SIP_HDR_PROXY_REQUIRE,
-	[70] = SIP_HDR_UNSUPPORTED,
-	[71] = SIP_HDR_PROXY_AUTHENTICATE,
-	[81] = SIP_HDR_PROXY_AUTHORIZATION,
-	[86] = SIP_HDR_VIA,
-	[92] = SIP_HDR_CALL_ID,
-	[98] = SIP_HDR_CONTENT_TYPE,
-	[102] = SIP_HDR_CSEQ,
-	[103] = SIP_HDR_CONTENT_LENGTH,
-	[104] = SIP_HDR_CONTENT_ENCODING,
-	[106] = SIP_HDR_MIN_SE,
-	[108] = SIP_HDR_CONTACT,
-	[112] = SIP_HDR_ROUTE,
-	[114] = SIP_HDR_REQUIRE,
-	[117] = SIP_HDR_RACK,
-	[119] = SIP_HDR_RECORD_ROUTE,
-	[123] = SIP_HDR_RSEQ,
-	[125] = SIP_HDR_REFER_TO,
-	[126] = SIP_HDR_MAX_FORWARDS,
+/* The slot holds the id, the length and the name itself: one cache line read per lookup. */
+static const struct {
+	uint8_t id, len;
+	char name[20];
+} by_hash[128] = {
+	[1] = {SIP_HDR_REPLACES, 8, "Replaces"},
+	[2] = {SIP_HDR_WWW_AUTHENTICATE, 16, "WWW-Authenticate"},
+	[10] = {SIP_HDR_REFERRED_BY, 11, "Referred-By"},
+	[14] = {SIP_HDR_SUPPORTED, 9, "Supported"},
+	[24] = {SIP_HDR_SUBSCRIPTION_STATE, 18, "Subscription-State"},
+	[28] = {SIP_HDR_SUBJECT, 7, "Subject"},
+	[32] = {SIP_HDR_EVENT, 5, "Event"},
+	[33] = {SIP_HDR_EXPIRES, 7, "Expires"},
+	[35] = {SIP_HDR_SESSION_EXPIRES, 15, "Session-Expires"},
+	[45] = {SIP_HDR_TO, 2, "To"},
+	[47] = {SIP_HDR_ACCEPT_LANGUAGE, 15, "Accept-Language"},
+	[49] = {SIP_HDR_ACCEPT_ENCODING, 15, "Accept-Encoding"},
+	[51] = {SIP_HDR_FROM, 4, "From"},
+	[53] = {SIP_HDR_ACCEPT, 6, "Accept"},
+	[54] = {SIP_HDR_AUTHORIZATION, 13, "Authorization"},
+	[55] = {SIP_HDR_ALLOW, 5, "Allow"},
+	[58] = {SIP_HDR_ALLOW_EVENTS, 12, "Allow-Events"},
+	[66] = {SIP_HDR_PROXY_REQUIRE, 13, "Proxy-Require"},
+	[70] = {SIP_HDR_UNSUPPORTED, 11, "Unsupported"},
+	[71] = {SIP_HDR_PROXY_AUTHENTICATE, 18, "Proxy-Authenticate"},
+	[81] = {SIP_HDR_PROXY_AUTHORIZATION, 19, "Proxy-Authorization"},
+	[86] = {SIP_HDR_VIA, 3, "Via"},
+	[92] = {SIP_HDR_CALL_ID, 7, "Call-ID"},
+	[98] = {SIP_HDR_CONTENT_TYPE, 12, "Content-Type"},
+	[102] = {SIP_HDR_CSEQ, 4, "CSeq"},
+	[103] = {SIP_HDR_CONTENT_LENGTH, 14, "Content-Length"},
+	[104] = {SIP_HDR_CONTENT_ENCODING, 16, "Content-Encoding"},
+	[106] = {SIP_HDR_MIN_SE, 6, "Min-SE"},
+	[108] = {SIP_HDR_CONTACT, 7, "Contact"},
+	[112] = {SIP_HDR_ROUTE, 5, "Route"},
+	[114] = {SIP_HDR_REQUIRE, 7, "Require"},
+	[117] = {SIP_HDR_RACK, 4, "RAck"},
+	[119] = {SIP_HDR_RECORD_ROUTE, 12, "Record-Route"},
+	[123] = {SIP_HDR_RSEQ, 4, "RSeq"},
+	[125] = {SIP_HDR_REFER_TO, 8, "Refer-To"},
+	[126] = {SIP_HDR_MAX_FORWARDS, 12, "Max-Forwards"},
 };
 
 /* Compact forms a..z (RFC 3261 §7.3.3 and the IANA registry). */
@@ -145,10 +149,12 @@ enum sip_hdr_id sip_hdr_lookup(struct slice name)
 	}
 	if (name.len < 2 || name.len > 19) /* "" must not read name.p[-1] below */
 		return SIP_HDR_OTHER;
-	uint8_t f = sip_lc[(unsigned char)name.p[0]], l = sip_lc[(unsigned char)name.p[name.len - 1]];
-	uint8_t id = by_hash[NAME_HASH(name.len, f, l)];
-	if (id && defs[id].len == name.len && name_eq(name.p, defs[id].name, name.len))
-		return (enum sip_hdr_id)id;
+	/* Every known name starts and ends with a letter, so | 0x20 is its lower case; any other
+	 * byte lands in some slot and fails the compare. No table lookup before the slot's. */
+	unsigned f = (unsigned char)name.p[0] | 0x20u, l = (unsigned char)name.p[name.len - 1] | 0x20u;
+	unsigned h = NAME_HASH(name.len, f, l);
+	if (by_hash[h].len == name.len && name_eq(name.p, by_hash[h].name, name.len))
+		return (enum sip_hdr_id)by_hash[h].id;
 	return SIP_HDR_OTHER;
 }
 

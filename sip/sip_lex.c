@@ -121,16 +121,6 @@ const uint8_t sip_lc[256] = {
 	0xfc, 0xfd, 0xfe, 0xff,
 };
 
-struct slice sip_trim(struct slice s)
-{
-	const char *a = s.p, *b = s.p + s.len;
-	while (a < b && CC(*a, SC_WS))
-		a++;
-	while (b > a && CC(b[-1], SC_WS))
-		b--;
-	return sl_range(a, b);
-}
-
 const char *sip_scan_quoted(const char *p, const char *end, struct slice *out)
 {
 	const char *start = ++p;

@@ -139,7 +139,7 @@ static inline const char *find_nl(const char *p, const char *end)
 
 /* ---- header lines ------------------------------------------------------------------------- */
 
-static int hdr_add(struct pctx *c, enum sip_hdr_id id, struct slice name, struct slice v)
+static inline int hdr_add(struct pctx *c, enum sip_hdr_id id, struct slice name, struct slice v)
 {
 	struct sip_msg *m = c->m;
 	if (m->nhdr >= SIP_MAX_HEADERS)
