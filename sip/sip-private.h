@@ -4,6 +4,10 @@
 
 #include "sip.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* Character classes (RFC 3261 §25.1), one table lookup each. */
 enum {
 	SC_TOKEN = 1 << 0,  /* token: alphanum - . ! % * _ + ` ' ~ */
@@ -30,6 +34,27 @@ static inline struct slice sl_range(const char *a, const char *b)
 	return (struct slice){a, (size_t)(b - a)};
 }
 
+/*
+ * Next byte c in [p, end) or NULL. Header lines and URIs are short, so an inlined 16-byte
+ * compare beats a call to memchr; the loads never pass end (the tail is scanned bytewise).
+ */
+static inline const char *sip_find_byte(const char *p, const char *end, char c)
+{
+#ifdef __SSE2__
+	const __m128i b = _mm_set1_epi8(c);
+	for (; end - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b));
+		if (mask)
+			return p + __builtin_ctz(mask);
+	}
+#endif
+	for (; p < end; p++)
+		if (*p == c)
+			return p;
+	return NULL;
+}
+
 /* Skips LWS (SP, HT and CRLF folds) in [p, end). */
 static inline const char *skip_ws(const char *p, const char *end)
 {
@@ -38,8 +63,16 @@ static inline const char *skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* Trims LWS on both sides. */
-struct slice sip_trim(struct slice s);
+/* Trims LWS on both sides (inline: every header value and list element goes through it). */
+static inline struct slice sip_trim(struct slice s)
+{
+	const char *a = s.p, *b = s.p + s.len;
+	while (a < b && CC(*a, SC_WS))
+		a++;
+	while (b > a && CC(b[-1], SC_WS))
+		b--;
+	return sl_range(a, b);
+}
 /* Scans a token in [p, end); returns its end (== p when none). */
 static inline const char *scan_token(const char *p, const char *end)
 {
@@ -83,6 +116,48 @@ static inline bool sl_ieq(struct slice s, const char *lit)
 static inline bool sl_ieq_sl(struct slice a, struct slice b)
 {
 	return a.len == b.len && mem_ieq(a.p, b.p, a.len);
+}
+
+/* sip_params_find for a literal name: its length is known at compile time (no strlen). */
+static inline const struct sip_param *params_find_n(const struct sip_params *ps,
+						   const char *name, size_t n)
+{
+	for (unsigned i = 0; i < ps->n; i++)
+		if (ps->p[i].name.len == n && mem_ieq(ps->p[i].name.p, name, n))
+			return &ps->p[i];
+	return NULL;
+}
+#define PARAMS_FIND(ps, lit) params_find_n((ps), "" lit, sizeof(lit) - 1)
+
+/*
+ * Clear everything before the parameter arrays, and the arrays' counts. Field by field on
+ * purpose: a memset of offsetof(..., params) bytes compiles to "rep stos", whose start-up
+ * cost was 4% of a whole message parse (perf); the arrays are only read up to their counts.
+ */
+static inline void sip_uri_clear(struct sip_uri *u)
+{
+	u->scheme = SIP_SCHEME_OTHER;
+	u->has_port = u->host_ipv6 = false;
+	u->port = 0;
+	u->scheme_s = u->user = u->password = u->host = u->opaque = sl(NULL, 0);
+	u->params.n = u->headers.n = 0;
+}
+
+static inline void sip_via_clear(struct sip_via *v)
+{
+	v->proto = v->version = v->transport = v->host = sl(NULL, 0);
+	v->port = v->rport_value = 0;
+	v->has_port = v->rport = v->has_rport_value = false;
+	v->ttl = 0;
+	v->branch = v->received = v->maddr = sl(NULL, 0);
+	v->params.n = 0;
+}
+
+static inline void sip_addr_clear(struct sip_addr *a)
+{
+	a->display = a->uri = a->tag = sl(NULL, 0);
+	a->star = false;
+	a->params.n = 0;
 }
 
 /* Scans a host (hostname, IPv4 or [IPv6]) and optional ":port" (0..65535) from p; returns

@@ -25,6 +25,8 @@
 #define SIP_MAX_TOKEN        256   /* tags, branch, method, display name    → 400 */
 #define SIP_MAX_PARAMS       16    /* parameters of one URI or header value → 400 */
 #define SIP_MAX_AUTH_VALUE   1024  /* one Authorization parameter (BI-13)   → 400 */
+#define SIP_MAX_PARTS        8     /* multipart body parts, nested ones included (BI-12) */
+#define SIP_MAX_BOUNDARY     70    /* multipart boundary bytes (RFC 2046 §5.1.1) */
 
 /* ---- header index ------------------------------------------------------------------ */
 
@@ -306,6 +308,22 @@ const struct sip_hdr *sip_msg_hdr_find(const struct sip_msg *m, const char *name
 bool sip_msg_has_token(const struct sip_msg *m, enum sip_hdr_id id, const char *tok);
 /* Decodes the i-th Via (0 = topmost). Returns 0, ENOENT or EBADMSG. */
 int sip_msg_via(const struct sip_msg *m, unsigned i, struct sip_via *out);
+
+/* ---- bodies (sip_body.c) ------------------------------------------------------------- */
+
+/*
+ * The SDP of a message body (BI-12). A plain body is the SDP when Content-Type is
+ * application/sdp (parameters ignored) or absent; a multipart body (RFC 2046 §5.1: mixed,
+ * alternative, related, ...) is checked whole — every delimiter, the close delimiter, each
+ * part's header block — and its first non-empty application/sdp part is the SDP. One level
+ * of nested multipart is followed; at most SIP_MAX_PARTS parts in all; the boundary is 1 to
+ * SIP_MAX_BOUNDARY bchars.
+ *   out  set to a slice of m->body on success; {NULL, 0} otherwise.
+ * Returns 0, ENOENT (no body, another type, or no SDP part) or EBADMSG (bad Content-Type or
+ * boundary, missing or unclosed delimiters, a part without a header block, too many parts,
+ * multipart nested twice): a server answers 400 to a request with EBADMSG.
+ */
+int sip_body_sdp(const struct sip_msg *m, struct slice *out);
 
 /* ---- printing and building (sip_print.c) ----------------------------------------------- */
 

@@ -61,43 +61,47 @@ const char *sip_hdr_name(enum sip_hdr_id id)
  * each name); an unknown name lands anywhere and fails the compare.
  */
 #define NAME_HASH(len, f, l) (((len) + (unsigned)(f) * 27u + (unsigned)(l)) & 127u)
-static const uint8_t by_hash[128] = {
-	[1] = SIP_HDR_REPLACES,
-	[2] = SIP_HDR_WWW_AUTHENTICATE,
-	[10] = SIP_HDR_REFERRED_BY,
-	[14] = SIP_HDR_SUPPORTED,
-	[24] = SIP_HDR_SUBSCRIPTION_STATE,
-	[28] = SIP_HDR_SUBJECT,
-	[32] = SIP_HDR_EVENT,
-	[33] = SIP_HDR_EXPIRES,
-	[35] = SIP_HDR_SESSION_EXPIRES,
-	[45] = SIP_HDR_TO,
-	[47] = SIP_HDR_ACCEPT_LANGUAGE,
-	[49] = SIP_HDR_ACCEPT_ENCODING,
-	[51] = SIP_HDR_FROM,
-	[53] = SIP_HDR_ACCEPT,
-	[54] = SIP_HDR_AUTHORIZATION,
-	[55] = SIP_HDR_ALLOW,
-	[58] = SIP_HDR_ALLOW_EVENTS,
-	[66] = SIP_HDR_PROXY_REQUIRE,
-	[70] = SIP_HDR_UNSUPPORTED,
-	[71] = SIP_HDR_PROXY_AUTHENTICATE,
-	[81] = SIP_HDR_PROXY_AUTHORIZATION,
-	[86] = SIP_HDR_VIA,
-	[92] = SIP_HDR_CALL_ID,
-	[98] = SIP_HDR_CONTENT_TYPE,
-	[102] = SIP_HDR_CSEQ,
-	[103] = SIP_HDR_CONTENT_LENGTH,
-	[104] = SIP_HDR_CONTENT_ENCODING,
-	[106] = SIP_HDR_MIN_SE,
-	[108] = SIP_HDR_CONTACT,
-	[112] = SIP_HDR_ROUTE,
-	[114] = SIP_HDR_REQUIRE,
-	[117] = SIP_HDR_RACK,
-	[119] = SIP_HDR_RECORD_ROUTE,
-	[123] = SIP_HDR_RSEQ,
-	[125] = SIP_HDR_REFER_TO,
-	[126] = SIP_HDR_MAX_FORWARDS,
+/* The slot holds the id, the length and the name itself: one cache line read per lookup. */
+static const struct {
+	uint8_t id, len;
+	char name[20];
+} by_hash[128] = {
+	[1] = {SIP_HDR_REPLACES, 8, "Replaces"},
+	[2] = {SIP_HDR_WWW_AUTHENTICATE, 16, "WWW-Authenticate"},
+	[10] = {SIP_HDR_REFERRED_BY, 11, "Referred-By"},
+	[14] = {SIP_HDR_SUPPORTED, 9, "Supported"},
+	[24] = {SIP_HDR_SUBSCRIPTION_STATE, 18, "Subscription-State"},
+	[28] = {SIP_HDR_SUBJECT, 7, "Subject"},
+	[32] = {SIP_HDR_EVENT, 5, "Event"},
+	[33] = {SIP_HDR_EXPIRES, 7, "Expires"},
+	[35] = {SIP_HDR_SESSION_EXPIRES, 15, "Session-Expires"},
+	[45] = {SIP_HDR_TO, 2, "To"},
+	[47] = {SIP_HDR_ACCEPT_LANGUAGE, 15, "Accept-Language"},
+	[49] = {SIP_HDR_ACCEPT_ENCODING, 15, "Accept-Encoding"},
+	[51] = {SIP_HDR_FROM, 4, "From"},
+	[53] = {SIP_HDR_ACCEPT, 6, "Accept"},
+	[54] = {SIP_HDR_AUTHORIZATION, 13, "Authorization"},
+	[55] = {SIP_HDR_ALLOW, 5, "Allow"},
+	[58] = {SIP_HDR_ALLOW_EVENTS, 12, "Allow-Events"},
+	[66] = {SIP_HDR_PROXY_REQUIRE, 13, "Proxy-Require"},
+	[70] = {SIP_HDR_UNSUPPORTED, 11, "Unsupported"},
+	[71] = {SIP_HDR_PROXY_AUTHENTICATE, 18, "Proxy-Authenticate"},
+	[81] = {SIP_HDR_PROXY_AUTHORIZATION, 19, "Proxy-Authorization"},
+	[86] = {SIP_HDR_VIA, 3, "Via"},
+	[92] = {SIP_HDR_CALL_ID, 7, "Call-ID"},
+	[98] = {SIP_HDR_CONTENT_TYPE, 12, "Content-Type"},
+	[102] = {SIP_HDR_CSEQ, 4, "CSeq"},
+	[103] = {SIP_HDR_CONTENT_LENGTH, 14, "Content-Length"},
+	[104] = {SIP_HDR_CONTENT_ENCODING, 16, "Content-Encoding"},
+	[106] = {SIP_HDR_MIN_SE, 6, "Min-SE"},
+	[108] = {SIP_HDR_CONTACT, 7, "Contact"},
+	[112] = {SIP_HDR_ROUTE, 5, "Route"},
+	[114] = {SIP_HDR_REQUIRE, 7, "Require"},
+	[117] = {SIP_HDR_RACK, 4, "RAck"},
+	[119] = {SIP_HDR_RECORD_ROUTE, 12, "Record-Route"},
+	[123] = {SIP_HDR_RSEQ, 4, "RSeq"},
+	[125] = {SIP_HDR_REFER_TO, 8, "Refer-To"},
+	[126] = {SIP_HDR_MAX_FORWARDS, 12, "Max-Forwards"},
 };
 
 /* Compact forms a..z (RFC 3261 §7.3.3 and the IANA registry). */
@@ -112,18 +116,45 @@ static const uint8_t by_compact[26] = {
 	['x' - 'a'] = SIP_HDR_SESSION_EXPIRES,
 };
 
+/*
+ * Case-insensitive compare of n (2..19) bytes of s with a known name (letters and '-' only),
+ * a few overlapping word loads instead of a byte loop. Bit 6 marks a letter in the name, so
+ * (c >> 1) & 0x20 is the case bit to ignore there and nothing at a '-': exactly mem_ieq
+ * (only A-Z/a-z fold; '-' must match itself, so '\r' | 0x20 == '-' cannot sneak in).
+ */
+static inline bool word_ieq(const char *s, const char *name, size_t off, size_t w)
+{
+	uint64_t x = 0, c = 0;
+	memcpy(&x, s + off, w);
+	memcpy(&c, name + off, w);
+	uint64_t fold = (c >> 1) & 0x2020202020202020u;
+	return (x | fold) == (c | fold);
+}
+
+static inline bool name_eq(const char *s, const char *name, size_t n)
+{
+	if (n >= 8)
+		return word_ieq(s, name, 0, 8) && word_ieq(s, name, n - 8, 8) &&
+		       (n <= 16 || word_ieq(s, name, 8, 8));
+	if (n >= 4)
+		return word_ieq(s, name, 0, 4) && word_ieq(s, name, n - 4, 4);
+	return word_ieq(s, name, 0, 2) && word_ieq(s, name, n - 2, 2);
+}
+
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
 	if (name.len == 1) {
 		unsigned c = sip_lc[(unsigned char)name.p[0]] - 'a';
 		return c < 26 ? (enum sip_hdr_id)by_compact[c] : SIP_HDR_OTHER;
 	}
-	if (name.len > 19)
+	if (name.len < 2 || name.len > 19) /* "" must not read name.p[-1] below */
 		return SIP_HDR_OTHER;
-	uint8_t f = sip_lc[(unsigned char)name.p[0]], l = sip_lc[(unsigned char)name.p[name.len - 1]];
-	uint8_t id = by_hash[NAME_HASH(name.len, f, l)];
-	if (id && defs[id].len == name.len && mem_ieq(defs[id].name, name.p, name.len))
-		return (enum sip_hdr_id)id;
+	/* Every known name starts and ends with a letter, so | 0x20 is its lower case; any other
+	 * byte lands in some slot and fails the compare. No table lookup before the slot's. */
+	unsigned f = (unsigned char)name.p[0] | 0x20u, l = (unsigned char)name.p[name.len - 1] | 0x20u;
+	unsigned h = NAME_HASH(name.len, f, l);
+	if (by_hash[h].len == name.len && name_eq(name.p, by_hash[h].name, name.len))
+		return (enum sip_hdr_id)by_hash[h].id;
 	return SIP_HDR_OTHER;
 }
 
@@ -200,8 +231,7 @@ static int via_params(struct sip_via *out)
 int sip_via_parse(struct slice v, struct sip_via *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, offsetof(struct sip_via, params));
-	out->params.n = 0;
+	sip_via_clear(out);
 	out->ttl = -1;
 	if (!(p = via_part(p, end, false, &out->proto)) ||
 	    !(p = via_part(p, end, true, &out->version)) ||
@@ -268,8 +298,7 @@ static bool uri_ok(struct slice u)
 int sip_addr_parse(struct slice v, struct sip_addr *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, offsetof(struct sip_addr, params));
-	out->params.n = 0;
+	sip_addr_clear(out);
 	p = skip_ws(p, end);
 	if (p == end)
 		return EBADMSG;
@@ -280,7 +309,7 @@ int sip_addr_parse(struct slice v, struct sip_addr *out)
 		p = addr_display(p, end, out);
 		if (!p)
 			return EBADMSG;
-		const char *gt = memchr(p, '>', (size_t)(end - p));
+		const char *gt = sip_find_byte(p, end, '>');
 		if (!gt)
 			return EBADMSG;
 		out->uri = sl_range(p + 1, gt);
@@ -291,7 +320,7 @@ int sip_addr_parse(struct slice v, struct sip_addr *out)
 		while (p < end && *p != ';' && !CC(*p, SC_WS))
 			p++;
 		out->uri = sl_range(s, p);
-		if (memchr(s, '?', (size_t)(p - s)) || memchr(s, ',', (size_t)(p - s)))
+		if (sip_find_byte(s, p, '?') || sip_find_byte(s, p, ','))
 			return EBADMSG;
 	}
 	if (out->display.len > SIP_MAX_TOKEN ||
@@ -343,20 +372,20 @@ int sip_contact_parse(struct slice v, struct sip_contact *out)
 		return EBADMSG;
 	const struct sip_params *ps = &out->addr.params;
 	const struct sip_param *pa;
-	if ((pa = sip_params_find(ps, "expires"))) {
+	if ((pa = PARAMS_FIND(ps, "expires"))) {
 		/* BI-08: 2^32 and beyond is an error, never truncated */
 		if (!pa->value.p || sip_uint_parse(pa->value, UINT32_MAX, &x))
 			return EBADMSG;
 		out->expires = (int64_t)x;
 	}
-	if ((pa = sip_params_find(ps, "q")) && (!pa->value.p || qvalue_parse(pa->value, &out->q)))
+	if ((pa = PARAMS_FIND(ps, "q")) && (!pa->value.p || qvalue_parse(pa->value, &out->q)))
 		return EBADMSG;
-	if ((pa = sip_params_find(ps, "reg-id"))) {
+	if ((pa = PARAMS_FIND(ps, "reg-id"))) {
 		if (!pa->value.p || sip_uint_parse(pa->value, INT32_MAX, &x))
 			return EBADMSG;
 		out->reg_id = (int)x;
 	}
-	if ((pa = sip_params_find(ps, "+sip.instance")))
+	if ((pa = PARAMS_FIND(ps, "+sip.instance")))
 		out->instance = pa->value;
 	return 0;
 }

@@ -48,7 +48,11 @@ static int auth_param_add(struct sip_auth *out, struct slice name, struct slice 
 int sip_auth_parse(struct slice v, struct sip_auth *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	memset(out, 0, sizeof(*out));
+	/* Not a memset of the whole struct: its parameter array is read only up to params.n. */
+	out->scheme = out->username = out->realm = out->nonce = out->uri = out->response =
+		out->algorithm = out->cnonce = out->opaque = out->qop = out->nc = out->stale =
+			sl(NULL, 0);
+	out->params.n = 0;
 	p = skip_ws(p, end);
 	const char *s = p;
 	p = scan_token(p, end);

@@ -121,16 +121,6 @@ const uint8_t sip_lc[256] = {
 	0xfc, 0xfd, 0xfe, 0xff,
 };
 
-struct slice sip_trim(struct slice s)
-{
-	const char *a = s.p, *b = s.p + s.len;
-	while (a < b && CC(*a, SC_WS))
-		a++;
-	while (b > a && CC(b[-1], SC_WS))
-		b--;
-	return sl_range(a, b);
-}
-
 const char *sip_scan_quoted(const char *p, const char *end, struct slice *out)
 {
 	const char *start = ++p;
@@ -150,6 +140,20 @@ const char *sip_scan_quoted(const char *p, const char *end, struct slice *out)
 	return NULL;
 }
 
+/* token characters plus ':' (a parameter value without quotes); one lookup a byte. */
+static const bool pvalue_char[256] = {
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1,
+	['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+	['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['-'] = 1, ['.'] = 1,
+	['!'] = 1, ['%'] = 1, ['*'] = 1, ['_'] = 1, ['+'] = 1, ['`'] = 1, ['\''] = 1, ['~'] = 1,
+	[':'] = 1,
+};
+
 /* One parameter value: quoted string, IPv6 reference or token. */
 static const char *scan_pvalue(const char *p, const char *end, struct slice *v, bool unquote)
 {
@@ -168,7 +172,7 @@ static const char *scan_pvalue(const char *p, const char *end, struct slice *v, 
 	}
 	/* token, plus ':' so host:port style values (received, maddr) survive */
 	const char *s = p;
-	while (p < end && (CC(*p, SC_TOKEN) || *p == ':'))
+	while (p < end && pvalue_char[(unsigned char)*p])
 		p++;
 	if (p == s)
 		return NULL;
@@ -206,11 +210,7 @@ int sip_params_scan(const char *p, const char *end, struct sip_params *ps, bool 
 
 const struct sip_param *sip_params_find(const struct sip_params *ps, const char *name)
 {
-	size_t n = strlen(name);
-	for (unsigned i = 0; i < ps->n; i++)
-		if (ps->p[i].name.len == n && mem_ieq(ps->p[i].name.p, name, n))
-			return &ps->p[i];
-	return NULL;
+	return params_find_n(ps, name, strlen(name));
 }
 
 int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out)

@@ -99,9 +99,9 @@ static int scan_uri_headers(const char *p, const char *end, struct sip_params *h
 
 static int parse_sip(const char *p, const char *end, struct sip_uri *u)
 {
-	const char *at = memchr(p, '@', (size_t)(end - p));
+	const char *at = sip_find_byte(p, end, '@');
 	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
+		const char *colon = sip_find_byte(p, at, ':');
 		const char *ue = colon ? colon : at;
 		if (ue == p || !chars_ok(p, ue, SC_USER, NULL))
 			return EBADMSG;
@@ -141,13 +141,11 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 {
 	/* Everything before the parameter arrays, then just their counts: a full memset of
 	 * the arrays costs more than parsing a short URI. */
-	memset(u, 0, offsetof(struct sip_uri, params));
-	u->params.n = 0;
-	u->headers.n = 0;
+	sip_uri_clear(u);
 	if (s.len == 0 || s.len > SIP_MAX_URI)
 		return EBADMSG;
 	const char *p = s.p, *end = s.p + s.len;
-	const char *colon = memchr(p, ':', s.len);
+	const char *colon = sip_find_byte(p, p + s.len, ':');
 	if (!colon || colon == p || !g_ascii_isalpha(*p))
 		return EBADMSG;
 	for (const char *q = p; q < colon; q++)

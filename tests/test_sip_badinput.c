@@ -178,6 +178,34 @@ static void bi06(void)
 	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "X-Foo bar\r\n" CL0 END, EBADMSG, 400);
 	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "X Foo: bar\r\n" CL0 END, EBADMSG, 400);
 	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT ": bar\r\n" CL0 END, EBADMSG, 400);
+	/* the name ends at the first ':', known or not; a CR or NUL inside it is no token
+	 * ('\r' | 0x20 is '-': the word compare of known names must not fold it) */
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Call\rID: x\r\n" CL0 END, EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Max\rForwards: 1\r\n" CL0 END, EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "X-F\0o: bar\r\n" CL0 END, EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "X-Foo:: bar\r\n" CL0 END, 0, 0);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "X-Foo:\r\n" CL0 END, 0, 0);
+	/* token lists split at every comma without the quote/<> loop; empty elements stay errors */
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Allow: INVITE ,ACK,\tBYE\r\n" CL0 END, 0, 0);
+	TAP_CHECK_INT(msg.count[SIP_HDR_ALLOW], 3);
+	h = sip_msg_hdr(&msg, SIP_HDR_ALLOW);
+	TAP_CHECK(h && slice_eqlit(h->value, "INVITE"));
+	h = h ? sip_msg_hdr_next(&msg, h) : NULL;
+	TAP_CHECK(h && slice_eqlit(h->value, "ACK"));
+	h = h ? sip_msg_hdr_next(&msg, h) : NULL;
+	TAP_CHECK(h && slice_eqlit(h->value, "BYE"));
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Allow: INVITE, , ACK\r\n" CL0 END, EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Allow: INVITE,\r\n" CL0 END, EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Allow: ,INVITE\r\n" CL0 END, EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM CID CSEQ CT "Supported: a\\, b\r\n" CL0 END, 0, 0);
+	TAP_CHECK_INT(msg.count[SIP_HDR_SUPPORTED], 2);
+	/* a Call-ID with a control byte or DEL past the first 16 bytes (the SSE2 step) */
+	EXPECT(RL_INV VIA MF TO FROM "Call-ID: 0123456789abcdef0123\x01x@h\r\n" CSEQ CT CL0 END,
+	       EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM "Call-ID: 0123456789abcdef0123\x7fx@h\r\n" CSEQ CT CL0 END,
+	       EBADMSG, 400);
+	EXPECT(RL_INV VIA MF TO FROM "Call-ID: 0123456789abcdef0123456789abcdef\xc3\xa9@h\r\n" CSEQ
+	       CT CL0 END, 0, 0);
 }
 
 static void bi07(void)

@@ -599,6 +599,13 @@ static void test_contact_decoder(void)
 	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("x")), SIP_HDR_SESSION_EXPIRES);
 	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("WWW-authenticate")), SIP_HDR_WWW_AUTHENTICATE);
 	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("X-Foo")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup((struct slice){"Via", 0}), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Call\rID")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Call_ID")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Cseq")), SIP_HDR_CSEQ);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Subscription-Statf")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Subscription_State")), SIP_HDR_OTHER);
+	TAP_CHECK_INT(sip_hdr_lookup(SLICE_LIT("Subscription-state")), SIP_HDR_SUBSCRIPTION_STATE);
 	TAP_CHECK_STR(sip_hdr_name(SIP_HDR_RACK), "RAck");
 	TAP_CHECK_INT(sip_method_lookup(SLICE_LIT("invite")), SIP_METHOD_OTHER);
 	TAP_CHECK_INT(sip_method_lookup(SLICE_LIT("SUBSCRIBE")), SIP_METHOD_SUBSCRIBE);

@@ -83,6 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (m.size > size)
 			abort();
 		decode_all(&m);
+		/* BI-12: the SDP of a plain or multipart body lies inside the body */
+		struct slice sdp;
+		int brc = sip_body_sdp(&m, &sdp);
+		if ((brc == 0) != (sdp.p != NULL) || (brc && brc != ENOENT && brc != EBADMSG) ||
+		    (sdp.p && (sdp.p < m.body.p || sdp.p + sdp.len > m.body.p + m.body.len)))
+			abort();
 		struct sip_via v;
 		for (unsigned i = 0; sip_msg_via(&m, i, &v) == 0; i++)
 			;
