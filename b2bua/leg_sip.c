@@ -68,13 +68,14 @@ static void event(struct sip_leg *l, enum leg_ev ev, int code, const char *reaso
 	call_leg_event(l->base.call, &l->base, ev, code, reason, body.p, body.len);
 }
 
+/* The SDP of a message: a plain application/sdp body or the SDP part of a multipart one
+ * (BI-12); none when absent or malformed. */
 static struct slice sdp_body(const struct sip_msg *m)
 {
-	if (!m || !m->body.len)
+	struct slice sdp;
+	if (!m || !m->body.len || sip_body_sdp(m, &sdp) != 0)
 		return (struct slice){NULL, 0};
-	if (m->content_type.len && !slice_caseeqlit(m->content_type, "application/sdp"))
-		return (struct slice){NULL, 0};
-	return m->body;
+	return sdp;
 }
 
 static void common_headers(struct sip_leg *l, GString *h, bool with_body)

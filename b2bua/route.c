@@ -369,7 +369,14 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 	attach_b(b, c, &t, from_uri, display, to);
 	GString *offer = g_string_new(NULL);
 	const char *why = NULL;
-	int code = call_offer_from_a(c, msg->body.p, msg->body.len, offer, &why);
+	struct slice sdp = {NULL, 0};
+	int code = 0;
+	if (msg->body.len && (code = sip_body_sdp(msg, &sdp)) != 0) { /* BI-12 */
+		why = code == EBADMSG ? "malformed multipart body" : "no SDP in the body";
+		code = code == EBADMSG ? 400 : 415;
+	}
+	if (!code)
+		code = call_offer_from_a(c, sdp.p, sdp.len, offer, &why);
 	if (code) {
 		lc.call_id = c->id;
 		LOGN(log_module, &lc, "offer refused: %s", why ? why : "?");

@@ -473,6 +473,45 @@ def _():
     GW.settle()
 
 
+@case("BI-12: an INVITE whose SDP is one part of a multipart body is bridged; a broken multipart gets 400")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r = Raw(GW)
+    sdp = r.sdp()
+    body = ("--b1\r\nContent-Type: application/sdp\r\n\r\n" + sdp +
+            "\r\n--b1\r\nContent-Type: application/isup\r\n\r\nxyz\r\n--b1--\r\n")
+    r.send("INVITE", body.replace("\r\n", "\r\n"), extra="")
+    # the Raw helper sets Content-Type: application/sdp; send by hand with the multipart type
+    r2 = Raw(GW)
+    r2.cseq += 1
+    m = (f"INVITE {r2.ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{r2.port};branch=z9hG4bKmp{r2.port};rport\r\n"
+         f"From: <sip:raw@127.0.0.1>;tag={r2.tag}\r\nTo: <{r2.ruri}>\r\nCall-ID: {r2.call_id}\r\n"
+         f"CSeq: {r2.cseq} INVITE\r\nMax-Forwards: 70\r\nContact: <sip:raw@127.0.0.1:{r2.port}>\r\n"
+         f"Content-Type: multipart/mixed;boundary=b1\r\nContent-Length: {len(body.encode())}\r\n\r\n{body}")
+    r2.s.sendto(m.encode(), ("127.0.0.1", GW.sip))
+    code, resp = r2.recv()
+    assert code == 200, resp
+    r2.ack(r2.cseq)
+    r2.send("BYE")
+    assert r2.recv()[0] == 200
+    assert finish(callee) == 0
+    # the first Raw's INVITE claimed application/sdp for a multipart body: refused, not bridged
+    code, resp = r.recv()
+    assert code in (400, 488), resp
+    r.ack(r.cseq)
+    bad = body.replace("--b1--", "--b2--")
+    r3 = Raw(GW)
+    r3.cseq += 1
+    m = m.replace(r2.call_id, r3.call_id).replace(f"tag={r2.tag}", f"tag={r3.tag}").replace(
+        f"branch=z9hG4bKmp{r2.port}", f"branch=z9hG4bKmq{r3.port}").replace(body, bad).replace(
+        f":{r2.port}", f":{r3.port}")
+    r3.s.sendto(m.encode(), ("127.0.0.1", GW.sip))
+    code, resp = r3.recv()
+    assert code == 400, resp
+    r3.ack(r3.cseq)
+    GW.settle()
+
+
 @case("BI-16: a callee that challenges every INVITE: gorgee gives up and the caller gets 403")
 def _():
     callee = uas(["-sf", scen("uas-407.xml"), "-m", "1"])
