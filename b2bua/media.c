@@ -37,6 +37,7 @@ struct call_media {
 	bool gathered[2], sdp_sent[2];
 	uint64_t sess_id, version[2];
 	bool timed_out;
+	guint closed_timer;                  /* the browser closed DTLS: end unless signaling does */
 };
 
 struct call_media *call_media_new(struct b2b *b, struct call *c)
@@ -60,6 +61,8 @@ void call_media_free(struct call_media *m)
 	if (!m)
 		return;
 	relay_session_free(m->rs);
+	if (m->closed_timer)
+		g_source_remove(m->closed_timer);
 	OPENSSL_cleanse(m->key_out, sizeof(m->key_out));
 	for (int i = 0; i < 2; i++)
 		g_ptr_array_free(m->cand[i], TRUE);
@@ -200,6 +203,14 @@ static void emit_candidates(struct call_media *m, int side, unsigned from)
 		l->ops->trickle(l, NULL);
 }
 
+static gboolean peer_closed(gpointer data)
+{
+	struct call_media *m = data;
+	m->closed_timer = 0;
+	call_end(m->call, 200, "media closed by the browser");
+	return G_SOURCE_REMOVE;
+}
+
 static void on_event(struct relay_session *rs, unsigned idx, enum relay_event ev,
 		     const char *detail, void *arg)
 {
@@ -221,8 +232,17 @@ static void on_event(struct relay_session *rs, unsigned idx, enum relay_event ev
 		LOGI(log_module, &lc, "%s (%s)", ev == RELAY_EV_ICE_CONNECTED ? "ICE connected"
 									: "DTLS-SRTP up", detail ? detail : "");
 		break;
-	case RELAY_EV_ICE_FAILED:
 	case RELAY_EV_DTLS_FAILED:
+		if (detail && strcmp(detail, "closed by peer") == 0) {
+			/* a close_notify: the browser closed its peer connection, normally with a
+			 * hangup racing on the WebSocket; let that end the call, else end it here */
+			LOGI(log_module, &lc, "the browser closed DTLS");
+			if (!m->closed_timer)
+				m->closed_timer = g_timeout_add(2000, peer_closed, m);
+			break;
+		}
+		G_GNUC_FALLTHROUGH;
+	case RELAY_EV_ICE_FAILED:
 		LOGN(log_module, &lc, "%s: %s; ending the call",
 		     ev == RELAY_EV_ICE_FAILED ? "ICE failed" : "DTLS failed", detail ? detail : "");
 		call_end(m->call, 488, ev == RELAY_EV_ICE_FAILED ? "ICE failed" : "DTLS failed");
