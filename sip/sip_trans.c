@@ -518,13 +518,13 @@ static struct sip_ctrans *ctrans_start(struct sip_stack *s, enum tkind kind, GSt
 	return ct;
 }
 
-int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
-		    struct slice body, const struct sip_src *dst, sip_response_fn *fn, void *arg,
-		    struct sip_ctrans **out)
+/* A request with our top Via (a fresh branch, written to branch[40]) in front of headers. */
+static int build_request(struct sip_stack *s, const char *method, const char *ruri,
+			 const char *headers, struct slice body, const struct sip_src *dst,
+			 char branch[40], GString *req)
 {
-	char branch[40] = "z9hG4bK";
+	g_strlcpy(branch, "z9hG4bK", 40);
 	core_random_hex(branch + 7, 12);
-	GString *req = g_string_new(NULL);
 	GString *hdrs = g_string_new(NULL);
 	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
 			       sip_proto_via(dst->proto), s->via_host, branch);
@@ -532,6 +532,16 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 		g_string_append(hdrs, headers);
 	int rc = sip_request_build(method, ruri, hdrs->str, body, req);
 	g_string_free(hdrs, TRUE);
+	return rc;
+}
+
+int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
+		    struct slice body, const struct sip_src *dst, sip_response_fn *fn, void *arg,
+		    struct sip_ctrans **out)
+{
+	char branch[40];
+	GString *req = g_string_new(NULL);
+	int rc = build_request(s, method, ruri, headers, body, dst, branch, req);
 	if (rc) {
 		g_string_free(req, TRUE);
 		return rc;
@@ -549,16 +559,9 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 int sip_stack_send(struct sip_stack *s, const char *method, const char *ruri, const char *headers,
 		   struct slice body, const struct sip_src *dst, GString *sent)
 {
-	char branch[40] = "z9hG4bK";
-	core_random_hex(branch + 7, 12);
+	char branch[40];
 	GString *req = g_string_new(NULL);
-	GString *hdrs = g_string_new(NULL);
-	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
-			       sip_proto_via(dst->proto), s->via_host, branch);
-	if (headers)
-		g_string_append(hdrs, headers);
-	int rc = sip_request_build(method, ruri, hdrs->str, body, req);
-	g_string_free(hdrs, TRUE);
+	int rc = build_request(s, method, ruri, headers, body, dst, branch, req);
 	if (rc == 0)
 		rc = sip_transport_send(s->t, dst, req->str, req->len);
 	if (rc == 0 && sent)
