@@ -139,7 +139,7 @@ static void on_reinvite_response(struct sip_ctrans *ct, const struct sip_msg *m,
 
 /* ---- the UAS side (leg A) ---- */
 
-static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
+static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			       const struct sip_msg *msg, const struct sip_src *src, void *arg);
 
 static void respond_x(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
@@ -263,7 +263,7 @@ static void uas_make_dialog(struct sip_leg *l)
 	const struct sip_msg *req = sip_strans_request(l->st);
 	if (sip_dialog_new_uas(req, l->local_tag, &l->dialog) != 0)
 		return;
-	sip_dialog_set_handler(l->dialog, uas_dialog_request, l);
+	sip_dialog_set_handler(l->dialog, dialog_request, l);
 	sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 }
 
@@ -363,7 +363,8 @@ static void reanswer(struct leg *base, int code, const char *sdp)
 }
 
 /* In-dialog requests for either side (the handler is shared; UAS and UAC differ little). */
-static void uas_dialog_request(struct sip_dialog *d, struct sip_strans *st,
+/* In-dialog requests, for both sides (UAS and UAC differ little). */
+static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			       const struct sip_msg *msg, const struct sip_src *src, void *arg)
 {
 	struct sip_leg *l = arg;
@@ -526,12 +527,6 @@ static void send_ack_2xx(struct sip_leg *l, uint32_t cseq)
 	g_string_free(h, TRUE);
 }
 
-static void uac_dialog_request(struct sip_dialog *d, struct sip_strans *st,
-			       const struct sip_msg *msg, const struct sip_src *src, void *arg)
-{
-	uas_dialog_request(d, st, msg, src, arg);
-}
-
 /* A 2xx: confirm (or make) the dialog and ACK it (§13.2.2.4); a second 2xx from another
  * fork is ACKed and hung up at once. */
 static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_msg *m)
@@ -574,7 +569,7 @@ static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_m
 	if (l->dialog) {
 		sip_dialog_confirm(l->dialog, m);
 	} else if (sip_dialog_new_uac(req, m, &l->dialog) == 0) {
-		sip_dialog_set_handler(l->dialog, uac_dialog_request, l);
+		sip_dialog_set_handler(l->dialog, dialog_request, l);
 		sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 	} else {
 		struct log_ctx c = lctx(l);
@@ -708,7 +703,7 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 		}
 		if (m->to.tag.len && !l->dialog &&
 		    sip_dialog_new_uac(sip_ctrans_request(ct), m, &l->dialog) == 0) {
-			sip_dialog_set_handler(l->dialog, uac_dialog_request, l);
+			sip_dialog_set_handler(l->dialog, dialog_request, l);
 			sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 		}
 		if (!prack(l, m))

@@ -347,6 +347,32 @@ static int parse(const char *sdp, size_t len, struct sdp_session *s, struct b2b_
 	return 0;
 }
 
+/*
+ * An answer from leg `side` to an offer gorgee sent it: parsed into s/r, its profile must be
+ * the one offered (BI-24), and the relay endpoint follows it. controlling: our ICE role.
+ */
+static int take_answer(struct call_media *m, int side, const char *sdp, size_t len,
+		       struct sdp_session *s, struct b2b_media_remote *r, bool controlling,
+		       struct relay_endpoint_params *ep, const char **why)
+{
+	struct secret *kin = NULL, *kout = NULL;
+	int st = parse(sdp, len, s, r, why);
+	if (st == 0 && r->profile != m->prof[side]) {
+		*why = "the answer's media profile is not the one offered";
+		st = 488;
+	}
+	if (st == 0)
+		st = endpoint_from(m, side, r, true, ep, &kin, &kout, why);
+	if (st == 0) {
+		if (ep->kind == RELAY_EP_ICE)
+			ep->ice.controlling = controlling;
+		st = apply(m, side, ep, r, why);
+	}
+	secret_free(kin);
+	secret_free(kout);
+	return st;
+}
+
 int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
 		     const char **why)
 {
@@ -407,26 +433,14 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	struct sdp_session *s = g_new(struct sdp_session, 1), *o = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
-	struct secret *kin = NULL, *kout = NULL;
 	struct sdp_error perr;
-	int st = parse(sdp, len, s, r, why);
-	if (st)
-		goto out;
+	int st;
 	if (!m->offer || m->offer_from != to) {
 		*why = "an answer without an offer";
 		st = 500;
 		goto out;
 	}
-	if (r->profile != m->prof[from]) { /* BI-24: no downgrade from what we offered */
-		*why = "the answer's media profile is not the one offered";
-		st = 488;
-		goto out;
-	}
-	if ((st = endpoint_from(m, from, r, true, &ep, &kin, &kout, why)) != 0)
-		goto out;
-	if (ep.kind == RELAY_EP_ICE)
-		ep.ice.controlling = true;
-	if ((st = apply(m, from, &ep, r, why)) != 0)
+	if ((st = take_answer(m, from, sdp, len, s, r, true, &ep, why)) != 0)
 		goto out;
 	if (sdp_parse(m->offer, strlen(m->offer), o, &perr) != 0) {
 		*why = "offer lost";
@@ -445,8 +459,6 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	m->last_sent[to] = g_strdup(out->str);
 	/* the offer is kept: an early answer (18x) may be followed by the final one (2xx) */
 out:
-	secret_free(kin);
-	secret_free(kout);
 	OPENSSL_cleanse(r, sizeof(*r));
 	g_free(r);
 	g_free(s);
@@ -483,21 +495,7 @@ int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size
 	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
-	struct secret *kin = NULL, *kout = NULL;
-	int st = parse(sdp, len, s, r, why);
-	if (st == 0 && r->profile != m->prof[side]) {
-		*why = "the answer's media profile is not the one offered";
-		st = 488;
-	}
-	if (st == 0)
-		st = endpoint_from(m, side, r, true, &ep, &kin, &kout, why);
-	if (st == 0) {
-		if (ep.kind == RELAY_EP_ICE)
-			ep.ice.controlling = m->ep[side].ice.controlling;
-		st = apply(m, side, &ep, r, why);
-	}
-	secret_free(kin);
-	secret_free(kout);
+	int st = take_answer(m, side, sdp, len, s, r, m->ep[side].ice.controlling, &ep, why);
 	OPENSSL_cleanse(r, sizeof(*r));
 	g_free(r);
 	g_free(s);
@@ -559,19 +557,7 @@ int call_media_offerless_answer(struct call_media *m, int from, const char *sdp,
 	struct sdp_session *s = g_new(struct sdp_session, 1);
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	struct relay_endpoint_params ep;
-	struct secret *kin = NULL, *kout = NULL;
-	int st = parse(sdp, len, s, r, why);
-	if (st == 0 && r->profile != m->prof[from]) {
-		*why = "the answer's media profile is not the one offered";
-		st = 488;
-	}
-	if (st == 0)
-		st = endpoint_from(m, from, r, true, &ep, &kin, &kout, why);
-	if (st == 0) {
-		if (ep.kind == RELAY_EP_ICE)
-			ep.ice.controlling = true;
-		st = apply(m, from, &ep, r, why);
-	}
+	int st = take_answer(m, from, sdp, len, s, r, true, &ep, why);
 	if (st == 0) { /* offer to the other leg what this one accepted */
 		memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
 		m->n_offer_pt = ep.n_pt_allow;
@@ -586,8 +572,6 @@ int call_media_offerless_answer(struct call_media *m, int from, const char *sdp,
 			m->last_sent[to] = g_strdup(out->str);
 		}
 	}
-	secret_free(kin);
-	secret_free(kout);
 	OPENSSL_cleanse(r, sizeof(*r));
 	g_free(r);
 	g_free(s);
