@@ -361,6 +361,100 @@ static bool has_media_codec(const struct build *b)
 	return false;
 }
 
+static bool is_event(const struct b2b_codec *c)
+{
+	return g_ascii_strcasecmp(c->name, "telephone-event") == 0;
+}
+
+/* The clock of the first media codec of b's list (what the leg will send), 0 = none. */
+static uint32_t media_clock(const struct build *b)
+{
+	for (unsigned i = 0; i < b->n_codecs; i++)
+		if (b2b_codec_is_media(&b->codecs[i]))
+			return b->codecs[i].clock;
+	return 0;
+}
+
+/* Whether b's list has a telephone-event at clock (0: at any clock). */
+static bool has_event(const struct build *b, uint32_t clock)
+{
+	for (unsigned i = 0; i < b->n_codecs; i++)
+		if (is_event(&b->codecs[i]) && (!clock || b->codecs[i].clock == clock))
+			return true;
+	return false;
+}
+
+static bool pt_used(const struct build *b, unsigned pt)
+{
+	for (unsigned i = 0; i < b->n_codecs; i++)
+		if (b->codecs[i].pt == pt)
+			return true;
+	return false;
+}
+
+/*
+ * Toward a browser: when the offer has telephone-event only at other clocks than its first
+ * codec's (a phone's opus with telephone-event/8000), also offer telephone-event at that
+ * clock on a free dynamic PT. Chrome sends events with the telephone-event matching its
+ * send codec's clock and sends end-only events at a mismatched one; the relay translates
+ * (relay_session_map_events).
+ */
+static void add_browser_event(struct build *b)
+{
+	uint32_t clock = media_clock(b);
+	if (b->profile != B2B_PROFILE_WEBRTC || !clock || !has_event(b, 0) ||
+	    has_event(b, clock) || b->n_codecs >= B2B_MAX_CODECS)
+		return;
+	unsigned pt = clock == 48000 && !pt_used(b, 110) ? 110 : 96;
+	while (pt < 128 && pt_used(b, pt))
+		pt++;
+	if (pt >= 128)
+		return;
+	b->codecs[b->n_codecs++] = (struct b2b_codec){(uint8_t)pt, "telephone-event", clock, 0, "0-16"};
+}
+
+/* Toward a browser only the telephone-event at the clock of its send codec, when there is
+ * one: Chrome picks among several by its own rules, not always that one. */
+static void drop_other_events(struct build *b)
+{
+	uint32_t clock = media_clock(b);
+	if (b->profile != B2B_PROFILE_WEBRTC || !has_event(b, clock))
+		return;
+	unsigned n = 0;
+	for (unsigned i = 0; i < b->n_codecs; i++)
+		if (!is_event(&b->codecs[i]) || b->codecs[i].clock == clock)
+			b->codecs[n++] = b->codecs[i];
+	b->n_codecs = n;
+}
+
+/*
+ * An answer's telephone-event: each leg keeps its own and the relay translates PT and clock
+ * (media.c). When the peer answered telephone-event only at a clock the offerer did not
+ * offer or will not send with (a phone's /8000 with a browser's opus, a browser's /48000
+ * toward a phone's /8000), the answer to the offerer keeps the offer's telephone-event at
+ * the clock of its send codec, else the offer's first one.
+ */
+static void keep_events(struct build *b, const struct b2b_media_remote *o,
+			const struct b2b_media_remote *a)
+{
+	bool peer_events = false;
+	for (unsigned i = 0; i < a->n_codecs; i++)
+		peer_events = peer_events || is_event(&a->codecs[i]);
+	uint32_t clock = media_clock(b);
+	if (!peer_events || !clock)
+		return;
+	const struct b2b_codec *pick = NULL;
+	for (unsigned j = 0; j < o->n_codecs && !has_event(b, clock); j++)
+		if (is_event(&o->codecs[j]) && o->codecs[j].clock == clock)
+			pick = &o->codecs[j];
+	for (unsigned j = 0; j < o->n_codecs && !pick && !has_event(b, 0); j++)
+		if (is_event(&o->codecs[j]))
+			pick = &o->codecs[j];
+	if (pick && !pt_used(b, pick->pt) && b->n_codecs < B2B_MAX_CODECS)
+		b->codecs[b->n_codecs++] = *pick;
+	drop_other_events(b);
+}
+
 /* ---- offers ------------------------------------------------------------------------------- */
 
 /*
@@ -428,6 +522,10 @@ int b2b_sdp_offer(const struct sdp_session *in_offer, enum b2b_profile target,
 	if (!rc && !has_media_codec(b))
 		rc = b2b_fail(err, "no offered codec can be carried to a %s leg",
 			      b2b_profile_name(target));
+	if (!rc) {
+		add_browser_event(b);
+		drop_other_events(b);
+	}
 	if (!rc) {
 		const struct sdp_media *am = &in_offer->media[b->rem->m_index];
 		rc = build_offer(b, in_offer, b->rem->m_index, b->rem->dir, am->ptime,
@@ -529,6 +627,7 @@ static int intersect(struct build *b)
 	}
 	if (!has_media_codec(b))
 		return b2b_fail(b->err, "no common codec");
+	keep_events(b, o, a);
 	return 0;
 }
 

@@ -37,6 +37,10 @@ struct call_media {
 	bool gathered[2], sdp_sent[2];
 	uint64_t sess_id, version[2];
 	bool timed_out;
+	/* the telephone-event each leg sends, from the codecs agreed with it (pt -1: none or
+	 * not known yet); the relay translates when they differ (relay_session_map_events) */
+	int ev_pt[2];
+	uint32_t ev_clock[2];
 	guint closed_timer;                  /* the browser closed DTLS: end unless signaling does */
 };
 
@@ -46,8 +50,10 @@ struct call_media *call_media_new(struct b2b *b, struct call *c)
 	m->b = b;
 	m->call = c;
 	m->sess_id = (uint64_t)g_get_real_time() / G_USEC_PER_SEC;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		m->cand[i] = g_ptr_array_new_with_free_func(g_free);
+		m->ev_pt[i] = -1;
+	}
 	return m;
 }
 
@@ -299,6 +305,36 @@ static int apply(struct call_media *m, int side, const struct relay_endpoint_par
 	return 0;
 }
 
+/* Notes the telephone-event leg `side` sends given the codecs agreed with it (r: its
+ * answer, or the answer gorgee sent it): the one at its send codec's clock, else the
+ * first (b2b_sdp_remote's dtmf_pt). */
+static void note_events(struct call_media *m, int side, const struct b2b_media_remote *r)
+{
+	m->ev_pt[side] = r->dtmf_pt;
+	m->ev_clock[side] = 0;
+	for (unsigned i = 0; i < r->n_codecs; i++)
+		if (r->codecs[i].pt == r->dtmf_pt)
+			m->ev_clock[side] = r->codecs[i].clock;
+	if (!m->ev_clock[side])
+		m->ev_pt[side] = -1;
+}
+
+/* Once both legs' telephone-events are known, each endpoint translates what its leg sends
+ * into what the other leg agreed to (PT and clock), or passes it unchanged. */
+static void map_events(struct call_media *m)
+{
+	if (!m->rs || m->ev_pt[0] < 0 || m->ev_pt[1] < 0)
+		return;
+	for (int i = 0; i < 2; i++) {
+		int o = !i;
+		struct relay_event_map map = {0};
+		if (m->ev_pt[i] != m->ev_pt[o] || m->ev_clock[i] != m->ev_clock[o])
+			map = (struct relay_event_map){true, (uint8_t)m->ev_pt[i], (uint8_t)m->ev_pt[o],
+						       m->ev_clock[i], m->ev_clock[o]};
+		relay_session_map_events(m->rs, (unsigned)i, &map);
+	}
+}
+
 /* The SDP values of the relay endpoint facing `side`. */
 static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 {
@@ -367,6 +403,10 @@ static int take_answer(struct call_media *m, int side, const char *sdp, size_t l
 		if (ep->kind == RELAY_EP_ICE)
 			ep->ice.controlling = controlling;
 		st = apply(m, side, ep, r, why);
+	}
+	if (st == 0) {
+		note_events(m, side, r);
+		map_events(m);
 	}
 	secret_free(kin);
 	secret_free(kout);
@@ -457,6 +497,11 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	m->sdp_sent[to] = true;
 	g_free(m->last_sent[to]);
 	m->last_sent[to] = g_strdup(out->str);
+	/* what the offerer will send is in the answer it gets */
+	if (sdp_parse(out->str, out->len, o, &perr) == 0 && b2b_sdp_remote(o, r, NULL) == 0) {
+		note_events(m, to, r);
+		map_events(m);
+	}
 	/* the offer is kept: an early answer (18x) may be followed by the final one (2xx) */
 out:
 	OPENSSL_cleanse(r, sizeof(*r));

@@ -326,6 +326,25 @@ int relay_session_update(struct relay_session *s, unsigned idx,
  */
 #define RELAY_MAX_REMOTE_CANDS 64
 int relay_session_add_candidate(struct relay_session *s, unsigned idx, const char *cand);
+/*
+ * Telephone-event translation (RFC 4733). Each leg negotiates its own telephone-event: a
+ * browser sending opus sends events at 48000 (Chrome uses the telephone-event whose clock
+ * matches its send codec, and at a mismatched clock it sends malformed end-only events),
+ * while many phones accept telephone-event/8000 only. Events endpoint idx sends with
+ * payload type pt (clock) leave toward the other endpoint as to_pt (to_clock): the PT is
+ * rewritten and the event duration (RFC 4733 §2.3.5, in the event's clock) rescaled,
+ * saturating at 0xFFFF. The RTP timestamp is the stream's and stays. on false removes the
+ * mapping. Applied on the worker; the latch, SRTP and allowlist are untouched.
+ * Signaling thread.
+ */
+struct relay_event_map {
+	bool on;
+	uint8_t pt, to_pt;          /* 0..127 */
+	uint32_t clock, to_clock;   /* > 0 */
+};
+int relay_session_map_events(struct relay_session *s, unsigned idx,
+			     const struct relay_event_map *map);
+
 /* The peer has no more candidates (a=end-of-candidates): libnice may declare failure once
  * its checks are done. Signaling thread. */
 void relay_session_end_of_candidates(struct relay_session *s, unsigned idx);

@@ -93,6 +93,7 @@ struct endpoint {
 	uint8_t pt_allow[RELAY_MAX_PT_ALLOW];
 	unsigned n_pt_allow;
 	uint32_t clock_rate;
+	struct relay_event_map evmap; /* telephone-events this side sends, translated */
 	/* what the worker learned */
 	struct latch l_rtp, l_rtcp;
 	struct rx_seq seq;

@@ -280,6 +280,8 @@ struct msg {
 	relay_stats_fn *cb;
 	void *arg;
 	struct relay_session_stats stats;
+	/* telephone-event translation */
+	struct relay_event_map evmap;
 	/* ICE: a remote candidate; an event back to signaling */
 	struct ice_cand cand;
 	enum relay_event ev;
@@ -607,6 +609,28 @@ void relay_session_end_of_candidates(struct relay_session *s, unsigned idx)
 	struct msg *m = msg_new(s);
 	m->idx = idx;
 	post(s, do_end_of_candidates, m);
+}
+
+static gboolean do_map_events(gpointer data)
+{
+	struct msg *m = data;
+	if (!m->s->closed)
+		m->s->ep[m->idx].evmap = m->evmap;
+	return G_SOURCE_REMOVE;
+}
+
+int relay_session_map_events(struct relay_session *s, unsigned idx,
+			     const struct relay_event_map *map)
+{
+	if (!s || s->freed || idx > 1 || !map)
+		return EINVAL;
+	if (map->on && (map->pt > 127 || map->to_pt > 127 || !map->clock || !map->to_clock))
+		return EINVAL;
+	struct msg *m = msg_new(s);
+	m->idx = idx;
+	m->evmap = *map;
+	post(s, do_map_events, m);
+	return 0;
 }
 
 void relay_session_stats(struct relay_session *s, relay_stats_fn *cb, void *arg)

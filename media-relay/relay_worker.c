@@ -93,6 +93,20 @@ static bool pt_allowed(const struct endpoint *e, uint8_t pt)
 	return false;
 }
 
+/* RFC 4733 §2.3: event (8), E R volume (8), duration (16) in the event's clock. */
+static void map_event(const struct relay_event_map *map, uint8_t *buf, const struct relay_rtp *rtp)
+{
+	buf[1] = (uint8_t)((buf[1] & 0x80) | map->to_pt);
+	if (rtp->payload_len < 4)
+		return;
+	uint8_t *d = buf + (rtp->payload - buf) + 2;
+	uint64_t dur = (uint64_t)((d[0] << 8) | d[1]) * map->to_clock / map->clock;
+	if (dur > 0xFFFF)
+		dur = 0xFFFF;
+	d[0] = (uint8_t)(dur >> 8);
+	d[1] = (uint8_t)dur;
+}
+
 struct batch_counts {
 	uint64_t in_ok, in_drop, out_ok, out_err;
 	uint64_t drop[DROP_N];
@@ -192,6 +206,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		e->st.rtcp_in++;
 	else
 		relay_session_rx_seq(e, &rtp, now);
+	if (!rtcp && e->evmap.on && rtp.pt == e->evmap.pt)
+		map_event(&e->evmap, buf, &rtp);
 
 	if (o->kind == RELAY_EP_ICE) {
 		if (!o->srtp_out) {

@@ -698,6 +698,56 @@ static void t_bi35_pt_allowlist(void)
 	fx_done(&f);
 }
 
+/* A browser's telephone-event/48000 (PT 110) leaves toward a phone's /8000 (PT 101): PT
+ * rewritten, duration scaled by 1/6, marker and timestamp kept; the reverse mapping scales
+ * up and saturates; audio is untouched; removing the map passes events unchanged. */
+static void t_event_map(void)
+{
+	struct fx f;
+	fx_init(&f);
+	int a = peer(), b = peer();
+	struct relay_session_params p = plain(a, b);
+	struct relay_local loc[2];
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
+	struct relay_event_map up = {true, 110, 101, 48000, 8000};
+	struct relay_event_map down = {true, 101, 110, 8000, 48000};
+	TAP_CHECK_INT(relay_session_map_events(s, 0, &up), 0);
+	TAP_CHECK_INT(relay_session_map_events(s, 1, &down), 0);
+	struct relay_event_map bad = {true, 128, 101, 48000, 8000};
+	TAP_CHECK_INT(relay_session_map_events(s, 0, &bad), EINVAL);
+	bad = (struct relay_event_map){true, 110, 101, 0, 8000};
+	TAP_CHECK_INT(relay_session_map_events(s, 0, &bad), EINVAL);
+	pump(&f, 20);
+	uint8_t pk[64], q[256];
+	size_t n = make_rtp(pk, 110 | 0x80, 7, 96000, 0x1234, 4);
+	memcpy(pk + 12, (const uint8_t[]){1, 0x8a, 0x03, 0xc0}, 4); /* '1', end, 960 */
+	send_to(a, loc[0].rtp_port, pk, n);
+	TAP_CHECK_INT(recv_in(b, q, sizeof(q), 1000, NULL), n);
+	TAP_CHECK_INT(q[1], 0x80 | 101);
+	TAP_CHECK_INT((q[14] << 8) | q[15], 160);
+	TAP_CHECK(memcmp(q + 2, pk + 2, 10) == 0 && q[12] == 1 && q[13] == 0x8a);
+	TAP_CHECK(relayed(a, loc[0].rtp_port, b, 8)); /* PT 0: untouched */
+	n = make_rtp(pk, 101, 9, 800, 0x99, 4);
+	memcpy(pk + 12, (const uint8_t[]){11, 0x0a, 0x30, 0x00}, 4); /* 12288 * 6 saturates */
+	send_to(b, loc[1].rtp_port, pk, n);
+	TAP_CHECK_INT(recv_in(a, q, sizeof(q), 1000, NULL), n);
+	TAP_CHECK_INT(q[1], 110);
+	TAP_CHECK_INT((q[14] << 8) | q[15], 0xFFFF);
+	struct relay_event_map off = {0};
+	TAP_CHECK_INT(relay_session_map_events(s, 0, &off), 0);
+	pump(&f, 20);
+	n = make_rtp(pk, 110, 10, 96960, 0x1234, 4);
+	memcpy(pk + 12, (const uint8_t[]){1, 0x0a, 0x03, 0xc0}, 4);
+	send_to(a, loc[0].rtp_port, pk, n);
+	TAP_CHECK_INT(recv_in(b, q, sizeof(q), 1000, NULL), n);
+	TAP_CHECK(memcmp(q, pk, n) == 0);
+	relay_session_free(s);
+	close(a);
+	close(b);
+	fx_done(&f);
+}
+
 struct flood {
 	int fd;
 	uint16_t ports[8];
@@ -1000,6 +1050,7 @@ static const struct tap_case cases[] = {
 	{"SRTP (AES_CM_32) to SRTP (AEAD_AES_128_GCM), rekey by renegotiation", t_srtp_to_srtp_rekey, 0},
 	{"BI-34 learning window: re-latch inside the window only", t_bi34_relatch_in_window, 0},
 	{"BI-35 unnegotiated PT dropped with an allowlist", t_bi35_pt_allowlist, 0},
+	{"telephone-event translation: PT and duration rescaled both ways, removable", t_event_map, 0},
 	{"BI-36 garbage to every port, concurrent good session unaffected", t_bi36_garbage_burst, 0},
 	{"inactivity timeout fires once per silence, never after free", t_inactivity_timeout, 0},
 	{"session free returns ports; pool exhaustion and recovery", t_free_returns_ports, 0},
