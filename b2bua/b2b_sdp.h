@@ -15,7 +15,10 @@
  * m-sections of an offer and of its translation correspond one to one (RFC 3264 §8: an
  * answer has as many m-sections as the offer, in the same order) and a rejected mid leaves
  * the BUNDLE group (RFC 8843 §7.3.3). Codecs are never transcoded: they are intersected
- * and payload type numbers stay identical on both legs.
+ * and payload type numbers stay identical on both legs, except telephone-event: a browser
+ * gets only the one at its send codec's clock (added when the other leg has none there),
+ * an answer keeps one the offerer can use, and the relay translates PT and clock
+ * (relay_session_map_events).
  */
 
 #define B2B_MAX_CODECS     16
