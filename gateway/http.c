@@ -151,8 +151,13 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		}
 		return ws_server_check_upgrade(h->ws, wsi);
 	}
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		ws_guard_watch((int)(intptr_t)in);
+		break;
 	case LWS_CALLBACK_CLOSED_HTTP:
+		ws_guard_forget(lws_get_socket_fd(wsi));
+		G_GNUC_FALLTHROUGH;
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss) {
 			g_free(pss->body);
 			pss->body = NULL;

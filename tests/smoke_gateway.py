@@ -232,6 +232,16 @@ def _():
         assert f[0] == 0x81 and f[1] < 126, f[:4]
         reply = json.loads(f[2:2 + f[1]])
         assert reply["id"] == "tls1" and "time_ms" in reply["result"], reply
+        # BI-45 over TLS: an unmasked client frame fails the connection with 1002
+        data = b'{"request":"ping","id":"tls2"}'
+        s.sendall(bytes([0x81, len(data)]) + data)
+        f = b""
+        while len(f) < 4:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            f += chunk
+        assert f[0] == 0x88 and int.from_bytes(f[2:4], "big") == 1002, f[:8]
         s.close()
         # plain HTTP on the TLS port gets nothing useful
         try:

@@ -300,7 +300,10 @@ test('BI-44 malformed upgrades get 4xx before the upgrade; the server goes on', 
 
 test('BI-45 protocol violations in frames close 1002/1007; no busy loop', async () => {
   const bad = [
-    // (an unmasked client frame is not refused by libwebsockets 4.3: not checked here)
+    // libwebsockets accepts these; gorgee's frame guard (ws/frame_guard.c) closes 1002
+    ['unmasked text frame', frame(1, Buffer.from('{"request":"ping","id":2}'), { mask: false }), [1002]],
+    ['unmasked ping, then a masked text frame', Buffer.concat([frame(9, Buffer.from('p'), { mask: false }),
+      frame(1, Buffer.from('{"request":"ping","id":3}'))]), [1002]],
     ['RSV1 set', frame(1, Buffer.from('{}'), { rsv: 0x40 }), [1002]],
     ['reserved opcode 3', frame(3, Buffer.from('x')), [1002]],
     ['ping of 126 bytes', frame(9, Buffer.alloc(126)), [1002]],

@@ -299,6 +299,17 @@ static int on_receive(struct ws_conn *c, const void *in, size_t len)
 	return 0;
 }
 
+/* BI-45: an unmasked client frame (frame_guard.c) fails the connection with 1002. */
+static bool unmasked(struct ws_conn *c)
+{
+	if (c->close_code == LWS_CLOSE_STATUS_PROTOCOL_ERR)
+		return true;
+	if (!ws_guard_unmasked(lws_get_socket_fd(c->wsi)))
+		return false;
+	ws_conn_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "unmasked frame");
+	return true;
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		       size_t len)
 {
@@ -313,8 +324,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		login_at_upgrade(srv, c, wsi);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
+		if (unmasked(c))
+			return 0;
 		return on_receive(c, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
+		if (unmasked(c))
+			return 0;
 		c->last_rx_us = g_get_monotonic_time();
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -324,6 +339,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			c->close_code = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
 		return 0;
 	case LWS_CALLBACK_CLOSED:
+		ws_guard_forget(lws_get_socket_fd(wsi));
 		conn_closed(srv, c);
 		return 0;
 	default:
@@ -372,11 +388,13 @@ struct ws_server *ws_server_new(const struct ws_limits *limits, const struct ws_
 				       "WebSocket connections closed, by close code.", METRIC_COUNTER);
 	srv->ping_timer = g_timeout_add_seconds(MAX(1, limits->ping_secs / 2), ping_tick, srv);
 	ws_proto_add_builtins(srv);
+	ws_guard_init();
 	return srv;
 }
 
 void ws_server_free(struct ws_server *srv)
 {
+	ws_guard_clear();
 	if (!srv)
 		return;
 	g_source_remove(srv->ping_timer);

@@ -73,6 +73,11 @@ struct ws_server {
 /* server.c */
 void ws_conn_send_text(struct ws_conn *c, char *text); /* takes text (g_malloc'd) */
 void ws_conn_close(struct ws_conn *c, int code, const char *reason);
+/* frame_guard.c: the table of watched sockets (ws_server_new / ws_server_free) and whether
+ * the client on fd sent an unmasked frame. */
+void ws_guard_init(void);
+void ws_guard_clear(void);
+bool ws_guard_unmasked(int fd);
 
 /* proto.c */
 void ws_proto_handle(struct ws_conn *c, const char *data, size_t len);

@@ -103,6 +103,15 @@ struct lws_protocols ws_server_protocol(struct ws_server *srv);
  * (403/503) and the upgrade must stop. */
 int ws_server_check_upgrade(struct ws_server *srv, struct lws *wsi);
 /*
+ * BI-45 (frame_guard.c): watches what libwebsockets reads on socket fd for unmasked client
+ * frames (RFC 6455 §5.1), which libwebsockets 4.1 accepts; the WebSocket then closes 1002.
+ * Call ws_guard_watch from the HTTP protocol's LWS_CALLBACK_FILTER_NETWORK_CONNECTION (in =
+ * the new socket) and ws_guard_forget at LWS_CALLBACK_CLOSED_HTTP. Signaling thread; a
+ * no-op before ws_server_new or after ws_server_free.
+ */
+void ws_guard_watch(int fd);
+void ws_guard_forget(int fd);
+/*
  * Username/password login: returns true when the password is right. Called on the
  * signaling thread; password is borrowed for the call and must not be kept or logged.
  * Implementations should take the same time for unknown users as for wrong passwords.
