@@ -487,6 +487,7 @@ struct b2b *b2b_new(const struct b2b_config *cfg)
 	ws_server_add_requests(cfg->ws, requests, G_N_ELEMENTS(requests), b);
 	b2b_ws_calls_init(b);
 	b2b_messages_init(b);
+	b2b_admin_init(b);
 	ws_server_on_session_end(cfg->ws, on_session_end, b);
 	if (cfg->ua)
 		sip_ua_set_invite_handler(cfg->ua, b2b_on_invite, b);

@@ -120,6 +120,8 @@ struct call {
 
 /* A new call with its A leg attached later (call_set_leg); registered in b->calls. */
 struct call *call_new(struct b2b *b, const char *from, const char *to);
+/* admin.c: the "calls" WebSocket request (calls.admins). */
+void b2b_admin_init(struct b2b *b);
 void call_set_leg(struct call *c, enum leg_side side, struct leg *l);
 /*
  * A's offer arrived: sets up the relay and returns the offer toward B in out (SDP), or an

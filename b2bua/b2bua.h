@@ -27,6 +27,7 @@ struct b2b_config {
 	const char *trusted;        /* CIDRs that may use the trunk without digest ("" = none) */
 	const char *dialplan;       /* regex the R-URI user must match toward the trunk ("" = any) */
 	unsigned max_calls;         /* 0 = no limit */
+	const char *admins;         /* users allowed the admin requests, comma-separated */
 	bool sdes;                  /* offer RTP/SAVP with SDES keys to SIP peers */
 	unsigned session_expires;   /* RFC 4028 interval asked of callees, s (0 = no timers) */
 	bool follow_redirects;      /* a 3xx to a B leg is followed (else passed to the caller) */

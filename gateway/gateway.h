@@ -80,6 +80,7 @@ struct gw_config {
 	} media;
 	struct {
 		bool enabled;
+		char *admins;
 		char *trunk;
 		char *trusted;
 		char *dialplan;

@@ -483,6 +483,7 @@ static int sip_start(struct gw *gw)
 				.contact_host = via,
 				.user_agent = "gorgee/" GORGEE_VERSION,
 				.ua = c->calls.enabled ? gw->ua : NULL,
+				.admins = c->calls.admins,
 				.relay = gw->relay,
 				.media_addr = gw->media_addr,
 				.store = gw->store,

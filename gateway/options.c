@@ -154,6 +154,9 @@ static const struct opt_def defs[] = {
 	 "PEM private key of media.dtls_cert"},
 	{"calls", "enabled", OPT_BOOL, OFF(calls.enabled), "true", 0, 0, NULL, false, NULL,
 	 "Bridge calls (B2BUA); false answers INVITE with 405"},
+	{"calls", "admins", OPT_STRING, OFF(calls.admins), "", 0, 0, NULL, false, NULL,
+	 "Users (comma-separated) whose WebSocket sessions may use the admin requests (the "
+	 "\"calls\" dump of every call); empty = nobody"},
 	{"calls", "trunk", OPT_STRING, OFF(calls.trunk), "", 0, 0, NULL, false, NULL,
 	 "SIP URI of the trunk/PBX that calls to destinations not registered here go to (e.g. "
 	 "sip:pbx.example.com:5060); empty = such calls get 404"},

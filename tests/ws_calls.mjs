@@ -43,6 +43,7 @@ async function start() {
     '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
     '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
     '--set', 'general.log_level=info', '--set', 'registrar.digest_algorithms=md5,sha-256', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
+  args.push('--set', 'calls.admins=dave, frank'); // the "calls" admin request
   for (const u of ['erin', 'frank', 'dave']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
   proc = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
@@ -159,6 +160,15 @@ test('WS -> SIP: call, answered with a relay answer, RTP both ways, hangup BYEs 
   const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
   assert(dump.includes(`call ${id} state=active`) && /leg A ws: .*user=erin/.test(dump) && /leg B sip: uac/.test(dump) &&
     /media: A rtp local=\d+ remote=127\.0\.0\.1/.test(dump), dump);
+  // the same dump over the WebSocket, for admins only (calls.admins)
+  const denied = await c.req('calls');
+  assert(denied.error && denied.error.code === 403, JSON.stringify(denied));
+  const admin = await login('frank');
+  const all = await admin.req('calls');
+  const mine = all.result && all.result.calls.find((x) => x.call_id === id);
+  assert(mine && all.result.count >= 1 && mine.state === 'active' && mine.answered === true && mine.leg_a.kind === 'ws' &&
+    /user=erin/.test(mine.leg_a.detail) && mine.leg_b.kind === 'sip' && /^media: A rtp local=\d+/.test(mine.media), JSON.stringify(all));
+  await admin.bye();
   const st = await c.req('stats', { call_id: id });
   assert(st.result.a.received_packets >= 40 && st.result.b.received_packets >= 40, JSON.stringify(st));
   assert((await c.req('hangup', { call_id: id })).result, 'hangup replies');
