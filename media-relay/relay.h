@@ -124,6 +124,8 @@ int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *po
 int relay_ports_bind_rtcp(struct relay_ports *p, uint16_t port, int *fd);
 /* Returns a slot to the pool (the caller closes the fds). Any thread. */
 void relay_ports_release(struct relay_ports *p, uint16_t port);
+/* Counts the slots in use into gauge (a metric series) from now on. */
+void relay_ports_set_gauge(struct relay_ports *p, struct metric *gauge);
 unsigned relay_ports_capacity(const struct relay_ports *p);
 unsigned relay_ports_in_use(struct relay_ports *p);
 

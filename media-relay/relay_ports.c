@@ -23,6 +23,7 @@ struct relay_ports {
 	unsigned *ring; /* free slot indexes */
 	unsigned head, count;
 	bool *used;
+	struct metric *gauge; /* slots in use, or NULL */
 };
 
 int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct relay_ports **out)
@@ -106,6 +107,8 @@ static unsigned take(struct relay_ports *p)
 		p->head = (p->head + 1) % p->n;
 		p->count--;
 		p->used[idx] = true;
+		if (p->gauge)
+			metric_add(p->gauge, 1);
 	}
 	g_mutex_unlock(&p->lock);
 	return idx;
@@ -118,6 +121,8 @@ static void give(struct relay_ports *p, unsigned idx)
 		p->used[idx] = false;
 		p->ring[(p->head + p->count) % p->n] = idx;
 		p->count++;
+		if (p->gauge)
+			metric_add(p->gauge, -1);
 	} else {
 		LOGE("relay", NULL, "port slot %u released twice", idx);
 	}
@@ -176,6 +181,15 @@ void relay_ports_release(struct relay_ports *p, uint16_t port)
 		return;
 	}
 	give(p, (unsigned)(port - p->first) / 2);
+}
+
+void relay_ports_set_gauge(struct relay_ports *p, struct metric *gauge)
+{
+	g_mutex_lock(&p->lock);
+	p->gauge = gauge;
+	if (gauge)
+		metric_add(gauge, (int64_t)(p->n - p->count));
+	g_mutex_unlock(&p->lock);
 }
 
 unsigned relay_ports_capacity(const struct relay_ports *p)

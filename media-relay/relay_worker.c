@@ -577,6 +577,9 @@ static void metrics_init(struct relay *r)
 	struct metric_family *f;
 	f = metrics_family("gorgee_relay_sessions", "Relay sessions open", METRIC_GAUGE);
 	r->m_sessions = metrics_series(f, "");
+	f = metrics_family("gorgee_relay_ports_in_use", "Media port pairs held (RTP and RTCP)",
+			   METRIC_GAUGE);
+	relay_ports_set_gauge(r->ports, metrics_series(f, ""));
 	f = metrics_family("gorgee_relay_packets_total", "Relayed packets by direction and result",
 			   METRIC_COUNTER);
 	r->m_in_ok = metrics_series(f, "direction=\"in\",result=\"accepted\"");

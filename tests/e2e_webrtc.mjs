@@ -89,19 +89,22 @@ async function metric(name) {
   return line ? Number(line.split(' ')[1]) : NaN;
 }
 
-// (c): no call and no relay session left, within a few seconds of the end. A case may pass
-// the counts it started with (`base`), so that one leak fails one case, not every later one.
-async function assertIdle(what, base = { calls: 0, sessions: 0 }) {
-  let calls, sessions;
+// (c): no call, relay session or media port left, within a few seconds of the end. A case
+// may pass the counts it started with (`base`), so that one leak fails one case, not every
+// later one. (A relay session returns its ports once its ICE agent is gone.)
+async function assertIdle(what, base = { calls: 0, sessions: 0, ports: 0 }) {
+  let calls, sessions, ports;
   for (let i = 0; i < 50; i++) {
     calls = await metric('gorgee_calls');
     sessions = await metric('gorgee_relay_sessions');
-    if (calls === base.calls && sessions === base.sessions) return;
+    ports = await metric('gorgee_relay_ports_in_use');
+    if (calls === base.calls && sessions === base.sessions && ports === base.ports) return;
     await sleep(100);
   }
-  throw new Error(`${what}: gorgee_calls ${calls}, gorgee_relay_sessions ${sessions} (expected ${base.calls}, ${base.sessions})`);
+  throw new Error(`${what}: gorgee_calls ${calls}, gorgee_relay_sessions ${sessions}, gorgee_relay_ports_in_use ${ports} (expected ${JSON.stringify(base)})`);
 }
-const counts = async () => ({ calls: await metric('gorgee_calls'), sessions: await metric('gorgee_relay_sessions') });
+const counts = async () => ({ calls: await metric('gorgee_calls'), sessions: await metric('gorgee_relay_sessions'),
+  ports: await metric('gorgee_relay_ports_in_use') });
 
 function startBaresip() {
   const d = path.join(TMP, 'baresip');
