@@ -96,16 +96,17 @@ void b2b_on_replaces(struct b2b *b, struct sip_strans *st, const struct sip_msg 
 	struct leg *old = NULL;
 	const char *why = NULL;
 	struct log_ctx lc = {.leg = "replaces", .peer = src->ip};
+	/* RFC 3891 §6: taking over a call needs a trusted or authenticated requester (the
+	 * dialog identifiers alone are not a secret worth a call); checked first, so that
+	 * others cannot learn which dialogs exist from 481 and 486 */
+	if (!b2b_may_use_trunk(b, st, msg, src))
+		return;
 	int code = match(b, msg, &c, &old, &why);
 	if (code) {
 		LOGN(log_module, &lc, "INVITE with Replaces refused: %d %s", code, why ? why : "");
 		reply(b, st, code, why);
 		return;
 	}
-	/* RFC 3891 §6: taking over a call needs a trusted or authenticated requester (the
-	 * dialog identifiers alone are not a secret worth a call) */
-	if (!b2b_may_use_trunk(b, st, msg, src))
-		return;
 	struct slice sdp = {NULL, 0};
 	if (msg->body.len && (code = sip_body_sdp(msg, &sdp)) != 0) { /* BI-12 */
 		reply(b, st, code == EBADMSG ? 400 : 415, NULL);

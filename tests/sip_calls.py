@@ -598,7 +598,7 @@ def _():
     GW.settle()
 
 
-@case("INVITE with Replaces, bad inputs: malformed 400, two Replaces 400 (BI-04), 4 KB Call-ID 400 (BI-10), unknown dialog 481 (BI-15), early-only on an answered call 486")
+@case("INVITE with Replaces, bad inputs: malformed 400, two Replaces 400 (BI-04), 4 KB Call-ID 400 (BI-10), unknown dialog 481 (BI-15), early-only on an answered call 486, untrusted sender 407")
 def _():
     callee = uas(["-sn", "uas", "-m", "1"])
     r1 = call_up()
@@ -620,6 +620,12 @@ def _():
     r1.send("BYE")
     assert r1.recv()[0] == 200
     assert finish(callee) == 0
+    # RFC 3891 §6: an untrusted sender is challenged before any dialog is looked up
+    r = Raw(GW2)
+    r.send("INVITE", r.sdp(), extra="Replaces: a@b;to-tag=1;from-tag=2\r\n")
+    code, resp = r.recv()
+    assert code == 407, resp
+    r.ack(r.cseq)
     # a dialog that ended: 481 (its call is gone) or 603 (still being freed)
     r = Raw(GW)
     r.send("INVITE", r.sdp(), extra=f"Replaces: {r1.replaces()}\r\n")
