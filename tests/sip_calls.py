@@ -679,6 +679,32 @@ def _():
     GW.settle()
 
 
+@case("SEC-10 for SIP-to-SIP transfers: a REFER toward the trunk from a referrer not in calls.trusted gets NOTIFY 403; the call stays")
+def _():
+    with open(os.path.join(TMP, "xfer-trunk.csv"), "w") as f:
+        f.write("SEQUENTIAL\n1234@127.0.0.1;\n")
+    referer = uas(["-sf", scen("uas-referer-refused.xml"), "-m", "1", "-inf", os.path.join(TMP, "xfer-trunk.csv")],
+                  port=SEC_UAS)
+    r = Raw(GW2)
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 407, resp
+    r.ack(r.cseq)
+    r.send("INVITE", r.sdp(), extra=r.digest(resp, "alice", "wonderland7"))
+    code, ok = r.recv()
+    assert code == 200, ok
+    r.ack(r.cseq)
+    time.sleep(1.5)  # the REFER, its NOTIFYs
+    assert GW2.metric("gorgee_calls") == 1, "the call ended"
+    r.send("BYE")
+    code, resp = r.recv()
+    while f"CSeq: {r.cseq} BYE" not in resp:  # a 407 resent (its ACK had no To tag)
+        code, resp = r.recv()
+    assert code == 200, resp
+    assert finish(referer) == 0, "the referrer got 202, NOTIFY 100, NOTIFY 403 terminated, then BYE"
+    GW2.settle()
+
+
 @case("REFER bad inputs: no Refer-To, a bad escape (BI-02), Replaces without tags, two Replaces: 400 with a reason; the call stays up")
 def _():
     callee = uas(["-sn", "uas", "-m", "1"])
