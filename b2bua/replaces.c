@@ -71,6 +71,10 @@ static int match(struct b2b *b, const struct sip_msg *msg, struct call **cp, str
 	struct call *c = find(b, &r, lp, &early, &ours);
 	if (!c)
 		return 481;
+	/* a UAS dialog counts as confirmed in sip/ from our first tagged 1xx: the call's state
+	 * says whether it was answered */
+	if (c->state == CALL_ROUTING || c->state == CALL_CALLING || c->state == CALL_EARLY)
+		early = true;
 	if (c->state == CALL_ENDED)
 		return 603;
 	if (!early && r.early_only)

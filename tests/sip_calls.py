@@ -635,6 +635,57 @@ def _():
     GW.settle()
 
 
+@case("INVITE with Replaces without an offer: gorgee offers what the replaced caller had, the answer comes in the ACK; the replaced caller gets BYE")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r1 = call_up()
+    r2 = Raw(GW)
+    r2.send("INVITE", extra=f"Replaces: {r1.replaces()}\r\n")
+    code, resp = r2.recv()
+    assert code == 200 and re.search(r"m=audio \d+ RTP/AVP", resp), resp
+    r2.send("ACK", r2.sdp(), cseq=r2.cseq)
+    r1.wait_request("BYE")
+    with urllib.request.urlopen(f"http://127.0.0.1:{GW.http}/calls", timeout=5) as f:
+        dump = f.read().decode()
+    assert "state=active" in dump and f"dialog {r2.call_id} state=confirmed" in dump, dump
+    r2.send("BYE")
+    assert r2.recv()[0] == 200
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("INVITE with Replaces for early dialogs (RFC 3891 §3): the caller's early dialog 481, gorgee's own toward the ringing callee 486; the ringing call goes on, then is cancelled")
+def _():
+    callee = uas(["-sf", scen("uas-ring.xml"), "-m", "1"])
+    r1 = Raw(GW)
+    r1.send("INVITE", r1.sdp())
+    invite_branch = r1.last_branch
+    code, resp = r1.recv(final=False)
+    while code < 180:
+        code, resp = r1.recv(final=False)
+    gw_tag = re.search(r"\r\nTo: [^\r]*;tag=([^;\r\n]+)", resp).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{GW.http}/calls", timeout=5) as f:
+        dump = f.read().decode()
+    m = re.search(r"leg B sip: .*dialog (\S+) state=early local_tag=(\S+) remote_tag=(\S+)", dump)
+    assert m, dump
+    for rep, want in ((f"{r1.call_id};to-tag={gw_tag};from-tag={r1.tag}", 481),
+                      (f"{m.group(1)};to-tag={m.group(2)};from-tag={m.group(3)}", 486)):
+        r = Raw(GW)
+        r.send("INVITE", r.sdp(), extra=f"Replaces: {rep}\r\n")
+        code, resp = r.recv()
+        assert code == want, f"{rep}: {resp}"
+        r.ack(r.cseq)
+    r1.send("CANCEL", cseq=r1.cseq, branch=invite_branch)
+    code, resp = r1.recv()
+    while "CANCEL" not in resp.split("CSeq:")[1].split("\r\n")[0]:
+        code, resp = r1.recv()
+    assert code == 200, resp
+    code, resp = r1.recv()
+    assert code == 487, resp
+    assert finish(callee) == 0, "the callee got its CANCEL"
+    GW.settle()
+
+
 def register(user, password, port, gw=GW):
     reg = sipp(["-p", str(port), "-sf", scen("register-auth.xml"), "-m", "1", "-au", user,
                 "-ap", password, "-s", user, f"127.0.0.1:{gw.sip}"])
