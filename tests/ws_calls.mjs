@@ -313,11 +313,12 @@ class RawSip {
     });
     return this;
   }
-  send(method, { body = '', extra = '', cseq } = {}) {
+  send(method, { body = '', extra = '', cseq, branchOf } = {}) {
     const n = cseq || ++this.cseq;
+    const branch = `z9hG4bK${this.callId}-${branchOf || method}-${n}`;
     const ruri = `sip:1000@127.0.0.1:${sip}`;
     const to = `<${ruri}>` + (this.toTag ? `;tag=${this.toTag}` : '');
-    this.s.send(`${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${this.port};branch=z9hG4bK${this.callId}-${method}-${n};rport\r\n` +
+    this.s.send(`${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\n` +
       `From: <sip:raw@127.0.0.1>;tag=${this.tag}\r\nTo: ${to}\r\nCall-ID: ${this.callId}\r\nCSeq: ${n} ${method}\r\n` +
       `Max-Forwards: 70\r\nContact: <sip:raw@127.0.0.1:${this.port}>\r\n${extra}` +
       (body ? 'Content-Type: application/sdp\r\n' : '') + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, sip, '127.0.0.1');
@@ -385,6 +386,32 @@ test('INVITE with Replaces (RFC 3891): a new SIP party replaces the browser\'s; 
   x.close(); rtp.close(); xrtp.close(); await c.bye();
   await settle();
 });
+test('INVITE with Replaces cancelled before the browser answered its renegotiate: 487, the call goes on with the old party', async () => {
+  const callee = await uas(['-sn', 'uas', '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const d = await dialogOf(id, 'B');
+  const x = await new RawSip().open();
+  x.send('INVITE', { body: offer(40004), extra: `Replaces: ${d.callId};to-tag=${d.local};from-tag=${d.remote}\r\n` });
+  await c.event('renegotiate', (m) => m.call_id === id);
+  x.send('CANCEL', { cseq: x.cseq, branchOf: 'INVITE' });
+  const fin = await x.next((m) => /^SIP\/2\.0 487/.test(m), '487');
+  x.toTag = /\r\nTo: [^\r]*;tag=([^;\r\n]+)/.exec(fin)[1];
+  x.send('ACK', { cseq: x.cseq, branchOf: 'INVITE' });
+  const late = await c.req('renegotiate', { call_id: id, jsep: { type: 'answer', sdp: offer(rtp.address().port) } });
+  assert(late.result || late.error, JSON.stringify(late));
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`) && dump.includes(`dialog ${d.callId} state=confirmed`), dump);
+  assert(!c.msgs.some((m) => m.event === 'replaced'), 'no replaced event');
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the old party got the BYE');
+  x.close(); rtp.close(); await c.bye();
+  await settle();
+});
+
 // the relay port the browser sends to: from the call's answer
 function ans(c, id) { return c.msgs.find((m) => m.event === 'call_state' && m.call_id === id && m.data.state === 'answered').data.jsep.sdp; }
 
