@@ -60,7 +60,10 @@ struct leg_ops {
 	void (*request)(struct leg *l, const char *method, const char *ctype, const char *body,
 			size_t len);
 	/* a transfer the other party asks of this leg's user (RFC 3515 REFER received) */
-	void (*transfer_request)(struct leg *l, const char *to, const char *by);
+	void (*transfer_request)(struct leg *l, const char *to, const char *by,
+				 const char *replaces);
+	/* the party on the other side was replaced (RFC 3891): `party` is the new one's URI */
+	void (*replaced)(struct leg *l, const char *party);
 	/* progress of a transfer this leg asked for (RFC 3515 NOTIFY sipfrag status) */
 	void (*transfer_progress)(struct leg *l, int code, bool final);
 	/* the outcome of call_hold() this leg asked for: code 200 or the failure */
@@ -93,6 +96,9 @@ enum call_state {
 	CALL_HOLD_B,    /* the same for B */
 	CALL_REFERRED,  /* a SIP party sent REFER: its peer (a browser) is asked to accept */
 	CALL_TRANSFERRING, /* accepted: a new leg calls the Refer-To target in its place */
+	CALL_REPLACING, /* an INVITE with Replaces (RFC 3891) matched a SIP leg: its offer is
+			 * at the other party, whose answer goes in the new leg's 200 */
+	CALL_REPLACE_ACK, /* the new leg got its 200: its ACK puts it in the replaced leg's place */
 	CALL_CANCELLING,/* A gave up; B is being cancelled */
 	CALL_ENDED,
 };
@@ -111,6 +117,9 @@ struct call {
 	struct leg *xfer_new;
 	enum leg_side xfer_side;
 	char *xfer_to, *xfer_by;
+	char *xfer_replaces;  /* Replaces value (unescaped) for the INVITE to xfer_to, or NULL */
+	char *xfer_join;      /* attended transfer asked here: the other call (its id) whose
+			       * dialog the REFER's Replaces names, ended with this one */
 	bool xfer_gone;       /* the transferor hung up already (RFC 5589 allows it) */
 	int end_code;
 	char *end_reason;
@@ -157,7 +166,29 @@ void call_leg_notify(struct call *c, struct leg *l, int code, bool final);
  * is asked (transfer_request), then transfer_accept/transfer_reject decide. Returns the
  * status to answer the REFER with (202, or 403/491/501).
  */
-int call_leg_refer(struct call *c, struct leg *l, const char *to, const char *by);
+int call_leg_refer(struct call *c, struct leg *l, const char *to, const char *by,
+		   const char *replaces);
+/*
+ * Attended transfer asked by the leg on `side` (RFC 3891 with RFC 3515): the other leg (SIP)
+ * gets a REFER whose Refer-To is the SIP party of call `with` (reached directly, with
+ * Replaces naming its dialog with gorgee); on a final 2xx NOTIFY both calls end.
+ * 0, EINVAL (a party that is not SIP, a dialog not confirmed) or an errno.
+ */
+int call_transfer_attended(struct call *c, enum leg_side side, struct call *with,
+			   enum leg_side with_side, const char *by, call_transfer_fn *done,
+			   void *arg);
+/*
+ * An INVITE with a Replaces header (RFC 3891 §3), before any routing: matched against the
+ * SIP legs of every call; answers st itself (400, 481, 486, 603, 407 or the new call's 200).
+ */
+void b2b_on_replaces(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+		     const struct sip_src *src);
+/* Events of the calls in CALL_REPLACING (replaces.c). */
+void call_replace_event(struct call *c, struct leg *l, enum leg_ev ev, int code,
+			const char *reason, const char *sdp, size_t len);
+/* After the 202 of a REFER: with nobody to ask (the other party is SIP too), gorgee
+ * accepts it itself. */
+void call_transfer_auto(struct call *c);
 /* The browser's decision on a transfer_request. 0 or EINVAL (none pending). */
 int call_transfer_decide(struct call *c, bool accept);
 /* Events of the leg calling the transfer target, and of the others while it does. */
@@ -250,6 +281,21 @@ int leg_sip_request_x(struct leg *l, const char *method, const char *ctype, cons
 /* Sends REFER in the leg's dialog (Refer-To, Referred-By); fn gets the final response with
  * arg (not the leg). 0, EAGAIN or an errno. */
 int leg_sip_refer(struct leg *l, const char *to, const char *by, sip_response_fn *fn, void *arg);
+/* Whether the leg's dialog is the one r names, as seen from gorgee (RFC 3891 §3: to-tag is
+ * our tag, from-tag the peer's). *early: the dialog is not confirmed; *ours: gorgee sent
+ * the INVITE that made it (a B leg). */
+bool leg_sip_dialog_match(const struct leg *l, const struct sip_replaces *r, bool *early,
+			  bool *ours);
+/* The peer's target URI with ?Replaces= naming this leg's confirmed dialog as the peer
+ * sees it (to-tag: the peer's tag), for the Refer-To of an attended transfer (RFC 3891 §5).
+ * 0 or EAGAIN (no confirmed dialog). */
+int leg_sip_replaces_uri(const struct leg *l, GString *out);
+/* A B leg's INVITE carries this Replaces value (RFC 3891 §4). Copied. */
+void leg_sip_set_replaces(struct leg *l, const char *replaces);
+/* The peer's URI (From or To of the dialog's other end) for events; "" when unknown. */
+const char *leg_sip_peer_uri(const struct leg *l);
+/* The source of REFERs and in-dialog requests of this leg is in calls.trusted (SEC-10). */
+bool leg_sip_peer_trusted(const struct leg *l);
 /* Another contact to try when this one fails (serial forking by q, RFC 3261 §16.6). */
 void leg_sip_add_alternative(struct leg *l, const char *ruri, const char *hop);
 /* Digest credentials the B leg answers 401/407 with (once per challenge, BI-16). Copied. */
@@ -281,6 +327,8 @@ void b2b_target_clear(struct target *t);
 bool b2b_may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
 		       const struct sip_src *src);
 bool b2b_dialplan_allows(const struct b2b *b, const struct sip_uri *u);
+/* The address is in calls.trusted. */
+bool b2b_trusted(const struct b2b *b, const char *ip);
 /* MESSAGE (message.c): out of dialog from SIP; the WebSocket `message` request. */
 void b2b_on_message(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
 		    const struct sip_src *src);

@@ -12,6 +12,7 @@ static const char *const state_names[] = {
 	[CALL_REOFFER_B] = "reoffer-b",   [CALL_HOLD_A] = "hold-a",
 	[CALL_HOLD_B] = "hold-b",         [CALL_CANCELLING] = "cancelling",
 	[CALL_REFERRED] = "referred",     [CALL_TRANSFERRING] = "transferring",
+	[CALL_REPLACING] = "replacing",   [CALL_REPLACE_ACK] = "replace-ack",
 	[CALL_ENDED] = "ended",
 };
 
@@ -151,7 +152,11 @@ void call_end(struct call *c, int code, const char *reason)
 		for (int i = 0; i < 2; i++)
 			if (c->leg[i] && !(c->xfer_gone && i == (int)c->xfer_side))
 				c->leg[i]->ops->bye(c->leg[i], code, reason);
-		if (c->xfer_new)
+		if (c->xfer_new && c->state == CALL_REPLACING) /* a new UAS leg, not answered */
+			c->xfer_new->ops->fail(c->xfer_new, code >= 300 ? code : 480, reason);
+		else if (c->xfer_new && c->state == CALL_REPLACE_ACK)
+			c->xfer_new->ops->bye(c->xfer_new, code, reason);
+		else if (c->xfer_new)
 			c->xfer_new->ops->cancel(c->xfer_new);
 		break;
 	}
@@ -308,6 +313,10 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 		call_transfer_event(c, l, ev, code, reason, sdp, sdp_len);
 		return;
 	}
+	if (c->state == CALL_REPLACING || c->state == CALL_REPLACE_ACK) {
+		call_replace_event(c, l, ev, code, reason, sdp, sdp_len);
+		return;
+	}
 	switch (c->state) {
 	case CALL_ROUTING:
 		if (ev == LEG_EV_CANCEL || ev == LEG_EV_HANGUP) {
@@ -363,6 +372,8 @@ void call_leg_event(struct call *c, struct leg *l, enum leg_ev ev, int code, con
 	case CALL_ENDED:
 	case CALL_REFERRED:
 	case CALL_TRANSFERRING:
+	case CALL_REPLACING:
+	case CALL_REPLACE_ACK:
 		break;
 	}
 }
@@ -391,8 +402,42 @@ int call_transfer(struct call *c, enum leg_side side, const char *to, const char
 	t->done = done;
 	t->arg = arg;
 	int rc = leg_sip_refer(other, to, by, on_refer, t);
-	if (rc)
+	if (rc) {
 		g_free(t);
+	} else { /* a blind transfer joins nothing */
+		g_free(c->xfer_join);
+		c->xfer_join = NULL;
+	}
+	return rc;
+}
+
+int call_transfer_attended(struct call *c, enum leg_side side, struct call *with,
+			   enum leg_side with_side, const char *by, call_transfer_fn *done,
+			   void *arg)
+{
+	struct leg *other = c->leg[side == LEG_A ? LEG_B : LEG_A];
+	struct leg *party = with->leg[with_side == LEG_A ? LEG_B : LEG_A];
+	if (c == with || c->state != CALL_ACTIVE || with->state != CALL_ACTIVE || !leg_is_sip(other) ||
+	    !leg_is_sip(party))
+		return EINVAL;
+	GString *to = g_string_new(NULL);
+	struct transfer_req *t = g_new0(struct transfer_req, 1);
+	t->done = done;
+	t->arg = arg;
+	/* RFC 3891 §5 / RFC 5589 §7: the transferee calls the target directly, replacing the
+	 * target's dialog with gorgee; gorgee leaves both calls once that worked */
+	int rc = leg_sip_replaces_uri(party, to);
+	if (rc == 0)
+		rc = leg_sip_refer(other, to->str, by, on_refer, t);
+	if (rc) {
+		g_free(t);
+	} else {
+		g_free(c->xfer_join);
+		c->xfer_join = g_strdup(with->id);
+		struct log_ctx lc = ctx(c);
+		LOGI(log_module, &lc, "attended transfer: REFER to join call %s", with->id);
+	}
+	g_string_free(to, TRUE);
 	return rc;
 }
 
@@ -403,11 +448,18 @@ void call_leg_notify(struct call *c, struct leg *l, int code, bool final)
 		return;
 	if (other->ops->transfer_progress)
 		other->ops->transfer_progress(other, code, final);
+	if (final && (code < 200 || code >= 300)) { /* failed: the calls stay as they were */
+		g_free(c->xfer_join);
+		c->xfer_join = NULL;
+	}
 	if (final && code >= 200 && code < 300) { /* transferred: this call is over */
 		struct log_ctx lc = ctx(c);
 		LOGI(log_module, &lc, "transferred (NOTIFY %d): ending the call", code);
 		l->ops->bye(l, 0, NULL);
 		finish(c, 200, "transferred");
+		struct call *j = c->xfer_join ? g_hash_table_lookup(c->b->calls, c->xfer_join) : NULL;
+		if (j && j != c) /* attended: the other call was replaced at its SIP party */
+			call_end(j, 200, "transferred");
 	}
 }
 

@@ -15,6 +15,8 @@ struct sip_leg {
 	struct sip_src dst;          /* where requests in the dialog go (see next_hop_dst) */
 	char *contact;               /* our Contact header value */
 	char *call_id;               /* for logs */
+	char *peer_uri;              /* the peer's From (UAS) or To (UAC) URI, for events */
+	char *replaces;              /* UAC: the Replaces header value of our INVITE (RFC 3891) */
 	/* UAS: the INVITE we answer (NULL once its transaction ends) and our To tag */
 	struct sip_strans *st;
 	struct sip_strans *re_st;    /* a re-INVITE/UPDATE from the peer awaiting our answer */
@@ -362,7 +364,98 @@ static void reanswer(struct leg *base, int code, const char *sdp)
 	}
 }
 
-/* In-dialog requests for either side (the handler is shared; UAS and UAC differ little). */
+/* %XX decoding of a URI header value (RFC 3261 §19.1.1) into out (NUL-terminated); false
+ * when it does not fit or decodes to a control character (%00, CR, LF: BI-02). */
+static bool unescape(struct slice in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < in.len; i++) {
+		unsigned char ch = (unsigned char)in.p[i];
+		if (ch == '%') {
+			int hi = i + 2 < in.len ? g_ascii_xdigit_value(in.p[i + 1]) : -1;
+			int lo = hi >= 0 ? g_ascii_xdigit_value(in.p[i + 2]) : -1;
+			if (lo < 0)
+				return false;
+			ch = (unsigned char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (ch < 0x20 || ch == 0x7f || n + 1 >= cap)
+			return false;
+		out[n++] = (char)ch;
+	}
+	out[n] = '\0';
+	return true;
+}
+
+/*
+ * The Replaces header embedded in a Refer-To URI (RFC 3891 §5: "?Replaces=" escaped), checked
+ * as a Replaces header would be. *value gets it unescaped (g_free) or stays NULL without one.
+ * Returns NULL or the reason phrase of a 400 (malformed, or two of them: RFC 3891 §3).
+ */
+static const char *refer_replaces(const struct sip_uri *u, char **value)
+{
+	for (unsigned i = 0; i < u->headers.n; i++) {
+		const struct sip_param *h = &u->headers.p[i];
+		if (!slice_caseeqlit(h->name, "Replaces"))
+			continue; /* other embedded headers are not passed on */
+		char buf[SIP_MAX_CALL_ID + 256];
+		struct sip_replaces r;
+		if (*value)
+			return "Bad Refer-To (two Replaces)";
+		if (!unescape(h->value, buf, sizeof(buf)) ||
+		    sip_replaces_parse((struct slice){buf, strlen(buf)}, &r) != 0)
+			return "Bad Replaces in Refer-To";
+		*value = g_strdup(buf);
+	}
+	return NULL;
+}
+
+/* A REFER from the peer (RFC 3515): one Refer-To with a URI, which may embed a Replaces
+ * header (attended transfer, RFC 3891 §5) that the INVITE to the target carries. */
+static void refer_received(struct sip_leg *l, struct sip_strans *st, const struct sip_msg *msg)
+{
+	const struct sip_hdr *rt = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+	const struct sip_hdr *rb = sip_msg_hdr(msg, SIP_HDR_REFERRED_BY);
+	struct sip_addr to, by;
+	struct sip_uri u;
+	char *replaces = NULL;
+	const char *bad = NULL;
+	if (!rt || sip_msg_hdr_next(msg, rt))
+		bad = "Bad Refer-To (one is required)";
+	else if (sip_addr_parse(rt->value, &to) != 0 || !to.uri.len || to.uri.len > SIP_MAX_URI ||
+		 sip_uri_parse(to.uri, &u) != 0) /* BI-02: bad escapes fail here */
+		bad = "Bad Refer-To";
+	else
+		bad = refer_replaces(&u, &replaces);
+	struct log_ctx c = lctx(l);
+	if (bad) {
+		LOGN(log_module, &c, "REFER refused: %s", bad);
+		respond(l, st, 400, bad, NULL);
+		g_free(replaces);
+		return;
+	}
+	/* the target without its embedded headers (the '?' before the first one) */
+	size_t tlen = u.headers.n ? (size_t)(u.headers.p[0].name.p - 1 - to.uri.p) : to.uri.len;
+	char *target = g_strndup(to.uri.p, tlen);
+	char *referrer = rb && sip_addr_parse(rb->value, &by) == 0 && by.uri.len <= SIP_MAX_URI
+				 ? g_strndup(by.uri.p, by.uri.len)
+				 : g_strdup("");
+	int code = l->base.call && !l->released
+			   ? call_leg_refer(l->base.call, &l->base, target, referrer, replaces)
+			   : 481;
+	respond(l, st, code, NULL, NULL);
+	if (code == 202) { /* the implicit subscription's first NOTIFY (§2.4.4) */
+		static const char frag[] = "SIP/2.0 100 Trying\r\n";
+		leg_sip_request_x(&l->base, "NOTIFY", "message/sipfrag", frag, sizeof(frag) - 1,
+				  "Event: refer\r\nSubscription-State: active;expires=60\r\n", NULL, NULL);
+		if (l->base.call)
+			call_transfer_auto(l->base.call);
+	}
+	g_free(target);
+	g_free(referrer);
+	g_free(replaces);
+}
+
 /* In-dialog requests, for both sides (UAS and UAC differ little). */
 static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			       const struct sip_msg *msg, const struct sip_src *src, void *arg)
@@ -438,30 +531,9 @@ static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		}
 		return;
 	}
-	case SIP_METHOD_REFER: { /* the peer transfers its other party (RFC 3515) */
-		const struct sip_hdr *rt = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
-		const struct sip_hdr *rb = sip_msg_hdr(msg, SIP_HDR_REFERRED_BY);
-		struct sip_addr to, by;
-		if (!rt || sip_addr_parse(rt->value, &to) != 0 || !to.uri.len || to.uri.len > SIP_MAX_URI ||
-		    memchr(to.uri.p, '?', to.uri.len)) { /* embedded headers (Replaces): not yet */
-			respond(l, st, 400, "Bad Refer-To", NULL);
-			return;
-		}
-		char *target = g_strndup(to.uri.p, to.uri.len);
-		char *referrer = rb && sip_addr_parse(rb->value, &by) == 0 && by.uri.len <= SIP_MAX_URI
-					 ? g_strndup(by.uri.p, by.uri.len)
-					 : g_strdup("");
-		int code = l->base.call ? call_leg_refer(l->base.call, &l->base, target, referrer) : 481;
-		respond(l, st, code, NULL, NULL);
-		if (code == 202) { /* the implicit subscription's first NOTIFY (§2.4.4) */
-			static const char frag[] = "SIP/2.0 100 Trying\r\n";
-			leg_sip_request_x(&l->base, "NOTIFY", "message/sipfrag", frag, sizeof(frag) - 1,
-					  "Event: refer\r\nSubscription-State: active;expires=60\r\n", NULL, NULL);
-		}
-		g_free(target);
-		g_free(referrer);
+	case SIP_METHOD_REFER: /* the peer transfers its other party (RFC 3515) */
+		refer_received(l, st, msg);
 		return;
-	}
 	case SIP_METHOD_NOTIFY: { /* the implicit subscription of our REFER (RFC 3515 §2.4.4) */
 		const struct sip_hdr *ev = sip_msg_hdr(msg, SIP_HDR_EVENT);
 		if (!ev || !(slice_caseeqlit(ev->value, "refer") ||
@@ -748,8 +820,10 @@ static void send_invite(struct sip_leg *l, const char *authorization)
 		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
 	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: %u INVITE\r\nMax-Forwards: 70\r\n"
 			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK\r\n"
-			       "Supported: 100rel, timer\r\n",
+			       "Supported: 100rel, timer, replaces\r\n",
 			       l->to_uri, l->call_id, l->cseq);
+	if (l->replaces) /* RFC 3891 §4; Require: a target that ignored it would ring anew */
+		g_string_append_printf(h, "Replaces: %s\r\nRequire: replaces\r\n", l->replaces);
 	if (authorization)
 		g_string_append(h, authorization);
 	if (l->b->cfg.session_expires) /* RFC 4028 §7.1: we ask; the callee's 2xx decides */
@@ -888,6 +962,8 @@ static void leg_free(struct leg *base)
 		g_string_free(l->ack, TRUE);
 	g_free(l->contact);
 	g_free(l->call_id);
+	g_free(l->peer_uri);
+	g_free(l->replaces);
 	g_free(l->ruri);
 	g_free(l->next_hop);
 	g_free(l->from_uri);
@@ -991,6 +1067,7 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	l->dst = *src;
 	l->dst.raw = (struct slice){NULL, 0};
 	l->call_id = g_strndup(req->call_id.p, req->call_id.len);
+	l->peer_uri = g_strndup(req->from.uri.p, req->from.uri.len);
 	core_random_hex(l->local_tag, 8);
 	l->rel100 = has_option(req, SIP_HDR_SUPPORTED, "100rel") || has_option(req, SIP_HDR_REQUIRE, "100rel");
 	l->peer_timer = has_option(req, SIP_HDR_SUPPORTED, "timer") || has_option(req, SIP_HDR_REQUIRE, "timer");
@@ -1009,10 +1086,80 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 int leg_sip_refer(struct leg *base, const char *to, const char *by, sip_response_fn *fn, void *arg)
 {
 	struct sip_leg *l = (struct sip_leg *)base;
-	char extra[SIP_MAX_URI * 2 + 64];
-	g_snprintf(extra, sizeof(extra), "Refer-To: <%s>\r\nReferred-By: <%s>\r\nContact: <%s>\r\n", to,
-		   by, l->contact);
-	return leg_sip_request_x(base, "REFER", NULL, NULL, 0, extra, fn, arg);
+	char *extra = g_strdup_printf("Refer-To: <%s>\r\nReferred-By: <%s>\r\nContact: <%s>\r\n", to,
+				      by, l->contact);
+	int rc = leg_sip_request_x(base, "REFER", NULL, NULL, 0, extra, fn, arg);
+	g_free(extra);
+	return rc;
+}
+
+bool leg_sip_dialog_match(const struct leg *base, const struct sip_replaces *r, bool *early,
+			  bool *ours)
+{
+	if (!leg_is_sip(base))
+		return false;
+	const struct sip_leg *l = (const struct sip_leg *)base;
+	if (!l->dialog)
+		return false;
+	const char *cid = sip_dialog_call_id(l->dialog), *lt = sip_dialog_local_tag(l->dialog),
+		   *rt = sip_dialog_remote_tag(l->dialog);
+	if (!slice_eq(r->call_id, cid, strlen(cid)) || !slice_eq(r->to_tag, lt, strlen(lt)) ||
+	    !slice_eq(r->from_tag, rt, strlen(rt)))
+		return false;
+	*early = sip_dialog_state(l->dialog) != SIP_DIALOG_CONFIRMED;
+	*ours = !l->uas;
+	return true;
+}
+
+/* RFC 3261 §19.1.1 hvalue: what is not unreserved or hnv-unreserved is %XX. */
+static void escape_hvalue(GString *out, const char *s)
+{
+	for (; *s; s++) {
+		if (g_ascii_isalnum(*s) || strchr("-_.!~*'()[]/?:+$", *s))
+			g_string_append_c(out, *s);
+		else
+			g_string_append_printf(out, "%%%02X", (unsigned char)*s);
+	}
+}
+
+int leg_sip_replaces_uri(const struct leg *base, GString *out)
+{
+	const struct sip_leg *l = (const struct sip_leg *)base;
+	struct sip_uri u;
+	if (!leg_is_sip(base) || !l->dialog || l->released ||
+	    sip_dialog_state(l->dialog) != SIP_DIALOG_CONFIRMED)
+		return EAGAIN;
+	const char *target = sip_dialog_remote_target(l->dialog);
+	if (sip_uri_parse((struct slice){target, strlen(target)}, &u) != 0)
+		return EINVAL;
+	size_t tlen = u.headers.n ? (size_t)(u.headers.p[0].name.p - 1 - target) : strlen(target);
+	g_string_append_len(out, target, (gssize)tlen);
+	g_string_append(out, "?Replaces=");
+	/* as the peer sees the dialog: its tag is the to-tag (RFC 3891 §3) */
+	char *v = g_strdup_printf("%s;to-tag=%s;from-tag=%s", sip_dialog_call_id(l->dialog),
+				  sip_dialog_remote_tag(l->dialog), sip_dialog_local_tag(l->dialog));
+	escape_hvalue(out, v);
+	g_free(v);
+	return 0;
+}
+
+void leg_sip_set_replaces(struct leg *base, const char *replaces)
+{
+	struct sip_leg *l = (struct sip_leg *)base;
+	g_free(l->replaces);
+	l->replaces = g_strdup(replaces);
+}
+
+const char *leg_sip_peer_uri(const struct leg *base)
+{
+	const struct sip_leg *l = (const struct sip_leg *)base;
+	return l->uas ? (l->peer_uri ? l->peer_uri : "") : (l->to_uri ? l->to_uri : "");
+}
+
+bool leg_sip_peer_trusted(const struct leg *base)
+{
+	const struct sip_leg *l = (const struct sip_leg *)base;
+	return b2b_trusted(l->b, l->dst.ip);
 }
 
 void leg_sip_add_alternative(struct leg *base, const char *ruri, const char *hop)

@@ -223,12 +223,26 @@ static void ws_request(struct leg *base, const char *method, const char *ctype, 
 		json_pack("{s:s,s:s%}", "content_type", ctype, "body", body, len));
 }
 
-static void ws_transfer_request(struct leg *base, const char *to, const char *by)
+static void ws_transfer_request(struct leg *base, const char *to, const char *by,
+				const char *replaces)
+{
+	struct ws_leg *l = (struct ws_leg *)base;
+	json_t *d = json_pack("{s:s,s:s}", "to", to, "referred_by", by);
+	if (replaces) /* attended: the call to `to` replaces its call with the referrer */
+		json_object_set_new(d, "replaces", json_string(replaces));
+	if (l->session)
+		send_to(l, l->session, "transfer_request", l->req_id, d);
+	else
+		json_decref(d);
+}
+
+/* RFC 3891: another SIP party took the place of the one this browser talked to; the
+ * renegotiate offer toward it came first. */
+static void ws_replaced(struct leg *base, const char *party)
 {
 	struct ws_leg *l = (struct ws_leg *)base;
 	if (l->session)
-		send_to(l, l->session, "transfer_request", l->req_id,
-			json_pack("{s:s,s:s}", "to", to, "referred_by", by));
+		send_to(l, l->session, "replaced", l->req_id, json_pack("{s:s}", "party", party));
 }
 
 static void ws_transfer_progress(struct leg *base, int code, bool final)
@@ -303,6 +317,7 @@ static const struct leg_ops ws_ops = {
 	.request = ws_request,
 	.transfer_progress = ws_transfer_progress,
 	.transfer_request = ws_transfer_request,
+	.replaced = ws_replaced,
 	.release = ws_release,
 	.dump = ws_dump,
 	.free = ws_free,
@@ -643,6 +658,42 @@ static void on_transfer(int code, void *arg)
 	ws_req_unref(req);
 }
 
+static char *referred_by(struct b2b *b, struct ws_leg *l)
+{
+	return g_strdup_printf("sip:%s@%s", ws_session_user(l->session),
+			       *b->domain ? b->domain : b->contact_host);
+}
+
+/* Attended transfer (RFC 3891 §5): the SIP party of call_id is referred to the SIP party of
+ * replaces_call_id, both calls of this session, to replace that call's dialog with gorgee. */
+static void attended_transfer(struct ws_req *req, json_t *params, struct b2b *b, struct call *c,
+			      struct ws_leg *l)
+{
+	json_t *p2 = json_pack("{s:O}", "call_id", json_object_get(params, "replaces_call_id"));
+	struct call *c2;
+	struct ws_leg *l2 = own_leg(b, req, p2, &c2); /* replies the error itself */
+	json_decref(p2);
+	if (!l2)
+		return;
+	if (json_object_get(params, "to")) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "give 'to' or 'replaces_call_id', not both");
+		return;
+	}
+	char *by = referred_by(b, l);
+	json_decref(l->xfer_id);
+	l->xfer_id = json_incref(ws_req_id(req));
+	int rc = EINVAL;
+	if (l->state == WSL_UP && l2->state == WSL_UP) {
+		ws_req_ref(req); /* until on_transfer */
+		rc = call_transfer_attended(c, l->base.side, c2, l2->base.side, by, on_transfer, req);
+		if (rc)
+			ws_req_unref(req);
+	}
+	if (rc)
+		ws_req_error(req, WS_E_WRONG_STATE, "both calls must be answered, with a SIP party each");
+	g_free(by);
+}
+
 static void h_transfer(struct ws_req *req, json_t *params, void *arg)
 {
 	struct b2b *b = arg;
@@ -653,7 +704,7 @@ static void h_transfer(struct ws_req *req, json_t *params, void *arg)
 	const char *to = json_string_value(json_object_get(params, "to"));
 	struct sip_uri u;
 	if (json_object_get(params, "replaces_call_id")) {
-		ws_req_error(req, WS_E_NOT_AVAILABLE, "attended transfer (replaces_call_id) is not available yet");
+		attended_transfer(req, params, b, c, l);
 		return;
 	}
 	if (!to || sip_uri_parse((struct slice){to, strlen(to)}, &u) != 0 || u.scheme != SIP_SCHEME_SIP ||
@@ -661,15 +712,18 @@ static void h_transfer(struct ws_req *req, json_t *params, void *arg)
 		ws_req_error(req, WS_E_INVALID_PARAMS, "parameter 'to' must be a sip: URI");
 		return;
 	}
-	char *by = g_strdup_printf("sip:%s@%s", ws_session_user(l->session),
-				   *b->domain ? b->domain : b->contact_host);
+	char *by = referred_by(b, l);
 	json_decref(l->xfer_id);
 	l->xfer_id = json_incref(ws_req_id(req));
-	int rc = l->state == WSL_UP ? call_transfer(c, l->base.side, to, by, on_transfer, ws_req_ref(req)) : EINVAL;
-	if (rc) {
-		ws_req_unref(req);
-		ws_req_error(req, WS_E_WRONG_STATE, "only an answered call with a SIP party can be transferred");
+	int rc = EINVAL;
+	if (l->state == WSL_UP) {
+		ws_req_ref(req); /* until on_transfer */
+		rc = call_transfer(c, l->base.side, to, by, on_transfer, req);
+		if (rc)
+			ws_req_unref(req);
 	}
+	if (rc)
+		ws_req_error(req, WS_E_WRONG_STATE, "only an answered call with a SIP party can be transferred");
 	g_free(by);
 }
 

@@ -100,6 +100,11 @@ static bool trusted(const struct b2b *b, const char *ip)
 	return false;
 }
 
+bool b2b_trusted(const struct b2b *b, const char *ip)
+{
+	return trusted(b, ip);
+}
+
 static void reply(struct b2b *b, struct sip_strans *st, int code, const char *extra)
 {
 	GString *h = g_string_new(extra ? extra : "");
@@ -343,6 +348,10 @@ void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struc
 	}
 	if (msg->method_id == SIP_METHOD_MESSAGE) {
 		b2b_on_message(b, st, msg, src);
+		return;
+	}
+	if (sip_msg_hdr(msg, SIP_HDR_REPLACES)) { /* RFC 3891: a call of ours, not a route */
+		b2b_on_replaces(b, st, msg, src);
 		return;
 	}
 	b2b_find_target(b, &msg->ruri_parsed, false, &t);

@@ -1,6 +1,8 @@
 /* Transfers a SIP party asks for (RFC 3515 REFER received): the other party, a browser, is
- * asked; if it accepts, a new leg calls the Refer-To target and takes the referrer's place
- * on the same relay endpoint; the referrer hears the progress by NOTIFY (sipfrag). */
+ * asked (a SIP party is not: gorgee accepts for it); if accepted, a new leg calls the
+ * Refer-To target (with its Replaces, RFC 3891 §4, for an attended transfer) and takes the
+ * referrer's place on the same relay endpoint; the referrer hears the progress by NOTIFY
+ * (sipfrag). */
 #include <string.h>
 
 #include "b2b_int.h"
@@ -25,19 +27,35 @@ static void notify(struct call *c, int code, bool final)
 	leg_sip_request_x(x, "NOTIFY", "message/sipfrag", frag, strlen(frag), extra, NULL, NULL);
 }
 
-int call_leg_refer(struct call *c, struct leg *l, const char *to, const char *by)
+int call_leg_refer(struct call *c, struct leg *l, const char *to, const char *by,
+		   const char *replaces)
 {
 	struct leg *other = c->leg[l->side == LEG_A ? LEG_B : LEG_A];
 	if (c->state != CALL_ACTIVE)
 		return 491;
-	if (!other || !other->ops->transfer_request)
-		return 501; /* SIP-to-SIP transfers: not yet (they need their own SEC-10 rules) */
+	if (!other || (!other->ops->transfer_request && !leg_is_sip(other)))
+		return 501;
 	c->xfer_side = l->side;
+	g_free(c->xfer_to);
+	g_free(c->xfer_by);
+	g_free(c->xfer_replaces);
 	c->xfer_to = g_strdup(to);
 	c->xfer_by = g_strdup(by);
+	c->xfer_replaces = g_strdup(replaces);
 	call_set_state(c, CALL_REFERRED);
-	other->ops->transfer_request(other, to, by);
+	if (other->ops->transfer_request)
+		other->ops->transfer_request(other, to, by, replaces);
 	return 202;
+}
+
+void call_transfer_auto(struct call *c)
+{
+	struct leg *other = c->leg[!c->xfer_side];
+	if (c->state == CALL_REFERRED && other && !other->ops->transfer_request) {
+		struct log_ctx lc = ctx(c);
+		LOGI(log_module, &lc, "SIP-to-SIP transfer to %s: accepted by gorgee", c->xfer_to);
+		call_transfer_decide(c, true);
+	}
 }
 
 /* The referrer's place: the relay endpoint it used, offered afresh to the target. */
@@ -57,11 +75,17 @@ int call_transfer_decide(struct call *c, bool accept)
 	int code = 0;
 	if (sip_uri_parse((struct slice){c->xfer_to, strlen(c->xfer_to)}, &u) != 0)
 		code = 400;
+	struct leg *keep = c->leg[!c->xfer_side];
 	if (!code) {
-		/* accepted by the browser's user: routed as that user's own call would be */
-		b2b_find_target(c->b, &u, true, &t);
-		if (!t.code && (t.ws || (t.trunk && !b2b_dialplan_allows(c->b, &u))))
-			t.code = t.ws ? 501 : 403; /* browser-to-browser transfer: not yet */
+		/* accepted by the browser's user: routed as that user's own call would be; for a
+		 * SIP party, as a SIP caller's call, the trunk only for a trusted referrer (SEC-10) */
+		bool ws = leg_is_ws(keep);
+		b2b_find_target(c->b, &u, ws, &t);
+		if (!t.code && t.ws)
+			t.code = 501; /* a WebRTC leg toward a browser in a SIP party's place: not yet */
+		else if (!t.code && t.trunk &&
+			 (!b2b_dialplan_allows(c->b, &u) || (!ws && !leg_sip_peer_trusted(c->leg[c->xfer_side]))))
+			t.code = 403;
 		code = t.code;
 	}
 	if (!code && call_media_hold_offer(c->media, c->xfer_side, false, offer) != 0)
@@ -74,7 +98,11 @@ int call_transfer_decide(struct call *c, bool accept)
 		g_string_free(offer, TRUE);
 		return 0;
 	}
-	struct leg *n = leg_sip_new_uac(c->b, t.ruri, t.hop, c->from, NULL, c->xfer_to);
+	/* the new party sees the transferee as the caller */
+	struct leg *n = leg_sip_new_uac(c->b, t.ruri, t.hop, c->xfer_side == LEG_A ? c->to : c->from,
+					NULL, c->xfer_to);
+	if (c->xfer_replaces)
+		leg_sip_set_replaces(n, c->xfer_replaces);
 	n->call = c;
 	n->side = c->xfer_side;
 	c->xfer_new = n;
@@ -170,4 +198,6 @@ void call_transfer_free(struct call *c)
 	c->xfer_new = NULL;
 	g_free(c->xfer_to);
 	g_free(c->xfer_by);
+	g_free(c->xfer_replaces);
+	g_free(c->xfer_join);
 }

@@ -123,8 +123,8 @@ static bool unsupported_require(const struct sip_ua *ua, const struct sip_msg *r
 	for (const struct sip_hdr *h = sip_msg_hdr(req, SIP_HDR_REQUIRE); h;
 	     h = sip_msg_hdr_next(req, h)) {
 		struct slice v = h->value;
-		/* with calls: reliable provisionals (RFC 3262) */
-		bool calls = ua->invite_fn && slice_caseeqlit(v, "100rel");
+		/* with calls: reliable provisionals (RFC 3262), Replaces (RFC 3891) */
+		bool calls = ua->invite_fn && (slice_caseeqlit(v, "100rel") || slice_caseeqlit(v, "replaces"));
 		if (!slice_caseeqlit(v, "path") && !slice_caseeqlit(v, "outbound") && !calls) {
 			g_string_append_printf(unsupported, "Unsupported: " SLICE_FMT "\r\n",
 					       SLICE_ARG(v));
@@ -185,7 +185,7 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		status = 200;
 		g_string_append_printf(extra, "Allow: %s\r\nAccept: application/sdp\r\n"
 				       "Accept-Language: en\r\nSupported: %s\r\n", allow(ua),
-				       ua->invite_fn ? SUPPORTED ", 100rel" : SUPPORTED);
+				       ua->invite_fn ? SUPPORTED ", 100rel, replaces" : SUPPORTED);
 	} else if (msg->method_id != SIP_METHOD_OTHER) {
 		status = 405;
 		g_string_append_printf(extra, "Allow: %s\r\n", allow(ua));

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """SIP-to-SIP calls through gorgee's B2BUA with real peers: sipp uac -> gorgee -> sipp uas
 (INVITE/ACK/BYE, RTP both ways through the relay, CANCEL, 486, hold re-INVITE, BYE from the
-callee), routing (trunk, location service, SEC-10 trust and digest, dial plan, 480), and
-BAD-INPUTS BI-15, BI-16 and BI-26 with a raw UAC written here.
+callee), routing (trunk, location service, SEC-10 trust and digest, dial plan, 480),
+transfers (REFER between two SIP parties, blind and with Replaces; INVITE with Replaces,
+RFC 3891) and BAD-INPUTS BI-02, BI-04, BI-10, BI-15, BI-16 and BI-26 with a raw UAC written here.
 usage: sip_calls.py path/to/gorgee tests/sipp. Prints TAP."""
 import hashlib
 import os
@@ -177,6 +178,28 @@ class Raw:
     def ack(self, cseq):
         self.send("ACK", cseq=cseq)
 
+    def wait_request(self, method, timeout=5):
+        """The next request of this method from gorgee (answered 200, as are others)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            self.s.settimeout(max(0.1, end - time.time()))
+            try:
+                r = self.s.recvfrom(65535)[0].decode()
+            except socket.timeout:
+                break
+            if r.startswith("SIP/2.0"):
+                continue
+            self.reply_to(r, 200)
+            if r.startswith(method + " "):
+                self.s.settimeout(5)
+                return r
+        self.s.settimeout(5)
+        raise AssertionError(f"no {method} from gorgee")
+
+    def replaces(self):
+        """The Replaces value naming this UAC's dialog with gorgee, as gorgee sees it."""
+        return f"{self.call_id};to-tag={self.to_tag};from-tag={self.tag}"
+
     def digest(self, challenge, user, password, method="INVITE"):
         realm = re.search(r'realm="([^"]*)"', challenge).group(1)
         nonce = re.search(r'nonce="([^"]*)"', challenge).group(1)
@@ -203,6 +226,7 @@ def setup():
         f.write(uas_xml)
     GW.add_user("alice", "wonderland7")
     GW.add_user("carol", "carol-pw-1")
+    GW.add_user("dave", "dave-pw-1")
     GW.start()
     GW2.add_user("alice", "wonderland7")
     GW2.start()
@@ -520,6 +544,238 @@ def _():
     code, resp = r.recv()
     assert code == 403, resp
     r.ack(r.cseq)
+    assert finish(callee) == 0
+    GW.settle()
+
+
+def call_up(gw=GW):
+    """A raw caller with an answered call through gw (to the trunk's callee)."""
+    r = Raw(gw)
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 200, resp
+    r.ack(r.cseq)
+    return r
+
+
+@case("INVITE with Replaces (RFC 3891): a new caller takes an answered caller's place; the callee is re-offered its media, RTP flows to the new caller, the replaced one gets BYE")
+def _():
+    callee = uas(["-sf", scen("uas-reoffered.xml"), "-m", "1", "-rtp_echo"])
+    r1 = call_up()
+    r2 = Raw(GW)
+    r2.send("INVITE", r2.sdp(), extra=f"Replaces: {r1.replaces()}\r\nRequire: replaces\r\n")
+    code, resp = r2.recv()
+    assert code == 200 and "m=audio" in resp, resp
+    r2.ack(r2.cseq)
+    bye = r1.wait_request("BYE")
+    assert r1.call_id in bye, bye
+    # RTP from the new caller crosses the relay to the callee (echoing) and back to it
+    relay = int(re.search(r"m=audio (\d+)", resp).group(1))
+    pkt = bytearray(172)
+    pkt[0] = 0x80
+    r2.rtp.settimeout(0.2)
+    got = 0
+    for i in range(50):
+        pkt[2:4] = i.to_bytes(2, "big")
+        pkt[4:8] = (i * 160).to_bytes(4, "big")
+        pkt[8:12] = (0x4321).to_bytes(4, "big")
+        r2.rtp.sendto(bytes(pkt), ("127.0.0.1", relay))
+        try:
+            while True:
+                r2.rtp.recvfrom(2048)
+                got += 1
+        except socket.timeout:
+            pass
+        if got >= 10:
+            break
+    assert got >= 10, f"{got} RTP packets came back to the new caller"
+    with urllib.request.urlopen(f"http://127.0.0.1:{GW.http}/calls", timeout=5) as f:
+        dump = f.read().decode()
+    assert f"dialog {r2.call_id} state=confirmed" in dump and r1.call_id not in dump, dump
+    r2.send("BYE")
+    assert r2.recv()[0] == 200
+    assert finish(callee) == 0, "the callee got the re-INVITE and then the new caller's BYE"
+    GW.settle()
+
+
+@case("INVITE with Replaces, bad inputs: malformed 400, two Replaces 400 (BI-04), 4 KB Call-ID 400 (BI-10), unknown dialog 481 (BI-15), early-only on an answered call 486, untrusted sender 407")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r1 = call_up()
+    cases = [
+        (f"Replaces: {r1.call_id};to-tag={r1.to_tag}\r\n", 400),
+        (f"Replaces: {r1.replaces()}\r\nReplaces: {r1.replaces()}\r\n", 400),
+        (f"Replaces: {'x' * 4096};to-tag=a;from-tag=b\r\n", 400),
+        (f"Replaces: nosuch@nowhere;to-tag={r1.to_tag};from-tag={r1.tag}\r\n", 481),
+        (f"Replaces: {r1.call_id};to-tag={r1.tag};from-tag={r1.to_tag}\r\n", 481),  # tags swapped
+        (f"Replaces: {r1.replaces()};early-only\r\n", 486),
+    ]
+    for extra, want in cases:
+        r = Raw(GW)
+        r.send("INVITE", r.sdp(), extra=extra)
+        code, resp = r.recv()
+        assert code == want, f"{extra!r}: {resp}"
+        r.ack(r.cseq)
+    assert GW.metric("gorgee_calls") == 1, "the call is untouched"
+    r1.send("BYE")
+    assert r1.recv()[0] == 200
+    assert finish(callee) == 0
+    # RFC 3891 §6: an untrusted sender is challenged before any dialog is looked up
+    r = Raw(GW2)
+    r.send("INVITE", r.sdp(), extra="Replaces: a@b;to-tag=1;from-tag=2\r\n")
+    code, resp = r.recv()
+    assert code == 407, resp
+    r.ack(r.cseq)
+    # a dialog that ended: 481 (its call is gone) or 603 (still being freed)
+    r = Raw(GW)
+    r.send("INVITE", r.sdp(), extra=f"Replaces: {r1.replaces()}\r\n")
+    code, resp = r.recv()
+    assert code in (481, 603), resp
+    r.ack(r.cseq)
+    GW.settle()
+
+
+@case("INVITE with Replaces without an offer: gorgee offers what the replaced caller had, the answer comes in the ACK; the replaced caller gets BYE")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r1 = call_up()
+    r2 = Raw(GW)
+    r2.send("INVITE", extra=f"Replaces: {r1.replaces()}\r\n")
+    code, resp = r2.recv()
+    assert code == 200 and re.search(r"m=audio \d+ RTP/AVP", resp), resp
+    r2.send("ACK", r2.sdp(), cseq=r2.cseq)
+    r1.wait_request("BYE")
+    with urllib.request.urlopen(f"http://127.0.0.1:{GW.http}/calls", timeout=5) as f:
+        dump = f.read().decode()
+    assert "state=active" in dump and f"dialog {r2.call_id} state=confirmed" in dump, dump
+    r2.send("BYE")
+    assert r2.recv()[0] == 200
+    assert finish(callee) == 0
+    GW.settle()
+
+
+@case("INVITE with Replaces for early dialogs (RFC 3891 §3): the caller's early dialog 481, gorgee's own toward the ringing callee 486; the ringing call goes on, then is cancelled")
+def _():
+    callee = uas(["-sf", scen("uas-ring.xml"), "-m", "1"])
+    r1 = Raw(GW)
+    r1.send("INVITE", r1.sdp())
+    invite_branch = r1.last_branch
+    code, resp = r1.recv(final=False)
+    while code < 180:
+        code, resp = r1.recv(final=False)
+    gw_tag = re.search(r"\r\nTo: [^\r]*;tag=([^;\r\n]+)", resp).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{GW.http}/calls", timeout=5) as f:
+        dump = f.read().decode()
+    m = re.search(r"leg B sip: .*dialog (\S+) state=early local_tag=(\S+) remote_tag=(\S+)", dump)
+    assert m, dump
+    for rep, want in ((f"{r1.call_id};to-tag={gw_tag};from-tag={r1.tag}", 481),
+                      (f"{m.group(1)};to-tag={m.group(2)};from-tag={m.group(3)}", 486)):
+        r = Raw(GW)
+        r.send("INVITE", r.sdp(), extra=f"Replaces: {rep}\r\n")
+        code, resp = r.recv()
+        assert code == want, f"{rep}: {resp}"
+        r.ack(r.cseq)
+    r1.send("CANCEL", cseq=r1.cseq, branch=invite_branch)
+    code, resp = r1.recv()
+    while "CANCEL" not in resp.split("CSeq:")[1].split("\r\n")[0]:
+        code, resp = r1.recv()
+    assert code == 200, resp
+    code, resp = r1.recv()
+    assert code == 487, resp
+    assert finish(callee) == 0, "the callee got its CANCEL"
+    GW.settle()
+
+
+def register(user, password, port, gw=GW):
+    reg = sipp(["-p", str(port), "-sf", scen("register-auth.xml"), "-m", "1", "-au", user,
+                "-ap", password, "-s", user, f"127.0.0.1:{gw.sip}"])
+    assert finish(reg, 15) == 0, "registration failed"
+
+
+@case("SIP-to-SIP blind transfer: the callee REFERs the caller to a registered user; gorgee accepts for the caller, calls the target in the callee's place, NOTIFYs 100/180/200, BYEs the referrer")
+def _():
+    target_port = free_port()
+    register("dave", "dave-pw-1", target_port)
+    with open(os.path.join(TMP, "xfer.csv"), "w") as f:
+        f.write(f"SEQUENTIAL\ndave@127.0.0.1:{GW.sip};\n")
+    referer = uas(["-sf", scen("uas-referer.xml"), "-m", "1", "-inf", os.path.join(TMP, "xfer.csv")])
+    target = uas(["-sn", "uas", "-m", "1"], port=target_port)
+    r1 = call_up()
+    assert finish(referer, 15) == 0, "the referrer got 202, NOTIFYs 100, 180, 200 and its BYE"
+    with urllib.request.urlopen(f"http://127.0.0.1:{GW.http}/calls", timeout=5) as f:
+        dump = f.read().decode()
+    assert "state=active" in dump and f"127.0.0.1:{target_port}" in dump, dump
+    r1.send("BYE")
+    assert r1.recv()[0] == 200
+    assert finish(target) == 0, "the target got the call and the caller's BYE"
+    GW.settle()
+
+
+@case("SIP-to-SIP attended transfer (RFC 3891 §5): a REFER whose Refer-To embeds Replaces makes gorgee's INVITE to the target carry that Replaces header and Require: replaces")
+def _():
+    target_port = free_port()
+    register("dave", "dave-pw-1", target_port)
+    rep = "3848276298220188511@atlanta.example.com;to-tag=1234567;from-tag=abc-89"
+    esc = rep.replace("@", "%40").replace(";", "%3B").replace("=", "%3D")
+    with open(os.path.join(TMP, "xfer-rep.csv"), "w") as f:
+        f.write(f"SEQUENTIAL\ndave@127.0.0.1:{GW.sip}?Replaces={esc};{rep};\n")
+    referer = uas(["-sf", scen("uas-referer.xml"), "-m", "1", "-inf", os.path.join(TMP, "xfer-rep.csv")])
+    target = uas(["-sf", scen("uas-replaces.xml"), "-m", "1", "-inf", os.path.join(TMP, "xfer-rep.csv")],
+                 port=target_port)
+    r1 = call_up()
+    assert finish(referer, 15) == 0, "the referrer got 202, NOTIFYs 100, 180, 200 and its BYE"
+    r1.send("BYE")
+    assert r1.recv()[0] == 200
+    assert finish(target) == 0, "the target saw the Replaces it expected, then BYE"
+    GW.settle()
+
+
+@case("SEC-10 for SIP-to-SIP transfers: a REFER toward the trunk from a referrer not in calls.trusted gets NOTIFY 403; the call stays")
+def _():
+    with open(os.path.join(TMP, "xfer-trunk.csv"), "w") as f:
+        f.write("SEQUENTIAL\n1234@127.0.0.1;\n")
+    referer = uas(["-sf", scen("uas-referer-refused.xml"), "-m", "1", "-inf", os.path.join(TMP, "xfer-trunk.csv")],
+                  port=SEC_UAS)
+    r = Raw(GW2)
+    r.send("INVITE", r.sdp())
+    code, resp = r.recv()
+    assert code == 407, resp
+    r.ack(r.cseq)
+    r.send("INVITE", r.sdp(), extra=r.digest(resp, "alice", "wonderland7"))
+    code, ok = r.recv()
+    assert code == 200, ok
+    r.ack(r.cseq)
+    time.sleep(1.5)  # the REFER, its NOTIFYs
+    assert GW2.metric("gorgee_calls") == 1, "the call ended"
+    r.send("BYE")
+    code, resp = r.recv()
+    while f"CSeq: {r.cseq} BYE" not in resp:  # a 407 resent (its ACK had no To tag)
+        code, resp = r.recv()
+    assert code == 200, resp
+    assert finish(referer) == 0, "the referrer got 202, NOTIFY 100, NOTIFY 403 terminated, then BYE"
+    GW2.settle()
+
+
+@case("REFER bad inputs: no Refer-To, a bad escape (BI-02), Replaces without tags, two Replaces: 400 with a reason; the call stays up")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r1 = call_up()
+    good = f"{r1.call_id}%3Bto-tag%3D{r1.to_tag}%3Bfrom-tag%3D{r1.tag}"
+    cases = [
+        ("", "Bad Refer-To"),
+        ("Refer-To: <sip:%G1@127.0.0.1>\r\n", "Bad Refer-To"),
+        ("Refer-To: <sip:bob@127.0.0.1?Replaces=abc%40x>\r\n", "Bad Replaces in Refer-To"),
+        ("Refer-To: <sip:bob@127.0.0.1?Replaces=abc%00%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n", "Bad Replaces in Refer-To"),
+        (f"Refer-To: <sip:bob@127.0.0.1?Replaces={good}&Replaces={good}>\r\n", "Bad Refer-To (two Replaces)"),
+        ("Refer-To: <sip:a@127.0.0.1>\r\nRefer-To: <sip:b@127.0.0.1>\r\n", "Bad Refer-To"),
+    ]
+    for extra, why in cases:
+        r1.send("REFER", extra=extra)
+        code, resp = r1.recv()
+        assert code == 400 and resp.split("\r\n")[0].startswith(f"SIP/2.0 400 {why}"), f"{extra!r}: {resp}"
+    assert GW.metric("gorgee_calls") == 1
+    r1.send("BYE")
+    assert r1.recv()[0] == 200
     assert finish(callee) == 0
     GW.settle()
 

@@ -1,7 +1,10 @@
 // A WebSocket client calls baresip (a real SIP phone) through gorgee and audio flows both
 // ways: baresip's 440 Hz sine reaches the client as PCMU (checked by frequency), the
 // client's 1000 Hz tone reaches baresip (checked in baresip's recording); then baresip calls
-// the logged-in WS user, the client answers, baresip hangs up. The client offers plain
+// the logged-in WS user, the client answers, baresip hangs up; a WS user transfers baresip
+// (REFER) to another WS user, whom baresip then calls itself; baresip transfers the WS user
+// (its /transfer: REFER to gorgee), the user accepts and gorgee calls the target (baresip's
+// own address again: the only SIP phone here) in its place. The client offers plain
 // RTP/AVP (the browser's ICE/DTLS path is tested with Chromium in e2e tests).
 // usage: node ws_baresip.mjs path/to/gorgee     Prints TAP.
 import { spawn, execFileSync } from 'node:child_process';
@@ -59,7 +62,7 @@ async function start() {
     '--set', `calls.trunk=sip:127.0.0.1:${phonePort}`, '--set', 'calls.trusted=127.0.0.1',
     '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
     '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`, '--set', 'general.log_level=info'];
-  execFileSync(GORGEE, [...args, '--add-user', 'erin'], { input: 'erin-pass\n' });
+  for (const u of ['erin', 'gina']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
   gw = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   gw.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
   for (let i = 0; i < 100; i++) {
@@ -133,11 +136,19 @@ class Client {
   event(name, pred = () => true) { return this.until(() => this.msgs.find((m) => m.event === name && pred(m)), `event ${name}`); }
   state(id, st) { return this.event('call_state', (m) => m.call_id === id && m.data.state === st); }
 }
-async function login() {
+async function login(user = 'erin') {
   const c = new Client();
   await c.until(() => c.ws.readyState === WebSocket.OPEN, 'open');
-  assert((await c.req('login', { username: 'erin', password: 'erin-pass' })).result, 'login');
+  assert((await c.req('login', { username: user, password: `${user}-pass` })).result, 'login');
   return c;
+}
+// A WebRTC answer as a browser would give it (ICE and DTLS are not run here).
+function webrtcAnswer(o) {
+  const mid = (/a=mid:(\S+)/.exec(o) || [, '0'])[1];
+  return ['v=0', 'o=- 2 2 IN IP4 127.0.0.1', 's=-', 't=0 0', `a=group:BUNDLE ${mid}`,
+    'm=audio 9 UDP/TLS/RTP/SAVPF 0', 'c=IN IP4 0.0.0.0', 'a=ice-ufrag:wxyz', 'a=ice-pwd:abcdefghijklmnopqrstuvwx',
+    'a=fingerprint:sha-256 ' + Array(32).fill('CD').join(':'), 'a=setup:active', `a=mid:${mid}`,
+    'a=sendrecv', 'a=rtcp-mux', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
 }
 
 async function settle() {
@@ -213,6 +224,55 @@ test('baresip -> gorgee -> WS user: incoming_call, answer, baresip hangs up', as
   assert(e.data.by === 'remote', JSON.stringify(e));
   c.ws.close();
   await settle();
+});
+
+test('blind transfer of baresip (RFC 3515): the WS user REFERs baresip to another WS user; baresip calls her, its NOTIFY 200 ends the first call', async () => {
+  const c = await login();
+  const g = await login('gina');
+  const sdp = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+    'm=audio 40000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', ''].join('\r\n');
+  const r = await c.req('call', { to: 'sip:bob@127.0.0.1', jsep: { type: 'offer', sdp } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const t = await c.req('transfer', { call_id: id, to: `sip:gina@127.0.0.1:${sip}` });
+  assert(t.result && t.result.code === 202, JSON.stringify(t));
+  const inc = await g.event('incoming_call');
+  assert(/bob/.test(inc.data.from), JSON.stringify(inc.data).slice(0, 200));
+  assert((await g.req('answer', { call_id: inc.call_id, jsep: { type: 'answer', sdp: webrtcAnswer(inc.data.jsep.sdp) } })).result);
+  const fin = await c.event('transfer_progress', (m) => m.id === t.id && m.data.final);
+  assert(fin.data.code === 200, JSON.stringify(fin));
+  const e = await c.state(id, 'ended');
+  assert(e.data.reason === 'transferred', JSON.stringify(e));
+  await g.req('hangup', { call_id: inc.call_id });
+  await g.state(inc.call_id, 'ended');
+  c.ws.close(); g.ws.close();
+  await settle();
+});
+
+test('baresip transfers the WS user (its REFER): transfer_request, transfer_accept, gorgee calls the target, NOTIFY 200 to baresip, which is hung up', async () => {
+  const c = await login();
+  const sdp = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+    'm=audio 40002 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', ''].join('\r\n');
+  const r = await c.req('call', { to: 'sip:bob@127.0.0.1', jsep: { type: 'offer', sdp } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  await sleep(300);
+  const target = `sip:bob@127.0.0.1:${phonePort}`;
+  await ctrl('transfer', target);
+  const tr = await c.event('transfer_request', (m) => m.call_id === id);
+  assert(tr.data.to === target && !tr.data.replaces, JSON.stringify(tr));
+  assert((await c.req('transfer_accept', { call_id: id })).result);
+  const done = await c.event('transfer_progress', (m) => m.call_id === id && m.data.final);
+  assert(done.data.code === 200, JSON.stringify(done));
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`), dump);
+  await c.req('hangup', { call_id: id });
+  await c.state(id, 'ended');
+  c.ws.close();
+  await settle();
+  await sleep(300);
+  const calls = JSON.stringify(await ctrl('listcalls'));
+  assert(!/ESTABLISHED/i.test(calls), `baresip still has a call: ${calls}`);
 });
 
 (async () => {

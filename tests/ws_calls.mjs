@@ -2,7 +2,9 @@
 // WS -> SIP with RTP both ways (the client offers plain RTP/AVP: the signalling and relay
 // paths a browser takes, without ICE), busy, cancel, hangup from either side; SIP -> WS with
 // a WebRTC offer to every session of the user, the first answer wins, decline; correlation
-// of every event by request id and call_id; ownership and parameter errors.
+// of every event by request id and call_id; ownership and parameter errors; transfers: blind
+// both ways, attended (REFER with Replaces) both ways, and an INVITE with Replaces that
+// replaces the browser's SIP party (RFC 3891).
 // usage: node ws_calls.mjs path/to/gorgee tests/sipp     Prints TAP.
 import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -44,7 +46,7 @@ async function start() {
     '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
     '--set', 'general.log_level=info', '--set', 'registrar.digest_algorithms=md5,sha-256', '--set', `sip.trace_file=${DIR}/sip-trace.txt`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
   args.push('--set', 'calls.admins=dave, frank'); // the "calls" admin request
-  for (const u of ['erin', 'frank', 'dave']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
+  for (const u of ['erin', 'frank', 'dave', 'gina', 'hank']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
   proc = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
   for (let i = 0; i < 100; i++) {
@@ -301,6 +303,187 @@ test('transferred by the SIP party (REFER received): the browser accepts, gorgee
   assert(dump.includes(`call ${id} state=active`) && dump.includes(`127.0.0.1:${targetPort}`), dump);
   await c.req('hangup', { call_id: id });
   assert(await finished(target) === 0, 'the target got the call and its BYE');
+  rtp.close(); await c.bye();
+  await settle();
+});
+
+// A bare SIP UAC on UDP for what sipp cannot say here (an INVITE with Replaces built from
+// the /calls dump); answers gorgee's requests with 200.
+class RawSip {
+  async open() {
+    this.s = dgram.createSocket('udp4');
+    this.got = []; this.waiters = [];
+    await new Promise((r) => this.s.bind(0, '127.0.0.1', r));
+    this.port = this.s.address().port;
+    this.callId = `raw-${this.port}-${Date.now()}`; this.tag = `t${this.port}`; this.cseq = 0;
+    this.s.on('message', (d) => {
+      const m = d.toString();
+      if (!m.startsWith('SIP/2.0')) this.reply(m, 200);
+      this.got.push(m); this.waiters.splice(0).forEach((f) => f());
+    });
+    return this;
+  }
+  send(method, { body = '', extra = '', cseq, branchOf } = {}) {
+    const n = cseq || ++this.cseq;
+    const branch = `z9hG4bK${this.callId}-${branchOf || method}-${n}`;
+    const ruri = `sip:1000@127.0.0.1:${sip}`;
+    const to = `<${ruri}>` + (this.toTag ? `;tag=${this.toTag}` : '');
+    this.s.send(`${method} ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\n` +
+      `From: <sip:raw@127.0.0.1>;tag=${this.tag}\r\nTo: ${to}\r\nCall-ID: ${this.callId}\r\nCSeq: ${n} ${method}\r\n` +
+      `Max-Forwards: 70\r\nContact: <sip:raw@127.0.0.1:${this.port}>\r\n${extra}` +
+      (body ? 'Content-Type: application/sdp\r\n' : '') + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, sip, '127.0.0.1');
+  }
+  reply(req, code) {
+    const h = req.split('\r\n').filter((l) => /^(Via|From|To|Call-ID|CSeq):/.test(l));
+    this.s.send(`SIP/2.0 ${code} OK\r\n${h.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`, sip, '127.0.0.1');
+  }
+  async next(pred, what, ms = 8000) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const i = this.got.findIndex(pred);
+      if (i >= 0) return this.got.splice(i, 1)[0];
+      if (Date.now() > end) throw new Error(`raw SIP: timeout waiting for ${what}`);
+      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
+    }
+  }
+  async final() {
+    const r = await this.next((m) => /^SIP\/2\.0 [2-6]/.test(m), 'a final response');
+    const t = /\r\nTo: [^\r]*;tag=([^;\r\n]+)/.exec(r);
+    if (t) this.toTag = t[1];
+    return r;
+  }
+  close() { this.s.close(); }
+}
+
+// The dialog of a call's leg from GET /calls: {callId, local, remote, target}.
+async function dialogOf(id, leg) {
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  const block = dump.split(/^call /m).find((b) => b.startsWith(`${id} `));
+  const m = new RegExp(`leg ${leg} sip: .*dialog (\\S+) state=confirmed local_tag=(\\S+) remote_tag=(\\S+) target=(\\S+)`).exec(block || '');
+  assert(m, `no confirmed dialog on leg ${leg} of ${id}: ${dump}`);
+  return { callId: m[1], local: m[2], remote: m[3], target: m[4] };
+}
+
+test('INVITE with Replaces (RFC 3891): a new SIP party replaces the browser\'s; the browser gets renegotiate, then replaced; the old party gets BYE', async () => {
+  const callee = await uas(['-sn', 'uas', '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const d = await dialogOf(id, 'B');
+  const x = await new RawSip().open();
+  const xrtp = await rtpSocket();
+  x.send('INVITE', { body: offer(xrtp.address().port).replace('o=- 1 1', 'o=x 7 7'),
+    extra: `Replaces: ${d.callId};to-tag=${d.local};from-tag=${d.remote}\r\nRequire: replaces\r\n` });
+  const ren = await c.event('renegotiate', (m) => m.call_id === id);
+  assert(ren.data.jsep.type === 'offer' && /RTP\/AVP/.test(ren.data.jsep.sdp), JSON.stringify(ren));
+  const rr = await c.req('renegotiate', { call_id: id, jsep: { type: 'answer', sdp: offer(rtp.address().port) } });
+  assert(rr.result, JSON.stringify(rr));
+  const ok = await x.final();
+  assert(/^SIP\/2\.0 200/.test(ok) && /m=audio \d+ RTP\/AVP/.test(ok), ok);
+  x.send('ACK', { cseq: x.cseq });
+  const rp = await c.event('replaced', (m) => m.call_id === id);
+  assert(rp.data.party === 'sip:raw@127.0.0.1' && rp.id === r.id, JSON.stringify(rp));
+  assert(await finished(callee) === 0, 'the replaced party got BYE');
+  // media: the browser's RTP now reaches the new party
+  const relay = sdpPort(ans(c, id));
+  const pkt = Buffer.alloc(172); pkt[0] = 0x80; pkt.writeUInt32BE(0x777, 8);
+  for (let i = 0; i < 20 && xrtp.got < 5; i++) { pkt.writeUInt16BE(i, 2); rtp.send(pkt, relay, '127.0.0.1'); await sleep(20); }
+  assert(xrtp.got >= 5, `the new party got ${xrtp.got} RTP packets`);
+  await c.req('hangup', { call_id: id });
+  await x.next((m) => m.startsWith('BYE '), 'BYE to the new party');
+  x.close(); rtp.close(); xrtp.close(); await c.bye();
+  await settle();
+});
+test('INVITE with Replaces cancelled before the browser answered its renegotiate: 487, the call goes on with the old party', async () => {
+  const callee = await uas(['-sn', 'uas', '-m', '1']);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const d = await dialogOf(id, 'B');
+  const x = await new RawSip().open();
+  x.send('INVITE', { body: offer(40004), extra: `Replaces: ${d.callId};to-tag=${d.local};from-tag=${d.remote}\r\n` });
+  await c.event('renegotiate', (m) => m.call_id === id);
+  x.send('CANCEL', { cseq: x.cseq, branchOf: 'INVITE' });
+  const fin = await x.next((m) => /^SIP\/2\.0 487/.test(m), '487');
+  x.toTag = /\r\nTo: [^\r]*;tag=([^;\r\n]+)/.exec(fin)[1];
+  x.send('ACK', { cseq: x.cseq, branchOf: 'INVITE' });
+  const late = await c.req('renegotiate', { call_id: id, jsep: { type: 'answer', sdp: offer(rtp.address().port) } });
+  assert(late.result || late.error, JSON.stringify(late));
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(dump.includes(`call ${id} state=active`) && dump.includes(`dialog ${d.callId} state=confirmed`), dump);
+  assert(!c.msgs.some((m) => m.event === 'replaced'), 'no replaced event');
+  await c.req('hangup', { call_id: id });
+  assert(await finished(callee) === 0, 'the old party got the BYE');
+  x.close(); rtp.close(); await c.bye();
+  await settle();
+});
+
+// the relay port the browser sends to: from the call's answer
+function ans(c, id) { return c.msgs.find((m) => m.event === 'call_state' && m.call_id === id && m.data.state === 'answered').data.jsep.sdp; }
+
+test('attended transfer from the browser (transfer with replaces_call_id): REFER to call 1\'s party names call 2\'s party with Replaces; both calls end on success', async () => {
+  const p2Port = await freePort();
+  const reg = sipp(['-p', String(p2Port), '-sf', path.join(SIPP_DIR, 'register-auth.xml'), '-m', '1',
+    '-au', 'gina', '-ap', 'gina-pass', '-s', 'gina', `127.0.0.1:${sip}`]);
+  assert(await finished(reg) === 0, 'gina registered');
+  const p1 = await uas(['-sf', path.join(SIPP_DIR, 'uas-refer-replaces.xml'), '-m', '1']);
+  const p2 = await uas(['-sn', 'uas', '-m', '1'], p2Port);
+  const c = await login('erin');
+  const rtp1 = await rtpSocket(), rtp2 = await rtpSocket();
+  const r1 = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp1.address().port) } });
+  const r2 = await c.req('call', { to: 'gina', jsep: { type: 'offer', sdp: offer(rtp2.address().port) } });
+  const [id1, id2] = [r1.result.call_id, r2.result.call_id];
+  await c.state(id1, 'answered'); await c.state(id2, 'answered');
+  let e = await c.req('transfer', { call_id: id1, replaces_call_id: 'c-999999' });
+  assert(e.error && e.error.code === 422, JSON.stringify(e));
+  e = await c.req('transfer', { call_id: id1, replaces_call_id: id1 });
+  assert(e.error && e.error.code === 409, JSON.stringify(e));
+  e = await c.req('transfer', { call_id: id1, replaces_call_id: id2, to: 'sip:x@127.0.0.1' });
+  assert(e.error && e.error.code === 422, JSON.stringify(e));
+  const d = await dialogOf(id2, 'B');
+  const t = await c.req('transfer', { call_id: id1, replaces_call_id: id2 });
+  assert(t.result && t.result.code === 202, JSON.stringify(t));
+  const fin = await c.event('transfer_progress', (m) => m.id === t.id && m.data.final);
+  assert(fin.data.code === 200 && fin.call_id === id1, JSON.stringify(fin));
+  const e1 = await c.state(id1, 'ended'), e2 = await c.state(id2, 'ended');
+  assert(e1.data.reason === 'transferred' && e2.data.reason === 'transferred', JSON.stringify([e1, e2]));
+  assert(await finished(p1) === 0, 'call 1\'s party got the REFER with Replaces, then BYE');
+  assert(await finished(p2) === 0, 'call 2\'s party got BYE');
+  const esc = (v) => v.replace(/[^A-Za-z0-9\-_.!~*'()[\]/?:+$]/g, (ch) => '%' + ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
+  const want = `Refer-To: <${d.target}?Replaces=${esc(`${d.callId};to-tag=${d.remote};from-tag=${d.local}`)}>`;
+  const trace = fs.readFileSync(path.join(DIR, 'sip-trace.txt'), 'utf8');
+  assert(trace.includes(want), `trace lacks ${want}`);
+  rtp1.close(); rtp2.close(); await c.bye();
+  await settle();
+});
+
+test('attended transfer from the SIP side: a REFER whose Refer-To embeds Replaces reaches the browser (transfer_request with replaces); the INVITE to the target carries it', async () => {
+  const targetPort = await freePort();
+  const reg = sipp(['-p', String(targetPort), '-sf', path.join(SIPP_DIR, 'register-auth.xml'), '-m', '1',
+    '-au', 'hank', '-ap', 'hank-pass', '-s', 'hank', `127.0.0.1:${sip}`]);
+  assert(await finished(reg) === 0, 'hank registered');
+  const rep = '98asjd8@ws.example.org;to-tag=x1y2;from-tag=z3';
+  const escd = rep.replace(/@/g, '%40').replace(/;/g, '%3B').replace(/=/g, '%3D');
+  fs.writeFileSync(path.join(DIR, 'att.csv'), `SEQUENTIAL\nhank@127.0.0.1:${sip}?Replaces=${escd};${rep};\n`);
+  const referer = await uas(['-sf', path.join(SIPP_DIR, 'uas-referer.xml'), '-m', '1', '-inf', path.join(DIR, 'att.csv')]);
+  const target = await uas(['-sf', path.join(SIPP_DIR, 'uas-replaces.xml'), '-m', '1', '-inf', path.join(DIR, 'att.csv')], targetPort);
+  const c = await login('erin');
+  const rtp = await rtpSocket();
+  const r = await c.req('call', { to: '1000', jsep: { type: 'offer', sdp: offer(rtp.address().port) } });
+  const id = r.result.call_id;
+  await c.state(id, 'answered');
+  const tr = await c.event('transfer_request', (m) => m.call_id === id);
+  assert(tr.data.to === `sip:hank@127.0.0.1:${sip}` && tr.data.replaces === rep, JSON.stringify(tr));
+  assert((await c.req('transfer_accept', { call_id: id })).result);
+  const done = await c.event('transfer_progress', (m) => m.call_id === id && m.data.final);
+  assert(done.data.code === 200, JSON.stringify(done));
+  assert(await finished(referer) === 0, 'the referrer got 202, NOTIFYs up to 200, then BYE');
+  await c.req('hangup', { call_id: id });
+  assert(await finished(target) === 0, 'the target saw the Replaces header, then BYE');
   rtp.close(); await c.bye();
   await settle();
 });
