@@ -242,6 +242,15 @@ void call_media_free(struct call_media *m);
  */
 int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
 		     const char **why);
+/*
+ * The same for an offer from a party that is not yet in the call (an INVITE with Replaces,
+ * replaces.c): the relay keeps sending to the current party of side `from` until
+ * call_media_answer takes the other side's answer; call_media_offer_drop forgets such an
+ * offer (the new party left first), so media stays with the current party.
+ */
+int call_media_offer_deferred(struct call_media *m, int from, const char *sdp, size_t len,
+			      GString *out, const char **why);
+void call_media_offer_drop(struct call_media *m);
 /* The answer from side `from` to the offer we sent it; the answer for the other side in out. */
 int call_media_answer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
 		      const char **why);

@@ -31,6 +31,7 @@ struct call_media {
 					      * to A in A's 2xx with B's answer (A answers in ACK) */
 	char *offer;                         /* the offer in progress, as received */
 	int offer_from;
+	bool offer_unapplied;                /* the relay follows it only with the answer */
 	uint8_t offer_pt[RELAY_MAX_PT_ALLOW];
 	unsigned n_offer_pt;
 	GPtrArray *cand[2];                  /* our ICE candidates per leg ("candidate:...") */
@@ -413,8 +414,8 @@ static int take_answer(struct call_media *m, int side, const char *sdp, size_t l
 	return st;
 }
 
-int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
-		     const char **why)
+static int offer(struct call_media *m, int from, const char *sdp, size_t len, bool defer,
+		 GString *out, const char **why)
 {
 	static char err[128];
 	int to = !from;
@@ -439,7 +440,8 @@ int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len
 		goto out;
 	memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
 	m->n_offer_pt = ep.n_pt_allow;
-	if ((st = apply(m, from, &ep, r, why)) != 0)
+	defer = defer && m->rs;
+	if (!defer && (st = apply(m, from, &ep, r, why)) != 0)
 		goto out;
 	if (m->prof[to] == B2B_PROFILE_SDES && !m->key_out_len[to])
 		make_key(m, to, SDP_SUITE_AES_CM_128_HMAC_SHA1_80, 1);
@@ -456,7 +458,51 @@ int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len
 	g_free(m->offer);
 	m->offer = g_strndup(sdp, len);
 	m->offer_from = from;
+	m->offer_unapplied = defer;
 out:
+	secret_free(kin);
+	secret_free(kout);
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+	g_free(s);
+	return st;
+}
+
+int call_media_offer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
+		     const char **why)
+{
+	return offer(m, from, sdp, len, false, out, why);
+}
+
+int call_media_offer_deferred(struct call_media *m, int from, const char *sdp, size_t len,
+			      GString *out, const char **why)
+{
+	return offer(m, from, sdp, len, true, out, why);
+}
+
+void call_media_offer_drop(struct call_media *m)
+{
+	if (m->offer_unapplied) {
+		g_free(m->offer);
+		m->offer = NULL;
+		m->offer_unapplied = false;
+	}
+}
+
+/* A deferred offer (call_media_offer_deferred) reaches the relay now that it is answered. */
+static int apply_offer(struct call_media *m, const char **why)
+{
+	struct sdp_session *s = g_new(struct sdp_session, 1);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct relay_endpoint_params ep;
+	struct secret *kin = NULL, *kout = NULL;
+	int st = parse(m->offer, strlen(m->offer), s, r, why);
+	if (st == 0)
+		st = endpoint_from(m, m->offer_from, r, false, &ep, &kin, &kout, why);
+	if (st == 0)
+		st = apply(m, m->offer_from, &ep, r, why);
+	if (st == 0)
+		m->offer_unapplied = false;
 	secret_free(kin);
 	secret_free(kout);
 	OPENSSL_cleanse(r, sizeof(*r));
@@ -481,6 +527,8 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 		goto out;
 	}
 	if ((st = take_answer(m, from, sdp, len, s, r, true, &ep, why)) != 0)
+		goto out;
+	if (m->offer_unapplied && (st = apply_offer(m, why)) != 0)
 		goto out;
 	if (sdp_parse(m->offer, strlen(m->offer), o, &perr) != 0) {
 		*why = "offer lost";

@@ -44,6 +44,7 @@ static void drop_new(struct call *c)
 {
 	struct leg *n = c->xfer_new;
 	c->xfer_new = NULL;
+	call_media_offer_drop(c->media); /* the relay still sends to the party that stays */
 	n->ops->release(n);
 	n->ops->free(n);
 	call_set_state(c, CALL_ACTIVE);
@@ -130,7 +131,7 @@ void b2b_on_replaces(struct b2b *b, struct sip_strans *st, const struct sip_msg 
 	LOGI(log_module, &lc, "%s replaces leg %c", c->xfer_to, side == LEG_A ? 'A' : 'B');
 	GString *out = g_string_new(NULL);
 	if (sdp.len) { /* its offer goes to the party that stays; the answer comes back */
-		code = call_media_offer(c->media, side, sdp.p, sdp.len, out, &why);
+		code = call_media_offer_deferred(c->media, side, sdp.p, sdp.len, out, &why);
 		if (!code && (!keep->ops->reoffer || keep->ops->reoffer(keep, out->str) != 0)) {
 			code = 500;
 			why = "the other party cannot renegotiate now";

@@ -404,9 +404,13 @@ test('INVITE with Replaces cancelled before the browser answered its renegotiate
   const id = r.result.call_id;
   await c.state(id, 'answered');
   const d = await dialogOf(id, 'B');
+  const mediaB = async () => / B rtp local=\d+ remote=[^ \n]+/.exec(await (await fetch(`http://127.0.0.1:${http}/calls`)).text())[0];
+  const before = await mediaB();
   const x = await new RawSip().open();
   x.send('INVITE', { body: offer(40004), extra: `Replaces: ${d.callId};to-tag=${d.local};from-tag=${d.remote}\r\n` });
   await c.event('renegotiate', (m) => m.call_id === id);
+  // the relay keeps sending to the old party until the browser answers the new one's offer
+  assert(await mediaB() === before, `media moved before the answer: ${await mediaB()} (was ${before})`);
   x.send('CANCEL', { cseq: x.cseq, branchOf: 'INVITE' });
   const fin = await x.next((m) => /^SIP\/2\.0 487/.test(m), '487');
   x.toTag = /\r\nTo: [^\r]*;tag=([^;\r\n]+)/.exec(fin)[1];
@@ -416,6 +420,7 @@ test('INVITE with Replaces cancelled before the browser answered its renegotiate
   const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
   assert(dump.includes(`call ${id} state=active`) && dump.includes(`dialog ${d.callId} state=confirmed`), dump);
   assert(!c.msgs.some((m) => m.event === 'replaced'), 'no replaced event');
+  assert(await mediaB() === before, `media toward the old party not kept: ${await mediaB()} (was ${before})`);
   await c.req('hangup', { call_id: id });
   assert(await finished(callee) === 0, 'the old party got the BYE');
   x.close(); rtp.close(); await c.bye();
