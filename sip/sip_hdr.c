@@ -198,20 +198,20 @@ static int via_params(struct sip_via *out)
 		const struct sip_param *pa = &out->params.p[i];
 		struct slice v = pa->value;
 		uint64_t x;
-		if (sl_ieq(pa->name, "branch")) {
+		if (SL_IEQ_LIT(pa->name, "branch")) {
 			/* BI-03/BI-05: a bare magic cookie or an empty/huge branch is unusable */
 			if (!v.p || v.len == 0 || v.len > SIP_MAX_TOKEN || out->branch.p ||
 			    slice_eqlit(v, "z9hG4bK"))
 				return EBADMSG;
 			out->branch = v;
-		} else if (sl_ieq(pa->name, "received") || sl_ieq(pa->name, "maddr")) {
+		} else if (SL_IEQ_LIT(pa->name, "received") || SL_IEQ_LIT(pa->name, "maddr")) {
 			if (!v.p || !via_host_ok(v))
 				return EBADMSG;
 			if (pa->name.len == 5)
 				out->maddr = v;
 			else
 				out->received = v;
-		} else if (sl_ieq(pa->name, "rport")) {
+		} else if (SL_IEQ_LIT(pa->name, "rport")) {
 			out->rport = true;
 			if (v.p) {
 				if (sip_uint_parse(v, 65535, &x))
@@ -219,7 +219,7 @@ static int via_params(struct sip_via *out)
 				out->has_rport_value = true;
 				out->rport_value = (uint16_t)x;
 			}
-		} else if (sl_ieq(pa->name, "ttl")) {
+		} else if (SL_IEQ_LIT(pa->name, "ttl")) {
 			if (!v.p || sip_uint_parse(v, 255, &x))
 				return EBADMSG;
 			out->ttl = (int)x;
@@ -330,7 +330,7 @@ int sip_addr_parse(struct slice v, struct sip_addr *out)
 		return EBADMSG;
 	for (unsigned i = 0; i < out->params.n; i++) {
 		const struct sip_param *pa = &out->params.p[i];
-		if (!sl_ieq(pa->name, "tag"))
+		if (!SL_IEQ_LIT(pa->name, "tag"))
 			continue;
 		/* BI-04/BI-05: empty, huge or repeated tags are errors */
 		if (!pa->value.p || pa->value.len == 0 || pa->value.len > SIP_MAX_TOKEN || out->tag.p)

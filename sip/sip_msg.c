@@ -484,7 +484,13 @@ static void msg_init(struct sip_msg *m)
 	m->request = false;
 	m->method_id = SIP_METHOD_OTHER;
 	m->status = 0;
-	m->method = m->ruri = m->reason = m->body = m->call_id = m->content_type = sl(NULL, 0);
+	/* One slice a statement (see sip_uri_clear: chained ones stall on store forwarding). */
+	m->method = sl(NULL, 0);
+	m->ruri = sl(NULL, 0);
+	m->reason = sl(NULL, 0);
+	m->body = sl(NULL, 0);
+	m->call_id = sl(NULL, 0);
+	m->content_type = sl(NULL, 0);
 	sip_uri_clear(&m->ruri_parsed);
 	m->size = 0;
 	m->nhdr = 0;

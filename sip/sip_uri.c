@@ -153,11 +153,11 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 			return EBADMSG;
 	u->scheme_s = sl_range(p, colon);
 	p = colon + 1;
-	if (sl_ieq(u->scheme_s, "sip"))
+	if (SL_IEQ_LIT(u->scheme_s, "sip"))
 		u->scheme = SIP_SCHEME_SIP;
-	else if (sl_ieq(u->scheme_s, "sips"))
+	else if (SL_IEQ_LIT(u->scheme_s, "sips"))
 		u->scheme = SIP_SCHEME_SIPS;
-	else if (sl_ieq(u->scheme_s, "tel"))
+	else if (SL_IEQ_LIT(u->scheme_s, "tel"))
 		u->scheme = SIP_SCHEME_TEL;
 	if (u->scheme == SIP_SCHEME_SIP || u->scheme == SIP_SCHEME_SIPS)
 		return parse_sip(p, end, u);
