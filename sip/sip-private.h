@@ -36,17 +36,26 @@ static inline struct slice sl_range(const char *a, const char *b)
 
 /*
  * Next byte c in [p, end) or NULL. Header lines and URIs are short, so an inlined 16-byte
- * compare beats a call to memchr; the loads never pass end (the tail is scanned bytewise).
+ * compare beats a call to memchr. The loads never pass end: from 16 bytes on, the last block
+ * is the 16 bytes ending at end (overlapping ones already seen to hold no c) instead of a
+ * byte loop over up to 15 (perf: that tail was a quarter of the search time); only a span
+ * under 16 bytes is scanned bytewise.
  */
 static inline const char *sip_find_byte(const char *p, const char *end, char c)
 {
 #ifdef __SSE2__
 	const __m128i b = _mm_set1_epi8(c);
-	for (; end - p >= 16; p += 16) {
+	if (end - p >= 16) {
+		for (; end - p > 16; p += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b));
+			if (mask)
+				return p + __builtin_ctz(mask);
+		}
+		p = end - 16;
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b));
-		if (mask)
-			return p + __builtin_ctz(mask);
+		return mask ? p + __builtin_ctz(mask) : NULL;
 	}
 #endif
 	for (; p < end; p++)
