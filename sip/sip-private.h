@@ -82,12 +82,26 @@ static inline struct slice sip_trim(struct slice s)
 		b--;
 	return sl_range(a, b);
 }
+/*
+ * End of the run of bytes whose table entry has a bit of cls, from p within [p, end). Four
+ * lookups ANDed a step: one branch per four bytes instead of two per byte, and the lookups
+ * are independent loads. Runs here (names, hosts, tags, branches) are 3..40 bytes.
+ */
+static inline const char *run_cls(const uint8_t *t, unsigned cls, const char *p, const char *end)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	for (; end - p >= 4; p += 4, u += 4)
+		if (!(t[u[0]] & t[u[1]] & t[u[2]] & t[u[3]] & cls))
+			break;
+	while (p < end && (t[(unsigned char)*p] & cls))
+		p++;
+	return p;
+}
+
 /* Scans a token in [p, end); returns its end (== p when none). */
 static inline const char *scan_token(const char *p, const char *end)
 {
-	while (p < end && CC(*p, SC_TOKEN))
-		p++;
-	return p;
+	return run_cls(sip_cc, SC_TOKEN, p, end);
 }
 
 /*

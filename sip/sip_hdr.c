@@ -272,8 +272,7 @@ static const char *addr_display(const char *p, const char *end, struct sip_addr 
 		return p < end && *p == '<' ? p : NULL;
 	}
 	const char *s = p;
-	while (p < end && (CC(*p, SC_TOKEN) || CC(*p, SC_WS)))
-		p++;
+	p = run_cls(sip_cc, SC_TOKEN | SC_WS, p, end);
 	if (p == end || *p != '<')
 		return NULL;
 	if (p > s)
@@ -284,8 +283,7 @@ static const char *addr_display(const char *p, const char *end, struct sip_addr 
 /* name-addr when tokens and LWS lead to a '<' (a '<' inside a parameter does not count). */
 static bool is_name_addr(const char *p, const char *end)
 {
-	while (p < end && (CC(*p, SC_TOKEN) || CC(*p, SC_WS)))
-		p++;
+	p = run_cls(sip_cc, SC_TOKEN | SC_WS, p, end);
 	return p < end && *p == '<';
 }
 

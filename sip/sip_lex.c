@@ -159,7 +159,7 @@ const char *sip_scan_quoted(const char *p, const char *end, struct slice *out)
 }
 
 /* token characters plus ':' (a parameter value without quotes); one lookup a byte. */
-static const bool pvalue_char[256] = {
+static const uint8_t pvalue_char[256] = {
 	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
 	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
 	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
@@ -190,8 +190,7 @@ static const char *scan_pvalue(const char *p, const char *end, struct slice *v, 
 	}
 	/* token, plus ':' so host:port style values (received, maddr) survive */
 	const char *s = p;
-	while (p < end && pvalue_char[(unsigned char)*p])
-		p++;
+	p = run_cls(pvalue_char, 1, p, end);
 	if (p == s)
 		return NULL;
 	*v = sl_range(s, p);
@@ -273,8 +272,7 @@ const char *sip_hostport_scan(const char *p, const char *end, struct slice *host
 		p = q + 1;
 		*ipv6 = true;
 	} else {
-		while (p < end && CC(*p, SC_HOST))
-			p++;
+		p = run_cls(sip_cc, SC_HOST, p, end);
 		if (p == h)
 			return NULL;
 	}

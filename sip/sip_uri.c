@@ -36,9 +36,10 @@ static bool esc_eq(struct slice a, struct slice b, bool icase);
 static const char *scan_chars(const char *p, const char *end, unsigned cls)
 {
 	while (p < end) {
-		if (CC(*p, cls)) {
-			p++;
-		} else if (*p == '%') {
+		p = run_cls(sip_cc, cls, p, end);
+		if (p == end)
+			break;
+		if (*p == '%') {
 			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0)
 				return NULL;
 			p += 3;
