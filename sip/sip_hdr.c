@@ -233,10 +233,17 @@ int sip_via_parse(struct slice v, struct sip_via *out)
 	const char *p = v.p, *end = v.p + v.len;
 	sip_via_clear(out);
 	out->ttl = -1;
-	if (!(p = via_part(p, end, false, &out->proto)) ||
-	    !(p = via_part(p, end, true, &out->version)) ||
-	    !(p = via_part(p, end, true, &out->transport)))
+	if (v.len >= 8 && memcmp(p, "SIP/2.0/", 8) == 0) {
+		/* As nearly every Via starts: the slices the general path below makes */
+		out->proto = sl(p, 3);
+		out->version = sl(p + 4, 3);
+		if (!(p = via_part(p + 8, end, false, &out->transport)))
+			return EBADMSG;
+	} else if (!(p = via_part(p, end, false, &out->proto)) ||
+		   !(p = via_part(p, end, true, &out->version)) ||
+		   !(p = via_part(p, end, true, &out->transport))) {
 		return EBADMSG;
+	}
 	bool ipv6;
 	p = sip_hostport_scan(skip_ws(p, end), end, &out->host, &ipv6, &out->has_port, &out->port);
 	if (!p)
