@@ -195,6 +195,34 @@ static inline bool lit_ieq(const char *s, const char *lit, size_t n)
 /* sl_ieq for a literal as lit_ieq describes: its length is known at compile time. */
 #define SL_IEQ_LIT(s, lit) ((s).len == sizeof(lit) - 1 && lit_ieq((s).p, "" lit, sizeof(lit) - 1))
 
+/*
+ * Full header names by a perfect hash of (length, first and last letter): one compare per
+ * lookup. SIP_HDR_HASH gives every known name its own slot (checked by the unit tests, which
+ * look up each name); an unknown name lands anywhere and fails the compare. The table is in
+ * sip_hdr.c; the lookup is here so the message parser's line loop has no call.
+ */
+#define SIP_HDR_HASH(len, f, l) (((len) + (unsigned)(f) * 27u + (unsigned)(l)) & 127u)
+struct sip_hdr_slot {
+	uint8_t id, len;
+	char name[20];
+};
+extern const struct sip_hdr_slot sip_hdr_slots[128];
+
+/* sip_hdr_lookup without the compact forms (a one-letter name is SIP_HDR_OTHER here). */
+static inline enum sip_hdr_id hdr_lookup_full(struct slice name)
+{
+	if (name.len < 2 || name.len > 19) /* "" must not read name.p[-1] below */
+		return SIP_HDR_OTHER;
+	/* Every known name starts and ends with a letter, so | 0x20 is its lower case; any other
+	 * byte lands in some slot and fails the compare. No table lookup before the slot's.
+	 * Known names are letters and '-' only, as lit_ieq needs. */
+	unsigned f = (unsigned char)name.p[0] | 0x20u, l = (unsigned char)name.p[name.len - 1] | 0x20u;
+	const struct sip_hdr_slot *s = &sip_hdr_slots[SIP_HDR_HASH(name.len, f, l)];
+	if (s->len == name.len && lit_ieq(name.p, s->name, name.len))
+		return (enum sip_hdr_id)s->id;
+	return SIP_HDR_OTHER;
+}
+
 /* sip_params_find for a literal name: its length is known at compile time (no strlen). */
 static inline const struct sip_param *params_find_n(const struct sip_params *ps,
 						   const char *name, size_t n)

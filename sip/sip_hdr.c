@@ -56,16 +56,11 @@ const char *sip_hdr_name(enum sip_hdr_id id)
 }
 
 /*
- * Full names by a perfect hash of (length, first and last letter): one compare per lookup.
- * NAME_HASH gives every known name its own slot (checked by the unit tests, which look up
- * each name); an unknown name lands anywhere and fails the compare.
+ * Full names by SIP_HDR_HASH (sip-private.h). The slot holds the id, the length and the name
+ * itself: one cache line read per lookup. Not static: hdr_lookup_full reads it inline in the
+ * message parser.
  */
-#define NAME_HASH(len, f, l) (((len) + (unsigned)(f) * 27u + (unsigned)(l)) & 127u)
-/* The slot holds the id, the length and the name itself: one cache line read per lookup. */
-static const struct {
-	uint8_t id, len;
-	char name[20];
-} by_hash[128] = {
+const struct sip_hdr_slot sip_hdr_slots[128] = {
 	[1] = {SIP_HDR_REPLACES, 8, "Replaces"},
 	[2] = {SIP_HDR_WWW_AUTHENTICATE, 16, "WWW-Authenticate"},
 	[10] = {SIP_HDR_REFERRED_BY, 11, "Referred-By"},
@@ -116,46 +111,13 @@ static const uint8_t by_compact[26] = {
 	['x' - 'a'] = SIP_HDR_SESSION_EXPIRES,
 };
 
-/*
- * Case-insensitive compare of n (2..19) bytes of s with a known name (letters and '-' only),
- * a few overlapping word loads instead of a byte loop. Bit 6 marks a letter in the name, so
- * (c >> 1) & 0x20 is the case bit to ignore there and nothing at a '-': exactly mem_ieq
- * (only A-Z/a-z fold; '-' must match itself, so '\r' | 0x20 == '-' cannot sneak in).
- */
-static inline bool word_ieq(const char *s, const char *name, size_t off, size_t w)
-{
-	uint64_t x = 0, c = 0;
-	memcpy(&x, s + off, w);
-	memcpy(&c, name + off, w);
-	uint64_t fold = (c >> 1) & 0x2020202020202020u;
-	return (x | fold) == (c | fold);
-}
-
-static inline bool name_eq(const char *s, const char *name, size_t n)
-{
-	if (n >= 8)
-		return word_ieq(s, name, 0, 8) && word_ieq(s, name, n - 8, 8) &&
-		       (n <= 16 || word_ieq(s, name, 8, 8));
-	if (n >= 4)
-		return word_ieq(s, name, 0, 4) && word_ieq(s, name, n - 4, 4);
-	return word_ieq(s, name, 0, 2) && word_ieq(s, name, n - 2, 2);
-}
-
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
 	if (name.len == 1) {
 		unsigned c = sip_lc[(unsigned char)name.p[0]] - 'a';
 		return c < 26 ? (enum sip_hdr_id)by_compact[c] : SIP_HDR_OTHER;
 	}
-	if (name.len < 2 || name.len > 19) /* "" must not read name.p[-1] below */
-		return SIP_HDR_OTHER;
-	/* Every known name starts and ends with a letter, so | 0x20 is its lower case; any other
-	 * byte lands in some slot and fails the compare. No table lookup before the slot's. */
-	unsigned f = (unsigned char)name.p[0] | 0x20u, l = (unsigned char)name.p[name.len - 1] | 0x20u;
-	unsigned h = NAME_HASH(name.len, f, l);
-	if (by_hash[h].len == name.len && name_eq(name.p, by_hash[h].name, name.len))
-		return (enum sip_hdr_id)by_hash[h].id;
-	return SIP_HDR_OTHER;
+	return hdr_lookup_full(name);
 }
 
 /* ---- Via (RFC 3261 §20.42) ------------------------------------------------------------- */

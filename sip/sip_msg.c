@@ -233,7 +233,7 @@ static int parse_header_line(struct pctx *c, const char *p, const char *end)
 	if (ne == p)
 		return fail(c, 400, "bad header line");
 	struct slice name = sl_range(p, ne);
-	enum sip_hdr_id id = sip_hdr_lookup(name);
+	enum sip_hdr_id id = name.len == 1 ? sip_hdr_lookup(name) : hdr_lookup_full(name);
 	if (id == SIP_HDR_OTHER && scan_token(p, ne) != ne)
 		return fail(c, 400, "bad header line");
 	struct slice v = sip_trim(sl_range(colon + 1, end));
