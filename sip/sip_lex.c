@@ -235,6 +235,20 @@ int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out)
 	uint64_t x = 0;
 	if (v.len == 0)
 		return EBADMSG;
+	if (v.len <= 19) {
+		/* 19 digits stay below 10^19 < 2^64: nothing can wrap, one compare with max at the
+		 * end (x only grows, so a prefix above max means the whole is above it) */
+		for (size_t i = 0; i < v.len; i++) {
+			unsigned d = (unsigned char)v.p[i] - '0';
+			if (d > 9)
+				return EBADMSG;
+			x = x * 10 + d;
+		}
+		if (x > max)
+			return EBADMSG;
+		*out = x;
+		return 0;
+	}
 	for (size_t i = 0; i < v.len; i++) {
 		unsigned d = (unsigned char)v.p[i] - '0';
 		if (d > 9)
