@@ -142,10 +142,11 @@ static inline bool sl_ieq_sl(struct slice a, struct slice b)
 }
 
 /*
- * Case-insensitive compare of n bytes at s with lit, a literal of letters, digits and "-+."
- * only (every parameter and scheme name compared here): overlapping word loads instead of a
- * byte loop. Bit 6 marks a letter in lit, so (c >> 1) & 0x20 is the case bit to ignore there
- * and nothing at a digit or "-+.": exactly mem_ieq for such literals.
+ * Case-insensitive compare of n bytes at s with lit, a literal of letters and bytes below
+ * 0x40 only (digits, "-+.:": every header, parameter and scheme name compared here):
+ * overlapping word loads instead of a byte loop. Bit 6 marks a letter in lit, so
+ * (c >> 1) & 0x20 is the case bit to ignore there and nothing at a digit or "-+.:": exactly
+ * mem_ieq for such literals (test_sip_msg checks it byte by byte).
  */
 static inline uint64_t load_n(const char *p, size_t w)
 {
