@@ -56,16 +56,11 @@ const char *sip_hdr_name(enum sip_hdr_id id)
 }
 
 /*
- * Full names by a perfect hash of (length, first and last letter): one compare per lookup.
- * NAME_HASH gives every known name its own slot (checked by the unit tests, which look up
- * each name); an unknown name lands anywhere and fails the compare.
+ * Full names by SIP_HDR_HASH (sip-private.h). The slot holds the id, the length and the name
+ * itself: one cache line read per lookup. Not static: hdr_lookup_full reads it inline in the
+ * message parser.
  */
-#define NAME_HASH(len, f, l) (((len) + (unsigned)(f) * 27u + (unsigned)(l)) & 127u)
-/* The slot holds the id, the length and the name itself: one cache line read per lookup. */
-static const struct {
-	uint8_t id, len;
-	char name[20];
-} by_hash[128] = {
+const struct sip_hdr_slot sip_hdr_slots[128] = {
 	[1] = {SIP_HDR_REPLACES, 8, "Replaces"},
 	[2] = {SIP_HDR_WWW_AUTHENTICATE, 16, "WWW-Authenticate"},
 	[10] = {SIP_HDR_REFERRED_BY, 11, "Referred-By"},
@@ -116,46 +111,13 @@ static const uint8_t by_compact[26] = {
 	['x' - 'a'] = SIP_HDR_SESSION_EXPIRES,
 };
 
-/*
- * Case-insensitive compare of n (2..19) bytes of s with a known name (letters and '-' only),
- * a few overlapping word loads instead of a byte loop. Bit 6 marks a letter in the name, so
- * (c >> 1) & 0x20 is the case bit to ignore there and nothing at a '-': exactly mem_ieq
- * (only A-Z/a-z fold; '-' must match itself, so '\r' | 0x20 == '-' cannot sneak in).
- */
-static inline bool word_ieq(const char *s, const char *name, size_t off, size_t w)
-{
-	uint64_t x = 0, c = 0;
-	memcpy(&x, s + off, w);
-	memcpy(&c, name + off, w);
-	uint64_t fold = (c >> 1) & 0x2020202020202020u;
-	return (x | fold) == (c | fold);
-}
-
-static inline bool name_eq(const char *s, const char *name, size_t n)
-{
-	if (n >= 8)
-		return word_ieq(s, name, 0, 8) && word_ieq(s, name, n - 8, 8) &&
-		       (n <= 16 || word_ieq(s, name, 8, 8));
-	if (n >= 4)
-		return word_ieq(s, name, 0, 4) && word_ieq(s, name, n - 4, 4);
-	return word_ieq(s, name, 0, 2) && word_ieq(s, name, n - 2, 2);
-}
-
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
 	if (name.len == 1) {
 		unsigned c = sip_lc[(unsigned char)name.p[0]] - 'a';
 		return c < 26 ? (enum sip_hdr_id)by_compact[c] : SIP_HDR_OTHER;
 	}
-	if (name.len < 2 || name.len > 19) /* "" must not read name.p[-1] below */
-		return SIP_HDR_OTHER;
-	/* Every known name starts and ends with a letter, so | 0x20 is its lower case; any other
-	 * byte lands in some slot and fails the compare. No table lookup before the slot's. */
-	unsigned f = (unsigned char)name.p[0] | 0x20u, l = (unsigned char)name.p[name.len - 1] | 0x20u;
-	unsigned h = NAME_HASH(name.len, f, l);
-	if (by_hash[h].len == name.len && name_eq(name.p, by_hash[h].name, name.len))
-		return (enum sip_hdr_id)by_hash[h].id;
-	return SIP_HDR_OTHER;
+	return hdr_lookup_full(name);
 }
 
 /* ---- Via (RFC 3261 §20.42) ------------------------------------------------------------- */
@@ -198,20 +160,20 @@ static int via_params(struct sip_via *out)
 		const struct sip_param *pa = &out->params.p[i];
 		struct slice v = pa->value;
 		uint64_t x;
-		if (sl_ieq(pa->name, "branch")) {
+		if (SL_IEQ_LIT(pa->name, "branch")) {
 			/* BI-03/BI-05: a bare magic cookie or an empty/huge branch is unusable */
 			if (!v.p || v.len == 0 || v.len > SIP_MAX_TOKEN || out->branch.p ||
 			    slice_eqlit(v, "z9hG4bK"))
 				return EBADMSG;
 			out->branch = v;
-		} else if (sl_ieq(pa->name, "received") || sl_ieq(pa->name, "maddr")) {
+		} else if (SL_IEQ_LIT(pa->name, "received") || SL_IEQ_LIT(pa->name, "maddr")) {
 			if (!v.p || !via_host_ok(v))
 				return EBADMSG;
 			if (pa->name.len == 5)
 				out->maddr = v;
 			else
 				out->received = v;
-		} else if (sl_ieq(pa->name, "rport")) {
+		} else if (SL_IEQ_LIT(pa->name, "rport")) {
 			out->rport = true;
 			if (v.p) {
 				if (sip_uint_parse(v, 65535, &x))
@@ -219,7 +181,7 @@ static int via_params(struct sip_via *out)
 				out->has_rport_value = true;
 				out->rport_value = (uint16_t)x;
 			}
-		} else if (sl_ieq(pa->name, "ttl")) {
+		} else if (SL_IEQ_LIT(pa->name, "ttl")) {
 			if (!v.p || sip_uint_parse(v, 255, &x))
 				return EBADMSG;
 			out->ttl = (int)x;
@@ -233,10 +195,17 @@ int sip_via_parse(struct slice v, struct sip_via *out)
 	const char *p = v.p, *end = v.p + v.len;
 	sip_via_clear(out);
 	out->ttl = -1;
-	if (!(p = via_part(p, end, false, &out->proto)) ||
-	    !(p = via_part(p, end, true, &out->version)) ||
-	    !(p = via_part(p, end, true, &out->transport)))
+	if (v.len >= 8 && memcmp(p, "SIP/2.0/", 8) == 0) {
+		/* As nearly every Via starts: the slices the general path below makes */
+		out->proto = sl(p, 3);
+		out->version = sl(p + 4, 3);
+		if (!(p = via_part(p + 8, end, false, &out->transport)))
+			return EBADMSG;
+	} else if (!(p = via_part(p, end, false, &out->proto)) ||
+		   !(p = via_part(p, end, true, &out->version)) ||
+		   !(p = via_part(p, end, true, &out->transport))) {
 		return EBADMSG;
+	}
 	bool ipv6;
 	p = sip_hostport_scan(skip_ws(p, end), end, &out->host, &ipv6, &out->has_port, &out->port);
 	if (!p)
@@ -272,8 +241,7 @@ static const char *addr_display(const char *p, const char *end, struct sip_addr 
 		return p < end && *p == '<' ? p : NULL;
 	}
 	const char *s = p;
-	while (p < end && (CC(*p, SC_TOKEN) || CC(*p, SC_WS)))
-		p++;
+	p = run_cls(sip_cc, SC_TOKEN | SC_WS, p, end);
 	if (p == end || *p != '<')
 		return NULL;
 	if (p > s)
@@ -284,8 +252,7 @@ static const char *addr_display(const char *p, const char *end, struct sip_addr 
 /* name-addr when tokens and LWS lead to a '<' (a '<' inside a parameter does not count). */
 static bool is_name_addr(const char *p, const char *end)
 {
-	while (p < end && (CC(*p, SC_TOKEN) || CC(*p, SC_WS)))
-		p++;
+	p = run_cls(sip_cc, SC_TOKEN | SC_WS, p, end);
 	return p < end && *p == '<';
 }
 
@@ -330,7 +297,7 @@ int sip_addr_parse(struct slice v, struct sip_addr *out)
 		return EBADMSG;
 	for (unsigned i = 0; i < out->params.n; i++) {
 		const struct sip_param *pa = &out->params.p[i];
-		if (!sl_ieq(pa->name, "tag"))
+		if (!SL_IEQ_LIT(pa->name, "tag"))
 			continue;
 		/* BI-04/BI-05: empty, huge or repeated tags are errors */
 		if (!pa->value.p || pa->value.len == 0 || pa->value.len > SIP_MAX_TOKEN || out->tag.p)

@@ -23,7 +23,7 @@ static int auth_param_add(struct sip_auth *out, struct slice name, struct slice 
 	if (v.len > SIP_MAX_AUTH_VALUE || out->params.n >= SIP_MAX_PARAMS)
 		return EBADMSG;
 	for (unsigned i = 0; i < out->params.n; i++)
-		if (slice_caseeq(out->params.p[i].name, name.p, name.len))
+		if (sl_ieq_sl(out->params.p[i].name, name))
 			return EBADMSG; /* duplicate nc, response, ... (BI-13) */
 	out->params.p[out->params.n].name = name;
 	out->params.p[out->params.n++].value = v;
@@ -48,10 +48,13 @@ static int auth_param_add(struct sip_auth *out, struct slice name, struct slice 
 int sip_auth_parse(struct slice v, struct sip_auth *out)
 {
 	const char *p = v.p, *end = v.p + v.len;
-	/* Not a memset of the whole struct: its parameter array is read only up to params.n. */
-	out->scheme = out->username = out->realm = out->nonce = out->uri = out->response =
-		out->algorithm = out->cnonce = out->opaque = out->qop = out->nc = out->stale =
-			sl(NULL, 0);
+	/* Not a memset of the whole struct: its parameter array is read only up to params.n.
+	 * One slice a statement (see sip_uri_clear: chained ones stall on store forwarding). */
+	struct slice *clear[] = {&out->scheme, &out->username, &out->realm, &out->nonce,
+				 &out->uri, &out->response, &out->algorithm, &out->cnonce,
+				 &out->opaque, &out->qop, &out->nc, &out->stale};
+	for (unsigned i = 0; i < G_N_ELEMENTS(clear); i++)
+		*clear[i] = sl(NULL, 0);
 	out->params.n = 0;
 	p = skip_ws(p, end);
 	const char *s = p;
@@ -101,11 +104,11 @@ int sip_replaces_parse(struct slice v, struct sip_replaces *out)
 	out->call_id = sl_range(s, p);
 	for (unsigned i = 0; i < ps.n; i++) {
 		const struct sip_param *pa = &ps.p[i];
-		if (sl_ieq(pa->name, "to-tag") && pa->value.p)
+		if (SL_IEQ_LIT(pa->name, "to-tag") && pa->value.p)
 			out->to_tag = pa->value;
-		else if (sl_ieq(pa->name, "from-tag") && pa->value.p)
+		else if (SL_IEQ_LIT(pa->name, "from-tag") && pa->value.p)
 			out->from_tag = pa->value;
-		else if (sl_ieq(pa->name, "early-only"))
+		else if (SL_IEQ_LIT(pa->name, "early-only"))
 			out->early_only = true;
 	}
 	return out->to_tag.p && out->from_tag.p ? 0 : EBADMSG;
@@ -137,7 +140,7 @@ int sip_session_expires_parse(struct slice v, struct sip_session_expires *out)
 	out->delta = (uint32_t)x;
 	const struct sip_param *r = sip_params_find(&ps, "refresher");
 	if (r) {
-		if (!sl_ieq(r->value, "uac") && !sl_ieq(r->value, "uas"))
+		if (!SL_IEQ_LIT(r->value, "uac") && !SL_IEQ_LIT(r->value, "uas"))
 			return EBADMSG;
 		out->refresher = r->value;
 	}

@@ -121,27 +121,45 @@ const uint8_t sip_lc[256] = {
 	0xfc, 0xfd, 0xfe, 0xff,
 };
 
+/* Next '"' or '\\' in [p, end), or end; 16 bytes a step like sip_find_byte. */
+static inline const char *find_quote_end(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i dq = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+	for (; end - p >= 16; p += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned mask = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, dq), _mm_cmpeq_epi8(x, bs)));
+		if (mask)
+			return p + __builtin_ctz(mask);
+	}
+#endif
+	while (p < end && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 const char *sip_scan_quoted(const char *p, const char *end, struct slice *out)
 {
 	const char *start = ++p;
-	while (p < end) {
-		if (*p == '\\') {
-			if (end - p < 2)
-				return NULL;
-			p += 2;
-			continue;
-		}
+	/* Display names, nonces and +sip.instance run 10..60 bytes: jump between the only two
+	 * bytes that matter (a quoted-pair skips the byte after its backslash). */
+	for (;;) {
+		p = find_quote_end(p, end);
+		if (p == end)
+			return NULL;
 		if (*p == '"') {
 			*out = sl_range(start, p);
 			return p + 1;
 		}
-		p++;
+		if (end - p < 2)
+			return NULL;
+		p += 2;
 	}
-	return NULL;
 }
 
 /* token characters plus ':' (a parameter value without quotes); one lookup a byte. */
-static const bool pvalue_char[256] = {
+static const uint8_t pvalue_char[256] = {
 	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
 	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
 	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
@@ -172,8 +190,7 @@ static const char *scan_pvalue(const char *p, const char *end, struct slice *v, 
 	}
 	/* token, plus ':' so host:port style values (received, maddr) survive */
 	const char *s = p;
-	while (p < end && pvalue_char[(unsigned char)*p])
-		p++;
+	p = run_cls(pvalue_char, 1, p, end);
 	if (p == s)
 		return NULL;
 	*v = sl_range(s, p);
@@ -218,6 +235,20 @@ int sip_uint_parse(struct slice v, uint64_t max, uint64_t *out)
 	uint64_t x = 0;
 	if (v.len == 0)
 		return EBADMSG;
+	if (v.len <= 19) {
+		/* 19 digits stay below 10^19 < 2^64: nothing can wrap, one compare with max at the
+		 * end (x only grows, so a prefix above max means the whole is above it) */
+		for (size_t i = 0; i < v.len; i++) {
+			unsigned d = (unsigned char)v.p[i] - '0';
+			if (d > 9)
+				return EBADMSG;
+			x = x * 10 + d;
+		}
+		if (x > max)
+			return EBADMSG;
+		*out = x;
+		return 0;
+	}
 	for (size_t i = 0; i < v.len; i++) {
 		unsigned d = (unsigned char)v.p[i] - '0';
 		if (d > 9)
@@ -255,8 +286,7 @@ const char *sip_hostport_scan(const char *p, const char *end, struct slice *host
 		p = q + 1;
 		*ipv6 = true;
 	} else {
-		while (p < end && CC(*p, SC_HOST))
-			p++;
+		p = run_cls(sip_cc, SC_HOST, p, end);
 		if (p == h)
 			return NULL;
 	}

@@ -36,9 +36,10 @@ static bool esc_eq(struct slice a, struct slice b, bool icase);
 static const char *scan_chars(const char *p, const char *end, unsigned cls)
 {
 	while (p < end) {
-		if (CC(*p, cls)) {
-			p++;
-		} else if (*p == '%') {
+		p = run_cls(sip_cc, cls, p, end);
+		if (p == end)
+			break;
+		if (*p == '%') {
 			if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0)
 				return NULL;
 			p += 3;
@@ -51,6 +52,7 @@ static const char *scan_chars(const char *p, const char *end, unsigned cls)
 
 static const char *scan_uri_params(const char *p, const char *end, struct sip_params *ps)
 {
+	unsigned escaped = 0; /* bit i: name i holds a '%' (only those need esc_eq) */
 	while (p < end && *p == ';') {
 		const char *n = ++p;
 		p = scan_chars(p, end, SC_PARAM);
@@ -59,11 +61,16 @@ static const char *scan_uri_params(const char *p, const char *end, struct sip_pa
 			return NULL;
 		/* RFC 3261 §19.1.1: a parameter name appears at most once ("lr" and "%6Cr" are
 		 * the same name, as sip_uri_equal sees it) */
-		for (unsigned i = 0; i < ps->n; i++)
-			if (esc_eq(ps->p[i].name, sl_range(n, p), true))
+		struct slice name = sl_range(n, p);
+		bool esc = sip_find_byte(n, p, '%') != NULL;
+		for (unsigned i = 0; i < ps->n; i++) {
+			bool slow = esc || (escaped >> i & 1u); /* without '%' esc_eq is this compare */
+			if (slow ? esc_eq(ps->p[i].name, name, true) : sl_ieq_sl(ps->p[i].name, name))
 				return NULL;
+		}
+		escaped |= (unsigned)esc << ps->n;
 		struct sip_param *pa = &ps->p[ps->n++];
-		pa->name = sl_range(n, p);
+		pa->name = name;
 		pa->value = sl(NULL, 0);
 		if (p < end && *p == '=') {
 			const char *v = ++p;
@@ -101,15 +108,16 @@ static int parse_sip(const char *p, const char *end, struct sip_uri *u)
 {
 	const char *at = sip_find_byte(p, end, '@');
 	if (at) {
-		const char *colon = sip_find_byte(p, at, ':');
-		const char *ue = colon ? colon : at;
-		if (ue == p || !chars_ok(p, ue, SC_USER, NULL))
+		/* userinfo = user [":" password] "@": ':' and '@' are not user characters, so one
+		 * scan ends the user at the first ':' or at the '@' (or fails before either) */
+		const char *ue = scan_chars(p, at, SC_USER);
+		if (!ue || ue == p || (ue != at && *ue != ':'))
 			return EBADMSG;
 		u->user = sl_range(p, ue);
-		if (colon) {
-			if (!chars_ok(colon + 1, at, SC_USER, NULL))
+		if (ue != at) {
+			if (scan_chars(ue + 1, at, SC_USER) != at)
 				return EBADMSG;
-			u->password = sl_range(colon + 1, at);
+			u->password = sl_range(ue + 1, at);
 		}
 		p = at + 1;
 	}
@@ -145,6 +153,12 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 	if (s.len == 0 || s.len > SIP_MAX_URI)
 		return EBADMSG;
 	const char *p = s.p, *end = s.p + s.len;
+	/* Almost every URI is sip: — same verdict as the generic path below, fewer steps. */
+	if (s.len >= 4 && lit_ieq(p, "sip:", 4)) {
+		u->scheme_s = sl(p, 3);
+		u->scheme = SIP_SCHEME_SIP;
+		return parse_sip(p + 4, end, u);
+	}
 	const char *colon = sip_find_byte(p, p + s.len, ':');
 	if (!colon || colon == p || !g_ascii_isalpha(*p))
 		return EBADMSG;
@@ -153,11 +167,11 @@ int sip_uri_parse(struct slice s, struct sip_uri *u)
 			return EBADMSG;
 	u->scheme_s = sl_range(p, colon);
 	p = colon + 1;
-	if (sl_ieq(u->scheme_s, "sip"))
+	if (SL_IEQ_LIT(u->scheme_s, "sip"))
 		u->scheme = SIP_SCHEME_SIP;
-	else if (sl_ieq(u->scheme_s, "sips"))
+	else if (SL_IEQ_LIT(u->scheme_s, "sips"))
 		u->scheme = SIP_SCHEME_SIPS;
-	else if (sl_ieq(u->scheme_s, "tel"))
+	else if (SL_IEQ_LIT(u->scheme_s, "tel"))
 		u->scheme = SIP_SCHEME_TEL;
 	if (u->scheme == SIP_SCHEME_SIP || u->scheme == SIP_SCHEME_SIPS)
 		return parse_sip(p, end, u);

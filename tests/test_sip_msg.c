@@ -4,6 +4,7 @@
 
 #include "guard.h"
 #include "sip.h"
+#include "sip-private.h" /* the lexical helpers checked against byte loops */
 /* tap.h leaves a variable unused when built with ASan; keep -Werror builds green. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-variable"
@@ -611,6 +612,47 @@ static void test_contact_decoder(void)
 	TAP_CHECK_INT(sip_method_lookup(SLICE_LIT("SUBSCRIBE")), SIP_METHOD_SUBSCRIBE);
 }
 
+/* The word-at-a-time and four-a-step helpers give the byte loops' answers, and read only
+ * inside their slices (exact-size heap blocks: ASan builds catch a byte too far). */
+static void test_lex_helpers(void)
+{
+	static const char *const lits[] = {"branch", "received", "maddr", "rport", "ttl", "tag",
+					   "expires", "q", "reg-id", "+sip.instance", "sip:",
+					   "Digest", "SHA-256", "early-only", "Subscription-State"};
+	for (unsigned i = 0; i < G_N_ELEMENTS(lits); i++) {
+		size_t n = strlen(lits[i]);
+		char *s = g_malloc(n);
+		for (size_t k = 0; k < n; k++) {
+			for (unsigned b = 0; b < 256; b++) {
+				memcpy(s, lits[i], n);
+				s[k] = (char)b;
+				TAP_CHECK(lit_ieq(s, lits[i], n) == mem_ieq(s, lits[i], n));
+			}
+		}
+		g_free(s);
+	}
+	static const unsigned classes[] = {SC_TOKEN, SC_HOST, SC_USER, SC_PARAM, SC_TOKEN | SC_WS};
+	for (size_t n = 0; n <= 40; n++) {
+		char *s = g_malloc(n ? n : 1);
+		for (size_t k = 0; k <= n; k++) {
+			for (unsigned b = 0; b < 256; b += k < n ? 1 : 256) {
+				memset(s, 'a', n);
+				if (k < n)
+					s[k] = (char)b;
+				for (unsigned c = 0; c < G_N_ELEMENTS(classes); c++) {
+					const char *q = s;
+					while (q < s + n && (sip_cc[(unsigned char)*q] & classes[c]))
+						q++;
+					TAP_CHECK(run_cls(sip_cc, classes[c], s, s + n) == q);
+				}
+				const char *m = n ? memchr(s, (char)b, n) : NULL;
+				TAP_CHECK(sip_find_byte(s, s + n, (char)b) == m);
+			}
+		}
+		g_free(s);
+	}
+}
+
 static const struct tap_case cases[] = {
 	{"RFC 4475 and RFC 5118: outcomes", test_golden_outcomes, 0},
 	{"RFC 4475 wsinv: decoded fields", test_wsinv_fields, 0},
@@ -622,6 +664,7 @@ static const struct tap_case cases[] = {
 	{"stream framing, keep-alives, LF line ends", test_stream_framing, 0},
 	{"decoders: auth, Replaces, Session-Expires, RAck, Event, Subscription-State", test_decoders, 0},
 	{"decoders: Contact, addresses, CSeq, names", test_contact_decoder, 0},
+	{"lexical helpers: word compares, class runs and byte search match byte loops", test_lex_helpers, 0},
 };
 
 TAP_MAIN(cases)
