@@ -795,15 +795,16 @@ static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg
 {
 	struct sip_leg *l = arg;
 	l->resolving = NULL;
-	for (size_t i = 0; i < n; i++) { /* UDP only for now (no outbound TCP/TLS yet) */
-		if (t[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&t[i], &l->dst) == 0) {
+	for (size_t i = 0; i < n; i++) { /* TCP/TLS: connected now, checked against the domain */
+		if (sip_target_to_src(&t[i], &l->dst) == 0 &&
+		    sip_transport_connect_uri(sip_stack_transport(l->b->cfg.stack), &l->dst, l->next_hop) == 0) {
 			send_invite(l, NULL);
 			return;
 		}
 	}
 	struct log_ctx c = lctx(l);
 	LOGN(log_module, &c, "cannot resolve %s: %s", l->next_hop,
-	     err ? g_strerror(err) : "no UDP target");
+	     err ? g_strerror(err) : "no usable target");
 	event(l, LEG_EV_FAILED, err == ENOENT ? 404 : 503, "cannot resolve the destination",
 	      (struct slice){NULL, 0});
 }

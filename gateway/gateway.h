@@ -37,6 +37,9 @@ struct gw_config {
 		char *trace_file;
 		char *dns_servers;
 		int64_t t1, t2, t4;
+		char *tls_ca_file, *tls_ca_dir;
+		bool tls_verify, tls_verify_client;
+		int64_t connect_timeout;
 	} sip;
 	struct {
 		bool enabled;

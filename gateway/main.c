@@ -459,6 +459,11 @@ static int sip_start(struct gw *gw)
 		.idle_timeout_secs = (unsigned)c->sip.idle_timeout,
 		.max_pending = (size_t)c->sip.max_pending,
 		.trace_file = c->sip.trace_file,
+		.tls_ca_file = c->sip.tls_ca_file,
+		.tls_ca_dir = c->sip.tls_ca_dir,
+		.tls_verify = c->sip.tls_verify,
+		.tls_verify_client = c->sip.tls_verify_client,
+		.connect_timeout_secs = (unsigned)c->sip.connect_timeout,
 	};
 	/* sent-by of requests gorgee sends: the first listen address that is not a wildcard */
 	const char *host = "127.0.0.1";

@@ -47,6 +47,21 @@ static const struct opt_def defs[] = {
 	 "PEM certificate chain for SIP over TLS"},
 	{"sip", "tls_key", OPT_STRING, OFF(sip.tls_key), "", 0, 0, NULL, false, NULL,
 	 "PEM private key for SIP over TLS"},
+	{"sip", "tls_ca_file", OPT_STRING, OFF(sip.tls_ca_file), "", 0, 0, NULL, false, NULL,
+	 "PEM file of CAs trusted for SIP TLS peers' certificates (empty: with tls_ca_dir also "
+	 "empty, the system's CA store)"},
+	{"sip", "tls_ca_dir", OPT_STRING, OFF(sip.tls_ca_dir), "", 0, 0, NULL, false, NULL,
+	 "Directory of CA certificates (OpenSSL hashed names, c_rehash) trusted for SIP TLS peers"},
+	{"sip", "tls_verify", OPT_BOOL, OFF(sip.tls_verify), "true", 0, 0, NULL, false, NULL,
+	 "Outbound SIP TLS: the peer's certificate must chain to a trusted CA and name the SIP "
+	 "domain (RFC 5922: subjectAltName URI sip:domain or DNS domain, no wildcards); a refused "
+	 "certificate fails the request (503) with a log line saying why"},
+	{"sip", "tls_verify_client", OPT_BOOL, OFF(sip.tls_verify_client), "false", 0, 0, NULL,
+	 false, NULL, "SIP TLS listener: require a client certificate that chains to the trusted "
+	 "CAs (mutual TLS)"},
+	{"sip", "connect_timeout", OPT_INT, OFF(sip.connect_timeout), "5", 1, 60, NULL, false, "s",
+	 "Outbound SIP TCP connect plus TLS handshake; past it the request fails over to the next "
+	 "address (RFC 3263 §4.3)"},
 	{"sip", "max_udp", OPT_INT, OFF(sip.max_udp), "16384", 1500, 65507, NULL, false, "bytes",
 	 "Largest UDP datagram accepted; larger ones are dropped before parsing"},
 	{"sip", "max_conns_per_ip", OPT_INT, OFF(sip.max_conns_per_ip), "32", 1, 100000, NULL,

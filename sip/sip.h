@@ -356,7 +356,7 @@ int sip_request_build(const char *method, const char *ruri, const char *headers,
 /* Standard reason phrase of a status code ("Not Found"), or "Unknown". */
 const char *sip_status_phrase(int status);
 
-/* ---- transports (sip_transport.c): UDP and TCP on the GLib main context ---------------- */
+/* ---- transports (sip_transport.c): UDP, TCP and TLS on the GLib main context ---------- */
 
 enum sip_proto { SIP_PROTO_UDP, SIP_PROTO_TCP, SIP_PROTO_TLS };
 /* "udp", "tcp", "tls"; sip_proto_via gives "UDP", "TCP", "TLS" for Via headers. */
@@ -386,8 +386,13 @@ struct sip_transport_config {
 	uint16_t udp_port;           /* 0 = no UDP */
 	uint16_t tcp_port;           /* 0 = no TCP */
 	uint16_t tls_port;           /* 0 = no TLS (server side; needs tls_cert and tls_key) */
-	const char *tls_cert;        /* PEM certificate chain */
+	const char *tls_cert;        /* PEM certificate chain (also offered as a TLS client) */
 	const char *tls_key;         /* PEM private key */
+	const char *tls_ca_file;     /* PEM CAs trusted for peers' certificates ("" = none) */
+	const char *tls_ca_dir;      /* hashed CA directory ("" = none); both empty = system store */
+	bool tls_verify;             /* outbound TLS: check the chain and the name (RFC 5922) */
+	bool tls_verify_client;      /* TLS listener: require a client certificate from the CAs */
+	unsigned connect_timeout_secs; /* outbound TCP connect + TLS handshake; 0 = 1 s */
 	size_t max_udp;              /* larger datagrams are dropped before parsing (SEC-08) */
 	unsigned max_conns_per_ip;   /* TCP connections from one address (BI-18) */
 	unsigned header_timeout_secs; /* a started message must complete within this (slowloris) */
@@ -404,9 +409,37 @@ struct sip_transport_config {
 int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv, void *arg,
 		      struct sip_transport **out);
 void sip_transport_free(struct sip_transport *t);
-/* Sends bytes to dst (UDP: from dst->local_fd; TCP: on dst->conn_id). 0 or an errno. */
+/*
+ * Sends bytes to dst. UDP: from dst->local_fd (0: a listener of the family). TCP/TLS: on
+ * dst->conn_id; with conn_id 0, on a connection found or opened as sip_transport_connect()
+ * does. Bytes for a connection still connecting are queued (up to max_pending). 0 or an
+ * errno (ENOTCONN: the connection named is gone).
+ */
 int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const char *data,
 		       size_t len);
+/*
+ * The connection a request to dst (TCP or TLS) goes on, in dst->conn_id: dst->conn_id if
+ * it is still open, else an open one to the same address and transport (ours, or the
+ * peer's when aliased by RFC 5923 ;alias), else a new one: a non-blocking connect on the
+ * loop, then for TLS a handshake with SNI tls_name; what is sent meanwhile is queued.
+ * With tls_verify the peer's chain must lead to a configured CA and its certificate must
+ * name tls_name (RFC 5922: subjectAltName URI sip:<name> or DNS <name>, no wildcards; an
+ * IP literal must be an IP subjectAltName); a TLS connection is reused only for the name
+ * it was checked against. tls_name NULL: the last name given for this address (in-dialog
+ * requests, retries), else the address itself. Failures after this returns (refused,
+ * timed out after connect_timeout, a certificate refused: all logged with the reason)
+ * close the connection and are reported to the handler of sip_transport_set_conn_handler.
+ * UDP: nothing to do. Returns 0, or an errno of socket()/connect() (EMFILE, ENETUNREACH),
+ * ENOTSUP (no TLS client context), ENOMEM.
+ */
+int sip_transport_connect(struct sip_transport *t, struct sip_src *dst, const char *tls_name);
+/* sip_transport_connect() naming the host of a sip:/sips: URI, the domain that was resolved
+ * (RFC 5922 §4); the URI is not kept. UDP: 0. */
+int sip_transport_connect_uri(struct sip_transport *t, struct sip_src *dst, const char *uri);
+/* A TCP or TLS connection closed (peer, error, timeout, failed connect or handshake).
+ * Called from an idle source, after the close; the id is no longer valid. */
+typedef void sip_conn_closed_fn(struct sip_transport *t, uint64_t conn_id, void *arg);
+void sip_transport_set_conn_handler(struct sip_transport *t, sip_conn_closed_fn *fn, void *arg);
 /*
  * Sends a response to a request received from src, routed per RFC 3261 §18.2.2 and
  * RFC 3581: the top Via gets received= when the host differs from the source address and
@@ -1071,7 +1104,6 @@ void sip_user_free(struct sip_user *u);
  * Everything runs on the thread that created the resolver; nothing here is thread-safe.
  */
 
-/* TLS runs over SIP_PROTO_TCP; see sip_target_to_src(). */
 enum sip_transport_type { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
 
 #define SIP_RESOLVE_MAX_TARGETS 32 /* addresses handed to a callback; the rest are dropped */
@@ -1158,7 +1190,9 @@ void sip_resolver_dump(const struct sip_resolver *r, GString *out);
 const char *sip_transport_type_name(enum sip_transport_type t);
 /*
  * Fills a struct sip_src (proto, addr, addr_len, ip, port; conn_id and local_fd 0 = any) to
- * send to t. Returns 0, or ENOTSUP for TLS, which the transport layer lacks yet.
+ * send to t. For TLS, call sip_transport_connect() with the name of the SIP domain that
+ * was resolved (RFC 5922 §4: the URI's host, not the SRV target) before sending.
+ * Returns 0 or EINVAL.
  */
 int sip_target_to_src(const struct sip_target *t, struct sip_src *out);
 

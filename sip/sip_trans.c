@@ -508,11 +508,14 @@ static struct sip_ctrans *ctrans_start(struct sip_stack *s, enum tkind kind, GSt
 	ct->interval = s->cfg.t1_ms;
 	g_hash_table_insert(s->client, ct->key, ct);
 	metric_add(s->m_live[kind], 1);
-	if (sip_transport_send(s->t, dst, req->str, req->len) != 0) {
+	/* TCP/TLS: the connection is chosen (or opened) now and kept, so the ACK, a CANCEL and
+	 * a failure of that connection all concern this transaction (RFC 3261 §18.1.1). */
+	if (sip_transport_connect(s->t, &ct->dst, NULL) != 0 ||
+	    sip_transport_send(s->t, &ct->dst, req->str, req->len) != 0) {
 		ctrans_terminate(ct);
 		return NULL;
 	}
-	if (!reliable(dst))
+	if (!reliable(&ct->dst))
 		sip_timer_start(s->wheel, &ct->retx, s->cfg.t1_ms, timer_retx_client, ct);
 	sip_timer_start(s->wheel, &ct->end, 64 * s->cfg.t1_ms, timer_end_client, ct);
 	return ct;
@@ -526,8 +529,10 @@ static int build_request(struct sip_stack *s, const char *method, const char *ru
 	g_strlcpy(branch, "z9hG4bK", 40);
 	core_random_hex(branch + 7, 12);
 	GString *hdrs = g_string_new(NULL);
-	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
-			       sip_proto_via(dst->proto), s->via_host, branch);
+	/* Over a stream, ;alias (RFC 5923) lets the peer send its requests back on it. */
+	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport%s\r\n",
+			       sip_proto_via(dst->proto), s->via_host, branch,
+			       dst->proto == SIP_PROTO_UDP ? "" : ";alias");
 	if (headers)
 		g_string_append(hdrs, headers);
 	int rc = sip_request_build(method, ruri, hdrs->str, body, req);
@@ -561,9 +566,12 @@ int sip_stack_send(struct sip_stack *s, const char *method, const char *ruri, co
 {
 	char branch[40];
 	GString *req = g_string_new(NULL);
+	struct sip_src d = *dst;
 	int rc = build_request(s, method, ruri, headers, body, dst, branch, req);
 	if (rc == 0)
-		rc = sip_transport_send(s->t, dst, req->str, req->len);
+		rc = sip_transport_connect(s->t, &d, NULL);
+	if (rc == 0)
+		rc = sip_transport_send(s->t, &d, req->str, req->len);
 	if (rc == 0 && sent)
 		g_string_assign(sent, req->str);
 	g_string_free(req, TRUE);
@@ -662,9 +670,42 @@ struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_
 	return s;
 }
 
+/*
+ * A TCP or TLS connection closed: client transactions waiting on it will get no response
+ * there, so they end now with 503 (RFC 3261 §8.1.3.1, a transport error) instead of at
+ * Timer B/F; the TU fails over to its next target (RFC 3263 §4.3).
+ */
+static void on_conn_closed(struct sip_transport *t, uint64_t conn_id, void *arg)
+{
+	struct sip_stack *s = arg;
+	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, s->client);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct sip_ctrans *ct = v;
+		if (reliable(&ct->dst) && ct->dst.conn_id == conn_id &&
+		    (ct->state == T_CALLING || ct->state == T_TRYING || ct->state == T_PROCEEDING))
+			g_ptr_array_add(keys, g_strdup(ct->key));
+	}
+	/* by key again: a callback may end or start other transactions */
+	for (guint i = 0; i < keys->len; i++) {
+		struct sip_ctrans *ct = g_hash_table_lookup(s->client, keys->pdata[i]);
+		if (!ct || ct->state == T_COMPLETED || ct->state == T_ACCEPTED)
+			continue;
+		LOGI(log_module, &(struct log_ctx){.peer = ct->dst.ip}, "%s: connection lost, 503",
+		     ct->key);
+		ct->fn(ct, NULL, 503, ct->arg);
+		ctrans_terminate(ct);
+	}
+	g_ptr_array_unref(keys);
+}
+
 void sip_stack_set_transport(struct sip_stack *s, struct sip_transport *t)
 {
 	s->t = t;
+	if (t)
+		sip_transport_set_conn_handler(t, on_conn_closed, s);
 }
 
 void sip_stack_free(struct sip_stack *s)
