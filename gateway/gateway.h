@@ -40,6 +40,9 @@ struct gw_config {
 		char *tls_ca_file, *tls_ca_dir;
 		bool tls_verify, tls_verify_client;
 		int64_t connect_timeout;
+		int64_t pike_requests, pike_window, ban_time, auth_failures;
+		char *pike_exempt;
+		int64_t max_server_transactions;
 	} sip;
 	struct {
 		bool enabled;

@@ -83,6 +83,24 @@ static const struct opt_def defs[] = {
 	 "RFC 3261 T2, the longest retransmit interval of non-INVITE requests and responses"},
 	{"sip", "t4", OPT_INT, OFF(sip.t4), "5000", 100, 60000, NULL, false, "ms",
 	 "RFC 3261 T4, how long a message may stay in the network (Timers I, K)"},
+	{"sip", "pike_requests", OPT_INT, OFF(sip.pike_requests), "30", 0, 1000000, NULL, false,
+	 NULL, "SEC-07: requests one source address may send per pike_window without "
+	 "authenticating (digest-authenticated ones do not count); past it the source is banned "
+	 "(0 = no limit)"},
+	{"sip", "pike_window", OPT_INT, OFF(sip.pike_window), "2", 1, 3600, NULL, false, "s",
+	 "SEC-07: the window pike_requests is counted over"},
+	{"sip", "auth_failures", OPT_INT, OFF(sip.auth_failures), "10", 0, 100000, NULL, false,
+	 NULL, "SEC-07: digest failures for one user from one source address in 60 s before the "
+	 "address is banned (0 = no limit)"},
+	{"sip", "ban_time", OPT_INT, OFF(sip.ban_time), "300", 1, 86400, NULL, false, "s",
+	 "SEC-07: how long a banned source's requests and connections are dropped unanswered"},
+	{"sip", "pike_exempt", OPT_STRING, OFF(sip.pike_exempt), "127.0.0.0/8, ::1", 0, 0, NULL,
+	 false, NULL, "SEC-07: addresses or CIDRs never limited nor banned (trusted trunks; "
+	 "calls.trusted networks are exempt too)"},
+	{"sip", "max_server_transactions", OPT_INT, OFF(sip.max_server_transactions), "20000", 0,
+	 10000000, NULL, false, NULL, "SEC-07 under load: requests waiting for their final "
+	 "response at most; beyond it new requests get a stateless 503 with Retry-After (0 = no "
+	 "limit)"},
 	{"registrar", "enabled", OPT_BOOL, OFF(registrar.enabled), "true", 0, 0, NULL, false, NULL,
 	 "Act as registrar for the domain: REGISTER stores bindings in the location service"},
 	{"registrar", "domain", OPT_STRING, OFF(registrar.domain), "", 0, 0, NULL, false, NULL,

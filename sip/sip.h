@@ -456,6 +456,9 @@ void sip_transport_route_response(const struct sip_msg *req, const struct sip_sr
 				  GString *response, struct sip_src *dst);
 /* Number of open TCP connections. */
 unsigned sip_transport_connection_count(const struct sip_transport *t);
+/* Connections from sources this refuses are closed at accept (SEC-07 bans). NULL: none. */
+typedef bool sip_accept_fn(const char *ip, void *arg);
+void sip_transport_set_accept_filter(struct sip_transport *t, sip_accept_fn *fn, void *arg);
 
 /* ---- timers (sip_timer.c): one hashed wheel per thread, one GLib source ------------------ */
 
@@ -487,6 +490,7 @@ unsigned sip_wheel_count(const struct sip_wheel *w);
 /* ---- transactions (sip_trans.c): RFC 3261 §17 with RFC 6026 ----------------------------- */
 
 struct sip_stack;
+struct sip_guard;  /* per-source limits (sip_guard.c, below) */
 struct sip_strans; /* server transaction */
 struct sip_ctrans; /* client transaction */
 
@@ -523,6 +527,15 @@ void sip_stack_recv(struct sip_transport *t, const struct sip_msg *msg, const st
 		    void *stack);
 /* Live transactions (server + client). */
 unsigned sip_stack_count(const struct sip_stack *s);
+/*
+ * SEC-07 before any transaction exists: requests from sources the guard refuses are dropped
+ * unanswered, and with max_pending > 0, a new request while that many server transactions
+ * wait for their final response gets a stateless 503 with Retry-After (ACK and CANCEL are
+ * never refused). guard may be NULL; borrowed.
+ */
+void sip_stack_set_guard(struct sip_stack *s, struct sip_guard *g, unsigned max_pending);
+/* Server transactions waiting for their final response. */
+unsigned sip_stack_pending(const struct sip_stack *s);
 
 /*
  * Answers the request of st. extra: CRLF-terminated header lines (may be NULL); body may be
@@ -882,6 +895,12 @@ int sip_auth_server_respond(struct sip_auth_server *s, const struct sip_msg *req
 			    const char *src_ip, bool proxy, enum sip_auth_result r,
 			    const char *to_tag, GString *out);
 
+/* Hears the outcome of each sip_auth_server_check that got as far as verifying (OK, STALE,
+ * FAIL) with the source and the user named: SEC-07 counts failures and credits successes. */
+typedef void sip_auth_observer_fn(enum sip_auth_result r, const char *src_ip, const char *user,
+				  void *arg);
+void sip_auth_server_set_observer(struct sip_auth_server *s, sip_auth_observer_fn *fn, void *arg);
+
 /* Nonces in the nc table (tests, dump). */
 unsigned sip_auth_server_nonce_count(const struct sip_auth_server *s);
 /* Appends one line of state (realm, lifetime, nc table use); never a key or an HA1. */
@@ -932,6 +951,39 @@ int sip_auth_client_answer(struct sip_auth_client_state *st, const struct sip_au
 /* After a final non-401/407 response: the next challenge may be answered again (nonce and
  * nc are kept for reuse). */
 void sip_auth_client_success(struct sip_auth_client_state *st);
+
+/* ---- per-source limits (sip_guard.c): BAD-INPUTS SEC-07 ------------------------------- */
+
+/*
+ * Pike-like limits on the signaling loop. A source is an IPv4 address or an IPv6 /64. Each
+ * new request (not a retransmission, not an ACK) counts; one that authenticates with digest
+ * is credited back, so the limit is on unauthenticated traffic. More than `requests` in
+ * `window_secs`, or `auth_failures` digest failures for one user in 60 s, bans the source
+ * for `ban_secs`: its requests are dropped unanswered before any transaction exists, and
+ * its new TCP/TLS connections are closed at accept. Exempt networks are never counted.
+ * At most 100,000 sources are tracked; past that, new ones go unlimited (logged, counted).
+ */
+struct sip_guard_config {
+	unsigned requests;      /* per window; 0 = no rate limit */
+	unsigned window_secs;   /* 0 = 2 */
+	unsigned auth_failures; /* per (source, user) in 60 s; 0 = no limit */
+	unsigned ban_secs;      /* 0 = 300 */
+	const char *exempt;     /* "192.0.2.1, 10.0.0.0/8, 2001:db8::/32"; copied */
+};
+struct sip_guard;
+/* Returns 0 or EINVAL (a bad exempt entry, logged). Attaches a sweep timer to the
+ * thread-default context. */
+int sip_guard_new(const struct sip_guard_config *cfg, struct sip_guard **out);
+void sip_guard_free(struct sip_guard *g);
+/* A new request from ip: counts it; false when the source is (or just got) banned. */
+bool sip_guard_admit(struct sip_guard *g, const char *ip);
+/* Whether ip is banned now (counts nothing): for accept(). */
+bool sip_guard_banned(struct sip_guard *g, const char *ip);
+/* A digest outcome (sip_auth_observer_fn shape): OK credits the request, FAIL counts. */
+void sip_guard_auth_result(struct sip_guard *g, const char *ip, const char *user,
+			   enum sip_auth_result r);
+/* Entries tracked (tests). */
+unsigned sip_guard_count(const struct sip_guard *g);
 
 /* ---- location and user store (sip_store*.c) ---------------------------------------- */
 

@@ -69,6 +69,8 @@ struct sip_transport {
 	GHashTable *per_ip;     /* ip -> count */
 	GHashTable *by_addr;    /* "proto|ip|port" -> struct tconn * (borrowed): reuse */
 	GHashTable *names;      /* "proto|ip|port" -> TLS name last asked for that address */
+	sip_accept_fn *accept_fn;
+	void *accept_arg;
 	sip_conn_closed_fn *closed_fn;
 	void *closed_arg;
 	GArray *closed;         /* uint64 ids waiting to be reported (from an idle source) */
@@ -758,6 +760,11 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 			break;
 		struct sip_src src;
 		fill_src(&src, l->proto, &ss, sl);
+		if (t->accept_fn && !t->accept_fn(src.ip, t->accept_arg)) {
+			count(t->m_drop, "reason=\"%s\"%s", "banned", ""); /* SEC-07 */
+			close(cfd);
+			continue;
+		}
 		unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(t->per_ip, src.ip));
 		if (n >= t->cfg.max_conns_per_ip) {
 			/* BI-18: per-IP cap, no state kept for the refused one. */
@@ -931,6 +938,12 @@ int sip_transport_connect_uri(struct sip_transport *t, struct sip_src *dst, cons
 	int rc = sip_transport_connect(t, dst, name);
 	g_free(name);
 	return rc;
+}
+
+void sip_transport_set_accept_filter(struct sip_transport *t, sip_accept_fn *fn, void *arg)
+{
+	t->accept_fn = fn;
+	t->accept_arg = arg;
 }
 
 void sip_transport_set_conn_handler(struct sip_transport *t, sip_conn_closed_fn *fn, void *arg)
