@@ -59,6 +59,7 @@ struct gw_config {
 		int64_t redis_port;
 		int64_t redis_timeout;
 		int64_t batch_ms;
+		int64_t user_sync;
 	} store;
 	struct {
 		char *origins;

@@ -173,6 +173,7 @@ static gboolean on_reload(gpointer data)
 	struct gw *gw = data;
 	struct gw_config fresh;
 	GString *err = g_string_new(NULL);
+	sip_store_sync_users(gw->store); /* the user store too, whatever the file says */
 	if (gw_config_build(&fresh, gw->config_path, environ, gw->sets, err)) {
 		LOGE(log_module, NULL, "reload rejected, configuration kept: %s", err->str);
 	} else {
@@ -348,6 +349,8 @@ static int registrar_start(struct gw *gw)
 	const struct gw_config *c = &gw->cfg;
 	if (store_open(c, &gw->store))
 		return 1;
+	/* users added by gorgee --add-user while running (SQLite: another process's commit) */
+	sip_store_set_user_sync(gw->store, (unsigned)c->store.user_sync);
 	if (!c->registrar.enabled)
 		return 0;
 	size_t klen = 0;

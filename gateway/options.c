@@ -136,6 +136,9 @@ static const struct opt_def defs[] = {
 	{"store", "batch_ms", OPT_INT, OFF(store.batch_ms), "2", 0, 1000, NULL, false, "ms",
 	 "SQLite: writes arriving within this time share one commit; REGISTER is answered after "
 	 "its commit"},
+	{"store", "user_sync", OPT_INT, OFF(store.user_sync), "2", 0, 3600, NULL, false, "s",
+	 "SQLite: how often users added or changed by another process (gorgee --add-user) are "
+	 "picked up (a cheap PRAGMA data_version check; SIGHUP checks at once; 0 = only on SIGHUP)"},
 	{"ws", "origins", OPT_STRING, OFF(ws.origins), "", 0, 0, NULL, false, NULL,
 	 "Browser origins allowed to open the WebSocket, comma-separated (\"*\" = any); the "
 	 "page's own origin is always allowed; others get 403 at the upgrade"},

@@ -1128,6 +1128,17 @@ int sip_store_user_delete(struct sip_store *s, const char *username, const char 
 int sip_store_user_get(struct sip_store *s, const char *username, const char *realm,
 		       struct sip_user **out);
 
+/*
+ * Users written by another process into the same SQLite file (gorgee --add-user while the
+ * daemon runs) are read back by the writer thread when PRAGMA data_version says another
+ * connection committed (a check without disk reads when nothing changed); the user cache is
+ * then replaced on the store's thread. sip_store_sync_users asks for one check now (SIGHUP):
+ * 0, EALREADY (one is in flight) or EAGAIN (queue full); sip_store_set_user_sync checks
+ * every secs seconds (0 = never). Redis reads users from the server: nothing to do there.
+ */
+int sip_store_sync_users(struct sip_store *s);
+void sip_store_set_user_sync(struct sip_store *s, unsigned secs);
+
 /* Deep copies and frees. NULL is fine for the frees. */
 struct sip_binding *sip_binding_copy(const struct sip_binding *b);
 void sip_binding_free(struct sip_binding *b);

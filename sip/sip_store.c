@@ -21,6 +21,10 @@ struct sip_store {
 	/* cached backends only: the source of truth for reads */
 	GHashTable *locs;      /* aor -> GHashTable (key -> struct sip_binding *), owned */
 	GHashTable *users;     /* "<len>:<realm><username>" -> struct sip_user *, owned */
+	uint64_t user_gen;     /* user writes submitted here (a sync result older than one is stale) */
+	bool syncing, force_sync;
+	guint sync_timer;
+	struct sip_store **cell; /* g_rc_box: points here until close; sync jobs hold refs */
 	struct metric *m_writes, *m_batches, *m_errors;
 };
 
@@ -111,6 +115,7 @@ static void cache_apply(struct sip_store *s, const struct store_job *j)
 		g_free(key);
 		break;
 	}
+	case JOB_USERS_SYNC:
 	case JOB_STOP:
 		break;
 	}
@@ -128,14 +133,43 @@ static void job_free(struct store_job *j)
 		g_main_context_unref(j->ctx);
 	sip_binding_free(j->b);
 	sip_user_free(j->u);
+	if (j->users)
+		g_ptr_array_unref(j->users);
+	if (j->store)
+		g_rc_box_release(j->store);
 	g_free(j);
+}
+
+/* Store thread: a sync result replaces the user cache, unless a user write of ours was
+ * submitted meanwhile (the result may predate it): then the next sync reads again. */
+static void users_synced(struct store_job *j)
+{
+	struct sip_store *s = *j->store;
+
+	if (!s)
+		return; /* closed meanwhile */
+	s->syncing = false;
+	if (j->err || !j->users)
+		return;
+	if (j->user_gen != s->user_gen) {
+		s->force_sync = true;
+		return;
+	}
+	g_hash_table_remove_all(s->users);
+	for (guint i = 0; i < j->users->len; i++)
+		store_cache_user(s, j->users->pdata[i]);
+	g_ptr_array_set_free_func(j->users, NULL); /* the cache owns them now */
+	LOGN(log_module, NULL, "users changed in the database: %u users loaded", j->users->len);
 }
 
 static gboolean job_complete(gpointer data)
 {
 	struct store_job *j = data;
 
-	j->done(j->err, j->arg);
+	if (j->kind == JOB_USERS_SYNC)
+		users_synced(j);
+	else
+		j->done(j->err, j->arg);
 	job_free(j);
 	return G_SOURCE_REMOVE;
 }
@@ -184,7 +218,7 @@ static size_t collect(struct sip_store *s, struct store_job **jobs)
 static const char *const job_names[] = {
 	[JOB_PUT] = "put", [JOB_REMOVE] = "remove", [JOB_REMOVE_ALL] = "remove_all",
 	[JOB_EXPIRE] = "expire", [JOB_USER_PUT] = "user_put", [JOB_USER_DELETE] = "user_delete",
-	[JOB_STOP] = "stop",
+	[JOB_USERS_SYNC] = "users_sync", [JOB_STOP] = "stop",
 };
 
 /* Names the write and what it was about (never an HA1). */
@@ -201,6 +235,7 @@ static gpointer writer_main(gpointer data)
 {
 	struct sip_store *s = data;
 	struct store_job **jobs = g_new(struct store_job *, BATCH_MAX);
+	GPtrArray *syncs = g_ptr_array_new();
 	bool stop = false;
 
 	while (!stop) {
@@ -210,9 +245,26 @@ static gpointer writer_main(gpointer data)
 			stop = true;
 			job_finish(jobs[--n]);
 		}
+		/* syncs read after the writes of their batch, outside the write transaction */
+		size_t nw = 0;
+		for (size_t i = 0; i < n; i++)
+			if (jobs[i]->kind != JOB_USERS_SYNC)
+				jobs[nw++] = jobs[i];
+			else
+				g_ptr_array_add(syncs, jobs[i]);
+		n = nw;
+		if (n)
+			s->ops->apply(s->be, jobs, n);
+		for (guint i = 0; i < syncs->len; i++) {
+			struct store_job *j = syncs->pdata[i];
+			j->err = s->ops->users_sync(s->be, j->force, &j->users);
+			if (j->err)
+				log_failure(s, j);
+			job_finish(j);
+		}
+		g_ptr_array_set_size(syncs, 0);
 		if (n == 0)
 			continue;
-		s->ops->apply(s->be, jobs, n);
 		metric_add(s->m_batches, 1);
 		metric_add(s->m_writes, (int64_t)n);
 		for (size_t i = 0; i < n; i++) {
@@ -222,6 +274,7 @@ static gpointer writer_main(gpointer data)
 		}
 	}
 	g_free(jobs);
+	g_ptr_array_free(syncs, TRUE);
 	return NULL;
 }
 
@@ -247,6 +300,8 @@ static int submit(struct sip_store *s, struct store_job *j, sip_store_done_fn *d
 	}
 	if (s->ops->cached)
 		cache_apply(s, j);
+	if (j->kind == JOB_USER_PUT || j->kind == JOB_USER_DELETE)
+		s->user_gen++;
 	g_async_queue_push(s->queue, j);
 	if (!j->sync)
 		return 0;
@@ -264,6 +319,11 @@ static struct store_job *job_new(enum store_job_kind kind)
 	struct store_job *j = g_new0(struct store_job, 1);
 	j->kind = kind;
 	return j;
+}
+
+/* Only marks the job asynchronous: job_complete hands sync results to users_synced. */
+static void users_sync_done(int err, void *arg)
+{
 }
 
 /* ---- public API ---- */
@@ -320,16 +380,53 @@ int sip_store_open(const struct sip_store_config *cfg, struct sip_store **out)
 	f = metrics_family("gorgee_store_write_errors_total", "Store writes that failed",
 			   METRIC_COUNTER);
 	s->m_errors = metrics_series(f, labels);
+	s->cell = g_rc_box_new(struct sip_store *);
+	*s->cell = s;
 	s->queue = g_async_queue_new();
 	s->writer = g_thread_new("store-writer", writer_main, s);
 	*out = s;
 	return 0;
 }
 
+int sip_store_sync_users(struct sip_store *s)
+{
+	if (!s || !s->ops->cached || !s->ops->users_sync)
+		return 0;
+	if (s->syncing)
+		return EALREADY;
+	struct store_job *j = job_new(JOB_USERS_SYNC);
+	j->store = g_rc_box_acquire(s->cell);
+	j->user_gen = s->user_gen;
+	j->force = s->force_sync;
+	s->force_sync = false;
+	s->syncing = true;
+	int err = submit(s, j, users_sync_done, NULL);
+	if (err)
+		s->syncing = false;
+	return err;
+}
+
+static gboolean sync_due(gpointer data)
+{
+	sip_store_sync_users(data);
+	return G_SOURCE_CONTINUE;
+}
+
+void sip_store_set_user_sync(struct sip_store *s, unsigned secs)
+{
+	if (s->sync_timer)
+		g_source_remove(s->sync_timer);
+	s->sync_timer = secs && s->ops->cached ? g_timeout_add_seconds(secs, sync_due, s) : 0;
+}
+
 void sip_store_close(struct sip_store *s)
 {
 	if (!s)
 		return;
+	if (s->sync_timer)
+		g_source_remove(s->sync_timer);
+	*s->cell = NULL;
+	g_rc_box_release(s->cell);
 	submit(s, job_new(JOB_STOP), NULL, NULL);
 	g_thread_join(s->writer);
 	g_async_queue_unref(s->queue);
