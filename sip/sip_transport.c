@@ -46,6 +46,7 @@ struct tconn {
 	bool handshaken;
 	bool outbound;   /* we opened it (no per-IP slot) */
 	bool connecting; /* outbound: connect() not finished; writes are queued */
+	bool requests;   /* chosen for requests (sip_transport_connect): its close is reported */
 	char *key;       /* "proto|ip|port" of the peer in t->by_addr */
 	char *alias;     /* RFC 5923: "proto|ip|port" of the peer's sent-by, or NULL */
 	char *tls_name;  /* outbound TLS: the name its certificate was checked against (NULL: IP) */
@@ -355,7 +356,9 @@ static void conn_close(struct tconn *c, const char *why)
 	struct sip_transport *t = c->t;
 	LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "%s closed: %s",
 	     sip_proto_name(c->src.proto), why);
-	if (t->closed_fn) {
+	/* Only connections that carried requests can leave client transactions waiting: the
+	 * stack scans its transactions per report, so 10,000 closing inbound ones cost nothing. */
+	if (t->closed_fn && c->requests) {
 		g_array_append_val(t->closed, c->id);
 		if (!t->closed_idle)
 			t->closed_idle = g_idle_add(report_closed, t);
@@ -645,6 +648,27 @@ static bool tls_established(struct tconn *c)
 	return true;
 }
 
+/* One step of the handshake: 0 done, 1 going on, -1 failed (logged). */
+static int tls_handshake(struct tconn *c)
+{
+	int rc = SSL_do_handshake(c->ssl);
+	if (rc == 1)
+		return tls_established(c) ? 0 : -1;
+	int e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return 1;
+	unsigned long err = ERR_get_error();
+	const char *why = err ? ERR_reason_error_string(err) : NULL;
+	if (c->outbound)
+		LOGW(log_module, &(struct log_ctx){.peer = c->peer}, "TLS handshake with %s (%s) failed: %s",
+		     c->peer, c->tls_name ? c->tls_name : c->src.ip, why ? why : "peer closed");
+	else
+		LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "TLS handshake failed: %s",
+		     why ? why : "peer closed");
+	ERR_clear_error();
+	return -1;
+}
+
 /*
  * Drives the TLS handshake, then decrypts into the buffer. Returns 0 with *n bytes read,
  * 1 when there is nothing to process yet, -1 when the connection must close. A handshake
@@ -653,25 +677,9 @@ static bool tls_established(struct tconn *c)
 static int tls_read(struct tconn *c, size_t room, ssize_t *n)
 {
 	if (!c->handshaken) {
-		int rc = SSL_do_handshake(c->ssl);
-		if (rc != 1) {
-			int e = SSL_get_error(c->ssl, rc);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-				return 1;
-			unsigned long err = ERR_get_error();
-			const char *why = err ? ERR_reason_error_string(err) : NULL;
-			if (c->outbound)
-				LOGW(log_module, &(struct log_ctx){.peer = c->peer},
-				     "TLS handshake with %s (%s) failed: %s", c->peer,
-				     c->tls_name ? c->tls_name : c->src.ip, why ? why : "peer closed");
-			else
-				LOGI(log_module, &(struct log_ctx){.peer = c->peer},
-				     "TLS handshake failed: %s", why ? why : "peer closed");
-			ERR_clear_error();
-			return -1;
-		}
-		if (!tls_established(c))
-			return -1;
+		int rc = tls_handshake(c);
+		if (rc != 0)
+			return rc;
 	}
 	int r = SSL_read(c->ssl, c->buf + c->len, (int)MIN(room, TCP_READ_CHUNK));
 	if (r > 0) {
@@ -818,8 +826,7 @@ static gboolean on_connected(gint fd, GIOCondition cond, gpointer data)
 	}
 	c->in_src = g_unix_fd_add(fd, G_IO_IN, on_tcp_in, c);
 	if (c->ssl) {
-		ssize_t n;
-		if (tls_read(c, 0, &n) < 0) /* sends the ClientHello; the rest comes on G_IO_IN */
+		if (tls_handshake(c) < 0) /* sends the ClientHello; the rest comes on G_IO_IN */
 			conn_close(c, "TLS handshake failed");
 		return G_SOURCE_REMOVE;
 	}
@@ -918,6 +925,7 @@ int sip_transport_connect(struct sip_transport *t, struct sip_src *dst, const ch
 		     port, g_strerror(rc));
 		return rc;
 	}
+	c->requests = true;
 	dst->conn_id = c->id;
 	return 0;
 }
