@@ -47,8 +47,8 @@ class Peer:
     """A SIP server over TCP or TLS: answers INVITE 100 then 486 (OPTIONS 200), records every
     request with the connection it came on, and the SNI names of TLS handshakes."""
 
-    def __init__(self, tls_cert=None):
-        self.port = free_port()
+    def __init__(self, tls_cert=None, port=None):
+        self.port = port or free_port()
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", self.port))
@@ -187,6 +187,7 @@ def invites(peer):
 
 
 DNS = free_port()
+DEAD, BAD_TLS, GOOD_TLS, GOOD_TCP = free_port(), free_port(), free_port(), free_port()
 
 
 def setup():
@@ -194,7 +195,15 @@ def setup():
     dns = subprocess.Popen(["dnsmasq", "--no-daemon", f"--port={DNS}", "--listen-address=127.0.0.1",
                             "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
                             "--user=root", "--pid-file=", "--host-record=trunk.test,127.0.0.1",
-                            "--host-record=other.test,127.0.0.1"],
+                            "--host-record=other.test,127.0.0.1",
+                            # multi.test over TCP: a refused address first, then a live one
+                            f"--srv-host=_sip._tcp.multi.test,dead.multi.test,{DEAD},10,0",
+                            f"--srv-host=_sip._tcp.multi.test,live.multi.test,{GOOD_TCP},20,0",
+                            "--host-record=dead.multi.test,127.0.0.1", "--host-record=live.multi.test,127.0.0.1",
+                            # trunk.test over TLS: an untrusted certificate first, then a good one
+                            f"--srv-host=_sips._tcp.trunk.test,bad.trunk.test,{BAD_TLS},10,0",
+                            f"--srv-host=_sips._tcp.trunk.test,good.trunk.test,{GOOD_TLS},20,0",
+                            "--host-record=bad.trunk.test,127.0.0.1", "--host-record=good.trunk.test,127.0.0.1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs.append(dns)
     time.sleep(0.3)
@@ -291,6 +300,37 @@ def _():
         assert "connection to 127.0.0.1:%d failed" % dead in gw.log(), gw.log()[-1000:]
     finally:
         gw.stop()
+
+
+@case("RFC 3263 §4.3 over TCP: the first SRV target refuses the connection, the call goes to the next")
+def _():
+    peer = Peer(port=GOOD_TCP)
+    gw = Gorgee("srv-tcp", "sip:multi.test;transport=tcp")
+    try:
+        st, took = call(gw)
+        assert st == 486 and took < 4, (st, took, gw.log()[-1500:])
+        assert f"connection to 127.0.0.1:{DEAD} failed" in gw.log()
+        assert len(invites(peer)) == 1
+    finally:
+        gw.stop()
+        peer.close()
+
+
+@case("RFC 3263 §4.3 over TLS: the first SRV target's certificate is refused, the next one's "
+      "(naming the domain trunk.test, not its SRV target, RFC 5922 §4) passes")
+def _():
+    bad, good = Peer("self", BAD_TLS), Peer("trunk", GOOD_TLS)
+    gw = Gorgee("srv-tls", "sip:trunk.test;transport=tls")
+    try:
+        st, _ = call(gw)
+        assert st == 486, (st, gw.log()[-1500:])
+        assert re.search(r"\(trunk\.test\): certificate refused", gw.log()), gw.log()[-1500:]
+        assert invites(bad) == [] and len(invites(good)) == 1
+        assert good.sni == ["trunk.test"] and bad.sni == ["trunk.test"], (good.sni, bad.sni)
+    finally:
+        gw.stop()
+        bad.close()
+        good.close()
 
 
 @case("RFC 5923: a connection the peer opened with ;alias carries gorgee's requests to its sent-by")
