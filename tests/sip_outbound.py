@@ -25,6 +25,7 @@ GORGEE = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="gorgee-out-")
 MEDIA_BASE = 12000 + (os.getpid() % 40) * 100
 procs = []
+exits = []  # (name, exit status, sanitizer report) of every gorgee stopped
 
 
 def openssl(*args):
@@ -141,9 +142,12 @@ class Gorgee:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(10)
+            rc = self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            rc = "killed"
+        bad = re.search(r"(ERROR: (Address|Leak)Sanitizer|runtime error:).*", self.log())
+        exits.append((self.name, rc, bad.group(0) if bad else ""))
 
 
 def call(gw, user="1000", timeout=10):
@@ -371,7 +375,8 @@ def teardown():
             except subprocess.TimeoutExpired:
                 p.kill()
     shutil.rmtree(TMP, ignore_errors=True)
-    return []
+    bad = [e for e in exits if e[1] != 0 or e[2]]
+    return [(not bad and len(exits) > 0, "every gorgee exits 0 on SIGTERM (no sanitizer report)", str(bad))]
 
 
 case.run(setup, teardown)
