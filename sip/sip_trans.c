@@ -713,9 +713,11 @@ struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_
 }
 
 /*
- * A TCP or TLS connection closed: client transactions waiting on it will get no response
- * there, so they end now with 503 (RFC 3261 §8.1.3.1, a transport error) instead of at
- * Timer B/F; the TU fails over to its next target (RFC 3263 §4.3).
+ * A TCP or TLS connection closed: client transactions that got no response on it yet
+ * (refused, timed out, a certificate refused, closed at once) end now with 503 (RFC 3261
+ * §8.1.3.1, a transport error) instead of at Timer B/F, and the TU fails over to its next
+ * target (RFC 3263 §4.3). One that got a provisional keeps waiting: the server may send the
+ * final response over a new connection to our sent-by (§18.2.2); Timer B/F still bounds it.
  */
 static void on_conn_closed(struct sip_transport *t, uint64_t conn_id, void *arg)
 {
@@ -727,13 +729,13 @@ static void on_conn_closed(struct sip_transport *t, uint64_t conn_id, void *arg)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct sip_ctrans *ct = v;
 		if (reliable(&ct->dst) && ct->dst.conn_id == conn_id &&
-		    (ct->state == T_CALLING || ct->state == T_TRYING || ct->state == T_PROCEEDING))
+		    (ct->state == T_CALLING || ct->state == T_TRYING))
 			g_ptr_array_add(keys, g_strdup(ct->key));
 	}
 	/* by key again: a callback may end or start other transactions */
 	for (guint i = 0; i < keys->len; i++) {
 		struct sip_ctrans *ct = g_hash_table_lookup(s->client, keys->pdata[i]);
-		if (!ct || ct->state == T_COMPLETED || ct->state == T_ACCEPTED)
+		if (!ct || (ct->state != T_CALLING && ct->state != T_TRYING))
 			continue;
 		LOGI(log_module, &(struct log_ctx){.peer = ct->dst.ip}, "%s: connection lost, 503",
 		     ct->key);
