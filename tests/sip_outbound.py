@@ -42,6 +42,8 @@ def make_certs():
             "-addext", "basicConstraints=CA:FALSE")
     openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-subj", "/CN=trunk.test",
             "-addext", "subjectAltName=DNS:trunk.test")
+    openssl("req", "-x509", *ec, "-keyout", "wild.key", "-out", "wild.pem", "-subj", "/CN=trunk.test",
+            "-CA", "ca.pem", "-CAkey", "ca.key", "-addext", "subjectAltName=DNS:*.test")
 
 
 class Peer:
@@ -276,6 +278,20 @@ def _():
         assert st == 503, (st, gw.log()[-1500:])
         assert re.search(r"\(trunk\.test\): certificate refused: (self[- ]signed|unable to get local issuer)",
                          gw.log()), gw.log()[-1500:]
+        assert invites(peer) == []
+    finally:
+        gw.stop()
+        peer.close()
+
+
+@case("RFC 5922 §7.2: a wildcard certificate (DNS:*.test, CN=trunk.test) does not name trunk.test")
+def _():
+    peer = Peer("wild")
+    gw = Gorgee("tls-wild", f"sip:trunk.test:{peer.port};transport=tls")
+    try:
+        st, _ = call(gw)
+        assert st == 503, (st, gw.log()[-1500:])
+        assert "(trunk.test): certificate refused: it does not name the SIP domain" in gw.log()
         assert invites(peer) == []
     finally:
         gw.stop()
