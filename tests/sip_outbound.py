@@ -42,6 +42,8 @@ def make_certs():
             "-addext", "basicConstraints=CA:FALSE")
     openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-subj", "/CN=trunk.test",
             "-addext", "subjectAltName=DNS:trunk.test")
+    openssl("req", "-x509", *ec, "-keyout", "client.key", "-out", "client.pem", "-subj", "/CN=client.test",
+            "-CA", "ca.pem", "-CAkey", "ca.key", "-addext", "subjectAltName=DNS:client.test")
     openssl("req", "-x509", *ec, "-keyout", "wild.key", "-out", "wild.pem", "-subj", "/CN=trunk.test",
             "-CA", "ca.pem", "-CAkey", "ca.key", "-addext", "subjectAltName=DNS:*.test")
 
@@ -50,11 +52,11 @@ class Peer:
     """A SIP server over TCP or TLS: answers INVITE 100 then 486 (OPTIONS 200), records every
     request with the connection it came on, and the SNI names of TLS handshakes."""
 
-    def __init__(self, tls_cert=None, port=None):
+    def __init__(self, tls_cert=None, port=None, host="127.0.0.1"):
         self.port = port or free_port()
-        self.ls = socket.socket()
+        self.ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", self.port))
+        self.ls.bind((host, self.port))
         self.ls.listen(16)
         self.ctx = None
         if tls_cert:
@@ -282,6 +284,52 @@ def _():
     finally:
         gw.stop()
         peer.close()
+
+
+@case("IPv6: a TCP trunk at [::1] is reached over a connection gorgee opens on IPv6")
+def _():
+    peer = Peer(host="::1")
+    gw = Gorgee("tcp6", f"sip:[::1]:{peer.port};transport=tcp", ["--set", "sip.listen=127.0.0.1,::1"])
+    try:
+        assert call(gw)[0] == 486, gw.log()[-1500:]
+        inv = invites(peer)
+        assert len(inv) == 1 and "Via: SIP/2.0/TCP " in inv[0], inv
+    finally:
+        gw.stop()
+        peer.close()
+
+
+@case("sip.tls_verify_client: the TLS listener refuses a client without a certificate from "
+      "the CAs, and serves one with")
+def _():
+    tls = free_port()
+    gw = Gorgee("mtls", "sip:127.0.0.1:9;transport=tcp",
+                ["--set", f"sip.tls_port={tls}", "--set", f"sip.tls_cert={TMP}/trunk.pem",
+                 "--set", f"sip.tls_key={TMP}/trunk.key", "--set", "sip.tls_verify_client=true"])
+    opts = (f"OPTIONS sip:gw@127.0.0.1:{tls} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKmtls\r\n"
+            f"From: <sip:c@127.0.0.1>;tag=m\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: mtls\r\nCSeq: 1 OPTIONS\r\n"
+            f"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
+
+    def client(cert):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(os.path.join(TMP, "ca.pem"))
+        ctx.check_hostname = False
+        if cert:
+            ctx.load_cert_chain(os.path.join(TMP, cert + ".pem"), os.path.join(TMP, cert + ".key"))
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls), timeout=5))
+        try:
+            s.sendall(opts)
+            return s.recv(65535)
+        except (OSError, ssl.SSLError):
+            return b""
+        finally:
+            s.close()
+    try:
+        assert client(None) == b"", "no client certificate: refused"
+        assert client("self") == b"", "a certificate from no trusted CA: refused"
+        assert client("client").startswith(b"SIP/2.0 200"), "a certificate from the CA: served"
+    finally:
+        gw.stop()
 
 
 @case("RFC 5922 §7.2: a wildcard certificate (DNS:*.test, CN=trunk.test) does not name trunk.test")
