@@ -51,6 +51,7 @@ struct gw_config {
 		int64_t min_expires, max_expires, default_expires;
 		struct secret *nonce_secret;
 		int64_t nonce_lifetime;
+		int64_t max_nonces;
 		int digest_algorithms;
 	} registrar;
 	struct {

@@ -359,6 +359,7 @@ static int registrar_start(struct gw *gw)
 		.realm = realm_of(c),
 		.nonce_secret = klen ? c->registrar.nonce_secret : NULL,
 		.nonce_lifetime = (unsigned)c->registrar.nonce_lifetime,
+		.max_nonces = (unsigned)c->registrar.max_nonces,
 	};
 	static const struct {
 		enum sip_digest_alg algs[2];

@@ -119,6 +119,10 @@ static const struct opt_def defs[] = {
 	 "not survive a restart or work across instances)"},
 	{"registrar", "nonce_lifetime", OPT_INT, OFF(registrar.nonce_lifetime), "300", 30, 300,
 	 NULL, false, "s", "Digest nonce lifetime; older nonces get stale=true"},
+	{"registrar", "max_nonces", OPT_INT, OFF(registrar.max_nonces), "65536", 1024, 10000000, NULL,
+	 false, NULL, "Digest nonces whose nc is tracked against replay (about 100 bytes each); past "
+	 "it the oldest are forgotten, and a client still using one gets stale=true and retries "
+	 "with a fresh nonce (size it to the REGISTER rate times the seconds nonces are reused)"},
 	{"registrar", "digest_algorithms", OPT_ENUM, OFF(registrar.digest_algorithms), "sha-256,md5",
 	 0, 0, digest_orders, false, NULL,
 	 "Digest algorithms challenged with, preferred first (RFC 8760). Clients without SHA-256 "
