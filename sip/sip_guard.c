@@ -8,8 +8,8 @@
 
 #include "sip.h"
 
-#define MAX_SOURCES 100000 /* tracked addresses (and address/user pairs) at most */
-#define MAX_EXEMPT 64
+#define MAX_SOURCES    100000 /* tracked addresses (and address/user pairs) at most */
+#define MAX_EXEMPT     64
 #define AUTH_WINDOW_US (60 * G_USEC_PER_SEC)
 
 static const char *const log_module = "sip";
@@ -116,8 +116,10 @@ static struct source *entry(struct sip_guard *g, GHashTable *t, const char *key)
 		return e;
 	if (g_hash_table_size(g->sources) + g_hash_table_size(g->fails) >= MAX_SOURCES) {
 		if (!g->full_logged)
-			LOGW(log_module, NULL, "SEC-07: %u sources tracked, new ones are not limited until "
-			     "old ones expire", MAX_SOURCES);
+			LOGW(log_module, NULL,
+			     "SEC-07: %u sources tracked, new ones are not limited until "
+			     "old ones expire",
+			     MAX_SOURCES);
 		g->full_logged = true;
 		count(g->m_drops, "table_full");
 		return NULL;
@@ -163,8 +165,10 @@ int sip_guard_new(const struct sip_guard_config *cfg, struct sip_guard **out)
 		if (!*s)
 			continue;
 		if (g->nexempt == MAX_EXEMPT || !net_parse(s, &g->exempt[g->nexempt])) {
-			LOGE(log_module, NULL, "SEC-07 exempt list: '%s' is not an address or CIDR (or more "
-			     "than %d entries)", s, MAX_EXEMPT);
+			LOGE(log_module, NULL,
+			     "SEC-07 exempt list: '%s' is not an address or CIDR (or more "
+			     "than %d entries)",
+			     s, MAX_EXEMPT);
 			g_strfreev(parts);
 			g_free(g);
 			return EINVAL;
@@ -175,11 +179,13 @@ int sip_guard_new(const struct sip_guard_config *cfg, struct sip_guard **out)
 	g->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g->fails = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g->sweep = g_timeout_add_seconds(10, sweep, g);
-	g->m_drops = metrics_family("gorgee_sip_guard_drops_total",
-				    "SIP requests dropped by SEC-07 limits (banned source) or answered "
-				    "503 statelessly (overload), by reason.", METRIC_COUNTER);
+	g->m_drops =
+	        metrics_family("gorgee_sip_guard_drops_total",
+	                       "SIP requests dropped by SEC-07 limits (banned source) or answered "
+	                       "503 statelessly (overload), by reason.",
+	                       METRIC_COUNTER);
 	g->m_bans = metrics_family("gorgee_sip_guard_bans_total",
-				   "Source addresses banned by SEC-07, by reason.", METRIC_COUNTER);
+	                           "Source addresses banned by SEC-07, by reason.", METRIC_COUNTER);
 	*out = g;
 	return 0;
 }
@@ -195,7 +201,7 @@ void sip_guard_free(struct sip_guard *g)
 }
 
 static void ban(struct sip_guard *g, struct source *e, const char *key, const char *reason,
-		const char *why)
+                const char *why)
 {
 	e->banned_until = g_get_monotonic_time() + (gint64)g->cfg.ban_secs * G_USEC_PER_SEC;
 	count(g->m_bans, reason);
@@ -241,14 +247,14 @@ bool sip_guard_admit(struct sip_guard *g, const char *ip)
 		return true;
 	char why[96];
 	g_snprintf(why, sizeof(why), "more than %u requests in %u s without authenticating",
-		   g->cfg.requests, g->cfg.window_secs);
+	           g->cfg.requests, g->cfg.window_secs);
 	ban(g, e, key, "rate", why);
 	count(g->m_drops, "banned");
 	return false;
 }
 
 void sip_guard_auth_result(struct sip_guard *g, const char *ip, const char *user,
-			   enum sip_auth_result r)
+                           enum sip_auth_result r)
 {
 	char key[64];
 	struct source *e = limited(g, ip, r == SIP_AUTH_FAIL, key);
@@ -270,12 +276,14 @@ void sip_guard_auth_result(struct sip_guard *g, const char *ip, const char *user
 	}
 	if (f && ++f->count >= g->cfg.auth_failures) {
 		char why[128], shown[33];
-		/* The user name is what the client sent: shortened and printable, never a secret. */
+		/* The user name is what the client sent: shortened and printable, never a secret.
+		 */
 		g_strlcpy(shown, user, sizeof(shown));
 		for (char *p = shown; *p; p++)
 			if (!g_ascii_isprint(*p))
 				*p = '?';
-		g_snprintf(why, sizeof(why), "%u digest failures for user '%s' in 60 s", f->count, shown);
+		g_snprintf(why, sizeof(why), "%u digest failures for user '%s' in 60 s", f->count,
+		           shown);
 		ban(g, e, key, "auth", why);
 		g_hash_table_remove(g->fails, fk);
 	}

@@ -7,8 +7,11 @@
 
 static struct sip_guard *guard(unsigned requests, unsigned failures, const char *exempt)
 {
-	struct sip_guard_config c = {.requests = requests, .window_secs = 60, .auth_failures = failures,
-				     .ban_secs = 60, .exempt = exempt};
+	struct sip_guard_config c = {.requests = requests,
+	                             .window_secs = 60,
+	                             .auth_failures = failures,
+	                             .ban_secs = 60,
+	                             .exempt = exempt};
 	struct sip_guard *g = NULL;
 	TAP_CHECK_INT(sip_guard_new(&c, &g), 0);
 	return g;
@@ -16,7 +19,8 @@ static struct sip_guard *guard(unsigned requests, unsigned failures, const char 
 
 static void t_exempt_parse(void)
 {
-	static const char *const bad[] = {"10.0.0.0/33", "2001:db8::/129", "nonsense", "10.0.0.1/", "1.2.3.4/x"};
+	static const char *const bad[] = {"10.0.0.0/33", "2001:db8::/129", "nonsense", "10.0.0.1/",
+	                                  "1.2.3.4/x"};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		struct sip_guard_config c = {.exempt = bad[i]};
 		struct sip_guard *g = NULL;
@@ -100,11 +104,13 @@ static void t_ipv6_prefix(void)
 }
 
 static const struct tap_case cases[] = {
-	{"guard: exempt list parsing and matching (CIDR v4/v6, bad entries refused)", t_exempt_parse, 0},
-	{"guard: more than `requests` in the window bans the source", t_rate_ban, 0},
-	{"guard: authenticated requests are credited back, challenges are not", t_auth_credit, 0},
-	{"guard: digest failures per (source, user) ban the source; exempt never", t_auth_failures, 0},
-	{"guard: IPv6 sources are counted per /64", t_ipv6_prefix, 0},
+        {"guard: exempt list parsing and matching (CIDR v4/v6, bad entries refused)",
+         t_exempt_parse, 0},
+        {"guard: more than `requests` in the window bans the source", t_rate_ban, 0},
+        {"guard: authenticated requests are credited back, challenges are not", t_auth_credit, 0},
+        {"guard: digest failures per (source, user) ban the source; exempt never", t_auth_failures,
+         0},
+        {"guard: IPv6 sources are counted per /64", t_ipv6_prefix, 0},
 };
 
 TAP_MAIN(cases)
