@@ -203,8 +203,11 @@ static void send_register(struct account *a, const char *authorization)
 		g_string_append(h, authorization);
 	g_string_append(h, a->custom->str);
 	a->pending_expires = expires;
-	int rc = sip_ctrans_send(b->cfg.stack, "REGISTER", a->registrar_uri, h->str,
-				 (struct slice){NULL, 0}, &a->dst, on_response, a, &a->pending);
+	/* TCP/TLS: the connection checked against the registrar's domain (RFC 5922) */
+	int rc = sip_transport_connect_uri(sip_stack_transport(b->cfg.stack), &a->dst, a->next_hop);
+	if (rc == 0)
+		rc = sip_ctrans_send(b->cfg.stack, "REGISTER", a->registrar_uri, h->str,
+				     (struct slice){NULL, 0}, &a->dst, on_response, a, &a->pending);
 	g_string_free(h, TRUE);
 	if (rc) {
 		a->pending = NULL;
@@ -214,7 +217,7 @@ static void send_register(struct account *a, const char *authorization)
 
 /* ---- WebSocket requests ---- */
 
-/* RFC 3263: the registrar's addresses, of which the UDP ones are kept, in order. */
+/* RFC 3263: the registrar's addresses (UDP, TCP, TLS), in the order to try. */
 static void on_resolved(int err, const struct sip_target *targets, size_t n, void *arg)
 {
 	struct account *a = arg;
@@ -222,11 +225,11 @@ static void on_resolved(int err, const struct sip_target *targets, size_t n, voi
 	a->ntargets = a->cur = 0;
 	for (size_t i = 0; i < n && a->ntargets < MAX_TARGETS; i++) {
 		struct sip_src src;
-		if (targets[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&targets[i], &src) == 0)
+		if (sip_target_to_src(&targets[i], &src) == 0)
 			a->targets[a->ntargets++] = src;
 	}
 	if (a->ntargets == 0) {
-		const char *why = err ? g_strerror(err) : "no UDP address for the registrar";
+		const char *why = err ? g_strerror(err) : "no address for the registrar";
 		LOGN(log_module, &(struct log_ctx){.call_id = a->call_id, .peer = a->id},
 		     "%s: cannot resolve %s: %s", a->aor, a->next_hop, why);
 		if (a->removing) {
@@ -315,8 +318,9 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 		ws_req_error(req, WS_E_INVALID_PARAMS, "parameter 'uri' must be a sip: URI with a user");
 		return;
 	}
-	if (transport && g_ascii_strcasecmp(transport, "udp") != 0) {
-		ws_req_error(req, WS_E_NOT_AVAILABLE, "only transport 'udp' is available for accounts yet");
+	if (transport && g_ascii_strcasecmp(transport, "udp") != 0 &&
+	    g_ascii_strcasecmp(transport, "tcp") != 0 && g_ascii_strcasecmp(transport, "tls") != 0) {
+		ws_req_error(req, WS_E_INVALID_PARAMS, "parameter 'transport' must be udp, tcp or tls");
 		return;
 	}
 	if (session_accounts(b, ws_req_session(req)) >= MAX_ACCOUNTS_PER_SESSION) {
@@ -339,7 +343,16 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 		return;
 	}
 	struct account *a = g_new0(struct account, 1);
-	a->next_hop = g_strdup(hop);
+	/* transport: the next hop's ;transport= (RFC 3263 §4.1 then uses that one only) */
+	if (transport && !sip_params_find(&hu.params, "transport")) {
+		const char *q = strchr(hop, '?');
+		size_t n = q ? (size_t)(q - hop) : strlen(hop);
+		char *lower = g_ascii_strdown(transport, -1);
+		a->next_hop = g_strdup_printf("%.*s;transport=%s%s", (int)n, hop, lower, q ? q : "");
+		g_free(lower);
+	} else {
+		a->next_hop = g_strdup(hop);
+	}
 	/* §10.2: the Request-URI names the registrar's domain, the AOR's unless a proxy is given */
 	char *host = u.port ? g_strdup_printf(SLICE_FMT ":%u", SLICE_ARG(u.host), u.port)
 			    : g_strndup(u.host.p, u.host.len);
@@ -354,8 +367,9 @@ static void h_register(struct ws_req *req, json_t *params, void *arg)
 	a->registrar_uri = proxy ? g_strdup(proxy) : g_strdup_printf("sip:%s", host);
 	/* One Contact per account (its id in the user part): two sessions registering the same
 	 * AOR get two bindings, and a request to the Contact names its account. */
-	a->contact = g_strdup_printf("sip:" SLICE_FMT "-%s@%s", SLICE_ARG(u.user), a->id,
-				     b->contact_host);
+	a->contact = g_strdup_printf("sip:" SLICE_FMT "-%s@%s%s", SLICE_ARG(u.user), a->id,
+				     b->contact_host,
+				     transport && !g_ascii_strcasecmp(transport, "tcp") ? ";transport=tcp" : "");
 	char cid[25];
 	core_random_hex(cid, 12);
 	a->call_id = g_strdup_printf("%s@gorgee", cid);

@@ -27,6 +27,8 @@ struct sip_leg {
 	struct sip_ctrans *ct;       /* our INVITE while it may still get responses */
 	struct sip_ctrans *re_ct;    /* our re-INVITE */
 	struct sip_resolve_req *resolving;
+	struct sip_src *targets;     /* RFC 3263 §4.3: addresses of next_hop in order; cur in use */
+	unsigned ntargets, cur;
 	char *offer;                 /* kept until the INVITE is sent (after DNS) */
 	bool provisional;            /* a 1xx arrived: CANCEL may go (§9.1) */
 	bool cancel_wanted;
@@ -692,6 +694,7 @@ static bool prack(struct sip_leg *l, const struct sip_msg *m)
 }
 
 static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg);
+static bool next_target(struct sip_leg *l, const struct sip_msg *m, int status);
 
 #define MAX_REDIRECTS 3
 
@@ -788,6 +791,8 @@ static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 		return;
 	}
 	l->ct = NULL;
+	if (next_target(l, m, status))
+		return;
 	if (answer_challenge(l, m, status))
 		return;
 	if (follow_redirect(l, m, status))
@@ -865,19 +870,51 @@ static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int sta
 	return rc == 0;
 }
 
+/* Sends the INVITE to the first target from cur on that can be connected to (TCP/TLS:
+ * opened now, checked against the domain, RFC 5922). false when none is left. */
+static bool try_targets(struct sip_leg *l)
+{
+	struct sip_transport *t = sip_stack_transport(l->b->cfg.stack);
+	for (; l->cur < l->ntargets; l->cur++) {
+		l->dst = l->targets[l->cur];
+		if (sip_transport_connect_uri(t, &l->dst, l->next_hop) == 0) {
+			send_invite(l, NULL);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* RFC 3263 §4.3: no answer (408), a transport error or a failed connection (503 without a
+ * message) or a 503 without Retry-After, before any provisional: the next address. */
+static bool next_target(struct sip_leg *l, const struct sip_msg *m, int status)
+{
+	if (l->cancel_wanted || l->provisional || l->cur + 1 >= l->ntargets ||
+	    (status != 408 && status != 503) ||
+	    (m && (status != 503 || sip_msg_hdr_find(m, "Retry-After"))))
+		return false;
+	struct log_ctx c = lctx(l);
+	LOGI(log_module, &c, "%d from %s:%u, trying the next address of %s", status, l->dst.ip,
+	     l->dst.port, l->next_hop);
+	l->cur++;
+	return try_targets(l);
+}
+
 static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg)
 {
 	struct sip_leg *l = arg;
 	l->resolving = NULL;
-	for (size_t i = 0; i < n; i++) { /* UDP only for now (no outbound TCP/TLS yet) */
-		if (t[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&t[i], &l->dst) == 0) {
-			send_invite(l, NULL);
-			return;
-		}
-	}
+	g_free(l->targets);
+	l->targets = g_new0(struct sip_src, MAX(n, 1));
+	l->ntargets = l->cur = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sip_target_to_src(&t[i], &l->targets[l->ntargets]) == 0)
+			l->ntargets++;
+	if (try_targets(l))
+		return;
 	struct log_ctx c = lctx(l);
 	LOGN(log_module, &c, "cannot resolve %s: %s", l->next_hop,
-	     err ? g_strerror(err) : "no UDP target");
+	     err ? g_strerror(err) : "no usable target");
 	event(l, LEG_EV_FAILED, err == ENOENT ? 404 : 503, "cannot resolve the destination",
 	      (struct slice){NULL, 0});
 }
@@ -974,6 +1011,7 @@ static void leg_free(struct leg *base)
 	secret_free(l->auth_pw);
 	g_free(l->held_answer);
 	g_queue_clear_full(&l->alts, g_free);
+	g_free(l->targets);
 	g_free(l);
 }
 

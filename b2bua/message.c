@@ -106,7 +106,8 @@ static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg
 	struct msg_out *m = arg;
 	m->resolving = NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (t[i].transport == SIP_TRANSPORT_UDP && sip_target_to_src(&t[i], &m->dst) == 0) {
+		if (sip_target_to_src(&t[i], &m->dst) == 0 &&
+		    sip_transport_connect_uri(sip_stack_transport(m->b->cfg.stack), &m->dst, m->hop) == 0) {
 			send_message(m, NULL);
 			return;
 		}

@@ -37,6 +37,12 @@ struct gw_config {
 		char *trace_file;
 		char *dns_servers;
 		int64_t t1, t2, t4;
+		char *tls_ca_file, *tls_ca_dir;
+		bool tls_verify, tls_verify_client;
+		int64_t connect_timeout;
+		int64_t pike_requests, pike_window, ban_time, auth_failures;
+		char *pike_exempt;
+		int64_t max_server_transactions;
 	} sip;
 	struct {
 		bool enabled;
@@ -45,6 +51,7 @@ struct gw_config {
 		int64_t min_expires, max_expires, default_expires;
 		struct secret *nonce_secret;
 		int64_t nonce_lifetime;
+		int64_t max_nonces;
 		int digest_algorithms;
 	} registrar;
 	struct {
@@ -53,6 +60,7 @@ struct gw_config {
 		int64_t redis_port;
 		int64_t redis_timeout;
 		int64_t batch_ms;
+		int64_t user_sync;
 	} store;
 	struct {
 		char *origins;

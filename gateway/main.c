@@ -45,6 +45,7 @@ struct gw {
 	struct sip_transport *sip;
 	struct b2b *b2b;
 	struct sip_resolver *resolver;
+	struct sip_guard *guard;
 	struct relay *relay;
 	char media_addr[64]; /* the relay's address as SDP gives it */
 	GArray *busy; /* struct busy_source */
@@ -108,6 +109,10 @@ static void stop_now(struct gw *gw)
 	gw->sip = NULL;
 	sip_stack_free(gw->stack);
 	gw->stack = NULL;
+	if (gw->auth)
+		sip_auth_server_set_observer(gw->auth, NULL, NULL);
+	sip_guard_free(gw->guard);
+	gw->guard = NULL;
 	gw_http_stop(gw->http); /* from a GLib callback, never inside an lws one */
 	gw->http = NULL;
 	ws_server_free(gw->ws); /* after lws: its close callbacks still use the server */
@@ -168,6 +173,7 @@ static gboolean on_reload(gpointer data)
 	struct gw *gw = data;
 	struct gw_config fresh;
 	GString *err = g_string_new(NULL);
+	sip_store_sync_users(gw->store); /* the user store too, whatever the file says */
 	if (gw_config_build(&fresh, gw->config_path, environ, gw->sets, err)) {
 		LOGE(log_module, NULL, "reload rejected, configuration kept: %s", err->str);
 	} else {
@@ -343,6 +349,8 @@ static int registrar_start(struct gw *gw)
 	const struct gw_config *c = &gw->cfg;
 	if (store_open(c, &gw->store))
 		return 1;
+	/* users added by gorgee --add-user while running (SQLite: another process's commit) */
+	sip_store_set_user_sync(gw->store, (unsigned)c->store.user_sync);
 	if (!c->registrar.enabled)
 		return 0;
 	size_t klen = 0;
@@ -351,6 +359,7 @@ static int registrar_start(struct gw *gw)
 		.realm = realm_of(c),
 		.nonce_secret = klen ? c->registrar.nonce_secret : NULL,
 		.nonce_lifetime = (unsigned)c->registrar.nonce_lifetime,
+		.max_nonces = (unsigned)c->registrar.max_nonces,
 	};
 	static const struct {
 		enum sip_digest_alg algs[2];
@@ -442,6 +451,38 @@ static unsigned b2b_busy_fn(void *arg)
 	return b2b_busy(arg);
 }
 
+static bool accept_ok(const char *ip, void *guard)
+{
+	return !sip_guard_banned(guard, ip);
+}
+
+static void auth_seen(enum sip_auth_result r, const char *ip, const char *user, void *guard)
+{
+	sip_guard_auth_result(guard, ip, user, r);
+}
+
+/* SEC-07: the guard in front of the stack, fed by digest outcomes; calls.trusted networks
+ * are exempt like sip.pike_exempt. */
+static int guard_start(struct gw *gw)
+{
+	const struct gw_config *c = &gw->cfg;
+	char *exempt = g_strdup_printf("%s,%s", c->sip.pike_exempt, c->calls.trusted);
+	struct sip_guard_config gc = {.requests = (unsigned)c->sip.pike_requests,
+				      .window_secs = (unsigned)c->sip.pike_window,
+				      .auth_failures = (unsigned)c->sip.auth_failures,
+				      .ban_secs = (unsigned)c->sip.ban_time,
+				      .exempt = exempt};
+	int rc = sip_guard_new(&gc, &gw->guard);
+	g_free(exempt);
+	if (rc)
+		return rc;
+	sip_stack_set_guard(gw->stack, gw->guard, (unsigned)c->sip.max_server_transactions);
+	sip_transport_set_accept_filter(gw->sip, accept_ok, gw->guard);
+	if (gw->auth)
+		sip_auth_server_set_observer(gw->auth, auth_seen, gw->guard);
+	return 0;
+}
+
 static int sip_start(struct gw *gw)
 {
 	const struct gw_config *c = &gw->cfg;
@@ -459,6 +500,11 @@ static int sip_start(struct gw *gw)
 		.idle_timeout_secs = (unsigned)c->sip.idle_timeout,
 		.max_pending = (size_t)c->sip.max_pending,
 		.trace_file = c->sip.trace_file,
+		.tls_ca_file = c->sip.tls_ca_file,
+		.tls_ca_dir = c->sip.tls_ca_dir,
+		.tls_verify = c->sip.tls_verify,
+		.tls_verify_client = c->sip.tls_verify_client,
+		.connect_timeout_secs = (unsigned)c->sip.connect_timeout,
 	};
 	/* sent-by of requests gorgee sends: the first listen address that is not a wildcard */
 	const char *host = "127.0.0.1";
@@ -476,6 +522,8 @@ static int sip_start(struct gw *gw)
 	gw->stack = sip_stack_new(&sc, sip_ua_on_request, gw->ua);
 	int rc = sip_transport_new(&tc, sip_stack_recv, gw->stack, &gw->sip);
 	sip_stack_set_transport(gw->stack, gw->sip);
+	if (rc == 0)
+		rc = guard_start(gw);
 	struct sip_resolver_config rc_dns = {.servers = c->sip.dns_servers};
 	if (rc == 0 && (rc = sip_resolver_new(&rc_dns, &gw->resolver)) != 0)
 		LOGE(log_module, NULL, "cannot start the DNS resolver (sip.dns_servers)");
@@ -616,6 +664,7 @@ out:
 	sip_resolver_free(gw->resolver);
 	sip_transport_free(gw->sip);
 	sip_stack_free(gw->stack);
+	sip_guard_free(gw->guard);
 	sip_ua_free(gw->ua);
 	sip_registrar_free(gw->registrar);
 	sip_auth_server_free(gw->auth);

@@ -47,6 +47,21 @@ static const struct opt_def defs[] = {
 	 "PEM certificate chain for SIP over TLS"},
 	{"sip", "tls_key", OPT_STRING, OFF(sip.tls_key), "", 0, 0, NULL, false, NULL,
 	 "PEM private key for SIP over TLS"},
+	{"sip", "tls_ca_file", OPT_STRING, OFF(sip.tls_ca_file), "", 0, 0, NULL, false, NULL,
+	 "PEM file of CAs trusted for SIP TLS peers' certificates (empty: with tls_ca_dir also "
+	 "empty, the system's CA store)"},
+	{"sip", "tls_ca_dir", OPT_STRING, OFF(sip.tls_ca_dir), "", 0, 0, NULL, false, NULL,
+	 "Directory of CA certificates (OpenSSL hashed names, c_rehash) trusted for SIP TLS peers"},
+	{"sip", "tls_verify", OPT_BOOL, OFF(sip.tls_verify), "true", 0, 0, NULL, false, NULL,
+	 "Outbound SIP TLS: the peer's certificate must chain to a trusted CA and name the SIP "
+	 "domain (RFC 5922: subjectAltName URI sip:domain or DNS domain, no wildcards); a refused "
+	 "certificate fails the request (503) with a log line saying why"},
+	{"sip", "tls_verify_client", OPT_BOOL, OFF(sip.tls_verify_client), "false", 0, 0, NULL,
+	 false, NULL, "SIP TLS listener: require a client certificate that chains to the trusted "
+	 "CAs (mutual TLS)"},
+	{"sip", "connect_timeout", OPT_INT, OFF(sip.connect_timeout), "5", 1, 60, NULL, false, "s",
+	 "Outbound SIP TCP connect plus TLS handshake; past it the request fails over to the next "
+	 "address (RFC 3263 §4.3)"},
 	{"sip", "max_udp", OPT_INT, OFF(sip.max_udp), "16384", 1500, 65507, NULL, false, "bytes",
 	 "Largest UDP datagram accepted; larger ones are dropped before parsing"},
 	{"sip", "max_conns_per_ip", OPT_INT, OFF(sip.max_conns_per_ip), "32", 1, 100000, NULL,
@@ -68,6 +83,24 @@ static const struct opt_def defs[] = {
 	 "RFC 3261 T2, the longest retransmit interval of non-INVITE requests and responses"},
 	{"sip", "t4", OPT_INT, OFF(sip.t4), "5000", 100, 60000, NULL, false, "ms",
 	 "RFC 3261 T4, how long a message may stay in the network (Timers I, K)"},
+	{"sip", "pike_requests", OPT_INT, OFF(sip.pike_requests), "30", 0, 1000000, NULL, false,
+	 NULL, "SEC-07: requests one source address may send per pike_window without "
+	 "authenticating (digest-authenticated ones do not count); past it the source is banned "
+	 "(0 = no limit)"},
+	{"sip", "pike_window", OPT_INT, OFF(sip.pike_window), "2", 1, 3600, NULL, false, "s",
+	 "SEC-07: the window pike_requests is counted over"},
+	{"sip", "auth_failures", OPT_INT, OFF(sip.auth_failures), "10", 0, 100000, NULL, false,
+	 NULL, "SEC-07: digest failures for one user from one source address in 60 s before the "
+	 "address is banned (0 = no limit)"},
+	{"sip", "ban_time", OPT_INT, OFF(sip.ban_time), "300", 1, 86400, NULL, false, "s",
+	 "SEC-07: how long a banned source's requests and connections are dropped unanswered"},
+	{"sip", "pike_exempt", OPT_STRING, OFF(sip.pike_exempt), "127.0.0.0/8, ::1", 0, 0, NULL,
+	 false, NULL, "SEC-07: addresses or CIDRs never limited nor banned (trusted trunks; "
+	 "calls.trusted networks are exempt too)"},
+	{"sip", "max_server_transactions", OPT_INT, OFF(sip.max_server_transactions), "20000", 0,
+	 10000000, NULL, false, NULL, "SEC-07 under load: requests waiting for their final "
+	 "response at most; beyond it new requests get a stateless 503 with Retry-After (0 = no "
+	 "limit)"},
 	{"registrar", "enabled", OPT_BOOL, OFF(registrar.enabled), "true", 0, 0, NULL, false, NULL,
 	 "Act as registrar for the domain: REGISTER stores bindings in the location service"},
 	{"registrar", "domain", OPT_STRING, OFF(registrar.domain), "", 0, 0, NULL, false, NULL,
@@ -86,6 +119,10 @@ static const struct opt_def defs[] = {
 	 "not survive a restart or work across instances)"},
 	{"registrar", "nonce_lifetime", OPT_INT, OFF(registrar.nonce_lifetime), "300", 30, 300,
 	 NULL, false, "s", "Digest nonce lifetime; older nonces get stale=true"},
+	{"registrar", "max_nonces", OPT_INT, OFF(registrar.max_nonces), "65536", 1024, 10000000, NULL,
+	 false, NULL, "Digest nonces whose nc is tracked against replay (about 100 bytes each); past "
+	 "it the oldest are forgotten, and a client still using one gets stale=true and retries "
+	 "with a fresh nonce (size it to the REGISTER rate times the seconds nonces are reused)"},
 	{"registrar", "digest_algorithms", OPT_ENUM, OFF(registrar.digest_algorithms), "sha-256,md5",
 	 0, 0, digest_orders, false, NULL,
 	 "Digest algorithms challenged with, preferred first (RFC 8760). Clients without SHA-256 "
@@ -103,6 +140,9 @@ static const struct opt_def defs[] = {
 	{"store", "batch_ms", OPT_INT, OFF(store.batch_ms), "2", 0, 1000, NULL, false, "ms",
 	 "SQLite: writes arriving within this time share one commit; REGISTER is answered after "
 	 "its commit"},
+	{"store", "user_sync", OPT_INT, OFF(store.user_sync), "2", 0, 3600, NULL, false, "s",
+	 "SQLite: how often users added or changed by another process (gorgee --add-user) are "
+	 "picked up (a cheap PRAGMA data_version check; SIGHUP checks at once; 0 = only on SIGHUP)"},
 	{"ws", "origins", OPT_STRING, OFF(ws.origins), "", 0, 0, NULL, false, NULL,
 	 "Browser origins allowed to open the WebSocket, comma-separated (\"*\" = any); the "
 	 "page's own origin is always allowed; others get 403 at the upgrade"},

@@ -356,7 +356,7 @@ int sip_request_build(const char *method, const char *ruri, const char *headers,
 /* Standard reason phrase of a status code ("Not Found"), or "Unknown". */
 const char *sip_status_phrase(int status);
 
-/* ---- transports (sip_transport.c): UDP and TCP on the GLib main context ---------------- */
+/* ---- transports (sip_transport.c): UDP, TCP and TLS on the GLib main context ---------- */
 
 enum sip_proto { SIP_PROTO_UDP, SIP_PROTO_TCP, SIP_PROTO_TLS };
 /* "udp", "tcp", "tls"; sip_proto_via gives "UDP", "TCP", "TLS" for Via headers. */
@@ -386,8 +386,13 @@ struct sip_transport_config {
 	uint16_t udp_port;           /* 0 = no UDP */
 	uint16_t tcp_port;           /* 0 = no TCP */
 	uint16_t tls_port;           /* 0 = no TLS (server side; needs tls_cert and tls_key) */
-	const char *tls_cert;        /* PEM certificate chain */
+	const char *tls_cert;        /* PEM certificate chain (also offered as a TLS client) */
 	const char *tls_key;         /* PEM private key */
+	const char *tls_ca_file;     /* PEM CAs trusted for peers' certificates ("" = none) */
+	const char *tls_ca_dir;      /* hashed CA directory ("" = none); both empty = system store */
+	bool tls_verify;             /* outbound TLS: check the chain and the name (RFC 5922) */
+	bool tls_verify_client;      /* TLS listener: require a client certificate from the CAs */
+	unsigned connect_timeout_secs; /* outbound TCP connect + TLS handshake; 0 = 1 s */
 	size_t max_udp;              /* larger datagrams are dropped before parsing (SEC-08) */
 	unsigned max_conns_per_ip;   /* TCP connections from one address (BI-18) */
 	unsigned header_timeout_secs; /* a started message must complete within this (slowloris) */
@@ -404,9 +409,37 @@ struct sip_transport_config {
 int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv, void *arg,
 		      struct sip_transport **out);
 void sip_transport_free(struct sip_transport *t);
-/* Sends bytes to dst (UDP: from dst->local_fd; TCP: on dst->conn_id). 0 or an errno. */
+/*
+ * Sends bytes to dst. UDP: from dst->local_fd (0: a listener of the family). TCP/TLS: on
+ * dst->conn_id; with conn_id 0, on a connection found or opened as sip_transport_connect()
+ * does. Bytes for a connection still connecting are queued (up to max_pending). 0 or an
+ * errno (ENOTCONN: the connection named is gone).
+ */
 int sip_transport_send(struct sip_transport *t, const struct sip_src *dst, const char *data,
 		       size_t len);
+/*
+ * The connection a request to dst (TCP or TLS) goes on, in dst->conn_id: dst->conn_id if
+ * it is still open, else an open one to the same address and transport (ours, or the
+ * peer's when aliased by RFC 5923 ;alias), else a new one: a non-blocking connect on the
+ * loop, then for TLS a handshake with SNI tls_name; what is sent meanwhile is queued.
+ * With tls_verify the peer's chain must lead to a configured CA and its certificate must
+ * name tls_name (RFC 5922: subjectAltName URI sip:<name> or DNS <name>, no wildcards; an
+ * IP literal must be an IP subjectAltName); a TLS connection is reused only for the name
+ * it was checked against. tls_name NULL: the last name given for this address (in-dialog
+ * requests, retries), else the address itself. Failures after this returns (refused,
+ * timed out after connect_timeout, a certificate refused: all logged with the reason)
+ * close the connection and are reported to the handler of sip_transport_set_conn_handler.
+ * UDP: nothing to do. Returns 0, or an errno of socket()/connect() (EMFILE, ENETUNREACH),
+ * ENOTSUP (no TLS client context), ENOMEM.
+ */
+int sip_transport_connect(struct sip_transport *t, struct sip_src *dst, const char *tls_name);
+/* sip_transport_connect() naming the host of a sip:/sips: URI, the domain that was resolved
+ * (RFC 5922 §4); the URI is not kept. UDP: 0. */
+int sip_transport_connect_uri(struct sip_transport *t, struct sip_src *dst, const char *uri);
+/* A TCP or TLS connection closed (peer, error, timeout, failed connect or handshake).
+ * Called from an idle source, after the close; the id is no longer valid. */
+typedef void sip_conn_closed_fn(struct sip_transport *t, uint64_t conn_id, void *arg);
+void sip_transport_set_conn_handler(struct sip_transport *t, sip_conn_closed_fn *fn, void *arg);
 /*
  * Sends a response to a request received from src, routed per RFC 3261 §18.2.2 and
  * RFC 3581: the top Via gets received= when the host differs from the source address and
@@ -423,6 +456,9 @@ void sip_transport_route_response(const struct sip_msg *req, const struct sip_sr
 				  GString *response, struct sip_src *dst);
 /* Number of open TCP connections. */
 unsigned sip_transport_connection_count(const struct sip_transport *t);
+/* Connections from sources this refuses are closed at accept (SEC-07 bans). NULL: none. */
+typedef bool sip_accept_fn(const char *ip, void *arg);
+void sip_transport_set_accept_filter(struct sip_transport *t, sip_accept_fn *fn, void *arg);
 
 /* ---- timers (sip_timer.c): one hashed wheel per thread, one GLib source ------------------ */
 
@@ -454,6 +490,7 @@ unsigned sip_wheel_count(const struct sip_wheel *w);
 /* ---- transactions (sip_trans.c): RFC 3261 §17 with RFC 6026 ----------------------------- */
 
 struct sip_stack;
+struct sip_guard;  /* per-source limits (sip_guard.c, below) */
 struct sip_strans; /* server transaction */
 struct sip_ctrans; /* client transaction */
 
@@ -490,6 +527,15 @@ void sip_stack_recv(struct sip_transport *t, const struct sip_msg *msg, const st
 		    void *stack);
 /* Live transactions (server + client). */
 unsigned sip_stack_count(const struct sip_stack *s);
+/*
+ * SEC-07 before any transaction exists: requests from sources the guard refuses are dropped
+ * unanswered, and with max_pending > 0, a new request while that many server transactions
+ * wait for their final response gets a stateless 503 with Retry-After (ACK and CANCEL are
+ * never refused). guard may be NULL; borrowed.
+ */
+void sip_stack_set_guard(struct sip_stack *s, struct sip_guard *g, unsigned max_pending);
+/* Server transactions waiting for their final response. */
+unsigned sip_stack_pending(const struct sip_stack *s);
 
 /*
  * Answers the request of st. extra: CRLF-terminated header lines (may be NULL); body may be
@@ -849,6 +895,12 @@ int sip_auth_server_respond(struct sip_auth_server *s, const struct sip_msg *req
 			    const char *src_ip, bool proxy, enum sip_auth_result r,
 			    const char *to_tag, GString *out);
 
+/* Hears the outcome of each sip_auth_server_check that got as far as verifying (OK, STALE,
+ * FAIL) with the source and the user named: SEC-07 counts failures and credits successes. */
+typedef void sip_auth_observer_fn(enum sip_auth_result r, const char *src_ip, const char *user,
+				  void *arg);
+void sip_auth_server_set_observer(struct sip_auth_server *s, sip_auth_observer_fn *fn, void *arg);
+
 /* Nonces in the nc table (tests, dump). */
 unsigned sip_auth_server_nonce_count(const struct sip_auth_server *s);
 /* Appends one line of state (realm, lifetime, nc table use); never a key or an HA1. */
@@ -899,6 +951,39 @@ int sip_auth_client_answer(struct sip_auth_client_state *st, const struct sip_au
 /* After a final non-401/407 response: the next challenge may be answered again (nonce and
  * nc are kept for reuse). */
 void sip_auth_client_success(struct sip_auth_client_state *st);
+
+/* ---- per-source limits (sip_guard.c): BAD-INPUTS SEC-07 ------------------------------- */
+
+/*
+ * Pike-like limits on the signaling loop. A source is an IPv4 address or an IPv6 /64. Each
+ * new request (not a retransmission, not an ACK) counts; one that authenticates with digest
+ * is credited back, so the limit is on unauthenticated traffic. More than `requests` in
+ * `window_secs`, or `auth_failures` digest failures for one user in 60 s, bans the source
+ * for `ban_secs`: its requests are dropped unanswered before any transaction exists, and
+ * its new TCP/TLS connections are closed at accept. Exempt networks are never counted.
+ * At most 100,000 sources are tracked; past that, new ones go unlimited (logged, counted).
+ */
+struct sip_guard_config {
+	unsigned requests;      /* per window; 0 = no rate limit */
+	unsigned window_secs;   /* 0 = 2 */
+	unsigned auth_failures; /* per (source, user) in 60 s; 0 = no limit */
+	unsigned ban_secs;      /* 0 = 300 */
+	const char *exempt;     /* "192.0.2.1, 10.0.0.0/8, 2001:db8::/32"; copied */
+};
+struct sip_guard;
+/* Returns 0 or EINVAL (a bad exempt entry, logged). Attaches a sweep timer to the
+ * thread-default context. */
+int sip_guard_new(const struct sip_guard_config *cfg, struct sip_guard **out);
+void sip_guard_free(struct sip_guard *g);
+/* A new request from ip: counts it; false when the source is (or just got) banned. */
+bool sip_guard_admit(struct sip_guard *g, const char *ip);
+/* Whether ip is banned now (counts nothing): for accept(). */
+bool sip_guard_banned(struct sip_guard *g, const char *ip);
+/* A digest outcome (sip_auth_observer_fn shape): OK credits the request, FAIL counts. */
+void sip_guard_auth_result(struct sip_guard *g, const char *ip, const char *user,
+			   enum sip_auth_result r);
+/* Entries tracked (tests). */
+unsigned sip_guard_count(const struct sip_guard *g);
 
 /* ---- location and user store (sip_store*.c) ---------------------------------------- */
 
@@ -1043,6 +1128,17 @@ int sip_store_user_delete(struct sip_store *s, const char *username, const char 
 int sip_store_user_get(struct sip_store *s, const char *username, const char *realm,
 		       struct sip_user **out);
 
+/*
+ * Users written by another process into the same SQLite file (gorgee --add-user while the
+ * daemon runs) are read back by the writer thread when PRAGMA data_version says another
+ * connection committed (a check without disk reads when nothing changed); the user cache is
+ * then replaced on the store's thread. sip_store_sync_users asks for one check now (SIGHUP):
+ * 0, EALREADY (one is in flight) or EAGAIN (queue full); sip_store_set_user_sync checks
+ * every secs seconds (0 = never). Redis reads users from the server: nothing to do there.
+ */
+int sip_store_sync_users(struct sip_store *s);
+void sip_store_set_user_sync(struct sip_store *s, unsigned secs);
+
 /* Deep copies and frees. NULL is fine for the frees. */
 struct sip_binding *sip_binding_copy(const struct sip_binding *b);
 void sip_binding_free(struct sip_binding *b);
@@ -1071,7 +1167,6 @@ void sip_user_free(struct sip_user *u);
  * Everything runs on the thread that created the resolver; nothing here is thread-safe.
  */
 
-/* TLS runs over SIP_PROTO_TCP; see sip_target_to_src(). */
 enum sip_transport_type { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
 
 #define SIP_RESOLVE_MAX_TARGETS 32 /* addresses handed to a callback; the rest are dropped */
@@ -1158,7 +1253,9 @@ void sip_resolver_dump(const struct sip_resolver *r, GString *out);
 const char *sip_transport_type_name(enum sip_transport_type t);
 /*
  * Fills a struct sip_src (proto, addr, addr_len, ip, port; conn_id and local_fd 0 = any) to
- * send to t. Returns 0, or ENOTSUP for TLS, which the transport layer lacks yet.
+ * send to t. For TLS, call sip_transport_connect() with the name of the SIP domain that
+ * was resolved (RFC 5922 §4: the URI's host, not the SRV target) before sending.
+ * Returns 0 or EINVAL.
  */
 int sip_target_to_src(const struct sip_target *t, struct sip_src *out);
 

@@ -246,6 +246,8 @@ struct sip_auth_server {
 	void *clock_arg;
 	sip_auth_salt_fn *salt;
 	void *salt_arg;
+	sip_auth_observer_fn *observer;
+	void *observer_arg;
 	struct metric_family *m_results;
 };
 
@@ -610,7 +612,16 @@ enum sip_auth_result sip_auth_server_check(struct sip_auth_server *s, const stru
 		return SIP_AUTH_BAD;
 	}
 	const struct secret *ha1 = lookup ? lookup(cred->username, cred->alg, arg) : NULL;
-	return sip_auth_server_verify(s, req->method, req->ruri, src_ip, cred, ha1);
+	enum sip_auth_result r = sip_auth_server_verify(s, req->method, req->ruri, src_ip, cred, ha1);
+	if (s->observer)
+		s->observer(r, src_ip, cred->username, s->observer_arg);
+	return r;
+}
+
+void sip_auth_server_set_observer(struct sip_auth_server *s, sip_auth_observer_fn *fn, void *arg)
+{
+	s->observer = fn;
+	s->observer_arg = arg;
 }
 
 int sip_auth_server_respond(struct sip_auth_server *s, const struct sip_msg *req,

@@ -117,10 +117,10 @@ int sip_target_to_src(const struct sip_target *t, struct sip_src *out)
 {
 	if (!t || !out)
 		return EINVAL;
-	if (t->transport == SIP_TRANSPORT_TLS)
-		return ENOTSUP;
 	memset(out, 0, sizeof(*out));
-	out->proto = t->transport == SIP_TRANSPORT_TCP ? SIP_PROTO_TCP : SIP_PROTO_UDP;
+	out->proto = t->transport == SIP_TRANSPORT_TLS   ? SIP_PROTO_TLS
+		     : t->transport == SIP_TRANSPORT_TCP ? SIP_PROTO_TCP
+							 : SIP_PROTO_UDP;
 	out->addr = t->addr;
 	out->addr_len = t->addr_len;
 	g_strlcpy(out->ip, t->ip, sizeof(out->ip));

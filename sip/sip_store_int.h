@@ -11,6 +11,7 @@ enum store_job_kind {
 	JOB_EXPIRE,      /* now */
 	JOB_USER_PUT,    /* u (owned) */
 	JOB_USER_DELETE, /* u->username, u->realm */
+	JOB_USERS_SYNC,  /* reads users changed by another process into users; no write */
 	JOB_STOP,        /* ends the writer; never reaches a backend */
 };
 
@@ -21,6 +22,11 @@ struct store_job {
 	struct sip_binding *b;
 	struct sip_user *u;
 	int64_t now;
+	GPtrArray *users;         /* JOB_USERS_SYNC: every user, or NULL when nothing changed */
+	uint64_t user_gen;        /* JOB_USERS_SYNC: the store's user write count at submit */
+	bool force;               /* JOB_USERS_SYNC: read even when nothing seems changed */
+	struct sip_store **store; /* JOB_USERS_SYNC: whose cache takes the result (a ref of the
+				   * store's cell; NULL inside once the store is closed) */
 	int err; /* set by the backend's apply */
 	sip_store_done_fn *done;
 	void *arg;
@@ -45,6 +51,8 @@ struct store_ops {
 	int (*lookup)(void *be, const char *aor, int64_t now, GPtrArray *out);
 	int (*count)(void *be, int64_t now, size_t *out);
 	int (*user_get)(void *be, const char *username, const char *realm, struct sip_user **out);
+	/* cached backends, writer thread: users changed by others (*out NULL: none) */
+	int (*users_sync)(void *be, bool force, GPtrArray **out);
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -247,6 +247,7 @@ static void cmd_build(struct rd *r, const struct store_job *j, const char *now, 
 		arg(c, h256, n256);
 		break;
 	case JOB_EXPIRE:
+	case JOB_USERS_SYNC:
 	case JOB_STOP:
 		break;
 	}

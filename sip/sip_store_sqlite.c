@@ -53,7 +53,49 @@ struct sq {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st[ST_COUNT];
+	int64_t data_version; /* PRAGMA data_version when users were last read */
 };
+
+static char *col_str(sqlite3_stmt *st, int i);
+static struct secret *col_secret(sqlite3_stmt *st, int i);
+
+static int64_t data_version(struct sq *q)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Every user row into out (struct sip_user *). 0 or EIO. */
+static int read_users(struct sq *q, GPtrArray *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT realm, username, ha1_md5, ha1_sha256, enabled"
+			       " FROM users", -1, &st, NULL))
+		return EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sip_user *u = g_new0(struct sip_user, 1);
+		u->realm = col_str(st, 0);
+		u->username = col_str(st, 1);
+		u->ha1_md5 = col_secret(st, 2);
+		u->ha1_sha256 = col_secret(st, 3);
+		u->enabled = sqlite3_column_int(st, 4) != 0;
+		if (!u->realm || !u->username) {
+			sip_user_free(u);
+			continue;
+		}
+		g_ptr_array_add(out, u);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : EIO;
+}
 
 static int exec(struct sq *q, const char *sql)
 {
@@ -215,24 +257,36 @@ static int sq_load(void *be, struct sip_store *s)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return EIO;
-	if (sqlite3_prepare_v2(q->db, "SELECT realm, username, ha1_md5, ha1_sha256, enabled"
-			       " FROM users", -1, &st, NULL))
+	GPtrArray *users = g_ptr_array_new();
+	q->data_version = data_version(q);
+	rc = read_users(q, users);
+	for (guint i = 0; i < users->len; i++)
+		store_cache_user(s, users->pdata[i]);
+	g_ptr_array_free(users, TRUE);
+	return rc;
+}
+
+/*
+ * Writer thread: users written by another process (gorgee --add-user) since the last read.
+ * PRAGMA data_version changes only for commits of other connections, so our own writes
+ * never trigger a reload and the check costs no disk read when nothing changed.
+ */
+static int sq_users_sync(void *be, bool force, GPtrArray **out)
+{
+	struct sq *q = be;
+	int64_t v = data_version(q);
+
+	*out = NULL;
+	if (v == q->data_version && !force)
+		return 0;
+	GPtrArray *users = g_ptr_array_new_with_free_func((GDestroyNotify)sip_user_free);
+	if (read_users(q, users) != 0) {
+		g_ptr_array_unref(users);
 		return EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct sip_user *u = g_new0(struct sip_user, 1);
-		u->realm = col_str(st, 0);
-		u->username = col_str(st, 1);
-		u->ha1_md5 = col_secret(st, 2);
-		u->ha1_sha256 = col_secret(st, 3);
-		u->enabled = sqlite3_column_int(st, 4) != 0;
-		if (!u->realm || !u->username) {
-			sip_user_free(u);
-			continue;
-		}
-		store_cache_user(s, u);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : EIO;
+	q->data_version = v;
+	*out = users;
+	return 0;
 }
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
@@ -305,6 +359,7 @@ static sqlite3_stmt *bind_job(struct sq *q, const struct store_job *j, char *key
 		bind_str(st, 1, j->u->realm);
 		bind_str(st, 2, j->u->username);
 		return st;
+	case JOB_USERS_SYNC:
 	case JOB_STOP:
 		break;
 	}
@@ -350,4 +405,5 @@ const struct store_ops store_sqlite_ops = {
 	.close = sq_close,
 	.load = sq_load,
 	.apply = sq_apply,
+	.users_sync = sq_users_sync,
 };

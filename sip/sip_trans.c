@@ -25,6 +25,7 @@ struct sip_strans {
 	struct sip_src dst;  /* where responses go (RFC 3581 routing, computed once) */
 	GString *last;       /* last response sent, for retransmissions */
 	bool has_dst;
+	bool pending;        /* no final response yet (counted in the stack's pending) */
 	bool acked;          /* Accepted: the ACK for our 2xx came */
 	char *akey;          /* key in the stack's accepted table, while in it */
 	struct sip_timer retx, end; /* G or 2xx retransmission / H, I, J, L (end) */
@@ -57,6 +58,9 @@ struct sip_stack {
 	GHashTable *accepted; /* Call-ID|From tag|CSeq -> IST in Accepted whose 2xx is resent */
 	sip_request_fn *on_request;
 	void *arg;
+	struct sip_guard *guard;
+	unsigned max_pending, pending;
+	struct metric *m_overload;
 	struct sip_msg *scratch;
 	struct metric *m_live[4];
 	struct metric_family *m_retx, *m_timeout, *m_absorbed;
@@ -119,6 +123,8 @@ static void strans_free(gpointer p)
 	sip_timer_stop(st->s->wheel, &st->retx);
 	sip_timer_stop(st->s->wheel, &st->end);
 	metric_add(st->s->m_live[st->kind], -1);
+	if (st->pending)
+		st->s->pending--;
 	g_bytes_unref(st->req);
 	if (st->last)
 		g_string_free(st->last, TRUE);
@@ -241,6 +247,10 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 	if (st->last)
 		g_string_free(st->last, TRUE);
 	st->last = resp;
+	if (status >= 200 && st->pending) {
+		st->pending = false;
+		s->pending--;
+	}
 
 	unsigned t1 = s->cfg.t1_ms;
 	if (status < 200) {
@@ -282,6 +292,8 @@ static struct sip_strans *strans_new(struct sip_stack *s, const struct sip_msg *
 	st->key = key;
 	st->req = g_bytes_new(src->raw.p, src->raw.len);
 	st->src = *src;
+	st->pending = true;
+	s->pending++;
 	g_hash_table_insert(s->server, st->key, st);
 	metric_add(s->m_live[st->kind], 1);
 	return st;
@@ -314,6 +326,28 @@ static void on_ack(struct sip_stack *s, const struct sip_msg *m, const struct si
 	s->on_request(s, NULL, m, src, NULL, s->arg);
 }
 
+/*
+ * SEC-07, before a transaction exists: a banned or flooding source is dropped unanswered;
+ * past the pending cap a stateless 503 with Retry-After (no state kept, so the load it
+ * costs is one parse and one send). CANCEL is never refused by the cap: it ends work.
+ */
+static bool admit(struct sip_stack *s, const struct sip_msg *m, const struct sip_src *src)
+{
+	if (s->guard && !sip_guard_admit(s->guard, src->ip))
+		return false;
+	if (!s->max_pending || s->pending < s->max_pending || m->method_id == SIP_METHOD_CANCEL)
+		return true;
+	metric_add(s->m_overload, 1);
+	char tag[17];
+	core_random_hex(tag, 8);
+	GString *resp = g_string_new(NULL);
+	if (sip_response_build(m, 503, NULL, tag, "Retry-After: 5\r\n", (struct slice){NULL, 0},
+			       resp) == 0)
+		sip_transport_respond(s->t, m, src, resp);
+	g_string_free(resp, TRUE);
+	return false;
+}
+
 static void server_request(struct sip_stack *s, const struct sip_msg *m, const struct sip_src *src)
 {
 	if (m->method_id == SIP_METHOD_ACK) {
@@ -327,6 +361,10 @@ static void server_request(struct sip_stack *s, const struct sip_msg *m, const s
 		count(s->m_absorbed, st->kind);
 		if (st->last && st->state != T_ACCEPTED)
 			sip_transport_send(s->t, &st->dst, st->last->str, st->last->len);
+		return;
+	}
+	if (!admit(s, m, src)) {
+		g_free(key);
 		return;
 	}
 	st = strans_new(s, m, src, key);
@@ -508,11 +546,14 @@ static struct sip_ctrans *ctrans_start(struct sip_stack *s, enum tkind kind, GSt
 	ct->interval = s->cfg.t1_ms;
 	g_hash_table_insert(s->client, ct->key, ct);
 	metric_add(s->m_live[kind], 1);
-	if (sip_transport_send(s->t, dst, req->str, req->len) != 0) {
+	/* TCP/TLS: the connection is chosen (or opened) now and kept, so the ACK, a CANCEL and
+	 * a failure of that connection all concern this transaction (RFC 3261 §18.1.1). */
+	if (sip_transport_connect(s->t, &ct->dst, NULL) != 0 ||
+	    sip_transport_send(s->t, &ct->dst, req->str, req->len) != 0) {
 		ctrans_terminate(ct);
 		return NULL;
 	}
-	if (!reliable(dst))
+	if (!reliable(&ct->dst))
 		sip_timer_start(s->wheel, &ct->retx, s->cfg.t1_ms, timer_retx_client, ct);
 	sip_timer_start(s->wheel, &ct->end, 64 * s->cfg.t1_ms, timer_end_client, ct);
 	return ct;
@@ -526,8 +567,10 @@ static int build_request(struct sip_stack *s, const char *method, const char *ru
 	g_strlcpy(branch, "z9hG4bK", 40);
 	core_random_hex(branch + 7, 12);
 	GString *hdrs = g_string_new(NULL);
-	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n",
-			       sip_proto_via(dst->proto), s->via_host, branch);
+	/* Over a stream, ;alias (RFC 5923) lets the peer send its requests back on it. */
+	g_string_append_printf(hdrs, "Via: SIP/2.0/%s %s;branch=%s;rport%s\r\n",
+			       sip_proto_via(dst->proto), s->via_host, branch,
+			       dst->proto == SIP_PROTO_UDP ? "" : ";alias");
 	if (headers)
 		g_string_append(hdrs, headers);
 	int rc = sip_request_build(method, ruri, hdrs->str, body, req);
@@ -561,9 +604,12 @@ int sip_stack_send(struct sip_stack *s, const char *method, const char *ruri, co
 {
 	char branch[40];
 	GString *req = g_string_new(NULL);
+	struct sip_src d = *dst;
 	int rc = build_request(s, method, ruri, headers, body, dst, branch, req);
 	if (rc == 0)
-		rc = sip_transport_send(s->t, dst, req->str, req->len);
+		rc = sip_transport_connect(s->t, &d, NULL);
+	if (rc == 0)
+		rc = sip_transport_send(s->t, &d, req->str, req->len);
 	if (rc == 0 && sent)
 		g_string_assign(sent, req->str);
 	g_string_free(req, TRUE);
@@ -656,15 +702,54 @@ struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_
 				   METRIC_COUNTER);
 	s->m_timeout = metrics_family("gorgee_sip_transaction_timeouts_total",
 				      "SIP transactions ended by Timer B, F or H.", METRIC_COUNTER);
+	s->m_overload = metrics_series(
+		metrics_family("gorgee_sip_overload_total",
+			       "New SIP requests answered with a stateless 503 (server transactions "
+			       "pending at sip.max_server_transactions, SEC-07).", METRIC_COUNTER), "");
 	s->m_absorbed = metrics_family("gorgee_sip_retransmissions_absorbed_total",
 				       "Retransmitted SIP messages absorbed by a transaction.",
 				       METRIC_COUNTER);
 	return s;
 }
 
+/*
+ * A TCP or TLS connection closed: client transactions that got no response on it yet
+ * (refused, timed out, a certificate refused, closed at once) end now with 503 (RFC 3261
+ * §8.1.3.1, a transport error) instead of at Timer B/F, and the TU fails over to its next
+ * target (RFC 3263 §4.3). One that got a provisional keeps waiting: the server may send the
+ * final response over a new connection to our sent-by (§18.2.2); Timer B/F still bounds it.
+ */
+static void on_conn_closed(struct sip_transport *t, uint64_t conn_id, void *arg)
+{
+	struct sip_stack *s = arg;
+	GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, s->client);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct sip_ctrans *ct = v;
+		if (reliable(&ct->dst) && ct->dst.conn_id == conn_id &&
+		    (ct->state == T_CALLING || ct->state == T_TRYING))
+			g_ptr_array_add(keys, g_strdup(ct->key));
+	}
+	/* by key again: a callback may end or start other transactions */
+	for (guint i = 0; i < keys->len; i++) {
+		struct sip_ctrans *ct = g_hash_table_lookup(s->client, keys->pdata[i]);
+		if (!ct || (ct->state != T_CALLING && ct->state != T_TRYING))
+			continue;
+		LOGI(log_module, &(struct log_ctx){.peer = ct->dst.ip}, "%s: connection lost, 503",
+		     ct->key);
+		ct->fn(ct, NULL, 503, ct->arg);
+		ctrans_terminate(ct);
+	}
+	g_ptr_array_unref(keys);
+}
+
 void sip_stack_set_transport(struct sip_stack *s, struct sip_transport *t)
 {
 	s->t = t;
+	if (t)
+		sip_transport_set_conn_handler(t, on_conn_closed, s);
 }
 
 void sip_stack_free(struct sip_stack *s)
@@ -678,6 +763,17 @@ void sip_stack_free(struct sip_stack *s)
 	g_free(s->via_host);
 	g_free(s->scratch);
 	g_free(s);
+}
+
+void sip_stack_set_guard(struct sip_stack *s, struct sip_guard *g, unsigned max_pending)
+{
+	s->guard = g;
+	s->max_pending = max_pending;
+}
+
+unsigned sip_stack_pending(const struct sip_stack *s)
+{
+	return s->pending;
 }
 
 unsigned sip_stack_count(const struct sip_stack *s)

@@ -10,11 +10,13 @@
 static const char *const log_module = "sip";
 
 #define MERGE_WINDOW_US (32 * G_USEC_PER_SEC) /* §8.2.2.2: about Timer J/H */
-#define MERGE_CAP 8192
+#define MERGE_CAP 65536 /* requests remembered; ~130 bytes each */
 
 struct merge_entry {
+	char *key; /* owned; also the table's key */
 	char *branch;
 	gint64 seen_us;
+	GList link; /* in sip_ua.order, oldest first */
 };
 
 struct sip_ua {
@@ -22,6 +24,7 @@ struct sip_ua {
 	struct sip_registrar *registrar;
 	struct sip_dialogs *dialogs;
 	GHashTable *recent; /* From tag|Call-ID|CSeq -> struct merge_entry (merged requests) */
+	GQueue order;       /* the entries of recent by seen_us, oldest at the head */
 	struct metric_family *m_sent;
 	sip_ua_invite_fn *invite_fn;
 	void *invite_arg;
@@ -30,13 +33,21 @@ struct sip_ua {
 static void merge_free(gpointer p)
 {
 	struct merge_entry *e = p;
+	g_free(e->key);
 	g_free(e->branch);
 	g_free(e);
 }
 
-static gboolean merge_expired(gpointer key, gpointer value, gpointer now)
+/* Drops entries older than the window from the head: O(1) a request, amortised (a scan of
+ * the whole table per request once it was full cost a third of the CPU at 2,000 REGISTER/s). */
+static void merge_expire(struct sip_ua *ua, gint64 now)
 {
-	return ((struct merge_entry *)value)->seen_us < *(gint64 *)now - MERGE_WINDOW_US;
+	GList *l;
+	while ((l = g_queue_peek_head_link(&ua->order)) &&
+	       ((struct merge_entry *)l->data)->seen_us < now - MERGE_WINDOW_US) {
+		g_queue_unlink(&ua->order, l);
+		g_hash_table_remove(ua->recent, ((struct merge_entry *)l->data)->key);
+	}
 }
 
 /*
@@ -46,21 +57,32 @@ static gboolean merge_expired(gpointer key, gpointer value, gpointer now)
 static bool merged(struct sip_ua *ua, const struct sip_msg *m)
 {
 	gint64 now = g_get_monotonic_time();
-	if (g_hash_table_size(ua->recent) >= MERGE_CAP)
-		g_hash_table_foreach_remove(ua->recent, merge_expired, &now);
-	if (g_hash_table_size(ua->recent) >= MERGE_CAP)
-		return false; /* still full: a flood; keep answering rather than growing */
+	merge_expire(ua, now);
 	char *key = g_strdup_printf(SLICE_FMT "|" SLICE_FMT "|%u|" SLICE_FMT, SLICE_ARG(m->from.tag),
 				    SLICE_ARG(m->call_id), m->cseq.num, SLICE_ARG(m->method));
 	struct merge_entry *e = g_hash_table_lookup(ua->recent, key);
-	if (e && e->seen_us >= now - MERGE_WINDOW_US && !slice_eq(m->via.branch, e->branch, strlen(e->branch))) {
+	if (e && !slice_eq(m->via.branch, e->branch, strlen(e->branch))) {
 		g_free(key);
-		return true;
+		return true; /* live: expired ones were dropped above */
+	}
+	if (e) { /* the same request again: seen now */
+		g_free(key);
+		e->seen_us = now;
+		g_queue_unlink(&ua->order, &e->link);
+		g_queue_push_tail_link(&ua->order, &e->link);
+		return false;
+	}
+	if (g_hash_table_size(ua->recent) >= MERGE_CAP) {
+		g_free(key);
+		return false; /* a flood: keep answering rather than growing */
 	}
 	e = g_new0(struct merge_entry, 1);
+	e->key = key;
 	e->branch = g_strndup(m->via.branch.p, m->via.branch.len);
 	e->seen_us = now;
-	g_hash_table_replace(ua->recent, key, e);
+	e->link.data = e;
+	g_hash_table_insert(ua->recent, e->key, e);
+	g_queue_push_tail_link(&ua->order, &e->link);
 	return false;
 }
 
@@ -74,7 +96,8 @@ struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registra
 	struct sip_ua *ua = g_new0(struct sip_ua, 1);
 	ua->registrar = registrar;
 	ua->dialogs = sip_dialogs_new();
-	ua->recent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, merge_free);
+	ua->recent = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, merge_free);
+	g_queue_init(&ua->order);
 	ua->user_agent = g_strdup(user_agent);
 	ua->m_sent = metrics_family("gorgee_sip_responses_sent_total",
 				    "SIP responses sent by the UA core, by status.", METRIC_COUNTER);

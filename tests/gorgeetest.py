@@ -1,5 +1,6 @@
 """Shared plumbing of gorgee's Python tests: free loopback ports, waiting for the HTTP port,
 and a TAP runner for a list of named cases."""
+import http.client
 import os
 import re
 import socket
@@ -34,7 +35,10 @@ def wait_http(port, path="/healthz", seconds=10):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
                 if r.status == 200:
                     return
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # HTTPException: before gorgee listens, a connect to a port in the ephemeral
+            # range can pick that same port as its source and talk to itself (our own GET
+            # comes back as a "status line"): not an answer yet.
             time.sleep(0.05)
     raise RuntimeError(f"nothing answers on port {port}")
 

@@ -151,6 +151,35 @@ def _():
         assert m in body, m
 
 
+def until_registers(user, password, seconds):
+    """Polls a REGISTER with credentials until 200; returns the seconds it took or None."""
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        if code(Client(user).register_auth(password, expires=300)) == 200:
+            return time.time() - t0
+        time.sleep(0.1)
+    return None
+
+
+@case("a user added with --add-user while gorgee runs can register without a restart "
+      "(store.user_sync: PRAGMA data_version checked every 2 s)")
+def _():
+    assert code(Client("erin").register_auth("erin-pw")) == 401, "unknown before"
+    add_user("erin", "erin-pw")
+    took = until_registers("erin", "erin-pw", 5)
+    assert took is not None, open(os.path.join(TMP, "stderr")).read()[-800:]
+    assert "users changed in the database" in open(os.path.join(TMP, "stderr")).read()
+
+
+@case("SIGHUP reads the users at once; a password changed by --add-user takes effect")
+def _():
+    add_user("erin", "erin-pw2")
+    proc.send_signal(signal.SIGHUP)
+    took = until_registers("erin", "erin-pw2", 3)
+    assert took is not None and took < 1.5, took
+    assert code(Client("erin").register_auth("erin-pw")) == 401, "the old password is gone"
+
+
 @case("bindings survive kill -9 right after the 200 (SQLite, write-before-answer)")
 def _():
     c = Client("dave")

@@ -240,7 +240,11 @@ static void t_literals(void)
 	TAP_CHECK_INT(src.addr.ss_family, AF_INET);
 	TAP_CHECK_INT(ntohs(((struct sockaddr_in *)&src.addr)->sin_port), 5080);
 	tg.transport = SIP_TRANSPORT_TLS;
-	TAP_CHECK_INT(sip_target_to_src(&tg, &src), ENOTSUP);
+	TAP_CHECK_INT(sip_target_to_src(&tg, &src), 0);
+	TAP_CHECK_INT(src.proto, SIP_PROTO_TLS);
+	tg.transport = SIP_TRANSPORT_TCP;
+	TAP_CHECK_INT(sip_target_to_src(&tg, &src), 0);
+	TAP_CHECK_INT(src.proto, SIP_PROTO_TCP);
 	sip_resolver_free(r);
 
 	/* no configuration: the system's resolv.conf; literals still need no server */

@@ -78,20 +78,38 @@ class Client {
   event(id, state) { return this.until(() => this.msgs.find((m) => m.event === 'registration' && m.id === id && m.data.state === state), `registration ${state}`); }
 }
 
-let A, B, kam, kport, dead;
+let A, B, C, kam, kport, dead;
+
+// A CA and a certificate it signs for tls.pbx.test, made with the openssl CLI.
+function makeCerts() {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2'];
+  const run = (args) => execFileSync('openssl', args, { cwd: tmp, stdio: 'ignore' });
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  run(['req', '-x509', ...ec, '-keyout', 'c.key', '-out', 'c.pem', '-subj', '/CN=tls.pbx.test',
+    '-CA', 'ca.pem', '-CAkey', 'ca.key', '-addext', 'subjectAltName=URI:sip:tls.pbx.test']);
+}
 
 async function setup() {
   B = await gorgee('b', [], { alice: 'alice-upstream' }); // upstream registrar, SHA-256 first
+  makeCerts();
+  const ctcp = await freePort(), ctls = await freePort();
+  C = await gorgee('c', ['--set', `sip.tcp_port=${ctcp}`, '--set', `sip.tls_port=${ctls}`,
+    '--set', `sip.tls_cert=${tmp}/c.pem`, '--set', `sip.tls_key=${tmp}/c.key`], { carol: 'carol-upstream' });
+  Object.assign(C, { tcp: ctcp, tls: ctls });
   // a DNS zone: pbx.test's SRV lists a dead address first, then B (RFC 3263 failover)
   const dns = await freePort();
   dead = await freePort();
   const dnsmasq = spawn('dnsmasq', ['--no-daemon', `--port=${dns}`, '--listen-address=127.0.0.1',
     '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--user=root', '--pid-file=',
     `--srv-host=_sip._udp.pbx.test,dead.pbx.test,${dead},10,0`, `--srv-host=_sip._udp.pbx.test,live.pbx.test,${B.sip},20,0`,
+    `--srv-host=_sip._tcp.tcp.test,dead.pbx.test,${dead},10,0`, `--srv-host=_sip._tcp.tcp.test,live.pbx.test,${C.tcp},20,0`,
+    '--host-record=tls.pbx.test,127.0.0.1', '--host-record=wrong.pbx.test,127.0.0.1',
     '--host-record=dead.pbx.test,127.0.0.1', '--host-record=live.pbx.test,127.0.0.1'], { stdio: 'ignore' });
   procs.push(dnsmasq);
   await sleep(300);
-  A = await gorgee('a', ['--set', `sip.dns_servers=127.0.0.1:${dns}`, '--set', 'sip.t1=50'], { erin: 'erin-pass' });
+  A = await gorgee('a', ['--set', `sip.dns_servers=127.0.0.1:${dns}`, '--set', 'sip.t1=50',
+    '--set', `sip.tls_ca_file=${tmp}/ca.pem`, '--set', 'sip.connect_timeout=2'], { erin: 'erin-pass' });
   kport = await freePort();
   const cfg = fs.readFileSync(path.join(TESTS, 'kamailio/registrar-auth.cfg'), 'utf8')
     .replaceAll('@PORT@', String(kport)).replaceAll('@PASSWORD@', 'kam-secret');
@@ -170,6 +188,55 @@ test('RFC 3263: registrar found by SRV; the dead first target fails over to the 
   await c.event(r.id, 'registering').catch(() => {});
   for (let i = 0; i < 40 && bound(B, r.result.account_id); i++) await sleep(100);
   assert(!bound(B, r.result.account_id), 'unregistered: ' + bindings(B));
+  c.ws.close();
+});
+
+async function registerAndDrop(c, params) {
+  const r = await c.req('register', { username: 'carol', password: 'carol-upstream', ...params });
+  assert(r.result, JSON.stringify(r));
+  const ev = await c.until(() => c.msgs.find((m) => m.event === 'registration' && m.id === r.id &&
+    ['registered', 'failed'].includes(m.data.state)), 'registered or failed');
+  return { r, ev, id: r.result.account_id };
+}
+
+test('transport tcp: REGISTER over a TCP connection gorgee opens; Contact says transport=tcp', async () => {
+  const c = await login();
+  const { ev, id } = await registerAndDrop(c, { uri: `sip:carol@127.0.0.1:${C.tcp}`, transport: 'tcp' });
+  assert(ev.data.state === 'registered', JSON.stringify(ev) + A.p.log.slice(-800));
+  assert(bindings(C).includes(`-${id}@127.0.0.1:${A.sip};transport=tcp`), bindings(C));
+  assert(await metric(A, 'gorgee_sip_tcp_connections') === 1, 'one connection');
+  await c.req('unregister', { account_id: id });
+  for (let i = 0; i < 40 && bound(C, id); i++) await sleep(100);
+  assert(!bound(C, id), 'unregistered over the same connection: ' + bindings(C));
+  assert(await metric(A, 'gorgee_sip_tcp_connections') === 1, 'still one connection');
+  c.ws.close();
+});
+
+test('RFC 3263 over TCP: _sip._tcp SRV lists a refused address first; failover to the next', async () => {
+  const c = await login();
+  const { ev, id } = await registerAndDrop(c, { uri: 'sip:carol@tcp.test', transport: 'tcp' });
+  assert(ev.data.state === 'registered', JSON.stringify(ev) + A.p.log.slice(-800));
+  assert(A.p.log.includes(`connection to 127.0.0.1:${dead} failed`), 'the refused one was tried');
+  await c.req('unregister', { account_id: id });
+  c.ws.close();
+});
+
+test('transport tls: the registrar certificate names the domain (URI SAN, RFC 5922) and chains to the CA', async () => {
+  const c = await login();
+  const { ev, id } = await registerAndDrop(c, { uri: `sip:carol@tls.pbx.test:${C.tls}`, transport: 'tls' });
+  assert(ev.data.state === 'registered', JSON.stringify(ev) + A.p.log.slice(-800));
+  assert(bindings(C).includes(`sip:carol@tls.pbx.test|sip:carol-${id}@`), bindings(C));
+  await c.req('unregister', { account_id: id });
+  c.ws.close();
+});
+
+test('transport tls to a name the certificate does not carry: failed 503, a log line says why', async () => {
+  const c = await login();
+  const { ev, id } = await registerAndDrop(c, { uri: `sip:carol@wrong.pbx.test:${C.tls}`, transport: 'tls' });
+  assert(ev.data.state === 'failed' && ev.data.code === 503, JSON.stringify(ev));
+  assert(/\(wrong\.pbx\.test\): certificate refused: it does not name the SIP domain/.test(A.p.log), A.p.log.slice(-800));
+  assert(!bound(C, id), 'nothing registered');
+  await c.req('unregister', { account_id: id });
   c.ws.close();
 });
 
