@@ -1,70 +1,21 @@
-/* SIP legs: the UAS side of a call that arrived by INVITE (A) and the UAC side gorgee
- * places (B), each one INVITE dialog (RFC 3261 §13-§15). */
+/* SIP legs: the UAS side of a call that arrived by INVITE (A), what both sides share (in-dialog
+ * requests, REFER, session timers, the ops tables), each one INVITE dialog (RFC 3261
+ * §13-§15). The UAC side gorgee places (B) is in leg_sip_uac.c. */
 #include <errno.h>
 #include <string.h>
 
-#include "b2b_int.h"
+#include "leg_sip_int.h"
 
 static const char *const log_module = "leg-sip";
 
-struct sip_leg {
-	struct leg base;
-	struct b2b *b;
-	bool uas;
-	struct sip_dialog *dialog;   /* registered in the UA's table while the leg lives */
-	struct sip_src dst;          /* where requests in the dialog go (see next_hop_dst) */
-	char *contact;               /* our Contact header value */
-	char *call_id;               /* for logs */
-	char *peer_uri;              /* the peer's From (UAS) or To (UAC) URI, for events */
-	char *replaces;              /* UAC: the Replaces header value of our INVITE (RFC 3891) */
-	/* UAS: the INVITE we answer (NULL once its transaction ends) and our To tag */
-	struct sip_strans *st;
-	struct sip_strans *re_st;    /* a re-INVITE/UPDATE from the peer awaiting our answer */
-	char local_tag[17];
-	/* UAC */
-	char *ruri, *next_hop, *from_uri, *from_display, *to_uri;
-	char from_tag[17];
-	struct sip_ctrans *ct;       /* our INVITE while it may still get responses */
-	struct sip_ctrans *re_ct;    /* our re-INVITE */
-	struct sip_resolve_req *resolving;
-	struct sip_src *targets;     /* RFC 3263 §4.3: addresses of next_hop in order; cur in use */
-	unsigned ntargets, cur;
-	char *offer;                 /* kept until the INVITE is sent (after DNS) */
-	bool provisional;            /* a 1xx arrived: CANCEL may go (§9.1) */
-	bool cancel_wanted;
-	GString *ack;                /* ACK of the 2xx, resent when the 2xx comes again */
-	/* digest credentials toward the peer (an account's), answered once (BI-16) */
-	char *auth_user;
-	struct secret *auth_pw;
-	struct sip_auth_client_state auth;
-	uint32_t cseq;
-	unsigned redirects;          /* 3xx followed so far (RFC 3261 §8.1.3.4) */
-	GQueue alts;                 /* further targets ("ruri\nhop"), tried on failure */
-	/* RFC 3262 reliable provisionals: as UAS (rel100: the caller supports them) the RSeq
-	 * of the one awaiting PRACK and its resend timer; as UAC the last RSeq PRACKed */
-	bool rel100;
-	/* RFC 4028 session timer: the interval agreed, who refreshes, and the timer that either
-	 * sends our refresh (UPDATE at half the interval) or ends a session nobody refreshed */
-	unsigned se;
-	bool we_refresh;
-	bool peer_timer;            /* the peer supports "timer" (Supported or Require) */
-	guint se_timer;
-	uint32_t rseq;
-	guint rel_timer;
-	unsigned rel_interval, rel_elapsed;
-	char *held_answer;           /* our 2xx SDP, held until the PRACK of a reliable 18x
-				      * that carried SDP (RFC 3262 §3) */
-	bool rel_sdp;                /* the unacknowledged reliable 18x carried SDP */
-	bool released;
-};
 
-static struct log_ctx lctx(const struct sip_leg *l)
+struct log_ctx sip_leg_ctx(const struct sip_leg *l)
 {
 	return (struct log_ctx){.call_id = l->base.call ? l->base.call->id : NULL,
 				.leg = l->uas ? "sip-a" : "sip-b", .peer = l->dst.ip};
 }
 
-static void event(struct sip_leg *l, enum leg_ev ev, int code, const char *reason,
+void sip_leg_event(struct sip_leg *l, enum leg_ev ev, int code, const char *reason,
 		  struct slice body)
 {
 	if (l->released || !l->base.call)
@@ -72,9 +23,7 @@ static void event(struct sip_leg *l, enum leg_ev ev, int code, const char *reaso
 	call_leg_event(l->base.call, &l->base, ev, code, reason, body.p, body.len);
 }
 
-/* The SDP of a message: a plain application/sdp body or the SDP part of a multipart one
- * (BI-12); none when absent or malformed. */
-static struct slice sdp_body(const struct sip_msg *m)
+struct slice sip_leg_sdp(const struct sip_msg *m)
 {
 	struct slice sdp;
 	if (!m || !m->body.len || sip_body_sdp(m, &sdp) != 0)
@@ -82,7 +31,7 @@ static struct slice sdp_body(const struct sip_msg *m)
 	return sdp;
 }
 
-static void common_headers(struct sip_leg *l, GString *h, bool with_body)
+void sip_leg_headers(struct sip_leg *l, GString *h, bool with_body)
 {
 	g_string_append_printf(h, "Contact: <%s>\r\nUser-Agent: %s\r\n", l->contact,
 			       l->b->user_agent);
@@ -92,7 +41,7 @@ static void common_headers(struct sip_leg *l, GString *h, bool with_body)
 
 /* ---- requests inside the dialog ---- */
 
-static void forget(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
+void sip_leg_forget(struct sip_ctrans *ct, const struct sip_msg *m, int status, void *arg)
 {
 	/* BYE and CANCEL outcomes change nothing: the call is gone already */
 }
@@ -103,13 +52,13 @@ static int send_in_dialog(struct sip_leg *l, const char *method, const char *bod
 	char *ruri = NULL;
 	GString *h = g_string_new(NULL);
 	sip_dialog_request(l->dialog, method, 0, &ruri, h);
-	common_headers(l, h, body != NULL);
+	sip_leg_headers(l, h, body != NULL);
 	if (extra)
 		g_string_append(h, extra);
 	struct sip_ctrans *ct = NULL;
 	int rc = sip_ctrans_send(l->b->cfg.stack, method, ruri, h->str,
 				 body ? (struct slice){body, strlen(body)} : (struct slice){NULL, 0},
-				 &l->dst, fn ? fn : forget, arg, &ct);
+				 &l->dst, fn ? fn : sip_leg_forget, arg, &ct);
 	if (out)
 		*out = rc ? NULL : ct;
 	g_free(ruri);
@@ -137,21 +86,18 @@ static void on_reinvite_response(struct sip_ctrans *ct, const struct sip_msg *m,
 		g_string_free(h, TRUE);
 	}
 	l->re_ct = NULL;
-	struct slice body = sdp_body(m);
-	event(l, LEG_EV_REANSWER, status, NULL, body);
+	struct slice body = sip_leg_sdp(m);
+	sip_leg_event(l, LEG_EV_REANSWER, status, NULL, body);
 }
 
 /* ---- the UAS side (leg A) ---- */
-
-static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
-			       const struct sip_msg *msg, const struct sip_src *src, void *arg);
 
 static void respond_x(struct sip_leg *l, struct sip_strans *st, int code, const char *reason,
 		      const char *sdp, const char *extra)
 {
 	GString *h = g_string_new(extra ? extra : "");
 	if (code > 100 && code < 300)
-		common_headers(l, h, sdp != NULL);
+		sip_leg_headers(l, h, sdp != NULL);
 	else
 		g_string_append_printf(h, "Server: %s\r\n", l->b->user_agent);
 	if (code == 488 || code == 606)
@@ -169,15 +115,13 @@ static void respond(struct sip_leg *l, struct sip_strans *st, int code, const ch
 }
 
 /* A header (Supported, Require) naming option tag tok. */
-static bool has_option(const struct sip_msg *m, enum sip_hdr_id id, const char *tok)
+bool sip_leg_has_option(const struct sip_msg *m, enum sip_hdr_id id, const char *tok)
 {
 	for (const struct sip_hdr *h = sip_msg_hdr(m, id); h; h = sip_msg_hdr_next(m, h))
 		if (slice_caseeq(h->value, tok, strlen(tok)))
 			return true;
 	return false;
 }
-
-static void se_arm(struct sip_leg *l);
 
 /* RFC 4028 §10: nobody refreshed within the interval: BYE and end the call. */
 static gboolean se_due(gpointer data)
@@ -191,22 +135,22 @@ static gboolean se_due(gpointer data)
 		g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n", l->se,
 			   l->uas ? "uas" : "uac");
 		if (leg_sip_request_x(&l->base, "UPDATE", NULL, NULL, 0, extra, NULL, NULL) == 0) {
-			se_arm(l);
+			sip_leg_se_arm(l);
 			return G_SOURCE_REMOVE;
 		}
 	}
-	struct log_ctx c = lctx(l);
+	struct log_ctx c = sip_leg_ctx(l);
 	LOGN(log_module, &c, "session timer expired (%u s without a refresh): hanging up", l->se);
 	char extra[96];
 	g_snprintf(extra, sizeof(extra), "Reason: SIP;cause=408;text=\"session expired\"\r\n");
 	leg_sip_request_x(&l->base, "BYE", NULL, NULL, 0, extra, NULL, NULL);
-	event(l, LEG_EV_HANGUP, 408, "session expired", (struct slice){NULL, 0});
+	sip_leg_event(l, LEG_EV_HANGUP, 408, "session expired", (struct slice){NULL, 0});
 	return G_SOURCE_REMOVE;
 }
 
 /* The refresher refreshes at half the interval; the other side gives up a little before
  * the interval ends (§10: SE - min(32, SE/3)). */
-static void se_arm(struct sip_leg *l)
+void sip_leg_se_arm(struct sip_leg *l)
 {
 	if (l->se_timer)
 		g_source_remove(l->se_timer);
@@ -218,7 +162,7 @@ static void se_arm(struct sip_leg *l)
 }
 
 /* Session-Expires of a message (request or 2xx): 0 when absent. */
-static unsigned se_of(const struct sip_msg *m, bool *refresher_uac, bool *has_refresher)
+unsigned sip_leg_se_of(const struct sip_msg *m, bool *refresher_uac, bool *has_refresher)
 {
 	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_SESSION_EXPIRES);
 	struct sip_session_expires se;
@@ -267,7 +211,7 @@ static void uas_make_dialog(struct sip_leg *l)
 	const struct sip_msg *req = sip_strans_request(l->st);
 	if (sip_dialog_new_uas(req, l->local_tag, &l->dialog) != 0)
 		return;
-	sip_dialog_set_handler(l->dialog, dialog_request, l);
+	sip_dialog_set_handler(l->dialog, sip_leg_dialog_request, l);
 	sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
 }
 
@@ -313,7 +257,7 @@ static void send_answer(struct sip_leg *l, const char *sdp)
 	if (l->se) { /* RFC 4028 §9: the caller refreshes when it can, else we do */
 		g_snprintf(extra, sizeof(extra), "Session-Expires: %u;refresher=%s\r\n%s", l->se,
 			   l->we_refresh ? "uas" : "uac", l->peer_timer ? "Require: timer\r\n" : "");
-		se_arm(l);
+		sip_leg_se_arm(l);
 	}
 	respond_x(l, l->st, 200, NULL, sdp, extra);
 }
@@ -334,14 +278,14 @@ static void on_strans(struct sip_strans *st, enum sip_strans_event ev, void *arg
 	struct sip_leg *l = arg;
 	switch (ev) {
 	case SIP_STRANS_CANCELLED:
-		event(l, LEG_EV_CANCEL, 487, NULL, (struct slice){NULL, 0});
+		sip_leg_event(l, LEG_EV_CANCEL, 487, NULL, (struct slice){NULL, 0});
 		break;
 	case SIP_STRANS_NO_ACK: /* §13.3.1.4: no ACK for our 2xx: the dialog ends with a BYE */
 		if (l->dialog && !l->released) {
-			struct log_ctx c = lctx(l);
+			struct log_ctx c = sip_leg_ctx(l);
 			LOGN(log_module, &c, "no ACK for the 2xx: hanging up");
 			send_in_dialog(l, "BYE", NULL, NULL, NULL, NULL, NULL);
-			event(l, LEG_EV_HANGUP, 408, "no ACK", (struct slice){NULL, 0});
+			sip_leg_event(l, LEG_EV_HANGUP, 408, "no ACK", (struct slice){NULL, 0});
 		}
 		break;
 	case SIP_STRANS_ENDED:
@@ -429,7 +373,7 @@ static void refer_received(struct sip_leg *l, struct sip_strans *st, const struc
 		bad = "Bad Refer-To";
 	else
 		bad = refer_replaces(&u, &replaces);
-	struct log_ctx c = lctx(l);
+	struct log_ctx c = sip_leg_ctx(l);
 	if (bad) {
 		LOGN(log_module, &c, "REFER refused: %s", bad);
 		respond(l, st, 400, bad, NULL);
@@ -459,14 +403,14 @@ static void refer_received(struct sip_leg *l, struct sip_strans *st, const struc
 }
 
 /* In-dialog requests, for both sides (UAS and UAC differ little). */
-static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
+void sip_leg_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 			       const struct sip_msg *msg, const struct sip_src *src, void *arg)
 {
 	struct sip_leg *l = arg;
 	if (!st) { /* ACK */
 		if (l->st && l->uas && msg->cseq.num == sip_strans_request(l->st)->cseq.num) {
 			sip_strans_acked(l->st);
-			event(l, LEG_EV_ACK, 0, NULL, sdp_body(msg));
+			sip_leg_event(l, LEG_EV_ACK, 0, NULL, sip_leg_sdp(msg));
 		} else if (l->re_st == NULL) {
 			/* the ACK of a re-INVITE we answered: nothing to do */
 		}
@@ -475,17 +419,17 @@ static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
 	switch (msg->method_id) {
 	case SIP_METHOD_BYE:
 		respond(l, st, 200, NULL, NULL);
-		event(l, LEG_EV_HANGUP, 200, "BYE", (struct slice){NULL, 0});
+		sip_leg_event(l, LEG_EV_HANGUP, 200, "BYE", (struct slice){NULL, 0});
 		return;
 	case SIP_METHOD_INVITE:
 	case SIP_METHOD_UPDATE: {
-		struct slice body = sdp_body(msg);
+		struct slice body = sip_leg_sdp(msg);
 		if (l->re_st || l->re_ct) { /* §14.2: one offer at a time */
 			respond(l, st, msg->method_id == SIP_METHOD_INVITE ? 491 : 500, NULL, NULL);
 			return;
 		}
 		if (l->se) /* any re-INVITE or UPDATE refreshes the session (RFC 4028 §7.4) */
-			se_arm(l);
+			sip_leg_se_arm(l);
 		if (!body.len) { /* a session refresh: UPDATE, or a re-INVITE answered with our
 				  * current SDP (its answer in the ACK changes nothing) */
 			char extra[96] = "";
@@ -501,7 +445,7 @@ static void dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		}
 		l->re_st = st;
 		sip_strans_set_owner(st, on_strans, l);
-		event(l, LEG_EV_REOFFER, 0, NULL, body);
+		sip_leg_event(l, LEG_EV_REOFFER, 0, NULL, body);
 		return;
 	}
 	case SIP_METHOD_INFO:
@@ -585,365 +529,6 @@ static void bye(struct leg *base, int code, const char *reason)
 	if (code >= 300 && reason && *reason) /* RFC 3326 */
 		g_snprintf(extra, sizeof(extra), "Reason: SIP;cause=%d;text=\"%.100s\"\r\n", code, reason);
 	send_in_dialog(l, "BYE", NULL, extra, NULL, NULL, NULL);
-}
-
-/* ---- the UAC side (leg B) ---- */
-
-static void send_ack_2xx(struct sip_leg *l, uint32_t cseq)
-{
-	char *ruri = NULL;
-	GString *h = g_string_new(NULL);
-	sip_dialog_request(l->dialog, "ACK", cseq, &ruri, h);
-	if (!l->ack)
-		l->ack = g_string_new(NULL);
-	sip_stack_send(l->b->cfg.stack, "ACK", ruri, h->str, (struct slice){NULL, 0}, &l->dst, l->ack);
-	g_free(ruri);
-	g_string_free(h, TRUE);
-}
-
-/* A 2xx: confirm (or make) the dialog and ACK it (§13.2.2.4); a second 2xx from another
- * fork is ACKed and hung up at once. */
-static void uac_2xx(struct sip_leg *l, struct sip_ctrans *ct, const struct sip_msg *m)
-{
-	const struct sip_msg *req = sip_ctrans_request(ct);
-	if (l->dialog && sip_dialog_state(l->dialog) == SIP_DIALOG_CONFIRMED) {
-		if (slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog),
-			     strlen(sip_dialog_remote_tag(l->dialog)))) {
-			if (l->ack) /* a retransmission of the 2xx we have: ACK again */
-				sip_transport_send(sip_stack_transport(l->b->cfg.stack), &l->dst,
-						   l->ack->str, l->ack->len);
-			return;
-		}
-		struct sip_dialog *other = NULL;
-		if (sip_dialog_new_uac(req, m, &other) == 0) { /* another fork answered */
-			char *ruri = NULL;
-			GString *h = g_string_new(NULL);
-			sip_dialog_request(other, "ACK", m->cseq.num, &ruri, h);
-			sip_stack_send(l->b->cfg.stack, "ACK", ruri, h->str, (struct slice){NULL, 0},
-				       &l->dst, NULL);
-			g_free(ruri);
-			g_string_truncate(h, 0);
-			sip_dialog_request(other, "BYE", 0, &ruri, h);
-			struct sip_ctrans *bct;
-			sip_ctrans_send(l->b->cfg.stack, "BYE", ruri, h->str, (struct slice){NULL, 0},
-					&l->dst, forget, NULL, &bct);
-			g_free(ruri);
-			g_string_free(h, TRUE);
-			sip_dialog_free(other);
-		}
-		return;
-	}
-	if (l->dialog && !slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog),
-				   strlen(sip_dialog_remote_tag(l->dialog)))) {
-		/* the early dialog was another fork's: this one wins */
-		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
-		sip_dialog_free(l->dialog);
-		l->dialog = NULL;
-	}
-	if (l->dialog) {
-		sip_dialog_confirm(l->dialog, m);
-	} else if (sip_dialog_new_uac(req, m, &l->dialog) == 0) {
-		sip_dialog_set_handler(l->dialog, dialog_request, l);
-		sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
-	} else {
-		struct log_ctx c = lctx(l);
-		LOGN(log_module, &c, "2xx without a usable Contact: ignored");
-		return;
-	}
-	send_ack_2xx(l, m->cseq.num);
-	bool uac_refresh = false, named = false;
-	unsigned se = se_of(m, &uac_refresh, &named);
-	if (se) { /* RFC 4028 §7.2: the 2xx says who refreshes; absent = the callee ignores it */
-		l->se = se;
-		l->we_refresh = uac_refresh;
-		se_arm(l);
-	}
-	event(l, LEG_EV_ANSWER, m->status, NULL, sdp_body(m));
-}
-
-static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status);
-
-/* RFC 3262 §4: a reliable provisional (Require: 100rel, RSeq) gets a PRACK in its early
- * dialog. Returns false for a retransmission (an RSeq already PRACKed). */
-static bool prack(struct sip_leg *l, const struct sip_msg *m)
-{
-	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_RSEQ);
-	if (!h || !has_option(m, SIP_HDR_REQUIRE, "100rel") || !l->dialog ||
-	    !slice_eq(m->to.tag, sip_dialog_remote_tag(l->dialog), strlen(sip_dialog_remote_tag(l->dialog))))
-		return true;
-	char buf[16];
-	g_snprintf(buf, sizeof(buf), SLICE_FMT, (int)MIN(h->value.len, 15), h->value.p);
-	char *end;
-	unsigned long rseq = strtoul(buf, &end, 10);
-	if (*end || rseq == 0 || rseq > 0xffffffffUL)
-		return true;
-	if (l->rseq && rseq <= l->rseq)
-		return false;
-	l->rseq = (uint32_t)rseq;
-	char *ruri = NULL;
-	GString *hdr = g_string_new(NULL);
-	sip_dialog_request(l->dialog, "PRACK", 0, &ruri, hdr);
-	g_string_append_printf(hdr, "RAck: %u %u INVITE\r\nUser-Agent: %s\r\n", l->rseq, m->cseq.num,
-			       l->b->user_agent);
-	struct sip_ctrans *pct;
-	sip_ctrans_send(l->b->cfg.stack, "PRACK", ruri, hdr->str, (struct slice){NULL, 0}, &l->dst,
-			forget, NULL, &pct);
-	g_free(ruri);
-	g_string_free(hdr, TRUE);
-	return true;
-}
-
-static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg);
-static bool next_target(struct sip_leg *l, const struct sip_msg *m, int status);
-
-#define MAX_REDIRECTS 3
-
-/* A new target for the same INVITE: the early dialog of the old one is dropped. */
-static bool retarget(struct sip_leg *l, const char *ruri, const char *hop)
-{
-	struct sip_uri u;
-	if (sip_uri_parse((struct slice){hop, strlen(hop)}, &u) != 0)
-		return false;
-	if (l->dialog) {
-		sip_dialogs_remove(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
-		sip_dialog_free(l->dialog);
-		l->dialog = NULL;
-	}
-	l->provisional = false;
-	l->rseq = 0;
-	g_free(l->ruri);
-	g_free(l->next_hop);
-	l->ruri = g_strdup(ruri);
-	l->next_hop = g_strdup(hop);
-	if (sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving) != 0) {
-		l->resolving = NULL;
-		return false;
-	}
-	return true;
-}
-
-/* Serial forking: the next contact of the AOR after a failure that another contact might
- * not give (not a 6xx, not after our CANCEL). */
-static bool next_alternative(struct sip_leg *l, int status)
-{
-	if (l->cancel_wanted || status >= 600 || status == 487 || g_queue_is_empty(&l->alts))
-		return false;
-	char *next = g_queue_pop_head(&l->alts);
-	char **rh = g_strsplit(next, "\n", 2);
-	struct log_ctx lc = lctx(l);
-	LOGI(log_module, &lc, "%d from %s: trying %s", status, l->ruri, rh[0]);
-	bool ok = rh[0] && rh[1] && retarget(l, rh[0], rh[1]);
-	g_strfreev(rh);
-	g_free(next);
-	return ok;
-}
-
-/* A 3xx: the first Contact becomes the target (same Call-ID and tags, next CSeq), when
- * calls.follow_redirects allows and no more than MAX_REDIRECTS were followed (loops). */
-static bool follow_redirect(struct sip_leg *l, const struct sip_msg *m, int status)
-{
-	if (!m || status < 300 || status > 399 || !l->b->cfg.follow_redirects ||
-	    l->redirects >= MAX_REDIRECTS)
-		return false;
-	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_CONTACT);
-	struct sip_contact c;
-	struct sip_uri u;
-	if (!h || sip_contact_parse(h->value, &c) != 0 || c.addr.star ||
-	    sip_uri_parse(c.addr.uri, &u) != 0 || u.scheme != SIP_SCHEME_SIP)
-		return false;
-	l->redirects++;
-	char *target = g_strndup(c.addr.uri.p, c.addr.uri.len);
-	struct log_ctx lc = lctx(l);
-	LOGI(log_module, &lc, "%d: following the redirect to %s", status, target);
-	bool ok = retarget(l, target, target);
-	g_free(target);
-	return ok;
-}
-
-static void on_invite_response(struct sip_ctrans *ct, const struct sip_msg *m, int status,
-			       void *arg)
-{
-	struct sip_leg *l = arg;
-	if (status == 0) { /* the transaction is gone (Timer M) */
-		l->ct = NULL;
-		return;
-	}
-	if (status < 200) {
-		if (status == 100 || !m)
-			return;
-		l->provisional = true;
-		if (l->cancel_wanted) {
-			sip_ctrans_cancel(ct);
-			return;
-		}
-		if (m->to.tag.len && !l->dialog &&
-		    sip_dialog_new_uac(sip_ctrans_request(ct), m, &l->dialog) == 0) {
-			sip_dialog_set_handler(l->dialog, dialog_request, l);
-			sip_dialogs_add(sip_ua_dialogs(l->b->cfg.ua), l->dialog);
-		}
-		if (!prack(l, m))
-			return; /* a retransmitted reliable provisional: already passed on */
-		event(l, LEG_EV_PROGRESS, status, NULL, sdp_body(m));
-		return;
-	}
-	if (status < 300 && m) {
-		uac_2xx(l, ct, m);
-		return;
-	}
-	l->ct = NULL;
-	if (next_target(l, m, status))
-		return;
-	if (answer_challenge(l, m, status))
-		return;
-	if (follow_redirect(l, m, status))
-		return;
-	if (next_alternative(l, status))
-		return;
-	char reason[128] = "";
-	if (m)
-		g_snprintf(reason, sizeof(reason), SLICE_FMT, (int)MIN(m->reason.len, 127), m->reason.p);
-	else
-		g_strlcpy(reason, status == 408 ? "no response" : "cannot send", sizeof(reason));
-	event(l, LEG_EV_FAILED, status, reason, (struct slice){NULL, 0});
-}
-
-static void send_invite(struct sip_leg *l, const char *authorization)
-{
-	GString *h = g_string_new(NULL);
-	if (!l->cseq) { /* the first INVITE: a new dialog identity; a digest retry keeps it */
-		char cid[25];
-		core_random_hex(cid, 12);
-		g_free(l->call_id);
-		l->call_id = g_strdup_printf("%s@gorgee", cid);
-		core_random_hex(l->from_tag, 8);
-	}
-	l->cseq++;
-	if (l->from_display && *l->from_display)
-		g_string_append_printf(h, "From: \"%s\" <%s>;tag=%s\r\n", l->from_display, l->from_uri,
-				       l->from_tag);
-	else
-		g_string_append_printf(h, "From: <%s>;tag=%s\r\n", l->from_uri, l->from_tag);
-	g_string_append_printf(h, "To: <%s>\r\nCall-ID: %s\r\nCSeq: %u INVITE\r\nMax-Forwards: 70\r\n"
-			       "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK\r\n"
-			       "Supported: 100rel, timer, replaces\r\n",
-			       l->to_uri, l->call_id, l->cseq);
-	if (l->replaces) /* RFC 3891 §4; Require: a target that ignored it would ring anew */
-		g_string_append_printf(h, "Replaces: %s\r\nRequire: replaces\r\n", l->replaces);
-	if (authorization)
-		g_string_append(h, authorization);
-	if (l->b->cfg.session_expires) /* RFC 4028 §7.1: we ask; the callee's 2xx decides */
-		g_string_append_printf(h, "Session-Expires: %u\r\nMin-SE: 90\r\n", l->b->cfg.session_expires);
-	common_headers(l, h, l->offer != NULL);
-	int rc = sip_ctrans_send(l->b->cfg.stack, "INVITE", l->ruri, h->str,
-				 l->offer ? (struct slice){l->offer, strlen(l->offer)}
-					  : (struct slice){NULL, 0},
-				 &l->dst, on_invite_response, l, &l->ct);
-	g_string_free(h, TRUE);
-	if (rc) {
-		l->ct = NULL;
-		event(l, LEG_EV_FAILED, 503, "cannot send", (struct slice){NULL, 0});
-	}
-}
-
-/* 401/407 to our INVITE: with credentials, one answer per challenge (RFC 3261 §22.2); a
- * second challenge after our answer means they are wrong (BI-16). */
-static bool answer_challenge(struct sip_leg *l, const struct sip_msg *m, int status)
-{
-	struct sip_auth chal;
-	if (!l->auth_user || !m || (status != 401 && status != 407))
-		return false;
-	struct sip_auth_client_cred cred = {l->auth_user, l->auth_pw};
-	GString *line = g_string_new(NULL);
-	int rc = sip_auth_client_choose(m, &chal);
-	if (rc == 0)
-		rc = sip_auth_client_answer(&l->auth, &chal, status == 407, &cred, "INVITE", l->ruri,
-					    l->offer ? (struct slice){l->offer, strlen(l->offer)}
-						     : (struct slice){NULL, 0},
-					    line);
-	if (rc == 0)
-		send_invite(l, line->str);
-	else {
-		struct log_ctx c = lctx(l);
-		LOGN(log_module, &c, "giving up on authentication (%s)", rc == EPERM ? "rejected" : "unusable challenge");
-	}
-	g_string_free(line, TRUE);
-	return rc == 0;
-}
-
-/* Sends the INVITE to the first target from cur on that can be connected to (TCP/TLS:
- * opened now, checked against the domain, RFC 5922). false when none is left. */
-static bool try_targets(struct sip_leg *l)
-{
-	struct sip_transport *t = sip_stack_transport(l->b->cfg.stack);
-	for (; l->cur < l->ntargets; l->cur++) {
-		l->dst = l->targets[l->cur];
-		if (sip_transport_connect_uri(t, &l->dst, l->next_hop) == 0) {
-			send_invite(l, NULL);
-			return true;
-		}
-	}
-	return false;
-}
-
-/* RFC 3263 §4.3: no answer (408), a transport error or a failed connection (503 without a
- * message) or a 503 without Retry-After, before any provisional: the next address. */
-static bool next_target(struct sip_leg *l, const struct sip_msg *m, int status)
-{
-	if (l->cancel_wanted || l->provisional || l->cur + 1 >= l->ntargets ||
-	    (status != 408 && status != 503) ||
-	    (m && (status != 503 || sip_msg_hdr_find(m, "Retry-After"))))
-		return false;
-	struct log_ctx c = lctx(l);
-	LOGI(log_module, &c, "%d from %s:%u, trying the next address of %s", status, l->dst.ip,
-	     l->dst.port, l->next_hop);
-	l->cur++;
-	return try_targets(l);
-}
-
-static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg)
-{
-	struct sip_leg *l = arg;
-	l->resolving = NULL;
-	g_free(l->targets);
-	l->targets = g_new0(struct sip_src, MAX(n, 1));
-	l->ntargets = l->cur = 0;
-	for (size_t i = 0; i < n; i++)
-		if (sip_target_to_src(&t[i], &l->targets[l->ntargets]) == 0)
-			l->ntargets++;
-	if (try_targets(l))
-		return;
-	struct log_ctx c = lctx(l);
-	LOGN(log_module, &c, "cannot resolve %s: %s", l->next_hop,
-	     err ? g_strerror(err) : "no usable target");
-	event(l, LEG_EV_FAILED, err == ENOENT ? 404 : 503, "cannot resolve the destination",
-	      (struct slice){NULL, 0});
-}
-
-static int uac_invite(struct leg *base, const char *sdp)
-{
-	struct sip_leg *l = (struct sip_leg *)base;
-	struct sip_uri u;
-	l->offer = sdp ? g_strdup(sdp) : NULL;
-	int rc = sip_uri_parse((struct slice){l->next_hop, strlen(l->next_hop)}, &u);
-	if (rc == 0)
-		rc = sip_resolve(l->b->cfg.resolver, &u, on_resolved, l, &l->resolving);
-	return rc;
-}
-
-static void uac_cancel(struct leg *base)
-{
-	struct sip_leg *l = (struct sip_leg *)base;
-	if (l->resolving) {
-		sip_resolve_cancel(l->resolving);
-		l->resolving = NULL;
-		return;
-	}
-	if (!l->ct)
-		return;
-	if (l->provisional)
-		sip_ctrans_cancel(l->ct);
-	else
-		l->cancel_wanted = true; /* §9.1: not before a provisional response */
 }
 
 /* ---- both ---- */
@@ -1035,7 +620,7 @@ int leg_sip_request_x(struct leg *base, const char *method, const char *ctype, c
 		g_string_append_printf(h, "Content-Type: %s\r\n", ctype && *ctype ? ctype : "text/plain");
 	struct sip_ctrans *ct;
 	int rc = sip_ctrans_send(l->b->cfg.stack, method, ruri, h->str, (struct slice){body, len},
-				 &l->dst, fn ? fn : forget, arg, &ct);
+				 &l->dst, fn ? fn : sip_leg_forget, arg, &ct);
 	g_free(ruri);
 	g_string_free(h, TRUE);
 	return rc;
@@ -1046,7 +631,7 @@ static void sip_pass_request(struct leg *base, const char *method, const char *c
 {
 	if (leg_sip_request(base, method, ctype, body, len, NULL, NULL) != 0) {
 		struct sip_leg *l = (struct sip_leg *)base;
-		struct log_ctx c = lctx(l);
+		struct log_ctx c = sip_leg_ctx(l);
 		LOGI(log_module, &c, "%s not passed on: no confirmed dialog", method);
 	}
 }
@@ -1067,8 +652,8 @@ static const struct leg_ops uas_ops = {
 
 static const struct leg_ops uac_ops = {
 	.kind = "sip",
-	.invite = uac_invite,
-	.cancel = uac_cancel,
+	.invite = sip_leg_uac_invite,
+	.cancel = sip_leg_uac_cancel,
 	.bye = bye,
 	.reoffer = reoffer,
 	.reanswer = reanswer,
@@ -1107,10 +692,10 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 	l->call_id = g_strndup(req->call_id.p, req->call_id.len);
 	l->peer_uri = g_strndup(req->from.uri.p, req->from.uri.len);
 	core_random_hex(l->local_tag, 8);
-	l->rel100 = has_option(req, SIP_HDR_SUPPORTED, "100rel") || has_option(req, SIP_HDR_REQUIRE, "100rel");
-	l->peer_timer = has_option(req, SIP_HDR_SUPPORTED, "timer") || has_option(req, SIP_HDR_REQUIRE, "timer");
+	l->rel100 = sip_leg_has_option(req, SIP_HDR_SUPPORTED, "100rel") || sip_leg_has_option(req, SIP_HDR_REQUIRE, "100rel");
+	l->peer_timer = sip_leg_has_option(req, SIP_HDR_SUPPORTED, "timer") || sip_leg_has_option(req, SIP_HDR_REQUIRE, "timer");
 	bool uac_refresh = false, named = false;
-	unsigned se = se_of(req, &uac_refresh, &named);
+	unsigned se = sip_leg_se_of(req, &uac_refresh, &named);
 	if (se >= 90 || (!se && l->peer_timer && b->cfg.session_expires)) {
 		/* the caller's interval (ours when it only supports timers); it refreshes when it
 		 * supports timers and did not hand the job to us */

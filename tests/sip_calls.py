@@ -46,7 +46,11 @@ class Gorgee:
         self.proc = subprocess.Popen([GORGEE, *self.args], stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "stderr"), "w"))
         procs.append(self.proc)
-        wait_http(self.http)
+        try:
+            wait_http(self.http)
+        except RuntimeError as e:  # say why: the daemon's last words
+            with open(os.path.join(self.dir, "stderr")) as f:
+                raise RuntimeError(f"{self.name}: {e} (exit {self.proc.poll()}): {f.read()[-1500:]}") from None
 
     def add_user(self, user, password):
         r = subprocess.run([GORGEE, *self.args, "--add-user", user], input=password + "\n",
