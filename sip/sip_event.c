@@ -286,6 +286,7 @@ int sip_pidf_scan(struct slice body, struct sip_pidf *out)
 			if (!slice_eqlit(local, "presence"))
 				return EBADMSG;
 			root_seen = true;
+			root_closed = empty; /* <presence .../> */
 		}
 		want = 0;
 		text = NULL;
