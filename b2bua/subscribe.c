@@ -246,7 +246,7 @@ static void on_notify(struct sub_out *s, struct sip_strans *st, const struct sip
 		char reason[64] = "";
 		if (sub.reason.p)
 			g_snprintf(reason, sizeof(reason), SLICE_FMT, (int)MIN(sub.reason.len, 63), sub.reason.p);
-		sub_end(s, 0, *reason ? reason : "terminated by the notifier");
+		sub_end(s, 0, *reason ? reason : s->state == SUB_ENDING ? "unsubscribed" : "terminated by the notifier");
 		return;
 	}
 	if (s->state == SUB_ENDING)

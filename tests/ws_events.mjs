@@ -179,6 +179,24 @@ test('subscriber: MWI at a sipp notifier — NOTIFY bodies parsed (RFC 3842), 48
   await c.bye();
 });
 
+test('subscriber: through the user\'s upstream account — From its AOR, the PBX\'s 401 answered with its credentials', async () => {
+  const pbxPort = await freePort();
+  const pbx = sipp(['-sf', sf('uas-pbx-mwi.xml'), '-m', '2', '-p', String(pbxPort)]);
+  await sleep(300);
+  const c = await login('erin');
+  const reg = await c.req('register', { uri: `sip:alice@127.0.0.1:${pbxPort}`, username: 'alice', password: 'pbx-secret' });
+  assert(reg.result, JSON.stringify(reg));
+  await c.event('registration', (m) => m.data.state === 'registered');
+  const r = await c.req('subscribe', { uri: `sip:alice@127.0.0.1:${pbxPort}`, event: 'message-summary', account_id: reg.result.account_id });
+  const n = await c.event('notify', (m) => m.data.mwi);
+  assert(n.id === r.id && n.data.mwi.waiting && n.data.mwi.new === 1 && n.data.mwi.old === 0 && !n.data.mwi.account, JSON.stringify(n));
+  await c.req('unsubscribe', { subscription_id: r.result.subscription_id });
+  await c.event('subscription', (m) => m.data.state === 'terminated');
+  assert(await finished(pbx) === 0, 'the PBX verified the digest of the SUBSCRIBE and saw the unsubscribe');
+  assert(!logs.includes('pbx-secret'), 'the password is not logged');
+  await c.bye();
+});
+
 test('subscriber: presence — a NOTIFY before the 200 (RFC 6665 §4.1.2.4), PIDF delivered raw, ended by the notifier', async () => {
   const port = await freePort();
   const notifier = sipp(['-sf', sf('uas-presence-early.xml'), '-m', '1', '-p', String(port)]);
