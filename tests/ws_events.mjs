@@ -298,7 +298,7 @@ test('PUBLISH (RFC 3903): entity tags for refresh, modify and remove, 412, 423, 
   assert(await finished(watcher, 20000) === 0);
 });
 
-test('bad inputs: NOTIFY for an unknown subscription 481, missing or unknown Event 489, Expires below the minimum 423, unknown user 404', async () => {
+test('bad inputs (BI-11, BI-15): NOTIFY for an unknown subscription 481, missing or unknown Event 489, Expires below the minimum 423, SUBSCRIBE without Contact 400, unknown user 404', async () => {
   const p = await uac('uac-event-bad.xml', 'erin');
   assert(await finished(p) === 0, 'every answer as expected (see the scenario)');
   // digest as erin (-auth_uri: the Request-URI), watching a user the domain does not have
