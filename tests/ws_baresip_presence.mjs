@@ -28,13 +28,22 @@ async function freePort() {
   }
 }
 
+// baresip also listens on TCP and TLS (TLS one port up): both ports must be free
+async function phonePortFree() {
+  for (;;) {
+    const p = await freePort();
+    const ok = await new Promise((res) => { const s = net.createServer(); s.on('error', () => res(false)); s.listen(p + 1, '127.0.0.1', () => s.close(() => res(true))); });
+    if (ok) return p;
+  }
+}
+
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-bspres-'));
 const TRACE = path.join(DIR, 'sip-trace.txt');
 const BLOG = path.join(DIR, 'baresip.log');
 let http, sip, phonePort, gw, phone, logs = '';
 
 async function start() {
-  [http, sip, phonePort] = [await freePort(), await freePort(), await freePort()];
+  [http, sip, phonePort] = [await freePort(), await freePort(), await phonePortFree()];
   // no domain and no trunk: every host is ours; baresip 1.0 answers only MD5 challenges
   const args = ['--set', `general.data_dir=${DIR}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
     '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',
