@@ -24,6 +24,7 @@ struct b2b {
 	struct sip_user *looked_up; /* keeps the HA1 a digest check borrows */
 	bool stopping;
 	struct metric *m_accounts, *m_calls;
+	struct metric *m_subs, *m_watchers, *m_publications; /* events (subscribe.c, presence.c, publish.c) */
 	struct metric_family *m_results, *m_call_results;
 };
 

@@ -34,6 +34,11 @@ struct presence {
 	GQueue ended;         /* struct ended_call *, oldest first */
 };
 
+/* A subscription held for a SIP peer: active; ending (the final NOTIFY is due, after the one
+ * in flight); done (the final NOTIFY is sent: freed on its response). */
+enum w_state { W_ACTIVE, W_ENDING, W_DONE };
+static const char *const w_state_names[] = {"active", "ending", "done"};
+
 /* One subscription of a SIP peer to a user's state. */
 struct watcher {
 	struct b2b *b;
@@ -49,7 +54,7 @@ struct watcher {
 	char *last;             /* the content last sent (compared without the version) */
 	struct sip_ctrans *ct;  /* the NOTIFY in flight: one at a time */
 	bool again;             /* the state changed while it was in flight */
-	bool ending, final_sent;
+	enum w_state state;
 	char end_reason[24];
 };
 
@@ -71,6 +76,7 @@ static void reply(struct b2b *b, struct sip_strans *st, int code, const char *ex
 static void watcher_free(gpointer p)
 {
 	struct watcher *w = p;
+	metric_add(w->b->m_watchers, -1);
 	if (w->expiry)
 		g_source_remove(w->expiry);
 	if (w->ct)
@@ -86,6 +92,14 @@ static void watcher_free(gpointer p)
 	g_free(w->contact);
 	g_free(w->last);
 	g_free(w);
+}
+
+static void set_state(struct watcher *w, enum w_state to)
+{
+	struct log_ctx lc = lctx(w);
+	LOGD(log_module, &lc, "%s of %s: %s -> %s", pkg_names[w->pkg], w->user, w_state_names[w->state],
+	     w_state_names[to]);
+	w->state = to;
 }
 
 static void watcher_remove(struct watcher *w)
@@ -212,7 +226,7 @@ static void on_notify_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 	if (status < 200)
 		return;
 	w->ct = NULL;
-	if (w->final_sent || status >= 300) {
+	if (w->state == W_DONE || status >= 300) {
 		/* done, or the subscriber refused or is gone (RFC 6665 §4.2.2: 481, 408, ...) */
 		if (status >= 300) {
 			struct log_ctx lc = lctx(w);
@@ -222,7 +236,7 @@ static void on_notify_response(struct sip_ctrans *ct, const struct sip_msg *m, i
 		watcher_remove(w);
 		return;
 	}
-	if (w->again || w->ending) {
+	if (w->again || w->state == W_ENDING) {
 		w->again = false;
 		notify(w);
 	}
@@ -232,7 +246,7 @@ static void on_notify_response(struct sip_ctrans *ct, const struct sip_msg *m, i
  * the final one). At most one NOTIFY is in flight; a change meanwhile is sent after it. */
 static void notify(struct watcher *w)
 {
-	if (w->final_sent)
+	if (w->state == W_DONE)
 		return;
 	if (w->ct) {
 		w->again = true;
@@ -240,7 +254,7 @@ static void notify(struct watcher *w)
 	}
 	GString *c = g_string_new(NULL);
 	content(w, c);
-	if (!w->ending && w->last && strcmp(w->last, c->str) == 0) {
+	if (w->state == W_ACTIVE && w->last && strcmp(w->last, c->str) == 0) {
 		g_string_free(c, TRUE);
 		return;
 	}
@@ -261,9 +275,9 @@ static void notify(struct watcher *w)
 	GString *h = g_string_new(NULL);
 	sip_dialog_request(w->dialog, "NOTIFY", 0, &ruri, h);
 	g_string_append_printf(h, "Contact: <%s>\r\nEvent: %s\r\n", w->contact, pkg_names[w->pkg]);
-	if (w->ending) {
+	if (w->state == W_ENDING) {
 		g_string_append_printf(h, "Subscription-State: terminated;reason=%s\r\n", w->end_reason);
-		w->final_sent = true;
+		set_state(w, W_DONE);
 	} else {
 		gint64 left = (w->expires_us - g_get_monotonic_time()) / G_USEC_PER_SEC;
 		g_string_append_printf(h, "Subscription-State: active;expires=%u\r\n",
@@ -285,9 +299,9 @@ static void notify(struct watcher *w)
 /* Ends a subscription with a final NOTIFY (terminated, with the reason). */
 static void watcher_end(struct watcher *w, const char *reason)
 {
-	if (w->ending)
+	if (w->state != W_ACTIVE)
 		return;
-	w->ending = true;
+	set_state(w, W_ENDING);
 	g_strlcpy(w->end_reason, reason, sizeof(w->end_reason));
 	if (w->expiry)
 		g_source_remove(w->expiry);
@@ -424,7 +438,7 @@ static void in_dialog(struct sip_dialog *d, struct sip_strans *st, const struct 
 		reply(b, st, 489, "Allow-Events: " ALLOW_EVENTS "\r\n", NULL);
 		return;
 	}
-	if (w->ending) {
+	if (w->state != W_ACTIVE) {
 		reply(b, st, 481, NULL, NULL);
 		return;
 	}
@@ -507,6 +521,7 @@ static void on_subscribe(struct b2b *b, struct sip_strans *st, const struct sip_
 	sip_dialog_set_handler(w->dialog, in_dialog, w);
 	sip_dialogs_add(sip_ua_dialogs(b->cfg.ua), w->dialog);
 	g_hash_table_insert(b->presence->watchers, w->id, w);
+	metric_add(b->m_watchers, 1);
 	char extra[96];
 	g_snprintf(extra, sizeof(extra), "Expires: %u\r\nContact: <%s>\r\n", (unsigned)e, w->contact);
 	reply(b, st, 200, extra, w->tag);

@@ -12,6 +12,7 @@ static const char *const log_module = "publish";
 
 /* One publication (RFC 3903 §4): an event state with its entity tag. */
 struct publication {
+	struct b2b *b;
 	char etag[24];
 	char *user, *source_ip;
 	int basic;          /* 1 open, 0 closed */
@@ -31,6 +32,7 @@ struct ws_presence {
 static void pub_free(gpointer p)
 {
 	struct publication *x = p;
+	metric_add(x->b->m_publications, -1);
 	g_free(x->user);
 	g_free(x->source_ip);
 	g_free(x->note);
@@ -203,6 +205,8 @@ void b2b_on_publish(struct b2b *b, struct sip_strans *st, const struct sip_msg *
 			return;
 		}
 		x = g_new0(struct publication, 1);
+		x->b = b;
+		metric_add(b->m_publications, 1);
 		x->user = g_strdup(user);
 		x->source_ip = g_strdup(src->ip);
 		x->basic = basic;

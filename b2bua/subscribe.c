@@ -78,6 +78,7 @@ static void state_event(struct sub_out *s, const char *state, int code, const ch
 
 static void sub_free(struct sub_out *s)
 {
+	metric_add(s->b->m_subs, -1);
 	stop_timer(&s->refresh);
 	stop_timer(&s->expiry);
 	stop_timer(&s->ending);
@@ -529,6 +530,7 @@ static void h_subscribe(struct ws_req *req, json_t *params, void *arg)
 	g_strlcat(s->call_id, "@gorgee", sizeof(s->call_id));
 	core_random_hex(s->tag, 8);
 	g_hash_table_insert(b->subs, s->id, s);
+	metric_add(b->m_subs, 1);
 	ws_req_reply(req, json_pack("{s:s}", "subscription_id", s->id));
 	int code = t.code;
 	b2b_target_clear(&t);
@@ -644,6 +646,14 @@ static void sub_destroy(gpointer p)
 void b2b_subs_init(struct b2b *b)
 {
 	b->subs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sub_destroy);
+	struct metric_family *f = metrics_family("gorgee_event_subscriptions",
+						 "Event subscriptions (RFC 6665) held: as subscriber for "
+						 "WebSocket users, as notifier for SIP watchers.", METRIC_GAUGE);
+	b->m_subs = metrics_series(f, "role=\"subscriber\"");
+	b->m_watchers = metrics_series(f, "role=\"notifier\"");
+	b->m_publications = metrics_series(metrics_family("gorgee_presence_publications",
+							  "PUBLISHed presence states held (RFC 3903).",
+							  METRIC_GAUGE), "");
 	ws_server_add_requests(b->cfg.ws, sub_requests, G_N_ELEMENTS(sub_requests), b);
 }
 

@@ -58,6 +58,23 @@ async function start() {
   throw new Error('gorgee did not start: ' + logs);
 }
 
+async function metric(name) {
+  const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  const line = body.split('\n').find((l) => l.startsWith(name + ' '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+// nothing left behind: subscriptions either way, publications, calls
+async function settle() {
+  const names = ['gorgee_event_subscriptions{role="subscriber"}', 'gorgee_event_subscriptions{role="notifier"}',
+    'gorgee_presence_publications', 'gorgee_calls'];
+  for (let i = 0; i < 60; i++) {
+    const v = await Promise.all(names.map(metric));
+    if (v.every((x) => x === 0)) return;
+    if (i === 59) throw new Error(`left behind: ${names.map((n, k) => `${n}=${v[k]}`).join(' ')}`);
+    await sleep(100);
+  }
+}
+
 function sipp(args) {
   const p = spawn('sipp', ['-i', '127.0.0.1', '-mi', '127.0.0.1', '-nostdin', '-trace_err',
     '-error_file', path.join(DIR, `sipp-${Date.now()}-${procs.length}.err`), ...args], { cwd: DIR, stdio: 'ignore' });
@@ -333,7 +350,7 @@ test('caps: a subscription flood is capped per user and per source (503 with Ret
   const only = process.env.ONLY ? new RegExp(process.env.ONLY) : null;
   for (let i = 0; i < tests.length; i++) {
     if (only && !only.test(tests[i].name)) { console.log(`ok ${i + 1} - ${tests[i].name} # SKIP`); continue; }
-    try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
+    try { await tests[i].fn(); await settle(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
     catch (e) { failed++; console.log(`# ${String(e.stack || e).split('\n').join('\n# ')}`); console.log(`not ok ${i + 1} - ${tests[i].name}`); }
     for (const p of procs.splice(0)) { if (p.exitCode === null) { p.kill('SIGKILL'); await p.done; } }
     for (const c of clients.splice(0)) await c.bye();
