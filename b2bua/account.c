@@ -528,8 +528,8 @@ void b2b_free(struct b2b *b)
 	if (b->cfg.ua)
 		sip_ua_set_invite_handler(b->cfg.ua, NULL, NULL);
 	ws_server_on_session_end(b->cfg.ws, NULL, NULL);
+	b2b_subs_free(b); /* first: local subscriptions hold watchers of presence.c */
 	b2b_presence_free(b);
-	b2b_subs_free(b);
 	g_hash_table_destroy(b->calls);
 	b2b_messages_free(b);
 	b2b_routes_free(b);

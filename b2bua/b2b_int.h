@@ -382,6 +382,19 @@ void b2b_presence_touch(struct b2b *b);
 /* A call changed state (call.c's transition function). */
 void b2b_presence_call_changed(struct b2b *b, const struct call *c);
 void b2b_presence_session_end(struct b2b *b, struct ws_session *s);
+/*
+ * A WebSocket user (owner) watching user@host of our domain: presence.c computes the same
+ * documents it NOTIFYs to SIP watchers and hands each changed one to fn (body type and
+ * body, borrowed for the call), the first one before this returns. No expiry: the watch
+ * lasts until b2b_presence_unwatch_local. Returns 0 with *out, or a SIP-style code: 489
+ * (event other than presence or dialog), 404 (unknown user), 503 (over a cap).
+ */
+struct watcher;
+typedef void b2b_local_notify_fn(void *arg, const char *ctype, const char *body);
+int b2b_presence_watch_local(struct b2b *b, const char *owner, const char *user,
+			     struct slice host, const char *event, b2b_local_notify_fn *fn, void *arg,
+			     struct watcher **out);
+void b2b_presence_unwatch_local(struct b2b *b, struct watcher *w);
 /* The event handler given to the UA core: SUBSCRIBE, NOTIFY, PUBLISH outside a dialog. */
 void b2b_on_event_request(struct sip_strans *st, const struct sip_msg *msg,
 			  const struct sip_src *src, void *arg);

@@ -55,6 +55,9 @@ struct watcher {
 	struct sip_ctrans *ct;  /* the NOTIFY in flight: one at a time */
 	bool again;             /* the state changed while it was in flight */
 	enum w_state state;
+	/* a WebSocket user's subscription to a local user (no dialog): documents go here */
+	b2b_local_notify_fn *local_fn;
+	void *local_arg;
 	char end_reason[24];
 };
 
@@ -270,6 +273,11 @@ static void notify(struct watcher *w)
 	}
 	g_free(w->last);
 	w->last = g_string_free(c, FALSE);
+	if (w->local_fn) { /* no SIP: the document goes to the subscriber in gorgee */
+		w->local_fn(w->local_arg, pkg_types[w->pkg], body->str);
+		g_string_free(body, TRUE);
+		return;
+	}
 
 	char *ruri = NULL;
 	GString *h = g_string_new(NULL);
@@ -606,6 +614,53 @@ void b2b_on_event_request(struct sip_strans *st, const struct sip_msg *msg,
 		on_subscribe(b, st, msg, src, pkg, user);
 }
 
+/* ---- WebSocket users watching local users ---- */
+
+int b2b_presence_watch_local(struct b2b *b, const char *owner, const char *user,
+			     struct slice host, const char *event, b2b_local_notify_fn *fn, void *arg,
+			     struct watcher **out)
+{
+	enum pkg pkg;
+	*out = NULL;
+	if (strcmp(event, "presence") == 0)
+		pkg = PKG_PRESENCE;
+	else if (strcmp(event, "dialog") == 0)
+		pkg = PKG_DIALOG;
+	else
+		return 489;
+	if (!b->presence || !user_known(b, user))
+		return 404;
+	char *source = g_strdup_printf("ws:%s", owner);
+	if (count_watchers(b, user, NULL) >= b->cfg.ev_max_per_user ||
+	    count_watchers(b, NULL, source) >= b->cfg.ev_max_per_source) {
+		g_free(source);
+		return 503;
+	}
+	struct watcher *w = g_new0(struct watcher, 1);
+	w->b = b;
+	w->pkg = pkg;
+	g_snprintf(w->id, sizeof(w->id), "w-%u", ++b->presence->next_id);
+	w->user = g_strdup(user);
+	char *h = g_ascii_strdown(host.p, (gssize)host.len);
+	w->aor = g_strdup_printf("sip:%s@%s", user, h);
+	g_free(h);
+	w->entity = g_strdup(w->aor);
+	w->source_ip = source;
+	w->local_fn = fn;
+	w->local_arg = arg;
+	g_hash_table_insert(b->presence->watchers, w->id, w);
+	metric_add(b->m_watchers, 1);
+	*out = w;
+	notify(w); /* the current state at once */
+	return 0;
+}
+
+void b2b_presence_unwatch_local(struct b2b *b, struct watcher *w)
+{
+	if (b->presence && w)
+		watcher_remove(w);
+}
+
 /* ---- life ---- */
 
 static void session_started(struct ws_session *s, void *arg)
@@ -647,13 +702,22 @@ void b2b_presence_stop(struct b2b *b)
 		return;
 	GList *all = g_hash_table_get_values(b->presence->watchers);
 	for (GList *l = all; l; l = l->next)
-		watcher_end(l->data, "deactivated"); /* RFC 6665 §4.2.2: subscribe again (elsewhere) */
+		if (!((struct watcher *)l->data)->local_fn)
+			watcher_end(l->data, "deactivated"); /* RFC 6665 §4.2.2: subscribe again (elsewhere) */
 	g_list_free(all);
 }
 
 unsigned b2b_presence_busy(const struct b2b *b)
 {
-	return b->presence ? g_hash_table_size(b->presence->watchers) : 0;
+	unsigned n = 0;
+	GHashTableIter it;
+	gpointer v;
+	if (!b->presence)
+		return 0;
+	g_hash_table_iter_init(&it, b->presence->watchers);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		n += !((struct watcher *)v)->local_fn;
+	return n;
 }
 
 void b2b_presence_free(struct b2b *b)

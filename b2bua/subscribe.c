@@ -35,6 +35,7 @@ struct sub_out {
 	unsigned ct_expires;        /* what it asks */
 	bool retried_423;
 	struct sip_dialog *dialog;  /* registered in the UA's table while it exists */
+	struct watcher *local;      /* a user of our domain watched without SIP (presence.c) */
 	guint refresh, expiry, ending;
 	bool quiet;                 /* the session is gone: no events */
 };
@@ -79,6 +80,7 @@ static void state_event(struct sub_out *s, const char *state, int code, const ch
 static void sub_free(struct sub_out *s)
 {
 	metric_add(s->b->m_subs, -1);
+	b2b_presence_unwatch_local(s->b, s->local);
 	stop_timer(&s->refresh);
 	stop_timer(&s->expiry);
 	stop_timer(&s->ending);
@@ -432,6 +434,17 @@ static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg
 	sub_end(s, err == ENOENT ? 404 : 503, "cannot resolve the notifier");
 }
 
+/* A document of a local user's state (presence.c computed it as for SIP watchers). */
+static void local_notify(void *arg, const char *ctype, const char *body)
+{
+	struct sub_out *s = arg;
+	if (s->quiet)
+		return;
+	ws_session_send_event(s->session, "notify", s->req_id, NULL,
+			      json_pack("{s:s,s:s,s:s,s:s,s:s}", "subscription_id", s->id, "event",
+					s->event, "state", "active", "content_type", ctype, "body", body));
+}
+
 /* ---- WebSocket requests ---- */
 
 static const struct {
@@ -491,9 +504,14 @@ static void h_subscribe(struct ws_req *req, json_t *params, void *arg)
 		g_free(uri);
 		return;
 	}
+	/* presence and dialog of a user of our domain: from gorgee's own notifier, no SIP */
+	bool local = !acc && pkg != 0 && u.user.len && u.user.len < 256 && !memchr(u.user.p, '%', u.user.len) &&
+		     b2b_host_is_ours(b, u.host);
 	struct target t;
-	if (acc) {
-		memset(&t, 0, sizeof(t));
+	memset(&t, 0, sizeof(t));
+	if (local) {
+		/* nothing to route */
+	} else if (acc) {
 		t.ruri = g_strdup(uri);
 		t.hop = g_strdup(b2b_account_next_hop(acc));
 	} else {
@@ -534,6 +552,20 @@ static void h_subscribe(struct ws_req *req, json_t *params, void *arg)
 	ws_req_reply(req, json_pack("{s:s}", "subscription_id", s->id));
 	int code = t.code;
 	b2b_target_clear(&t);
+	if (local) {
+		char user[256];
+		g_snprintf(user, sizeof(user), SLICE_FMT, SLICE_ARG(u.user));
+		code = b2b_presence_watch_local(b, ws_session_user(ses), user, u.host, s->event, local_notify, s,
+						&s->local);
+		g_free(uri);
+		if (code) {
+			sub_end(s, code, sip_status_phrase(code));
+			return;
+		}
+		set_state(s, SUB_ACTIVE);
+		state_event(s, "active", 0, NULL, -1);
+		return;
+	}
 	g_free(uri);
 	if (code) {
 		sub_end(s, code, sip_status_phrase(code));
@@ -558,6 +590,12 @@ static void sub_remove(struct sub_out *s)
 	set_state(s, SUB_ENDING);
 	stop_timer(&s->refresh);
 	stop_timer(&s->expiry);
+	if (s->local) {
+		b2b_presence_unwatch_local(s->b, s->local);
+		s->local = NULL;
+		sub_end(s, 0, "unsubscribed");
+		return;
+	}
 	if (was_resolving) {
 		sub_end(s, 0, "unsubscribed");
 		return;

@@ -298,6 +298,34 @@ test('notifier: dialog state of a WebSocket user (RFC 4235) follows its call: tr
   assert(await finished(watcher, 20000) === 0, 'the watcher refreshed and unsubscribed');
 });
 
+test('a WebSocket user watches another user of the domain (no SIP): presence follows login and publish_presence, dialog-info, unknown user 404, unsubscribe', async () => {
+  const e = await login('erin');
+  const r = await e.req('subscribe', { uri: 'frank', event: 'presence' });
+  const sid = r.result.subscription_id;
+  const first = await e.event('notify', (m) => m.data.subscription_id === sid);
+  assert(first.id === r.id && first.data.content_type === 'application/pidf+xml' && /<basic>closed<\/basic>/.test(first.data.body) &&
+    /entity="sip:frank@gorgee.test"/.test(first.data.body), JSON.stringify(first));
+  await e.event('subscription', (m) => m.data.subscription_id === sid && m.data.state === 'active');
+  const f = await login('frank');
+  await e.event('notify', (m) => m.data.subscription_id === sid && /<basic>open<\/basic>/.test(m.data.body));
+  await f.req('publish_presence', { status: 'closed', note: 'busy' });
+  await e.event('notify', (m) => m.data.subscription_id === sid && /<note>busy<\/note>/.test(m.data.body));
+  const d = await e.req('subscribe', { uri: 'sip:frank@gorgee.test', event: 'dialog' });
+  const dn = await e.event('notify', (m) => m.data.subscription_id === d.result.subscription_id);
+  assert(/<dialog-info [^>]*version="0" state="full"/.test(dn.data.body) && !/<dialog id/.test(dn.data.body), JSON.stringify(dn));
+  const none = await e.req('subscribe', { uri: 'nobody', event: 'presence' });
+  const gone = await e.event('subscription', (m) => m.id === none.id && m.data.state === 'terminated');
+  assert(gone.data.code === 404, JSON.stringify(gone));
+  for (const id of [sid, d.result.subscription_id]) {
+    const u = await e.req('unsubscribe', { subscription_id: id });
+    const t = await e.event('subscription', (m) => m.id === u.id && m.data.state === 'terminated');
+    assert(t.data.reason === 'unsubscribed', JSON.stringify(t));
+  }
+  // a session that ends takes its subscriptions along
+  await e.req('subscribe', { uri: 'frank', event: 'presence' });
+  await e.bye(); await f.bye();
+});
+
 test('PUBLISH (RFC 3903): entity tags for refresh, modify and remove, 412, 423, 415, 400; the published state reaches presence watchers', async () => {
   const from = traceMsgs().length;
   const watcher = await uac('uac-watch.xml', 'erin', ['-key', 'event', 'presence', '-key', 'accept', 'application/pidf+xml']);
