@@ -366,6 +366,9 @@ void b2b_subs_session_end(struct b2b *b, struct ws_session *s);
 /* Drain: every subscription is removed upstream (Expires: 0). */
 void b2b_subs_stop(struct b2b *b);
 unsigned b2b_subs_busy(const struct b2b *b);
+/* One line per subscription / watcher / publication, for the admin dump (GET /calls). */
+void b2b_subs_dump(const struct b2b *b, GString *out);
+void b2b_presence_dump(const struct b2b *b, GString *out);
 /* A NOTIFY whose dialog does not exist yet (before the 2xx of our SUBSCRIBE): true when it
  * belongs to one of our subscriptions (then answered). */
 bool b2b_subs_on_notify(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg);

@@ -501,6 +501,8 @@ void b2b_dump_calls(const struct b2b *b, GString *out)
 	g_hash_table_iter_init(&it, b->calls);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		call_dump(v, out);
+	b2b_subs_dump(b, out);
+	b2b_presence_dump(b, out);
 }
 
 GHashTable *b2b_calls_table_new(void)

@@ -661,6 +661,24 @@ void b2b_presence_unwatch_local(struct b2b *b, struct watcher *w)
 		watcher_remove(w);
 }
 
+void b2b_presence_dump(const struct b2b *b, GString *out)
+{
+	GHashTableIter it;
+	gpointer v;
+	if (!b->presence)
+		return;
+	g_hash_table_iter_init(&it, b->presence->watchers);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		const struct watcher *w = v;
+		g_string_append_printf(out, "watcher %s state=%s event=%s user=%s from=%s%s\n", w->id,
+				       w_state_names[w->state], pkg_names[w->pkg], w->user, w->source_ip,
+				       w->ct ? " notify-pending" : "");
+	}
+	unsigned n = b->publications ? g_hash_table_size(b->publications) : 0;
+	if (n)
+		g_string_append_printf(out, "publications %u\n", n);
+}
+
 /* ---- life ---- */
 
 static void session_started(struct ws_session *s, void *arg)

@@ -660,6 +660,25 @@ unsigned b2b_subs_busy(const struct b2b *b)
 	return n;
 }
 
+void b2b_subs_dump(const struct b2b *b, GString *out)
+{
+	GHashTableIter it;
+	gpointer v;
+	if (!b->subs)
+		return;
+	g_hash_table_iter_init(&it, (GHashTable *)b->subs);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		const struct sub_out *s = v;
+		g_string_append_printf(out, "subscription %s state=%s event=%s user=%s uri=%s%s\n", s->id,
+				       state_names[s->state], s->event, ws_session_user(s->session), s->ruri,
+				       s->local ? " local" : "");
+		if (s->dialog) {
+			g_string_append(out, "  ");
+			sip_dialog_dump(s->dialog, out);
+		}
+	}
+}
+
 static const struct ws_param p_subscribe[] = {
 	{"uri", WS_P_STRING, true, 1, 256},
 	{"event", WS_P_STRING, true, 1, 32},

@@ -182,6 +182,9 @@ test('subscriber: MWI at a sipp notifier — NOTIFY bodies parsed (RFC 3842), 48
     /^sip:mwi@/.test(w.account) && w.messages['voice-message'].old === 8, JSON.stringify(w));
   const act = await c.event('subscription', (m) => m.data.state === 'active');
   assert(act.data.subscription_id === sid && act.id === r.id, JSON.stringify(act));
+  const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  assert(new RegExp(`subscription ${sid} state=active event=message-summary user=erin uri=sip:mwi@`).test(dump) &&
+    /^  dialog \S+@gorgee state=confirmed/m.test(dump), dump);
   // the refresh is due within the 6 s the notifier granted; its NOTIFY carries 3/8 (1/2)
   const n2 = await c.event('notify', (m) => m.data.mwi && m.data.mwi.new === 3, 9000);
   assert(n2.data.mwi.new_urgent === 1 && n2.data.mwi.messages['fax-message'].old === 1, JSON.stringify(n2));
@@ -259,6 +262,7 @@ test('notifier: presence of a WebSocket user — closed, open at login, publish_
   assert(/<basic>closed<\/basic>/.test(sentNotifies('presence', from)[0].text), 'erin is offline at first');
   const c = await login('erin');
   await untilNotifies('presence', from, (n) => /<basic>open<\/basic>/.test(n[n.length - 1].text), 'open at login');
+  assert(/watcher w-\d+ state=active event=presence user=erin from=127\.0\.0\.1/.test(await (await fetch(`http://127.0.0.1:${http}/calls`)).text()), 'the watcher in the dump');
   const p = await c.req('publish_presence', { status: 'closed', note: 'in a <meeting> & busy' });
   assert(p.result, JSON.stringify(p));
   await untilNotifies('presence', from, (n) => /<basic>closed<\/basic>[\s\S]*<note>in a &lt;meeting&gt; &amp; busy<\/note>/.test(n[n.length - 1].text), 'the published state');
