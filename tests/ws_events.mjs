@@ -276,6 +276,27 @@ test('notifier: presence of a WebSocket user — closed, open at login, publish_
   assert(all.slice(0, -1).every((m) => /Subscription-State: active;expires=\d+/.test(m.text)), 'active until then');
 });
 
+test('notifier: presence from the location service — a SIP phone registering as erin opens her presence, unregistering closes it', async () => {
+  // register-auth.xml for the domain gorgee.test (Request-URI sip:gorgee.test), and its Expires 0 twin
+  const base = fs.readFileSync(sf('register-auth.xml'), 'utf8')
+    .replace(/REGISTER sip:\[remote_ip\]:\[remote_port\]/g, 'REGISTER sip:gorgee.test')
+    .replace(/sip:\[service\]@\[remote_ip\]/g, 'sip:[service]@gorgee.test');
+  fs.writeFileSync(path.join(DIR, 'reg.xml'), base);
+  fs.writeFileSync(path.join(DIR, 'unreg.xml'), base.replace(/Expires: 600/g, 'Expires: 0')
+    .replace(/<recv response="200">[\s\S]*?<\/recv>/, '<recv response="200"/>').replace(/<Reference[^>]*>/, ''));
+  const from = traceMsgs().length;
+  const watcher = await uac('uac-watch.xml', 'erin', ['-key', 'event', 'presence', '-key', 'accept', 'application/pidf+xml']);
+  await untilNotifies('presence', from, (n) => n.length >= 1 && /<basic>closed/.test(n[0].text), 'closed at first');
+  const port = await freePort(); // the same Contact for the REGISTER and its removal
+  const phone = async (f) => sipp(['-sf', path.join(DIR, f), '-m', '1', '-s', 'erin', '-au', 'erin',
+    '-ap', 'erin-pass', '-auth_uri', 'gorgee.test', '-p', String(port), `127.0.0.1:${sip}`]);
+  assert(await finished(await phone('reg.xml')) === 0, 'the phone registered');
+  await untilNotifies('presence', from, (n) => /<basic>open<\/basic>/.test(n[n.length - 1].text), 'open while registered');
+  assert(await finished(await phone('unreg.xml')) === 0, 'the phone unregistered');
+  await untilNotifies('presence', from, (n) => /<basic>closed<\/basic>/.test(n[n.length - 1].text), 'closed again');
+  assert(await finished(watcher, 20000) === 0);
+});
+
 test('notifier: dialog state of a WebSocket user (RFC 4235) follows its call: trying/early/confirmed, then terminated', async () => {
   const from = traceMsgs().length;
   const watcher = await uac('uac-watch.xml', 'erin', ['-key', 'event', 'dialog', '-key', 'accept', 'application/dialog-info+xml']);
