@@ -185,6 +185,8 @@ test('subscriber: MWI at a sipp notifier — NOTIFY bodies parsed (RFC 3842), 48
   const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
   assert(new RegExp(`subscription ${sid} state=active event=message-summary user=erin uri=sip:mwi@`).test(dump) &&
     /^  dialog \S+@gorgee state=confirmed/m.test(dump), dump);
+  const bad = await c.event('notify', (m) => m.data.body_error);
+  assert(bad.data.body_error === 'malformed message-summary' && !bad.data.mwi && /perhaps/.test(bad.data.body), JSON.stringify(bad));
   // the refresh is due within the 6 s the notifier granted; its NOTIFY carries 3/8 (1/2)
   const n2 = await c.event('notify', (m) => m.data.mwi && m.data.mwi.new === 3, 9000);
   assert(n2.data.mwi.new_urgent === 1 && n2.data.mwi.messages['fax-message'].old === 1, JSON.stringify(n2));
@@ -214,6 +216,20 @@ test('subscriber: through the user\'s upstream account — From its AOR, the PBX
   await c.event('subscription', (m) => m.data.state === 'terminated');
   assert(await finished(pbx) === 0, 'the PBX verified the digest of the SUBSCRIBE and saw the unsubscribe');
   assert(!logs.includes('pbx-secret'), 'the password is not logged');
+  await c.bye();
+});
+
+test('subscriber: a notifier that stops answering — the subscription expires (reason timeout)', async () => {
+  const port = await freePort();
+  const notifier = sipp(['-sf', sf('uas-mwi-expire.xml'), '-m', '1', '-p', String(port)]);
+  await sleep(300);
+  const c = await login('erin');
+  const r = await c.req('subscribe', { uri: `sip:mwi@127.0.0.1:${port}`, event: 'message-summary' });
+  const n = await c.event('notify', (m) => m.data.mwi);
+  assert(n.data.mwi.waiting === false && n.data.mwi.new === 0, JSON.stringify(n));
+  const t = await c.event('subscription', (m) => m.data.state === 'terminated', 12000);
+  assert(t.id === r.id && t.data.reason === 'timeout', JSON.stringify(t));
+  assert(await finished(notifier) === 0);
   await c.bye();
 });
 
