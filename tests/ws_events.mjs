@@ -367,7 +367,7 @@ test('a WebSocket user watches another user of the domain (no SIP): presence fol
   await e.bye(); await f.bye();
 });
 
-test('PUBLISH (RFC 3903): entity tags for refresh, modify and remove, 412, 423, 415, 400; the published state reaches presence watchers', async () => {
+test('PUBLISH (RFC 3903): entity tags for refresh, modify and remove, 412, 423, 415, 400, 413 over the body cap; the published state reaches presence watchers', async () => {
   const from = traceMsgs().length;
   const watcher = await uac('uac-watch.xml', 'erin', ['-key', 'event', 'presence', '-key', 'accept', 'application/pidf+xml']);
   await untilNotifies('presence', from, (n) => n.length >= 1, 'the initial NOTIFY');
