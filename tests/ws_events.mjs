@@ -44,7 +44,7 @@ async function start() {
   const args = ['--set', `general.data_dir=${DIR}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
     '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',
     '--set', 'registrar.domain=gorgee.test', '--set', 'registrar.digest_algorithms=md5,sha-256',
-    '--set', 'events.max_per_user=3', '--set', 'events.max_per_source=5',
+    '--set', 'events.max_per_user=3', '--set', 'events.max_per_source=5', '--set', 'events.min_expires=5',
     '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
     '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
     '--set', 'general.log_level=info', '--set', `sip.trace_file=${TRACE}`, '--set', 'ws.rate=100', '--set', 'ws.rate_burst=200'];
@@ -290,6 +290,11 @@ test('notifier: presence of a WebSocket user — closed, open at login, publish_
   const all = sentNotifies('presence', from);
   assert(/Subscription-State: terminated/.test(all[all.length - 1].text) && all.every((m) => /Content-Type: application\/pidf\+xml/.test(m.text)), 'final NOTIFY');
   assert(all.slice(0, -1).every((m) => /Subscription-State: active;expires=\d+/.test(m.text)), 'active until then');
+});
+
+test('notifier: a watcher that does not refresh gets the final NOTIFY (terminated;reason=timeout) at expiry', async () => {
+  const w = await uac('uac-watch-expire.xml', 'erin', ['-key', 'event', 'dialog', '-key', 'accept', 'application/dialog-info+xml']);
+  assert(await finished(w, 20000) === 0, 'active, then terminated;reason=timeout after 6 s');
 });
 
 test('notifier: presence from the location service — a SIP phone registering as erin opens her presence, unregistering closes it', async () => {
