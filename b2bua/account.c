@@ -426,6 +426,8 @@ static void on_session_end(struct ws_session *s, void *arg)
 {
 	struct b2b *b = arg;
 	b2b_calls_session_end(b, s);
+	b2b_subs_session_end(b, s);
+	b2b_presence_session_end(b, s);
 	GList *all = g_hash_table_get_values(b->accounts);
 	for (GList *l = all; l; l = l->next) {
 		struct account *a = l->data;
@@ -502,6 +504,8 @@ struct b2b *b2b_new(const struct b2b_config *cfg)
 	b2b_ws_calls_init(b);
 	b2b_messages_init(b);
 	b2b_admin_init(b);
+	b2b_subs_init(b);
+	b2b_presence_init(b);
 	ws_server_on_session_end(cfg->ws, on_session_end, b);
 	if (cfg->ua)
 		sip_ua_set_invite_handler(cfg->ua, b2b_on_invite, b);
@@ -511,6 +515,8 @@ struct b2b *b2b_new(const struct b2b_config *cfg)
 void b2b_stop(struct b2b *b)
 {
 	b->stopping = true; /* calls in progress go on; new INVITEs get 503 */
+	b2b_subs_stop(b);
+	b2b_presence_stop(b);
 	GList *all = g_hash_table_get_values(b->accounts);
 	for (GList *l = all; l; l = l->next) {
 		struct account *a = l->data;
@@ -536,6 +542,8 @@ void b2b_free(struct b2b *b)
 	if (b->cfg.ua)
 		sip_ua_set_invite_handler(b->cfg.ua, NULL, NULL);
 	ws_server_on_session_end(b->cfg.ws, NULL, NULL);
+	b2b_subs_free(b); /* first: local subscriptions hold watchers of presence.c */
+	b2b_presence_free(b);
 	g_hash_table_destroy(b->calls);
 	b2b_messages_free(b);
 	b2b_routes_free(b);
@@ -593,7 +601,8 @@ unsigned b2b_busy(const struct b2b *b)
 	g_hash_table_iter_init(&it, b->accounts);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		n += ((struct account *)v)->pending || ((struct account *)v)->resolving;
-	return n + g_hash_table_size(b->calls) + (b->messages ? g_hash_table_size(b->messages) : 0);
+	return n + g_hash_table_size(b->calls) + (b->messages ? g_hash_table_size(b->messages) : 0) +
+	       (b->subs ? b2b_subs_busy(b) : 0) + b2b_presence_busy(b);
 }
 
 unsigned b2b_account_count(const struct b2b *b)

@@ -13,12 +13,18 @@ struct b2b {
 	unsigned next_id;
 	GHashTable *calls;    /* id -> struct call * (owned) */
 	GHashTable *messages; /* struct msg_out * in flight (message.c) */
+	GHashTable *subs;     /* id -> struct sub_out * (owned; subscribe.c) */
+	unsigned next_sub;
+	struct presence *presence; /* the notifier (presence.c) */
+	GHashTable *publications;  /* etag -> PUBLISHed state (publish.c) */
+	GHashTable *ws_presence;   /* struct ws_session * -> its publish_presence state */
 	unsigned next_call;
 	GPtrArray *trusted;   /* struct b2b_net *: sources that may use the trunk without auth */
 	GRegex *dialplan;     /* Request-URI users allowed toward the trunk; NULL = any */
 	struct sip_user *looked_up; /* keeps the HA1 a digest check borrows */
 	bool stopping;
 	struct metric *m_accounts, *m_calls;
+	struct metric *m_subs, *m_watchers, *m_publications; /* events (subscribe.c, presence.c, publish.c) */
 	struct metric_family *m_results, *m_call_results;
 };
 
@@ -332,6 +338,16 @@ struct target {
 };
 void b2b_find_target(struct b2b *b, const struct sip_uri *u, bool from_ws, struct target *t);
 void b2b_target_clear(struct target *t);
+/*
+ * A SIP request from a source that is not in calls.trusted must carry digest credentials of
+ * a user of our realm (SEC-10 pattern): true when trusted or authenticated (user, when
+ * user_cap > 0, receives the authenticated name, "" when trusted); otherwise st is answered
+ * (401/407 challenge with proxy, 400 for malformed credentials, 403 without digest).
+ */
+bool b2b_authorize(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+		   const struct sip_src *src, bool proxy, char *user, size_t user_cap);
+/* A host of the domain served (registrar.domain; with none, every host unless a trunk). */
+bool b2b_host_is_ours(const struct b2b *b, struct slice host);
 /* SEC-10 for a SIP request toward the trunk: trusted source or digest (answers st if not). */
 bool b2b_may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
 		       const struct sip_src *src);
@@ -343,6 +359,60 @@ void b2b_on_message(struct b2b *b, struct sip_strans *st, const struct sip_msg *
 		    const struct sip_src *src);
 void b2b_messages_init(struct b2b *b);
 void b2b_messages_free(struct b2b *b);
+/* Subscriptions for WebSocket users (subscribe.c, RFC 6665 subscriber). */
+void b2b_subs_init(struct b2b *b);
+void b2b_subs_free(struct b2b *b);
+void b2b_subs_session_end(struct b2b *b, struct ws_session *s);
+/* Drain: every subscription is removed upstream (Expires: 0). */
+void b2b_subs_stop(struct b2b *b);
+unsigned b2b_subs_busy(const struct b2b *b);
+/* One line per subscription / watcher / publication, for the admin dump (GET /calls). */
+void b2b_subs_dump(const struct b2b *b, GString *out);
+void b2b_presence_dump(const struct b2b *b, GString *out);
+/* A NOTIFY whose dialog does not exist yet (before the 2xx of our SUBSCRIBE): true when it
+ * belongs to one of our subscriptions (then answered). */
+bool b2b_subs_on_notify(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg);
+/* The notifier for users of our domain (presence.c: presence and dialog packages) and
+ * published presence (publish.c: PUBLISH, RFC 3903, and `publish_presence`). */
+void b2b_presence_init(struct b2b *b);
+void b2b_presence_free(struct b2b *b);
+void b2b_presence_stop(struct b2b *b);
+/* Subscriptions held for SIP peers (drain waits for their final NOTIFYs). */
+unsigned b2b_presence_busy(const struct b2b *b);
+/* Something that presence or dialog documents show changed: documents are recomputed from
+ * the loop (coalesced) and watchers whose document differs get a NOTIFY. */
+void b2b_presence_touch(struct b2b *b);
+/* A call changed state (call.c's transition function). */
+void b2b_presence_call_changed(struct b2b *b, const struct call *c);
+void b2b_presence_session_end(struct b2b *b, struct ws_session *s);
+/*
+ * A WebSocket user (owner) watching user@host of our domain: presence.c computes the same
+ * documents it NOTIFYs to SIP watchers and hands each changed one to fn (body type and
+ * body, borrowed for the call), the first one before this returns. No expiry: the watch
+ * lasts until b2b_presence_unwatch_local. Returns 0 with *out, or a SIP-style code: 489
+ * (event other than presence or dialog), 404 (unknown user), 503 (over a cap).
+ */
+struct watcher;
+typedef void b2b_local_notify_fn(void *arg, const char *ctype, const char *body);
+int b2b_presence_watch_local(struct b2b *b, const char *owner, const char *user,
+			     struct slice host, const char *event, b2b_local_notify_fn *fn, void *arg,
+			     struct watcher **out);
+void b2b_presence_unwatch_local(struct b2b *b, struct watcher *w);
+/* The event handler given to the UA core: SUBSCRIBE, NOTIFY, PUBLISH outside a dialog. */
+void b2b_on_event_request(struct sip_strans *st, const struct sip_msg *msg,
+			  const struct sip_src *src, void *arg);
+/* publish.c: the state a user published last (PUBLISH or a session's publish_presence),
+ * if any: basic 1 open / 0 closed, note (borrowed until the next call into b2bua) or NULL.
+ * False when nothing is published. Expired publications are dropped here. */
+bool b2b_published_state(struct b2b *b, const char *user, int *basic, const char **note);
+/* publish.c: a PUBLISH for a user of our domain (auth and Event checked by the caller). */
+void b2b_on_publish(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+		    const struct sip_src *src, const char *user);
+void b2b_publish_init(struct b2b *b);
+void b2b_publish_free(struct b2b *b);
+void b2b_publish_session_end(struct b2b *b, struct ws_session *s);
+/* publish.c: publications of a source address (the per-source cap counts them too). */
+unsigned b2b_publish_count_source(struct b2b *b, const char *ip);
 /* The invite handler given to the UA core. */
 void b2b_on_invite(struct sip_strans *st, const struct sip_msg *msg, const struct sip_src *src,
 		   void *arg);

@@ -34,6 +34,11 @@ struct b2b_config {
 	bool redirect;              /* calls to registered SIP users get 302 with their
 				     * contacts instead of being bridged (redirect server) */
 	unsigned rtp_timeout;       /* s without media before a call is ended; 0 = never */
+	/* event packages (RFC 6665) as notifier, and PUBLISH (RFC 3903); 0 = defaults */
+	unsigned ev_max_per_user;   /* subscriptions to one user's state (and publications) */
+	unsigned ev_max_per_source; /* subscriptions and publications from one IP address */
+	unsigned ev_min_expires;    /* shorter non-zero Expires get 423 with Min-Expires */
+	unsigned ev_max_expires;    /* longer ones are shortened */
 };
 
 struct b2b;

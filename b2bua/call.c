@@ -38,6 +38,7 @@ static void set_state(struct call *c, enum call_state to)
 	struct log_ctx lc = ctx(c);
 	LOGI(log_module, &lc, "%s -> %s", call_state_name(c->state), call_state_name(to));
 	c->state = to;
+	b2b_presence_call_changed(c->b, c); /* dialog package (RFC 4235) watchers */
 }
 
 struct call *call_new(struct b2b *b, const char *from, const char *to)
@@ -500,6 +501,8 @@ void b2b_dump_calls(const struct b2b *b, GString *out)
 	g_hash_table_iter_init(&it, b->calls);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		call_dump(v, out);
+	b2b_subs_dump(b, out);
+	b2b_presence_dump(b, out);
 }
 
 GHashTable *b2b_calls_table_new(void)

@@ -124,37 +124,48 @@ static const struct secret *lookup_ha1(const char *user, enum sip_digest_alg alg
 	return alg == SIP_DIGEST_SHA256 ? b->looked_up->ha1_sha256 : b->looked_up->ha1_md5;
 }
 
-/* SEC-10: a caller reaches the trunk only from a trusted network or with digest
- * credentials of a user of our realm (407 challenge, RFC 3261 §22.3). */
-bool b2b_may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
-			  const struct sip_src *src)
+bool b2b_authorize(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+		   const struct sip_src *src, bool proxy, char *user, size_t user_cap)
 {
 	struct log_ctx lc = {.leg = "route", .peer = src->ip};
+	if (user_cap)
+		user[0] = '\0';
 	if (trusted(b, src->ip))
 		return true;
 	if (!b->cfg.auth) {
-		LOGN(log_module, &lc, "untrusted caller, no digest configured: 403");
+		LOGN(log_module, &lc, "untrusted source, no digest configured: 403");
 		reply(b, st, 403, NULL);
 		return false;
 	}
 	struct sip_auth_cred cred;
-	enum sip_auth_result r = sip_auth_server_check(b->cfg.auth, msg, src->ip, true, lookup_ha1, b,
+	enum sip_auth_result r = sip_auth_server_check(b->cfg.auth, msg, src->ip, proxy, lookup_ha1, b,
 						       &cred);
 	sip_user_free(b->looked_up);
 	b->looked_up = NULL;
-	if (r == SIP_AUTH_OK)
+	if (r == SIP_AUTH_OK) {
+		if (user_cap)
+			g_strlcpy(user, cred.username, user_cap);
 		return true;
+	}
 	if (r == SIP_AUTH_BAD) {
 		reply(b, st, 400, NULL);
 		return false;
 	}
 	if (r == SIP_AUTH_FAIL)
-		LOGN(log_module, &lc, "digest failed for a trunk call");
+		LOGN(log_module, &lc, "digest failed for " SLICE_FMT, SLICE_ARG(msg->method));
 	GString *extra = g_string_new(NULL);
-	sip_auth_server_challenge(b->cfg.auth, src->ip, true, r == SIP_AUTH_STALE, extra);
-	reply(b, st, 407, extra->str);
+	sip_auth_server_challenge(b->cfg.auth, src->ip, proxy, r == SIP_AUTH_STALE, extra);
+	reply(b, st, proxy ? 407 : 401, extra->str);
 	g_string_free(extra, TRUE);
 	return false;
+}
+
+/* SEC-10: a caller reaches the trunk only from a trusted network or with digest
+ * credentials of a user of our realm (407 challenge, RFC 3261 §22.3). */
+bool b2b_may_use_trunk(struct b2b *b, struct sip_strans *st, const struct sip_msg *msg,
+			  const struct sip_src *src)
+{
+	return b2b_authorize(b, st, msg, src, true, NULL, 0);
 }
 
 void b2b_target_clear(struct target *t)
@@ -183,6 +194,11 @@ static bool our_host(const struct b2b *b, struct slice host)
 	if (b->domain && *b->domain)
 		return slice_caseeq(host, b->domain, strlen(b->domain));
 	return !(b->trunk && *b->trunk); /* no domain set: everything is ours unless a trunk exists */
+}
+
+bool b2b_host_is_ours(const struct b2b *b, struct slice host)
+{
+	return our_host(b, host);
 }
 
 /*

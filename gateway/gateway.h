@@ -98,6 +98,12 @@ struct gw_config {
 		bool follow_redirects;
 		bool redirect;
 	} calls;
+	struct {
+		int64_t max_per_user;
+		int64_t max_per_source;
+		int64_t min_expires;
+		int64_t max_expires;
+	} events;
 };
 
 extern const struct opt_table gw_options;

@@ -546,7 +546,11 @@ static int sip_start(struct gw *gw)
 				.follow_redirects = c->calls.follow_redirects,
 				.session_expires = c->calls.session_expires >= 90 ? (unsigned)c->calls.session_expires : 0,
 				.redirect = c->calls.redirect,
-				.rtp_timeout = (unsigned)c->media.rtp_timeout};
+				.rtp_timeout = (unsigned)c->media.rtp_timeout,
+				.ev_max_per_user = (unsigned)c->events.max_per_user,
+				.ev_max_per_source = (unsigned)c->events.max_per_source,
+				.ev_min_expires = (unsigned)c->events.min_expires,
+				.ev_max_expires = (unsigned)c->events.max_expires};
 	gw->b2b = b2b_new(&bc);
 	if (!gw->b2b)
 		rc = rc ? rc : EINVAL;

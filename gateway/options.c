@@ -220,6 +220,17 @@ static const struct opt_def defs[] = {
 	 "instead of being bridged (calls to WebSocket users and the trunk are still bridged)"},
 	{"calls", "max_calls", OPT_INT, OFF(calls.max_calls), "10000", 0, 1000000, NULL, false, NULL,
 	 "Calls in progress at most; more get 503 (0 = no limit)"},
+	{"events", "max_per_user", OPT_INT, OFF(events.max_per_user), "50", 1, 100000, NULL, false,
+	 NULL, "Subscriptions from SIP peers to one user's presence or dialog state, and PUBLISHed "
+	 "states of one user, at most; more get 503 with Retry-After"},
+	{"events", "max_per_source", OPT_INT, OFF(events.max_per_source), "1000", 1, 1000000, NULL,
+	 false, NULL, "Subscriptions and publications held for one source IP address at most; more "
+	 "get 503 with Retry-After (sources in calls.trusted too)"},
+	{"events", "min_expires", OPT_INT, OFF(events.min_expires), "60", 1, 3600, NULL, false, "s",
+	 "Shortest SUBSCRIBE or PUBLISH expiry accepted; shorter non-zero ones get 423 with "
+	 "Min-Expires"},
+	{"events", "max_expires", OPT_INT, OFF(events.max_expires), "3600", 60, 86400, NULL, false,
+	 "s", "Longest SUBSCRIBE or PUBLISH expiry granted; longer ones are shortened"},
 };
 
 const struct opt_table gw_options = {defs, sizeof(defs) / sizeof(defs[0]), sizeof(struct gw_config)};

@@ -325,6 +325,61 @@ int sip_msg_via(const struct sip_msg *m, unsigned i, struct sip_via *out);
  */
 int sip_body_sdp(const struct sip_msg *m, struct slice *out);
 
+/* ---- event package bodies (sip_event.c) ------------------------------------------- */
+
+#define SIP_MWI_MAX_BODY      8192 /* bytes of a message-summary body */
+#define SIP_MWI_MAX_LINES     64
+#define SIP_MWI_MAX_CLASSES   8
+#define SIP_PIDF_MAX_BODY     8192 /* bytes of a PIDF document gorgee reads (PUBLISH) */
+#define SIP_PIDF_MAX_ELEMENTS 256
+#define SIP_PIDF_MAX_DEPTH    16
+
+/* One message-context-class line, "Voice-Message: 2/8 (0/2)". */
+struct sip_mwi_class {
+	struct slice name; /* as written ("Voice-Message") */
+	uint32_t new_msgs, old_msgs, new_urgent, old_urgent;
+	bool has_urgent;
+};
+
+/* A message-summary body (RFC 3842 §5.2). */
+struct sip_mwi {
+	int waiting;          /* Messages-Waiting: 1 yes, 0 no */
+	struct slice account; /* Message-Account; p == NULL when absent */
+	struct sip_mwi_class cls[SIP_MWI_MAX_CLASSES];
+	size_t n;
+};
+
+/*
+ * Parses a message-summary body: lines end in CRLF or LF; the summary ends at the first
+ * empty line (message headers after it are not read). Messages-Waiting is required;
+ * unknown extension lines are skipped; a known class with malformed counts, a duplicate
+ * line, counts above 2^32-1, a bare CR or NUL, or more than the caps is EBADMSG. Slices
+ * point into body. Returns 0 or EBADMSG. Never allocates.
+ */
+int sip_mwi_parse(struct slice body, struct sip_mwi *out);
+/* The class named name (case-insensitive, "voice-message"), or NULL. */
+const struct sip_mwi_class *sip_mwi_class(const struct sip_mwi *m, const char *name);
+
+/* What a presence server reads of a PIDF document (RFC 3863). */
+struct sip_pidf {
+	int basic;         /* first <basic>: 1 open, 0 closed, -1 absent */
+	struct slice note; /* text of the first <note> (entities still escaped); p == NULL absent */
+};
+
+/*
+ * Scans a PIDF document: a well-nested element tree (prolog, comments and processing
+ * instructions skipped) whose root's local name is "presence", of at most the caps, with
+ * no NUL; namespace prefixes are ignored. Not a validating XML parser: it finds the first
+ * <basic> (open/closed, else EBADMSG) and <note>. Returns 0 or EBADMSG. Never allocates.
+ */
+int sip_pidf_scan(struct slice body, struct sip_pidf *out);
+/* Appends XML character data s with the five predefined entities decoded; any other '&'
+ * reference or a '<' is EBADMSG (out then holds a partial result). */
+int sip_xml_text_decode(struct slice s, GString *out);
+/* Appends s escaped for XML character data or an attribute value; control characters other
+ * than TAB and LF are dropped. */
+void sip_xml_text_escape(const char *s, size_t len, GString *out);
+
 /* ---- printing and building (sip_print.c) ----------------------------------------------- */
 
 /*
@@ -649,6 +704,9 @@ void sip_dialog_request(struct sip_dialog *d, const char *method, uint32_t cseq_
 void sip_dialog_dump(const struct sip_dialog *d, GString *out);
 /* The CSeq number of the last request we sent in it (an INVITE's, for its ACK). */
 uint32_t sip_dialog_local_cseq(const struct sip_dialog *d);
+/* Sets it: a dialog made from a NOTIFY (RFC 6665 §4.1.2.4, with sip_dialog_new_uas) goes on
+ * from the CSeq of the SUBSCRIBE that created it. */
+void sip_dialog_set_local_cseq(struct sip_dialog *d, uint32_t cseq);
 /* Where in-dialog requests go first (§12.2.1.1 with loose routing): the first route-set
  * URI, else the remote target. New string (g_free). */
 char *sip_dialog_next_hop(const struct sip_dialog *d);
@@ -720,6 +778,15 @@ struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registra
 typedef void sip_ua_invite_fn(struct sip_strans *st, const struct sip_msg *msg,
 			      const struct sip_src *src, void *arg);
 void sip_ua_set_invite_handler(struct sip_ua *ua, sip_ua_invite_fn *fn, void *arg);
+/*
+ * Event packages (RFC 6665, RFC 3903): SUBSCRIBE, NOTIFY and PUBLISH outside a known
+ * dialog (past 483, 482, 420) go to fn, which must answer st — among them a NOTIFY with a
+ * To tag whose dialog does not exist yet (it may precede the 2xx of its SUBSCRIBE) or
+ * never existed (481). allow_events (copied, may be NULL) is sent as Allow-Events with
+ * Allow. fn NULL detaches.
+ */
+void sip_ua_set_event_handler(struct sip_ua *ua, sip_ua_invite_fn *fn, void *arg,
+			      const char *allow_events);
 void sip_ua_free(struct sip_ua *ua);
 /* The UA's dialog table, where call legs register their dialogs. */
 struct sip_dialogs *sip_ua_dialogs(struct sip_ua *ua);

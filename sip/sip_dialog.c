@@ -228,6 +228,11 @@ uint32_t sip_dialog_local_cseq(const struct sip_dialog *d)
 	return d->local_cseq;
 }
 
+void sip_dialog_set_local_cseq(struct sip_dialog *d, uint32_t cseq)
+{
+	d->local_cseq = cseq;
+}
+
 char *sip_dialog_next_hop(const struct sip_dialog *d)
 {
 	if (d->route->len == 0)

@@ -28,6 +28,9 @@ struct sip_ua {
 	struct metric_family *m_sent;
 	sip_ua_invite_fn *invite_fn;
 	void *invite_arg;
+	sip_ua_invite_fn *event_fn; /* SUBSCRIBE, NOTIFY, PUBLISH outside a known dialog */
+	void *event_arg;
+	char *allow_events;
 };
 
 static void merge_free(gpointer p)
@@ -111,6 +114,7 @@ void sip_ua_free(struct sip_ua *ua)
 	sip_dialogs_free(ua->dialogs);
 	g_hash_table_destroy(ua->recent);
 	g_free(ua->user_agent);
+	g_free(ua->allow_events);
 	g_free(ua);
 }
 
@@ -131,12 +135,34 @@ void sip_ua_set_invite_handler(struct sip_ua *ua, sip_ua_invite_fn *fn, void *ar
 	ua->invite_arg = arg;
 }
 
-/* Methods served: what is wired in (RFC 3261 §20.5). */
-static const char *allow(const struct sip_ua *ua)
+void sip_ua_set_event_handler(struct sip_ua *ua, sip_ua_invite_fn *fn, void *arg,
+			      const char *allow_events)
 {
+	ua->event_fn = fn;
+	ua->event_arg = arg;
+	g_free(ua->allow_events);
+	ua->allow_events = fn && allow_events ? g_strdup(allow_events) : NULL;
+}
+
+static bool event_method(const struct sip_msg *m)
+{
+	return m->method_id == SIP_METHOD_SUBSCRIBE || m->method_id == SIP_METHOD_NOTIFY ||
+	       m->method_id == SIP_METHOD_PUBLISH;
+}
+
+/* Methods served: what is wired in (RFC 3261 §20.5). */
+static void allow(const struct sip_ua *ua, GString *out)
+{
+	g_string_append(out, "Allow: " ALLOW);
 	if (ua->invite_fn)
-		return ua->registrar ? ALLOW ", " CALL_METHODS ", REGISTER" : ALLOW ", " CALL_METHODS;
-	return ua->registrar ? ALLOW ", REGISTER" : ALLOW;
+		g_string_append(out, ", " CALL_METHODS);
+	if (ua->registrar)
+		g_string_append(out, ", REGISTER");
+	if (ua->event_fn)
+		g_string_append(out, ", SUBSCRIBE, NOTIFY, PUBLISH");
+	g_string_append(out, "\r\n");
+	if (ua->allow_events) /* RFC 6665 §8.2.2 */
+		g_string_append_printf(out, "Allow-Events: %s\r\n", ua->allow_events);
 }
 
 /* The first Require token we do not support, for 420 (RFC 3261 §8.2.2.3). */
@@ -182,7 +208,7 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 	int status;
 	if (msg->method_id != SIP_METHOD_OPTIONS && msg->max_forwards == 0) {
 		status = 483;
-	} else if (in_dialog && !d) {
+	} else if (in_dialog && !d && !(ua->event_fn && event_method(msg))) {
 		status = 481; /* §12.2.2: no such dialog (BI-15: e.g. after our BYE) */
 	} else if (d && unsupported_require(ua, msg, extra)) {
 		status = 420;
@@ -204,14 +230,21 @@ void sip_ua_on_request(struct sip_stack *s, struct sip_strans *st, const struct 
 		g_string_free(extra, TRUE);
 		ua->invite_fn(st, msg, src, ua->invite_arg);
 		return;
+	} else if (ua->event_fn && event_method(msg)) {
+		/* RFC 6665: a NOTIFY may come before the 2xx of its SUBSCRIBE (§4.1.2.4), so
+		 * one with a To tag but no dialog is the handler's to match or answer 481 */
+		g_string_free(extra, TRUE);
+		ua->event_fn(st, msg, src, ua->event_arg);
+		return;
 	} else if (msg->method_id == SIP_METHOD_OPTIONS) {
 		status = 200;
-		g_string_append_printf(extra, "Allow: %s\r\nAccept: application/sdp\r\n"
-				       "Accept-Language: en\r\nSupported: %s\r\n", allow(ua),
+		allow(ua, extra);
+		g_string_append_printf(extra, "Accept: application/sdp\r\n"
+				       "Accept-Language: en\r\nSupported: %s\r\n",
 				       ua->invite_fn ? SUPPORTED ", 100rel, replaces" : SUPPORTED);
 	} else if (msg->method_id != SIP_METHOD_OTHER) {
 		status = 405;
-		g_string_append_printf(extra, "Allow: %s\r\n", allow(ua));
+		allow(ua, extra);
 	} else {
 		status = 501;
 	}

@@ -425,6 +425,12 @@ void ws_server_on_session_end(struct ws_server *srv, ws_session_end_fn *fn, void
 	srv->on_end_arg = arg;
 }
 
+void ws_server_on_session_start(struct ws_server *srv, ws_session_end_fn *fn, void *arg)
+{
+	srv->on_start = fn;
+	srv->on_start_arg = arg;
+}
+
 void ws_server_set_password_check(struct ws_server *srv, ws_password_check_fn *fn, void *arg)
 {
 	srv->password_check = fn;

@@ -18,6 +18,8 @@ struct ws_session *ws_session_new(struct ws_server *srv, const char *user)
 	g_hash_table_insert(srv->sessions, s->id, s); /* the table's reference */
 	metric_add(srv->m_sessions, 1);
 	LOGN(log_module, &(struct log_ctx){.peer = s->id}, "session for %s", s->user);
+	if (srv->on_start)
+		srv->on_start(s, srv->on_start_arg);
 	return ws_session_ref(s);
 }
 

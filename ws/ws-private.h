@@ -65,6 +65,8 @@ struct ws_server {
 	ws_password_check_fn *password_check;
 	ws_session_end_fn *on_end;
 	void *on_end_arg;
+	ws_session_end_fn *on_start;
+	void *on_start_arg;
 	void *password_arg;
 	struct metric *m_conns, *m_sessions;
 	struct metric_family *m_requests, *m_closes;

@@ -122,6 +122,9 @@ void ws_server_set_password_check(struct ws_server *srv, ws_password_check_fn *f
  * (accounts, calls) can go. Signaling thread. */
 typedef void ws_session_end_fn(struct ws_session *s, void *arg);
 void ws_server_on_session_end(struct ws_server *srv, ws_session_end_fn *fn, void *arg);
+/* Called when a session opens (login), once it is among ws_server_sessions_of(), before
+ * the login reply is sent (presence of its user). Signaling thread. */
+void ws_server_on_session_start(struct ws_server *srv, ws_session_end_fn *fn, void *arg);
 /* Stop taking logins (drain): new connections get close 1001, requests 503. */
 void ws_server_drain(struct ws_server *srv);
 unsigned ws_server_connection_count(const struct ws_server *srv);
