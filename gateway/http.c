@@ -281,6 +281,11 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 	info.port = (int)cfg->http.port;
 	if (strcmp(cfg->http.listen, "0.0.0.0") != 0 && strcmp(cfg->http.listen, "::") != 0)
 		info.iface = cfg->http.listen;
+	/* An IPv4 address (127.0.0.1, 0.0.0.0) on an IPv4 socket: libwebsockets 4.1 otherwise
+	 * opens an IPv6 socket and binds it to [::] (the IPv4 iface lands in sin6_flowinfo),
+	 * i.e. every address and both families, whatever http.listen says. */
+	if (!strchr(cfg->http.listen, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = h->protocols;
 	info.timeout_secs = 5; /* handshake deadline (SEC-04) */
 	info.mounts = h->mounts;
