@@ -9,7 +9,7 @@
 # (the peer's figures and gorgee's p50 and idle CPU are on the lines before it)
 # usage: bench/ws.sh
 # env: BUILD_DIR (default build-release), SESSIONS (10000), RATE (1000 requests/s),
-#      SECS (10), IDLE_SECS (20), PING_SECS (10: the keep-alive interval during the run)
+#      SECS (10), IDLE_SECS (20), PING_SECS (30, ws.ping_interval's default)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$repo/build-release}
@@ -17,7 +17,7 @@ sessions=${SESSIONS:-10000}
 rate=${RATE:-1000}
 secs=${SECS:-10}
 idle=${IDLE_SECS:-20}
-ping=${PING_SECS:-10}
+ping=${PING_SECS:-30}
 
 command -v node >/dev/null || { echo "node not installed (scripts/install-deps.sh --test)" >&2; exit 2; }
 [ -d "$repo/tests/node_modules/ws" ] || { echo "npm packages missing (scripts/install-deps.sh --test)" >&2; exit 2; }
