@@ -38,7 +38,7 @@ let nextId = 1, failed = 0;
 
 function open(i) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`${URL0}?access_token=${jwt(`user${i}`)}`, 'gorgee-v1', { perMessageDeflate: false });
+    const ws = new WebSocket(`${URL0}?access_token=${jwt(`user${i}`)}`, 'gorgee-v1', { perMessageDeflate: false, localAddress: '127.0.0.2' }); // not 127.0.0.1's ephemeral ports
     let done = false;
     const finish = (ok) => { if (!done) { done = true; if (!ok) failed++; resolve(ok ? ws : null); } };
     ws.on('message', (d) => {
