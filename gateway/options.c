@@ -22,7 +22,8 @@ static const struct opt_def defs[] = {
 	{"general", "drain_timeout", OPT_INT, OFF(general.drain_timeout), "30", 0, 3600, NULL, true,
 	 "s", "On SIGTERM/SIGINT, how long calls in progress may go on before gorgee exits"},
 	{"http", "listen", OPT_STRING, OFF(http.listen), "0.0.0.0", 0, 0, NULL, false, NULL,
-	 "Address of the HTTP/WebSocket listener (IPv4 or IPv6 literal; 0.0.0.0 = every address)"},
+	 "Address of the HTTP/WebSocket listener (IPv4 or IPv6 literal; 0.0.0.0 = every IPv4 "
+	 "address, :: = every IPv4 and IPv6 address)"},
 	{"http", "port", OPT_INT, OFF(http.port), "8080", 1, 65535, NULL, false, NULL,
 	 "TCP port for WebSocket signaling, the web demo, /healthz and /metrics"},
 	{"http", "web_root", OPT_STRING, OFF(http.web_root), "", 0, 0, NULL, false, NULL,
