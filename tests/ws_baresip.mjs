@@ -14,6 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { WsClient } from './wsclient.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -112,29 +113,10 @@ function ctrl(command, params = '') {
   });
 }
 
-class Client {
+class Client extends WsClient {
   constructor() {
-    this.msgs = []; this.waiters = []; this.nextId = 1;
-    this.ws = new WebSocket(`ws://127.0.0.1:${http}/`, 'gorgee-v1');
-    this.ws.on('message', (d) => { this.msgs.push(JSON.parse(d.toString())); this.wake(); });
+    super(`ws://127.0.0.1:${http}/`, 10000);
   }
-  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
-  async until(pred, what, ms = 10000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = pred();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timeout waiting for ${what}; msgs=${JSON.stringify(this.msgs).slice(-1200)}`);
-      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
-    }
-  }
-  async req(request, params) {
-    const id = this.nextId++;
-    this.ws.send(JSON.stringify({ request, id, params }));
-    return this.until(() => this.msgs.find((m) => m.id === id && m.reply !== undefined), `reply to ${request}`);
-  }
-  event(name, pred = () => true) { return this.until(() => this.msgs.find((m) => m.event === name && pred(m)), `event ${name}`); }
-  state(id, st) { return this.event('call_state', (m) => m.call_id === id && m.data.state === st); }
 }
 async function login(user = 'erin') {
   const c = new Client();

@@ -13,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { WsClient } from './wsclient.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -86,36 +87,10 @@ async function finished(p, ms = 10000) {
 }
 
 const clients = [];
-class Client {
+class Client extends WsClient {
   constructor() {
+    super(`ws://127.0.0.1:${http}/`, 8000);
     clients.push(this);
-    this.msgs = []; this.waiters = []; this.nextId = 1;
-    this.ws = new WebSocket(`ws://127.0.0.1:${http}/`, 'gorgee-v1');
-    this.ws.on('message', (d) => { this.msgs.push(JSON.parse(d.toString())); this.wake(); });
-    this.ws.on('close', () => { this.closed = true; this.wake(); });
-  }
-  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
-  async until(pred, what, ms = 8000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = pred();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`timeout waiting for ${what}; msgs=${JSON.stringify(this.msgs).slice(-1500)}`);
-      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
-    }
-  }
-  async req(request, params) {
-    const id = this.nextId++;
-    this.ws.send(JSON.stringify({ request, id, params }));
-    return this.until(() => this.msgs.find((m) => m.id === id && m.reply !== undefined), `reply to ${request}`);
-  }
-  event(name, pred = () => true) { return this.until(() => this.msgs.find((m) => m.event === name && pred(m)), `event ${name}`); }
-  state(callId, state) { return this.event('call_state', (m) => m.call_id === callId && m.data.state === state); }
-  end() { try { this.ws.terminate(); } catch { /* gone */ } }
-  // log out, so the session does not linger in its resume grace (and keep ringing)
-  async bye() {
-    if (!this.closed && this.ws.readyState === WebSocket.OPEN) { try { await this.req('logout', {}); } catch { /* closed */ } }
-    this.end();
   }
 }
 async function login(user) {
