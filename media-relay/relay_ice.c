@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <nice/agent.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ struct ice_ep {
 	bool have_creds;    /* remote credentials given to libnice */
 	bool eoc_pending;   /* end-of-candidates arrived before the credentials */
 	bool was_connected; /* for the reason of a failure: consent lost vs checks failed */
+	bool got_relayed;   /* a TURN candidate was gathered */
 	GSList *pending;    /* NiceCandidate *: remote candidates waiting for credentials */
 	GQueue early;       /* GBytes *: DTLS that arrived before ICE connected */
 	struct dtls *dtls;
@@ -111,8 +113,11 @@ static void emit_candidate(struct ice_ep *ie, const NiceCandidate *c)
 
 static void on_new_candidate(NiceAgent *agent, NiceCandidate *c, gpointer data)
 {
+	struct ice_ep *ie = data;
 	(void)agent;
-	emit_candidate(data, c);
+	if (c->type == NICE_CANDIDATE_TYPE_RELAYED)
+		ie->got_relayed = true;
+	emit_candidate(ie, c);
 }
 
 static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
@@ -120,6 +125,14 @@ static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
 	struct ice_ep *ie = data;
 	(void)agent;
 	(void)stream;
+	struct relay *r = ie->e->s->relay;
+	if (r->turn_ip && !ie->got_relayed) {
+		struct log_ctx lc = log_ctx(ie->e);
+		LOGW("relay", &lc,
+		     "endpoint %u: no relayed candidate from TURN server %s:%u (unreachable, or "
+		     "credentials refused)",
+		     ie->e->idx, r->turn_ip, r->turn_port);
+	}
 	relay_session_emit(ie->e->s, ie->e->idx, RELAY_EV_GATHERING_DONE, NULL);
 }
 
@@ -309,6 +322,36 @@ static void set_remote_creds(struct ice_ep *ie)
 	}
 }
 
+/* TURN credentials for one endpoint: the fixed pair, or the time-limited pair made from the
+ * shared key (username "<expiry>:gorgee", password base64(HMAC-SHA1(key, username))). */
+static void set_turn(struct ice_ep *ie)
+{
+	struct relay *r = ie->e->s->relay;
+	char user[64];
+	char *pass;
+	if (r->turn_key) {
+		g_snprintf(user, sizeof(user), "%" G_GINT64_FORMAT ":gorgee",
+		           g_get_real_time() / G_USEC_PER_SEC + r->turn_ttl_secs);
+		uint8_t mac[EVP_MAX_MD_SIZE];
+		unsigned mac_len = 0;
+		HMAC(EVP_sha1(), r->turn_key, (int)r->turn_key_len, (const uint8_t *)user,
+		     strlen(user), mac, &mac_len);
+		pass = g_base64_encode(mac, mac_len);
+		OPENSSL_cleanse(mac, sizeof(mac));
+	} else {
+		g_strlcpy(user, r->turn_user, sizeof(user));
+		pass = g_strdup(r->turn_pass);
+	}
+	if (!nice_agent_set_relay_info(ie->agent, ie->stream, 1, r->turn_ip, r->turn_port, user,
+	                               pass, (NiceRelayType)r->turn_type)) {
+		struct log_ctx lc = log_ctx(ie->e);
+		LOGW("relay", &lc, "endpoint %u: TURN server %s:%u refused by libnice", ie->e->idx,
+		     r->turn_ip, r->turn_port);
+	}
+	OPENSSL_cleanse(pass, strlen(pass));
+	g_free(pass);
+}
+
 static void fail_now(struct ice_ep *ie, const char *why)
 {
 	set_state(ie, ICE_FAILED, why);
@@ -329,7 +372,7 @@ void relay_ice_start(struct endpoint *e)
 	                                        NICE_AGENT_OPTION_ICE_TRICKLE |
 	                                        NICE_AGENT_OPTION_CONSENT_FRESHNESS);
 	g_object_set(ie->agent, "controlling-mode", (gboolean)e->icec.controlling, "upnp", FALSE,
-	             "ice-tcp", FALSE, NULL);
+	             "ice-tcp", FALSE, "force-relay", (gboolean)r->ice_relay_only, NULL);
 	if (r->stun_ip)
 		g_object_set(ie->agent, "stun-server", r->stun_ip, "stun-server-port", r->stun_port,
 		             NULL);
@@ -340,6 +383,8 @@ void relay_ice_start(struct endpoint *e)
 			nice_agent_add_local_address(ie->agent, &na);
 	}
 	ie->stream = nice_agent_add_stream(ie->agent, 1);
+	if (r->turn_ip)
+		set_turn(ie);
 	/* the pool slot this endpoint holds: libnice binds exactly that port */
 	nice_agent_set_port_range(ie->agent, ie->stream, 1, e->port, e->port);
 	nice_agent_set_local_credentials(ie->agent, ie->stream, e->icec.local_ufrag,
@@ -356,21 +401,62 @@ void relay_ice_start(struct endpoint *e)
 		fail_now(ie, "no local address to gather on (port in use?)");
 }
 
-void relay_ice_stop(struct endpoint *e)
+static void on_recv_closing(NiceAgent *a, guint stream, guint comp, guint len, gchar *buf,
+			    gpointer data)
+{
+	(void)a, (void)stream, (void)comp, (void)len, (void)buf, (void)data; /* dropped */
+}
+
+struct closing {
+	struct worker *w;
+	guint stream;
+	uint16_t port; /* 0: the slot was not held */
+};
+
+static void on_agent_closed(GObject *agent, GAsyncResult *res, gpointer data)
+{
+	struct closing *c = data;
+	(void)res;
+	nice_agent_remove_stream(NICE_AGENT(agent), c->stream);
+	g_object_unref(agent); /* closes the socket on the port */
+	if (c->port)
+		relay_ports_release(c->w->r->ports, c->port);
+	c->w->closing--;
+	g_free(c);
+}
+
+bool relay_ice_stop(struct endpoint *e)
 {
 	struct ice_ep *ie = e->ice;
 	if (!ie)
-		return;
+		return false;
 	e->ice = NULL;
 	g_signal_handlers_disconnect_by_data(ie->agent, ie);
-	nice_agent_attach_recv(ie->agent, ie->stream, 1, e->s->w->ctx, NULL, NULL);
-	nice_agent_remove_stream(ie->agent, ie->stream); /* closes the stream's sockets */
-	g_object_unref(ie->agent);
+	bool later = ie->got_relayed;
+	/* libnice reads its sockets only while a receive callback is attached: the TURN
+	 * server's answers must still be read while the allocations are freed */
+	nice_agent_attach_recv(ie->agent, ie->stream, 1, e->s->w->ctx,
+	                       later ? on_recv_closing : NULL, NULL);
+	if (later) {
+		/* TURN allocations are freed first (a Refresh with lifetime 0), else they stay on
+		 * the server until they expire; the agent, its socket and then the port slot go
+		 * when that is done (or timed out), on this worker's context. */
+		struct closing *c = g_new0(struct closing, 1);
+		c->w = e->s->w;
+		c->stream = ie->stream;
+		c->port = e->port_held ? e->port : 0;
+		c->w->closing++;
+		nice_agent_close_async(ie->agent, on_agent_closed, c);
+	} else {
+		nice_agent_remove_stream(ie->agent, ie->stream); /* closes the stream's sockets */
+		g_object_unref(ie->agent);
+	}
 	relay_dtls_free(ie->dtls);
 	drop_srtp(e);
 	g_slist_free_full(ie->pending, (GDestroyNotify)nice_candidate_free);
 	g_queue_clear_full(&ie->early, (GDestroyNotify)g_bytes_unref);
 	g_free(ie);
+	return later;
 }
 
 static bool dtls_changed(const struct ice_conf *a, const struct ice_conf *b)

@@ -12,8 +12,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 
+#include "core.h"
 #include "relay.h"
 #include "tap.h"
 #include "testnet.h"
@@ -1107,6 +1112,279 @@ static void t_public_addr(void)
 	fx_done(&f);
 }
 
+/* ---- TURN: a coturn server on 127.0.0.1 started by the test ---- */
+
+struct turn {
+	GPid pid;
+	uint16_t port;
+	char dir[64];
+};
+
+static bool udp_port_taken(uint16_t port)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	                        .sin_port = htons(port)};
+	bool taken = bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 && errno == EADDRINUSE;
+	close(s);
+	return taken;
+}
+
+/* The server goes when the test does, even when it aborts. */
+static void turn_child_setup(gpointer data)
+{
+	(void)data;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* Starts turnserver with long-term credentials user:pass, or with a shared key for
+ * time-limited credentials when key is set. Relayed ports come from the test's range. */
+static bool turn_start(struct turn *t, uint16_t base, const char *user, const char *pass,
+		       const char *key)
+{
+	memset(t, 0, sizeof(*t));
+	g_strlcpy(t->dir, "/tmp/gorgee-turn-XXXXXX", sizeof(t->dir));
+	if (!g_mkdtemp(t->dir))
+		return false;
+	t->port = (uint16_t)(base + 150);
+	char port[8], minp[8], maxp[8], cred[128], log[96], sec[128], pidf[96], db[96];
+	g_snprintf(port, sizeof(port), "%u", t->port);
+	g_snprintf(minp, sizeof(minp), "%u", base + 160);
+	g_snprintf(maxp, sizeof(maxp), "%u", base + 190);
+	g_snprintf(log, sizeof(log), "--log-file=%s/turn.log", t->dir);
+	g_snprintf(pidf, sizeof(pidf), "--pidfile=%s/turn.pid", t->dir);
+	g_snprintf(db, sizeof(db), "--db=%s/turn.db", t->dir);
+	const char *argv[32] = {"turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls",
+	                        "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+	                        "-p", port, "--min-port", minp, "--max-port", maxp,
+	                        "--allow-loopback-peers", "--realm", "gorgee.test",
+	                        "--no-stdout-log", "--simple-log", log, "--no-tcp-relay",
+	                        "--verbose", pidf, db};
+	size_t n = 25;
+	if (key) {
+		g_snprintf(sec, sizeof(sec), "--static-auth-secret=%s", key);
+		argv[n++] = "--use-auth-secret";
+		argv[n++] = sec;
+	} else {
+		g_snprintf(cred, sizeof(cred), "%s:%s", user, pass);
+		argv[n++] = "--lt-cred-mech";
+		argv[n++] = "--user";
+		argv[n++] = cred;
+	}
+	argv[n] = NULL;
+	GError *err = NULL;
+	if (!g_spawn_async(NULL, (char **)argv, NULL,
+	                   G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+	                           G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+	                   turn_child_setup, NULL, &t->pid, &err)) {
+		printf("# turnserver: %s\n", err->message);
+		g_error_free(err);
+		return false;
+	}
+	for (int i = 0; i < 300 && !udp_port_taken(t->port); i++)
+		g_usleep(10000);
+	return udp_port_taken(t->port);
+}
+
+/* The server's log, for what it relayed (NULL if none). */
+static char *turn_log(struct turn *t)
+{
+	char *path = g_strdup_printf("%s/turn.log", t->dir), *text = NULL;
+	g_file_get_contents(path, &text, NULL, NULL);
+	g_free(path);
+	return text;
+}
+
+static void turn_stop(struct turn *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGTERM);
+		waitpid(t->pid, NULL, 0);
+		g_spawn_close_pid(t->pid);
+	}
+	char *cmd = g_strdup_printf("rm -rf '%s'", t->dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", t->dir);
+	g_free(cmd);
+}
+
+struct log_box {
+	GMutex mu;
+	GString *text;
+};
+
+static void log_capture(enum log_level level, const char *line, size_t len, void *arg)
+{
+	struct log_box *b = arg;
+	(void)level;
+	g_mutex_lock(&b->mu);
+	g_string_append_len(b->text, line, (gssize)len);
+	g_string_append_c(b->text, '\n');
+	g_mutex_unlock(&b->mu);
+}
+
+/* Relay-only ICE through a real TURN server: every candidate the relay reports is relayed,
+ * none is the relay's own port, and SRTP media goes both ways through the server; no log
+ * line holds the credentials. */
+static void turn_case(bool keyed)
+{
+	static const char pass[] = "turn-Pa55-never-logged", key[] = "turn-shared-KEY-never-logged";
+	struct log_box lb = {.text = g_string_new(NULL)};
+	g_mutex_init(&lb.mu);
+	log_setup(LOG_DEBUG, LOG_FORMAT_TEXT);
+	log_set_sink(log_capture, &lb);
+	uint16_t base = test_port_range_base();
+	struct turn t;
+	TAP_CHECK(turn_start(&t, base, "gorgee-test", pass, keyed ? key : NULL));
+	char server[32];
+	g_snprintf(server, sizeof(server), "127.0.0.1:%u", t.port);
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.turn_server = server;
+	if (keyed) {
+		cfg.turn_secret = (const uint8_t *)key;
+		cfg.turn_secret_len = strlen(key);
+		cfg.turn_ttl_secs = 600;
+	} else {
+		cfg.turn_username = "gorgee-test";
+		cfg.turn_password = pass;
+	}
+	cfg.ice_relay_only = true;
+	fx_init_cfg(&f, &cfg);
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AES128_CM_SHA1_80");
+	TAP_CHECK(connect_all(&c, 1));
+	TAP_CHECK(f.cands->len >= 1);
+	char own[16];
+	g_snprintf(own, sizeof(own), " %u ", c.loc[0].rtp_port);
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		TAP_CHECK(strstr(cand, " typ relay ") != NULL);
+		TAP_CHECK(strstr(cand, own) == NULL || strstr(cand, " rport ") < strstr(cand, own));
+		unsigned port = 0;
+		const char *at = strstr(cand, " 127.0.0.1 ");
+		TAP_CHECK(at && sscanf(at, " 127.0.0.1 %u", &port) == 1);
+		TAP_CHECK(port >= base + 160u && port <= base + 190u); /* coturn's relayed range */
+	}
+	int to_b, to_p;
+	media_both_ways(&c, 1, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	call_end(&c);
+	fx_done(&f);
+	/* coturn's own account: allocated, media over a channel, freed at the hangup (the port
+	 * came back only after that) */
+	char *tl = NULL;
+	for (int i = 0; i < 100 && !(tl && strstr(tl, "lifetime=0")); i++) {
+		g_free(tl);
+		g_usleep(20000);
+		tl = turn_log(&t);
+	}
+	TAP_CHECK(tl && strstr(tl, "ALLOCATE processed, success") != NULL);
+	TAP_CHECK(tl && strstr(tl, "CHANNEL_BIND processed, success") != NULL);
+	TAP_CHECK(tl && strstr(tl, "lifetime=0") != NULL);
+	TAP_CHECK(tl && strstr(tl, "REFRESH processed, success") != NULL);
+	g_free(tl);
+	turn_stop(&t);
+	log_set_sink(NULL, NULL);
+	log_setup(LOG_NOTICE, LOG_FORMAT_TEXT);
+	TAP_CHECK(lb.text->len > 0);
+	TAP_CHECK(strstr(lb.text->str, pass) == NULL && strstr(lb.text->str, key) == NULL);
+	g_string_free(lb.text, TRUE);
+	g_mutex_clear(&lb.mu);
+}
+
+static void t_turn_fixed(void)
+{
+	turn_case(false);
+}
+
+static void t_turn_keyed(void)
+{
+	turn_case(true);
+}
+
+/* Refused credentials: no relayed candidate, a warning that names the server and not the
+ * password, and with relay-only nothing else is offered either. */
+static void t_turn_refused(void)
+{
+	static const char wrong[] = "wrong-Pa55-never-logged";
+	struct log_box lb = {.text = g_string_new(NULL)};
+	g_mutex_init(&lb.mu);
+	log_setup(LOG_INFO, LOG_FORMAT_TEXT);
+	log_set_sink(log_capture, &lb);
+	uint16_t base = test_port_range_base();
+	struct turn t;
+	TAP_CHECK(turn_start(&t, base, "gorgee-test", "the-right-one", NULL));
+	char server[32];
+	g_snprintf(server, sizeof(server), "127.0.0.1:%u", t.port);
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.turn_server = server;
+	cfg.turn_username = "gorgee-test";
+	cfg.turn_password = wrong;
+	cfg.ice_relay_only = true;
+	fx_init_cfg(&f, &cfg);
+	int b = udp_peer();
+	struct relay_session_params p;
+	memset(&p, 0, sizeof(p));
+	p.ep[0].kind = RELAY_EP_ICE;
+	p.ep[1].remote_rtp = addr_of(b);
+	p.ep[1].rtcp_mux = true;
+	p.on_event = on_event;
+	p.arg = &f;
+	struct relay_local loc[2];
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
+	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_GATHERING_DONE] == 1, 5000));
+	TAP_CHECK_INT(f.cands->len, 0);
+	relay_session_free(s);
+	TAP_CHECK(ports_back(&f));
+	close(b);
+	fx_done(&f);
+	turn_stop(&t);
+	log_set_sink(NULL, NULL);
+	log_setup(LOG_NOTICE, LOG_FORMAT_TEXT);
+	char want[96];
+	g_snprintf(want, sizeof(want), "no relayed candidate from TURN server %s", server);
+	TAP_CHECK(strstr(lb.text->str, want) != NULL);
+	TAP_CHECK(strstr(lb.text->str, wrong) == NULL);
+	g_string_free(lb.text, TRUE);
+	g_mutex_clear(&lb.mu);
+}
+
+/* TURN configuration refused at relay_new: credentials missing, both kinds, relay-only
+ * without a server, a name instead of an address. */
+static void t_turn_bad_config(void)
+{
+	static const uint8_t k[] = "k";
+	struct relay_config base = {.workers = 1, .bind_addr = "127.0.0.1", .port_min = 40000,
+	                            .port_max = 40010};
+	struct relay *r = NULL;
+	struct relay_config c = base;
+	c.turn_server = "127.0.0.1:3478"; /* no credentials */
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c.turn_username = "u";
+	c.turn_password = "p";
+	c.turn_secret = k;
+	c.turn_secret_len = 1; /* both */
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c.turn_secret = NULL;
+	c.turn_secret_len = 0;
+	c.turn_server = "turn.example.com:3478";
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c.turn_server = "127.0.0.1:3478";
+	c.turn_transport = (enum relay_turn_transport)7;
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c = base;
+	c.ice_relay_only = true; /* no server */
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	TAP_CHECK(r == NULL);
+}
+
 /* The DTLS certificate from PEM files: its fingerprint is the one reported. */
 static void t_cert_file(void)
 {
@@ -1245,6 +1523,12 @@ static const struct tap_case cases[] = {
 	{"DTLS certificate and key from PEM files", t_cert_file, 1},
 	{"DTLS handshake timeout; free before start", t_dtls_timeout_and_teardown, 1},
 	{"RFC 7675 consent lost within 30 s -> ICE_FAILED, nothing sent (slow)", t_consent_lost, 1},
+	{"TURN relay-only (long-term credentials): relayed candidates only, media via coturn",
+	 t_turn_fixed, 1},
+	{"TURN relay-only (time-limited credentials from a shared key) via coturn", t_turn_keyed, 1},
+	{"TURN credentials refused: no candidate, a warning without the password", t_turn_refused,
+	 1},
+	{"TURN configuration refused (credentials, relay-only, names)", t_turn_bad_config, 0},
 };
 
 TAP_MAIN(cases)
