@@ -83,6 +83,7 @@ struct gw_config {
 		char *public_address;
 		int64_t port_min, port_max;
 		int64_t rtp_timeout;
+		char *ice_addresses;
 		char *stun_server;
 		char *turn_server;
 		int turn_transport;

@@ -619,7 +619,17 @@ static int media_start(struct gw *gw)
 	char local[64];
 	media_local_address(c, local, sizeof(local));
 	const char *ice[2] = {local, NULL};
-	rc.ice_addresses = ice;
+	char **listed = g_strsplit(c->media.ice_addresses, ",", -1);
+	guint n_listed = 0;
+	for (char **a = listed; *a; a++) {
+		g_strstrip(*a);
+		if (**a)
+			listed[n_listed++] = *a;
+		else
+			g_free(*a);
+	}
+	listed[n_listed] = NULL;
+	rc.ice_addresses = n_listed ? (const char *const *)listed : ice;
 	g_strlcpy(gw->media_addr, *c->media.public_address ? c->media.public_address : local,
 		  sizeof(gw->media_addr));
 	rc.public_addr = *c->media.public_address ? c->media.public_address : NULL;
@@ -640,9 +650,12 @@ static int media_start(struct gw *gw)
 	rc.cert_file = *c->media.dtls_cert ? c->media.dtls_cert : NULL;
 	rc.key_file = *c->media.dtls_key ? c->media.dtls_key : NULL;
 	int err = relay_new(&rc, &gw->relay);
+	g_strfreev(listed);
 	if (err) {
-		LOGE(log_module, NULL, "cannot start the media relay on %s: %s", c->media.address,
-		     g_strerror(err));
+		LOGE(log_module, NULL,
+		     "cannot start the media relay on %s: %s (check media.ice_addresses, "
+		     "media.stun_server and media.turn_server: numeric addresses)",
+		     c->media.address, g_strerror(err));
 		return 1;
 	}
 	LOGN(log_module, NULL, "media relay: %u workers, ports %u-%u on %s, SDP address %s",

@@ -186,6 +186,12 @@ static const struct opt_def defs[] = {
 	 "Highest UDP port of the media relay"},
 	{"media", "rtp_timeout", OPT_INT, OFF(media.rtp_timeout), "60", 0, 86400, NULL, false, "s",
 	 "A call with no media in either direction for this long is ended (0 = never)"},
+	{"media", "ice_addresses", OPT_STRING, OFF(media.ice_addresses), "", 0, 0, NULL, false,
+	 NULL,
+	 "Local addresses ICE host candidates are gathered on toward browsers, comma-separated IP "
+	 "literals (IPv4 and IPv6; the interface allowlist: nothing else is offered); empty = the "
+	 "media address (media.address, or the host's first non-loopback IPv4 address for a "
+	 "wildcard)"},
 	{"media", "stun_server", OPT_STRING, OFF(media.stun_server), "", 0, 0, NULL, false, NULL,
 	 "STUN server (numeric ip:port) for server-reflexive ICE candidates toward browsers; empty "
 	 "= host candidates only (enough with a public media address)"},

@@ -53,6 +53,9 @@ struct peer {
 
 typedef void peer_fn(struct peer *p, void *arg);
 
+/* The address the "browser" gathers its host candidate on. */
+static const char *peer_ip = "127.0.0.1";
+
 struct peer_call {
 	struct peer *p;
 	peer_fn *fn;
@@ -251,7 +254,7 @@ static void peer_setup(struct peer *p, void *arg)
 	             NULL);
 	NiceAddress a;
 	nice_address_init(&a);
-	nice_address_set_from_string(&a, "127.0.0.1");
+	nice_address_set_from_string(&a, peer_ip);
 	nice_agent_add_local_address(p->agent, &a);
 	p->stream = nice_agent_add_stream(p->agent, 1);
 	nice_agent_set_port_range(p->agent, p->stream, 1, p->port, p->port);
@@ -1112,6 +1115,36 @@ static void t_public_addr(void)
 	fx_done(&f);
 }
 
+/* IPv6 ICE: with media ICE addresses {127.0.0.1, ::1} the relay offers a host candidate of
+ * each family; a browser on ::1 connects over IPv6 and media crosses to the IPv4 UDP side. */
+static void t_ipv6(void)
+{
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	const char *addrs[] = {"127.0.0.1", "::1", NULL};
+	cfg.ice_addresses = addrs;
+	fx_init_cfg(&f, &cfg);
+	peer_ip = "::1";
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	TAP_CHECK(connect_all(&c, 1));
+	bool v4 = false, v6 = false;
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		v4 |= strstr(cand, " 127.0.0.1 ") != NULL;
+		v6 |= strstr(cand, " ::1 ") != NULL;
+	}
+	TAP_CHECK(v4 && v6);
+	int to_b, to_p;
+	media_both_ways(&c, 1, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	call_end(&c);
+	peer_ip = "127.0.0.1";
+	fx_done(&f);
+}
+
 /* ---- TURN: a coturn server on 127.0.0.1 started by the test ---- */
 
 struct turn {
@@ -1525,6 +1558,8 @@ static const struct tap_case cases[] = {
 	{"DTLS handshake timeout; free before start", t_dtls_timeout_and_teardown, 1},
 	{"RFC 7675 consent lost within 30 s -> ICE_FAILED, nothing sent (~10 s)", t_consent_lost,
 	 1},
+	{"IPv6 ICE: host candidates of both families, a browser on ::1, media both ways",
+	 t_ipv6, 1},
 	{"TURN relay-only (long-term credentials): relayed candidates only, media via coturn",
 	 t_turn_fixed, 1},
 	{"TURN relay-only (time-limited credentials from a shared key) via coturn", t_turn_keyed, 1},
