@@ -83,13 +83,17 @@ static const char *type_name(NiceCandidateType t)
 }
 
 /* RFC 8839 §5.1 candidate-attribute value. A host candidate carries public_addr when set
- * (1:1 NAT): the NAT maps public_addr:port to our local address with the same port. */
+ * and of the same family (1:1 NAT): the NAT maps public_addr:port to our local address with
+ * the same port. */
 static char *cand_sdp(struct relay *r, const NiceCandidate *c)
 {
 	char ip[NICE_ADDRESS_STRING_LEN];
 	nice_address_to_string(&c->addr, ip);
-	const char *addr =
-	        c->type == NICE_CANDIDATE_TYPE_HOST && r->public_addr ? r->public_addr : ip;
+	bool v6 = nice_address_ip_version(&c->addr) == 6;
+	const char *addr = c->type == NICE_CANDIDATE_TYPE_HOST && r->public_addr &&
+	                                   (strchr(r->public_addr, ':') != NULL) == v6
+	                           ? r->public_addr
+	                           : ip;
 	GString *s = g_string_new(NULL);
 	g_string_printf(s, "candidate:%s 1 udp %u %s %u typ %s", c->foundation, c->priority, addr,
 	                nice_address_get_port(&c->addr), type_name(c->type));
