@@ -1085,6 +1085,23 @@ static void t_bad_params(void)
 }
 
 /* 1:1 NAT: host candidates carry the public address, same port. */
+/* A session whose ICE endpoint gathers with no browser behind it (UDP side: socket b);
+ * returned once gathering is done (checked). */
+static struct relay_session *gather_only(struct fx *f, int b, struct relay_local loc[2], int ms)
+{
+	struct relay_session_params p;
+	memset(&p, 0, sizeof(p));
+	p.ep[0].kind = RELAY_EP_ICE;
+	p.ep[1].remote_rtp = addr_of(b);
+	p.ep[1].rtcp_mux = true;
+	p.on_event = on_event;
+	p.arg = f;
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(f->r, &p, loc, &s), 0);
+	TAP_CHECK(WAIT_FOR(f, f->n_ev[RELAY_EV_GATHERING_DONE] == 1, ms));
+	return s;
+}
+
 static void t_public_addr(void)
 {
 	struct fx f;
@@ -1095,17 +1112,8 @@ static void t_public_addr(void)
 	cfg.ice_addresses = addrs;
 	fx_init_cfg(&f, &cfg);
 	int b = udp_peer();
-	struct relay_session_params p;
-	memset(&p, 0, sizeof(p));
-	p.ep[0].kind = RELAY_EP_ICE;
-	p.ep[1].remote_rtp = addr_of(b);
-	p.ep[1].rtcp_mux = true;
-	p.on_event = on_event;
-	p.arg = &f;
 	struct relay_local loc[2];
-	struct relay_session *s = NULL;
-	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
-	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_GATHERING_DONE] == 1, 2000));
+	struct relay_session *s = gather_only(&f, b, loc, 2000);
 	TAP_CHECK_INT(f.cands->len, 2);
 	char want[128], want6[128];
 	g_snprintf(want, sizeof(want), " 203.0.113.7 %u typ host", loc[0].rtp_port);
@@ -1266,16 +1274,31 @@ static void log_capture(enum log_level level, const char *line, size_t len, void
 	g_mutex_unlock(&b->mu);
 }
 
+/* Every log line from here on (any thread) goes into b. */
+static void log_box_start(struct log_box *b, enum log_level level)
+{
+	b->text = g_string_new(NULL);
+	g_mutex_init(&b->mu);
+	log_setup(level, LOG_FORMAT_TEXT);
+	log_set_sink(log_capture, b);
+}
+
+/* Back to stderr at the usual level; the caller frees b->text. */
+static void log_box_stop(struct log_box *b)
+{
+	log_set_sink(NULL, NULL);
+	log_setup(LOG_NOTICE, LOG_FORMAT_TEXT);
+	g_mutex_clear(&b->mu);
+}
+
 /* Relay-only ICE through a real TURN server: every candidate the relay reports is relayed,
  * none is the relay's own port, and SRTP media goes both ways through the server; no log
  * line holds the credentials. */
 static void turn_case(bool keyed)
 {
 	static const char pass[] = "turn-Pa55-never-logged", key[] = "turn-shared-KEY-never-logged";
-	struct log_box lb = {.text = g_string_new(NULL)};
-	g_mutex_init(&lb.mu);
-	log_setup(LOG_DEBUG, LOG_FORMAT_TEXT);
-	log_set_sink(log_capture, &lb);
+	struct log_box lb;
+	log_box_start(&lb, LOG_DEBUG);
 	uint16_t base = test_port_range_base();
 	struct turn t;
 	TAP_CHECK(turn_start(&t, base, "gorgee-test", pass, keyed ? key : NULL));
@@ -1330,12 +1353,10 @@ static void turn_case(bool keyed)
 	TAP_CHECK(tl && strstr(tl, "REFRESH processed, success") != NULL);
 	g_free(tl);
 	turn_stop(&t);
-	log_set_sink(NULL, NULL);
-	log_setup(LOG_NOTICE, LOG_FORMAT_TEXT);
+	log_box_stop(&lb);
 	TAP_CHECK(lb.text->len > 0);
 	TAP_CHECK(strstr(lb.text->str, pass) == NULL && strstr(lb.text->str, key) == NULL);
 	g_string_free(lb.text, TRUE);
-	g_mutex_clear(&lb.mu);
 }
 
 static void t_turn_fixed(void)
@@ -1353,10 +1374,8 @@ static void t_turn_keyed(void)
 static void t_turn_refused(void)
 {
 	static const char wrong[] = "wrong-Pa55-never-logged";
-	struct log_box lb = {.text = g_string_new(NULL)};
-	g_mutex_init(&lb.mu);
-	log_setup(LOG_INFO, LOG_FORMAT_TEXT);
-	log_set_sink(log_capture, &lb);
+	struct log_box lb;
+	log_box_start(&lb, LOG_INFO);
 	uint16_t base = test_port_range_base();
 	struct turn t;
 	TAP_CHECK(turn_start(&t, base, "gorgee-test", "the-right-one", NULL));
@@ -1371,31 +1390,20 @@ static void t_turn_refused(void)
 	cfg.ice_relay_only = true;
 	fx_init_cfg(&f, &cfg);
 	int b = udp_peer();
-	struct relay_session_params p;
-	memset(&p, 0, sizeof(p));
-	p.ep[0].kind = RELAY_EP_ICE;
-	p.ep[1].remote_rtp = addr_of(b);
-	p.ep[1].rtcp_mux = true;
-	p.on_event = on_event;
-	p.arg = &f;
 	struct relay_local loc[2];
-	struct relay_session *s = NULL;
-	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
-	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_GATHERING_DONE] == 1, 5000));
+	struct relay_session *s = gather_only(&f, b, loc, 5000);
 	TAP_CHECK_INT(f.cands->len, 0);
 	relay_session_free(s);
 	TAP_CHECK(ports_back(&f));
 	close(b);
 	fx_done(&f);
 	turn_stop(&t);
-	log_set_sink(NULL, NULL);
-	log_setup(LOG_NOTICE, LOG_FORMAT_TEXT);
+	log_box_stop(&lb);
 	char want[96];
 	g_snprintf(want, sizeof(want), "no relayed candidate from TURN server %s", server);
 	TAP_CHECK(strstr(lb.text->str, want) != NULL);
 	TAP_CHECK(strstr(lb.text->str, wrong) == NULL);
 	g_string_free(lb.text, TRUE);
-	g_mutex_clear(&lb.mu);
 }
 
 /* TURN configuration refused at relay_new: credentials missing, both kinds, relay-only
