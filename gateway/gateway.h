@@ -84,6 +84,7 @@ struct gw_config {
 		int64_t port_min, port_max;
 		int64_t rtp_timeout;
 		char *ice_addresses;
+		bool ice_tcp;
 		char *stun_server;
 		char *turn_server;
 		int turn_transport;

@@ -647,6 +647,7 @@ static int media_start(struct gw *gw)
 		rc.turn_ttl_secs = (unsigned)c->media.turn_ttl;
 	}
 	rc.ice_relay_only = c->media.ice_relay_only;
+	rc.ice_tcp = c->media.ice_tcp;
 	rc.cert_file = *c->media.dtls_cert ? c->media.dtls_cert : NULL;
 	rc.key_file = *c->media.dtls_key ? c->media.dtls_key : NULL;
 	int err = relay_new(&rc, &gw->relay);

@@ -192,6 +192,10 @@ static const struct opt_def defs[] = {
 	 "literals (IPv4 and IPv6; the interface allowlist: nothing else is offered); empty = the "
 	 "media address (media.address, or the host's first non-loopback IPv4 address for a "
 	 "wildcard)"},
+	{"media", "ice_tcp", OPT_BOOL, OFF(media.ice_tcp), "false", 0, 0, NULL, false, NULL,
+	 "ICE-TCP (RFC 6544) toward browsers: a passive TCP host candidate on each endpoint's media "
+	 "port beside the UDP ones, for browsers whose UDP is blocked (TCP port range = "
+	 "media.port_min..port_max)"},
 	{"media", "stun_server", OPT_STRING, OFF(media.stun_server), "", 0, 0, NULL, false, NULL,
 	 "STUN server (numeric ip:port) for server-reflexive ICE candidates toward browsers; empty "
 	 "= host candidates only (enough with a public media address)"},

@@ -162,6 +162,8 @@ struct relay_config {
 	const uint8_t *turn_secret;
 	size_t turn_secret_len;
 	unsigned turn_ttl_secs; /* 0 = 86400 */
+	bool ice_tcp;           /* ICE-TCP (RFC 6544): also a passive TCP host candidate on the
+				 * endpoint's port, and the browser's TCP candidates used */
 	bool ice_relay_only;    /* offer and use relayed candidates only (libnice force-relay):
 				 * the relay's own addresses never reach the browser */
 	const char *cert_file, *key_file; /* PEM DTLS certificate and key; NULL = an ECDSA

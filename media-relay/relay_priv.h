@@ -65,10 +65,13 @@ struct ice_conf {
 
 /* A remote candidate, parsed and checked on the signaling thread. */
 enum ice_cand_type { CAND_HOST, CAND_SRFLX, CAND_PRFLX, CAND_RELAY };
+/* RFC 6544 tcptype for TCP candidates */
+enum ice_cand_transport { CAND_UDP, CAND_TCP_ACTIVE, CAND_TCP_PASSIVE, CAND_TCP_SO };
 struct ice_cand {
 	char foundation[33];
 	uint32_t priority;
 	enum ice_cand_type type;
+	enum ice_cand_transport transport;
 	struct sockaddr_storage addr;
 	struct sockaddr_storage raddr; /* AF_UNSPEC when absent */
 };
@@ -182,6 +185,7 @@ struct relay {
 	size_t turn_key_len;
 	unsigned turn_ttl_secs;
 	bool ice_relay_only;
+	bool ice_tcp; /* RFC 6544 candidates: passive ones offered, remote TCP ones used */
 	SSL_CTX *dtls_ctx;
 	char *fingerprint; /* "sha-256 AB:..." */
 	unsigned dtls_timeout_secs;

@@ -584,6 +584,8 @@ int relay_session_add_candidate(struct relay_session *s, unsigned idx, const cha
 		return EINVAL;
 	struct ice_cand c;
 	int err = relay_ice_cand_parse(cand, &c);
+	if (!err && c.transport != CAND_UDP && !s->relay->ice_tcp)
+		err = ENOENT;
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "ice"};
 	if (err == ENOENT) {
 		LOGD("relay", &lc, "endpoint %u: candidate not used (RTCP, TCP or hostname)", idx);

@@ -680,6 +680,7 @@ static int ice_config(struct relay *r, const struct relay_config *cfg)
 	}
 	if (cfg->stun_server && parse_server(cfg->stun_server, &r->stun_ip, &r->stun_port))
 		return EINVAL;
+	r->ice_tcp = cfg->ice_tcp;
 	return turn_config(r, cfg);
 }
 

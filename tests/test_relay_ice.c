@@ -53,8 +53,9 @@ struct peer {
 
 typedef void peer_fn(struct peer *p, void *arg);
 
-/* The address the "browser" gathers its host candidate on. */
+/* The address the "browser" gathers its host candidate on; whether it uses TCP only. */
 static const char *peer_ip = "127.0.0.1";
+static gboolean peer_tcp_only;
 
 struct peer_call {
 	struct peer *p;
@@ -250,8 +251,8 @@ static void peer_setup(struct peer *p, void *arg)
 	p->agent = nice_agent_new_full(p->ctx, NICE_COMPATIBILITY_RFC5245,
 	                               NICE_AGENT_OPTION_REGULAR_NOMINATION |
 	                                       NICE_AGENT_OPTION_ICE_TRICKLE);
-	g_object_set(p->agent, "controlling-mode", p->controlling, "upnp", FALSE, "ice-tcp", FALSE,
-	             NULL);
+	g_object_set(p->agent, "controlling-mode", p->controlling, "upnp", FALSE, "ice-tcp",
+	             peer_tcp_only, "ice-udp", !peer_tcp_only, NULL);
 	NiceAddress a;
 	nice_address_init(&a);
 	nice_address_set_from_string(&a, peer_ip);
@@ -943,7 +944,9 @@ static void t_candidate_parse(void)
 	        {"candidate:3 1 udp 2122262783 ::1 50002 typ host ufrag abcd network-id 2", 0},
 	        {"candidate:4 1 udp 2122260223 127.0.0.1 50000 typ host\r\n", 0},
 	        {"candidate:5 2 udp 2122260222 127.0.0.1 50001 typ host", 0}, /* RTCP: unused */
-	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active", 0},
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active", 0}, /* off */
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host", EBADMSG},
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype sideways", EBADMSG},
 	        {"candidate:7 1 udp 2122260223 1f2e-3d.local 50000 typ host", 0}, /* mDNS */
 	        {"", EBADMSG},
 	        {"candidate:", EBADMSG},
@@ -1159,6 +1162,35 @@ static void t_ipv6(void)
 	TAP_CHECK_INT(to_p, 10);
 	call_end(&c);
 	peer_ip = "127.0.0.1";
+	fx_done(&f);
+}
+
+/* ICE-TCP (RFC 6544): a browser with TCP candidates only connects to the relay's passive
+ * TCP candidate; DTLS and SRTP run over the framed TCP stream, media both ways. */
+static void t_ice_tcp(void)
+{
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ice_tcp = true;
+	fx_init_cfg(&f, &cfg);
+	peer_tcp_only = TRUE;
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	TAP_CHECK(connect_all(&c, 1));
+	unsigned passive = 0;
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		TAP_CHECK(strstr(cand, " tcptype active") == NULL); /* useless to a browser */
+		passive += strstr(cand, " 1 tcp ") && strstr(cand, " typ host tcptype passive");
+	}
+	TAP_CHECK_INT(passive, 1);
+	int to_b, to_p;
+	media_both_ways(&c, 1, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	call_end(&c);
+	peer_tcp_only = FALSE;
 	fx_done(&f);
 }
 
@@ -1577,6 +1609,7 @@ static const struct tap_case cases[] = {
 	 1},
 	{"IPv6 ICE: host candidates of both families, a browser on ::1, media both ways",
 	 t_ipv6, 1},
+	{"ICE-TCP: a browser with TCP candidates only; DTLS-SRTP media both ways", t_ice_tcp, 1},
 	{"TURN relay-only (long-term credentials): relayed candidates only, media via coturn",
 	 t_turn_fixed, 1},
 	{"TURN relay-only (time-limited credentials from a shared key) via coturn", t_turn_keyed, 1},
