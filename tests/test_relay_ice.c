@@ -1,12 +1,15 @@
 /* Integration test: a relay session with an ICE + DTLS-SRTP endpoint facing a "browser" (a
  * libnice agent and an OpenSSL DTLS peer on their own thread) and a plain RTP endpoint
- * facing a UDP socket, all over 127.0.0.1 (BI-29, BI-33, BI-34, BI-40, SEC-11, SEC-12). */
+ * facing a UDP socket, all over 127.0.0.1 (BI-27, BI-28, BI-29, BI-33, BI-34, BI-40, SEC-11,
+ * SEC-12); TURN through a coturn the test starts, ICE-TCP, IPv6. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <nice/agent.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/srtp.h>
 #include <openssl/ssl.h>
@@ -15,6 +18,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <valgrind/valgrind.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
 
@@ -918,7 +923,7 @@ static void t_answer_then_restart(void)
 	fx_done(&f);
 }
 
-/* Candidate lines from signaling: the parser's verdicts (BI-23, BI-27 style inputs). */
+/* Candidate lines from signaling: the parser's verdicts (BI-23). */
 static void t_candidate_parse(void)
 {
 	struct fx f;
@@ -1191,6 +1196,219 @@ static void t_ice_tcp(void)
 	TAP_CHECK_INT(to_p, 10);
 	call_end(&c);
 	peer_tcp_only = FALSE;
+	fx_done(&f);
+}
+
+/* ---- STUN bad input toward a live ICE endpoint (BI-27, BI-28) ---- */
+
+/* A STUN message: header (type, length, magic cookie, transaction id) and raw attribute
+ * bytes. The length field is what the caller says (BI-27 lies in it). */
+static size_t stun_msg(uint8_t *b, uint16_t type, uint16_t len_field, const uint8_t *attrs,
+		       size_t n)
+{
+	b[0] = (uint8_t)(type >> 8);
+	b[1] = (uint8_t)type;
+	b[2] = (uint8_t)(len_field >> 8);
+	b[3] = (uint8_t)len_field;
+	static const uint8_t cookie[4] = {0x21, 0x12, 0xa4, 0x42};
+	memcpy(b + 4, cookie, 4);
+	for (int i = 0; i < 12; i++)
+		b[8 + i] = (uint8_t)g_random_int();
+	memcpy(b + 20, attrs, n);
+	return 20 + n;
+}
+
+/* attribute: type, length, value padded to 4 */
+static size_t stun_attr(uint8_t *b, uint16_t type, uint16_t len, const void *v, size_t vn)
+{
+	b[0] = (uint8_t)(type >> 8);
+	b[1] = (uint8_t)type;
+	b[2] = (uint8_t)(len >> 8);
+	b[3] = (uint8_t)len;
+	memcpy(b + 4, v, vn);
+	size_t padded = (vn + 3) & ~(size_t)3;
+	memset(b + 4 + vn, 0, padded - vn);
+	return 4 + padded;
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+/* A well-formed ICE connectivity check (RFC 8445 §7.1.1) to an endpoint whose local
+ * credentials are ufrag/pwd: USERNAME, PRIORITY, ICE-CONTROLLED, MESSAGE-INTEGRITY
+ * (HMAC-SHA1 keyed with pwd) and FINGERPRINT (RFC 8489 §14.5, 14.7). */
+static size_t stun_check(uint8_t *m, const char *ufrag, const char *pwd, const char *peer_ufrag)
+{
+	uint8_t a[512];
+	char user[160];
+	g_snprintf(user, sizeof(user), "%s:%s", ufrag, peer_ufrag);
+	size_t n = stun_attr(a, 0x0006, (uint16_t)strlen(user), user, strlen(user));
+	static const uint8_t prio[4] = {0x6e, 0x7f, 0x1e, 0xff};
+	n += stun_attr(a + n, 0x0024, 4, prio, 4);
+	static const uint8_t tie[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	n += stun_attr(a + n, 0x8029, 8, tie, 8);
+	size_t len = stun_msg(m, 0x0001, (uint16_t)(n + 24), a, n); /* length through MI */
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned ml = 0;
+	HMAC(EVP_sha1(), pwd, (int)strlen(pwd), m, len, mac, &ml);
+	len += stun_attr(m + len, 0x0008, 20, mac, 20);
+	m[2] = (uint8_t)((len - 20 + 8) >> 8); /* length through FINGERPRINT */
+	m[3] = (uint8_t)(len - 20 + 8);
+	uint32_t fp = crc32_of(m, len) ^ 0x5354554eu;
+	uint8_t fpb[4] = {(uint8_t)(fp >> 24), (uint8_t)(fp >> 16), (uint8_t)(fp >> 8), (uint8_t)fp};
+	len += stun_attr(m + len, 0x8028, 4, fpb, 4);
+	return len;
+}
+
+/* Any datagram back on fd within ms? */
+static bool answered(int fd, int ms)
+{
+	uint8_t q[2048];
+	return recv_in(fd, q, sizeof(q), ms) >= 0;
+}
+
+/* The relay thread's CPU (this process minus the calling thread), in µs. */
+static gint64 relay_cpu_us(void)
+{
+	struct rusage self, me;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_THREAD, &me);
+	gint64 a = (gint64)(self.ru_utime.tv_sec + self.ru_stime.tv_sec) * 1000000 +
+	           self.ru_utime.tv_usec + self.ru_stime.tv_usec;
+	gint64 b = (gint64)(me.ru_utime.tv_sec + me.ru_stime.tv_sec) * 1000000 + me.ru_utime.tv_usec +
+	           me.ru_stime.tv_usec;
+	return a - b;
+}
+
+/* BI-27: malformed STUN to the ICE port of a call in progress: no answer, nothing breaks,
+ * media goes on. BI-28: 10,000 Binding requests (unknown or missing USERNAME, bad
+ * MESSAGE-INTEGRITY, bad FINGERPRINT) from 40 source addresses: no answer to any, the call
+ * unaffected, and the relay's CPU per request bounded. */
+static void t_stun_bad_input(void)
+{
+	struct fx f;
+	fx_init(&f);
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	TAP_CHECK(connect_all(&c, 1));
+	uint16_t port = c.loc[0].rtp_port;
+	int x = udp_peer();
+	uint8_t m[4096], a[4096];
+	size_t n;
+
+	/* BI-27 */
+	static const char user_ok[] = "abcd:efgh";
+	n = stun_attr(a, 0x0006, sizeof(user_ok) - 1, user_ok, sizeof(user_ok) - 1);
+	send_to(x, port, m, stun_msg(m, 0x0001, (uint16_t)(n + 2), a, n)); /* len % 4 != 0 */
+	n = stun_attr(a, 0x0006, 400, user_ok, sizeof(user_ok) - 1);       /* attr past the end */
+	send_to(x, port, m, stun_msg(m, 0x0001, (uint16_t)n, a, n));
+	static const uint8_t short_err[2] = {4, 1};
+	n = stun_attr(a, 0x0009, 2, short_err, 2); /* ERROR-CODE shorter than 4 */
+	send_to(x, port, m, stun_msg(m, 0x0111, (uint16_t)n, a, n));
+	static const uint8_t bad_family[8] = {0, 0x03, 0x12, 0x34, 1, 2, 3, 4};
+	n = stun_attr(a, 0x0020, 8, bad_family, 8); /* XOR-MAPPED-ADDRESS family 0x03 */
+	send_to(x, port, m, stun_msg(m, 0x0101, (uint16_t)n, a, n));
+	n = 0;
+	for (int i = 0; i < 200; i++) /* 200 attributes */
+		n += stun_attr(a + n, 0x8022, 4, "junk", 4);
+	send_to(x, port, m, stun_msg(m, 0x0001, (uint16_t)n, a, n));
+	send_to(x, port, m, 7); /* shorter than a header */
+	TAP_CHECK(!answered(x, 200));
+	int to_b, to_p;
+	media_both_ways(&c, 1, 5, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 5);
+	TAP_CHECK_INT(to_p, 5);
+
+	/* BI-28 */
+	enum { SOURCES = 40, REQUESTS = 10000 };
+	int src[SOURCES];
+	for (int i = 0; i < SOURCES; i++) {
+		src[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		sa.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)(2 + i)); /* 127.0.0.2... */
+		TAP_CHECK(bind(src[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	}
+	char user_known[160];
+	g_snprintf(user_known, sizeof(user_known), "%s:%s", c.loc[0].ice_ufrag, c.p->ufrag);
+	static const uint8_t junk20[20] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	static const uint8_t junk4[4] = {0xde, 0xad, 0xbe, 0xef};
+	gint64 cpu0 = relay_cpu_us(), t0 = g_get_monotonic_time();
+	unsigned sent = 0;
+	for (int i = 0; i < REQUESTS; i++) {
+		n = 0;
+		switch (i % 4) {
+		case 0: { /* unknown USERNAME */
+			char u[40];
+			g_snprintf(u, sizeof(u), "zz%08x:yy", g_random_int());
+			n += stun_attr(a + n, 0x0006, (uint16_t)strlen(u), u, strlen(u));
+			n += stun_attr(a + n, 0x0008, 20, junk20, 20);
+			break;
+		}
+		case 1: /* no USERNAME */
+			n += stun_attr(a + n, 0x0008, 20, junk20, 20);
+			break;
+		case 2: /* the right USERNAME, a bad MESSAGE-INTEGRITY */
+			n += stun_attr(a + n, 0x0006, (uint16_t)strlen(user_known), user_known,
+			               strlen(user_known));
+			n += stun_attr(a + n, 0x0008, 20, junk20, 20);
+			break;
+		default: /* the right USERNAME, a bad FINGERPRINT */
+			n += stun_attr(a + n, 0x0006, (uint16_t)strlen(user_known), user_known,
+			               strlen(user_known));
+			n += stun_attr(a + n, 0x8028, 4, junk4, 4);
+			break;
+		}
+		size_t len = stun_msg(m, 0x0001, (uint16_t)n, a, n);
+		struct sockaddr_in to = {.sin_family = AF_INET,
+		                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+		                         .sin_port = htons(port)};
+		sent += sendto(src[i % SOURCES], m, len, 0, (struct sockaddr *)&to, sizeof(to)) ==
+		        (ssize_t)len;
+		if (i % 100 == 99) /* about 10,000 a second */
+			g_usleep(10000);
+	}
+	pump(&f, 200);
+	gint64 cpu = relay_cpu_us() - cpu0, wall = g_get_monotonic_time() - t0;
+	unsigned replies = 0;
+	for (int i = 0; i < SOURCES; i++) {
+		replies += answered(src[i], i == 0 ? 200 : 0);
+		close(src[i]);
+	}
+	printf("# BI-28: %u requests in %lld ms, relay CPU %lld ms (%.1f us each), %u answered\n",
+	       sent, (long long)wall / 1000, (long long)cpu / 1000, sent ? (double)cpu / sent : 0.0,
+	       replies);
+	TAP_CHECK(sent >= REQUESTS * 9 / 10);
+	TAP_CHECK_INT(replies, 0);
+	/* the control: the same port answers a well-formed check, from a new address too */
+	int ok_src = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000000u | 60)};
+	TAP_CHECK(bind(ok_src, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	g_mutex_lock(&c.p->mu);
+	char peer_ufrag[64];
+	g_strlcpy(peer_ufrag, c.p->ufrag, sizeof(peer_ufrag));
+	g_mutex_unlock(&c.p->mu);
+	n = stun_check(m, c.loc[0].ice_ufrag, c.loc[0].ice_pwd, peer_ufrag);
+	send_to(ok_src, port, m, n);
+	uint8_t q[2048];
+	ssize_t got = recv_in(ok_src, q, sizeof(q), 1000);
+	TAP_CHECK(got >= 20 && q[0] == 0x01 && q[1] == 0x01); /* Binding success response */
+	close(ok_src);
+	if (!RUNNING_ON_VALGRIND) /* a cost per request, not a growing one: generous bound */
+		TAP_CHECK(cpu < (gint64)sent * 100);
+	TAP_CHECK_INT(f.n_ev[RELAY_EV_ICE_FAILED], 0);
+	media_both_ways(&c, 100, 5, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 5);
+	TAP_CHECK_INT(to_p, 5);
+	close(x);
+	call_end(&c);
 	fx_done(&f);
 }
 
@@ -1609,6 +1827,8 @@ static const struct tap_case cases[] = {
 	 1},
 	{"IPv6 ICE: host candidates of both families, a browser on ::1, media both ways",
 	 t_ipv6, 1},
+	{"BI-27 malformed STUN, BI-28 10,000 unauthenticated Binding requests from 40 sources: "
+	 "no answer, the call unaffected", t_stun_bad_input, 1},
 	{"ICE-TCP: a browser with TCP candidates only; DTLS-SRTP media both ways", t_ice_tcp, 1},
 	{"TURN relay-only (long-term credentials): relayed candidates only, media via coturn",
 	 t_turn_fixed, 1},
