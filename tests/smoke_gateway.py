@@ -202,7 +202,7 @@ def ws_frame(text):
     return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
-@case("WSS: with http.tls_cert/tls_key the port serves HTTPS and WebSocket over TLS")
+@case("SEC-01 WSS: with http.tls_cert/tls_key the port serves HTTPS and WebSocket over TLS 1.2+ only")
 def _():
     import ssl
     tmp = tempfile.mkdtemp()
@@ -220,6 +220,25 @@ def _():
         raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
         s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
         assert s.version() in ("TLSv1.2", "TLSv1.3"), s.version()
+        # SEC-01: TLS 1.1 and older are refused at the handshake (this client can speak
+        # TLS 1.1: it completes one against `openssl s_server -tls1_1`)
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            old.check_hostname = False
+            old.verify_mode = ssl.CERT_NONE
+            old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+            old.set_ciphers("ALL:@SECLEVEL=0")
+        accepted = False
+        try:
+            old.wrap_socket(socket.create_connection(("127.0.0.1", d.port), timeout=5),
+                            server_hostname="127.0.0.1").close()
+            accepted = True
+        except (ssl.SSLError, ConnectionError):
+            pass
+        assert not accepted, "a TLS 1.1 handshake was accepted"
         s.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: gorgee-v1\r\n\r\n").encode())
@@ -253,6 +272,20 @@ def _():
     finally:
         d.stop(signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@case("SEC-01 plain WS outside loopback: gorgee warns that WSS is needed (loopback: no warning)")
+def _():
+    d = Daemon(env={"GORGEE_HTTP_LISTEN": "0.0.0.0"})
+    try:
+        assert "plain HTTP/WS on 0.0.0.0" in d.log() and "SEC-01" in d.log(), d.log()
+    finally:
+        d.stop()
+    d = Daemon()
+    try:
+        assert "plain HTTP/WS" not in d.log(), d.log()
+    finally:
+        d.stop()
 
 
 @case("TLS options: only one of cert/key, or a missing file, is refused at start")
