@@ -189,8 +189,8 @@ static const struct opt_def defs[] = {
 	 "STUN server (numeric ip:port) for server-reflexive ICE candidates toward browsers; empty "
 	 "= host candidates only (enough with a public media address)"},
 	{"media", "dtls_cert", OPT_STRING, OFF(media.dtls_cert), "", 0, 0, NULL, false, NULL,
-	 "PEM certificate for DTLS-SRTP with browsers; empty = an ECDSA P-256 certificate made at "
-	 "start"},
+	 "PEM certificate for DTLS-SRTP with browsers and SIP peers (calls.srtp=dtls); empty = an "
+	 "ECDSA P-256 certificate made at start"},
 	{"media", "dtls_key", OPT_STRING, OFF(media.dtls_key), "", 0, 0, NULL, false, NULL,
 	 "PEM private key of media.dtls_cert"},
 	{"calls", "enabled", OPT_BOOL, OFF(calls.enabled), "true", 0, 0, NULL, false, NULL,

@@ -42,6 +42,7 @@ struct dtls {
 	size_t src_len;
 	bool cookie_ok;      /* a ClientHello came back with a valid cookie (server) */
 	bool listened;       /* DTLSv1_listen took that hello: the handshake proper runs */
+	bool hello_frag;     /* the datagram being read is a fragment of a ClientHello */
 	const char *profile; /* after D_DONE */
 	dtls_send_fn *send;
 	dtls_done_fn *done;
@@ -456,11 +457,14 @@ static void finished(struct dtls *d)
  */
 static bool listen_step(struct dtls *d)
 {
-	if (d->client || d->listened)
-		return true;
+	if (d->client || d->listened || d->hello_frag || d->cookie_ok)
+		return true; /* fragments: OpenSSL's own exchange (hello_kind) */
 	BIO_ADDR *peer = BIO_ADDR_new();
 	int rc = peer ? DTLSv1_listen(d->ssl, peer) : -1;
 	BIO_ADDR_free(peer);
+	struct log_ctx lc = {.call_id = d->call_id, .leg = "dtls"};
+	unsigned long e = ERR_peek_last_error();
+	LOGD("relay", &lc, "DTLS listen: %d (%s)", rc, e ? ERR_reason_error_string(e) : "-");
 	ERR_clear_error();
 	if (rc == 1) {
 		d->listened = true;
@@ -642,41 +646,50 @@ static bool records_ok(const struct dtls *d, const uint8_t *p, size_t len)
 }
 
 /*
- * A server that has not yet seen its cookie come back takes nothing but a well-formed,
- * unfragmented ClientHello at epoch 0 whose cookie is empty or ours (BI-37, BI-38): OpenSSL
- * fails the whole association on an unexpected message or a cookie mismatch, and before
- * the cookie proves the source may receive, anyone who can send from that address could
- * end the call that way. A cookie-less hello is answered statelessly (HelloVerifyRequest).
+ * A server that has not yet seen its cookie come back takes nothing but a ClientHello at
+ * epoch 0 whose cookie is empty or ours (BI-37, BI-38): OpenSSL fails the whole association
+ * on an unexpected message or a cookie mismatch, and before the cookie proves the source
+ * may receive, anyone who can send from that address could end the call that way. A whole
+ * hello goes through DTLSv1_listen (stateless); a hello in fragments (Chrome's, with its
+ * post-quantum key share, is larger than one datagram) only through OpenSSL's own
+ * stateful cookie exchange, as DTLSv1_listen does not reassemble: its first fragment must
+ * carry an empty cookie or ours, the others must lie inside the message.
  */
-static bool hello_acceptable(struct dtls *d, const uint8_t *p, size_t len)
+enum hello_kind { HELLO_NO, HELLO_WHOLE, HELLO_FRAGMENT };
+
+static enum hello_kind hello_kind(struct dtls *d, const uint8_t *p, size_t len)
 {
 	if (len < 13 + 12 || p[0] != 22 || p[3] != 0 || p[4] != 0)
-		return false;
+		return HELLO_NO;
 	size_t rl = (size_t)p[11] << 8 | p[12];
 	const uint8_t *h = p + 13;
-	if (rl < 12 || h[0] != 1 /* client_hello */)
-		return false;
+	if (rl < 12 || 13 + rl > len || h[0] != 1 /* client_hello */)
+		return HELLO_NO;
 	size_t ml = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
 	size_t fo = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
 	size_t fl = (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
-	if (fo != 0 || fl != ml || 12 + ml > rl)
-		return false;
+	if (ml > HS_MSG_MAX || fo + fl > ml || 12 + fl > rl)
+		return HELLO_NO;
+	enum hello_kind kind = fo == 0 && fl == ml ? HELLO_WHOLE : HELLO_FRAGMENT;
+	if (fo != 0)
+		return kind;
 	/* client_version, random[32], session_id<0..32>, cookie<0..255>, cipher_suites... */
 	const uint8_t *b = h + 12;
 	size_t off = 2 + 32;
-	if (off + 1 > ml || b[off] > 32)
-		return false;
+	if (off + 1 > fl || b[off] > 32)
+		return HELLO_NO;
 	off += 1 + b[off];
-	if (off + 1 > ml)
-		return false;
+	if (off + 1 > fl)
+		return HELLO_NO;
 	size_t cl = b[off];
-	if (off + 1 + cl + 2 > ml)
-		return false;
+	if (off + 1 + cl + 2 > fl)
+		return HELLO_NO;
 	if (cl == 0)
-		return true;
+		return kind;
 	uint8_t want[COOKIE_LEN];
 	cookie_of(d, want);
-	return cl == COOKIE_LEN && CRYPTO_memcmp(b + off + 1, want, COOKIE_LEN) == 0;
+	return cl == COOKIE_LEN && CRYPTO_memcmp(b + off + 1, want, COOKIE_LEN) == 0 ? kind
+	                                                                             : HELLO_NO;
 }
 
 void relay_dtls_set_source(struct dtls *d, const void *src, size_t len)
@@ -696,10 +709,22 @@ bool relay_dtls_input(struct dtls *d, const uint8_t *p, size_t len)
 	 * nothing is read (BI-40). */
 	if (d->state != D_HANDSHAKE && d->state != D_DONE)
 		return false;
-	if (len > INT_MAX || !records_ok(d, p, len))
+	struct log_ctx lc = {.call_id = d->call_id, .leg = "dtls"};
+	if (len > INT_MAX || !records_ok(d, p, len)) {
+		LOGD("relay", &lc, "DTLS datagram of %zu bytes dropped: bad record (type %u)", len,
+		     len ? p[0] : 0);
 		return false;
-	if (!d->client && !d->cookie_ok && !hello_acceptable(d, p, len))
-		return false;
+	}
+	d->hello_frag = false;
+	if (!d->client && !d->cookie_ok && !d->listened) {
+		enum hello_kind k = hello_kind(d, p, len);
+		if (k == HELLO_NO) {
+			LOGD("relay", &lc, "DTLS datagram of %zu bytes dropped before the cookie",
+			     len);
+			return false;
+		}
+		d->hello_frag = k == HELLO_FRAGMENT;
+	}
 	if (BIO_write(d->rbio, p, (int)len) != (int)len)
 		return false;
 	step(d);

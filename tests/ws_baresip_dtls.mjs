@@ -5,7 +5,9 @@
 // reaches the client decrypted and the client's 1000 Hz tone reaches baresip encrypted
 // (checked in baresip's recording), with packet counters on both legs. Then baresip calls
 // the WS user with its own DTLS offer (UDP/TLS/RTP/SAVPF without ICE): gorgee answers it,
-// the relay completes the handshake as the active side and counts baresip's SRTP.
+// the relay completes the handshake as the active side and counts baresip's SRTP. Last,
+// SIP⇄SIP: baresip's account bob calls its account carol through gorgee's trunk, DTLS on
+// both legs, SRTP decrypted and re-encrypted by the relay.
 // usage: node ws_baresip_dtls.mjs path/to/gorgee     Prints TAP.
 import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -82,7 +84,8 @@ async function start() {
     'module g711.so', 'module dtls_srtp.so', 'module ausine.so', 'module alsa.so', 'module sndfile.so', 'module_app account.so',
     'module_app menu.so', 'module ctrl_tcp.so', `ctrl_tcp_listen 127.0.0.1:${phonePort + 5}`,
     `snd_path ${path.join(conf, 'rec')}`, ''].join('\n'));
-  fs.writeFileSync(path.join(conf, 'accounts'), `<sip:bob@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=dtls_srtp\n`);
+  fs.writeFileSync(path.join(conf, 'accounts'), `<sip:bob@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=dtls_srtp\n`
+    + `<sip:carol@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=dtls_srtp\n`);
   fs.writeFileSync(path.join(conf, 'contacts'), '');
   const blog = fs.openSync(path.join(DIR, 'baresip.log'), 'w');
   phone = spawn('baresip', ['-f', conf], { stdio: ['ignore', blog, blog] });
@@ -227,6 +230,38 @@ test('baresip (UDP/TLS/RTP/SAVPF offer without ICE) -> gorgee -> WS user: gorgee
   const e = await c.state(inc.call_id, 'ended');
   assert(e.data.by === 'remote', JSON.stringify(e));
   c.ws.close();
+  await settle();
+});
+
+async function metric(name) {
+  const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[{}"=,]/g, (c) => '\\' + c)} (\\d+)`, 'm').exec(body);
+  return m ? Number(m[1]) : 0;
+}
+
+test('SIP -> gorgee -> SIP, both DTLS-SRTP without ICE: baresip (bob) calls carol through the trunk; four associations, SRTP re-encrypted both ways', async () => {
+  const up0 = dtlsUp();
+  const inOk = 'gorgee_relay_packets_total{direction="in",result="accepted"}';
+  const outOk = 'gorgee_relay_packets_total{direction="out",result="sent"}';
+  const auth = 'gorgee_relay_drops_total{reason="srtp_auth"}';
+  const [in0, out0, auth0] = [await metric(inOk), await metric(outOk), await metric(auth)];
+  await ctrl('dial', `sip:carol@127.0.0.1:${sip}`);
+  let dump = '';
+  for (let i = 0; i < 50 && !/ A dtls .* B dtls /.test(dump); i++) {
+    await sleep(100);
+    dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
+  }
+  assert(/ A dtls .* B dtls /.test(dump), `not DTLS on both legs: ${dump}`);
+  await sleep(3000);
+  const [in1, out1, auth1] = [await metric(inOk), await metric(outOk), await metric(auth)];
+  console.log(`# relay: ${in1 - in0} packets accepted, ${out1 - out0} sent, ${auth1 - auth0} failed SRTP auth; DTLS associations up: ${dtlsUp() - up0}`);
+  assert(dtlsUp() - up0 >= 4, `DTLS associations up: ${dtlsUp() - up0}`);
+  // 3 s of 20 ms packets from each phone: ~150 each way, decrypted and re-encrypted
+  assert(in1 - in0 >= 200 && out1 - out0 >= 200, `accepted ${in1 - in0}, sent ${out1 - out0}`);
+  assert(auth1 === auth0, `SRTP authentication failures: ${auth1 - auth0}`);
+  await ctrl('hangup');
+  await sleep(300);
+  await ctrl('hangup');
   await settle();
 });
 
