@@ -764,6 +764,14 @@ static size_t client_hello(const char *profiles, uint8_t *out, size_t cap)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/* RSS growth is meaningless under ASan and valgrind (both keep freed memory resident for
+ * a while): LeakSanitizer and memcheck check leaks there instead. */
+#ifdef TAP_HAVE_LSAN
+#define RSS_GROWTH_OK(kb) true
+#else
+#define RSS_GROWTH_OK(kb) (getenv("GORGEE_UNDER_VALGRIND") || (kb) < 1024)
+#endif
+
 static long rss_kb(void)
 {
 	long kb = -1;
@@ -874,7 +882,7 @@ static void t_bi37_hello_flood(void)
 	       done ? "done" : "NOT done", rss0, rss1);
 	TAP_CHECK(done);
 	TAP_CHECK_INT(f.n_ev[RELAY_EV_DTLS_FAILED], 0);
-	TAP_CHECK(rss1 - rss0 < 2048);
+	TAP_CHECK(RSS_GROWTH_OK(rss1 - rss0));
 	/* other addresses got nothing at all; same-IP ports at most HVRs, none after the
 	 * handshake fixed the peer */
 	uint8_t q[2048];
@@ -1169,7 +1177,7 @@ static void t_bi39_use_srtp(void)
 	printf("# %u failing attempts in %.1f s, %u not as expected; RSS %ld -> %ld kB\n",
 	       attempts, (double)(g_get_monotonic_time() - t0) / 1e6, bad, rss0, rss1);
 	TAP_CHECK_INT(bad, 0);
-	TAP_CHECK(rss1 - rss0 < 1024);
+	TAP_CHECK(RSS_GROWTH_OK(rss1 - rss0));
 
 	/* renegotiation after the handshake: the relay answers the peer's encrypted
 	 * ClientHello with an alert (no_renegotiation), never a ServerHello. Then 10,000
@@ -1205,7 +1213,7 @@ static void t_bi39_use_srtp(void)
 	pump(&f);
 	long r1 = rss_kb();
 	printf("# %d forged renegotiation records: RSS %ld -> %ld kB\n", 10000 / tmul(), r0, r1);
-	TAP_CHECK(r1 - r0 < 1024);
+	TAP_CHECK(RSS_GROWTH_OK(r1 - r0));
 	TAP_CHECK_INT(f.n_ev[RELAY_EV_DTLS_FAILED], 0);
 	while (recv(c.p->fd[0], q, sizeof(q), MSG_DONTWAIT) > 0)
 		;
