@@ -1146,6 +1146,9 @@ static bool failing_attempt(struct fx *f, const char *profiles, bool patch_mki,
 			       f->n_ev[RELAY_EV_DTLS_FAILED], f->dtls_detail, want);
 	}
 	call_end(&c);
+	/* the slot comes back once the worker closed the session: wait, so 10,000 attempts
+	 * never outrun a slow worker (ASan) and run out of ports */
+	ok = ports_back(f) && ok;
 	return ok;
 }
 
