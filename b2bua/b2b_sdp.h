@@ -114,9 +114,11 @@ int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, ch
 
 /*
  * The profile to use toward a SIP peer: when answering its offer (sip_offer not NULL and
- * present), the profile it offered; otherwise SDES when configured, else RTP/AVP.
+ * present), the profile it offered; otherwise DTLS or SDES when configured (calls.srtp),
+ * else RTP/AVP.
  */
-enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, bool sdes);
+enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, bool sdes,
+				     bool dtls);
 
 /*
  * Appends to out the offer toward the other leg, translated from in_offer (or from any

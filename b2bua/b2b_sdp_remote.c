@@ -401,6 +401,12 @@ int b2b_sdp_remote_at(const struct sdp_session *s, unsigned idx, struct b2b_medi
 	out->ptime = m->ptime;
 	if (!copy_slice(out->mid, sizeof(out->mid), m->mid))
 		return b2b_fail(err, "a=mid too long");
+	/* RFC 5764 §8 registers UDP/TLS/RTP/SAVPF for DTLS-SRTP with or without ICE: SIP phones
+	 * (baresip's dtls_srtp) offer it with a=fingerprint and a=setup alone. Without ICE
+	 * credentials it is DTLS-SRTP on the media port, not WebRTC. */
+	if (out->profile == B2B_PROFILE_WEBRTC && !m->common.ice.ufrag.len &&
+	    !s->common.ice.ufrag.len && !m->common.ice.pwd.len && !s->common.ice.pwd.len)
+		out->profile = B2B_PROFILE_DTLS;
 	int rc = read_ice(s, m, out, err);
 	if (!rc)
 		rc = read_conn(s, m, out->ice_ufrag[0] != '\0', out, err);
@@ -431,11 +437,12 @@ int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, ch
 	return 0;
 }
 
-enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, bool sdes)
+enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, bool sdes,
+				     bool dtls)
 {
 	if (sip_offer && sip_offer->present)
 		return sip_offer->profile;
-	return sdes ? B2B_PROFILE_SDES : B2B_PROFILE_RTP;
+	return dtls ? B2B_PROFILE_DTLS : sdes ? B2B_PROFILE_SDES : B2B_PROFILE_RTP;
 }
 
 enum sdp_dir b2b_sdp_dir_toward(enum sdp_dir from_leg)

@@ -29,6 +29,7 @@ struct b2b_config {
 	unsigned max_calls;         /* 0 = no limit */
 	const char *admins;         /* users allowed the admin requests, comma-separated */
 	bool sdes;                  /* offer RTP/SAVP with SDES keys to SIP peers */
+	bool dtls;                  /* offer UDP/TLS/RTP/SAVP (DTLS-SRTP, no ICE) to SIP peers */
 	unsigned session_expires;   /* RFC 4028 interval asked of callees, s (0 = no timers) */
 	bool follow_redirects;      /* a 3xx to a B leg is followed (else passed to the caller) */
 	bool redirect;              /* calls to registered SIP users get 302 with their

@@ -107,6 +107,31 @@ static bool set_addr(struct sockaddr_storage *ss, int family, const char *ip, ui
 	return false;
 }
 
+/* The profile toward a SIP leg: an offerer's own SRTP (SDES or DTLS) carries over ("a peer's
+ * own SRTP offer is always kept"), otherwise calls.srtp decides; WebRTC legs are WebRTC. */
+static enum b2b_profile profile_toward(const struct call_media *m, int side,
+				       enum b2b_profile offered)
+{
+	if (m->webrtc[side])
+		return B2B_PROFILE_WEBRTC;
+	if (offered == B2B_PROFILE_SDES || offered == B2B_PROFILE_DTLS)
+		return offered;
+	return b2b_sdp_sip_profile(NULL, m->b->cfg.sdes, m->b->cfg.dtls);
+}
+
+/* RFC 5763 §5: the peer's a=setup decides our role; actpass (or none) is answered active. */
+static enum relay_dtls_role role_for(enum sdp_setup peer)
+{
+	return peer == SDP_SETUP_ACTIVE ? RELAY_DTLS_PASSIVE : RELAY_DTLS_ACTIVE;
+}
+
+static void set_fingerprint(struct relay_ice_params *ice, const struct b2b_media_remote *r)
+{
+	g_strlcpy(ice->remote_fp_hash, r->fp_hash, sizeof(ice->remote_fp_hash));
+	memcpy(ice->remote_fp, r->fp, MIN(r->fp_len, sizeof(ice->remote_fp)));
+	ice->remote_fp_len = MIN(r->fp_len, sizeof(ice->remote_fp));
+}
+
 /* A fresh outbound SDES key toward a leg, once per call and leg (RFC 4568 §6.1). */
 static void make_key(struct call_media *m, int side, enum sdp_crypto_suite suite, uint32_t tag)
 {
@@ -149,19 +174,19 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		ep->ice.controlling = answer; /* RFC 8445 §6.1.1: the offerer controls (we offered) */
 		g_strlcpy(ep->ice.remote_ufrag, r->ice_ufrag, sizeof(ep->ice.remote_ufrag));
 		g_strlcpy(ep->ice.remote_pwd, r->ice_pwd, sizeof(ep->ice.remote_pwd));
-		g_strlcpy(ep->ice.remote_fp_hash, r->fp_hash, sizeof(ep->ice.remote_fp_hash));
-		memcpy(ep->ice.remote_fp, r->fp, MIN(r->fp_len, sizeof(ep->ice.remote_fp)));
-		ep->ice.remote_fp_len = MIN(r->fp_len, sizeof(ep->ice.remote_fp));
-		/* RFC 5763 §5: the peer's setup decides; we answer actpass with active */
-		ep->ice.dtls_role = r->setup == SDP_SETUP_ACTIVE ? RELAY_DTLS_PASSIVE : RELAY_DTLS_ACTIVE;
+		set_fingerprint(&ep->ice, r);
+		ep->ice.dtls_role = role_for(r->setup);
 		ep->rtcp_mux = true;
 		return 0;
 	}
-	if (r->profile == B2B_PROFILE_DTLS) {
-		*why = "DTLS-SRTP without ICE toward a SIP peer is not supported";
-		return 488;
-	}
 	ep->kind = RELAY_EP_UDP;
+	if (r->profile == B2B_PROFILE_DTLS) {
+		/* UDP/TLS/RTP/SAVP without ICE (RFC 5763/5764): the relay runs DTLS on its own
+		 * sockets and latches to the peer only once the handshake authenticated it */
+		ep->dtls = true;
+		set_fingerprint(&ep->ice, r);
+		ep->ice.dtls_role = role_for(r->setup);
+	}
 	ep->learn = true; /* symmetric RTP (NAT): latch on the signalled IP, see relay.h */
 	ep->rtcp_mux = r->rtcp_mux;
 	if (r->addr[0]) { /* "" = hold (c=0.0.0.0): accept nothing from this side */
@@ -196,7 +221,12 @@ static void endpoint_pending(struct call_media *m, int side, struct relay_endpoi
 		ep->ice.dtls_role = RELAY_DTLS_PASSIVE; /* fixed by the answer's a=setup */
 		ep->rtcp_mux = true;
 	}
-	/* UDP: no address yet, so nothing is accepted from that side until the answer */
+	/* UDP: no address yet, so nothing is accepted from that side until the answer; with
+	 * DTLS, no handshake starts before the answer gives the address and fingerprint */
+	if (m->prof[side] == B2B_PROFILE_DTLS) {
+		ep->dtls = true;
+		ep->ice.dtls_role = RELAY_DTLS_PASSIVE; /* fixed by the answer's a=setup */
+	}
 }
 
 static void emit_candidates(struct call_media *m, int side, unsigned from)
@@ -353,6 +383,10 @@ static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
 		l->setup = SDP_SETUP_NONE;
 	}
+	if (m->prof[side] == B2B_PROFILE_DTLS) {
+		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
+		l->setup = SDP_SETUP_NONE; /* actpass in offers, active toward actpass */
+	}
 	if (m->prof[side] == B2B_PROFILE_SDES) {
 		l->crypto_tag = m->tag_out[side];
 		l->crypto_suite = m->suite_out[side];
@@ -426,16 +460,15 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 	int st = parse(sdp, len, s, r, why);
 	if (st)
 		goto out;
-	if (m->rs && m->ep[from].kind != (r->profile == B2B_PROFILE_WEBRTC ? RELAY_EP_ICE : RELAY_EP_UDP)) {
+	if (m->rs && (m->ep[from].kind != (r->profile == B2B_PROFILE_WEBRTC ? RELAY_EP_ICE : RELAY_EP_UDP) ||
+		      (m->ep[from].kind == RELAY_EP_UDP && m->ep[from].dtls != (r->profile == B2B_PROFILE_DTLS)))) {
 		*why = "a renegotiation may not change the transport";
 		st = 488;
 		goto out;
 	}
 	m->prof[from] = r->profile;
 	if (!m->rs) /* the profile toward the other leg is chosen once */
-		m->prof[to] = m->webrtc[to] ? B2B_PROFILE_WEBRTC
-			    : (r->profile == B2B_PROFILE_SDES || m->b->cfg.sdes) ? B2B_PROFILE_SDES
-										: B2B_PROFILE_RTP;
+		m->prof[to] = profile_toward(m, to, r->profile);
 	if ((st = endpoint_from(m, from, r, false, &ep, &kin, &kout, why)) != 0)
 		goto out;
 	memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
@@ -598,8 +631,8 @@ int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size
 int call_media_offer_default(struct call_media *m, int to, GString *out, const char **why)
 {
 	int from = !to;
-	m->prof[to] = m->webrtc[to] ? B2B_PROFILE_WEBRTC : m->b->cfg.sdes ? B2B_PROFILE_SDES : B2B_PROFILE_RTP;
-	m->prof[from] = m->webrtc[from] ? B2B_PROFILE_WEBRTC : m->b->cfg.sdes ? B2B_PROFILE_SDES : B2B_PROFILE_RTP;
+	m->prof[to] = profile_toward(m, to, B2B_PROFILE_RTP);
+	m->prof[from] = profile_toward(m, from, B2B_PROFILE_RTP);
 	if (!m->b->cfg.relay) {
 		*why = "media relay not running";
 		return 503;

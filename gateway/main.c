@@ -543,6 +543,7 @@ static int sip_start(struct gw *gw)
 				.dialplan = c->calls.dialplan,
 				.max_calls = (unsigned)c->calls.max_calls,
 				.sdes = c->calls.srtp == 1,
+				.dtls = c->calls.srtp == 2,
 				.follow_redirects = c->calls.follow_redirects,
 				.session_expires = c->calls.session_expires >= 90 ? (unsigned)c->calls.session_expires : 0,
 				.redirect = c->calls.redirect,

@@ -9,7 +9,7 @@
 static const char *const log_levels[] = {"error", "warn", "notice", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const store_backends[] = {"sqlite", "redis", NULL};
-static const char *const srtp_modes[] = {"off", "sdes", NULL};
+static const char *const srtp_modes[] = {"off", "sdes", "dtls", NULL};
 static const char *const turn_transports[] = {"udp", "tcp", "tls", NULL};
 static const char *const digest_orders[] = {"sha-256,md5", "md5,sha-256", "sha-256", "md5", NULL};
 
@@ -221,8 +221,8 @@ static const struct opt_def defs[] = {
 	 "Offer and use only TURN-relayed candidates toward browsers (needs turn_server): the "
 	 "relay's own addresses are never sent"},
 	{"media", "dtls_cert", OPT_STRING, OFF(media.dtls_cert), "", 0, 0, NULL, false, NULL,
-	 "PEM certificate for DTLS-SRTP with browsers; empty = an ECDSA P-256 certificate made at "
-	 "start"},
+	 "PEM certificate for DTLS-SRTP with browsers and SIP peers (calls.srtp=dtls); empty = an "
+	 "ECDSA P-256 certificate made at start"},
 	{"media", "dtls_key", OPT_STRING, OFF(media.dtls_key), "", 0, 0, NULL, false, NULL,
 	 "PEM private key of media.dtls_cert"},
 	{"calls", "enabled", OPT_BOOL, OFF(calls.enabled), "true", 0, 0, NULL, false, NULL,
@@ -240,8 +240,10 @@ static const struct opt_def defs[] = {
 	 "Regular expression (PCRE, anchored) the Request-URI user must match to go to the trunk; "
 	 "empty = any"},
 	{"calls", "srtp", OPT_ENUM, OFF(calls.srtp), "off", 0, 0, srtp_modes, false, NULL,
-	 "Media toward SIP peers that did not offer SRTP themselves: off (RTP/AVP) or sdes "
-	 "(RTP/SAVP with a=crypto keys, RFC 4568); a peer's own SRTP offer is always kept"},
+	 "Media toward SIP peers that did not offer SRTP themselves: off (RTP/AVP), sdes "
+	 "(RTP/SAVP with a=crypto keys, RFC 4568) or dtls (UDP/TLS/RTP/SAVP: DTLS-SRTP on the "
+	 "media port without ICE, a=fingerprint and a=setup:actpass, RFC 5763/5764); a peer's own "
+	 "SRTP offer (SDES or DTLS) is always kept"},
 	{"calls", "session_expires", OPT_INT, OFF(calls.session_expires), "1800", 0, 86400, NULL,
 	 false, "s", "Session timer (RFC 4028) asked of callees and granted to callers that support "
 	 "it; a session nobody refreshes in time is hung up (0 = off; otherwise at least 90)"},

@@ -250,6 +250,18 @@ struct relay_endpoint_params {
 	bool rtcp_mux;                       /* RFC 5761 on this side */
 	bool learn;                          /* latch to the first valid source on that IP */
 	unsigned learn_packets;              /* learning window, 1..RELAY_LEARN_MAX (0 = 5) */
+	/* RELAY_EP_UDP with DTLS-SRTP (RFC 5763/5764 without ICE, UDP/TLS/RTP/SAVP): the
+	 * handshake runs on our RTP socket and, without rtcp-mux, a second one on the RTCP
+	 * socket whose keys protect SRTCP (RFC 5764 §4.1). ice.dtls_role and ice.remote_fp*
+	 * give our role and the peer's fingerprint (the rest of ice is ignored), srtp and keys
+	 * are ignored. DTLS comes only from sources the latch rules allow; a server answers a
+	 * ClientHello with a cookie bound to its source and talks to that source only once
+	 * the cookie came back (BI-37); the latch is set to the peer that completed the
+	 * handshake, and nothing is accepted or forwarded before the SRTP keys exist. The
+	 * handshake starts once both the remote address and the fingerprint are known, with
+	 * the deadline of relay_config.dtls_timeout_secs; events as for ICE endpoints
+	 * (RELAY_EV_DTLS_CONNECTED, RELAY_EV_DTLS_FAILED), one per association. */
+	bool dtls;
 	enum relay_srtp_suite srtp;          /* RELAY_SRTP_NONE = plain RTP */
 	const struct secret *key_in;         /* what the peer protects with (we unprotect) */
 	const struct secret *key_out;        /* what we protect with toward the peer */

@@ -1,9 +1,11 @@
-/* DTLS-SRTP (RFC 5763, RFC 5764) for ICE endpoints: the process-wide certificate and
- * SSL_CTX, and one handshake per endpoint over memory BIOs fed by the ICE recv path. */
+/* DTLS-SRTP (RFC 5763, RFC 5764) for ICE endpoints and plain UDP endpoints: the process-wide
+ * certificate and SSL_CTX, and one handshake per association over memory BIOs fed by the
+ * endpoint's receive path (relay_ice.c, relay_dtls_udp.c). */
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/srtp.h>
@@ -32,7 +34,15 @@ struct dtls {
 	uint8_t fp[RELAY_FP_MAX];
 	size_t fp_len;
 	bool fp_bad;         /* the verify callback saw a certificate that does not match */
-	uint8_t cookie[16];  /* HelloVerifyRequest cookie (BI-37) */
+	const char *why;     /* a reason the ClientHello callback gave, or NULL */
+	/* HelloVerifyRequest cookies (RFC 6347 §4.2.1, BI-37): HMAC of the datagram's source
+	 * under a per-association key, so answering a ClientHello keeps no state per packet */
+	uint8_t cookie_key[32];
+	uint8_t src[32];     /* the current datagram's source (relay_dtls_set_source) */
+	size_t src_len;
+	bool cookie_ok;      /* a ClientHello came back with a valid cookie (server) */
+	bool listened;       /* DTLSv1_listen took that hello: the handshake proper runs */
+	bool hello_frag;     /* the datagram being read is a fragment of a ClientHello */
 	const char *profile; /* after D_DONE */
 	dtls_send_fn *send;
 	dtls_done_fn *done;
@@ -152,18 +162,72 @@ static int verify_cb(int preverify, X509_STORE_CTX *xs)
 	return 1;
 }
 
+#define COOKIE_LEN 20
+
+static void cookie_of(const struct dtls *d, uint8_t out[COOKIE_LEN])
+{
+	uint8_t h[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (!HMAC(EVP_sha256(), d->cookie_key, sizeof(d->cookie_key), d->src, d->src_len, h, &n))
+		memset(h, 0, sizeof(h)); /* no cookie ever matches an all-zero one made here */
+	memcpy(out, h, COOKIE_LEN);
+}
+
 static int cookie_gen(SSL *ssl, unsigned char *cookie, unsigned int *len)
 {
-	struct dtls *d = dtls_of(ssl);
-	memcpy(cookie, d->cookie, sizeof(d->cookie));
-	*len = sizeof(d->cookie);
+	cookie_of(dtls_of(ssl), cookie);
+	*len = COOKIE_LEN;
 	return 1;
 }
 
 static int cookie_verify(SSL *ssl, const unsigned char *cookie, unsigned int len)
 {
 	struct dtls *d = dtls_of(ssl);
-	return len == sizeof(d->cookie) && CRYPTO_memcmp(cookie, d->cookie, len) == 0;
+	uint8_t want[COOKIE_LEN];
+	cookie_of(d, want);
+	if (len != COOKIE_LEN || CRYPTO_memcmp(cookie, want, len) != 0)
+		return 0;
+	d->cookie_ok = true;
+	return 1;
+}
+
+/* RFC 5764 §4.1.1 use_srtp: profiles<2..2^16-1> (pairs of bytes), srtp_mki<0..255>, and
+ * nothing after. true when well-formed with a profile we take; *why says otherwise. */
+static bool use_srtp_ok(const uint8_t *p, size_t n, const char **why)
+{
+	*why = "malformed use_srtp extension";
+	if (n < 2)
+		return false;
+	size_t pl = (size_t)p[0] << 8 | p[1];
+	if (pl < 2 || pl % 2 || 2 + pl + 1 > n)
+		return false;
+	size_t mki = p[2 + pl];
+	if (2 + pl + 1 + mki != n)
+		return false; /* BI-39: an MKI running past the extension, or trailing bytes */
+	for (size_t i = 0; i < pl; i += 2) {
+		unsigned id = (unsigned)p[2 + i] << 8 | p[3 + i];
+		if (id == SRTP_AEAD_AES_128_GCM || id == SRTP_AES128_CM_SHA1_80)
+			return true;
+	}
+	*why = "no common SRTP profile";
+	return false;
+}
+
+/* BI-39: a ClientHello without a usable use_srtp fails at once, before any key exchange. */
+static int hello_cb(SSL *ssl, int *al, void *arg)
+{
+	(void)arg;
+	struct dtls *d = dtls_of(ssl);
+	const unsigned char *ext = NULL;
+	size_t n = 0;
+	const char *why = "no use_srtp extension";
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_use_srtp, &ext, &n) == 1 &&
+	    use_srtp_ok(ext, n, &why))
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (d)
+		d->why = why;
+	*al = SSL_AD_HANDSHAKE_FAILURE;
+	return SSL_CLIENT_HELLO_ERROR;
 }
 
 int relay_dtls_init(struct relay *r, const struct relay_config *cfg)
@@ -211,6 +275,7 @@ int relay_dtls_init(struct relay *r, const struct relay_config *cfg)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_cookie_generate_cb(ctx, cookie_gen);
 	SSL_CTX_set_cookie_verify_cb(ctx, cookie_verify);
+	SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	r->fingerprint = fingerprint_of(SSL_CTX_get0_certificate(ctx));
 	if (!r->fingerprint)
@@ -356,6 +421,8 @@ static const char *ssl_reason(struct dtls *d)
 {
 	if (d->fp_bad)
 		return "certificate fingerprint mismatch";
+	if (d->why)
+		return d->why;
 	unsigned long e = ERR_peek_last_error();
 	const char *s = e ? ERR_reason_error_string(e) : NULL;
 	return s ? s : "handshake error";
@@ -381,9 +448,38 @@ static void finished(struct dtls *d)
 	d->done(true, NULL, d->arg);
 }
 
+/*
+ * A server answers ClientHellos without a cookie through DTLSv1_listen, which keeps no state
+ * (RFC 6347 §4.2.1, BI-37): SSL_do_handshake itself would count a forged hello as the
+ * first message and then drop the real client's as a stale retransmission
+ * (CVE-2023-49786). Once a hello comes back with our cookie, the handshake proper starts
+ * from it (DTLSv1_listen buffers it). true when the handshake may go on.
+ */
+static bool listen_step(struct dtls *d)
+{
+	if (d->client || d->listened || d->hello_frag || d->cookie_ok)
+		return true; /* fragments: OpenSSL's own exchange (hello_kind) */
+	BIO_ADDR *peer = BIO_ADDR_new();
+	int rc = peer ? DTLSv1_listen(d->ssl, peer) : -1;
+	BIO_ADDR_free(peer);
+	struct log_ctx lc = {.call_id = d->call_id, .leg = "dtls"};
+	unsigned long e = ERR_peek_last_error();
+	LOGD("relay", &lc, "DTLS listen: %d (%s)", rc, e ? ERR_reason_error_string(e) : "-");
+	ERR_clear_error();
+	if (rc == 1) {
+		d->listened = true;
+		return true;
+	}
+	if (rc < 0)
+		fail(d, "DTLS listen failed");
+	return false; /* answered with a HelloVerifyRequest, or not a hello: dropped */
+}
+
 static void step(struct dtls *d)
 {
 	if (d->state == D_HANDSHAKE) {
+		if (!listen_step(d))
+			return;
 		int rc = SSL_do_handshake(d->ssl);
 		if (rc == 1) {
 			finished(d);
@@ -428,7 +524,7 @@ struct dtls *relay_dtls_new(struct relay *r, const struct ice_conf *c, GMainCont
 	g_strlcpy(d->fp_hash, c->fp_hash, sizeof(d->fp_hash));
 	memcpy(d->fp, c->fp, sizeof(d->fp));
 	d->fp_len = c->fp_len;
-	RAND_bytes(d->cookie, sizeof(d->cookie));
+	RAND_bytes(d->cookie_key, sizeof(d->cookie_key));
 	d->ssl = SSL_new(r->dtls_ctx);
 	d->rbio = BIO_new(BIO_s_mem());
 	BIO *wbio = write_method ? BIO_new(write_method) : NULL;
@@ -481,16 +577,159 @@ void relay_dtls_start(struct dtls *d)
 	step(d); /* the client sends its ClientHello; the server waits for one */
 }
 
-void relay_dtls_input(struct dtls *d, const uint8_t *p, size_t len)
+/*
+ * A handshake message the peer's role sends (RFC 5246 §7.4), or a fragment of one that lies
+ * inside the message (RFC 6347 §4.2.3) and inside its record. Peers fragment at their MTU
+ * (an OpenSSL peer on a memory BIO without one uses 256 bytes), so fragments are read; a
+ * consistent forged fragment from the peer's own address can still hold the real message
+ * back (OpenSSL keeps the first total length it saw) until the handshake deadline.
+ */
+#define HS_MSG_MAX 65536 /* a certificate chain from a phone is a few kB */
+
+static bool fragment_ok(const struct dtls *d, const uint8_t *h, size_t rl)
+{
+	if (rl < 12)
+		return false;
+	size_t ml = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	size_t fo = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
+	size_t fl = (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
+	if (ml > HS_MSG_MAX || fo + fl > ml || 12 + fl > rl)
+		return false;
+	switch (h[0]) {
+	case 1:  /* client_hello */
+	case 11: /* certificate */
+	case 15: /* certificate_verify */
+	case 16: /* client_key_exchange */
+		return !d->client || h[0] == 11;
+	case 2:  /* server_hello */
+	case 3:  /* hello_verify_request */
+	case 12: /* server_key_exchange */
+	case 13: /* certificate_request */
+	case 14: /* server_hello_done */
+		return d->client;
+	default:
+		return false;
+	}
+}
+
+/*
+ * RFC 6347 §4.1.2.7: invalid records are discarded, not fatal. OpenSSL's state machine fails
+ * the association on an unexpected message, so a datagram is read only when every record
+ * has a DTLS 1.0/1.2 version, a length inside the datagram, epoch 0 or 1 (no renegotiation
+ * here), and a known content type: no heartbeat (BI-38). During the handshake, epoch 0
+ * handshake messages must be ones the peer's role sends, and epoch 0 alerts (unauthenticated:
+ * anyone who can send from the peer's address could forge one) are not read: a peer that
+ * gives up is caught by the handshake deadline instead.
+ */
+static bool records_ok(const struct dtls *d, const uint8_t *p, size_t len)
+{
+	if (len < 13)
+		return false;
+	while (len) {
+		if (len < 13 || p[0] < 20 || p[0] > 23 || p[1] != 0xfe ||
+		    (p[2] != 0xff && p[2] != 0xfd))
+			return false;
+		unsigned epoch = (unsigned)p[3] << 8 | p[4];
+		size_t rl = (size_t)p[11] << 8 | p[12];
+		if (13 + rl > len || epoch > 1)
+			return false;
+		if (d->state == D_HANDSHAKE && epoch == 0) {
+			if (p[0] == 21 /* alert */ || p[0] == 23 /* application data */)
+				return false;
+			if (p[0] == 22 && !fragment_ok(d, p + 13, rl))
+				return false;
+		}
+		p += 13 + rl;
+		len -= 13 + rl;
+	}
+	return true;
+}
+
+/*
+ * A server that has not yet seen its cookie come back takes nothing but a ClientHello at
+ * epoch 0 whose cookie is empty or ours (BI-37, BI-38): OpenSSL fails the whole association
+ * on an unexpected message or a cookie mismatch, and before the cookie proves the source
+ * may receive, anyone who can send from that address could end the call that way. A whole
+ * hello goes through DTLSv1_listen (stateless); a hello in fragments (Chrome's, with its
+ * post-quantum key share, is larger than one datagram) only through OpenSSL's own
+ * stateful cookie exchange, as DTLSv1_listen does not reassemble: its first fragment must
+ * carry an empty cookie or ours, the others must lie inside the message.
+ */
+enum hello_kind { HELLO_NO, HELLO_WHOLE, HELLO_FRAGMENT };
+
+static enum hello_kind hello_kind(struct dtls *d, const uint8_t *p, size_t len)
+{
+	if (len < 13 + 12 || p[0] != 22 || p[3] != 0 || p[4] != 0)
+		return HELLO_NO;
+	size_t rl = (size_t)p[11] << 8 | p[12];
+	const uint8_t *h = p + 13;
+	if (rl < 12 || 13 + rl > len || h[0] != 1 /* client_hello */)
+		return HELLO_NO;
+	size_t ml = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	size_t fo = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
+	size_t fl = (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
+	if (ml > HS_MSG_MAX || fo + fl > ml || 12 + fl > rl)
+		return HELLO_NO;
+	enum hello_kind kind = fo == 0 && fl == ml ? HELLO_WHOLE : HELLO_FRAGMENT;
+	if (fo != 0)
+		return kind;
+	/* client_version, random[32], session_id<0..32>, cookie<0..255>, cipher_suites... */
+	const uint8_t *b = h + 12;
+	size_t off = 2 + 32;
+	if (off + 1 > fl || b[off] > 32)
+		return HELLO_NO;
+	off += 1 + b[off];
+	if (off + 1 > fl)
+		return HELLO_NO;
+	size_t cl = b[off];
+	if (off + 1 + cl + 2 > fl)
+		return HELLO_NO;
+	if (cl == 0)
+		return kind;
+	uint8_t want[COOKIE_LEN];
+	cookie_of(d, want);
+	return cl == COOKIE_LEN && CRYPTO_memcmp(b + off + 1, want, COOKIE_LEN) == 0 ? kind
+	                                                                             : HELLO_NO;
+}
+
+void relay_dtls_set_source(struct dtls *d, const void *src, size_t len)
+{
+	d->src_len = MIN(len, sizeof(d->src));
+	memcpy(d->src, src, d->src_len);
+}
+
+bool relay_dtls_peer_verified(const struct dtls *d)
+{
+	return d->cookie_ok;
+}
+
+bool relay_dtls_input(struct dtls *d, const uint8_t *p, size_t len)
 {
 	/* Before ICE connected (D_IDLE) the caller holds datagrams back; after a failure
 	 * nothing is read (BI-40). */
 	if (d->state != D_HANDSHAKE && d->state != D_DONE)
-		return;
-	if (len > INT_MAX || BIO_write(d->rbio, p, (int)len) != (int)len)
-		return;
+		return false;
+	struct log_ctx lc = {.call_id = d->call_id, .leg = "dtls"};
+	if (len > INT_MAX || !records_ok(d, p, len)) {
+		LOGD("relay", &lc, "DTLS datagram of %zu bytes dropped: bad record (type %u)", len,
+		     len ? p[0] : 0);
+		return false;
+	}
+	d->hello_frag = false;
+	if (!d->client && !d->cookie_ok && !d->listened) {
+		enum hello_kind k = hello_kind(d, p, len);
+		if (k == HELLO_NO) {
+			LOGD("relay", &lc, "DTLS datagram of %zu bytes dropped before the cookie",
+			     len);
+			return false;
+		}
+		d->hello_frag = k == HELLO_FRAGMENT;
+	}
+	if (BIO_write(d->rbio, p, (int)len) != (int)len)
+		return false;
 	step(d);
 	(void)BIO_reset(d->rbio); /* a record the SSL did not take is not kept for the next */
+	return true;
 }
 
 const char *relay_dtls_profile(const struct dtls *d)

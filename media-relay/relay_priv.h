@@ -77,6 +77,7 @@ struct ice_cand {
 };
 
 struct ice_ep; /* relay_ice.c: the libnice agent and DTLS state, worker thread only */
+struct udp_dtls; /* relay_dtls_udp.c: DTLS on one socket of a UDP endpoint, worker only */
 
 struct endpoint {
 	struct relay_session *s;
@@ -86,6 +87,10 @@ struct endpoint {
 	uint16_t port;
 	struct ice_conf icec; /* ICE: what signaling said (worker copy) */
 	struct ice_ep *ice;   /* ICE: worker state, NULL before attach */
+	bool dtls;            /* UDP: DTLS-SRTP on our sockets; icec has role and fingerprint */
+	struct udp_dtls *ud[2]; /* UDP+DTLS: the associations on the RTP and RTCP sockets */
+	struct relay_srtp *srtcp_in, *srtcp_out; /* UDP+DTLS without rtcp-mux: SRTCP keys of
+						   * the RTCP socket's association */
 	struct sock rtp, rtcp;
 	/* what signaling said */
 	struct sockaddr_storage sig_rtp, sig_rtcp;
@@ -128,6 +133,7 @@ struct relay_session {
 	relay_event_fn *on_event;
 	void *arg;
 	enum relay_ep_kind kind[2];
+	bool dtls[2];              /* UDP endpoints with DTLS-SRTP */
 	char remote_ufrag[2][257]; /* ICE: the last remote ufrag signalled (restart detection) */
 	char local_ufrag[2][64], local_pwd[2][64];
 	unsigned n_cands[2];       /* remote candidates added (BI-23 cap) */
@@ -234,12 +240,33 @@ struct dtls *relay_dtls_new(struct relay *r, const struct ice_conf *c, GMainCont
 			    const char *call_id);
 void relay_dtls_free(struct dtls *d);
 void relay_dtls_start(struct dtls *d); /* ICE connected: the client speaks first */
-void relay_dtls_input(struct dtls *d, const uint8_t *p, size_t len);
+/* One datagram from the peer. false when it was refused unread: records that are not DTLS
+ * 1.0/1.2 with a known content type (BI-38), or, on a server before its cookie came back,
+ * anything but a well-formed ClientHello with no cookie or ours (BI-37). */
+bool relay_dtls_input(struct dtls *d, const uint8_t *p, size_t len);
+/* The source address (bytes the caller chooses) of the datagram about to be input: the
+ * HelloVerifyRequest cookie is bound to it. ICE endpoints leave it empty (libnice pins the
+ * pair). */
+void relay_dtls_set_source(struct dtls *d, const void *src, size_t len);
+/* Server: a ClientHello came back with the cookie of the source set at that time. */
+bool relay_dtls_peer_verified(const struct dtls *d);
 /* After done(ok): makes the SRTP contexts from the exported keying material (RFC 5764
  * §4.2), inbound for what the peer protects. Returns 0 or errno. */
 int relay_dtls_srtp(struct dtls *d, enum relay_srtp_suite *suite, struct relay_srtp **in,
 		    struct relay_srtp **out);
 const char *relay_dtls_profile(const struct dtls *d);
+
+/* relay_dtls_udp.c, worker thread: DTLS-SRTP on a RELAY_EP_UDP endpoint (no ICE) */
+void relay_udp_dtls_start(struct endpoint *e);  /* attach: associations, client hello */
+void relay_udp_dtls_stop(struct endpoint *e);   /* associations and their SRTP gone */
+/* After do_update changed e (addresses, mux) from old (role, fingerprint). */
+void relay_udp_dtls_update(struct endpoint *e, const struct ice_conf *old);
+/* A datagram whose first byte is 20..63 (RFC 7983) from an allowed source. */
+void relay_udp_dtls_input(struct endpoint *e, bool rtcp_sock, const uint8_t *p, size_t len,
+			  const struct sockaddr_storage *src);
+/* The SRTP contexts for one packet of e: SRTCP of the RTCP socket's association when it
+ * has one, else the endpoint's. */
+struct relay_srtp *relay_udp_dtls_ctx(const struct endpoint *e, bool rtcp, bool out);
 
 /* relay_session.c */
 /* Worker thread: posts an event to the session's creator (detail copied, may be NULL). */

@@ -150,6 +150,8 @@ static int check_params(const struct relay *r, const struct relay_endpoint_param
 		return EINVAL;
 	if (check_addr(r, &p->remote_rtp) || check_addr(r, &p->remote_rtcp))
 		return EINVAL;
+	if (p->dtls)
+		return check_ice(r, &p->ice); /* role and fingerprint; the suite comes from DTLS */
 	if (p->srtp != RELAY_SRTP_NONE) {
 		size_t want = relay_srtp_key_len(p->srtp);
 		size_t a = 0, b = 0;
@@ -214,12 +216,17 @@ static void load_params(struct endpoint *e, struct keys *k, const struct relay_e
 	}
 	e->learn = p->learn;
 	e->learn_packets = p->learn_packets ? p->learn_packets : RELAY_LEARN_MAX;
-	e->suite = p->srtp;
+	e->dtls = p->dtls;
+	e->suite = p->dtls ? RELAY_SRTP_NONE : p->srtp;
 	memcpy(e->pt_allow, p->pt_allow, sizeof(e->pt_allow));
 	e->n_pt_allow = p->n_pt_allow;
 	e->clock_rate = p->clock_rate;
 	e->srtp_in = e->srtp_out = NULL;
 	memset(k, 0, sizeof(*k));
+	if (p->dtls) {
+		load_ice(&e->icec, &p->ice); /* role and fingerprint; keys come from DTLS */
+		return;
+	}
 	k->suite = p->srtp;
 	if (p->srtp == RELAY_SRTP_NONE)
 		return;
@@ -255,6 +262,7 @@ void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 	relay_endpoint_unwatch(e);
 	/* before the slot goes back: libnice's socket is closed first */
 	bool later = relay_ice_stop(e);
+	relay_udp_dtls_stop(e);
 	if (e->rtp.fd >= 0)
 		close(e->rtp.fd);
 	if (e->rtcp.fd >= 0)
@@ -266,6 +274,9 @@ void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 	relay_srtp_free(e->srtp_in);
 	relay_srtp_free(e->srtp_out);
 	e->srtp_in = e->srtp_out = NULL;
+	relay_srtp_free(e->srtcp_in);
+	relay_srtp_free(e->srtcp_out);
+	e->srtcp_in = e->srtcp_out = NULL;
 }
 
 /* ---- messages to the worker ---- */
@@ -345,15 +356,20 @@ static gboolean do_update(gpointer data)
 		relay_ice_update(e, &m->cfg.icec);
 		return G_SOURCE_REMOVE;
 	}
-	relay_srtp_free(e->srtp_in);
-	relay_srtp_free(e->srtp_out);
+	if (!e->dtls) { /* DTLS keys stay unless the association changes */
+		relay_srtp_free(e->srtp_in);
+		relay_srtp_free(e->srtp_out);
+		e->srtp_in = e->srtp_out = NULL;
+	}
 	e->sig_rtp = m->cfg.sig_rtp;
 	e->sig_rtcp = m->cfg.sig_rtcp;
 	e->mux = m->cfg.mux;
 	e->learn = m->cfg.learn;
 	e->learn_packets = m->cfg.learn_packets;
-	e->suite = m->cfg.suite;
-	make_srtp(e, &m->keys[0]);
+	if (!e->dtls) {
+		e->suite = m->cfg.suite;
+		make_srtp(e, &m->keys[0]);
+	}
 	memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
 	e->n_pt_allow = m->cfg.n_pt_allow;
 	e->clock_rate = m->cfg.clock_rate;
@@ -364,6 +380,11 @@ static gboolean do_update(gpointer data)
 		e->rtcp.fd = m->rtcp_fd;
 		m->rtcp_fd = -1;
 		relay_endpoint_watch(e);
+	}
+	if (e->dtls) {
+		struct ice_conf old = e->icec;
+		e->icec = m->cfg.icec;
+		relay_udp_dtls_update(e, &old);
 	}
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
 	LOGD("relay", &lc, "endpoint %u renegotiated (%s%s)", m->idx,
@@ -490,6 +511,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 			break;
 		e->port_held = true;
 		s->kind[i] = p->ep[i].kind;
+		s->dtls[i] = p->ep[i].kind == RELAY_EP_UDP && p->ep[i].dtls;
 		if (ice) {
 			/* The slot is ours; libnice binds its even port on each ICE address
 			 * (nice_agent_set_port_range to exactly that port) once the agent starts
@@ -521,9 +543,13 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	metric_add(r->m_sessions, 1);
 	LOGI("relay", &lc, "session on worker %u: ports %u/%u (%s) and %u/%u (%s)", s->w->idx,
 	     local[0].rtp_port, local[0].rtcp_port,
-	     s->kind[0] == RELAY_EP_ICE ? "ICE" : relay_srtp_suite_name(s->ep[0].suite),
+	     s->kind[0] == RELAY_EP_ICE ? "ICE"
+	     : s->dtls[0]                  ? "DTLS"
+					     : relay_srtp_suite_name(s->ep[0].suite),
 	     local[1].rtp_port, local[1].rtcp_port,
-	     s->kind[1] == RELAY_EP_ICE ? "ICE" : relay_srtp_suite_name(s->ep[1].suite));
+	     s->kind[1] == RELAY_EP_ICE ? "ICE"
+	     : s->dtls[1]                  ? "DTLS"
+					     : relay_srtp_suite_name(s->ep[1].suite));
 	post(s, do_attach, m);
 	*out = s;
 	return 0;
@@ -537,7 +563,7 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 	int err = check_params(s->relay, ep);
 	if (err)
 		return err;
-	if (ep->kind != s->kind[idx])
+	if (ep->kind != s->kind[idx] || (ep->kind == RELAY_EP_UDP && ep->dtls != s->dtls[idx]))
 		return EINVAL;
 	struct msg *m = msg_new(s);
 	m->idx = idx;

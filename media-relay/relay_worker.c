@@ -133,9 +133,10 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 {
 	/* an ICE endpoint is SRTP whatever its suite says: before DTLS finished (or after it
 	 * failed) it has no contexts, and its packets are dropped, never passed as plain */
-	bool srtp = e->suite != RELAY_SRTP_NONE || e->kind == RELAY_EP_ICE;
-	if (srtp && !e->srtp_in)
-		return e->kind == RELAY_EP_ICE ? DROP_NOT_READY : DROP_SRTP_AUTH;
+	bool srtp = e->suite != RELAY_SRTP_NONE || e->kind == RELAY_EP_ICE || e->dtls;
+	struct relay_srtp *in = relay_udp_dtls_ctx(e, rtcp, false);
+	if (srtp && !in)
+		return e->kind == RELAY_EP_ICE || e->dtls ? DROP_NOT_READY : DROP_SRTP_AUTH;
 	if (!rtcp) {
 		/* The header is in clear text under SRTP too: check it before libsrtp reads it
 		 * (CVE-2015-6360); the padding is checked once decrypted. */
@@ -145,7 +146,7 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 		return DROP_MALFORMED;
 	}
 	if (srtp) {
-		int err = relay_srtp_unprotect(e->srtp_in, rtcp, buf, len);
+		int err = relay_srtp_unprotect(in, rtcp, buf, len);
 		if (err)
 			return err == EALREADY ? DROP_SRTP_REPLAY
 			       : err == EACCES ? DROP_SRTP_AUTH
@@ -185,6 +186,10 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 
 	if (src && !source_allowed(e, l, sig, src)) {
 		drop(e, c, DROP_SOURCE);
+		return -1;
+	}
+	if (e->dtls && *len && buf[0] >= 20 && buf[0] <= 63) {
+		relay_udp_dtls_input(e, rtcp_sock, buf, *len, src); /* RFC 7983 §7: DTLS */
 		return -1;
 	}
 	enum drop_reason why;
@@ -233,8 +238,13 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		drop(e, c, DROP_NO_REMOTE);
 		return -1;
 	}
-	if (o->suite != RELAY_SRTP_NONE &&
-	    (!o->srtp_out || relay_srtp_protect(o->srtp_out, rtcp, buf, len, cap))) {
+	if (o->dtls && !relay_udp_dtls_ctx(o, rtcp, true)) {
+		drop(e, c, DROP_NOT_READY); /* no keys toward that peer yet: never plain RTP */
+		return -1;
+	}
+	if ((o->suite != RELAY_SRTP_NONE || o->dtls) &&
+	    (!relay_udp_dtls_ctx(o, rtcp, true) ||
+	     relay_srtp_protect(relay_udp_dtls_ctx(o, rtcp, true), rtcp, buf, len, cap))) {
 		drop(e, c, DROP_SEND);
 		return -1;
 	}
@@ -479,6 +489,7 @@ void relay_worker_attach(struct relay_session *s)
 			relay_ice_start(&s->ep[i]);
 		else
 			relay_endpoint_watch(&s->ep[i]);
+		relay_udp_dtls_start(&s->ep[i]);
 	}
 	if (s->inactivity_secs) {
 		guint64 ms = (guint64)s->inactivity_secs * 1000 / 4;

@@ -697,11 +697,16 @@ static void test_helpers(void)
 	TAP_CHECK_INT(b2b_sdp_dir_toward(SDP_DIR_SENDONLY), SDP_DIR_SENDONLY);
 	TAP_CHECK_INT(b2b_sdp_dir_toward(SDP_DIR_INACTIVE), SDP_DIR_INACTIVE);
 	struct b2b_media_remote r = {.present = true, .profile = B2B_PROFILE_DTLS};
-	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, false), B2B_PROFILE_DTLS);
-	TAP_CHECK_INT(b2b_sdp_sip_profile(NULL, false), B2B_PROFILE_RTP);
-	TAP_CHECK_INT(b2b_sdp_sip_profile(NULL, true), B2B_PROFILE_SDES);
+	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, false, false), B2B_PROFILE_DTLS);
+	TAP_CHECK_INT(b2b_sdp_sip_profile(NULL, false, false), B2B_PROFILE_RTP);
+	TAP_CHECK_INT(b2b_sdp_sip_profile(NULL, true, false), B2B_PROFILE_SDES);
 	r.present = false;
-	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, true), B2B_PROFILE_SDES);
+	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, true, false), B2B_PROFILE_SDES);
+	TAP_CHECK_INT(b2b_sdp_sip_profile(NULL, false, true), B2B_PROFILE_DTLS);
+	TAP_CHECK_INT(b2b_sdp_sip_profile(NULL, true, true), B2B_PROFILE_DTLS);
+	r.present = true;
+	r.profile = B2B_PROFILE_RTP;
+	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, false, true), B2B_PROFILE_RTP);
 }
 
 static const struct tap_case unit_cases[] = {

@@ -923,6 +923,48 @@ static void t_answer_then_restart(void)
 	fx_done(&f);
 }
 
+/* BI-38 over the checked pair (the only source libnice delivers): DTLS records with a
+ * heartbeat content type, a huge epoch or sequence number, malformed and out-of-order
+ * handshake fragments, a forged ClientHello and epoch-0 alerts after the handshake are
+ * discarded; the association stays up and media flows. */
+static void t_bi38_over_ice(void)
+{
+	struct fx f;
+	fx_init(&f);
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	TAP_CHECK(connect_all(&c, 1));
+	static const uint8_t bad[][32] = {
+	        /* heartbeat request, payload length past the record (CVE-2014-0160) */
+	        {24, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 3, 1, 0x40, 0},
+	        /* handshake record at epoch 0xffff, and with sequence number 2^48-1 */
+	        {22, 0xfe, 0xfd, 0xff, 0xff, 0, 0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4},
+	        {22, 0xfe, 0xfd, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 4, 1, 2, 3, 4},
+	        /* a ClientHello fragment running past its message, an out-of-order Finished */
+	        {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 7, 0, 16, 1, 0, 0, 8, 0, 0, 0, 0, 6, 0, 0, 8,
+	         1, 2, 3, 4},
+	        {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 8, 0, 16, 20, 0, 0, 4, 0, 9, 0, 0, 0, 0, 0, 4,
+	         1, 2, 3, 4},
+	        /* a fatal alert at epoch 0, a record longer than its datagram */
+	        {21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 40},
+	        {22, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 10, 0x40, 0, 1, 2},
+	};
+	static const size_t lens[] = {16, 17, 17, 29, 29, 15, 16};
+	for (int round = 0; round < 50; round++)
+		for (size_t i = 0; i < G_N_ELEMENTS(lens); i++) {
+			struct pkt k = {bad[i], lens[i], false};
+			peer_run(c.p, peer_send, &k);
+		}
+	pump(&f, 100);
+	TAP_CHECK_INT(f.n_ev[RELAY_EV_DTLS_FAILED], 0);
+	int to_b, to_p;
+	media_both_ways(&c, 1, 5, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 5);
+	TAP_CHECK_INT(to_p, 5);
+	call_end(&c);
+	fx_done(&f);
+}
+
 /* Candidate lines from signaling: the parser's verdicts (BI-23). */
 static void t_candidate_parse(void)
 {
@@ -1816,6 +1858,8 @@ static const struct tap_case cases[] = {
 	 t_fp_mismatch_active, 1},
 	{"answer by update (early trickle held), then ICE restart keeps DTLS",
 	 t_answer_then_restart, 1},
+	{"BI-38 bad DTLS records over the checked pair after the handshake: discarded, media flows",
+	 t_bi38_over_ice, 1},
 	{"trickled candidate lines: accepted, ignored, refused; cap (BI-23)", t_candidate_parse, 0},
 	{"bad ICE/DTLS parameters and configuration refused (BI-24)", t_bad_params, 0},
 	{"1:1 NAT: public address in host candidates of its family", t_public_addr, 0},
