@@ -22,6 +22,7 @@ static const char *const drop_names[DROP_N] = {
 	[DROP_NO_REMOTE] = "no_remote",
 	[DROP_SEND] = "send_error",
 	[DROP_NOT_READY] = "not_ready",
+	[DROP_STREAM] = "unknown_stream",
 };
 
 /* ---- addresses ---- */
@@ -164,6 +165,37 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 
 #define Q_ICE 2 /* process(): leaves through the other endpoint's ICE agent */
 
+/* Where process() sends a datagram and whose counters its sending adds to. */
+struct route {
+	struct endpoint *o;          /* the endpoint it leaves by */
+	const struct sockaddr_storage *dst; /* not for Q_ICE */
+	struct relay_dir_stats *st;  /* the direction it came in on */
+	struct relay_dir_stats *kst; /* BUNDLE: its stream on the bundled endpoint, or NULL */
+};
+
+/* The endpoint a non-bundled endpoint's packets leave by. */
+static struct endpoint *peer_of(struct endpoint *e)
+{
+	struct relay_session *s = e->s;
+	return e->stream ? &s->ep[s->bundled] : &s->ep[e->idx ^ 1];
+}
+
+/* BUNDLE: the stream of an accepted packet on the bundled endpoint, its far endpoint in
+ * r->o; DROP_N, or why it cannot go anywhere. */
+static enum drop_reason demux(struct relay_session *s, bool rtcp, const uint8_t *buf, size_t len,
+			      const struct relay_rtp *rtp, struct route *r, struct stream **x)
+{
+	int k = rtcp ? (int)relay_bundle_rtcp(s, buf, len) : relay_bundle_rtp(s, rtp);
+	if (k < 0)
+		return DROP_STREAM;
+	*x = &s->sx[k];
+	if (!rtcp && !relay_stream_pt_ok(*x, rtp->pt))
+		return DROP_PT;
+	r->o = relay_stream_far(s, (unsigned)k);
+	r->kst = &(*x)->st;
+	return DROP_N;
+}
+
 /*
  * Processes one received datagram in place. Returns the queue (0 RTP, 1 RTCP) it should
  * leave on, Q_ICE, or -1 when dropped; *len becomes the length to send, *dst_out the
@@ -172,10 +204,11 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
  */
 static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len, size_t cap,
 		   const struct sockaddr_storage *src, gint64 now, struct batch_counts *c,
-		   const struct sockaddr_storage **dst_out)
+		   struct route *r)
 {
 	struct relay_session *s = e->s;
-	struct endpoint *o = &s->ep[e->idx ^ 1];
+	struct endpoint *o = peer_of(e);
+	struct stream *x = NULL;
 	bool rtcp = rtcp_sock || (e->mux && relay_is_rtcp(buf, *len));
 	struct latch *l = rtcp_sock ? &e->l_rtcp : &e->l_rtp;
 	const struct sockaddr_storage *sig = rtcp_sock ? &e->sig_rtcp : &e->sig_rtp;
@@ -190,10 +223,18 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		why = DROP_MALFORMED; /* RTCP on a port that is not muxed */
 	else
 		why = validate(e, rtcp, buf, len, &rtp, c);
+	r->o = o;
+	r->st = &e->st;
+	r->kst = NULL;
+	if (why == DROP_N && e == relay_bundled(s))
+		why = demux(s, rtcp, buf, *len, &rtp, r, &x);
 	if (why != DROP_N) {
 		drop(e, c, why);
+		if (x)
+			x->st.dropped++;
 		return -1;
 	}
+	o = r->o;
 	/* valid and authentic: only now may its source latch (SEC-11) */
 	if (src)
 		latch_update(l, src);
@@ -202,10 +243,22 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	e->st.packets_in++;
 	e->st.bytes_in += *len;
 	c->in_ok++;
-	if (rtcp)
+	if (x) {
+		x->st.packets_in++;
+		x->st.bytes_in += *len;
+		x->st.rtcp_in += rtcp;
+	}
+	if (rtcp) {
 		e->st.rtcp_in++;
-	else
-		relay_session_rx_seq(e, &rtp, now);
+	} else if (x) {
+		relay_session_rx_seq(&x->seq, x->d.clock_rate, &rtp, now);
+	} else {
+		relay_session_rx_seq(&e->seq, e->clock_rate, &rtp, now);
+		if (s->n_streams > 1) { /* what this stream's far side sends with (RTCP routing) */
+			s->sx[e->stream].far_ssrc = rtp.ssrc;
+			s->sx[e->stream].far_ssrc_known = true;
+		}
+	}
 	if (!rtcp && e->evmap.on && rtp.pt == e->evmap.pt)
 		map_event(&e->evmap, buf, &rtp);
 
@@ -236,12 +289,31 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		drop(e, c, DROP_SEND);
 		return -1;
 	}
-	*dst_out = dst;
+	r->dst = dst;
 	return q;
 }
 
-static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struct batch_counts *c)
+static void count_out(const struct route *r, size_t bytes)
 {
+	r->st->packets_out++;
+	r->st->bytes_out += bytes;
+	if (r->kst) {
+		r->kst->packets_out++;
+		r->kst->bytes_out += bytes;
+	}
+}
+
+static void count_lost(const struct route *r, unsigned lost)
+{
+	r->st->dropped += lost;
+	if (r->kst)
+		r->kst->dropped += lost;
+}
+
+static void flush(struct worker *w, const struct route *r, int q, unsigned n,
+		  struct batch_counts *c)
+{
+	struct endpoint *o = r->o;
 	int fd = q ? o->rtcp.fd : o->rtp.fd;
 	unsigned done = 0;
 	while (done < n) {
@@ -254,30 +326,28 @@ static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struc
 						: 1;
 			c->out_err += lost;
 			c->drop[DROP_SEND] += lost;
-			o->s->ep[o->idx ^ 1].st.dropped += lost;
+			count_lost(r, lost);
 			done += lost;
 			continue;
 		}
 		for (int i = 0; i < k; i++)
-			o->s->ep[o->idx ^ 1].st.bytes_out += w->tx[q][done + i].msg_len;
-		o->s->ep[o->idx ^ 1].st.packets_out += (unsigned)k;
+			count_out(r, w->tx[q][done + i].msg_len);
 		c->out_ok += (unsigned)k;
 		done += (unsigned)k;
 	}
 }
 
 /* One protected datagram toward an ICE endpoint's peer (nice_agent_send has no batch). */
-static void send_ice(struct endpoint *o, const uint8_t *buf, size_t len, struct batch_counts *c)
+static void send_ice(const struct route *r, const uint8_t *buf, size_t len,
+		     struct batch_counts *c)
 {
-	struct relay_dir_stats *st = &o->s->ep[o->idx ^ 1].st;
-	if (relay_ice_send(o, buf, len)) {
+	if (relay_ice_send(r->o, buf, len)) {
 		c->out_err++;
 		c->drop[DROP_SEND]++;
-		st->dropped++;
+		count_lost(r, 1);
 		return;
 	}
-	st->packets_out++;
-	st->bytes_out += len;
+	count_out(r, len);
 	c->out_ok++;
 }
 
@@ -300,7 +370,6 @@ static void count(struct relay *r, const struct batch_counts *c)
 static int read_batch(struct worker *w, struct sock *k)
 {
 	struct endpoint *e = k->ep;
-	struct endpoint *o = &e->s->ep[e->idx ^ 1];
 	struct relay *r = w->r;
 	unsigned n = r->batch;
 	for (unsigned i = 0; i < n; i++) {
@@ -319,6 +388,7 @@ static int read_batch(struct worker *w, struct sock *k)
 	struct batch_counts c;
 	memset(&c, 0, sizeof(c));
 	unsigned nq[2] = {0, 0};
+	struct route rt = {0}, last[2] = {{0}, {0}};
 	gint64 now = g_get_monotonic_time();
 	for (int i = 0; i < got; i++) {
 		uint8_t *buf = w->rx_iov[i].iov_base;
@@ -327,13 +397,15 @@ static int read_batch(struct worker *w, struct sock *k)
 			drop(e, &c, DROP_TOO_BIG); /* BI-31: before any parsing or SRTP */
 			continue;
 		}
-		const struct sockaddr_storage *dst = NULL;
 		int q = process(e, k->is_rtcp, buf, &len, w->buf_size, &w->rx_addr[i], now, &c,
-				&dst);
+				&rt);
 		if (q == Q_ICE)
-			send_ice(o, buf, len, &c);
+			send_ice(&rt, buf, len, &c);
 		if (q < 0 || q == Q_ICE)
 			continue;
+		/* a plain endpoint is never bundled: every packet of the batch has one route */
+		last[q] = rt;
+		const struct sockaddr_storage *dst = rt.dst;
 		struct mmsghdr *m = &w->tx[q][nq[q]];
 		struct iovec *v = &w->tx_iov[q][nq[q]];
 		v->iov_base = buf;
@@ -347,7 +419,7 @@ static int read_batch(struct worker *w, struct sock *k)
 	}
 	for (int q = 0; q < 2; q++)
 		if (nq[q])
-			flush(w, o, q, nq[q], &c);
+			flush(w, &last[q], q, nq[q], &c);
 	count(r, &c);
 	return got;
 }
@@ -356,7 +428,6 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 {
 	struct worker *w = e->s->w;
 	struct relay *r = w->r;
-	struct endpoint *o = &e->s->ep[e->idx ^ 1];
 	struct batch_counts c;
 	memset(&c, 0, sizeof(c));
 	if (len > r->max_packet) {
@@ -366,11 +437,12 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 	} else if (len && p[0] >= 128 && p[0] <= 191) {
 		/* RFC 7983: RTP/RTCP. libnice's buffer is read-only; unprotect in our own. */
 		memcpy(w->ice_buf, p, len);
-		const struct sockaddr_storage *dst = NULL;
+		struct route rt = {0};
 		int q = process(e, false, w->ice_buf, &len, w->buf_size, NULL,
-				g_get_monotonic_time(), &c, &dst);
+				g_get_monotonic_time(), &c, &rt);
+		const struct sockaddr_storage *dst = rt.dst;
 		if (q == Q_ICE) {
-			send_ice(o, w->ice_buf, len, &c);
+			send_ice(&rt, w->ice_buf, len, &c);
 		} else if (q >= 0) {
 			w->tx_iov[q][0].iov_base = w->ice_buf;
 			w->tx_iov[q][0].iov_len = len;
@@ -379,7 +451,7 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 			w->tx[q][0].msg_hdr.msg_iovlen = 1;
 			w->tx[q][0].msg_hdr.msg_name = (void *)dst;
 			w->tx[q][0].msg_hdr.msg_namelen = addr_len(dst);
-			flush(w, o, q, 1, &c);
+			flush(w, &rt, q, 1, &c);
 		}
 	} else {
 		drop(e, &c, DROP_MALFORMED); /* STUN never gets here (libnice), nor ZRTP/TURN */
@@ -498,6 +570,8 @@ void relay_worker_detach(struct relay_session *s)
 	}
 	for (int i = 0; i < 2; i++)
 		relay_endpoint_clear(s->relay, &s->ep[i]);
+	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++)
+		relay_endpoint_clear(s->relay, &s->xep[k]);
 	metric_add(s->relay->m_sessions, -1);
 	g_atomic_int_dec_and_test(&s->w->load);
 	g_hash_table_remove(s->w->sessions, s); /* drops the worker's reference */
