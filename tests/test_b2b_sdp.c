@@ -41,6 +41,7 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 	switch (p) {
 	case B2B_PROFILE_WEBRTC:
 		l.rtp_port = 40000;
+		l.video_rtp_port = 40000; /* bundled */
 		l.rtcp_mux = true;
 		l.ice_ufrag = "gR9e";
 		l.ice_pwd = "w2Zk7LqPx4MvT8sNc3HbYf6D";
@@ -64,6 +65,8 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 	case B2B_PROFILE_RTP:
 		l.rtp_port = 40002;
 		l.rtcp_port = 40003;
+		l.video_rtp_port = 40004;
+		l.video_rtcp_port = 40005;
 		break;
 	}
 	return l;
@@ -704,7 +707,30 @@ static void test_helpers(void)
 	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, true), B2B_PROFILE_SDES);
 }
 
+/* What BUNDLE demultiplexing needs from a browser's video m-section; the video index. */
+static void test_remote_bundle(void)
+{
+	gsize n;
+	char *text = read_file("offer-chrome-to-rtp", "in.sdp", &n);
+	struct sdp_session *s = parse_new(text, n);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	TAP_CHECK(s != NULL);
+	TAP_CHECK_INT(b2b_sdp_video_index(s), 1);
+	TAP_CHECK_INT(b2b_sdp_remote_at(s, 1, r, NULL), 0);
+	TAP_CHECK_INT(r->mid_ext, 4);
+	TAP_CHECK_STR(r->mid, "1");
+	TAP_CHECK_INT(r->n_ssrc, 2); /* the FID pair, each once */
+	TAP_CHECK(r->ssrc[0] == 1170396012u && r->ssrc[1] == 3392657811u);
+	s->media[1].port = 0; /* a rejected video is not relayed */
+	TAP_CHECK_INT(b2b_sdp_video_index(s), -1);
+	TAP_CHECK_INT(b2b_sdp_video_index(NULL), -1);
+	g_free(r);
+	g_free(s);
+	g_free(text);
+}
+
 static const struct tap_case unit_cases[] = {
+	{"remote: MID extension id, SSRCs, video index (BUNDLE)", test_remote_bundle, 0},
 	{"remote: IPv4, static PTs, RFC 3605 default RTCP port", test_remote_ipv4, 0},
 	{"remote: IPv6, a=rtcp, telephone-event at the codec clock", test_remote_ipv6_rtcp, 0},
 	{"remote: c=0.0.0.0 hold forms, ICE trickle is not hold", test_remote_hold_forms, 0},
