@@ -157,8 +157,8 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 		if (relay_rtcp_filter(buf, *len, len, &bad))
 			return DROP_MALFORMED;
 		c->drop[DROP_MALFORMED] += bad; /* sub-packets only: the rest goes on */
-	} else if (!pt_allowed(e, rtp->pt)) {
-		return DROP_PT;
+	} else if (e != relay_bundled(e->s) && !pt_allowed(e, rtp->pt)) {
+		return DROP_PT; /* a bundled endpoint checks PTs per stream (demux) */
 	}
 	return DROP_N;
 }
