@@ -1256,10 +1256,13 @@ static bool browser_to(struct call *c, const uint8_t *pk, size_t len, int fd, in
 	return got == (ssize_t)len && memcmp(q, pk, len) == 0;
 }
 
-/* fd sends pk to port; true when the browser gets exactly it (unprotected). */
-static bool to_browser(struct call *c, int fd, uint16_t port, const uint8_t *pk, size_t len)
+/* fd sends pk to port; true when the browser gets exactly want (unprotected). */
+static bool to_browser_as(struct call *c, int fd, uint16_t port, const uint8_t *pk, size_t len,
+			  const uint8_t *want, size_t want_len)
 {
 	send_to(fd, port, pk, len);
+	pk = want;
+	len = want_len;
 	gint64 end = g_get_monotonic_time() + G_USEC_PER_SEC;
 	while (g_get_monotonic_time() < end) {
 		bool ok = false;
@@ -1275,6 +1278,21 @@ static bool to_browser(struct call *c, int fd, uint16_t port, const uint8_t *pk,
 		g_usleep(1000);
 	}
 	return false;
+}
+
+static bool to_browser(struct call *c, int fd, uint16_t port, const uint8_t *pk, size_t len)
+{
+	return to_browser_as(c, fd, port, pk, len, pk, len);
+}
+
+/* RTP from a stream's own endpoint reaches the browser with that stream's MID added. */
+static bool to_browser_mid(struct call *c, int fd, uint16_t port, uint8_t pt, uint16_t seq,
+			   uint32_t ssrc, const char *mid, size_t payload)
+{
+	uint8_t pk[400], want[400];
+	size_t n = make_rtp_mid(pk, pt, seq, ssrc, NULL, payload);
+	size_t wn = make_rtp_mid(want, pt, seq, ssrc, mid, payload);
+	return to_browser_as(c, fd, port, pk, n, want, wn);
 }
 
 static void demux_set(struct relay_demux *d, const char *mid, uint8_t pt, uint32_t ssrc)
@@ -1340,13 +1358,15 @@ static void t_bundle_demux(void)
 	TAP_CHECK(!browser_to(&c, pk, n, c.b, 100));
 	TAP_CHECK(recv_in(v1, pk, sizeof(pk), 50) < 0 && recv_in(v2, pk, sizeof(pk), 1) < 0);
 
-	/* back: each stream's endpoint reaches the browser over the one transport */
-	n = make_rtp_mid(pk, 96, 10, 0x9999, NULL, 300 - 16);
-	TAP_CHECK(to_browser(&c, v1, xl[0].rtp_port, pk, n));
-	n = make_rtp_mid(pk, 100, 10, 0x6666, NULL, 100);
-	TAP_CHECK(to_browser(&c, v2, xl[1].rtp_port, pk, n));
-	n = make_rtp_mid(pk, 111, 10, 0x4444, NULL, 100);
-	TAP_CHECK(to_browser(&c, c.b, c.loc[1].rtp_port, pk, n));
+	/* back: each stream's endpoint reaches the browser over the one transport, its MID
+	 * added (RFC 8843 §9.1), an extension the phone sent replaced */
+	TAP_CHECK(to_browser_mid(&c, v1, xl[0].rtp_port, 96, 10, 0x9999, "1", 300 - 16));
+	TAP_CHECK(to_browser_mid(&c, v2, xl[1].rtp_port, 100, 10, 0x6666, "2", 100));
+	TAP_CHECK(to_browser_mid(&c, c.b, c.loc[1].rtp_port, 111, 10, 0x4444, "0", 100));
+	uint8_t want[400];
+	n = make_rtp_mid(pk, 96, 11, 0x9999, "zz", 50); /* the phone's own extension */
+	size_t wn = make_rtp_mid(want, 96, 11, 0x9999, "1", 50);
+	TAP_CHECK(to_browser_as(&c, v1, xl[0].rtp_port, pk, n, want, wn));
 	/* RTCP on stream 2's own RTCP port reaches the browser too */
 	static const uint8_t rr2[] = {0x81, 201, 0, 7, 0, 0, 0x66, 0x66, 0, 0, 0x55, 0x55,
 				      0,    0,   0, 0, 0, 0, 0,    1,    0, 0, 0,    0,
@@ -1372,8 +1392,8 @@ static void t_bundle_demux(void)
 	TAP_CHECK_INT(ss.stream[1][0].rtcp_in, 1);
 	TAP_CHECK_INT(ss.stream[2][0].packets_in, 3);
 	TAP_CHECK_INT(ss.stream[2][0].rtcp_in, 2);
-	TAP_CHECK_INT(ss.stream[1][1].packets_in, 1);
-	TAP_CHECK_INT(ss.stream[1][1].packets_out, 1);
+	TAP_CHECK_INT(ss.stream[1][1].packets_in, 2);
+	TAP_CHECK_INT(ss.stream[1][1].packets_out, 2);
 	TAP_CHECK_INT(ss.stream[2][1].packets_in, 2); /* RTP and RTCP */
 	TAP_CHECK_INT(ss.stream[2][1].rtcp_in, 1);
 	TAP_CHECK_INT(ss.stream[0][1].packets_in, 1);
