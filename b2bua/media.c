@@ -384,15 +384,16 @@ static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 
 /* ---- video: the relay's stream 1 ---- */
 
-/* Video is relayed between exactly one WebRTC leg (bundled) and one SIP leg. */
-static bool video_possible(const struct call_media *m)
-{
-	return m->webrtc[0] != m->webrtc[1];
-}
-
 static int browser_side(const struct call_media *m)
 {
 	return m->webrtc[0] ? 0 : 1;
+}
+
+/* Video is relayed between exactly one WebSocket leg speaking WebRTC (its ICE endpoint
+ * carries the BUNDLE) and one SIP leg. */
+static bool video_possible(const struct call_media *m)
+{
+	return m->webrtc[0] != m->webrtc[1] && m->prof[browser_side(m)] == B2B_PROFILE_WEBRTC;
 }
 
 static void demux_from(struct relay_demux *d, const struct b2b_media_remote *r)

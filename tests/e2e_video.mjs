@@ -9,6 +9,7 @@
 //   - (a) the browser calls the SIP peer: audio and video both ways
 //   - (b) the SIP peer calls the browser: audio and video both ways
 //   - (c) renegotiation: an audio call gets video added by a browser re-offer, and loses it
+//   - (d) renegotiation: the phone adds video to an audio call by re-INVITE, and removes it
 //   - after each call: no call, relay session or port left (gorgee /metrics)
 // Runs inside a loopback-only network namespace (e2e_netns.sh), so fixed ports are safe.
 // usage: node e2e_video.mjs path/to/gorgee [artifact-dir]      Prints TAP.
@@ -218,11 +219,22 @@ class Phone {
     assert(code === 200, `INVITE answered ${code}`);
     return bodyOf(ok);
   }
-  sendInDialog(method, cseq) {
+  sendInDialog(method, cseq, sdp = '') {
     const branch = `z9hG4bK${crypto.randomBytes(6).toString('hex')}`;
+    const ct = sdp ? ['Content-Type: application/sdp', `Contact: <sip:phone@127.0.0.1:${PSIP}>`] : [];
     this.send([`${method} ${this.dlg.target} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${PSIP};branch=${branch}`, 'Max-Forwards: 70',
       `From: ${this.dlg.from}`, `To: ${this.dlg.to}`, `Call-ID: ${this.dlg.callId}`, `CSeq: ${cseq} ${method}`,
-      'Content-Length: 0', '', ''].join('\r\n'));
+      ...ct, `Content-Length: ${Buffer.byteLength(sdp)}`, '', sdp].join('\r\n'));
+  }
+  // A re-INVITE in the dialog this phone started; resolves with the answer once ACKed.
+  async reinvite(sdp) {
+    const cseq = ++this.dlg.cseq;
+    this.sendInDialog('INVITE', cseq, sdp);
+    const ok = await this.until(() => this.msgs.find((m) => m.startsWith('SIP/2.0 ') && hdr(m, 'call-id|i') === this.dlg.callId &&
+      hdr(m, 'cseq') === `${cseq} INVITE` && Number(m.slice(8, 11)) >= 200), 're-INVITE answer', 15000);
+    this.sendInDialog('ACK', cseq);
+    assert(ok.startsWith('SIP/2.0 200'), `re-INVITE answered ${ok.slice(0, 20)}`);
+    return bodyOf(ok);
   }
   async bye() {
     this.sendInDialog('BYE', ++this.dlg.cseq);
@@ -371,6 +383,49 @@ test('(c) renegotiation: video added to an audio call by a browser re-offer, the
   const g = await gorgeeStats();
   assert(!g.video, `one stream left: ${JSON.stringify(g)}`);
   await hangupAndIdle('(c)');
+});
+
+// The phone's own video (it sends, the browser only receives): RTP with PT pt to port.
+function phoneSendsVideo(port, pt, n) {
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(12 + 200, i & 0xff);
+    b[0] = 0x80; b[1] = pt; b.writeUInt16BE(i, 2); b.writeUInt32BE(i * 3000, 4); b.writeUInt32BE(0x11223344, 8);
+    rv.rtp.send(b, port, '127.0.0.1');
+  }
+}
+
+test('(d) renegotiation: the SIP phone adds video to an audio call by re-INVITE, then removes it', async () => {
+  ra.reset(); rv.reset();
+  const audioOnly = OFFER_AV.split('m=video')[0];
+  await page.evaluate(() => { window.incoming = null; });
+  const answered = phone.invite(`sip:${USER}@127.0.0.1:${GSIP}`, audioOnly);
+  await page.waitForFunction(() => window.incoming && window.incoming.state === 'ringing', null, { timeout: 10000 });
+  await page.evaluate(async () => { window.cur = window.incoming; await window.cur.answer({ video: false }); });
+  assert(sdpMedia(await answered).length === 1, 'audio only at first');
+  let st0;
+  for (let i = 0; i < 100 && !(st0?.in_audio?.packets >= 20); i++) { await sleep(100); st0 = await pageStats(); }
+  assert(st0?.in_audio?.packets >= 20, `audio flows before the re-INVITE: ${JSON.stringify(st0)}`);
+  const ans = sdpMedia(await phone.reinvite(OFFER_AV.replace('o=- 42 1', 'o=- 42 2')));
+  assert(ans.length === 2 && ans[1].type === 'video' && ans[1].port > 0, `the re-INVITE's answer has video: ${JSON.stringify(ans)}`);
+  await page.waitForFunction(() => window.cur.pc.getTransceivers().some((t) => t.receiver.track.kind === 'video' && t.currentDirection), null, { timeout: 5000 });
+  phoneSendsVideo(ans[1].port, 100, 100); // a burst on loopback: a few may be lost
+  let st;
+  for (let i = 0; i < 50 && !(st?.in_video?.packets >= 90); i++) { await sleep(100); st = await pageStats(); }
+  const g = await gorgeeStats();
+  const drops = (await (await fetch(`http://127.0.0.1:${HTTP}/metrics`)).text()).split('\n')
+    .filter((l) => /^gorgee_relay_drops_total/.test(l) && !/ 0$/.test(l)).join(', ');
+  assert(st?.in_video?.packets >= 90, `the browser got the phone's video: ${JSON.stringify(st)}; gorgee ${JSON.stringify(g.video)}; ${drops}`);
+  // the phone called: it is leg a
+  assert(g.video?.a?.received_packets >= 90 && g.video.a.sent_packets >= 90, `gorgee counted it: ${JSON.stringify(g.video)}`);
+  console.log(`# (d) after the re-INVITE: the browser got ${st.in_video.packets} of the phone's 100 video packets; ` +
+    `gorgee video a (phone) ${g.video.a.received_packets} in / ${g.video.a.sent_packets} out`);
+  const off = sdpMedia(await phone.reinvite(OFFER_AV.replace('o=- 42 1', 'o=- 42 3').replace(`m=video ${RTP_V}`, 'm=video 0')));
+  assert(off.length === 2 && off[1].port === 0, `video rejected in the answer: ${JSON.stringify(off)}`);
+  await sleep(300);
+  const g2 = await gorgeeStats();
+  assert(!g2.video, `one stream left: ${JSON.stringify(g2)}`);
+  await phone.bye();
+  await assertIdle('(d)');
 });
 
 // ---------- run ----------
