@@ -365,8 +365,11 @@ void relay_session_end_of_candidates(struct relay_session *s, unsigned idx);
  * compound goes whole to the stream one of its SSRCs names: a report block or feedback
  * target that is the SSRC the stream's other side sends with, else the sender's SSRC as
  * known from its RTP; else stream 0. Packets from a stream's own endpoint leave on the
- * bundled transport (SRTP with the DTLS keys). Nothing is learned before a packet is
- * authenticated.
+ * bundled transport (SRTP with the DTLS keys), RTP with the stream's MID header extension
+ * in place of any extension it had (RFC 8843 §9.1: a browser that negotiated MID in every
+ * m-section does not demultiplex by PT, and SIP peers signal no SSRC). Nothing is learned
+ * before a packet is authenticated. The bundled endpoint's own pt_allow is not used: each
+ * stream's demux PTs are its allowlist (BI-35).
  */
 #define RELAY_MAX_STREAMS 4
 #define RELAY_MAX_SSRC    8
