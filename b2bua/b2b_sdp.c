@@ -28,6 +28,7 @@ struct build {
 	bool ip6;
 	struct sdp_fingerprint fp; /* local->fingerprint, split */
 	char key_b64[72];          /* local SDES key: wiped on free */
+	char vkey_b64[72];         /* the video's (local->video_crypto_key or the same) */
 	char *err;
 };
 
@@ -62,6 +63,7 @@ static void build_free(struct build *b)
 	memset(b->vrem, 0, sizeof(*b->vrem));
 	memset(b->vans, 0, sizeof(*b->vans));
 	memset(b->key_b64, 0, sizeof(b->key_b64));
+	memset(b->vkey_b64, 0, sizeof(b->vkey_b64));
 	g_free(b->s);
 	g_free(b->cands);
 	if (b->cand_text)
@@ -229,6 +231,8 @@ static int local_check(struct build *b)
 		if (!su || !l->crypto_key || l->crypto_key_len != su->key_len)
 			return EINVAL;
 		b64_encode(l->crypto_key, l->crypto_key_len, b->key_b64);
+		b64_encode(l->video_crypto_key ? l->video_crypto_key : l->crypto_key,
+			   l->crypto_key_len, b->vkey_b64);
 	}
 	return candidates_parse(b);
 }
@@ -341,7 +345,8 @@ static void put_transport(struct build *b, struct sdp_media *m, bool ice, bool m
 			.tag = crypto_tag ? crypto_tag : 1,
 			.suite_name = (struct slice){su->name, strlen(su->name)},
 			.suite = su->suite,
-			.key = (struct slice){b->key_b64, strlen(b->key_b64)},
+			.key = video ? (struct slice){b->vkey_b64, strlen(b->vkey_b64)}
+				     : (struct slice){b->key_b64, strlen(b->key_b64)},
 		};
 		m->n_crypto = 1;
 	}

@@ -24,6 +24,7 @@ struct call_media {
 	/* SDES: our outbound key toward each leg (never logged, cleansed on free) */
 	enum sdp_crypto_suite suite_out[2];
 	uint8_t key_out[2][46];
+	uint8_t vkey_out[2][46];             /* the video's own, same suite and length */
 	size_t key_out_len[2];
 	uint32_t tag_out[2];
 	char *last_sent[2];                  /* the SDP we last sent to each leg (hold re-offers) */
@@ -83,6 +84,7 @@ void call_media_free(struct call_media *m)
 	if (m->closed_timer)
 		g_source_remove(m->closed_timer);
 	OPENSSL_cleanse(m->key_out, sizeof(m->key_out));
+	OPENSSL_cleanse(m->vkey_out, sizeof(m->vkey_out));
 	OPENSSL_cleanse(m->vkey_in, sizeof(m->vkey_in));
 	for (int i = 0; i < 2; i++)
 		g_ptr_array_free(m->cand[i], TRUE);
@@ -131,7 +133,8 @@ static void make_key(struct call_media *m, int side, enum sdp_crypto_suite suite
 	m->suite_out[side] = suite;
 	m->tag_out[side] = tag;
 	m->key_out_len[side] = bs ? bs->key_len : 30;
-	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
+	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side] ||
+	    getrandom(m->vkey_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
 		g_error("getrandom failed"); /* the kernel's CSPRNG does not fail for 46 bytes */
 }
 
@@ -371,6 +374,7 @@ static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 		l->crypto_suite = m->suite_out[side];
 		l->crypto_key = m->key_out[side];
 		l->crypto_key_len = m->key_out_len[side];
+		l->video_crypto_key = m->vkey_out[side];
 	}
 	if (m->video) {
 		bool bundled = m->prof[side] == B2B_PROFILE_WEBRTC;
@@ -495,7 +499,7 @@ static int streams_sync(struct call_media *m, const char **why)
 	st.ep[0] = m->vep;
 	if (m->video && m->vep.srtp != RELAY_SRTP_NONE) {
 		kin = secret_new((const char *)m->vkey_in, m->vkey_in_len);
-		kout = secret_new((const char *)m->key_out[sside], m->key_out_len[sside]);
+		kout = secret_new((const char *)m->vkey_out[sside], m->key_out_len[sside]);
 		st.ep[0].key_in = kin;
 		st.ep[0].key_out = kout;
 	}

@@ -26,6 +26,11 @@ static const char *const webrtc_cands[] = {
 static const uint8_t sdes_key[46] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
 				     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
 				     33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46};
+/* The video's own SDES key. */
+static const uint8_t sdes_video_key[46] = {
+	101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116,
+	117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132,
+	133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146};
 #define LOCAL_FP                                                                              \
 	"sha-256 6F:1A:2B:3C:4D:5E:6F:70:81:92:A3:B4:C5:D6:E7:F8:09:1A:2B:3C:4D:5E:6F:70:81:92:A3:" \
 	"B4:C5:D6:E7:F8"
@@ -61,6 +66,7 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 		l.crypto_suite = SDP_SUITE_AES_CM_128_HMAC_SHA1_80;
 		l.crypto_key = sdes_key;
 		l.crypto_key_len = 30;
+		l.video_crypto_key = sdes_video_key;
 		/* fall through */
 	case B2B_PROFILE_RTP:
 		l.rtp_port = 40002;
