@@ -1346,6 +1346,16 @@ static void t_bundle_demux(void)
 	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
 	n = make_rtp_mid(pk, 96, 2, 0x111, NULL, 200);
 	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
+	/* the two-byte form (RFC 8285 §4.3, profile 0x100X) names a stream too */
+	static const uint8_t two[] = {0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x22, 0x22,
+				      0x10, 0x00, 0, 1, MID_EXT, 1, '1', 0, 0xAA, 0xBB};
+	TAP_CHECK(browser_to(&c, two, sizeof(two), v1, 1000));
+	/* ... and it is read: mid "1" with stream 2's PT is dropped, not routed by PT */
+	uint8_t two2[sizeof(two)];
+	memcpy(two2, two, sizeof(two));
+	two2[1] = 100;
+	two2[11] = 0x33;
+	TAP_CHECK(!browser_to(&c, two2, sizeof(two2), v2, 100));
 	/* by signalled SSRC, then by PT for an SSRC nobody named */
 	n = make_rtp_mid(pk, 100, 1, 0x5555, NULL, 120);
 	TAP_CHECK(browser_to(&c, pk, n, v2, 1000));
@@ -1387,8 +1397,8 @@ static void t_bundle_demux(void)
 	struct relay_session_stats ss = stats(&f, c.s);
 	TAP_CHECK_INT(ss.n_streams, 3);
 	TAP_CHECK_INT(ss.stream[0][0].packets_in, 1);
-	TAP_CHECK_INT(ss.stream[1][0].packets_in, 4);
-	TAP_CHECK_INT(ss.stream[1][0].packets_out, 4);
+	TAP_CHECK_INT(ss.stream[1][0].packets_in, 5);
+	TAP_CHECK_INT(ss.stream[1][0].packets_out, 5);
 	TAP_CHECK_INT(ss.stream[1][0].rtcp_in, 1);
 	TAP_CHECK_INT(ss.stream[2][0].packets_in, 3);
 	TAP_CHECK_INT(ss.stream[2][0].rtcp_in, 2);
@@ -1397,9 +1407,9 @@ static void t_bundle_demux(void)
 	TAP_CHECK_INT(ss.stream[2][1].packets_in, 2); /* RTP and RTCP */
 	TAP_CHECK_INT(ss.stream[2][1].rtcp_in, 1);
 	TAP_CHECK_INT(ss.stream[0][1].packets_in, 1);
-	TAP_CHECK_INT(ss.ep[0].packets_in, 8);
-	TAP_CHECK_INT(ss.ep[0].dropped, 2);
-	TAP_CHECK_INT(ss.stream[1][0].dropped, 1); /* the wrong PT under mid "1" */
+	TAP_CHECK_INT(ss.ep[0].packets_in, 9);
+	TAP_CHECK_INT(ss.ep[0].dropped, 3);
+	TAP_CHECK_INT(ss.stream[1][0].dropped, 2); /* the wrong PTs under mid "1" */
 
 	/* renegotiation: stream 2 goes (its ports return), stream 1 stays where it was */
 	unsigned held = relay_ports_in_use(relay_get_ports(f.r));
