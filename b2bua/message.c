@@ -22,6 +22,8 @@ struct msg_out {
 	char call_id[32], tag[17];
 	uint32_t cseq;
 	struct sip_src dst;
+	struct sip_src *targets; /* RFC 3263 order; cur is the one in use */
+	size_t ntargets, cur;
 	struct sip_resolve_req *resolving;
 	struct sip_ctrans *ct;
 };
@@ -42,6 +44,7 @@ static void msg_free(struct msg_out *m)
 	g_free(m->body);
 	g_free(m->auth_user);
 	secret_free(m->auth_pw);
+	g_free(m->targets);
 	g_free(m);
 }
 
@@ -54,6 +57,20 @@ static void status_event(struct ws_session *s, json_t *req_id, int code, const c
 }
 
 static void send_message(struct msg_out *m, const char *authorization);
+static bool try_targets(struct msg_out *m);
+
+/* RFC 3263 §4.3: no answer (408), a transport error (503 without a message) or a 503
+ * without Retry-After: the next address, if there is one. */
+static bool next_target(struct msg_out *m, const struct sip_msg *r, int status)
+{
+	if (m->cur + 1 >= m->ntargets || (status != 408 && status != 503) ||
+	    (r && (status != 503 || sip_msg_hdr_find(r, "Retry-After"))))
+		return false;
+	LOGI(log_module, NULL, "MESSAGE: %d from %s:%u, trying the next address of %s", status,
+	     m->dst.ip, m->dst.port, m->hop);
+	m->cur++;
+	return try_targets(m);
+}
 
 static void on_response(struct sip_ctrans *ct, const struct sip_msg *r, int status, void *arg)
 {
@@ -76,6 +93,8 @@ static void on_response(struct sip_ctrans *ct, const struct sip_msg *r, int stat
 		}
 		g_string_free(line, TRUE);
 	}
+	if (next_target(m, r, status))
+		return;
 	char reason[128] = "";
 	if (r)
 		g_snprintf(reason, sizeof(reason), SLICE_FMT, (int)MIN(r->reason.len, 127), r->reason.p);
@@ -101,17 +120,30 @@ static void send_message(struct msg_out *m, const char *authorization)
 	}
 }
 
+/* Sends to the first target from cur on that can be connected to; false when none is left. */
+static bool try_targets(struct msg_out *m)
+{
+	for (; m->cur < m->ntargets; m->cur++) {
+		m->dst = m->targets[m->cur];
+		if (sip_transport_connect_uri(sip_stack_transport(m->b->cfg.stack), &m->dst,
+		                              m->hop) == 0) {
+			send_message(m, NULL);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void on_resolved(int err, const struct sip_target *t, size_t n, void *arg)
 {
 	struct msg_out *m = arg;
 	m->resolving = NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (sip_target_to_src(&t[i], &m->dst) == 0 &&
-		    sip_transport_connect_uri(sip_stack_transport(m->b->cfg.stack), &m->dst, m->hop) == 0) {
-			send_message(m, NULL);
-			return;
-		}
-	}
+	m->targets = g_new0(struct sip_src, MAX(n, 1));
+	for (size_t i = 0; i < n; i++)
+		if (sip_target_to_src(&t[i], &m->targets[m->ntargets]) == 0)
+			m->ntargets++;
+	if (try_targets(m))
+		return;
 	status_event(m->session, m->req_id, err == ENOENT ? 404 : 503, "cannot resolve the destination");
 	msg_free(m);
 }

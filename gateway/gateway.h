@@ -83,7 +83,15 @@ struct gw_config {
 		char *public_address;
 		int64_t port_min, port_max;
 		int64_t rtp_timeout;
+		char *ice_addresses;
+		bool ice_tcp;
 		char *stun_server;
+		char *turn_server;
+		int turn_transport;
+		char *turn_username;
+		struct secret *turn_password, *turn_secret;
+		int64_t turn_ttl;
+		bool ice_relay_only;
 		char *dtls_cert, *dtls_key;
 	} media;
 	struct {

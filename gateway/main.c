@@ -595,6 +595,18 @@ static int media_start(struct gw *gw)
 		LOGE(log_module, NULL, "media.port_min must be below media.port_max");
 		return 1;
 	}
+	size_t turn_keyed = 0;
+	secret_reveal(c->media.turn_secret, &turn_keyed);
+	if (c->media.ice_relay_only && !*c->media.turn_server) {
+		LOGE(log_module, NULL, "media.ice_relay_only needs media.turn_server");
+		return 1;
+	}
+	if (*c->media.turn_server && !*c->media.turn_username == !turn_keyed) {
+		LOGE(log_module, NULL,
+		     "media.turn_server needs either turn_username (with turn_password) or "
+		     "turn_secret");
+		return 1;
+	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	struct relay_config rc = {
 		.workers = c->media.workers ? (unsigned)c->media.workers
@@ -607,17 +619,44 @@ static int media_start(struct gw *gw)
 	char local[64];
 	media_local_address(c, local, sizeof(local));
 	const char *ice[2] = {local, NULL};
-	rc.ice_addresses = ice;
+	char **listed = g_strsplit(c->media.ice_addresses, ",", -1);
+	guint n_listed = 0;
+	for (char **a = listed; *a; a++) {
+		g_strstrip(*a);
+		if (**a)
+			listed[n_listed++] = *a;
+		else
+			g_free(*a);
+	}
+	listed[n_listed] = NULL;
+	rc.ice_addresses = n_listed ? (const char *const *)listed : ice;
 	g_strlcpy(gw->media_addr, *c->media.public_address ? c->media.public_address : local,
 		  sizeof(gw->media_addr));
 	rc.public_addr = *c->media.public_address ? c->media.public_address : NULL;
 	rc.stun_server = *c->media.stun_server ? c->media.stun_server : NULL;
+	if (*c->media.turn_server) {
+		size_t klen = 0, plen = 0;
+		const char *key = secret_reveal(c->media.turn_secret, &klen);
+		const char *pass = secret_reveal(c->media.turn_password, &plen);
+		rc.turn_server = c->media.turn_server;
+		rc.turn_transport = (enum relay_turn_transport)c->media.turn_transport;
+		rc.turn_username = *c->media.turn_username ? c->media.turn_username : NULL;
+		rc.turn_password = plen ? pass : NULL;
+		rc.turn_secret = klen ? (const uint8_t *)key : NULL;
+		rc.turn_secret_len = klen;
+		rc.turn_ttl_secs = (unsigned)c->media.turn_ttl;
+	}
+	rc.ice_relay_only = c->media.ice_relay_only;
+	rc.ice_tcp = c->media.ice_tcp;
 	rc.cert_file = *c->media.dtls_cert ? c->media.dtls_cert : NULL;
 	rc.key_file = *c->media.dtls_key ? c->media.dtls_key : NULL;
 	int err = relay_new(&rc, &gw->relay);
+	g_strfreev(listed);
 	if (err) {
-		LOGE(log_module, NULL, "cannot start the media relay on %s: %s", c->media.address,
-		     g_strerror(err));
+		LOGE(log_module, NULL,
+		     "cannot start the media relay on %s: %s (check media.ice_addresses, "
+		     "media.stun_server and media.turn_server: numeric addresses)",
+		     c->media.address, g_strerror(err));
 		return 1;
 	}
 	LOGN(log_module, NULL, "media relay: %u workers, ports %u-%u on %s, SDP address %s",

@@ -10,6 +10,7 @@ static const char *const log_levels[] = {"error", "warn", "notice", "info", "deb
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const store_backends[] = {"sqlite", "redis", NULL};
 static const char *const srtp_modes[] = {"off", "sdes", NULL};
+static const char *const turn_transports[] = {"udp", "tcp", "tls", NULL};
 static const char *const digest_orders[] = {"sha-256,md5", "md5,sha-256", "sha-256", "md5", NULL};
 
 static const struct opt_def defs[] = {
@@ -185,9 +186,40 @@ static const struct opt_def defs[] = {
 	 "Highest UDP port of the media relay"},
 	{"media", "rtp_timeout", OPT_INT, OFF(media.rtp_timeout), "60", 0, 86400, NULL, false, "s",
 	 "A call with no media in either direction for this long is ended (0 = never)"},
+	{"media", "ice_addresses", OPT_STRING, OFF(media.ice_addresses), "", 0, 0, NULL, false,
+	 NULL,
+	 "Local addresses ICE host candidates are gathered on toward browsers, comma-separated IP "
+	 "literals (IPv4 and IPv6; the interface allowlist: nothing else is offered); empty = the "
+	 "media address (media.address, or the host's first non-loopback IPv4 address for a "
+	 "wildcard)"},
+	{"media", "ice_tcp", OPT_BOOL, OFF(media.ice_tcp), "false", 0, 0, NULL, false, NULL,
+	 "ICE-TCP (RFC 6544) toward browsers: a passive TCP host candidate on each endpoint's media "
+	 "port beside the UDP ones, for browsers whose UDP is blocked (TCP port range = "
+	 "media.port_min..port_max)"},
 	{"media", "stun_server", OPT_STRING, OFF(media.stun_server), "", 0, 0, NULL, false, NULL,
 	 "STUN server (numeric ip:port) for server-reflexive ICE candidates toward browsers; empty "
 	 "= host candidates only (enough with a public media address)"},
+	{"media", "turn_server", OPT_STRING, OFF(media.turn_server), "", 0, 0, NULL, false, NULL,
+	 "TURN server (numeric ip:port) for relayed ICE candidates toward browsers (RFC 8656); "
+	 "empty = no TURN. Needs turn_username/turn_password or turn_secret"},
+	{"media", "turn_transport", OPT_ENUM, OFF(media.turn_transport), "udp", 0, 0,
+	 turn_transports, false, NULL,
+	 "Transport to the TURN server (tls does not verify the server's certificate: libnice "
+	 "does not)"},
+	{"media", "turn_username", OPT_STRING, OFF(media.turn_username), "", 0, 0, NULL, false,
+	 NULL, "TURN long-term credential username (at most 63 bytes)"},
+	{"media", "turn_password", OPT_SECRET, OFF(media.turn_password), "", 0, 0, NULL, false,
+	 NULL, "TURN long-term credential password (never logged)"},
+	{"media", "turn_secret", OPT_SECRET, OFF(media.turn_secret), "", 0, 0, NULL, false, NULL,
+	 "Key shared with the TURN server for time-limited credentials (coturn use-auth-secret): "
+	 "each ICE endpoint uses username \"<expiry>:gorgee\" and password "
+	 "base64(HMAC-SHA1(key, username)); instead of turn_username/turn_password"},
+	{"media", "turn_ttl", OPT_INT, OFF(media.turn_ttl), "86400", 60, 31536000, NULL, false, "s",
+	 "Lifetime of time-limited TURN credentials made from turn_secret"},
+	{"media", "ice_relay_only", OPT_BOOL, OFF(media.ice_relay_only), "false", 0, 0, NULL,
+	 false, NULL,
+	 "Offer and use only TURN-relayed candidates toward browsers (needs turn_server): the "
+	 "relay's own addresses are never sent"},
 	{"media", "dtls_cert", OPT_STRING, OFF(media.dtls_cert), "", 0, 0, NULL, false, NULL,
 	 "PEM certificate for DTLS-SRTP with browsers; empty = an ECDSA P-256 certificate made at "
 	 "start"},

@@ -146,6 +146,26 @@ struct relay_config {
 				  * with this address instead of the local one, same port; libnice
 				  * still binds the local address. NULL = report the local address */
 	const char *stun_server; /* "ip:port" (numeric) for server-reflexive candidates; NULL */
+	/* TURN (RFC 8656) relayed candidates, gathered by libnice on every ICE endpoint. */
+	const char *turn_server; /* "ip:port" (numeric); NULL = no TURN */
+	enum relay_turn_transport {
+		RELAY_TURN_UDP,
+		RELAY_TURN_TCP,
+		RELAY_TURN_TLS,
+	} turn_transport;
+	/* Long-term credentials (RFC 8489 §9.2): either a fixed username and password, or
+	 * turn_secret, a key shared with the server for time-limited credentials (the TURN REST
+	 * scheme coturn calls use-auth-secret: username "<expiry>:gorgee", password
+	 * base64(HMAC-SHA1(secret, username)), made for each endpoint, valid turn_ttl_secs).
+	 * Copied by relay_new; never logged. */
+	const char *turn_username, *turn_password;
+	const uint8_t *turn_secret;
+	size_t turn_secret_len;
+	unsigned turn_ttl_secs; /* 0 = 86400 */
+	bool ice_tcp;           /* ICE-TCP (RFC 6544): also a passive TCP host candidate on the
+				 * endpoint's port, and the browser's TCP candidates used */
+	bool ice_relay_only;    /* offer and use relayed candidates only (libnice force-relay):
+				 * the relay's own addresses never reach the browser */
 	const char *cert_file, *key_file; /* PEM DTLS certificate and key; NULL = an ECDSA
 					   * P-256 self-signed certificate made by relay_new */
 	unsigned dtls_timeout_secs; /* DTLS handshake deadline from ICE connected; 0 = 10 */

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <nice/agent.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ struct ice_ep {
 	bool have_creds;    /* remote credentials given to libnice */
 	bool eoc_pending;   /* end-of-candidates arrived before the credentials */
 	bool was_connected; /* for the reason of a failure: consent lost vs checks failed */
+	bool got_relayed;   /* a TURN candidate was gathered */
 	GSList *pending;    /* NiceCandidate *: remote candidates waiting for credentials */
 	GQueue early;       /* GBytes *: DTLS that arrived before ICE connected */
 	struct dtls *dtls;
@@ -81,28 +83,37 @@ static const char *type_name(NiceCandidateType t)
 }
 
 /* RFC 8839 §5.1 candidate-attribute value. A host candidate carries public_addr when set
- * (1:1 NAT): the NAT maps public_addr:port to our local address with the same port. */
+ * and of the same family (1:1 NAT): the NAT maps public_addr:port to our local address with
+ * the same port. */
 static char *cand_sdp(struct relay *r, const NiceCandidate *c)
 {
 	char ip[NICE_ADDRESS_STRING_LEN];
 	nice_address_to_string(&c->addr, ip);
-	const char *addr =
-	        c->type == NICE_CANDIDATE_TYPE_HOST && r->public_addr ? r->public_addr : ip;
+	bool v6 = nice_address_ip_version(&c->addr) == 6;
+	const char *addr = c->type == NICE_CANDIDATE_TYPE_HOST && r->public_addr &&
+	                                   (strchr(r->public_addr, ':') != NULL) == v6
+	                           ? r->public_addr
+	                           : ip;
 	GString *s = g_string_new(NULL);
-	g_string_printf(s, "candidate:%s 1 udp %u %s %u typ %s", c->foundation, c->priority, addr,
-	                nice_address_get_port(&c->addr), type_name(c->type));
+	bool tcp = c->transport == NICE_CANDIDATE_TRANSPORT_TCP_PASSIVE;
+	g_string_printf(s, "candidate:%s 1 %s %u %s %u typ %s", c->foundation, tcp ? "tcp" : "udp",
+	                c->priority, addr, nice_address_get_port(&c->addr), type_name(c->type));
 	if (c->type != NICE_CANDIDATE_TYPE_HOST) {
 		char base[NICE_ADDRESS_STRING_LEN];
 		nice_address_to_string(&c->base_addr, base);
 		g_string_append_printf(s, " raddr %s rport %u", base,
 		                       nice_address_get_port(&c->base_addr));
 	}
+	if (tcp) /* an extension: after raddr/rport (RFC 8839 §5.1) */
+		g_string_append(s, " tcptype passive");
 	return g_string_free(s, FALSE);
 }
 
 static void emit_candidate(struct ice_ep *ie, const NiceCandidate *c)
 {
-	if (c->component_id != 1 || c->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+	/* TCP: only passive candidates are useful to a browser (it connects, RFC 6544 §4.1) */
+	if (c->component_id != 1 || (c->transport != NICE_CANDIDATE_TRANSPORT_UDP &&
+	                             c->transport != NICE_CANDIDATE_TRANSPORT_TCP_PASSIVE))
 		return;
 	char *sdp = cand_sdp(ie->e->s->relay, c);
 	relay_session_emit(ie->e->s, ie->e->idx, RELAY_EV_CANDIDATE, sdp);
@@ -111,8 +122,11 @@ static void emit_candidate(struct ice_ep *ie, const NiceCandidate *c)
 
 static void on_new_candidate(NiceAgent *agent, NiceCandidate *c, gpointer data)
 {
+	struct ice_ep *ie = data;
 	(void)agent;
-	emit_candidate(data, c);
+	if (c->type == NICE_CANDIDATE_TYPE_RELAYED)
+		ie->got_relayed = true;
+	emit_candidate(ie, c);
 }
 
 static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
@@ -120,6 +134,14 @@ static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
 	struct ice_ep *ie = data;
 	(void)agent;
 	(void)stream;
+	struct relay *r = ie->e->s->relay;
+	if (r->turn_ip && !ie->got_relayed) {
+		struct log_ctx lc = log_ctx(ie->e);
+		LOGW("relay", &lc,
+		     "endpoint %u: no relayed candidate from TURN server %s:%u (unreachable, or "
+		     "credentials refused)",
+		     ie->e->idx, r->turn_ip, r->turn_port);
+	}
 	relay_session_emit(ie->e->s, ie->e->idx, RELAY_EV_GATHERING_DONE, NULL);
 }
 
@@ -309,6 +331,36 @@ static void set_remote_creds(struct ice_ep *ie)
 	}
 }
 
+/* TURN credentials for one endpoint: the fixed pair, or the time-limited pair made from the
+ * shared key (username "<expiry>:gorgee", password base64(HMAC-SHA1(key, username))). */
+static void set_turn(struct ice_ep *ie)
+{
+	struct relay *r = ie->e->s->relay;
+	char user[64];
+	char *pass;
+	if (r->turn_key) {
+		g_snprintf(user, sizeof(user), "%" G_GINT64_FORMAT ":gorgee",
+		           g_get_real_time() / G_USEC_PER_SEC + r->turn_ttl_secs);
+		uint8_t mac[EVP_MAX_MD_SIZE];
+		unsigned mac_len = 0;
+		HMAC(EVP_sha1(), r->turn_key, (int)r->turn_key_len, (const uint8_t *)user,
+		     strlen(user), mac, &mac_len);
+		pass = g_base64_encode(mac, mac_len);
+		OPENSSL_cleanse(mac, sizeof(mac));
+	} else {
+		g_strlcpy(user, r->turn_user, sizeof(user));
+		pass = g_strdup(r->turn_pass);
+	}
+	if (!nice_agent_set_relay_info(ie->agent, ie->stream, 1, r->turn_ip, r->turn_port, user,
+	                               pass, (NiceRelayType)r->turn_type)) {
+		struct log_ctx lc = log_ctx(ie->e);
+		LOGW("relay", &lc, "endpoint %u: TURN server %s:%u refused by libnice", ie->e->idx,
+		     r->turn_ip, r->turn_port);
+	}
+	OPENSSL_cleanse(pass, strlen(pass));
+	g_free(pass);
+}
+
 static void fail_now(struct ice_ep *ie, const char *why)
 {
 	set_state(ie, ICE_FAILED, why);
@@ -329,7 +381,8 @@ void relay_ice_start(struct endpoint *e)
 	                                        NICE_AGENT_OPTION_ICE_TRICKLE |
 	                                        NICE_AGENT_OPTION_CONSENT_FRESHNESS);
 	g_object_set(ie->agent, "controlling-mode", (gboolean)e->icec.controlling, "upnp", FALSE,
-	             "ice-tcp", FALSE, NULL);
+	             "ice-tcp", (gboolean)r->ice_tcp, "force-relay", (gboolean)r->ice_relay_only,
+	             NULL);
 	if (r->stun_ip)
 		g_object_set(ie->agent, "stun-server", r->stun_ip, "stun-server-port", r->stun_port,
 		             NULL);
@@ -340,6 +393,8 @@ void relay_ice_start(struct endpoint *e)
 			nice_agent_add_local_address(ie->agent, &na);
 	}
 	ie->stream = nice_agent_add_stream(ie->agent, 1);
+	if (r->turn_ip)
+		set_turn(ie);
 	/* the pool slot this endpoint holds: libnice binds exactly that port */
 	nice_agent_set_port_range(ie->agent, ie->stream, 1, e->port, e->port);
 	nice_agent_set_local_credentials(ie->agent, ie->stream, e->icec.local_ufrag,
@@ -356,21 +411,62 @@ void relay_ice_start(struct endpoint *e)
 		fail_now(ie, "no local address to gather on (port in use?)");
 }
 
-void relay_ice_stop(struct endpoint *e)
+static void on_recv_closing(NiceAgent *a, guint stream, guint comp, guint len, gchar *buf,
+			    gpointer data)
+{
+	(void)a, (void)stream, (void)comp, (void)len, (void)buf, (void)data; /* dropped */
+}
+
+struct closing {
+	struct worker *w;
+	guint stream;
+	uint16_t port; /* 0: the slot was not held */
+};
+
+static void on_agent_closed(GObject *agent, GAsyncResult *res, gpointer data)
+{
+	struct closing *c = data;
+	(void)res;
+	nice_agent_remove_stream(NICE_AGENT(agent), c->stream);
+	g_object_unref(agent); /* closes the socket on the port */
+	if (c->port)
+		relay_ports_release(c->w->r->ports, c->port);
+	c->w->closing--;
+	g_free(c);
+}
+
+bool relay_ice_stop(struct endpoint *e)
 {
 	struct ice_ep *ie = e->ice;
 	if (!ie)
-		return;
+		return false;
 	e->ice = NULL;
 	g_signal_handlers_disconnect_by_data(ie->agent, ie);
-	nice_agent_attach_recv(ie->agent, ie->stream, 1, e->s->w->ctx, NULL, NULL);
-	nice_agent_remove_stream(ie->agent, ie->stream); /* closes the stream's sockets */
-	g_object_unref(ie->agent);
+	bool later = ie->got_relayed;
+	/* libnice reads its sockets only while a receive callback is attached: the TURN
+	 * server's answers must still be read while the allocations are freed */
+	nice_agent_attach_recv(ie->agent, ie->stream, 1, e->s->w->ctx,
+	                       later ? on_recv_closing : NULL, NULL);
+	if (later) {
+		/* TURN allocations are freed first (a Refresh with lifetime 0), else they stay on
+		 * the server until they expire; the agent, its socket and then the port slot go
+		 * when that is done (or timed out), on this worker's context. */
+		struct closing *c = g_new0(struct closing, 1);
+		c->w = e->s->w;
+		c->stream = ie->stream;
+		c->port = e->port_held ? e->port : 0;
+		c->w->closing++;
+		nice_agent_close_async(ie->agent, on_agent_closed, c);
+	} else {
+		nice_agent_remove_stream(ie->agent, ie->stream); /* closes the stream's sockets */
+		g_object_unref(ie->agent);
+	}
 	relay_dtls_free(ie->dtls);
 	drop_srtp(e);
 	g_slist_free_full(ie->pending, (GDestroyNotify)nice_candidate_free);
 	g_queue_clear_full(&ie->early, (GDestroyNotify)g_bytes_unref);
 	g_free(ie);
+	return later;
 }
 
 static bool dtls_changed(const struct ice_conf *a, const struct ice_conf *b)
@@ -430,7 +526,13 @@ void relay_ice_add_candidate(struct endpoint *e, const struct ice_cand *c)
 	NiceCandidate *nc = nice_candidate_new(types[c->type]);
 	nc->stream_id = ie->stream;
 	nc->component_id = 1;
-	nc->transport = NICE_CANDIDATE_TRANSPORT_UDP;
+	static const NiceCandidateTransport transports[] = {
+	        [CAND_UDP] = NICE_CANDIDATE_TRANSPORT_UDP,
+	        [CAND_TCP_ACTIVE] = NICE_CANDIDATE_TRANSPORT_TCP_ACTIVE,
+	        [CAND_TCP_PASSIVE] = NICE_CANDIDATE_TRANSPORT_TCP_PASSIVE,
+	        [CAND_TCP_SO] = NICE_CANDIDATE_TRANSPORT_TCP_SO,
+	};
+	nc->transport = transports[c->transport];
 	nc->priority = c->priority;
 	g_strlcpy(nc->foundation, c->foundation, sizeof(nc->foundation));
 	nice_address_set_from_sockaddr(&nc->addr, (const struct sockaddr *)&c->addr);
@@ -465,146 +567,4 @@ int relay_ice_send(struct endpoint *e, const uint8_t *p, size_t len)
 	return nice_agent_send(ie->agent, ie->stream, 1, (guint)len, (const gchar *)p) == (gint)len
 	               ? 0
 	               : EIO;
-}
-
-/* ---- remote candidates (signaling thread) ---- */
-
-#define CAND_LINE_MAX 1024
-#define CAND_TOKENS   32
-
-static bool ice_chars(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-	if (n < min || n > max)
-		return false;
-	for (; *s; s++)
-		if (!g_ascii_isalnum(*s) && *s != '+' && *s != '/')
-			return false;
-	return true;
-}
-
-static bool parse_u32(const char *s, unsigned maxdigits, uint64_t max, uint32_t *out)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > maxdigits)
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!g_ascii_isdigit(s[i]))
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-/* 0, EBADMSG, or ENOENT: a well-formed address we do not use (a hostname, e.g. mDNS). */
-static int parse_addr(const char *ip, const char *port, struct sockaddr_storage *out)
-{
-	uint32_t pn;
-	if (!parse_u32(port, 5, 65535, &pn))
-		return EBADMSG;
-	memset(out, 0, sizeof(*out));
-	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-	if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)pn);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)pn);
-		return 0;
-	}
-	for (const char *p = ip; *p; p++)
-		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.')
-			return EBADMSG;
-	return *ip ? ENOENT : EBADMSG;
-}
-
-static int parse_tokens(char **t, unsigned n, struct ice_cand *c)
-{
-	/* foundation component transport priority address port "typ" type [name value]... */
-	uint32_t comp;
-	if (n < 8 || (n - 8) % 2 || !ice_chars(t[0], 1, 32) || !parse_u32(t[1], 3, 256, &comp) ||
-	    comp == 0 || !parse_u32(t[3], 10, UINT32_MAX, &c->priority) || strcmp(t[6], "typ"))
-		return EBADMSG;
-	static const char *const types[] = {"host", "srflx", "prflx", "relay"};
-	unsigned ty = 0;
-	while (ty < 4 && strcmp(t[7], types[ty]))
-		ty++;
-	if (ty == 4)
-		return EBADMSG;
-	c->type = (enum ice_cand_type)ty;
-	bool udp = !g_ascii_strcasecmp(t[2], "udp");
-	if (!udp && g_ascii_strcasecmp(t[2], "tcp"))
-		return EBADMSG;
-	int err = parse_addr(t[4], t[5], &c->addr);
-	if (err == EBADMSG)
-		return err;
-	const char *raddr = NULL, *rport = NULL;
-	for (unsigned i = 8; i < n; i += 2) {
-		if (!strcmp(t[i], "raddr"))
-			raddr = t[i + 1];
-		else if (!strcmp(t[i], "rport"))
-			rport = t[i + 1];
-	}
-	memset(&c->raddr, 0, sizeof(c->raddr));
-	if (raddr && rport) {
-		int e2 = parse_addr(raddr, rport, &c->raddr);
-		if (e2 == EBADMSG)
-			return e2;
-		if (e2)
-			memset(&c->raddr, 0, sizeof(c->raddr));
-	}
-	g_strlcpy(c->foundation, t[0], sizeof(c->foundation));
-	/* well-formed but unused here: RTCP component (rtcp-mux), ICE-TCP, hostnames */
-	if (comp != 1 || !udp || err)
-		return ENOENT;
-	if (((struct sockaddr_in *)&c->addr)->sin_port == 0)
-		return EBADMSG;
-	return 0;
-}
-
-int relay_ice_cand_parse(const char *line, struct ice_cand *c)
-{
-	if (!line)
-		return EBADMSG;
-	size_t len = strnlen(line, CAND_LINE_MAX + 1);
-	if (len > CAND_LINE_MAX)
-		return EBADMSG;
-	if (!strncmp(line, "a=", 2))
-		line += 2;
-	if (!strncmp(line, "candidate:", 10))
-		line += 10;
-	char buf[CAND_LINE_MAX + 1];
-	g_strlcpy(buf, line, sizeof(buf));
-	/* a trailing CRLF from an SDP line is tolerated; any other control byte is not */
-	size_t n = strlen(buf);
-	while (n && (buf[n - 1] == '\r' || buf[n - 1] == '\n'))
-		buf[--n] = 0;
-	char *t[CAND_TOKENS];
-	unsigned nt = 0;
-	for (char *p = buf; *p;) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return EBADMSG;
-		if (*p == ' ') {
-			if (p == buf || p[-1] == ' ' || p[-1] == 0)
-				return EBADMSG; /* RFC 8839 grammar: single spaces only */
-			*p++ = 0;
-			continue;
-		}
-		if (p == buf || p[-1] == 0) {
-			if (nt == CAND_TOKENS)
-				return EBADMSG;
-			t[nt++] = p;
-		}
-		p++;
-	}
-	if (n && buf[n - 1] == 0)
-		return EBADMSG; /* trailing space */
-	return parse_tokens(t, nt, c);
 }

@@ -66,10 +66,13 @@ struct ice_conf {
 
 /* A remote candidate, parsed and checked on the signaling thread. */
 enum ice_cand_type { CAND_HOST, CAND_SRFLX, CAND_PRFLX, CAND_RELAY };
+/* RFC 6544 tcptype for TCP candidates */
+enum ice_cand_transport { CAND_UDP, CAND_TCP_ACTIVE, CAND_TCP_PASSIVE, CAND_TCP_SO };
 struct ice_cand {
 	char foundation[33];
 	uint32_t priority;
 	enum ice_cand_type type;
+	enum ice_cand_transport transport;
 	struct sockaddr_storage addr;
 	struct sockaddr_storage raddr; /* AF_UNSPEC when absent */
 };
@@ -180,6 +183,7 @@ struct worker {
 	struct mmsghdr *tx[2];
 	struct iovec *tx_iov[2];
 	uint8_t *ice_buf; /* buf_size bytes: a datagram from libnice being processed */
+	unsigned closing; /* worker thread only: agents freeing TURN allocations */
 };
 
 struct relay {
@@ -198,6 +202,15 @@ struct relay {
 	char *public_addr; /* NULL = none */
 	char *stun_ip;     /* NULL = none */
 	unsigned stun_port;
+	char *turn_ip;     /* NULL = none */
+	unsigned turn_port;
+	int turn_type;     /* NiceRelayType */
+	char *turn_user, *turn_pass; /* fixed credentials; NULL with turn_secret */
+	uint8_t *turn_key;           /* time-limited credentials' key; NULL = fixed */
+	size_t turn_key_len;
+	unsigned turn_ttl_secs;
+	bool ice_relay_only;
+	bool ice_tcp; /* RFC 6544 candidates: passive ones offered, remote TCP ones used */
 	SSL_CTX *dtls_ctx;
 	char *fingerprint; /* "sha-256 AB:..." */
 	unsigned dtls_timeout_secs;
@@ -217,7 +230,10 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len);
 
 /* relay_ice.c, worker thread unless said otherwise */
 void relay_ice_start(struct endpoint *e);           /* agent, credentials, gathering */
-void relay_ice_stop(struct endpoint *e);            /* agent and DTLS gone */
+/* Agent and DTLS gone. Returns true when the endpoint's port slot is released later, by
+ * the relay, once libnice has freed its TURN allocations (RFC 8656 §7: Refresh with
+ * lifetime 0) and closed the socket on that port. */
+bool relay_ice_stop(struct endpoint *e);
 void relay_ice_update(struct endpoint *e, const struct ice_conf *c);
 void relay_ice_add_candidate(struct endpoint *e, const struct ice_cand *c);
 void relay_ice_end_of_candidates(struct endpoint *e);

@@ -278,12 +278,13 @@ static void make_srtp(struct endpoint *e, struct keys *k)
 void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 {
 	relay_endpoint_unwatch(e);
-	relay_ice_stop(e); /* before the slot goes back: libnice's socket is closed first */
+	/* before the slot goes back: libnice's socket is closed first */
+	bool later = relay_ice_stop(e);
 	if (e->rtp.fd >= 0)
 		close(e->rtp.fd);
 	if (e->rtcp.fd >= 0)
 		close(e->rtcp.fd);
-	if (e->port_held)
+	if (e->port_held && !later)
 		relay_ports_release(r->ports, e->port);
 	e->port_held = false;
 	e->rtp.fd = e->rtcp.fd = -1;
@@ -617,6 +618,8 @@ int relay_session_add_candidate(struct relay_session *s, unsigned idx, const cha
 		return EINVAL;
 	struct ice_cand c;
 	int err = relay_ice_cand_parse(cand, &c);
+	if (!err && c.transport != CAND_UDP && !s->relay->ice_tcp)
+		err = ENOENT;
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "ice"};
 	if (err == ENOENT) {
 		LOGD("relay", &lc, "endpoint %u: candidate not used (RTCP, TCP or hostname)", idx);

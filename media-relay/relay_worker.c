@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib-unix.h>
+#include <nice/agent.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -636,6 +638,14 @@ static gpointer worker_main(gpointer data)
 		relay_worker_detach(s);
 	}
 	g_list_free(left);
+	/* ICE agents still freeing TURN allocations: a few seconds at most (libnice gives up
+	 * on an unanswered Refresh by itself) */
+	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	while (w->closing && g_get_monotonic_time() < end)
+		g_main_context_iteration(w->ctx, TRUE);
+	if (w->closing)
+		LOGW("relay", NULL, "%u ICE agents still freeing TURN allocations at shutdown",
+		     w->closing);
 	g_main_context_pop_thread_default(w->ctx);
 	return NULL;
 }
@@ -717,7 +727,57 @@ static bool numeric_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* ICE addresses, 1:1 NAT address and STUN server, all numeric (nothing resolves here). */
+/* "ip:port" or "[v6]:port", numeric (nothing resolves here). */
+static int parse_server(const char *s, char **ip, unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return EINVAL;
+	char *host = g_strndup(s, (size_t)(colon - s));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host) - 2);
+		host[strlen(host) - 2] = 0;
+	}
+	char *end = NULL;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (!numeric_ip(host) || !end || *end || p == 0 || p > 65535 ||
+	    !g_ascii_isdigit(colon[1])) {
+		g_free(host);
+		return EINVAL;
+	}
+	*ip = host;
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int turn_config(struct relay *r, const struct relay_config *cfg)
+{
+	if (!cfg->turn_server)
+		return cfg->ice_relay_only ? EINVAL : 0; /* relay-only needs a relay */
+	static const int types[] = {NICE_RELAY_TYPE_TURN_UDP, NICE_RELAY_TYPE_TURN_TCP,
+	                            NICE_RELAY_TYPE_TURN_TLS};
+	if ((unsigned)cfg->turn_transport >= G_N_ELEMENTS(types))
+		return EINVAL;
+	bool fixed = cfg->turn_username && *cfg->turn_username;
+	bool keyed = cfg->turn_secret && cfg->turn_secret_len;
+	if (fixed == keyed || (fixed && strlen(cfg->turn_username) > 63))
+		return EINVAL; /* exactly one kind of credentials */
+	if (parse_server(cfg->turn_server, &r->turn_ip, &r->turn_port))
+		return EINVAL;
+	r->turn_type = types[cfg->turn_transport];
+	if (fixed) {
+		r->turn_user = g_strdup(cfg->turn_username);
+		r->turn_pass = g_strdup(cfg->turn_password ? cfg->turn_password : "");
+	} else {
+		r->turn_key = g_memdup2(cfg->turn_secret, cfg->turn_secret_len);
+		r->turn_key_len = cfg->turn_secret_len;
+	}
+	r->turn_ttl_secs = cfg->turn_ttl_secs ? cfg->turn_ttl_secs : 86400;
+	r->ice_relay_only = cfg->ice_relay_only;
+	return 0;
+}
+
+/* ICE addresses, 1:1 NAT address, STUN and TURN servers. */
 static int ice_config(struct relay *r, const struct relay_config *cfg)
 {
 	if (cfg->ice_addresses && cfg->ice_addresses[0]) {
@@ -734,27 +794,10 @@ static int ice_config(struct relay *r, const struct relay_config *cfg)
 			return EINVAL;
 		r->public_addr = g_strdup(cfg->public_addr);
 	}
-	if (cfg->stun_server) {
-		/* "ip:port" or "[v6]:port" */
-		const char *colon = strrchr(cfg->stun_server, ':');
-		if (!colon || colon == cfg->stun_server)
-			return EINVAL;
-		char *host = g_strndup(cfg->stun_server, (size_t)(colon - cfg->stun_server));
-		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-			memmove(host, host + 1, strlen(host) - 2);
-			host[strlen(host) - 2] = 0;
-		}
-		char *end = NULL;
-		unsigned long port = strtoul(colon + 1, &end, 10);
-		if (!numeric_ip(host) || !end || *end || port == 0 || port > 65535 ||
-		    !g_ascii_isdigit(colon[1])) {
-			g_free(host);
-			return EINVAL;
-		}
-		r->stun_ip = host;
-		r->stun_port = (unsigned)port;
-	}
-	return 0;
+	if (cfg->stun_server && parse_server(cfg->stun_server, &r->stun_ip, &r->stun_port))
+		return EINVAL;
+	r->ice_tcp = cfg->ice_tcp;
+	return turn_config(r, cfg);
 }
 
 int relay_new(const struct relay_config *cfg, struct relay **out)
@@ -821,6 +864,16 @@ void relay_free(struct relay *r)
 	g_strfreev(r->ice_addrs);
 	g_free(r->public_addr);
 	g_free(r->stun_ip);
+	g_free(r->turn_ip);
+	g_free(r->turn_user);
+	if (r->turn_pass) {
+		OPENSSL_cleanse(r->turn_pass, strlen(r->turn_pass));
+		g_free(r->turn_pass);
+	}
+	if (r->turn_key) {
+		OPENSSL_cleanse(r->turn_key, r->turn_key_len);
+		g_free(r->turn_key);
+	}
 	g_free(r);
 }
 

@@ -28,7 +28,7 @@ build_pkgs=(
 test_pkgs=(
   "${build_pkgs[@]}"
   valgrind curl iproute2 procps psmisc sqlite3 redis-server
-  sip-tester baresip sipsak kamailio dnsmasq sox
+  sip-tester baresip sipsak kamailio dnsmasq sox coturn
   libsofia-sip-ua-dev libosip2-dev
   chromium
 )
@@ -54,7 +54,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts some peers as services on install; tests start their own instances.
-  for svc in redis-server kamailio dnsmasq; do
+  for svc in redis-server kamailio dnsmasq coturn; do
     if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
     if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
   done

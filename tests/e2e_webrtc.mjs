@@ -762,6 +762,68 @@ test('(b) baresip transfers the page (REFER from SIP): the page accepts and talk
   await assertIdle('after the accepted transfer', base);
 });
 
+// A second gorgee, configured for relay-only ICE through a TURN server (coturn, started here):
+// the page's remote candidates are all relayed, and the call's audio goes through coturn.
+test('(t) relay-only ICE through a TURN server (coturn): a second page calls baresip, audio both ways', async () => {
+  needCalls();
+  const TURN = 13478, HTTP2 = HTTP + 1, GSIP2 = GSIP + 2, TURNPASS = 'turn-e2e-Pa55';
+  const tdir = path.join(TMP, 'turn');
+  fs.mkdirSync(tdir, { recursive: true });
+  const turn = startProc('turnserver', 'turnserver', ['-n', '--no-cli', '--no-tls', '--no-dtls',
+    '--listening-ip', '127.0.0.1', '--relay-ip', '127.0.0.1', '-p', String(TURN), '--min-port', '31500',
+    '--max-port', '31599', '--allow-loopback-peers', '--realm', 'gorgee.test', '--no-tcp-relay', '--verbose',
+    '--log-file=stdout', '--simple-log', `--pidfile=${tdir}/turn.pid`, `--db=${tdir}/turn.db`, '--lt-cred-mech', '--user', `gorgee:${TURNPASS}`]);
+  await waitFor(() => /UDP listener opened/.test(logOf('turnserver')), 'coturn listens');
+  const args = [...GARGS, '--set', `general.data_dir=${TMP}/data2`, '--set', `http.port=${HTTP2}`,
+    '--set', `sip.udp_port=${GSIP2}`, '--set', `sip.tcp_port=${GSIP2}`, '--set', 'media.port_min=31000',
+    '--set', 'media.port_max=31499', '--set', `media.turn_server=127.0.0.1:${TURN}`,
+    '--set', 'media.turn_username=gorgee', '--set', 'media.ice_relay_only=true'];
+  execFileSync(GORGEE, [...args, '--add-user', USER], { input: PASS + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
+  const g2 = startProc('gorgee-turn', GORGEE, args,
+    { env: { ...process.env, GORGEE_WS_TOKEN_SECRET: SECRET, GORGEE_MEDIA_TURN_PASSWORD: TURNPASS } });
+  await waitFor(async () => { try { return (await fetch(`http://127.0.0.1:${HTTP2}/healthz`)).ok; } catch { return false; } },
+    'second gorgee starts');
+  const main = page;
+  page = await browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${HTTP2}/`);
+    await login(USER, PASS);
+    await waitFor(async () => (await state('conn-state')) === 'connected', 'logged in to the second gorgee');
+    await page.fill('#dial-to', `sip:bob@127.0.0.1:${BSIP}`);
+    await page.click('#call-start');
+    await waitFor(async () => (await state('call-state')) === 'answered', 'answered', 15000);
+    const heard = await assertPageHears(PHONE_HZ);
+    const pair = await page.evaluate(async () => {
+      const st = await window.gorgeeDemo.call.pc.getStats();
+      const byId = new Map(); st.forEach((s) => byId.set(s.id, s));
+      for (const s of byId.values()) {
+        if (s.type !== 'transport' || !s.selectedCandidatePairId) continue;
+        const p = byId.get(s.selectedCandidatePairId);
+        return { remote: byId.get(p.remoteCandidateId)?.candidateType, port: byId.get(p.remoteCandidateId)?.port,
+          received: p.bytesReceived, sent: p.bytesSent };
+      }
+      return null;
+    });
+    assert(pair && pair.remote === 'relay' && pair.port >= 31500 && pair.port <= 31599,
+      `selected pair's remote candidate: ${JSON.stringify(pair)}`);
+    assert(pair.received > 1000 && pair.sent > 1000, `bytes over the relayed pair: ${JSON.stringify(pair)}`);
+    await page.click('#call-hangup');
+    await waitFor(async () => (await state('call-state')) === 'ended', 'page shows ended');
+    await waitFor(async () => !/sip:/.test(await baresipCalls()), 'baresip call gone');
+    const tl = logOf('turnserver');
+    for (const what of ['ALLOCATE processed, success', 'CHANNEL_BIND processed, success'])
+      assert(tl.includes(what), `coturn log has "${what}"`);
+    await waitFor(() => /lifetime=0/.test(logOf('turnserver')), 'gorgee freed its TURN allocation at the hangup');
+    assert(!logOf('gorgee-turn').includes(TURNPASS), 'the TURN password is not in gorgee\'s log');
+    console.log(`# page hears ${JSON.stringify(heard)} over ${JSON.stringify(pair)}`);
+  } finally {
+    await page.close().catch(() => {});
+    page = main;
+    g2.kill('SIGTERM');
+    turn.kill('SIGTERM');
+  }
+});
+
 test('logout returns to the login form', async () => {
   await page.click('#logout');
   await waitFor(async () => visible('login-panel'), 'login form');

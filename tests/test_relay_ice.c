@@ -12,8 +12,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 
+#include "core.h"
 #include "relay.h"
 #include "tap.h"
 #include "testnet.h"
@@ -47,6 +52,10 @@ struct peer {
 };
 
 typedef void peer_fn(struct peer *p, void *arg);
+
+/* The address the "browser" gathers its host candidate on; whether it uses TCP only. */
+static const char *peer_ip = "127.0.0.1";
+static gboolean peer_tcp_only;
 
 struct peer_call {
 	struct peer *p;
@@ -242,11 +251,11 @@ static void peer_setup(struct peer *p, void *arg)
 	p->agent = nice_agent_new_full(p->ctx, NICE_COMPATIBILITY_RFC5245,
 	                               NICE_AGENT_OPTION_REGULAR_NOMINATION |
 	                                       NICE_AGENT_OPTION_ICE_TRICKLE);
-	g_object_set(p->agent, "controlling-mode", p->controlling, "upnp", FALSE, "ice-tcp", FALSE,
-	             NULL);
+	g_object_set(p->agent, "controlling-mode", p->controlling, "upnp", FALSE, "ice-tcp",
+	             peer_tcp_only, "ice-udp", !peer_tcp_only, NULL);
 	NiceAddress a;
 	nice_address_init(&a);
-	nice_address_set_from_string(&a, "127.0.0.1");
+	nice_address_set_from_string(&a, peer_ip);
 	nice_agent_add_local_address(p->agent, &a);
 	p->stream = nice_agent_add_stream(p->agent, 1);
 	nice_agent_set_port_range(p->agent, p->stream, 1, p->port, p->port);
@@ -935,7 +944,9 @@ static void t_candidate_parse(void)
 	        {"candidate:3 1 udp 2122262783 ::1 50002 typ host ufrag abcd network-id 2", 0},
 	        {"candidate:4 1 udp 2122260223 127.0.0.1 50000 typ host\r\n", 0},
 	        {"candidate:5 2 udp 2122260222 127.0.0.1 50001 typ host", 0}, /* RTCP: unused */
-	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active", 0},
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active", 0}, /* off */
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host", EBADMSG},
+	        {"candidate:6 1 tcp 1518280447 127.0.0.1 9 typ host tcptype sideways", EBADMSG},
 	        {"candidate:7 1 udp 2122260223 1f2e-3d.local 50000 typ host", 0}, /* mDNS */
 	        {"", EBADMSG},
 	        {"candidate:", EBADMSG},
@@ -1077,34 +1088,383 @@ static void t_bad_params(void)
 }
 
 /* 1:1 NAT: host candidates carry the public address, same port. */
-static void t_public_addr(void)
+/* A session whose ICE endpoint gathers with no browser behind it (UDP side: socket b);
+ * returned once gathering is done (checked). */
+static struct relay_session *gather_only(struct fx *f, int b, struct relay_local loc[2], int ms)
 {
-	struct fx f;
-	struct relay_config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.public_addr = "203.0.113.7";
-	fx_init_cfg(&f, &cfg);
-	int b = udp_peer();
 	struct relay_session_params p;
 	memset(&p, 0, sizeof(p));
 	p.ep[0].kind = RELAY_EP_ICE;
 	p.ep[1].remote_rtp = addr_of(b);
 	p.ep[1].rtcp_mux = true;
 	p.on_event = on_event;
-	p.arg = &f;
-	struct relay_local loc[2];
+	p.arg = f;
 	struct relay_session *s = NULL;
-	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
-	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_GATHERING_DONE] == 1, 2000));
-	TAP_CHECK_INT(f.cands->len, 1);
-	char want[128];
+	TAP_CHECK_INT(relay_session_new(f->r, &p, loc, &s), 0);
+	TAP_CHECK(WAIT_FOR(f, f->n_ev[RELAY_EV_GATHERING_DONE] == 1, ms));
+	return s;
+}
+
+static void t_public_addr(void)
+{
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.public_addr = "203.0.113.7";
+	const char *addrs[] = {"127.0.0.1", "::1", NULL};
+	cfg.ice_addresses = addrs;
+	fx_init_cfg(&f, &cfg);
+	int b = udp_peer();
+	struct relay_local loc[2];
+	struct relay_session *s = gather_only(&f, b, loc, 2000);
+	TAP_CHECK_INT(f.cands->len, 2);
+	char want[128], want6[128];
 	g_snprintf(want, sizeof(want), " 203.0.113.7 %u typ host", loc[0].rtp_port);
-	TAP_CHECK(f.cands->len && strstr(f.cands->pdata[0], want) != NULL);
-	TAP_CHECK(f.cands->len && strstr(f.cands->pdata[0], "127.0.0.1") == NULL);
+	g_snprintf(want6, sizeof(want6), " ::1 %u typ host", loc[0].rtp_port); /* other family */
+	unsigned n4 = 0, n6 = 0;
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		TAP_CHECK(strstr(cand, "127.0.0.1") == NULL);
+		n4 += strstr(cand, want) != NULL;
+		n6 += strstr(cand, want6) != NULL;
+	}
+	TAP_CHECK(n4 == 1 && n6 == 1);
 	relay_session_free(s);
 	TAP_CHECK(ports_back(&f));
 	close(b);
 	fx_done(&f);
+}
+
+/* IPv6 ICE: with media ICE addresses {127.0.0.1, ::1} the relay offers a host candidate of
+ * each family; a browser on ::1 connects over IPv6 and media crosses to the IPv4 UDP side. */
+static void t_ipv6(void)
+{
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	const char *addrs[] = {"127.0.0.1", "::1", NULL};
+	cfg.ice_addresses = addrs;
+	fx_init_cfg(&f, &cfg);
+	peer_ip = "::1";
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	TAP_CHECK(connect_all(&c, 1));
+	bool v4 = false, v6 = false;
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		v4 |= strstr(cand, " 127.0.0.1 ") != NULL;
+		v6 |= strstr(cand, " ::1 ") != NULL;
+	}
+	TAP_CHECK(v4 && v6);
+	int to_b, to_p;
+	media_both_ways(&c, 1, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	call_end(&c);
+	peer_ip = "127.0.0.1";
+	fx_done(&f);
+}
+
+/* ICE-TCP (RFC 6544): a browser with TCP candidates only connects to the relay's passive
+ * TCP candidate; DTLS and SRTP run over the framed TCP stream, media both ways. */
+static void t_ice_tcp(void)
+{
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ice_tcp = true;
+	fx_init_cfg(&f, &cfg);
+	peer_tcp_only = TRUE;
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	TAP_CHECK(connect_all(&c, 1));
+	unsigned passive = 0;
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		TAP_CHECK(strstr(cand, " tcptype active") == NULL); /* useless to a browser */
+		passive += strstr(cand, " 1 tcp ") && strstr(cand, " typ host tcptype passive");
+	}
+	TAP_CHECK_INT(passive, 1);
+	int to_b, to_p;
+	media_both_ways(&c, 1, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	call_end(&c);
+	peer_tcp_only = FALSE;
+	fx_done(&f);
+}
+
+/* ---- TURN: a coturn server on 127.0.0.1 started by the test ---- */
+
+struct turn {
+	GPid pid;
+	uint16_t port;
+	char dir[64];
+};
+
+static bool udp_port_taken(uint16_t port)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	                        .sin_port = htons(port)};
+	bool taken = bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 && errno == EADDRINUSE;
+	close(s);
+	return taken;
+}
+
+/* The server goes when the test does, even when it aborts. */
+static void turn_child_setup(gpointer data)
+{
+	(void)data;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* Starts turnserver with long-term credentials user:pass, or with a shared key for
+ * time-limited credentials when key is set. Relayed ports come from the test's range. */
+static bool turn_start(struct turn *t, uint16_t base, const char *user, const char *pass,
+		       const char *key)
+{
+	memset(t, 0, sizeof(*t));
+	g_strlcpy(t->dir, "/tmp/gorgee-turn-XXXXXX", sizeof(t->dir));
+	if (!g_mkdtemp(t->dir))
+		return false;
+	t->port = (uint16_t)(base + 150);
+	char port[8], minp[8], maxp[8], cred[128], log[96], sec[128], pidf[96], db[96];
+	g_snprintf(port, sizeof(port), "%u", t->port);
+	g_snprintf(minp, sizeof(minp), "%u", base + 160);
+	g_snprintf(maxp, sizeof(maxp), "%u", base + 190);
+	g_snprintf(log, sizeof(log), "--log-file=%s/turn.log", t->dir);
+	g_snprintf(pidf, sizeof(pidf), "--pidfile=%s/turn.pid", t->dir);
+	g_snprintf(db, sizeof(db), "--db=%s/turn.db", t->dir);
+	const char *argv[32] = {"turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls",
+	                        "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+	                        "-p", port, "--min-port", minp, "--max-port", maxp,
+	                        "--allow-loopback-peers", "--realm", "gorgee.test",
+	                        "--no-stdout-log", "--simple-log", log, "--no-tcp-relay",
+	                        "--verbose", pidf, db};
+	size_t n = 25;
+	if (key) {
+		g_snprintf(sec, sizeof(sec), "--static-auth-secret=%s", key);
+		argv[n++] = "--use-auth-secret";
+		argv[n++] = sec;
+	} else {
+		g_snprintf(cred, sizeof(cred), "%s:%s", user, pass);
+		argv[n++] = "--lt-cred-mech";
+		argv[n++] = "--user";
+		argv[n++] = cred;
+	}
+	argv[n] = NULL;
+	GError *err = NULL;
+	if (!g_spawn_async(NULL, (char **)argv, NULL,
+	                   G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+	                           G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+	                   turn_child_setup, NULL, &t->pid, &err)) {
+		printf("# turnserver: %s\n", err->message);
+		g_error_free(err);
+		return false;
+	}
+	for (int i = 0; i < 300 && !udp_port_taken(t->port); i++)
+		g_usleep(10000);
+	return udp_port_taken(t->port);
+}
+
+/* The server's log, for what it relayed (NULL if none). */
+static char *turn_log(struct turn *t)
+{
+	char *path = g_strdup_printf("%s/turn.log", t->dir), *text = NULL;
+	g_file_get_contents(path, &text, NULL, NULL);
+	g_free(path);
+	return text;
+}
+
+static void turn_stop(struct turn *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGTERM);
+		waitpid(t->pid, NULL, 0);
+		g_spawn_close_pid(t->pid);
+	}
+	char *cmd = g_strdup_printf("rm -rf '%s'", t->dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", t->dir);
+	g_free(cmd);
+}
+
+struct log_box {
+	GMutex mu;
+	GString *text;
+};
+
+static void log_capture(enum log_level level, const char *line, size_t len, void *arg)
+{
+	struct log_box *b = arg;
+	(void)level;
+	g_mutex_lock(&b->mu);
+	g_string_append_len(b->text, line, (gssize)len);
+	g_string_append_c(b->text, '\n');
+	g_mutex_unlock(&b->mu);
+}
+
+/* Every log line from here on (any thread) goes into b. */
+static void log_box_start(struct log_box *b, enum log_level level)
+{
+	b->text = g_string_new(NULL);
+	g_mutex_init(&b->mu);
+	log_setup(level, LOG_FORMAT_TEXT);
+	log_set_sink(log_capture, b);
+}
+
+/* Back to stderr at the usual level; the caller frees b->text. */
+static void log_box_stop(struct log_box *b)
+{
+	log_set_sink(NULL, NULL);
+	log_setup(LOG_NOTICE, LOG_FORMAT_TEXT);
+	g_mutex_clear(&b->mu);
+}
+
+/* Relay-only ICE through a real TURN server: every candidate the relay reports is relayed,
+ * none is the relay's own port, and SRTP media goes both ways through the server; no log
+ * line holds the credentials. */
+static void turn_case(bool keyed)
+{
+	static const char pass[] = "turn-Pa55-never-logged", key[] = "turn-shared-KEY-never-logged";
+	struct log_box lb;
+	log_box_start(&lb, LOG_DEBUG);
+	uint16_t base = test_port_range_base();
+	struct turn t;
+	TAP_CHECK(turn_start(&t, base, "gorgee-test", pass, keyed ? key : NULL));
+	char server[32];
+	g_snprintf(server, sizeof(server), "127.0.0.1:%u", t.port);
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.turn_server = server;
+	if (keyed) {
+		cfg.turn_secret = (const uint8_t *)key;
+		cfg.turn_secret_len = strlen(key);
+		cfg.turn_ttl_secs = 600;
+	} else {
+		cfg.turn_username = "gorgee-test";
+		cfg.turn_password = pass;
+	}
+	cfg.ice_relay_only = true;
+	fx_init_cfg(&f, &cfg);
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AES128_CM_SHA1_80");
+	TAP_CHECK(connect_all(&c, 1));
+	TAP_CHECK(f.cands->len >= 1);
+	char own[16];
+	g_snprintf(own, sizeof(own), " %u ", c.loc[0].rtp_port);
+	for (guint i = 0; i < f.cands->len; i++) {
+		const char *cand = f.cands->pdata[i];
+		TAP_CHECK(strstr(cand, " typ relay ") != NULL);
+		TAP_CHECK(strstr(cand, own) == NULL || strstr(cand, " rport ") < strstr(cand, own));
+		unsigned port = 0;
+		const char *at = strstr(cand, " 127.0.0.1 ");
+		TAP_CHECK(at && sscanf(at, " 127.0.0.1 %u", &port) == 1);
+		TAP_CHECK(port >= base + 160u && port <= base + 190u); /* coturn's relayed range */
+	}
+	int to_b, to_p;
+	media_both_ways(&c, 1, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	call_end(&c);
+	fx_done(&f);
+	/* coturn's own account: allocated, media over a channel, freed at the hangup (the port
+	 * came back only after that) */
+	char *tl = NULL;
+	for (int i = 0; i < 100 && !(tl && strstr(tl, "lifetime=0")); i++) {
+		g_free(tl);
+		g_usleep(20000);
+		tl = turn_log(&t);
+	}
+	TAP_CHECK(tl && strstr(tl, "ALLOCATE processed, success") != NULL);
+	TAP_CHECK(tl && strstr(tl, "CHANNEL_BIND processed, success") != NULL);
+	TAP_CHECK(tl && strstr(tl, "lifetime=0") != NULL);
+	TAP_CHECK(tl && strstr(tl, "REFRESH processed, success") != NULL);
+	g_free(tl);
+	turn_stop(&t);
+	log_box_stop(&lb);
+	TAP_CHECK(lb.text->len > 0);
+	TAP_CHECK(strstr(lb.text->str, pass) == NULL && strstr(lb.text->str, key) == NULL);
+	g_string_free(lb.text, TRUE);
+}
+
+static void t_turn_fixed(void)
+{
+	turn_case(false);
+}
+
+static void t_turn_keyed(void)
+{
+	turn_case(true);
+}
+
+/* Refused credentials: no relayed candidate, a warning that names the server and not the
+ * password, and with relay-only nothing else is offered either. */
+static void t_turn_refused(void)
+{
+	static const char wrong[] = "wrong-Pa55-never-logged";
+	struct log_box lb;
+	log_box_start(&lb, LOG_INFO);
+	uint16_t base = test_port_range_base();
+	struct turn t;
+	TAP_CHECK(turn_start(&t, base, "gorgee-test", "the-right-one", NULL));
+	char server[32];
+	g_snprintf(server, sizeof(server), "127.0.0.1:%u", t.port);
+	struct fx f;
+	struct relay_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.turn_server = server;
+	cfg.turn_username = "gorgee-test";
+	cfg.turn_password = wrong;
+	cfg.ice_relay_only = true;
+	fx_init_cfg(&f, &cfg);
+	int b = udp_peer();
+	struct relay_local loc[2];
+	struct relay_session *s = gather_only(&f, b, loc, 5000);
+	TAP_CHECK_INT(f.cands->len, 0);
+	relay_session_free(s);
+	TAP_CHECK(ports_back(&f));
+	close(b);
+	fx_done(&f);
+	turn_stop(&t);
+	log_box_stop(&lb);
+	char want[96];
+	g_snprintf(want, sizeof(want), "no relayed candidate from TURN server %s", server);
+	TAP_CHECK(strstr(lb.text->str, want) != NULL);
+	TAP_CHECK(strstr(lb.text->str, wrong) == NULL);
+	g_string_free(lb.text, TRUE);
+}
+
+/* TURN configuration refused at relay_new: credentials missing, both kinds, relay-only
+ * without a server, a name instead of an address. */
+static void t_turn_bad_config(void)
+{
+	static const uint8_t k[] = "k";
+	struct relay_config base = {.workers = 1, .bind_addr = "127.0.0.1", .port_min = 40000,
+	                            .port_max = 40010};
+	struct relay *r = NULL;
+	struct relay_config c = base;
+	c.turn_server = "127.0.0.1:3478"; /* no credentials */
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c.turn_username = "u";
+	c.turn_password = "p";
+	c.turn_secret = k;
+	c.turn_secret_len = 1; /* both */
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c.turn_secret = NULL;
+	c.turn_secret_len = 0;
+	c.turn_server = "turn.example.com:3478";
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c.turn_server = "127.0.0.1:3478";
+	c.turn_transport = (enum relay_turn_transport)7;
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	c = base;
+	c.ice_relay_only = true; /* no server */
+	TAP_CHECK_INT(relay_new(&c, &r), EINVAL);
+	TAP_CHECK(r == NULL);
 }
 
 /* The DTLS certificate from PEM files: its fingerprint is the one reported. */
@@ -1177,21 +1537,19 @@ static void t_dtls_timeout_and_teardown(void)
 	fx_done(&f);
 }
 
+/* Blocks the peer's thread until *release is set (at most 40 s). */
 static gboolean stall_peer(gpointer data)
 {
-	(void)data;
-	g_usleep(40 * G_USEC_PER_SEC);
+	gint *release = data;
+	for (int i = 0; i < 4000 && !g_atomic_int_get(release); i++)
+		g_usleep(10000);
 	return G_SOURCE_REMOVE;
 }
 
 /* RFC 7675: the browser goes silent; consent is lost (libnice: after ~10 s, within the
- * RFC's 30 s) and ICE_FAILED is reported. Slow: runs only with GORGEE_SLOW_TESTS=1. */
+ * RFC's 30 s) and ICE_FAILED is reported. About 10 s. */
 static void t_consent_lost(void)
 {
-	if (!getenv("GORGEE_SLOW_TESTS")) {
-		printf("# set GORGEE_SLOW_TESTS=1 to run (takes ~40 s)\n");
-		return;
-	}
 	struct fx f;
 	fx_init(&f);
 	struct call c;
@@ -1200,7 +1558,9 @@ static void t_consent_lost(void)
 	/* The browser goes silent with its socket still open (a NAT that stopped mapping:
 	 * no ICMP either): its thread stalls, so no STUN answer comes back. */
 	gint64 t0 = g_get_monotonic_time();
-	g_main_context_invoke(c.p->ctx, stall_peer, NULL);
+	static gint release;
+	g_atomic_int_set(&release, 0);
+	g_main_context_invoke(c.p->ctx, stall_peer, &release);
 	TAP_CHECK(WAIT_FOR(&f, f.n_ev[RELAY_EV_ICE_FAILED] == 1, 45000));
 	gint64 secs = (g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
 	printf("# ICE_FAILED after %lld s\n", (long long)secs);
@@ -1214,6 +1574,7 @@ static void t_consent_lost(void)
 	pump(&f, 50);
 	struct relay_session_stats st = stats(&f, c.s);
 	TAP_CHECK_INT(st.ep[1].packets_out, 0);
+	g_atomic_int_set(&release, 1);
 	call_end(&c); /* waits for the stall to end */
 	fx_done(&f);
 }
@@ -1457,12 +1818,22 @@ static const struct tap_case cases[] = {
 	 t_bundle_demux, 1},
 	{"trickled candidate lines: accepted, ignored, refused; cap (BI-23)", t_candidate_parse, 0},
 	{"bad ICE/DTLS parameters and configuration refused (BI-24)", t_bad_params, 0},
-	{"1:1 NAT: public address in host candidates", t_public_addr, 0},
+	{"1:1 NAT: public address in host candidates of its family", t_public_addr, 0},
 	/* PEM reading and writing moves OpenSSL 3's decoder/encoder caches by +16/-16 bytes
 	 * between runs (+16, -16, +16, 0 over four runs: nothing accumulates) */
 	{"DTLS certificate and key from PEM files", t_cert_file, 1},
 	{"DTLS handshake timeout; free before start", t_dtls_timeout_and_teardown, 1},
-	{"RFC 7675 consent lost within 30 s -> ICE_FAILED, nothing sent (slow)", t_consent_lost, 1},
+	{"RFC 7675 consent lost within 30 s -> ICE_FAILED, nothing sent (~10 s)", t_consent_lost,
+	 1},
+	{"IPv6 ICE: host candidates of both families, a browser on ::1, media both ways",
+	 t_ipv6, 1},
+	{"ICE-TCP: a browser with TCP candidates only; DTLS-SRTP media both ways", t_ice_tcp, 1},
+	{"TURN relay-only (long-term credentials): relayed candidates only, media via coturn",
+	 t_turn_fixed, 1},
+	{"TURN relay-only (time-limited credentials from a shared key) via coturn", t_turn_keyed, 1},
+	{"TURN credentials refused: no candidate, a warning without the password", t_turn_refused,
+	 1},
+	{"TURN configuration refused (credentials, relay-only, names)", t_turn_bad_config, 0},
 };
 
 TAP_MAIN(cases)

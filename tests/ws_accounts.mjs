@@ -191,6 +191,28 @@ test('RFC 3263: registrar found by SRV; the dead first target fails over to the 
   c.ws.close();
 });
 
+test('RFC 3263 for MESSAGE: the dead first SRV target fails over to the next, where the user reads it', async () => {
+  const bob = await new Client(B.http).open(); // alice logged in on B (the live target)
+  const lr = await bob.req('login', { username: 'alice', password: 'alice-upstream' });
+  assert(lr.result, JSON.stringify(lr));
+  const c = await login();
+  // through an account of pbx.test (A serves every domain itself without one)
+  const reg = await c.req('register', { uri: 'sip:alice@pbx.test', username: 'alice', password: 'alice-upstream' });
+  await c.event(reg.id, 'registered');
+  const logged = A.p.log.length;
+  const r = await c.req('message', { to: 'sip:alice@pbx.test', account_id: reg.result.account_id,
+    content_type: 'text/plain', body: 'over the second SRV target' });
+  assert(r.reply && !r.error, JSON.stringify(r));
+  const st = await c.until(() => c.msgs.find((m) => m.event === 'message_status' && m.id === r.id), 'message_status', 15000);
+  assert(st.data.code === 200 && st.data.delivered === true, JSON.stringify(st) + A.p.log.slice(-1500));
+  const got = await bob.until(() => bob.msgs.find((m) => m.event === 'message'), 'message at alice');
+  assert(got.data.body === 'over the second SRV target' && got.data.from === 'sip:alice@pbx.test', JSON.stringify(got));
+  assert(/MESSAGE: (503|408) from 127\.0\.0\.1:/.test(A.p.log.slice(logged)) && A.p.log.slice(logged).includes(`:${dead}`),
+    'the dead target was tried first: ' + A.p.log.slice(logged).slice(-600));
+  await c.req('unregister', { account_id: reg.result.account_id });
+  c.ws.close(); bob.ws.close();
+});
+
 async function registerAndDrop(c, params) {
   const r = await c.req('register', { username: 'carol', password: 'carol-upstream', ...params });
   assert(r.result, JSON.stringify(r));
