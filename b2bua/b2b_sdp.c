@@ -17,11 +17,18 @@ struct build {
 	struct b2b_media_remote *ans; /* the peer's answer (b2b_sdp_answer) */
 	struct b2b_codec codecs[B2B_MAX_CODECS]; /* what the audio m-section carries */
 	unsigned n_codecs;
+	/* the relayed video m-section: its index (-1 none), both peers' view, its codecs */
+	int vidx;
+	struct b2b_media_remote *vrem, *vans;
+	struct b2b_codec vcodecs[B2B_MAX_CODECS];
+	unsigned n_vcodecs;
+	uint8_t mid_ext; /* toward WebRTC with video: the MID extension's id (RFC 8843) */
 	enum b2b_profile profile; /* of the leg the output goes to */
 	const struct b2b_media_local *local;
 	bool ip6;
 	struct sdp_fingerprint fp; /* local->fingerprint, split */
 	char key_b64[72];          /* local SDES key: wiped on free */
+	char vkey_b64[72];         /* the video's (local->video_crypto_key or the same) */
 	char *err;
 };
 
@@ -36,6 +43,9 @@ static struct build *build_new(enum b2b_profile profile, const struct b2b_media_
 	b->s->n_media = 0;
 	b->rem = g_new0(struct b2b_media_remote, 1);
 	b->ans = g_new0(struct b2b_media_remote, 1);
+	b->vrem = g_new0(struct b2b_media_remote, 1);
+	b->vans = g_new0(struct b2b_media_remote, 1);
+	b->vidx = -1;
 	b->strs = g_string_chunk_new(256);
 	b->profile = profile;
 	b->local = local;
@@ -50,7 +60,10 @@ static void build_free(struct build *b)
 	/* The remote structs hold the peers' SDES keys. */
 	memset(b->rem, 0, sizeof(*b->rem));
 	memset(b->ans, 0, sizeof(*b->ans));
+	memset(b->vrem, 0, sizeof(*b->vrem));
+	memset(b->vans, 0, sizeof(*b->vans));
 	memset(b->key_b64, 0, sizeof(b->key_b64));
+	memset(b->vkey_b64, 0, sizeof(b->vkey_b64));
 	g_free(b->s);
 	g_free(b->cands);
 	if (b->cand_text)
@@ -58,6 +71,8 @@ static void build_free(struct build *b)
 	g_string_chunk_free(b->strs);
 	g_free(b->rem);
 	g_free(b->ans);
+	g_free(b->vrem);
+	g_free(b->vans);
 	g_free(b);
 }
 
@@ -216,6 +231,8 @@ static int local_check(struct build *b)
 		if (!su || !l->crypto_key || l->crypto_key_len != su->key_len)
 			return EINVAL;
 		b64_encode(l->crypto_key, l->crypto_key_len, b->key_b64);
+		b64_encode(l->video_crypto_key ? l->video_crypto_key : l->crypto_key,
+			   l->crypto_key_len, b->vkey_b64);
 	}
 	return candidates_parse(b);
 }
@@ -268,11 +285,12 @@ static void copy_rtcpfb(struct sdp_media *m, const struct sdp_media *src)
 	}
 }
 
-static void put_codecs(struct build *b, struct sdp_media *m, const struct sdp_media *fb_src)
+static void put_codecs(struct build *b, struct sdp_media *m, const struct sdp_media *fb_src,
+		       const struct b2b_codec *codecs, unsigned n_codecs)
 {
 	m->rtp = true;
-	for (unsigned i = 0; i < b->n_codecs; i++) {
-		const struct b2b_codec *c = &b->codecs[i];
+	for (unsigned i = 0; i < n_codecs; i++) {
+		const struct b2b_codec *c = &codecs[i];
 		m->pt[m->n_fmt] = c->pt;
 		m->fmt[m->n_fmt++] = (struct slice){"", 0};
 		m->rtpmap[m->n_rtpmap++] = (struct sdp_rtpmap){
@@ -285,18 +303,26 @@ static void put_codecs(struct build *b, struct sdp_media *m, const struct sdp_me
 		copy_rtcpfb(m, fb_src);
 }
 
-/* c=, ports, ICE, DTLS, SDES and rtcp-mux of the relayed m-section. */
+/* c=, ports, ICE, DTLS, SDES and rtcp-mux of a relayed m-section. Video toward SIP has
+ * its own ports; toward WebRTC it shares the audio's (BUNDLE) and names the MID extension. */
 static void put_transport(struct build *b, struct sdp_media *m, bool ice, bool mux,
-			  enum sdp_setup setup, uint32_t crypto_tag)
+			  enum sdp_setup setup, uint32_t crypto_tag, bool video)
 {
 	const struct b2b_media_local *l = b->local;
-	m->port = l->rtp_port;
+	bool own = video && b->profile != B2B_PROFILE_WEBRTC;
+	m->port = own ? l->video_rtp_port : l->rtp_port;
 	if (b->profile == B2B_PROFILE_WEBRTC)
 		set_conn(b, &m->common.conn, false);
 	m->rtcp_mux = mux;
-	if (!mux && l->rtcp_port) {
+	uint16_t rtcp = own ? l->video_rtcp_port : l->rtcp_port;
+	if (!mux && rtcp) {
 		m->rtcp.present = true;
-		m->rtcp.port = l->rtcp_port;
+		m->rtcp.port = rtcp;
+	}
+	if (b->mid_ext && b->profile == B2B_PROFILE_WEBRTC) {
+		m->extmap[0] = (struct sdp_extmap){.id = b->mid_ext,
+						   .uri = SLICE_LIT(B2B_MID_EXT_URI)};
+		m->n_extmap = 1;
 	}
 	if (ice) {
 		m->common.ice.ufrag = str(b, l->ice_ufrag);
@@ -319,7 +345,8 @@ static void put_transport(struct build *b, struct sdp_media *m, bool ice, bool m
 			.tag = crypto_tag ? crypto_tag : 1,
 			.suite_name = (struct slice){su->name, strlen(su->name)},
 			.suite = su->suite,
-			.key = (struct slice){b->key_b64, strlen(b->key_b64)},
+			.key = video ? (struct slice){b->vkey_b64, strlen(b->vkey_b64)}
+				     : (struct slice){b->key_b64, strlen(b->key_b64)},
 		};
 		m->n_crypto = 1;
 	}
@@ -345,20 +372,26 @@ static int put_rejected(struct build *b, struct sdp_media *m, const struct sdp_m
 	return 0;
 }
 
+/* Adds mid to the session's BUNDLE group (RFC 8843 §7), made on first use. */
 static void put_bundle(struct sdp_session *s, struct slice mid)
 {
 	s->group[0].semantics = SLICE_LIT("BUNDLE");
-	s->group[0].mid[0] = mid;
-	s->group[0].n_mid = 1;
+	if (s->group[0].n_mid < SDP_MAX_GROUP_MIDS)
+		s->group[0].mid[s->group[0].n_mid++] = mid;
 	s->n_group = 1;
+}
+
+static bool has_media_in(const struct b2b_codec *codecs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (b2b_codec_is_media(&codecs[i]))
+			return true;
+	return false;
 }
 
 static bool has_media_codec(const struct build *b)
 {
-	for (unsigned i = 0; i < b->n_codecs; i++)
-		if (b2b_codec_is_media(&b->codecs[i]))
-			return true;
-	return false;
+	return has_media_in(b->codecs, b->n_codecs);
 }
 
 static bool is_event(const struct b2b_codec *c)
@@ -458,6 +491,32 @@ static void keep_events(struct build *b, const struct b2b_media_remote *o,
 /* ---- offers ------------------------------------------------------------------------------- */
 
 /*
+ * The video m-section of src to relay toward b->profile (b->vidx, else -1: rejected): the
+ * codecs the target can carry whose PTs the audio does not use (toward a browser one
+ * BUNDLE transport is demultiplexed by PT last, RFC 8843 §9.2). Not toward DTLS-SRTP SIP
+ * peers, nor from them.
+ */
+static void video_offer(struct build *b, const struct sdp_session *src)
+{
+	int idx = b2b_sdp_video_index(src);
+	if (idx < 0 || !b->local->video_rtp_port || b->profile == B2B_PROFILE_DTLS ||
+	    b2b_sdp_remote_at(src, (unsigned)idx, b->vrem, NULL) != 0 ||
+	    b->vrem->profile == B2B_PROFILE_DTLS)
+		return;
+	for (unsigned i = 0; i < b->vrem->n_codecs; i++) {
+		const struct b2b_codec *c = &b->vrem->codecs[i];
+		if (b2b_codec_carried(c, b->profile) &&
+		    !(b->profile == B2B_PROFILE_WEBRTC && pt_used(b, c->pt)))
+			b->vcodecs[b->n_vcodecs++] = *c;
+	}
+	if (!has_media_in(b->vcodecs, b->n_vcodecs))
+		return;
+	b->vidx = idx;
+	if (b->profile == B2B_PROFILE_WEBRTC)
+		b->mid_ext = b->rem->mid_ext ? b->rem->mid_ext : b->vrem->mid_ext ? b->vrem->mid_ext : 1;
+}
+
+/*
  * The offer's m-sections mirror src's one to one (src NULL: one audio m-section). Toward
  * WebRTC every m-section needs a mid (RFC 8829 §5.2.1): src's when all have one, else the
  * index.
@@ -480,25 +539,31 @@ static int build_offer(struct build *b, const struct sdp_session *src, unsigned 
 		if (b->profile == B2B_PROFILE_WEBRTC)
 			mid = src_mids ? sm->mid : strnum(b, i);
 		s->n_media++;
-		if (i != audio) {
+		bool video = (int)i == b->vidx;
+		if (i != audio && !video) {
 			int rc = put_rejected(b, m, sm, sm->rtp ? profile_proto(b->profile) : sm->proto,
 					      mid);
 			if (rc)
 				return rc;
 			continue;
 		}
-		m->type = SLICE_LIT("audio");
+		m->type = video ? SLICE_LIT("video") : SLICE_LIT("audio");
 		m->proto = profile_proto(b->profile);
 		m->mid = mid;
-		put_codecs(b, m, sm);
+		if (video)
+			put_codecs(b, m, sm, b->vcodecs, b->n_vcodecs);
+		else
+			put_codecs(b, m, sm, b->codecs, b->n_codecs);
 		bool ice = l->ice_ufrag && is_dtls(b->profile);
 		bool mux = b->profile == B2B_PROFILE_WEBRTC || l->rtcp_mux;
 		/* RFC 5763 §5: the offerer says actpass unless it keeps an established role. */
 		enum sdp_setup setup = l->setup == SDP_SETUP_NONE ? SDP_SETUP_ACTPASS : l->setup;
-		put_transport(b, m, ice, mux, setup, l->crypto_tag);
-		m->common.dir = b2b_sdp_dir_toward(dir);
-		m->ptime = ptime ? ptime : b->profile == B2B_PROFILE_WEBRTC ? 0 : 20;
-		m->maxptime = maxptime;
+		put_transport(b, m, ice, mux, setup, l->crypto_tag, video);
+		m->common.dir = b2b_sdp_dir_toward(video ? b->vrem->dir : dir);
+		if (!video) {
+			m->ptime = ptime ? ptime : b->profile == B2B_PROFILE_WEBRTC ? 0 : 20;
+			m->maxptime = maxptime;
+		}
 		if (b->profile == B2B_PROFILE_WEBRTC)
 			put_bundle(s, mid);
 	}
@@ -525,6 +590,7 @@ int b2b_sdp_offer(const struct sdp_session *in_offer, enum b2b_profile target,
 	if (!rc) {
 		add_browser_event(b);
 		drop_other_events(b);
+		video_offer(b, in_offer);
 	}
 	if (!rc) {
 		const struct sdp_media *am = &in_offer->media[b->rem->m_index];
@@ -600,10 +666,11 @@ static enum sdp_setup answer_setup(enum sdp_setup offered, enum sdp_setup mine)
 	return mine == SDP_SETUP_PASSIVE ? SDP_SETUP_PASSIVE : SDP_SETUP_ACTIVE;
 }
 
-/* The answer's codecs, in its order, as the offer named them (PT, rtpmap). */
-static int intersect(struct build *b)
+/* The answer's codecs, in its order, as the offer named them (PT, rtpmap), into out. */
+static void intersect_codecs(const struct b2b_media_remote *o, const struct b2b_media_remote *a,
+			     enum b2b_profile profile, struct b2b_codec *out, unsigned *n)
 {
-	const struct b2b_media_remote *o = b->rem, *a = b->ans;
+	*n = 0;
 	for (unsigned i = 0; i < a->n_codecs; i++) {
 		const struct b2b_codec *ac = &a->codecs[i], *oc = NULL;
 		for (unsigned j = 0; j < o->n_codecs && !oc; j++)
@@ -613,18 +680,24 @@ static int intersect(struct build *b)
 		for (unsigned j = 0; j < o->n_codecs && !oc; j++)
 			if (b2b_codec_same(&o->codecs[j], ac))
 				oc = &o->codecs[j];
-		if (!oc || !b2b_codec_carried(oc, b->profile))
+		if (!oc || !b2b_codec_carried(oc, profile))
 			continue;
 		bool dup = false;
-		for (unsigned j = 0; j < b->n_codecs; j++)
-			dup = dup || b->codecs[j].pt == oc->pt;
+		for (unsigned j = 0; j < *n; j++)
+			dup = dup || out[j].pt == oc->pt;
 		if (dup)
 			continue;
-		struct b2b_codec *c = &b->codecs[b->n_codecs++];
+		struct b2b_codec *c = &out[(*n)++];
 		*c = *oc;
 		if (ac->fmtp[0])
 			memcpy(c->fmtp, ac->fmtp, sizeof(c->fmtp));
 	}
+}
+
+static int intersect(struct build *b)
+{
+	const struct b2b_media_remote *o = b->rem, *a = b->ans;
+	intersect_codecs(o, a, b->profile, b->codecs, &b->n_codecs);
 	if (!has_media_codec(b))
 		return b2b_fail(b->err, "no common codec");
 	keep_events(b, o, a);
@@ -643,6 +716,30 @@ static bool in_bundle(const struct sdp_session *s, struct slice mid)
 	return false;
 }
 
+/*
+ * The video of an answer (b->vidx, else -1: answered with port 0): the offer's relayed
+ * video m-section when the peer accepted it with a codec in common.
+ */
+static void video_answer(struct build *b, const struct sdp_session *offer,
+			 const struct sdp_session *peer)
+{
+	int idx = b2b_sdp_video_index(offer);
+	if (idx < 0 || !b->local->video_rtp_port || (unsigned)idx >= peer->n_media)
+		return;
+	const struct sdp_media *pm = &peer->media[idx];
+	if (!slice_eqlit(pm->type, "video") || pm->port == 0 || !pm->rtp ||
+	    b2b_sdp_remote_at(offer, (unsigned)idx, b->vrem, NULL) != 0 ||
+	    b2b_sdp_remote_at(peer, (unsigned)idx, b->vans, NULL) != 0 ||
+	    b->vrem->profile != b->rem->profile || b->vrem->profile == B2B_PROFILE_DTLS)
+		return;
+	intersect_codecs(b->vrem, b->vans, b->profile, b->vcodecs, &b->n_vcodecs);
+	if (!has_media_in(b->vcodecs, b->n_vcodecs))
+		return;
+	b->vidx = idx;
+	if (b->profile == B2B_PROFILE_WEBRTC)
+		b->mid_ext = b->rem->mid_ext ? b->rem->mid_ext : b->vrem->mid_ext;
+}
+
 static int build_answer(struct build *b, const struct sdp_session *offer,
 			const struct sdp_media *peer_m)
 {
@@ -655,24 +752,32 @@ static int build_answer(struct build *b, const struct sdp_session *offer,
 		memset(m, 0, sizeof(*m));
 		const struct sdp_media *om = &offer->media[i];
 		s->n_media++;
-		if (i != o->m_index) {
+		bool video = (int)i == b->vidx;
+		if (i != o->m_index && !video) {
 			int rc = put_rejected(b, m, om, om->proto, om->mid);
 			if (rc)
 				return rc;
 			continue;
 		}
+		const struct b2b_media_remote *ro = video ? b->vrem : o, *ra = video ? b->vans : a;
 		m->type = om->type;
 		m->proto = om->proto; /* RFC 3264 §6: the answer keeps the offer's transport */
 		m->mid = om->mid;
-		put_codecs(b, m, om);
-		bool ice = b->profile == B2B_PROFILE_WEBRTC || (o->ice_ufrag[0] && l->ice_ufrag);
-		bool mux = o->rtcp_mux && (l->rtcp_mux || b->profile == B2B_PROFILE_WEBRTC);
-		put_transport(b, m, ice, mux, answer_setup(o->setup, l->setup), o->crypto_tag);
-		m->common.dir = answer_dir(o->dir, a->dir);
-		m->ptime = a->ptime;
-		if (!m->ptime && b->profile != B2B_PROFILE_WEBRTC)
-			m->ptime = o->ptime ? o->ptime : 20;
-		m->maxptime = peer_m->maxptime;
+		if (video)
+			put_codecs(b, m, om, b->vcodecs, b->n_vcodecs);
+		else
+			put_codecs(b, m, om, b->codecs, b->n_codecs);
+		bool ice = b->profile == B2B_PROFILE_WEBRTC || (ro->ice_ufrag[0] && l->ice_ufrag);
+		bool mux = ro->rtcp_mux && (l->rtcp_mux || b->profile == B2B_PROFILE_WEBRTC);
+		put_transport(b, m, ice, mux, answer_setup(ro->setup, l->setup), ro->crypto_tag,
+			      video);
+		m->common.dir = answer_dir(ro->dir, ra->dir);
+		if (!video) {
+			m->ptime = a->ptime;
+			if (!m->ptime && b->profile != B2B_PROFILE_WEBRTC)
+				m->ptime = o->ptime ? o->ptime : 20;
+			m->maxptime = peer_m->maxptime;
+		}
 		if (in_bundle(offer, om->mid))
 			put_bundle(s, om->mid);
 	}
@@ -711,6 +816,8 @@ int b2b_sdp_answer(const struct sdp_session *in_offer, const struct sdp_session 
 		rc = EINVAL; /* the local key must be for the suite the offer chose */
 	if (!rc)
 		rc = intersect(b);
+	if (!rc)
+		video_answer(b, in_offer, peer_answer);
 	if (!rc)
 		rc = build_answer(b, in_offer, pm);
 	if (!rc)

@@ -10,8 +10,13 @@
 #include "sip.h"
 
 /*
- * What gorgee relays: the first audio m-section whose port is not 0. Every other m-section
- * (video, application, a second audio) is kept in place with port 0 (rejected), so the
+ * What gorgee relays: the first audio m-section whose port is not 0, and the first video
+ * m-section whose port is not 0 when the caller gives video ports (b2b_media_local) and a
+ * codec can be carried (VP8, VP9, H.264, AV1 toward a browser; video is never transcoded:
+ * PTs and fmtp as the peers negotiate). Toward a browser both ride one BUNDLE transport
+ * with the MID header extension (RFC 8843 §9.2); toward SIP each has its own ports and
+ * there is no BUNDLE. Every other m-section (application, a second audio or video, a
+ * video nobody can carry) is kept in place with port 0 (rejected), so the
  * m-sections of an offer and of its translation correspond one to one (RFC 3264 §8: an
  * answer has as many m-sections as the offer, in the same order) and a rejected mid leaves
  * the BUNDLE group (RFC 8843 §7.3.3). Codecs are never transcoded: they are intersected
@@ -24,6 +29,8 @@
 #define B2B_MAX_CODECS     16
 #define B2B_MAX_CANDIDATES 16 /* remote candidates kept per leg; the rest are dropped */
 #define B2B_MAX_CAND_LEN   512
+#define B2B_MAX_SSRC       8   /* a=ssrc ids kept per m-section (BUNDLE demultiplexing) */
+#define B2B_MID_EXT_URI    "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 enum b2b_profile {
 	B2B_PROFILE_WEBRTC, /* UDP/TLS/RTP/SAVPF + ICE + DTLS + rtcp-mux + BUNDLE (RFC 8829) */
@@ -80,6 +87,9 @@ struct b2b_media_remote {
 	uint32_t clock_rate; /* clock of the first codec that is not DTMF, CN, RED or FEC */
 	uint32_t ptime;      /* a=ptime, 0 = absent */
 	char mid[64];        /* "" = absent */
+	uint8_t mid_ext;     /* a=extmap id of B2B_MID_EXT_URI (1..255), 0 = absent */
+	uint32_t ssrc[B2B_MAX_SSRC]; /* a=ssrc ids, first ones, distinct */
+	unsigned n_ssrc;
 };
 
 /* What the relay gives for one leg, to put into the SDP sent toward that leg. Borrowed. */
@@ -98,6 +108,13 @@ struct b2b_media_local {
 	enum sdp_crypto_suite crypto_suite;
 	const uint8_t *crypto_key; /* master key || salt, as long as the suite needs */
 	size_t crypto_key_len;
+	/* Video: the relay's ports for the video m-section; 0 = reject video. Toward WebRTC
+	 * video is bundled on rtp_port (any non-zero value says "relay video"). SDES: the
+	 * video's own outbound key (same suite, crypto_key_len bytes; RFC 3711 §9.1 lets a
+	 * master key serve several streams only while their SSRCs differ, which the relay
+	 * does not choose); NULL = crypto_key. */
+	uint16_t video_rtp_port, video_rtcp_port;
+	const uint8_t *video_crypto_key;
 	uint64_t sess_id, sess_version; /* o=; the caller bumps sess_version per new SDP */
 	const char *username;           /* o= username; NULL = "-" */
 };
@@ -117,6 +134,12 @@ int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, ch
  * present), the profile it offered; otherwise DTLS or SDES when configured (calls.srtp),
  * else RTP/AVP.
  */
+/*
+ * The index of the video m-section gorgee would relay in s (the first video m-section with
+ * an RTP profile and a port), or -1.
+ */
+int b2b_sdp_video_index(const struct sdp_session *s);
+
 enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, bool sdes,
 				     bool dtls);
 

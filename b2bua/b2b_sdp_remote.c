@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "b2b_sdp.h"
@@ -89,9 +90,10 @@ bool b2b_codec_is_media(const struct b2b_codec *c)
 
 bool b2b_codec_carried(const struct b2b_codec *c, enum b2b_profile target)
 {
-	/* What a browser does for audio (RFC 7874 §3 plus what Chrome and Firefox ship). */
+	/* What a browser does for audio (RFC 7874 §3 plus what Chrome and Firefox ship) and
+	 * video (RFC 7742 §5: VP8 and H.264; VP9 and AV1 as both browsers ship them). */
 	static const char *const webrtc[] = {"opus", "G722", "PCMU", "PCMA", "telephone-event",
-					     "CN", NULL};
+					     "CN", "VP8", "VP9", "H264", "AV1", NULL};
 	/* Redundancy, FEC and retransmission wrap other payloads: SIP peers cannot use them. */
 	static const char *const sip_drop[] = {"red", "ulpfec", "flexfec-03", "rtx", NULL};
 	if (target == B2B_PROFILE_WEBRTC)
@@ -99,11 +101,21 @@ bool b2b_codec_carried(const struct b2b_codec *c, enum b2b_profile target)
 	return !name_is(c->name, sip_drop);
 }
 
-/* Same codec: encoding name (case-insensitive, RFC 4855 §3), clock and channels. */
+/* H.264 packetization-mode (RFC 6184 §8.1), 0 when absent. */
+static unsigned h264_mode(const char *fmtp)
+{
+	const char *p = strstr(fmtp, "packetization-mode=");
+	return p ? (unsigned)strtoul(p + strlen("packetization-mode="), NULL, 10) : 0;
+}
+
+/* Same codec: encoding name (case-insensitive, RFC 4855 §3), clock and channels; for H.264
+ * the packetization mode too (RFC 6184 §8.2.2: a different mode is another format). */
 bool b2b_codec_same(const struct b2b_codec *a, const struct b2b_codec *b)
 {
 	if (g_ascii_strcasecmp(a->name, b->name) != 0 || a->clock != b->clock)
 		return false;
+	if (g_ascii_strcasecmp(a->name, "H264") == 0)
+		return h264_mode(a->fmtp) == h264_mode(b->fmtp);
 	/* RFC 7587 §7 says opus/48000/2 always; some phones drop the /2. */
 	if (g_ascii_strcasecmp(a->name, "opus") == 0)
 		return true;
@@ -383,6 +395,21 @@ static void read_codecs(const struct sdp_media *m, struct b2b_media_remote *out)
 	}
 }
 
+/* What BUNDLE demultiplexing needs: the MID extension's id and the SSRCs (RFC 8843 §9.2). */
+static void read_bundle(const struct sdp_media *m, struct b2b_media_remote *out)
+{
+	for (size_t i = 0; i < m->n_extmap && i < SDP_MAX_EXTMAPS; i++)
+		if (m->extmap[i].id <= 255 && slice_eqlit(m->extmap[i].uri, B2B_MID_EXT_URI))
+			out->mid_ext = (uint8_t)m->extmap[i].id;
+	for (size_t i = 0; i < m->n_ssrc && i < SDP_MAX_SSRCS && out->n_ssrc < B2B_MAX_SSRC; i++) {
+		bool dup = false;
+		for (unsigned j = 0; j < out->n_ssrc; j++)
+			dup = dup || out->ssrc[j] == m->ssrc[i].id;
+		if (!dup)
+			out->ssrc[out->n_ssrc++] = m->ssrc[i].id;
+	}
+}
+
 int b2b_sdp_remote_at(const struct sdp_session *s, unsigned idx, struct b2b_media_remote *out,
 		      char *err)
 {
@@ -417,6 +444,7 @@ int b2b_sdp_remote_at(const struct sdp_session *s, unsigned idx, struct b2b_medi
 	if (rc)
 		return rc;
 	read_codecs(m, out);
+	read_bundle(m, out);
 	if (out->n_codecs == 0)
 		return b2b_fail(err, "audio m-section without a codec we can name");
 	out->present = true;
@@ -435,6 +463,16 @@ int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, ch
 	memset(out, 0, sizeof(*out));
 	out->dtmf_pt = -1;
 	return 0;
+}
+
+int b2b_sdp_video_index(const struct sdp_session *s)
+{
+	for (size_t i = 0; s && i < s->n_media && i < SDP_MAX_MEDIA; i++) {
+		const struct sdp_media *m = &s->media[i];
+		if (slice_eqlit(m->type, "video") && m->port != 0 && m->rtp)
+			return (int)i;
+	}
+	return -1;
 }
 
 enum b2b_profile b2b_sdp_sip_profile(const struct b2b_media_remote *sip_offer, bool sdes,

@@ -751,20 +751,33 @@ static void h_transfer_reject(struct ws_req *req, json_t *params, void *arg)
 	transfer_decide(req, params, arg, false);
 }
 
+static json_t *dir_stats(const struct relay_dir_stats *d)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:f}", "received_packets",
+			 (json_int_t)d->packets_in, "sent_packets", (json_int_t)d->packets_out,
+			 "dropped", (json_int_t)d->dropped, "bytes_received",
+			 (json_int_t)d->bytes_in, "lost", (json_int_t)d->lost, "jitter_ms",
+			 d->jitter_us / 1000.0);
+}
+
 static void on_stats(struct relay_session *rs, const struct relay_session_stats *st, void *arg)
 {
 	struct ws_req *req = arg;
 	json_t *r = json_object();
 	static const char *const names[2] = {"a", "b"};
 	for (int i = 0; i < 2; i++)
-		json_object_set_new(r, names[i],
-				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:f}", "received_packets",
-					      (json_int_t)st->ep[i].packets_in, "sent_packets",
-					      (json_int_t)st->ep[i].packets_out, "dropped",
-					      (json_int_t)st->ep[i].dropped, "bytes_received",
-					      (json_int_t)st->ep[i].bytes_in, "lost",
-					      (json_int_t)st->ep[i].lost, "jitter_ms",
-					      st->ep[i].jitter_us / 1000.0));
+		json_object_set_new(r, names[i], dir_stats(&st->ep[i]));
+	/* stream 1 is the video (media.c); a and b then hold audio and video together on the
+	 * browser's bundled side, so the audio and the video are given apart too */
+	if (st->n_streams > 1) {
+		static const char *const kinds[2] = {"audio", "video"};
+		for (int k = 0; k < 2; k++) {
+			json_t *o = json_object();
+			for (int i = 0; i < 2; i++)
+				json_object_set_new(o, names[i], dir_stats(&st->stream[k][i]));
+			json_object_set_new(r, kinds[k], o);
+		}
+	}
 	ws_req_reply(req, r);
 	ws_req_unref(req);
 }

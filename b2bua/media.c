@@ -24,6 +24,7 @@ struct call_media {
 	/* SDES: our outbound key toward each leg (never logged, cleansed on free) */
 	enum sdp_crypto_suite suite_out[2];
 	uint8_t key_out[2][46];
+	uint8_t vkey_out[2][46];             /* the video's own, same suite and length */
 	size_t key_out_len[2];
 	uint32_t tag_out[2];
 	char *last_sent[2];                  /* the SDP we last sent to each leg (hold re-offers) */
@@ -43,6 +44,18 @@ struct call_media {
 	int ev_pt[2];
 	uint32_t ev_clock[2];
 	guint closed_timer;                  /* the browser closed DTLS: end unless signaling does */
+	/* Video (one WebRTC leg and one SIP leg only): stream 1 of the relay session, bundled
+	 * with the audio on the WebRTC leg's ICE endpoint, on ports of its own toward SIP. */
+	bool video;                          /* relayed now */
+	bool streams_set;                    /* the relay was told about streams once */
+	struct relay_endpoint_params vep;    /* the SIP leg's video endpoint (keys below) */
+	uint8_t vkey_in[46];                 /* the SIP peer's video SDES key (cleansed) */
+	size_t vkey_in_len;
+	uint8_t voffer_pt[RELAY_MAX_PT_ALLOW]; /* the video PTs of the offer in progress */
+	unsigned n_voffer_pt;
+	struct relay_demux dmx[2];           /* audio, video as the WebRTC leg signals them */
+	uint8_t mid_ext;
+	struct relay_local vlocal;           /* the relay's video ports toward SIP */
 };
 
 struct call_media *call_media_new(struct b2b *b, struct call *c)
@@ -71,6 +84,8 @@ void call_media_free(struct call_media *m)
 	if (m->closed_timer)
 		g_source_remove(m->closed_timer);
 	OPENSSL_cleanse(m->key_out, sizeof(m->key_out));
+	OPENSSL_cleanse(m->vkey_out, sizeof(m->vkey_out));
+	OPENSSL_cleanse(m->vkey_in, sizeof(m->vkey_in));
 	for (int i = 0; i < 2; i++)
 		g_ptr_array_free(m->cand[i], TRUE);
 	g_free(m->offer);
@@ -143,7 +158,8 @@ static void make_key(struct call_media *m, int side, enum sdp_crypto_suite suite
 	m->suite_out[side] = suite;
 	m->tag_out[side] = tag;
 	m->key_out_len[side] = bs ? bs->key_len : 30;
-	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
+	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side] ||
+	    getrandom(m->vkey_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
 		g_error("getrandom failed"); /* the kernel's CSPRNG does not fail for 46 bytes */
 }
 
@@ -392,10 +408,202 @@ static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 		l->crypto_suite = m->suite_out[side];
 		l->crypto_key = m->key_out[side];
 		l->crypto_key_len = m->key_out_len[side];
+		l->video_crypto_key = m->vkey_out[side];
+	}
+	if (m->video) {
+		bool bundled = m->prof[side] == B2B_PROFILE_WEBRTC;
+		l->video_rtp_port = bundled ? l->rtp_port : m->vlocal.rtp_port;
+		l->video_rtcp_port = bundled ? 0 : m->vlocal.rtcp_port;
 	}
 	l->sess_id = m->sess_id;
 	l->sess_version = ++m->version[side];
 	l->username = "gorgee";
+}
+
+/* ---- video: the relay's stream 1 ---- */
+
+static int browser_side(const struct call_media *m)
+{
+	return m->webrtc[0] ? 0 : 1;
+}
+
+/* Video is relayed between exactly one WebSocket leg speaking WebRTC (its ICE endpoint
+ * carries the BUNDLE) and one SIP leg. */
+static bool video_possible(const struct call_media *m)
+{
+	return m->webrtc[0] != m->webrtc[1] && m->prof[browser_side(m)] == B2B_PROFILE_WEBRTC;
+}
+
+static void demux_from(struct relay_demux *d, const struct b2b_media_remote *r)
+{
+	memset(d, 0, sizeof(*d));
+	g_strlcpy(d->mid, r->mid, sizeof(d->mid));
+	for (unsigned i = 0; i < r->n_ssrc && i < RELAY_MAX_SSRC; i++)
+		d->ssrc[d->n_ssrc++] = r->ssrc[i];
+	for (unsigned i = 0; i < r->n_codecs && d->n_pt < RELAY_MAX_PT_ALLOW; i++)
+		d->pt[d->n_pt++] = r->codecs[i].pt;
+	d->clock_rate = r->clock_rate;
+}
+
+/*
+ * What the WebRTC leg signalled (its offer or answer, or the offer gorgee sent it): the
+ * mids, MID extension, SSRCs and PTs the bundled endpoint demultiplexes by.
+ */
+static void video_browser_sdp(struct call_media *m, const struct sdp_session *s)
+{
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	int vidx = b2b_sdp_video_index(s);
+	m->mid_ext = 0;
+	if (b2b_sdp_remote(s, r, NULL) == 0 && r->present) {
+		demux_from(&m->dmx[0], r);
+		m->mid_ext = r->mid_ext;
+	}
+	if (vidx >= 0 && b2b_sdp_remote_at(s, (unsigned)vidx, r, NULL) == 0) {
+		demux_from(&m->dmx[1], r);
+		m->mid_ext = m->mid_ext ? m->mid_ext : r->mid_ext;
+	}
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+}
+
+/*
+ * The SIP leg's video m-section (in s, its offer or answer) as the relay's stream 1
+ * endpoint; s NULL or no video: the endpoint waits for an answer with no address. Returns
+ * whether video can be relayed (the same SDES suite as the audio: one outbound key).
+ */
+static bool video_sip_sdp(struct call_media *m, int side, const struct sdp_session *s,
+			  bool answer)
+{
+	memset(&m->vep, 0, sizeof(m->vep));
+	OPENSSL_cleanse(m->vkey_in, sizeof(m->vkey_in));
+	m->vkey_in_len = 0;
+	m->vep.kind = RELAY_EP_UDP;
+	m->vep.clock_rate = 90000;
+	if (!s)
+		return true;
+	int vidx = b2b_sdp_video_index(s);
+	if (vidx < 0)
+		return false;
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	bool ok = b2b_sdp_remote_at(s, (unsigned)vidx, r, NULL) == 0 &&
+		  (r->profile == B2B_PROFILE_RTP ||
+		   (r->profile == B2B_PROFILE_SDES && m->prof[side] == B2B_PROFILE_SDES &&
+		    m->key_out_len[side] && r->crypto_suite == m->suite_out[side]));
+	if (ok) {
+		for (unsigned i = 0; i < r->n_codecs && m->vep.n_pt_allow < RELAY_MAX_PT_ALLOW; i++)
+			m->vep.pt_allow[m->vep.n_pt_allow++] = r->codecs[i].pt;
+		for (unsigned i = 0; answer && i < m->n_voffer_pt; i++) {
+			bool have = false;
+			for (unsigned j = 0; j < m->vep.n_pt_allow && !have; j++)
+				have = m->vep.pt_allow[j] == m->voffer_pt[i];
+			if (!have && m->vep.n_pt_allow < RELAY_MAX_PT_ALLOW)
+				m->vep.pt_allow[m->vep.n_pt_allow++] = m->voffer_pt[i];
+		}
+		m->vep.learn = true;
+		m->vep.rtcp_mux = r->rtcp_mux;
+		if (r->addr[0])
+			ok = set_addr(&m->vep.remote_rtp, r->family, r->addr, r->rtp_port) &&
+			     set_addr(&m->vep.remote_rtcp, r->family, r->addr, r->rtcp_port);
+		if (r->profile == B2B_PROFILE_SDES) {
+			m->vep.srtp = relay_suite(r->crypto_suite);
+			memcpy(m->vkey_in, r->crypto_key, r->crypto_key_len);
+			m->vkey_in_len = r->crypto_key_len;
+		}
+	}
+	OPENSSL_cleanse(r, sizeof(*r));
+	g_free(r);
+	return ok;
+}
+
+/* Tells the relay the streams: audio alone, or audio and video (stream 1). */
+static int streams_sync(struct call_media *m, const char **why)
+{
+	if (!m->rs || (!m->video && !m->streams_set))
+		return 0;
+	int bside = browser_side(m), sside = !bside;
+	struct relay_streams st;
+	struct relay_local xl[RELAY_MAX_STREAMS - 1];
+	struct secret *kin = NULL, *kout = NULL;
+	memset(&st, 0, sizeof(st));
+	st.n = m->video ? 2 : 1;
+	st.bundled = (unsigned)bside;
+	st.mid_ext_id = m->mid_ext;
+	st.demux[0] = m->dmx[0];
+	st.demux[1] = m->dmx[1];
+	st.ep[0] = m->vep;
+	if (m->video && m->vep.srtp != RELAY_SRTP_NONE) {
+		kin = secret_new((const char *)m->vkey_in, m->vkey_in_len);
+		kout = secret_new((const char *)m->vkey_out[sside], m->key_out_len[sside]);
+		st.ep[0].key_in = kin;
+		st.ep[0].key_out = kout;
+	}
+	int rc = relay_session_set_streams(m->rs, &st, xl);
+	secret_free(kin);
+	secret_free(kout);
+	if (rc) {
+		LOGW(log_module, &(struct log_ctx){.call_id = m->call->id}, "video streams: %s",
+		     g_strerror(rc));
+		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
+		return rc == EADDRNOTAVAIL ? 503 : 500;
+	}
+	m->streams_set = true;
+	m->vlocal = xl[0];
+	return 0;
+}
+
+/* An offer from leg `from` (s): stream 1 follows its video m-section, if any. */
+static int video_on_offer(struct call_media *m, int from, const struct sdp_session *s,
+			  const char **why)
+{
+	if (!video_possible(m))
+		return 0;
+	int vidx = b2b_sdp_video_index(s);
+	m->n_voffer_pt = 0;
+	if (vidx >= 0) {
+		const struct sdp_media *vm = &s->media[vidx];
+		for (size_t i = 0; i < vm->n_fmt && m->n_voffer_pt < RELAY_MAX_PT_ALLOW; i++)
+			m->voffer_pt[m->n_voffer_pt++] = vm->pt[i];
+	}
+	if (from == browser_side(m)) {
+		video_browser_sdp(m, s);
+		/* a re-offer keeps the SIP leg's video endpoint until that leg answers */
+		bool was = m->video;
+		m->video = vidx >= 0 && (was || video_sip_sdp(m, !from, NULL, false));
+	} else {
+		m->video = video_sip_sdp(m, from, s, false);
+	}
+	return streams_sync(m, why);
+}
+
+/* The offer gorgee sent leg `to` (text): video off if it was rejected there; toward the
+ * WebRTC leg its mids, MID extension and PTs are what the bundled endpoint expects. */
+static int video_offer_sent(struct call_media *m, int to, const GString *sent, const char **why)
+{
+	if (!video_possible(m) || !m->video)
+		return 0;
+	struct sdp_session *s = g_new(struct sdp_session, 1);
+	struct sdp_error perr;
+	if (sdp_parse(sent->str, sent->len, s, &perr) != 0 || b2b_sdp_video_index(s) < 0)
+		m->video = false;
+	else if (to == browser_side(m))
+		video_browser_sdp(m, s);
+	g_free(s);
+	return streams_sync(m, why);
+}
+
+/* The answer of leg `from` (s) to an offer with video: stream 1 follows it. */
+static int video_on_answer(struct call_media *m, int from, const struct sdp_session *s,
+			   const char **why)
+{
+	if (!video_possible(m) || !m->video)
+		return 0;
+	if (from == browser_side(m)) {
+		video_browser_sdp(m, s);
+		m->video = b2b_sdp_video_index(s) >= 0;
+	} else {
+		m->video = video_sip_sdp(m, from, s, true);
+	}
+	return streams_sync(m, why);
 }
 
 static int parse(const char *sdp, size_t len, struct sdp_session *s, struct b2b_media_remote *r,
@@ -478,6 +686,8 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 		goto out;
 	if (m->prof[to] == B2B_PROFILE_SDES && !m->key_out_len[to])
 		make_key(m, to, SDP_SUITE_AES_CM_128_HMAC_SHA1_80, 1);
+	if ((st = video_on_offer(m, from, s, why)) != 0)
+		goto out;
 	struct b2b_media_local l;
 	local_of(m, to, &l);
 	if (b2b_sdp_offer(s, m->prof[to], &l, out, err) != 0) {
@@ -485,6 +695,8 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 		st = 488;
 		goto out;
 	}
+	if ((st = video_offer_sent(m, to, out, why)) != 0)
+		goto out;
 	m->sdp_sent[to] = true;
 	g_free(m->last_sent[to]);
 	m->last_sent[to] = g_strdup(out->str);
@@ -562,6 +774,8 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	if ((st = take_answer(m, from, sdp, len, s, r, true, &ep, why)) != 0)
 		goto out;
 	if (m->offer_unapplied && (st = apply_offer(m, why)) != 0)
+		goto out;
+	if ((st = video_on_answer(m, from, s, why)) != 0)
 		goto out;
 	if (sdp_parse(m->offer, strlen(m->offer), o, &perr) != 0) {
 		*why = "offer lost";
@@ -762,5 +976,7 @@ void call_media_dump(const struct call_media *m, GString *out)
 	}
 	dump_ep(out, "A", &m->local[0], &m->ep[0], m->prof[0]);
 	dump_ep(out, "B", &m->local[1], &m->ep[1], m->prof[1]);
+	if (m->video)
+		dump_ep(out, "video", &m->vlocal, &m->vep, m->prof[!browser_side(m)]);
 	g_string_append(out, m->timed_out ? " timed-out\n" : "\n");
 }

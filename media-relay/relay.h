@@ -383,6 +383,60 @@ int relay_session_map_events(struct relay_session *s, unsigned idx,
  * its checks are done. Signaling thread. */
 void relay_session_end_of_candidates(struct relay_session *s, unsigned idx);
 
+/*
+ * BUNDLE (RFC 8843): one ICE endpoint (the bundled one) carries several RTP streams over its
+ * one transport, each stream paired with its own endpoint on the other side (plain UDP,
+ * RTP and RTCP ports of its own, as a SIP peer has per m-section). Stream 0 is the pair
+ * ep[0]/ep[1] of the session; streams 1.. have an extra endpoint each.
+ *
+ * An authenticated RTP packet on the bundled endpoint goes to a stream by (RFC 8843 §9.2):
+ * its MID header extension (RFC 8285 element with id mid_ext_id, the a=extmap of
+ * urn:ietf:params:rtp-hdrext:sdes:mid), which also teaches the relay its SSRC; else its SSRC
+ * (signalled with a=ssrc or learned from a MID); else its PT, first stream listing it. A
+ * packet matching no stream, or a PT its stream does not list, is dropped. An RTCP
+ * compound goes whole to the stream one of its SSRCs names: a report block or feedback
+ * target that is the SSRC the stream's other side sends with, else the sender's SSRC as
+ * known from its RTP; else stream 0. Packets from a stream's own endpoint leave on the
+ * bundled transport (SRTP with the DTLS keys), RTP with the stream's MID header extension
+ * in place of any extension it had (RFC 8843 §9.1: a browser that negotiated MID in every
+ * m-section does not demultiplex by PT, and SIP peers signal no SSRC). Nothing is learned
+ * before a packet is authenticated. The bundled endpoint's own pt_allow is not used: each
+ * stream's demux PTs are its allowlist (BI-35).
+ */
+#define RELAY_MAX_STREAMS 4
+#define RELAY_MAX_SSRC    8
+#define RELAY_MID_MAX     32
+
+struct relay_demux {
+	char mid[RELAY_MID_MAX];       /* a=mid; "" = none (no MID match) */
+	uint32_t ssrc[RELAY_MAX_SSRC]; /* a=ssrc the bundled peer sends with */
+	unsigned n_ssrc;
+	uint8_t pt[RELAY_MAX_PT_ALLOW]; /* PTs of the m-section on the bundled side; 0 = any */
+	unsigned n_pt;
+	uint32_t clock_rate;           /* for jitter; 0 = 8000 */
+};
+
+struct relay_streams {
+	unsigned n;         /* streams, 1..RELAY_MAX_STREAMS; 1 = no bundling */
+	unsigned bundled;   /* index (0 or 1) of the bundled endpoint: an RELAY_EP_ICE one */
+	uint8_t mid_ext_id; /* 1..14 (one-byte) or 1..255 (two-byte) ; 0 = no MID extension */
+	struct relay_demux demux[RELAY_MAX_STREAMS];
+	/* stream k >= 1: its endpoint on the other side (RELAY_EP_UDP), as in
+	 * relay_session_update() */
+	struct relay_endpoint_params ep[RELAY_MAX_STREAMS - 1];
+};
+
+/*
+ * Sets the streams of a session (at creation with n > 1, and at each renegotiation). An
+ * extra endpoint k that existed keeps its ports and is updated (latch reset, SRTP
+ * replaced); a new one gets ports from the pool; one no longer listed (k >= n) is closed
+ * and its ports return. local[k - 1] receives the ports of stream k's endpoint. Returns 0,
+ * EINVAL (bad parameters, the bundled endpoint is not ICE), EADDRNOTAVAIL (no ports) or
+ * errno; on error nothing changed. Signaling thread; applied on the worker.
+ */
+int relay_session_set_streams(struct relay_session *s, const struct relay_streams *st,
+			      struct relay_local local[RELAY_MAX_STREAMS - 1]);
+
 /* Per direction: what arrived on endpoint i from its peer (and went toward the other). */
 struct relay_dir_stats {
 	uint64_t packets_in, bytes_in;   /* accepted (valid, authenticated, from the latch) */
@@ -398,7 +452,11 @@ struct relay_dir_stats {
 };
 
 struct relay_session_stats {
-	struct relay_dir_stats ep[2];
+	struct relay_dir_stats ep[2]; /* per endpoint: with BUNDLE the bundled one sums streams */
+	unsigned n_streams;           /* 1 without BUNDLE */
+	/* stream k: [bundled] what the bundled endpoint received for it; [other] its own
+	 * endpoint (stream 0: the session's other endpoint) */
+	struct relay_dir_stats stream[RELAY_MAX_STREAMS][2];
 };
 
 /* Receives a stats snapshot on the signaling thread; stats is borrowed for the call. */

@@ -18,6 +18,7 @@ enum drop_reason {
 	DROP_NO_REMOTE,   /* nowhere to send yet */
 	DROP_SEND,        /* sendmmsg failed */
 	DROP_NOT_READY,   /* ICE endpoint: DTLS-SRTP not (or no longer) established */
+	DROP_STREAM,      /* BUNDLE: no stream matches (MID, SSRC, PT) */
 	DROP_N
 };
 
@@ -81,7 +82,8 @@ struct udp_dtls; /* relay_dtls_udp.c: DTLS on one socket of a UDP endpoint, work
 
 struct endpoint {
 	struct relay_session *s;
-	unsigned idx;
+	unsigned idx;    /* the side (0 or 1); a stream's extra endpoint has the side too */
+	unsigned stream; /* 0, or k for the extra endpoint of stream k (BUNDLE) */
 	enum relay_ep_kind kind;
 	bool port_held; /* this endpoint holds the pool slot of port */
 	uint16_t port;
@@ -117,6 +119,17 @@ struct keys {
 	uint8_t in[32], out[32];
 };
 
+#define RELAY_LEARNED_SSRC 16
+
+/* BUNDLE, worker side: a stream as the bundled endpoint sees it (relay_bundle.c). */
+struct stream {
+	struct relay_demux d;
+	uint32_t far_ssrc;     /* what the stream's other side last sent with (RTCP routing) */
+	bool far_ssrc_known;
+	struct rx_seq seq;     /* the bundled side's RTP of this stream */
+	struct relay_dir_stats st;
+};
+
 struct worker;
 
 struct relay_session {
@@ -137,8 +150,20 @@ struct relay_session {
 	char remote_ufrag[2][257]; /* ICE: the last remote ufrag signalled (restart detection) */
 	char local_ufrag[2][64], local_pwd[2][64];
 	unsigned n_cands[2];       /* remote candidates added (BI-23 cap) */
+	uint16_t xport[RELAY_MAX_STREAMS - 1]; /* BUNDLE: slots of the extra endpoints, 0 none */
+	bool xrtcp_bound[RELAY_MAX_STREAMS - 1];
 	/* worker thread only, after attach */
 	struct endpoint ep[2];
+	/* BUNDLE (relay_bundle.c): n_streams > 1 when ep[bundled] carries several streams */
+	unsigned n_streams, bundled;
+	uint8_t mid_ext;
+	struct stream sx[RELAY_MAX_STREAMS];
+	struct endpoint xep[RELAY_MAX_STREAMS - 1]; /* stream k's own endpoint is xep[k - 1] */
+	struct {
+		uint32_t ssrc;
+		unsigned stream;
+	} learned[RELAY_LEARNED_SSRC]; /* SSRCs taught by MIDs, oldest replaced first */
+	unsigned n_learned, next_learned;
 	unsigned inactivity_secs;
 	gint64 last_rx;
 	bool timeout_fired;
@@ -275,7 +300,24 @@ void relay_session_emit(struct relay_session *s, unsigned idx, enum relay_event 
 struct relay_session *relay_session_ref(struct relay_session *s);
 void relay_session_unref(struct relay_session *s);
 /* Worker thread: an accepted packet; re-arms the inactivity timeout. */
-void relay_session_rx_seq(struct endpoint *e, const struct relay_rtp *rtp, gint64 now_us);
+void relay_session_rx_seq(struct rx_seq *q, uint32_t clock_rate, const struct relay_rtp *rtp,
+			  gint64 now_us);
 void relay_endpoint_clear(struct relay *r, struct endpoint *e); /* worker: frees SRTP, fds */
+
+/* relay_bundle.c, worker thread */
+/* The bundled endpoint of s when it carries several streams, else NULL. */
+static inline struct endpoint *relay_bundled(struct relay_session *s)
+{
+	return s->n_streams > 1 ? &s->ep[s->bundled] : NULL;
+}
+/* The endpoint stream k pairs with the bundled one. */
+struct endpoint *relay_stream_far(struct relay_session *s, unsigned k);
+/* The stream of an authenticated RTP packet (-1: none) and of an RTCP compound. */
+int relay_bundle_rtp(struct relay_session *s, const struct relay_rtp *rtp);
+unsigned relay_bundle_rtcp(struct relay_session *s, const uint8_t *p, size_t len);
+bool relay_stream_pt_ok(const struct stream *x, uint8_t pt);
+/* Extension element id's value in an RTP header extension (RFC 8285), or false. */
+bool relay_rtp_ext_find(const struct relay_rtp *rtp, uint8_t id, const uint8_t **val,
+			size_t *len);
 
 #endif

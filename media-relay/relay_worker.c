@@ -24,6 +24,7 @@ static const char *const drop_names[DROP_N] = {
 	[DROP_NO_REMOTE] = "no_remote",
 	[DROP_SEND] = "send_error",
 	[DROP_NOT_READY] = "not_ready",
+	[DROP_STREAM] = "unknown_stream",
 };
 
 /* ---- addresses ---- */
@@ -159,13 +160,81 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 		if (relay_rtcp_filter(buf, *len, len, &bad))
 			return DROP_MALFORMED;
 		c->drop[DROP_MALFORMED] += bad; /* sub-packets only: the rest goes on */
-	} else if (!pt_allowed(e, rtp->pt)) {
-		return DROP_PT;
+	} else if (e != relay_bundled(e->s) && !pt_allowed(e, rtp->pt)) {
+		return DROP_PT; /* a bundled endpoint checks PTs per stream (demux) */
 	}
 	return DROP_N;
 }
 
 #define Q_ICE 2 /* process(): leaves through the other endpoint's ICE agent */
+
+/* Room a MID header extension may add to a packet: 4 + 4 * words(1 + 16). */
+#define MID_EXT_ROOM 24
+
+/*
+ * RFC 8843 §9.1: an RTP packet toward the bundled peer names its stream with the MID header
+ * extension (RFC 8285 one-byte form). A browser that negotiated the extension in every
+ * m-section demultiplexes by MID or signalled SSRC only, never by PT, and SIP peers signal
+ * no SSRC. Whatever extension the other side sent is replaced: the bundled peer negotiated
+ * none of it. Returns false when the packet cannot grow (it is dropped).
+ */
+static bool put_mid(uint8_t *buf, size_t *len, size_t cap, const struct relay_rtp *rtp,
+		    uint8_t id, const char *mid)
+{
+	size_t ml = strlen(mid);
+	if (!ml || ml > 16 || id < 1 || id > 14)
+		return true; /* nothing this form can carry: the packet goes as it is */
+	size_t fixed = RELAY_RTP_HDR_MIN + 4u * rtp->cc;
+	size_t old_ext = rtp->has_ext ? 4 + rtp->ext_len : 0;
+	size_t words = (1 + ml + 3) / 4, new_ext = 4 + 4 * words;
+	size_t body = fixed + old_ext, rest = *len - body;
+	size_t n = *len - old_ext + new_ext;
+	if (n + RELAY_SRTP_TRAILER_MAX > cap)
+		return false;
+	memmove(buf + fixed + new_ext, buf + body, rest);
+	uint8_t *x = buf + fixed;
+	x[0] = 0xBE;
+	x[1] = 0xDE;
+	x[2] = (uint8_t)(words >> 8);
+	x[3] = (uint8_t)words;
+	x[4] = (uint8_t)(id << 4 | (ml - 1));
+	memcpy(x + 5, mid, ml);
+	memset(x + 5 + ml, 0, new_ext - 5 - ml); /* padding elements (RFC 8285 §4.2) */
+	buf[0] |= 0x10;
+	*len = n;
+	return true;
+}
+
+/* Where process() sends a datagram and whose counters its sending adds to. */
+struct route {
+	struct endpoint *o;          /* the endpoint it leaves by */
+	const struct sockaddr_storage *dst; /* not for Q_ICE */
+	struct relay_dir_stats *st;  /* the direction it came in on */
+	struct relay_dir_stats *kst; /* BUNDLE: its stream on the bundled endpoint, or NULL */
+};
+
+/* The endpoint a non-bundled endpoint's packets leave by. */
+static struct endpoint *peer_of(struct endpoint *e)
+{
+	struct relay_session *s = e->s;
+	return e->stream ? &s->ep[s->bundled] : &s->ep[e->idx ^ 1];
+}
+
+/* BUNDLE: the stream of an accepted packet on the bundled endpoint, its far endpoint in
+ * r->o; DROP_N, or why it cannot go anywhere. */
+static enum drop_reason demux(struct relay_session *s, bool rtcp, const uint8_t *buf, size_t len,
+			      const struct relay_rtp *rtp, struct route *r, struct stream **x)
+{
+	int k = rtcp ? (int)relay_bundle_rtcp(s, buf, len) : relay_bundle_rtp(s, rtp);
+	if (k < 0)
+		return DROP_STREAM;
+	*x = &s->sx[k];
+	if (!rtcp && !relay_stream_pt_ok(*x, rtp->pt))
+		return DROP_PT;
+	r->o = relay_stream_far(s, (unsigned)k);
+	r->kst = &(*x)->st;
+	return DROP_N;
+}
 
 /*
  * Processes one received datagram in place. Returns the queue (0 RTP, 1 RTCP) it should
@@ -175,10 +244,11 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
  */
 static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len, size_t cap,
 		   const struct sockaddr_storage *src, gint64 now, struct batch_counts *c,
-		   const struct sockaddr_storage **dst_out)
+		   struct route *r)
 {
 	struct relay_session *s = e->s;
-	struct endpoint *o = &s->ep[e->idx ^ 1];
+	struct endpoint *o = peer_of(e);
+	struct stream *x = NULL;
 	bool rtcp = rtcp_sock || (e->mux && relay_is_rtcp(buf, *len));
 	struct latch *l = rtcp_sock ? &e->l_rtcp : &e->l_rtp;
 	const struct sockaddr_storage *sig = rtcp_sock ? &e->sig_rtcp : &e->sig_rtp;
@@ -197,10 +267,18 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		why = DROP_MALFORMED; /* RTCP on a port that is not muxed */
 	else
 		why = validate(e, rtcp, buf, len, &rtp, c);
+	r->o = o;
+	r->st = &e->st;
+	r->kst = NULL;
+	if (why == DROP_N && e == relay_bundled(s))
+		why = demux(s, rtcp, buf, *len, &rtp, r, &x);
 	if (why != DROP_N) {
 		drop(e, c, why);
+		if (x)
+			x->st.dropped++;
 		return -1;
 	}
+	o = r->o;
 	/* valid and authentic: only now may its source latch (SEC-11) */
 	if (src)
 		latch_update(l, src);
@@ -209,13 +287,30 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	e->st.packets_in++;
 	e->st.bytes_in += *len;
 	c->in_ok++;
-	if (rtcp)
+	if (x) {
+		x->st.packets_in++;
+		x->st.bytes_in += *len;
+		x->st.rtcp_in += rtcp;
+	}
+	if (rtcp) {
 		e->st.rtcp_in++;
-	else
-		relay_session_rx_seq(e, &rtp, now);
+	} else if (x) {
+		relay_session_rx_seq(&x->seq, x->d.clock_rate, &rtp, now);
+	} else {
+		relay_session_rx_seq(&e->seq, e->clock_rate, &rtp, now);
+		if (s->n_streams > 1) { /* what this stream's far side sends with (RTCP routing) */
+			s->sx[e->stream].far_ssrc = rtp.ssrc;
+			s->sx[e->stream].far_ssrc_known = true;
+		}
+	}
 	if (!rtcp && e->evmap.on && rtp.pt == e->evmap.pt)
 		map_event(&e->evmap, buf, &rtp);
 
+	if (!rtcp && o == relay_bundled(s) && s->mid_ext &&
+	    !put_mid(buf, len, cap, &rtp, s->mid_ext, s->sx[e->stream].d.mid)) {
+		drop(e, c, DROP_SEND);
+		return -1;
+	}
 	if (o->kind == RELAY_EP_ICE) {
 		if (!o->srtp_out) {
 			drop(e, c, DROP_NOT_READY);
@@ -248,12 +343,31 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		drop(e, c, DROP_SEND);
 		return -1;
 	}
-	*dst_out = dst;
+	r->dst = dst;
 	return q;
 }
 
-static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struct batch_counts *c)
+static void count_out(const struct route *r, size_t bytes)
 {
+	r->st->packets_out++;
+	r->st->bytes_out += bytes;
+	if (r->kst) {
+		r->kst->packets_out++;
+		r->kst->bytes_out += bytes;
+	}
+}
+
+static void count_lost(const struct route *r, unsigned lost)
+{
+	r->st->dropped += lost;
+	if (r->kst)
+		r->kst->dropped += lost;
+}
+
+static void flush(struct worker *w, const struct route *r, int q, unsigned n,
+		  struct batch_counts *c)
+{
+	struct endpoint *o = r->o;
 	int fd = q ? o->rtcp.fd : o->rtp.fd;
 	unsigned done = 0;
 	while (done < n) {
@@ -266,30 +380,28 @@ static void flush(struct worker *w, struct endpoint *o, int q, unsigned n, struc
 						: 1;
 			c->out_err += lost;
 			c->drop[DROP_SEND] += lost;
-			o->s->ep[o->idx ^ 1].st.dropped += lost;
+			count_lost(r, lost);
 			done += lost;
 			continue;
 		}
 		for (int i = 0; i < k; i++)
-			o->s->ep[o->idx ^ 1].st.bytes_out += w->tx[q][done + i].msg_len;
-		o->s->ep[o->idx ^ 1].st.packets_out += (unsigned)k;
+			count_out(r, w->tx[q][done + i].msg_len);
 		c->out_ok += (unsigned)k;
 		done += (unsigned)k;
 	}
 }
 
 /* One protected datagram toward an ICE endpoint's peer (nice_agent_send has no batch). */
-static void send_ice(struct endpoint *o, const uint8_t *buf, size_t len, struct batch_counts *c)
+static void send_ice(const struct route *r, const uint8_t *buf, size_t len,
+		     struct batch_counts *c)
 {
-	struct relay_dir_stats *st = &o->s->ep[o->idx ^ 1].st;
-	if (relay_ice_send(o, buf, len)) {
+	if (relay_ice_send(r->o, buf, len)) {
 		c->out_err++;
 		c->drop[DROP_SEND]++;
-		st->dropped++;
+		count_lost(r, 1);
 		return;
 	}
-	st->packets_out++;
-	st->bytes_out += len;
+	count_out(r, len);
 	c->out_ok++;
 }
 
@@ -312,7 +424,6 @@ static void count(struct relay *r, const struct batch_counts *c)
 static int read_batch(struct worker *w, struct sock *k)
 {
 	struct endpoint *e = k->ep;
-	struct endpoint *o = &e->s->ep[e->idx ^ 1];
 	struct relay *r = w->r;
 	unsigned n = r->batch;
 	for (unsigned i = 0; i < n; i++) {
@@ -331,6 +442,7 @@ static int read_batch(struct worker *w, struct sock *k)
 	struct batch_counts c;
 	memset(&c, 0, sizeof(c));
 	unsigned nq[2] = {0, 0};
+	struct route rt = {0}, last[2] = {{0}, {0}};
 	gint64 now = g_get_monotonic_time();
 	for (int i = 0; i < got; i++) {
 		uint8_t *buf = w->rx_iov[i].iov_base;
@@ -339,13 +451,15 @@ static int read_batch(struct worker *w, struct sock *k)
 			drop(e, &c, DROP_TOO_BIG); /* BI-31: before any parsing or SRTP */
 			continue;
 		}
-		const struct sockaddr_storage *dst = NULL;
 		int q = process(e, k->is_rtcp, buf, &len, w->buf_size, &w->rx_addr[i], now, &c,
-				&dst);
+				&rt);
 		if (q == Q_ICE)
-			send_ice(o, buf, len, &c);
+			send_ice(&rt, buf, len, &c);
 		if (q < 0 || q == Q_ICE)
 			continue;
+		/* a plain endpoint is never bundled: every packet of the batch has one route */
+		last[q] = rt;
+		const struct sockaddr_storage *dst = rt.dst;
 		struct mmsghdr *m = &w->tx[q][nq[q]];
 		struct iovec *v = &w->tx_iov[q][nq[q]];
 		v->iov_base = buf;
@@ -359,7 +473,7 @@ static int read_batch(struct worker *w, struct sock *k)
 	}
 	for (int q = 0; q < 2; q++)
 		if (nq[q])
-			flush(w, o, q, nq[q], &c);
+			flush(w, &last[q], q, nq[q], &c);
 	count(r, &c);
 	return got;
 }
@@ -368,7 +482,6 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 {
 	struct worker *w = e->s->w;
 	struct relay *r = w->r;
-	struct endpoint *o = &e->s->ep[e->idx ^ 1];
 	struct batch_counts c;
 	memset(&c, 0, sizeof(c));
 	if (len > r->max_packet) {
@@ -378,11 +491,12 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 	} else if (len && p[0] >= 128 && p[0] <= 191) {
 		/* RFC 7983: RTP/RTCP. libnice's buffer is read-only; unprotect in our own. */
 		memcpy(w->ice_buf, p, len);
-		const struct sockaddr_storage *dst = NULL;
+		struct route rt = {0};
 		int q = process(e, false, w->ice_buf, &len, w->buf_size, NULL,
-				g_get_monotonic_time(), &c, &dst);
+				g_get_monotonic_time(), &c, &rt);
+		const struct sockaddr_storage *dst = rt.dst;
 		if (q == Q_ICE) {
-			send_ice(o, w->ice_buf, len, &c);
+			send_ice(&rt, w->ice_buf, len, &c);
 		} else if (q >= 0) {
 			w->tx_iov[q][0].iov_base = w->ice_buf;
 			w->tx_iov[q][0].iov_len = len;
@@ -391,7 +505,7 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 			w->tx[q][0].msg_hdr.msg_iovlen = 1;
 			w->tx[q][0].msg_hdr.msg_name = (void *)dst;
 			w->tx[q][0].msg_hdr.msg_namelen = addr_len(dst);
-			flush(w, o, q, 1, &c);
+			flush(w, &rt, q, 1, &c);
 		}
 	} else {
 		drop(e, &c, DROP_MALFORMED); /* STUN never gets here (libnice), nor ZRTP/TURN */
@@ -511,6 +625,8 @@ void relay_worker_detach(struct relay_session *s)
 	}
 	for (int i = 0; i < 2; i++)
 		relay_endpoint_clear(s->relay, &s->ep[i]);
+	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++)
+		relay_endpoint_clear(s->relay, &s->xep[k]);
 	metric_add(s->relay->m_sessions, -1);
 	g_atomic_int_dec_and_test(&s->w->load);
 	g_hash_table_remove(s->w->sessions, s); /* drops the worker's reference */
@@ -561,7 +677,7 @@ static void worker_init(struct relay *r, struct worker *w, unsigned idx)
 	w->sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal,
 					    (GDestroyNotify)relay_session_unref, NULL);
 	/* room for the SRTP trailer added when protecting in place */
-	w->buf_size = r->max_packet + 1 + RELAY_SRTP_TRAILER_MAX;
+	w->buf_size = r->max_packet + 1 + RELAY_SRTP_TRAILER_MAX + MID_EXT_ROOM;
 	w->bufs = g_malloc(w->buf_size * r->batch);
 	w->ice_buf = g_malloc(w->buf_size);
 	w->rx = g_new0(struct mmsghdr, r->batch);

@@ -26,6 +26,11 @@ static const char *const webrtc_cands[] = {
 static const uint8_t sdes_key[46] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
 				     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
 				     33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46};
+/* The video's own SDES key. */
+static const uint8_t sdes_video_key[46] = {
+	101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116,
+	117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132,
+	133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146};
 #define LOCAL_FP                                                                              \
 	"sha-256 6F:1A:2B:3C:4D:5E:6F:70:81:92:A3:B4:C5:D6:E7:F8:09:1A:2B:3C:4D:5E:6F:70:81:92:A3:" \
 	"B4:C5:D6:E7:F8"
@@ -41,6 +46,7 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 	switch (p) {
 	case B2B_PROFILE_WEBRTC:
 		l.rtp_port = 40000;
+		l.video_rtp_port = 40000; /* bundled */
 		l.rtcp_mux = true;
 		l.ice_ufrag = "gR9e";
 		l.ice_pwd = "w2Zk7LqPx4MvT8sNc3HbYf6D";
@@ -60,10 +66,13 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 		l.crypto_suite = SDP_SUITE_AES_CM_128_HMAC_SHA1_80;
 		l.crypto_key = sdes_key;
 		l.crypto_key_len = 30;
+		l.video_crypto_key = sdes_video_key;
 		/* fall through */
 	case B2B_PROFILE_RTP:
 		l.rtp_port = 40002;
 		l.rtcp_port = 40003;
+		l.video_rtp_port = 40004;
+		l.video_rtcp_port = 40005;
 		break;
 	}
 	return l;
@@ -709,7 +718,30 @@ static void test_helpers(void)
 	TAP_CHECK_INT(b2b_sdp_sip_profile(&r, false, true), B2B_PROFILE_RTP);
 }
 
+/* What BUNDLE demultiplexing needs from a browser's video m-section; the video index. */
+static void test_remote_bundle(void)
+{
+	gsize n;
+	char *text = read_file("offer-chrome-to-rtp", "in.sdp", &n);
+	struct sdp_session *s = parse_new(text, n);
+	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	TAP_CHECK(s != NULL);
+	TAP_CHECK_INT(b2b_sdp_video_index(s), 1);
+	TAP_CHECK_INT(b2b_sdp_remote_at(s, 1, r, NULL), 0);
+	TAP_CHECK_INT(r->mid_ext, 4);
+	TAP_CHECK_STR(r->mid, "1");
+	TAP_CHECK_INT(r->n_ssrc, 2); /* the FID pair, each once */
+	TAP_CHECK(r->ssrc[0] == 1170396012u && r->ssrc[1] == 3392657811u);
+	s->media[1].port = 0; /* a rejected video is not relayed */
+	TAP_CHECK_INT(b2b_sdp_video_index(s), -1);
+	TAP_CHECK_INT(b2b_sdp_video_index(NULL), -1);
+	g_free(r);
+	g_free(s);
+	g_free(text);
+}
+
 static const struct tap_case unit_cases[] = {
+	{"remote: MID extension id, SSRCs, video index (BUNDLE)", test_remote_bundle, 0},
 	{"remote: IPv4, static PTs, RFC 3605 default RTCP port", test_remote_ipv4, 0},
 	{"remote: IPv6, a=rtcp, telephone-event at the codec clock", test_remote_ipv6_rtcp, 0},
 	{"remote: c=0.0.0.0 hold forms, ICE trickle is not hold", test_remote_hold_forms, 0},

@@ -1839,6 +1839,222 @@ static void t_consent_lost(void)
 	fx_done(&f);
 }
 
+/* ---- BUNDLE: one ICE transport, several streams, each with its own UDP endpoint ---- */
+
+#define MID_EXT 4
+
+/* RTP with, when mid is not NULL, an RFC 8285 one-byte MID element (id MID_EXT). */
+static size_t make_rtp_mid(uint8_t *b, uint8_t pt, uint16_t seq, uint32_t ssrc, const char *mid,
+			   size_t payload)
+{
+	size_t n = make_rtp(b, seq, ssrc, 0);
+	b[1] = pt;
+	if (mid) {
+		size_t ml = strlen(mid), words = (1 + ml + 3) / 4;
+		b[0] |= 0x10;
+		b[n++] = 0xBE;
+		b[n++] = 0xDE;
+		b[n++] = 0;
+		b[n++] = (uint8_t)words;
+		b[n++] = (uint8_t)(MID_EXT << 4 | (ml - 1));
+		memcpy(b + n, mid, ml);
+		n += ml;
+		while ((n - 16) % 4) /* padding elements up to the declared words */
+			b[n++] = 0;
+	}
+	for (size_t i = 0; i < payload; i++)
+		b[n++] = (uint8_t)(seq + i);
+	return n;
+}
+
+/* The browser sends k; true when fd gets exactly it (plain) within ms. */
+static bool browser_to(struct call *c, const uint8_t *pk, size_t len, int fd, int ms)
+{
+	struct pkt k = {pk, len, true};
+	peer_run(c->p, peer_send, &k);
+	uint8_t q[2048];
+	ssize_t got = recv_in(fd, q, sizeof(q), ms);
+	return got == (ssize_t)len && memcmp(q, pk, len) == 0;
+}
+
+/* fd sends pk to port; true when the browser gets exactly want (unprotected). */
+static bool to_browser_as(struct call *c, int fd, uint16_t port, const uint8_t *pk, size_t len,
+			  const uint8_t *want, size_t want_len)
+{
+	send_to(fd, port, pk, len);
+	pk = want;
+	len = want_len;
+	gint64 end = g_get_monotonic_time() + G_USEC_PER_SEC;
+	while (g_get_monotonic_time() < end) {
+		bool ok = false;
+		g_mutex_lock(&c->p->mu);
+		for (guint j = 0; j < c->p->got->len && !ok; j++) {
+			gsize gn;
+			const uint8_t *gb = g_bytes_get_data(c->p->got->pdata[j], &gn);
+			ok = gn == len && memcmp(gb, pk, len) == 0;
+		}
+		g_mutex_unlock(&c->p->mu);
+		if (ok)
+			return true;
+		g_usleep(1000);
+	}
+	return false;
+}
+
+static bool to_browser(struct call *c, int fd, uint16_t port, const uint8_t *pk, size_t len)
+{
+	return to_browser_as(c, fd, port, pk, len, pk, len);
+}
+
+/* RTP from a stream's own endpoint reaches the browser with that stream's MID added. */
+static bool to_browser_mid(struct call *c, int fd, uint16_t port, uint8_t pt, uint16_t seq,
+			   uint32_t ssrc, const char *mid, size_t payload)
+{
+	uint8_t pk[400], want[400];
+	size_t n = make_rtp_mid(pk, pt, seq, ssrc, NULL, payload);
+	size_t wn = make_rtp_mid(want, pt, seq, ssrc, mid, payload);
+	return to_browser_as(c, fd, port, pk, n, want, wn);
+}
+
+static void demux_set(struct relay_demux *d, const char *mid, uint8_t pt, uint32_t ssrc)
+{
+	memset(d, 0, sizeof(*d));
+	g_strlcpy(d->mid, mid, sizeof(d->mid));
+	d->pt[d->n_pt++] = pt;
+	if (ssrc)
+		d->ssrc[d->n_ssrc++] = ssrc;
+	d->clock_rate = pt == 111 ? 48000 : 90000;
+}
+
+/*
+ * Stream 0 audio (mid "0", PT 111) on the session's UDP endpoint; stream 1 video (mid "1",
+ * PT 96, RTCP muxed); stream 2 (mid "2", PT 100, a=ssrc 0x5555, RTCP on its own port).
+ */
+static void t_bundle_demux(void)
+{
+	struct fx f;
+	fx_init(&f);
+	struct call c;
+	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
+	int v1 = udp_peer(), v2 = udp_peer(), v2r = udp_peer();
+	struct relay_streams st;
+	memset(&st, 0, sizeof(st));
+	st.n = 3;
+	st.bundled = 0;
+	st.mid_ext_id = MID_EXT;
+	demux_set(&st.demux[0], "0", 111, 0);
+	demux_set(&st.demux[1], "1", 96, 0);
+	demux_set(&st.demux[2], "2", 100, 0x5555);
+	st.ep[0].remote_rtp = addr_of(v1);
+	st.ep[0].rtcp_mux = true;
+	st.ep[0].pt_allow[st.ep[0].n_pt_allow++] = 96;
+	st.ep[1].remote_rtp = addr_of(v2);
+	st.ep[1].remote_rtcp = addr_of(v2r);
+	st.ep[1].pt_allow[st.ep[1].n_pt_allow++] = 100;
+	struct relay_local xl[RELAY_MAX_STREAMS - 1];
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), 0);
+	TAP_CHECK(xl[0].rtp_port && xl[0].rtcp_port == xl[0].rtp_port);
+	TAP_CHECK(xl[1].rtp_port && xl[1].rtcp_port == xl[1].rtp_port + 1);
+	TAP_CHECK_INT(xl[2].rtp_port, 0);
+	TAP_CHECK(connect_all(&c, 1));
+
+	uint8_t pk[300];
+	size_t n;
+	/* by MID; the MID teaches SSRC 0x111, so its next packet needs none */
+	n = make_rtp_mid(pk, 111, 1, 0xabc, "0", 100);
+	TAP_CHECK(browser_to(&c, pk, n, c.b, 1000));
+	n = make_rtp_mid(pk, 96, 1, 0x111, "1", 200);
+	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
+	n = make_rtp_mid(pk, 96, 2, 0x111, NULL, 200);
+	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
+	/* the two-byte form (RFC 8285 §4.3, profile 0x100X) names a stream too */
+	static const uint8_t two[] = {0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x22, 0x22,
+				      0x10, 0x00, 0, 1, MID_EXT, 1, '1', 0, 0xAA, 0xBB};
+	TAP_CHECK(browser_to(&c, two, sizeof(two), v1, 1000));
+	/* ... and it is read: mid "1" with stream 2's PT is dropped, not routed by PT */
+	uint8_t two2[sizeof(two)];
+	memcpy(two2, two, sizeof(two));
+	two2[1] = 100;
+	two2[11] = 0x33;
+	TAP_CHECK(!browser_to(&c, two2, sizeof(two2), v2, 100));
+	/* by signalled SSRC, then by PT for an SSRC nobody named */
+	n = make_rtp_mid(pk, 100, 1, 0x5555, NULL, 120);
+	TAP_CHECK(browser_to(&c, pk, n, v2, 1000));
+	n = make_rtp_mid(pk, 96, 1, 0x777, NULL, 120);
+	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
+	/* no stream for PT 50; PT 111 under mid "1" is not that stream's */
+	n = make_rtp_mid(pk, 50, 1, 0x888, NULL, 120);
+	TAP_CHECK(!browser_to(&c, pk, n, v1, 100));
+	n = make_rtp_mid(pk, 111, 3, 0x111, "1", 120);
+	TAP_CHECK(!browser_to(&c, pk, n, c.b, 100));
+	TAP_CHECK(recv_in(v1, pk, sizeof(pk), 50) < 0 && recv_in(v2, pk, sizeof(pk), 1) < 0);
+
+	/* back: each stream's endpoint reaches the browser over the one transport, its MID
+	 * added (RFC 8843 §9.1), an extension the phone sent replaced */
+	TAP_CHECK(to_browser_mid(&c, v1, xl[0].rtp_port, 96, 10, 0x9999, "1", 300 - 16));
+	TAP_CHECK(to_browser_mid(&c, v2, xl[1].rtp_port, 100, 10, 0x6666, "2", 100));
+	TAP_CHECK(to_browser_mid(&c, c.b, c.loc[1].rtp_port, 111, 10, 0x4444, "0", 100));
+	uint8_t want[400];
+	n = make_rtp_mid(pk, 96, 11, 0x9999, "zz", 50); /* the phone's own extension */
+	size_t wn = make_rtp_mid(want, 96, 11, 0x9999, "1", 50);
+	TAP_CHECK(to_browser_as(&c, v1, xl[0].rtp_port, pk, n, want, wn));
+	/* RTCP on stream 2's own RTCP port reaches the browser too */
+	static const uint8_t rr2[] = {0x81, 201, 0, 7, 0, 0, 0x66, 0x66, 0, 0, 0x55, 0x55,
+				      0,    0,   0, 0, 0, 0, 0,    1,    0, 0, 0,    0,
+				      0,    0,   0, 0, 0, 0, 0,    0};
+	TAP_CHECK(to_browser(&c, v2r, xl[1].rtcp_port, rr2, sizeof(rr2)));
+
+	/* RTCP from the browser: a report about 0x9999 (what v1 sends) goes to stream 1; one
+	 * about nobody from sender 0x5555 goes to stream 2's RTCP port; PLI for 0x6666 too */
+	static const uint8_t rr1[] = {0x81, 201, 0, 7, 0, 0, 0x0a, 0xbc, 0, 0, 0x99, 0x99,
+				      0,    0,   0, 0, 0, 0, 0,    1,    0, 0, 0,    0,
+				      0,    0,   0, 0, 0, 0, 0,    0};
+	TAP_CHECK(browser_to(&c, rr1, sizeof(rr1), v1, 1000));
+	static const uint8_t rr0[] = {0x80, 201, 0, 1, 0, 0, 0x55, 0x55};
+	TAP_CHECK(browser_to(&c, rr0, sizeof(rr0), v2r, 1000));
+	static const uint8_t pli[] = {0x81, 206, 0, 2, 0, 0, 0x01, 0x11, 0, 0, 0x66, 0x66};
+	TAP_CHECK(browser_to(&c, pli, sizeof(pli), v2r, 1000));
+
+	struct relay_session_stats ss = stats(&f, c.s);
+	TAP_CHECK_INT(ss.n_streams, 3);
+	TAP_CHECK_INT(ss.stream[0][0].packets_in, 1);
+	TAP_CHECK_INT(ss.stream[1][0].packets_in, 5);
+	TAP_CHECK_INT(ss.stream[1][0].packets_out, 5);
+	TAP_CHECK_INT(ss.stream[1][0].rtcp_in, 1);
+	TAP_CHECK_INT(ss.stream[2][0].packets_in, 3);
+	TAP_CHECK_INT(ss.stream[2][0].rtcp_in, 2);
+	TAP_CHECK_INT(ss.stream[1][1].packets_in, 2);
+	TAP_CHECK_INT(ss.stream[1][1].packets_out, 2);
+	TAP_CHECK_INT(ss.stream[2][1].packets_in, 2); /* RTP and RTCP */
+	TAP_CHECK_INT(ss.stream[2][1].rtcp_in, 1);
+	TAP_CHECK_INT(ss.stream[0][1].packets_in, 1);
+	TAP_CHECK_INT(ss.ep[0].packets_in, 9);
+	TAP_CHECK_INT(ss.ep[0].dropped, 3);
+	TAP_CHECK_INT(ss.stream[1][0].dropped, 2); /* the wrong PTs under mid "1" */
+
+	/* renegotiation: stream 2 goes (its ports return), stream 1 stays where it was */
+	unsigned held = relay_ports_in_use(relay_get_ports(f.r));
+	st.n = 2;
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), 0);
+	TAP_CHECK_INT(xl[1].rtp_port, 0);
+	TAP_CHECK(WAIT_FOR(&f, relay_ports_in_use(relay_get_ports(f.r)) == held - 1, 2000));
+	n = make_rtp_mid(pk, 100, 2, 0x5555, NULL, 120);
+	TAP_CHECK(!browser_to(&c, pk, n, v2, 100));
+	n = make_rtp_mid(pk, 96, 4, 0x111, "1", 200); /* seq 3 was used: SRTP replay */
+	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
+	/* a bundled endpoint must be an ICE one; a stream endpoint a plain one */
+	st.bundled = 1;
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), EINVAL);
+	st.bundled = 0;
+	st.n = RELAY_MAX_STREAMS + 1;
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), EINVAL);
+	close(v1);
+	close(v2);
+	close(v2r);
+	call_end(&c);
+	fx_done(&f);
+}
+
 /*
  * Cases that connect ICE and run DTLS opt out of the heap-delta check (no_leak_check 1):
  * glibc's mallinfo2 grows by a constant 448 bytes per run of such a case while nothing
@@ -1860,6 +2076,8 @@ static const struct tap_case cases[] = {
 	 t_answer_then_restart, 1},
 	{"BI-38 bad DTLS records over the checked pair after the handshake: discarded, media flows",
 	 t_bi38_over_ice, 1},
+	{"BUNDLE: demux by MID, learned and signalled SSRC, PT; RTCP by SSRC; streams removed",
+	 t_bundle_demux, 1},
 	{"trickled candidate lines: accepted, ignored, refused; cap (BI-23)", t_candidate_parse, 0},
 	{"bad ICE/DTLS parameters and configuration refused (BI-24)", t_bad_params, 0},
 	{"1:1 NAT: public address in host candidates of its family", t_public_addr, 0},

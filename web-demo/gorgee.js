@@ -1,5 +1,6 @@
 // gorgee.js: a small browser client for gorgee's WebSocket signaling protocol (ws/PROTOCOL.md)
-// with WebRTC audio calls. An ES module with no dependencies and no build step:
+// with WebRTC audio (and optionally video) calls. An ES module with no dependencies and no
+// build step:
 //
 //   import { GorgeeClient } from './gorgee.js';
 //   const g = new GorgeeClient('ws://127.0.0.1:8080/');
@@ -226,6 +227,8 @@ export class GorgeeClient extends Emitter {
    * @param {object} [opts]
    * @param {RTCIceServer[]} [opts.iceServers=[]]
    * @param {boolean|MediaTrackConstraints} [opts.audio=true] getUserMedia audio constraints
+   * @param {boolean|MediaTrackConstraints} [opts.video=false] getUserMedia video constraints
+   *   (a camera track is sent too; gorgee relays video between a browser and a SIP peer)
    * @param {boolean} [opts.reconnect=true] reconnect and resume after a drop
    * @param {number} [opts.requestTimeout=15000] ms before a request rejects with `timeout`
    * @param {boolean} [opts.trickle=true] send candidates as they come (false: wait for all
@@ -236,7 +239,7 @@ export class GorgeeClient extends Emitter {
     super();
     if (!url && typeof location !== 'undefined') url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
     this.url = url;
-    this.opts = { iceServers: [], audio: true, reconnect: true, requestTimeout: 15000, trickle: true, ...opts };
+    this.opts = { iceServers: [], audio: true, video: false, reconnect: true, requestTimeout: 15000, trickle: true, ...opts };
     this.ws = null;
     this.session = null;          // the login/resume result
     this.user = null;
@@ -483,12 +486,14 @@ export class GorgeeClient extends Emitter {
     pc.onicecandidate = (ev) => this._localCandidate(call, ev.candidate);
     pc.oniceconnectionstatechange = () => call.emit('ice', pc.iceConnectionState);
     const audio = opts?.audio ?? this.opts.audio;
+    const video = opts?.video ?? this.opts.video;
     try {
-      call.localStream = opts?.stream || await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      call.localStream = opts?.stream || await navigator.mediaDevices.getUserMedia({ audio, video });
     } catch (e) {
-      throw new GorgeeError(0, 'media', `microphone: ${e.message || e.name}`);
+      throw new GorgeeError(0, 'media', `${video ? 'camera or ' : ''}microphone: ${e.message || e.name}`);
     }
     for (const t of call.localStream.getAudioTracks()) pc.addTrack(t, call.localStream);
+    if (video) for (const t of call.localStream.getVideoTracks()) pc.addTrack(t, call.localStream);
     return pc;
   }
 
@@ -547,6 +552,7 @@ export class GorgeeClient extends Emitter {
    * @param {string} [opts.account_id] place it through a registered account
    * @param {object} [opts.headers] extra SIP headers
    * @param {boolean|MediaTrackConstraints} [opts.audio] getUserMedia constraints for this call
+   * @param {boolean|MediaTrackConstraints} [opts.video] the same for video (default: none)
    * @param {MediaStream} [opts.stream] use this stream instead of getUserMedia
    * @returns {Promise<Call>} resolves once gorgee accepted the request (state `calling`)
    */
@@ -586,7 +592,7 @@ export class GorgeeClient extends Emitter {
   /**
    * Answers an incoming call: setRemoteDescription(offer), createAnswer, `answer`. An
    * incoming call without an offer is answered with an offer (the answer comes in a
-   * `call_state` event). @param {Call|string} call @param {object} [opts] {audio, stream}
+   * `call_state` event). @param {Call|string} call @param {object} [opts] {audio, video, stream}
    * @returns {Promise<object>}
    */
   async answer(call, opts = {}) {
