@@ -1,4 +1,4 @@
-/* HTTP on the WebSocket port (libwebsockets on the GLib loop): web demo, /healthz, /metrics. */
+/* HTTP on the WebSocket port (libwebsockets on ws_loop): web demo, /healthz, /metrics. */
 #include <errno.h>
 #include <gio/gio.h>
 #include <libwebsockets.h>
@@ -13,6 +13,7 @@
 struct gw_http {
 	struct gw *gw;
 	struct lws_context *ctx;
+	struct ws_loop *loop; /* what ctx runs on */
 	char *web_root;
 	struct lws_http_mount mounts[4];
 	struct lws_protocols protocols[3];
@@ -250,7 +251,6 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 {
 	struct gw_http *h = g_new0(struct gw_http, 1);
 	struct lws_context_creation_info info;
-	void *loops[] = {loop};
 
 	int rc = probe_listen(cfg->http.listen, (int)cfg->http.port);
 	if (rc) {
@@ -276,8 +276,14 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&info, 0, sizeof(info));
 	/* BI-45: invalid UTF-8 in a text frame closes with 1007 */
-	info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_VALIDATE_UTF8;
-	info.foreign_loops = loops;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	h->loop = ws_loop_new(g_main_loop_get_context(loop));
+	if (!h->loop) {
+		g_free(h->web_root);
+		g_free(h);
+		return ENOMEM;
+	}
+	ws_loop_setup_lws(h->loop, &info);
 	info.port = (int)cfg->http.port;
 	if (strcmp(cfg->http.listen, "0.0.0.0") != 0 && strcmp(cfg->http.listen, "::") != 0)
 		info.iface = cfg->http.listen;
@@ -298,6 +304,7 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 		    !g_file_test(cfg->http.tls_cert, G_FILE_TEST_IS_REGULAR) ||
 		    !g_file_test(cfg->http.tls_key, G_FILE_TEST_IS_REGULAR)) {
 			LOGE(log_module, NULL, "http.tls_cert and http.tls_key must both name readable files");
+			ws_loop_free(h->loop);
 			g_free(h->web_root);
 			g_free(h);
 			return EINVAL;
@@ -320,6 +327,7 @@ int gw_http_start(struct gw *gw, const struct gw_config *cfg, GMainLoop *loop,
 	if (!h->ctx) {
 		LOGE(log_module, NULL, "cannot start HTTP/WebSocket listener on %s port %d",
 		     cfg->http.listen, (int)cfg->http.port);
+		ws_loop_free(h->loop);
 		g_free(h->web_root);
 		g_free(h);
 		return EADDRINUSE;
@@ -336,6 +344,7 @@ void gw_http_stop(struct gw_http *h)
 	if (!h)
 		return;
 	lws_context_destroy(h->ctx);
+	ws_loop_free(h->loop); /* lws closes its handles through the loop */
 	g_free(h->web_root);
 	g_free(h);
 }

@@ -8,6 +8,10 @@
 
 static const char *const log_module = "ws";
 
+/* lws_write()'s opcode for a Close frame: 4 in libwebsockets 4.1 (lws-write.h leaves it out
+ * of the public enum, "handled by lws_close_reason()"; see on_writable for why we write it). */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 static struct ws_server *server_of(struct lws *wsi)
 {
 	const struct lws_protocols *p = lws_get_protocol(wsi);
@@ -246,9 +250,23 @@ static int on_writable(struct ws_conn *c)
 	/* Replies queued before a close still go out (a login error, then 4401), except for a
 	 * slow consumer, whose queue is the problem. */
 	if (c->close_code && (g_queue_is_empty(&c->out) || c->close_code == WS_CLOSE_SLOW)) {
-		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-				 (unsigned char *)c->close_reason, strlen(c->close_reason));
-		return -1;
+		/* The close frame is written here, not left to libwebsockets by returning -1:
+		 * Debian's libwebsockets 4.1 is a debug build, and on libuv that path closes
+		 * twice, the second time before the frame it queued went out (1006 at the peer;
+		 * docs/websocket-loop.md). RFC 6455 §7.1.2: then wait for the peer's Close, which
+		 * ends the connection (LWS_CALLBACK_WS_PEER_INITIATED_CLOSE), or give up. */
+		if (!c->close_sent) {
+			unsigned char frame[LWS_PRE + 2 + sizeof(c->close_reason)];
+			size_t n = strlen(c->close_reason);
+			c->close_sent = true;
+			frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+			frame[LWS_PRE + 1] = (unsigned char)c->close_code;
+			memcpy(frame + LWS_PRE + 2, c->close_reason, n);
+			if (lws_write(c->wsi, frame + LWS_PRE, 2 + n, WS_WRITE_CLOSE) < 0)
+				return -1;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+		}
+		return 0;
 	}
 	if (c->ping_due) {
 		unsigned char ping[LWS_PRE + 1];
@@ -335,6 +353,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writable(c);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c->close_sent)
+			return 1; /* the answer to our Close: hang up, nothing to echo */
 		if (len >= 2)
 			c->close_code = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
 		return 0;

@@ -17,6 +17,7 @@ struct ws_conn {
 	gint64 last_rx_us;
 	bool ping_due;
 	int close_code;         /* != 0: close on next writable */
+	bool close_sent;        /* our Close frame went out; waiting for the peer's */
 	char close_reason[64];
 	double tokens;          /* request rate token bucket */
 	gint64 tokens_at_us;
