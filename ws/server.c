@@ -201,13 +201,14 @@ static void conn_open(struct ws_server *srv, struct ws_conn *c, struct lws *wsi)
 						: ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	g_snprintf(c->peer, sizeof(c->peer), strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
 	g_queue_init(&c->out);
+	c->link.data = c;
 	c->rx = g_string_new(NULL);
 	c->last_rx_us = g_get_monotonic_time();
 	c->tokens = srv->lim.rate_burst;
 	c->tokens_at_us = c->last_rx_us;
 	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip, c->ip));
 	g_hash_table_insert(srv->per_ip, g_strdup(c->ip), GUINT_TO_POINTER(n + 1));
-	srv->conns = g_list_prepend(srv->conns, c);
+	g_queue_push_head_link(&srv->conns, &c->link); /* O(1) both ways, with 10,000 open */
 	metric_add(srv->m_conns, 1);
 	/* g_timeout_add, not _seconds: deadlines must not slip by up to a second. */
 	c->first_msg_timer = g_timeout_add(srv->lim.first_message_secs * 1000u,
@@ -231,7 +232,7 @@ static void conn_closed(struct ws_server *srv, struct ws_conn *c)
 		g_hash_table_remove(srv->per_ip, c->ip);
 	else
 		g_hash_table_insert(srv->per_ip, g_strdup(c->ip), GUINT_TO_POINTER(n - 1));
-	srv->conns = g_list_remove(srv->conns, c);
+	g_queue_unlink(&srv->conns, &c->link);
 	metric_add(srv->m_conns, -1);
 	count_close(srv, c->close_code ? c->close_code : 1000);
 	if (c->session) {
@@ -269,9 +270,12 @@ static int on_writable(struct ws_conn *c)
 		return 0;
 	}
 	if (c->ping_due) {
-		unsigned char ping[LWS_PRE + 1];
+		/* A payload, not an empty ping: libwebsockets 4.1 never reports an empty PONG
+		 * (LWS_CALLBACK_RECEIVE_PONG), so every live client looked silent and was hung
+		 * up after twice ping_secs. RFC 6455 §5.5.3: the pong echoes it. */
+		unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'k', 'a'};
 		c->ping_due = false;
-		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		if (lws_write(c->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
 			return -1;
 	} else {
 		GBytes *b = g_queue_pop_head(&c->out);
@@ -372,7 +376,7 @@ static gboolean ping_tick(gpointer data)
 {
 	struct ws_server *srv = data;
 	gint64 now = g_get_monotonic_time();
-	for (GList *l = srv->conns; l; l = l->next) {
+	for (GList *l = srv->conns.head; l; l = l->next) {
 		struct ws_conn *c = l->data;
 		if (now - c->last_rx_us > (gint64)srv->lim.ping_secs * 2 * G_USEC_PER_SEC) {
 			LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "keep-alive timeout");
@@ -396,6 +400,7 @@ struct ws_server *ws_server_new(const struct ws_limits *limits, const struct ws_
 	srv->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					      (GDestroyNotify)ws_session_unref);
 	srv->per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_queue_init(&srv->conns);
 	srv->revoked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	srv->m_conns = metrics_series(metrics_family("gorgee_ws_connections",
 						     "Open WebSocket connections.", METRIC_GAUGE), "");
@@ -427,7 +432,6 @@ void ws_server_free(struct ws_server *srv)
 	g_hash_table_destroy(srv->requests);
 	g_hash_table_destroy(srv->per_ip);
 	g_hash_table_destroy(srv->revoked);
-	g_list_free(srv->conns);
 	g_strfreev(srv->origins);
 	g_free(srv);
 }
@@ -464,7 +468,7 @@ void ws_server_drain(struct ws_server *srv)
 
 unsigned ws_server_connection_count(const struct ws_server *srv)
 {
-	return g_list_length(srv->conns);
+	return srv->conns.length;
 }
 
 unsigned ws_server_session_count(const struct ws_server *srv)

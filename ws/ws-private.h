@@ -7,6 +7,7 @@
 struct ws_conn {
 	struct ws_server *srv;
 	struct lws *wsi;
+	GList link;             /* in ws_server.conns */
 	char peer[64];          /* "ip:port" for logs */
 	char ip[48];            /* per-IP cap key */
 	GQueue out;             /* GBytes *, each with LWS_PRE headroom, owned */
@@ -60,7 +61,7 @@ struct ws_server {
 	GHashTable *sessions;     /* id -> struct ws_session * (ref held) */
 	GHashTable *per_ip;       /* ip -> count */
 	GHashTable *revoked;      /* jti -> exp (int64 boxed) */
-	GList *conns;             /* struct ws_conn * */
+	GQueue conns;             /* of struct ws_conn *, linked through ws_conn.link */
 	guint ping_timer;
 	bool draining;
 	ws_password_check_fn *password_check;
