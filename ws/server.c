@@ -208,7 +208,7 @@ static void conn_open(struct ws_server *srv, struct ws_conn *c, struct lws *wsi)
 	c->tokens_at_us = c->last_rx_us;
 	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip, c->ip));
 	g_hash_table_insert(srv->per_ip, g_strdup(c->ip), GUINT_TO_POINTER(n + 1));
-	g_queue_push_head_link(&srv->conns, &c->link); /* O(1) both ways, with 10,000 open */
+	g_queue_push_tail_link(&srv->conns, &c->link); /* newest receipt last (ping_tick) */
 	metric_add(srv->m_conns, 1);
 	/* g_timeout_add, not _seconds: deadlines must not slip by up to a second. */
 	c->first_msg_timer = g_timeout_add(srv->lim.first_message_secs * 1000u,
@@ -244,6 +244,17 @@ static void conn_closed(struct ws_server *srv, struct ws_conn *c)
 	}
 	LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "closed (%d)", c->close_code);
 	c->srv = NULL;
+}
+
+/* The peer was heard from: the keep-alive starts over (ping_tick). */
+static void heard(struct ws_conn *c)
+{
+	c->last_rx_us = g_get_monotonic_time();
+	c->ping_sent = false;
+	if (c->srv && c->srv->conns.tail != &c->link) {
+		g_queue_unlink(&c->srv->conns, &c->link);
+		g_queue_push_tail_link(&c->srv->conns, &c->link);
+	}
 }
 
 static int on_writable(struct ws_conn *c)
@@ -296,7 +307,7 @@ static int on_writable(struct ws_conn *c)
 /* Reassembles fragments up to the cap; 1009 as soon as a message would cross it. */
 static int on_receive(struct ws_conn *c, const void *in, size_t len)
 {
-	c->last_rx_us = g_get_monotonic_time();
+	heard(c);
 	if (c->close_code)
 		return 0;
 	if (lws_frame_is_binary(c->wsi)) {
@@ -352,7 +363,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (unmasked(c))
 			return 0;
-		c->last_rx_us = g_get_monotonic_time();
+		heard(c);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writable(c);
@@ -371,18 +382,28 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	}
 }
 
-/* Keep-alive: a ping every ping_secs; silence for twice that hangs up. */
+/*
+ * Keep-alive: a ping after ping_secs of silence; silence for twice that hangs up. srv->conns
+ * is kept in order of last receipt (heard() moves a connection to the tail), so a tick looks
+ * only at the connections that are due, and ticking often spreads the pings out instead of
+ * sending thousands in one burst that requests wait behind.
+ */
+#define PING_TICK_MS 250
+
 static gboolean ping_tick(gpointer data)
 {
 	struct ws_server *srv = data;
 	gint64 now = g_get_monotonic_time();
+	gint64 ping_us = (gint64)srv->lim.ping_secs * G_USEC_PER_SEC;
 	for (GList *l = srv->conns.head; l; l = l->next) {
 		struct ws_conn *c = l->data;
-		if (now - c->last_rx_us > (gint64)srv->lim.ping_secs * 2 * G_USEC_PER_SEC) {
+		if (now - c->last_rx_us < ping_us)
+			break; /* the rest were heard from later */
+		if (now - c->last_rx_us > 2 * ping_us) {
 			LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "keep-alive timeout");
 			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "keep-alive timeout");
-		} else if (now - c->last_rx_us >= (gint64)srv->lim.ping_secs * G_USEC_PER_SEC) {
-			c->ping_due = true;
+		} else if (!c->ping_sent && !c->close_code) {
+			c->ping_sent = c->ping_due = true;
 			lws_callback_on_writable(c->wsi);
 		}
 	}
@@ -411,7 +432,7 @@ struct ws_server *ws_server_new(const struct ws_limits *limits, const struct ws_
 					 "WebSocket requests by name and result.", METRIC_COUNTER);
 	srv->m_closes = metrics_family("gorgee_ws_closes_total",
 				       "WebSocket connections closed, by close code.", METRIC_COUNTER);
-	srv->ping_timer = g_timeout_add_seconds(MAX(1, limits->ping_secs / 2), ping_tick, srv);
+	srv->ping_timer = g_timeout_add(PING_TICK_MS, ping_tick, srv);
 	ws_proto_add_builtins(srv);
 	ws_guard_init();
 	return srv;
