@@ -24,27 +24,16 @@ struct ws_loop {
 };
 
 /*
- * libuv applies epoll changes lazily: uv_poll_start() queues the watcher on
- * loop->watcher_queue and uv_run() hands the queue to epoll_ctl() just before it waits.
- * uv_backend_timeout() does not count that queue (libuv 1.44, src/unix/core.c), so a poll
- * started outside uv_run(), as lws_callback_on_writable() from a GLib callback does, would
- * wait for an unrelated wake-up. The queue head is part of uv_loop_t's public layout
- * (UV_LOOP_PRIVATE_FIELDS in uv/unix.h); an empty queue points at itself.
+ * Milliseconds until libuv has work (0: now), -1 when it has nothing that could wake it.
+ * libuv applies epoll changes lazily (uv_poll_start() queues the watcher; uv_run() hands
+ * it to epoll_ctl() before it waits), and uv_backend_timeout() answers 0 while that queue
+ * is not empty, so a poll started outside uv_run() (lws_callback_on_writable() from a GLib
+ * callback) is served at once: tests/test_ws_loop.c checks it. A loop with no active handle
+ * is not alive and uv_run() does nothing, so its queue (libuv's internal watchers, queued by
+ * uv_loop_init) must not make the source ready.
  */
-static bool changes_pending(const uv_loop_t *uv)
-{
-#if UV_VERSION_HEX >= 0x012e00 /* 1.46 made the queue a struct uv__queue */
-	return uv->watcher_queue.next != &uv->watcher_queue;
-#else
-	return uv->watcher_queue[0] != (const void *)&uv->watcher_queue;
-#endif
-}
-
-/* Milliseconds until libuv has work (0: now), -1 when it has nothing that could wake it. */
 static int uv_due_ms(uv_loop_t *uv)
 {
-	if (changes_pending(uv))
-		return 0;
 	if (!uv_loop_alive(uv))
 		return -1;
 	uv_update_time(uv); /* uv_backend_timeout() measures from the loop's cached time */
