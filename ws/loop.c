@@ -105,14 +105,18 @@ static void report_open(uv_handle_t *h, void *arg)
 		(*n)++;
 }
 
+void ws_loop_settle(struct ws_loop *l)
+{
+	/* Bounded: a handle left open is reported by ws_loop_free. */
+	for (unsigned i = 0; l && i < 1000 && uv_loop_alive(&l->uv); i++)
+		uv_run(&l->uv, UV_RUN_NOWAIT);
+}
+
 void ws_loop_free(struct ws_loop *l)
 {
 	if (!l)
 		return;
-	/* Handles closed before this (lws_context_destroy) finish in their close callbacks,
-	 * which only a turn of the loop runs. Bounded: a handle left open is reported. */
-	for (unsigned i = 0; i < 1000 && uv_loop_alive(&l->uv); i++)
-		uv_run(&l->uv, UV_RUN_NOWAIT);
+	ws_loop_settle(l);
 	int rc = uv_loop_close(&l->uv);
 	if (rc == UV_EBUSY) {
 		unsigned open = 0;

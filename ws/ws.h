@@ -70,8 +70,10 @@ struct ws_loop *ws_loop_new(GMainContext *ctx);
 uv_loop_t *ws_loop_uv(struct ws_loop *l);
 /* Sets LWS_SERVER_OPTION_LIBUV and foreign_loops (valid while l lives) in info. */
 void ws_loop_setup_lws(struct ws_loop *l, struct lws_context_creation_info *info);
-/* Runs the loop until handles closed before it (lws_context_destroy) are gone, then frees.
- * Call it from a GLib callback, never from inside the loop. NULL is fine. */
+/* Turns the loop until the handles being closed are gone (their close callbacks run only
+ * in a turn of the loop). From a GLib callback, never from inside the loop. */
+void ws_loop_settle(struct ws_loop *l);
+/* Settles, then frees. From a GLib callback, never from inside the loop. NULL is fine. */
 void ws_loop_free(struct ws_loop *l);
 
 struct ws_server;
