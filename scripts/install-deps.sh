@@ -15,14 +15,14 @@ case "${1:-}" in
 esac
 
 runtime_pkgs=(
-  libwebsockets17 libwebsockets-evlib-glib libjansson4 libsrtp2-1 libnice10
+  libwebsockets17 libwebsockets-evlib-uv libuv1 libjansson4 libsrtp2-1 libnice10
   libssl3 libglib2.0-0 libc-ares2 libsqlite3-0 libhiredis0.14 ca-certificates
   curl # the container HEALTHCHECK
 )
 build_pkgs=(
   "${runtime_pkgs[@]}"
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config git python3
-  libwebsockets-dev libjansson-dev libsrtp2-dev libnice-dev libssl-dev
+  libwebsockets-dev libuv1-dev libjansson-dev libsrtp2-dev libnice-dev libssl-dev
   libglib2.0-dev libc-ares-dev libsqlite3-dev libhiredis-dev
 )
 test_pkgs=(

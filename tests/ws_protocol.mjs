@@ -424,6 +424,38 @@ test('logout ends the session and revokes the token (jti)', async () => {
   e.end();
 });
 
+test('keep-alive: a client that answers pings stays past twice the interval; a silent one is closed 1001', async () => {
+  // its own gorgee, pinging every second (the shared one keeps the default 30 s)
+  const kport = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-ws-ka-'));
+  let klogs = '';
+  const kp = spawn(GORGEE, ['--set', `http.port=${kport}`, '--set', 'http.listen=127.0.0.1',
+    '--set', `general.data_dir=${dir}`, '--set', 'general.log_level=info', '--set', 'sip.udp_port=0',
+    '--set', 'sip.tcp_port=0', '--set', 'ws.ping_interval=1'],
+  { env: { ...process.env, GORGEE_WS_TOKEN_SECRET: SECRET }, stdio: ['ignore', 'ignore', 'pipe'] });
+  kp.stderr.on('data', (d) => { klogs += d; });
+  try {
+    for (let i = 0; i < 100 && !klogs.includes('running'); i++) await sleep(50);
+    const open = (autoPong) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${kport}/?access_token=${good(autoPong ? 'kate' : 'kurt')}`, 'gorgee-v1', { autoPong });
+      const c = { ws, pings: 0, closed: null };
+      ws.on('ping', () => { c.pings++; });
+      ws.on('close', (code) => { c.closed = code; });
+      ws.on('message', (d) => { if (JSON.parse(d.toString()).event === 'session') resolve(c); });
+      ws.on('error', reject);
+    });
+    const live = await open(true), silent = await open(false);
+    await sleep(3500);
+    assert(live.closed === null, `the client that answers pings was closed ${live.closed}; ${klogs.split('\n').slice(-5).join(' | ')}`);
+    assert(live.pings >= 2, `pinged ${live.pings} times`);
+    assert(silent.closed === 1001, `the silent client: ${silent.closed}`);
+    live.ws.terminate();
+  } finally {
+    kp.kill('SIGTERM');
+    await new Promise((r) => { if (kp.exitCode !== null) r(); else kp.on('exit', r); });
+  }
+});
+
 test('metrics count WebSocket connections, requests and closes', async () => {
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   for (const m of ['gorgee_ws_connections', 'gorgee_ws_sessions', 'gorgee_ws_requests_total{request="login",result="ok"}',

@@ -8,6 +8,10 @@
 
 static const char *const log_module = "ws";
 
+/* lws_write()'s opcode for a Close frame: 4 in libwebsockets 4.1 (lws-write.h leaves it out
+ * of the public enum, "handled by lws_close_reason()"; see on_writable for why we write it). */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 static struct ws_server *server_of(struct lws *wsi)
 {
 	const struct lws_protocols *p = lws_get_protocol(wsi);
@@ -197,13 +201,14 @@ static void conn_open(struct ws_server *srv, struct ws_conn *c, struct lws *wsi)
 						: ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	g_snprintf(c->peer, sizeof(c->peer), strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
 	g_queue_init(&c->out);
+	c->link.data = c;
 	c->rx = g_string_new(NULL);
 	c->last_rx_us = g_get_monotonic_time();
 	c->tokens = srv->lim.rate_burst;
 	c->tokens_at_us = c->last_rx_us;
 	unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip, c->ip));
 	g_hash_table_insert(srv->per_ip, g_strdup(c->ip), GUINT_TO_POINTER(n + 1));
-	srv->conns = g_list_prepend(srv->conns, c);
+	g_queue_push_tail_link(&srv->conns, &c->link); /* newest receipt last (ping_tick) */
 	metric_add(srv->m_conns, 1);
 	/* g_timeout_add, not _seconds: deadlines must not slip by up to a second. */
 	c->first_msg_timer = g_timeout_add(srv->lim.first_message_secs * 1000u,
@@ -227,7 +232,7 @@ static void conn_closed(struct ws_server *srv, struct ws_conn *c)
 		g_hash_table_remove(srv->per_ip, c->ip);
 	else
 		g_hash_table_insert(srv->per_ip, g_strdup(c->ip), GUINT_TO_POINTER(n - 1));
-	srv->conns = g_list_remove(srv->conns, c);
+	g_queue_unlink(&srv->conns, &c->link);
 	metric_add(srv->m_conns, -1);
 	count_close(srv, c->close_code ? c->close_code : 1000);
 	if (c->session) {
@@ -241,19 +246,47 @@ static void conn_closed(struct ws_server *srv, struct ws_conn *c)
 	c->srv = NULL;
 }
 
+/* The peer was heard from: the keep-alive starts over (ping_tick). */
+static void heard(struct ws_conn *c)
+{
+	c->last_rx_us = g_get_monotonic_time();
+	c->ping_sent = false;
+	if (c->srv && c->srv->conns.tail != &c->link) {
+		g_queue_unlink(&c->srv->conns, &c->link);
+		g_queue_push_tail_link(&c->srv->conns, &c->link);
+	}
+}
+
 static int on_writable(struct ws_conn *c)
 {
 	/* Replies queued before a close still go out (a login error, then 4401), except for a
 	 * slow consumer, whose queue is the problem. */
 	if (c->close_code && (g_queue_is_empty(&c->out) || c->close_code == WS_CLOSE_SLOW)) {
-		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-				 (unsigned char *)c->close_reason, strlen(c->close_reason));
-		return -1;
+		/* The close frame is written here, not left to libwebsockets by returning -1:
+		 * Debian's libwebsockets 4.1 is a debug build, and on libuv that path closes
+		 * twice, the second time before the frame it queued went out (1006 at the peer;
+		 * docs/websocket-loop.md). RFC 6455 §7.1.2: then wait for the peer's Close, which
+		 * ends the connection (LWS_CALLBACK_WS_PEER_INITIATED_CLOSE), or give up. */
+		if (!c->close_sent) {
+			unsigned char frame[LWS_PRE + 2 + sizeof(c->close_reason)];
+			size_t n = strlen(c->close_reason);
+			c->close_sent = true;
+			frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+			frame[LWS_PRE + 1] = (unsigned char)c->close_code;
+			memcpy(frame + LWS_PRE + 2, c->close_reason, n);
+			if (lws_write(c->wsi, frame + LWS_PRE, 2 + n, WS_WRITE_CLOSE) < 0)
+				return -1;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+		}
+		return 0;
 	}
 	if (c->ping_due) {
-		unsigned char ping[LWS_PRE + 1];
+		/* A payload, not an empty ping: libwebsockets 4.1 never reports an empty PONG
+		 * (LWS_CALLBACK_RECEIVE_PONG), so every live client looked silent and was hung
+		 * up after twice ping_secs. RFC 6455 §5.5.3: the pong echoes it. */
+		unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'k', 'a'};
 		c->ping_due = false;
-		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		if (lws_write(c->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
 			return -1;
 	} else {
 		GBytes *b = g_queue_pop_head(&c->out);
@@ -274,7 +307,7 @@ static int on_writable(struct ws_conn *c)
 /* Reassembles fragments up to the cap; 1009 as soon as a message would cross it. */
 static int on_receive(struct ws_conn *c, const void *in, size_t len)
 {
-	c->last_rx_us = g_get_monotonic_time();
+	heard(c);
 	if (c->close_code)
 		return 0;
 	if (lws_frame_is_binary(c->wsi)) {
@@ -330,11 +363,13 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (unmasked(c))
 			return 0;
-		c->last_rx_us = g_get_monotonic_time();
+		heard(c);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writable(c);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c->close_sent)
+			return 1; /* the answer to our Close: hang up, nothing to echo */
 		if (len >= 2)
 			c->close_code = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
 		return 0;
@@ -347,18 +382,28 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	}
 }
 
-/* Keep-alive: a ping every ping_secs; silence for twice that hangs up. */
+/*
+ * Keep-alive: a ping after ping_secs of silence; silence for twice that hangs up. srv->conns
+ * is kept in order of last receipt (heard() moves a connection to the tail), so a tick looks
+ * only at the connections that are due, and ticking often spreads the pings out instead of
+ * sending thousands in one burst that requests wait behind.
+ */
+#define PING_TICK_MS 250
+
 static gboolean ping_tick(gpointer data)
 {
 	struct ws_server *srv = data;
 	gint64 now = g_get_monotonic_time();
-	for (GList *l = srv->conns; l; l = l->next) {
+	gint64 ping_us = (gint64)srv->lim.ping_secs * G_USEC_PER_SEC;
+	for (GList *l = srv->conns.head; l; l = l->next) {
 		struct ws_conn *c = l->data;
-		if (now - c->last_rx_us > (gint64)srv->lim.ping_secs * 2 * G_USEC_PER_SEC) {
+		if (now - c->last_rx_us < ping_us)
+			break; /* the rest were heard from later */
+		if (now - c->last_rx_us > 2 * ping_us) {
 			LOGI(log_module, &(struct log_ctx){.peer = c->peer}, "keep-alive timeout");
 			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "keep-alive timeout");
-		} else if (now - c->last_rx_us >= (gint64)srv->lim.ping_secs * G_USEC_PER_SEC) {
-			c->ping_due = true;
+		} else if (!c->ping_sent && !c->close_code) {
+			c->ping_sent = c->ping_due = true;
 			lws_callback_on_writable(c->wsi);
 		}
 	}
@@ -376,6 +421,7 @@ struct ws_server *ws_server_new(const struct ws_limits *limits, const struct ws_
 	srv->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					      (GDestroyNotify)ws_session_unref);
 	srv->per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_queue_init(&srv->conns);
 	srv->revoked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	srv->m_conns = metrics_series(metrics_family("gorgee_ws_connections",
 						     "Open WebSocket connections.", METRIC_GAUGE), "");
@@ -386,7 +432,7 @@ struct ws_server *ws_server_new(const struct ws_limits *limits, const struct ws_
 					 "WebSocket requests by name and result.", METRIC_COUNTER);
 	srv->m_closes = metrics_family("gorgee_ws_closes_total",
 				       "WebSocket connections closed, by close code.", METRIC_COUNTER);
-	srv->ping_timer = g_timeout_add_seconds(MAX(1, limits->ping_secs / 2), ping_tick, srv);
+	srv->ping_timer = g_timeout_add(PING_TICK_MS, ping_tick, srv);
 	ws_proto_add_builtins(srv);
 	ws_guard_init();
 	return srv;
@@ -407,7 +453,6 @@ void ws_server_free(struct ws_server *srv)
 	g_hash_table_destroy(srv->requests);
 	g_hash_table_destroy(srv->per_ip);
 	g_hash_table_destroy(srv->revoked);
-	g_list_free(srv->conns);
 	g_strfreev(srv->origins);
 	g_free(srv);
 }
@@ -444,7 +489,7 @@ void ws_server_drain(struct ws_server *srv)
 
 unsigned ws_server_connection_count(const struct ws_server *srv)
 {
-	return g_list_length(srv->conns);
+	return srv->conns.length;
 }
 
 unsigned ws_server_session_count(const struct ws_server *srv)

@@ -7,6 +7,7 @@
 struct ws_conn {
 	struct ws_server *srv;
 	struct lws *wsi;
+	GList link;             /* in ws_server.conns, ordered by last_rx_us */
 	char peer[64];          /* "ip:port" for logs */
 	char ip[48];            /* per-IP cap key */
 	GQueue out;             /* GBytes *, each with LWS_PRE headroom, owned */
@@ -15,8 +16,10 @@ struct ws_conn {
 	GList *reqs;            /* struct ws_req * awaiting replies (weak) */
 	guint first_msg_timer;
 	gint64 last_rx_us;
-	bool ping_due;
+	bool ping_due;          /* a ping waits for the next writable */
+	bool ping_sent;         /* pinged since last heard from */
 	int close_code;         /* != 0: close on next writable */
+	bool close_sent;        /* our Close frame went out; waiting for the peer's */
 	char close_reason[64];
 	double tokens;          /* request rate token bucket */
 	gint64 tokens_at_us;
@@ -59,7 +62,7 @@ struct ws_server {
 	GHashTable *sessions;     /* id -> struct ws_session * (ref held) */
 	GHashTable *per_ip;       /* ip -> count */
 	GHashTable *revoked;      /* jti -> exp (int64 boxed) */
-	GList *conns;             /* struct ws_conn * */
+	GQueue conns;             /* of struct ws_conn *, through ws_conn.link, oldest receipt first */
 	guint ping_timer;
 	bool draining;
 	ws_password_check_fn *password_check;

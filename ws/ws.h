@@ -6,6 +6,7 @@
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "core.h"
 
@@ -54,6 +55,26 @@ struct ws_auth_config {
 	unsigned max_lifetime_secs;   /* exp - iat (or exp - now) may not exceed this */
 	unsigned skew_secs;
 };
+
+/* ---- the event loop libwebsockets runs on (loop.c) ---- */
+
+/*
+ * A libuv loop embedded in a GMainContext as one GSource: GLib polls its one epoll fd and
+ * the source runs uv_run(UV_RUN_NOWAIT) when it is readable or a libuv timer is due, so a
+ * wake-up costs what is ready, not the number of connections. libwebsockets runs on it
+ * through its libuv plugin (ws_loop_setup_lws). Only the thread of ctx may use it.
+ */
+struct ws_loop;
+/* Attaches to ctx (NULL: the default context). NULL if libuv cannot make a loop (logged). */
+struct ws_loop *ws_loop_new(GMainContext *ctx);
+uv_loop_t *ws_loop_uv(struct ws_loop *l);
+/* Sets LWS_SERVER_OPTION_LIBUV and foreign_loops (valid while l lives) in info. */
+void ws_loop_setup_lws(struct ws_loop *l, struct lws_context_creation_info *info);
+/* Turns the loop until the handles being closed are gone (their close callbacks run only
+ * in a turn of the loop). From a GLib callback, never from inside the loop. */
+void ws_loop_settle(struct ws_loop *l);
+/* Settles, then frees. From a GLib callback, never from inside the loop. NULL is fine. */
+void ws_loop_free(struct ws_loop *l);
 
 struct ws_server;
 struct ws_session;
