@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { freePort, baresipPort } from './wsclient.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -20,22 +21,7 @@ const test = (name, fn) => tests.push({ name, fn });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
 
-async function freePort() {
-  for (;;) {
-    const p = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const q = s.address().port; s.close(() => res(q)); }); });
-    const ok = await new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('error', () => res(false)); u.bind(p, '127.0.0.1', () => u.close(() => res(true))); });
-    if (ok && p < 60000) return p;
-  }
-}
 
-// baresip also listens on TCP and TLS (TLS one port up): both ports must be free
-async function phonePortFree() {
-  for (;;) {
-    const p = await freePort();
-    const ok = await new Promise((res) => { const s = net.createServer(); s.on('error', () => res(false)); s.listen(p + 1, '127.0.0.1', () => s.close(() => res(true))); });
-    if (ok) return p;
-  }
-}
 
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-bspres-'));
 const TRACE = path.join(DIR, 'sip-trace.txt');
@@ -43,7 +29,7 @@ const BLOG = path.join(DIR, 'baresip.log');
 let http, sip, phonePort, gw, phone, logs = '';
 
 async function start() {
-  [http, sip, phonePort] = [await freePort(), await freePort(), await phonePortFree()];
+  [http, sip, phonePort] = [await freePort(), await freePort(), await baresipPort()];
   // no domain and no trunk: every host is ours; baresip 1.0 answers only MD5 challenges
   const args = ['--set', `general.data_dir=${DIR}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
     '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',

@@ -1,6 +1,8 @@
 // A WebSocket client of ws/PROTOCOL.md for gorgee's node tests: requests with ids and their
 // replies, events, waiting with a deadline (the last messages go into the timeout error).
 import { createRequire } from 'node:module';
+import dgram from 'node:dgram';
+import net from 'node:net';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -37,5 +39,25 @@ export class WsClient {
   async bye() {
     if (!this.closed && this.ws.readyState === WebSocket.OPEN) { try { await this.req('logout', {}); } catch { /* closed */ } }
     this.end();
+  }
+}
+
+const tcpFree = (p) => new Promise((res) => { const s = net.createServer(); s.on('error', () => res(false)); s.listen(p, '127.0.0.1', () => s.close(() => res(true))); });
+
+// A loopback port free for both TCP and UDP (below 60000).
+export async function freePort() {
+  for (;;) {
+    const p = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const q = s.address().port; s.close(() => res(q)); }); });
+    const ok = await new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('error', () => res(false)); u.bind(p, '127.0.0.1', () => u.close(() => res(true))); });
+    if (ok && p < 60000) return p;
+  }
+}
+
+// A SIP port for baresip: it also listens on TCP and on TLS one port up, and the tests put its
+// ctrl_tcp five ports up; all of them must be free.
+export async function baresipPort() {
+  for (;;) {
+    const p = await freePort();
+    if (await tcpFree(p + 1) && await tcpFree(p + 5)) return p;
   }
 }
