@@ -260,6 +260,7 @@ struct sip_auth_server {
 	sip_auth_observer_fn *observer;
 	void *observer_arg;
 	struct metric_family *m_results;
+	struct metric *m_result[SIP_AUTH_BAD + 1]; /* by result, found once */
 };
 
 static int64_t default_clock(void *arg)
@@ -545,9 +546,14 @@ int sip_auth_server_credentials(struct sip_auth_server *s, const struct sip_msg 
 
 static void count(struct sip_auth_server *s, enum sip_auth_result r)
 {
-	char labels[32];
-	g_snprintf(labels, sizeof(labels), "result=\"%s\"", sip_auth_result_name(r));
-	metric_add(metrics_series(s->m_results, labels), 1);
+	if ((unsigned)r >= G_N_ELEMENTS(s->m_result))
+		return;
+	if (!s->m_result[r]) {
+		char labels[32];
+		g_snprintf(labels, sizeof(labels), "result=\"%s\"", sip_auth_result_name(r));
+		s->m_result[r] = metrics_series(s->m_results, labels);
+	}
+	metric_add(s->m_result[r], 1);
 }
 
 /* The uri parameter must name the Request-URI (RFC 7616 §3.4.6, BI-13). */

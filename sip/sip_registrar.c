@@ -17,6 +17,10 @@ struct sip_registrar {
 	unsigned pending;
 	struct sip_user *looked_up; /* keeps the HA1 the auth check borrows */
 	struct metric_family *m_result;
+	struct {
+		const char *result; /* a string literal */
+		struct metric *m;
+	} m_known[16];          /* series found once per result */
 };
 
 /* One REGISTER waiting for its writes to commit. */
@@ -32,9 +36,22 @@ struct reg_job {
 
 static void count(struct sip_registrar *r, const char *result)
 {
+	size_t i = 0;
+	while (i < G_N_ELEMENTS(r->m_known) && r->m_known[i].result &&
+	       strcmp(r->m_known[i].result, result) != 0)
+		i++;
+	if (i < G_N_ELEMENTS(r->m_known) && r->m_known[i].result) {
+		metric_add(r->m_known[i].m, 1);
+		return;
+	}
 	char labels[48];
 	g_snprintf(labels, sizeof(labels), "result=\"%s\"", result);
-	metric_add(metrics_series(r->m_result, labels), 1);
+	struct metric *m = metrics_series(r->m_result, labels);
+	if (i < G_N_ELEMENTS(r->m_known)) {
+		r->m_known[i].result = result;
+		r->m_known[i].m = m;
+	}
+	metric_add(m, 1);
 }
 
 static const struct secret *lookup_ha1(const char *user, enum sip_digest_alg alg, void *arg)

@@ -98,6 +98,7 @@ struct sip_transport {
 	GSource *flush_src;     /* flushes the queue before the loop polls */
 	struct sip_msg *msg;    /* one parse at a time on this thread: reused */
 	struct metric_family *m_in, *m_bad, *m_drop;
+	struct metric *m_in_known[2][SIP_METHOD_UPDATE + 1]; /* [request][method]: found once */
 	struct metric *m_tcp;
 };
 
@@ -273,10 +274,17 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 	src->raw = (struct slice){data, t->msg->size};
 	/* Label values are method names the parser recognised, never raw input. */
 	struct slice m = t->msg->request ? t->msg->method : t->msg->cseq.method;
-	char name[16] = "other";
-	if (sip_method_lookup(m) != SIP_METHOD_OTHER && m.len < sizeof(name))
-		g_strlcpy(name, m.p, m.len + 1);
-	count(t->m_in, "kind=\"%s\",method=\"%s\"", t->msg->request ? "request" : "response", name);
+	enum sip_method id = sip_method_lookup(m);
+	struct metric **in = &t->m_in_known[t->msg->request ? 1 : 0][id];
+	if (!*in) {
+		char name[16] = "other", labels[64];
+		if (id != SIP_METHOD_OTHER && m.len < sizeof(name))
+			g_strlcpy(name, m.p, m.len + 1);
+		g_snprintf(labels, sizeof(labels), "kind=\"%s\",method=\"%s\"",
+			   t->msg->request ? "request" : "response", name);
+		*in = metrics_series(t->m_in, labels);
+	}
+	metric_add(*in, 1);
 	if (src->proto != SIP_PROTO_UDP && t->msg->request)
 		note_alias(t, src, t->msg);
 	t->recv(t, t->msg, src, t->arg);
