@@ -90,7 +90,7 @@ static void answer_ok(struct reg_job *j)
 {
 	GPtrArray *list = NULL;
 	int64_t now = (int64_t)time(NULL);
-	GString *extra = g_string_new(NULL);
+	GString *extra = g_string_sized_new(256);
 	if (sip_store_lookup(j->r->store, j->aor, now, &list) == 0) {
 		for (guint i = 0; i < list->len; i++) {
 			struct sip_binding *b = list->pdata[i];
@@ -252,7 +252,7 @@ void sip_registrar_handle(struct sip_registrar *r, struct sip_strans *st, const 
 		sip_user_free(r->looked_up);
 		r->looked_up = NULL;
 		if (res != SIP_AUTH_OK) {
-			GString *extra = g_string_new(NULL);
+			GString *extra = g_string_sized_new(256);
 			if (res == SIP_AUTH_BAD) {
 				respond(r, st, 400, NULL, "bad_credentials");
 			} else {

@@ -35,8 +35,14 @@ struct sip_strans {
 	unsigned interval;
 	sip_strans_fn *owner_fn; /* the TU that answers it (INVITE): CANCEL, no ACK, end */
 	void *owner_arg;
+	bool pooled;         /* a STRANS_BLOCK from the stack's free list */
 	char data[];         /* key, NUL, request: one allocation per transaction */
 };
+
+/* Server transactions that fit (nearly all: a request of a kilobyte or so) take a block of
+ * this size from a free list instead of malloc; at most STRANS_POOL idle blocks are kept. */
+#define STRANS_BLOCK 2048
+#define STRANS_POOL 256
 
 /*
  * A non-INVITE server transaction over UDP in Completed (§17.2.2) keeps only what Timer J
@@ -85,6 +91,7 @@ struct sip_stack {
 	GQueue jorder;        /* of jrec.link, by due_us */
 	struct sip_timer jtimer; /* for the head of jorder */
 	GString *keybuf;      /* the key of the request being matched */
+	GPtrArray *free_st;   /* idle STRANS_BLOCKs, owned */
 	sip_request_fn *on_request;
 	void *arg;
 	struct sip_guard *guard;
@@ -109,11 +116,6 @@ static void count(struct metric_family *f, enum tkind k)
 	metric_add(metrics_series(f, labels), 1);
 }
 
-/*
- * Server transaction key (§17.2.3): branch + sent-by + method, ACK folded onto INVITE.
- * Without the magic cookie, the RFC 2543 rule: Request-URI, From tag, Call-ID, CSeq number
- * and the top Via (the To tag is left out so ACKs match their INVITE).
- */
 static void append_slice(GString *out, struct slice v)
 {
 	g_string_append_len(out, v.p, (gssize)v.len);
@@ -130,7 +132,14 @@ static void append_uint(GString *out, unsigned v)
 	g_string_append_len(out, d + n, (gssize)(sizeof(d) - n));
 }
 
-/* The key into out (reset first); it is built per request, so no printf and no malloc. */
+/*
+ * Server transaction key (§17.2.3): branch + sent-by + method, ACK folded onto INVITE.
+ * Without the magic cookie, the RFC 2543 rule: Request-URI, From tag, Call-ID, CSeq number
+ * and the top Via (the To tag is left out so ACKs match their INVITE).
+ *
+ * The key goes into out (reset first): it is built per request, so no malloc and (RFC 3261
+ * branches) no printf.
+ */
 static void server_key_into(const struct sip_msg *m, bool as_invite, GString *out)
 {
 	struct slice method = as_invite ? SLICE_LIT("INVITE") : m->method;
@@ -188,6 +197,10 @@ static void strans_free(gpointer p)
 		st->s->pending--;
 	if (st->last)
 		g_string_free(st->last, TRUE);
+	if (st->pooled && st->s->free_st->len < STRANS_POOL) {
+		g_ptr_array_add(st->s->free_st, st);
+		return;
+	}
 	g_free(st);
 }
 
@@ -368,7 +381,7 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 		to_tag = tag;
 	}
 	const struct sip_msg *req = sip_strans_request(st);
-	GString *resp = g_string_new(NULL);
+	GString *resp = g_string_sized_new(768); /* a response with a few headers: no regrowth */
 	int rc = sip_response_build(req, status, reason, to_tag, extra, body, resp);
 	if (rc) {
 		g_string_free(resp, TRUE);
@@ -422,7 +435,16 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 static struct sip_strans *strans_new(struct sip_stack *s, const struct sip_msg *m,
 				     const struct sip_src *src, const GString *key)
 {
-	struct sip_strans *st = g_malloc0(sizeof(*st) + key->len + 1 + src->raw.len);
+	size_t size = sizeof(struct sip_strans) + key->len + 1 + src->raw.len;
+	struct sip_strans *st = NULL;
+	bool pooled = size <= STRANS_BLOCK;
+	if (pooled && s->free_st->len) {
+		st = g_ptr_array_steal_index_fast(s->free_st, s->free_st->len - 1);
+	} else {
+		st = g_malloc(pooled ? STRANS_BLOCK : size);
+	}
+	memset(st, 0, sizeof(*st));
+	st->pooled = pooled;
 	st->s = s;
 	st->kind = m->method_id == SIP_METHOD_INVITE ? IST : NIST;
 	st->state = st->kind == IST ? T_PROCEEDING : T_TRYING;
@@ -828,6 +850,7 @@ struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_
 	s->jrecs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, jrec_free);
 	g_queue_init(&s->jorder);
 	s->keybuf = g_string_sized_new(256);
+	s->free_st = g_ptr_array_new_with_free_func(g_free);
 	s->on_request = on_request;
 	s->arg = arg;
 	s->scratch = g_new0(struct sip_msg, 1);
@@ -898,6 +921,7 @@ void sip_stack_free(struct sip_stack *s)
 	if (!s)
 		return;
 	g_hash_table_destroy(s->server);
+	g_ptr_array_unref(s->free_st);
 	g_hash_table_destroy(s->client);
 	g_hash_table_destroy(s->accepted);
 	sip_timer_stop(s->wheel, &s->jtimer);
