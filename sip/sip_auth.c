@@ -249,7 +249,7 @@ struct sip_auth_server {
 	unsigned lifetime, cap;
 	enum sip_digest_alg algs[2];
 	unsigned nalgs;
-	EVP_MAC_CTX *mac;  /* HMAC-SHA256, fetched once; keyed at each use */
+	EVP_MAC_CTX *mac;  /* HMAC-SHA256 under key: fetched and keyed once, reset per use */
 	GHashTable *nc;    /* nonce → struct nc_entry (owned) */
 	GQueue order;      /* of nc_entry.link */
 	int64_t evicted_ts; /* newest issue time of a live nonce evicted from the table */
@@ -350,7 +350,10 @@ int sip_auth_server_new(const struct sip_auth_server_config *cfg, struct sip_aut
 	s->salt = default_salt;
 	s->m_results = metrics_family("gorgee_sip_auth_results_total",
 				      "Digest authentication decisions by result", METRIC_COUNTER);
-	if (!s->key || !s->dummy[0] || !s->dummy[1] || !s->mac) {
+	size_t kl = 0;
+	const char *kv = s->key ? secret_reveal(s->key, &kl) : NULL;
+	if (!s->key || !s->dummy[0] || !s->dummy[1] || !s->mac ||
+	    !EVP_MAC_init(s->mac, (const unsigned char *)kv, kl, NULL)) {
 		sip_auth_server_free(s);
 		return EIO;
 	}
@@ -403,16 +406,16 @@ static int nonce_mac(const struct sip_auth_server *s, const uint8_t head[16], co
 		     uint8_t mac[32])
 {
 	uint8_t buf[16 + 64 + 1 + SIP_AUTH_MAX_REALM];
-	size_t iplen = strlen(ip), rlen = strlen(s->realm), klen = 0, maclen = 0;
+	size_t iplen = strlen(ip), rlen = strlen(s->realm), maclen = 0;
 	if (iplen > 64)
 		return EINVAL;
 	memcpy(buf, head, 16);
 	memcpy(buf + 16, ip, iplen);
 	buf[16 + iplen] = 0;
 	memcpy(buf + 17 + iplen, s->realm, rlen);
-	const char *k = secret_reveal(s->key, &klen);
-	/* keyed every time: a NULL key would keep the last one, but silently */
-	int ok = EVP_MAC_init(s->mac, (const unsigned char *)k, klen, NULL) &&
+	/* a NULL key restarts HMAC with the key set at creation (test_sip_auth checks the MAC
+	 * of two successive nonces against a one-shot HMAC under the configured key) */
+	int ok = EVP_MAC_init(s->mac, NULL, 0, NULL) &&
 		 EVP_MAC_update(s->mac, buf, 17 + iplen + rlen) &&
 		 EVP_MAC_final(s->mac, mac, &maclen, 32);
 	OPENSSL_cleanse(buf, sizeof(buf));
