@@ -92,6 +92,8 @@ struct sip_stack {
 	struct sip_timer jtimer; /* for the head of jorder */
 	GString *keybuf;      /* the key of the request being matched */
 	GPtrArray *free_st;   /* idle STRANS_BLOCKs, owned */
+	struct sip_strans *cur_st;   /* the transaction whose request is being delivered, */
+	const struct sip_msg *cur_msg; /* and that request parsed (no re-parse to answer it) */
 	sip_request_fn *on_request;
 	void *arg;
 	struct sip_guard *guard;
@@ -193,6 +195,8 @@ static void strans_free(gpointer p)
 	sip_timer_stop(st->s->wheel, &st->retx);
 	sip_timer_stop(st->s->wheel, &st->end);
 	metric_add(st->s->m_live[st->kind], -1);
+	if (st->s->cur_st == st)
+		st->s->cur_st = NULL;
 	if (st->pending)
 		st->s->pending--;
 	if (st->last)
@@ -362,6 +366,8 @@ const struct sip_msg *sip_strans_request(struct sip_strans *st)
 {
 	int status;
 	const char *why;
+	if (st == st->s->cur_st) /* answered while it is delivered: the parse at hand */
+		return st->s->cur_msg;
 	/* It parsed when it arrived, so it parses again. */
 	sip_msg_parse(st->req, st->req_len, SIP_MODE_DATAGRAM, st->s->scratch, &status, &why);
 	return st->s->scratch;
@@ -540,9 +546,12 @@ static void server_request(struct sip_stack *s, const struct sip_msg *m, const s
 			s->on_request(s, NULL, m, src, inv, s->arg);
 		return;
 	}
+	s->cur_st = st;
+	s->cur_msg = m;
 	if (st->kind == IST) /* §17.2.1: 100 Trying at once, so the client stops Timer A */
 		sip_strans_respond(st, 100, NULL, NULL, (struct slice){NULL, 0}, NULL);
 	s->on_request(s, st, m, src, NULL, s->arg);
+	s->cur_st = NULL;
 }
 
 /* ---- client transactions ---- */
