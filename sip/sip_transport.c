@@ -114,6 +114,21 @@ const char *sip_proto_via(enum sip_proto p)
 	return p == SIP_PROTO_UDP ? "UDP" : p == SIP_PROTO_TCP ? "TCP" : "TLS";
 }
 
+/* Dotted quad without sprintf (inet_ntop's, once per datagram, showed in profiles). */
+static void ipv4_text(const struct in_addr *a, char *out)
+{
+	const uint8_t *b = (const uint8_t *)&a->s_addr;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint16_t *port)
 {
 	if (ss->ss_family == AF_INET6) {
@@ -122,7 +137,10 @@ static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 		*port = ntohs(s6->sin6_port);
 	} else {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		if (iplen >= INET_ADDRSTRLEN)
+			ipv4_text(&s4->sin_addr, ip);
+		else
+			inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
 		*port = ntohs(s4->sin_port);
 	}
 }
@@ -242,7 +260,8 @@ static bool raw_error(const char *buf, size_t len, int status, const char *why, 
 
 static void note_alias(struct sip_transport *t, const struct sip_src *src, const struct sip_msg *m);
 
-/* Returns false when the stream must close (stream parse error). */
+/* Returns false when the stream must close (stream parse error). from: the peer as text,
+ * or NULL to print it from src only when a trace or a log line needs it. */
 static bool deliver(struct sip_transport *t, const char *data, size_t len, enum sip_mode mode,
 		    struct sip_src *src, const char *from, const char *local, size_t *used)
 {
@@ -252,6 +271,11 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 	if (rc == EAGAIN) {
 		*used = 0;
 		return true;
+	}
+	char from_buf[64];
+	if (!from && (t->trace || rc != 0)) { /* UDP: printed only when it is needed */
+		hostport(from_buf, sizeof(from_buf), src->ip, src->port);
+		from = from_buf;
 	}
 	trace(t, src->proto, from, local, data, rc == 0 ? t->msg->size : len);
 	if (rc != 0) {
@@ -300,8 +324,6 @@ static void udp_datagram(struct sip_transport *t, struct listener *l, char *buf,
 	struct sip_src src;
 	fill_src(&src, SIP_PROTO_UDP, ss, sl);
 	src.local_fd = l->fd;
-	char from[64];
-	hostport(from, sizeof(from), src.ip, src.port);
 	if (n > t->cfg.max_udp || (flags & MSG_TRUNC)) {
 		/* SEC-08: refused before parsing; nothing learned from it. */
 		count(t->m_drop, "reason=\"%s\"%s", "udp_too_large", "");
@@ -314,7 +336,7 @@ static void udp_datagram(struct sip_transport *t, struct listener *l, char *buf,
 	if (crlf)
 		return;
 	size_t used;
-	deliver(t, buf, n, SIP_MODE_DATAGRAM, &src, from, l->local, &used);
+	deliver(t, buf, n, SIP_MODE_DATAGRAM, &src, NULL, l->local, &used);
 }
 
 static void udp_flush(struct sip_transport *t);
