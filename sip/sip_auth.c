@@ -525,13 +525,16 @@ int sip_auth_server_challenge(struct sip_auth_server *s, const char *src_ip, boo
 		return err;
 	/* RFC 8760 §2.4: one value per algorithm, the preferred one first */
 	const enum sip_digest_alg *algs = s->algs;
-	for (size_t i = 0; i < s->nalgs; i++)
-		g_string_append_printf(out,
-				       "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", "
-				       "algorithm=%s%s\r\n",
-				       proxy ? "Proxy-Authenticate" : "WWW-Authenticate", s->realm,
-				       nonce, sip_digest_alg_name(algs[i]),
-				       stale ? ", stale=true" : "");
+	for (size_t i = 0; i < s->nalgs; i++) { /* appends, not printf: one per 401 */
+		g_string_append(out, proxy ? "Proxy-Authenticate" : "WWW-Authenticate");
+		g_string_append(out, ": Digest realm=\"");
+		g_string_append(out, s->realm);
+		g_string_append(out, "\", nonce=\"");
+		g_string_append(out, nonce);
+		g_string_append(out, "\", qop=\"auth\", algorithm=");
+		g_string_append(out, sip_digest_alg_name(algs[i]));
+		g_string_append(out, stale ? ", stale=true\r\n" : "\r\n");
+	}
 	return 0;
 }
 

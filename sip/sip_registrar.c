@@ -21,6 +21,8 @@ struct sip_registrar {
 		const char *result; /* a string literal */
 		struct metric *m;
 	} m_known[16];          /* series found once per result */
+	time_t date_at;         /* the second date_line was printed for */
+	char date_line[64];     /* "Date: ...\r\n" (RFC 3261 §10.3 step 8) */
 };
 
 /* One REGISTER waiting for its writes to commit. */
@@ -106,12 +108,16 @@ static void answer_ok(struct reg_job *j)
 		}
 		g_ptr_array_unref(list);
 	}
-	char date[64];
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-	g_string_append(extra, date);
+	struct sip_registrar *r = j->r;
+	if (r->date_at != (time_t)now || !r->date_line[0]) { /* printed once a second */
+		struct tm tm;
+		time_t t = (time_t)now;
+		gmtime_r(&t, &tm);
+		strftime(r->date_line, sizeof(r->date_line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n",
+			 &tm);
+		r->date_at = t;
+	}
+	g_string_append(extra, r->date_line);
 	if (j->path && j->path_lines)
 		g_string_append(extra, j->path_lines->str);
 	respond(j->r, j->st, 200, extra->str, "ok");
