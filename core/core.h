@@ -92,9 +92,12 @@ const char *secret_print(const struct secret *s);
 /*
  * Writes 2*nbytes lowercase hex digits and a NUL to out, from the kernel's CSPRNG
  * (getrandom(2)): tags, branches, session ids and tokens. nbytes at most 64. Aborts if the
- * kernel cannot give randomness: nothing may go on with guessable tokens.
+ * kernel cannot give randomness: nothing may go on with guessable tokens. The kernel's
+ * bytes are fetched in blocks into a per-thread pool and each is used once.
  */
 void core_random_hex(char *out, size_t nbytes);
+/* n bytes from the same pool (nonce salts). Aborts like core_random_hex. */
+void core_random_bytes(void *out, size_t n);
 
 /* ---- metrics (Prometheus text format) ------------------------------------------------ */
 

@@ -595,7 +595,10 @@ unsigned sip_stack_pending(const struct sip_stack *s);
 /*
  * Answers the request of st. extra: CRLF-terminated header lines (may be NULL); body may be
  * empty; to_tag is added to To when it has none (NULL: a random one for non-100). A final
- * response completes the transaction (its retransmissions are absorbed here).
+ * response completes the transaction (its retransmissions are absorbed here). A final
+ * response to a non-INVITE request ends st before this returns (its owner hears ENDED):
+ * over UDP a record of the key and the response bytes absorbs retransmissions of the
+ * request for 64*T1 (Timer J, RFC 3261 §17.2.2); over TCP Timer J is 0.
  * Returns 0, EINVAL (status) or EALREADY (a final response was sent).
  */
 int sip_strans_respond(struct sip_strans *st, int status, const char *reason, const char *extra,

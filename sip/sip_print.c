@@ -54,9 +54,23 @@ static void put_hdr(GString *out, const struct sip_hdr *h)
 	g_string_append_len(out, "\r\n", 2);
 }
 
+/* Decimal digits of v (no printf: this runs for every message gorgee sends). */
+static void put_uint(GString *out, size_t v)
+{
+	char d[24];
+	size_t n = sizeof(d);
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	g_string_append_len(out, d + n, (gssize)(sizeof(d) - n));
+}
+
 static void put_body(GString *out, struct slice body)
 {
-	g_string_append_printf(out, "Content-Length: %zu\r\n\r\n", body.len);
+	g_string_append_len(out, "Content-Length: ", 16);
+	put_uint(out, body.len);
+	g_string_append_len(out, "\r\n\r\n", 4);
 	put(out, body);
 }
 
@@ -83,8 +97,11 @@ int sip_response_build(const struct sip_msg *req, int status, const char *reason
 {
 	if (!req || !req->request || status < 100 || status > 699 || !out)
 		return EINVAL;
-	g_string_append_printf(out, "SIP/2.0 %d %s\r\n", status,
-			       reason ? reason : sip_status_phrase(status));
+	g_string_append_len(out, "SIP/2.0 ", 8);
+	put_uint(out, (size_t)status);
+	g_string_append_c(out, ' ');
+	g_string_append(out, reason ? reason : sip_status_phrase(status));
+	g_string_append_len(out, "\r\n", 2);
 	/* §8.2.6.2: Via (all, in order), From, Call-ID and CSeq copied; To gets our tag */
 	static const enum sip_hdr_id copy[] = {SIP_HDR_VIA, SIP_HDR_FROM, SIP_HDR_TO,
 					       SIP_HDR_CALL_ID, SIP_HDR_CSEQ};
@@ -97,7 +114,9 @@ int sip_response_build(const struct sip_msg *req, int status, const char *reason
 			}
 			g_string_append(out, "To: ");
 			put(out, h->value);
-			g_string_append_printf(out, ";tag=%s\r\n", to_tag);
+			g_string_append_len(out, ";tag=", 5);
+			g_string_append(out, to_tag);
+			g_string_append_len(out, "\r\n", 2);
 		}
 	}
 	if (extra)

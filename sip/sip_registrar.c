@@ -17,6 +17,12 @@ struct sip_registrar {
 	unsigned pending;
 	struct sip_user *looked_up; /* keeps the HA1 the auth check borrows */
 	struct metric_family *m_result;
+	struct {
+		const char *result; /* a string literal */
+		struct metric *m;
+	} m_known[16];          /* series found once per result */
+	time_t date_at;         /* the second date_line was printed for */
+	char date_line[64];     /* "Date: ...\r\n" (RFC 3261 §10.3 step 8) */
 };
 
 /* One REGISTER waiting for its writes to commit. */
@@ -32,9 +38,22 @@ struct reg_job {
 
 static void count(struct sip_registrar *r, const char *result)
 {
+	size_t i = 0;
+	while (i < G_N_ELEMENTS(r->m_known) && r->m_known[i].result &&
+	       strcmp(r->m_known[i].result, result) != 0)
+		i++;
+	if (i < G_N_ELEMENTS(r->m_known) && r->m_known[i].result) {
+		metric_add(r->m_known[i].m, 1);
+		return;
+	}
 	char labels[48];
 	g_snprintf(labels, sizeof(labels), "result=\"%s\"", result);
-	metric_add(metrics_series(r->m_result, labels), 1);
+	struct metric *m = metrics_series(r->m_result, labels);
+	if (i < G_N_ELEMENTS(r->m_known)) {
+		r->m_known[i].result = result;
+		r->m_known[i].m = m;
+	}
+	metric_add(m, 1);
 }
 
 static const struct secret *lookup_ha1(const char *user, enum sip_digest_alg alg, void *arg)
@@ -73,7 +92,7 @@ static void answer_ok(struct reg_job *j)
 {
 	GPtrArray *list = NULL;
 	int64_t now = (int64_t)time(NULL);
-	GString *extra = g_string_new(NULL);
+	GString *extra = g_string_sized_new(256);
 	if (sip_store_lookup(j->r->store, j->aor, now, &list) == 0) {
 		for (guint i = 0; i < list->len; i++) {
 			struct sip_binding *b = list->pdata[i];
@@ -89,12 +108,16 @@ static void answer_ok(struct reg_job *j)
 		}
 		g_ptr_array_unref(list);
 	}
-	char date[64];
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-	g_string_append(extra, date);
+	struct sip_registrar *r = j->r;
+	if (r->date_at != (time_t)now || !r->date_line[0]) { /* printed once a second */
+		struct tm tm;
+		time_t t = (time_t)now;
+		gmtime_r(&t, &tm);
+		strftime(r->date_line, sizeof(r->date_line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n",
+			 &tm);
+		r->date_at = t;
+	}
+	g_string_append(extra, r->date_line);
 	if (j->path && j->path_lines)
 		g_string_append(extra, j->path_lines->str);
 	respond(j->r, j->st, 200, extra->str, "ok");
@@ -235,7 +258,7 @@ void sip_registrar_handle(struct sip_registrar *r, struct sip_strans *st, const 
 		sip_user_free(r->looked_up);
 		r->looked_up = NULL;
 		if (res != SIP_AUTH_OK) {
-			GString *extra = g_string_new(NULL);
+			GString *extra = g_string_sized_new(256);
 			if (res == SIP_AUTH_BAD) {
 				respond(r, st, 400, NULL, "bad_credentials");
 			} else {

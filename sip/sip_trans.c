@@ -1,6 +1,8 @@
 /* Transactions (RFC 3261 §17, with the RFC 6026 Accepted states): matching, retransmission,
  * Timers A-M on the wheel. Server transactions keep the raw request and re-parse it when
- * answering, so a live transaction costs a few hundred bytes, not a parsed message. */
+ * answering, so a live transaction costs a few hundred bytes, not a parsed message; a
+ * completed non-INVITE one shrinks to a Timer J record (key, address, response bytes). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -19,8 +21,9 @@ struct sip_strans {
 	struct sip_stack *s;
 	enum tkind kind;
 	enum tstate state;
-	char *key;
-	GBytes *req;         /* the request as received */
+	char *key;           /* in data[] */
+	const char *req;     /* the request as received, in data[] after the key */
+	size_t req_len;
 	struct sip_src src;  /* where it came from */
 	struct sip_src dst;  /* where responses go (RFC 3581 routing, computed once) */
 	GString *last;       /* last response sent, for retransmissions */
@@ -32,6 +35,34 @@ struct sip_strans {
 	unsigned interval;
 	sip_strans_fn *owner_fn; /* the TU that answers it (INVITE): CANCEL, no ACK, end */
 	void *owner_arg;
+	bool pooled;         /* a STRANS_BLOCK from the stack's free list */
+	char data[];         /* key, NUL, request: one allocation per transaction */
+};
+
+/* Server transactions that fit (nearly all: a request of a kilobyte or so) take a block of
+ * this size from a free list instead of malloc; at most STRANS_POOL idle blocks are kept. */
+#define STRANS_BLOCK 2048
+#define STRANS_POOL 256
+
+/*
+ * A non-INVITE server transaction over UDP in Completed (§17.2.2) keeps only what Timer J
+ * needs to absorb retransmissions of its request: the key, where the final response went,
+ * and its bytes. The full transaction (request, timers, owner) ends when the final response
+ * is sent, as it does over TCP where Timer J is 0. All records last 64*T1, so they expire in
+ * the order they were made: a FIFO and one timer for its head, not a timer each.
+ */
+struct jrec {
+	GList link;          /* in sip_stack.jorder, oldest first */
+	gint64 due_us;       /* monotonic time Timer J fires */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} addr;
+	socklen_t addr_len;
+	int local_fd;
+	uint32_t resp_len;
+	char data[];         /* key, NUL, the final response */
 };
 
 struct sip_ctrans {
@@ -56,6 +87,13 @@ struct sip_stack {
 	GHashTable *server; /* key -> struct sip_strans * (owned) */
 	GHashTable *client; /* key -> struct sip_ctrans * (owned) */
 	GHashTable *accepted; /* Call-ID|From tag|CSeq -> IST in Accepted whose 2xx is resent */
+	GHashTable *jrecs;    /* key (in the record) -> struct jrec * (owned): Timer J */
+	GQueue jorder;        /* of jrec.link, by due_us */
+	struct sip_timer jtimer; /* for the head of jorder */
+	GString *keybuf;      /* the key of the request being matched */
+	GPtrArray *free_st;   /* idle STRANS_BLOCKs, owned */
+	struct sip_strans *cur_st;   /* the transaction whose request is being delivered, */
+	const struct sip_msg *cur_msg; /* and that request parsed (no re-parse to answer it) */
 	sip_request_fn *on_request;
 	void *arg;
 	struct sip_guard *guard;
@@ -80,23 +118,57 @@ static void count(struct metric_family *f, enum tkind k)
 	metric_add(metrics_series(f, labels), 1);
 }
 
+static void append_slice(GString *out, struct slice v)
+{
+	g_string_append_len(out, v.p, (gssize)v.len);
+}
+
+static void append_uint(GString *out, unsigned v)
+{
+	char d[16];
+	size_t n = sizeof(d);
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	g_string_append_len(out, d + n, (gssize)(sizeof(d) - n));
+}
+
 /*
  * Server transaction key (§17.2.3): branch + sent-by + method, ACK folded onto INVITE.
  * Without the magic cookie, the RFC 2543 rule: Request-URI, From tag, Call-ID, CSeq number
  * and the top Via (the To tag is left out so ACKs match their INVITE).
+ *
+ * The key goes into out (reset first): it is built per request, so no malloc and (RFC 3261
+ * branches) no printf.
  */
-static char *server_key(const struct sip_msg *m, bool as_invite)
+static void server_key_into(const struct sip_msg *m, bool as_invite, GString *out)
 {
 	struct slice method = as_invite ? SLICE_LIT("INVITE") : m->method;
 	const struct sip_via *v = &m->via;
-	if (v->branch.len > 7 && memcmp(v->branch.p, "z9hG4bK", 7) == 0)
-		return g_strdup_printf("3261|" SLICE_FMT "|" SLICE_FMT ":%u|" SLICE_FMT,
-				       SLICE_ARG(v->branch), SLICE_ARG(v->host), v->port,
-				       SLICE_ARG(method));
+	g_string_truncate(out, 0);
+	if (v->branch.len > 7 && memcmp(v->branch.p, "z9hG4bK", 7) == 0) {
+		g_string_append(out, "3261|");
+		append_slice(out, v->branch);
+		g_string_append_c(out, '|');
+		append_slice(out, v->host);
+		g_string_append_c(out, ':');
+		append_uint(out, v->port);
+		g_string_append_c(out, '|');
+		append_slice(out, method);
+		return;
+	}
 	const struct sip_hdr *via = sip_msg_hdr(m, SIP_HDR_VIA);
-	return g_strdup_printf("2543|" SLICE_FMT "|" SLICE_FMT "|" SLICE_FMT "|%u|" SLICE_FMT "|" SLICE_FMT,
+	g_string_append_printf(out, "2543|" SLICE_FMT "|" SLICE_FMT "|" SLICE_FMT "|%u|" SLICE_FMT "|" SLICE_FMT,
 			       SLICE_ARG(m->ruri), SLICE_ARG(m->from.tag), SLICE_ARG(m->call_id),
 			       m->cseq.num, SLICE_ARG(via->value), SLICE_ARG(method));
+}
+
+/* The key in the stack's buffer, valid until the next call. */
+static const char *server_key(struct sip_stack *s, const struct sip_msg *m, bool as_invite)
+{
+	server_key_into(m, as_invite, s->keybuf);
+	return s->keybuf->str;
 }
 
 static char *client_key(struct slice branch, struct slice method)
@@ -123,13 +195,97 @@ static void strans_free(gpointer p)
 	sip_timer_stop(st->s->wheel, &st->retx);
 	sip_timer_stop(st->s->wheel, &st->end);
 	metric_add(st->s->m_live[st->kind], -1);
+	if (st->s->cur_st == st)
+		st->s->cur_st = NULL;
 	if (st->pending)
 		st->s->pending--;
-	g_bytes_unref(st->req);
 	if (st->last)
 		g_string_free(st->last, TRUE);
-	g_free(st->key);
+	if (st->pooled && st->s->free_st->len < STRANS_POOL) {
+		g_ptr_array_add(st->s->free_st, st);
+		return;
+	}
 	g_free(st);
+}
+
+/* ---- Timer J records ---- */
+
+static void jrec_free(gpointer p)
+{
+	g_free(p);
+}
+
+static void jrec_expire(struct sip_timer *tm, void *arg);
+
+static void jrec_arm(struct sip_stack *s)
+{
+	GList *l = g_queue_peek_head_link(&s->jorder);
+	if (!l) {
+		sip_timer_stop(s->wheel, &s->jtimer);
+		return;
+	}
+	gint64 left = ((struct jrec *)l->data)->due_us - g_get_monotonic_time();
+	sip_timer_start(s->wheel, &s->jtimer, left > 0 ? (unsigned)((left + 999) / 1000) : 0,
+			jrec_expire, s);
+}
+
+/* Timer J (§17.2.2): every record that is due goes; the timer moves to the next one. */
+static void jrec_expire(struct sip_timer *tm, void *arg)
+{
+	struct sip_stack *s = arg;
+	gint64 now = g_get_monotonic_time();
+	GList *l;
+	while ((l = g_queue_peek_head_link(&s->jorder)) && ((struct jrec *)l->data)->due_us <= now) {
+		struct jrec *j = l->data;
+		g_queue_unlink(&s->jorder, l);
+		metric_add(s->m_live[NIST], -1);
+		g_hash_table_remove(s->jrecs, j->data); /* frees j */
+	}
+	jrec_arm(s);
+}
+
+/* A NIST's final response went out over UDP: keep what absorbs retransmissions. */
+static void jrec_add(struct sip_stack *s, const struct sip_strans *st)
+{
+	size_t klen = strlen(st->key);
+	if (st->dst.addr_len > sizeof(((struct jrec *)NULL)->addr) || st->last->len > UINT32_MAX ||
+	    g_hash_table_contains(s->jrecs, st->key))
+		return; /* not an IP address, or (cannot happen) a record already: no record */
+	struct jrec *j = g_malloc(sizeof(*j) + klen + 1 + st->last->len);
+	memcpy(&j->addr, &st->dst.addr, st->dst.addr_len);
+	j->addr_len = st->dst.addr_len;
+	j->local_fd = st->dst.local_fd;
+	j->resp_len = (uint32_t)st->last->len;
+	memcpy(j->data, st->key, klen + 1);
+	memcpy(j->data + klen + 1, st->last->str, st->last->len);
+	j->due_us = g_get_monotonic_time() + (gint64)64 * s->cfg.t1_ms * 1000;
+	j->link.data = j;
+	j->link.prev = j->link.next = NULL;
+	g_hash_table_replace(s->jrecs, j->data, j);
+	g_queue_push_tail_link(&s->jorder, &j->link);
+	metric_add(s->m_live[NIST], 1);
+	if (!s->jtimer.armed)
+		jrec_arm(s);
+}
+
+/* A retransmission of a completed non-INVITE request: its final response again. */
+static void jrec_resend(struct sip_stack *s, const struct jrec *j)
+{
+	struct sip_src dst;
+	memset(&dst, 0, sizeof(dst));
+	dst.proto = SIP_PROTO_UDP;
+	memcpy(&dst.addr, &j->addr, j->addr_len);
+	dst.addr_len = j->addr_len;
+	dst.local_fd = j->local_fd;
+	if (j->addr.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &j->addr.v6.sin6_addr, dst.ip, sizeof(dst.ip));
+		dst.port = ntohs(j->addr.v6.sin6_port);
+	} else {
+		inet_ntop(AF_INET, &j->addr.v4.sin_addr, dst.ip, sizeof(dst.ip));
+		dst.port = ntohs(j->addr.v4.sin_port);
+	}
+	count(s->m_absorbed, NIST);
+	sip_transport_send(s->t, &dst, j->data + strlen(j->data) + 1, j->resp_len);
 }
 
 static void strans_terminate(struct sip_strans *st)
@@ -208,12 +364,12 @@ static void timer_g(struct sip_timer *tm, void *arg)
 
 const struct sip_msg *sip_strans_request(struct sip_strans *st)
 {
-	gsize n;
-	const char *p = g_bytes_get_data(st->req, &n);
 	int status;
 	const char *why;
+	if (st == st->s->cur_st) /* answered while it is delivered: the parse at hand */
+		return st->s->cur_msg;
 	/* It parsed when it arrived, so it parses again. */
-	sip_msg_parse(p, n, SIP_MODE_DATAGRAM, st->s->scratch, &status, &why);
+	sip_msg_parse(st->req, st->req_len, SIP_MODE_DATAGRAM, st->s->scratch, &status, &why);
 	return st->s->scratch;
 }
 
@@ -231,7 +387,7 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 		to_tag = tag;
 	}
 	const struct sip_msg *req = sip_strans_request(st);
-	GString *resp = g_string_new(NULL);
+	GString *resp = g_string_sized_new(768); /* a response with a few headers: no regrowth */
 	int rc = sip_response_build(req, status, reason, to_tag, extra, body, resp);
 	if (rc) {
 		g_string_free(resp, TRUE);
@@ -255,12 +411,11 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 	unsigned t1 = s->cfg.t1_ms;
 	if (status < 200) {
 		strans_log(st, T_PROCEEDING);
-	} else if (st->kind == NIST) { /* Timer J */
+	} else if (st->kind == NIST) { /* Timer J: 0 over TCP, else a record lasts 64*T1 */
 		strans_log(st, T_COMPLETED);
-		if (reliable(&st->src))
-			strans_terminate(st);
-		else
-			sip_timer_start(s->wheel, &st->end, 64 * t1, timer_end_server, st);
+		if (!reliable(&st->src))
+			jrec_add(s, st);
+		strans_terminate(st);
 	} else if (status < 300) { /* RFC 6026: Accepted, Timer L; the 2xx resent until ACK */
 		strans_log(st, T_ACCEPTED);
 		st->interval = t1;
@@ -282,15 +437,28 @@ int sip_strans_respond(struct sip_strans *st, int status, const char *reason, co
 	return 0;
 }
 
+/* key: the stack's key buffer (copied). */
 static struct sip_strans *strans_new(struct sip_stack *s, const struct sip_msg *m,
-				     const struct sip_src *src, char *key)
+				     const struct sip_src *src, const GString *key)
 {
-	struct sip_strans *st = g_new0(struct sip_strans, 1);
+	size_t size = sizeof(struct sip_strans) + key->len + 1 + src->raw.len;
+	struct sip_strans *st = NULL;
+	bool pooled = size <= STRANS_BLOCK;
+	if (pooled && s->free_st->len) {
+		st = g_ptr_array_steal_index_fast(s->free_st, s->free_st->len - 1);
+	} else {
+		st = g_malloc(pooled ? STRANS_BLOCK : size);
+	}
+	memset(st, 0, sizeof(*st));
+	st->pooled = pooled;
 	st->s = s;
 	st->kind = m->method_id == SIP_METHOD_INVITE ? IST : NIST;
 	st->state = st->kind == IST ? T_PROCEEDING : T_TRYING;
-	st->key = key;
-	st->req = g_bytes_new(src->raw.p, src->raw.len);
+	st->key = st->data;
+	memcpy(st->key, key->str, key->len + 1);
+	st->req = st->data + key->len + 1;
+	memcpy(st->data + key->len + 1, src->raw.p, src->raw.len);
+	st->req_len = src->raw.len;
 	st->src = *src;
 	st->pending = true;
 	s->pending++;
@@ -302,9 +470,7 @@ static struct sip_strans *strans_new(struct sip_stack *s, const struct sip_msg *
 /* ACK: completes a non-2xx INVITE transaction, or goes to the TU for a 2xx (§17.2.1). */
 static void on_ack(struct sip_stack *s, const struct sip_msg *m, const struct sip_src *src)
 {
-	char *key = server_key(m, true);
-	struct sip_strans *st = g_hash_table_lookup(s->server, key);
-	g_free(key);
+	struct sip_strans *st = g_hash_table_lookup(s->server, server_key(s, m, true));
 	if (st && st->state == T_COMPLETED) {
 		strans_log(st, T_CONFIRMED);
 		sip_timer_stop(s->wheel, &st->retx);
@@ -318,7 +484,7 @@ static void on_ack(struct sip_stack *s, const struct sip_msg *m, const struct si
 		count(s->m_absorbed, IST);
 		return;
 	}
-	key = accepted_key(m);
+	char *key = accepted_key(m);
 	st = g_hash_table_lookup(s->accepted, key);
 	g_free(key);
 	if (st)
@@ -354,24 +520,24 @@ static void server_request(struct sip_stack *s, const struct sip_msg *m, const s
 		on_ack(s, m, src);
 		return;
 	}
-	char *key = server_key(m, false);
+	const char *key = server_key(s, m, false);
 	struct sip_strans *st = g_hash_table_lookup(s->server, key);
 	if (st) { /* a retransmission: the last response again, or nothing yet (§17.2.1/2) */
-		g_free(key);
 		count(s->m_absorbed, st->kind);
 		if (st->last && st->state != T_ACCEPTED)
 			sip_transport_send(s->t, &st->dst, st->last->str, st->last->len);
 		return;
 	}
-	if (!admit(s, m, src)) {
-		g_free(key);
+	struct jrec *j = g_hash_table_lookup(s->jrecs, key);
+	if (j) { /* §17.2.2: Completed, Timer J running */
+		jrec_resend(s, j);
 		return;
 	}
-	st = strans_new(s, m, src, key);
+	if (!admit(s, m, src))
+		return;
+	st = strans_new(s, m, src, s->keybuf);
 	if (m->method_id == SIP_METHOD_CANCEL) { /* §9.2: match the INVITE, answer the CANCEL */
-		char *ikey = server_key(m, true);
-		struct sip_strans *inv = g_hash_table_lookup(s->server, ikey);
-		g_free(ikey);
+		struct sip_strans *inv = g_hash_table_lookup(s->server, server_key(s, m, true));
 		bool pending = inv && (inv->state == T_PROCEEDING);
 		sip_strans_respond(st, pending ? 200 : 481, NULL, NULL, (struct slice){NULL, 0}, NULL);
 		if (pending && inv->owner_fn)
@@ -380,9 +546,12 @@ static void server_request(struct sip_stack *s, const struct sip_msg *m, const s
 			s->on_request(s, NULL, m, src, inv, s->arg);
 		return;
 	}
+	s->cur_st = st;
+	s->cur_msg = m;
 	if (st->kind == IST) /* §17.2.1: 100 Trying at once, so the client stops Timer A */
 		sip_strans_respond(st, 100, NULL, NULL, (struct slice){NULL, 0}, NULL);
 	s->on_request(s, st, m, src, NULL, s->arg);
+	s->cur_st = NULL;
 }
 
 /* ---- client transactions ---- */
@@ -687,6 +856,10 @@ struct sip_stack *sip_stack_new(const struct sip_stack_config *cfg, sip_request_
 	s->server = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, strans_free);
 	s->client = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, ctrans_free);
 	s->accepted = g_hash_table_new(g_str_hash, g_str_equal);
+	s->jrecs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, jrec_free);
+	g_queue_init(&s->jorder);
+	s->keybuf = g_string_sized_new(256);
+	s->free_st = g_ptr_array_new_with_free_func(g_free);
 	s->on_request = on_request;
 	s->arg = arg;
 	s->scratch = g_new0(struct sip_msg, 1);
@@ -757,8 +930,13 @@ void sip_stack_free(struct sip_stack *s)
 	if (!s)
 		return;
 	g_hash_table_destroy(s->server);
+	g_ptr_array_unref(s->free_st);
 	g_hash_table_destroy(s->client);
 	g_hash_table_destroy(s->accepted);
+	sip_timer_stop(s->wheel, &s->jtimer);
+	metric_add(s->m_live[NIST], -(int64_t)g_hash_table_size(s->jrecs));
+	g_hash_table_destroy(s->jrecs);
+	g_string_free(s->keybuf, TRUE);
 	sip_wheel_free(s->wheel);
 	g_free(s->via_host);
 	g_free(s->scratch);
@@ -778,5 +956,6 @@ unsigned sip_stack_pending(const struct sip_stack *s)
 
 unsigned sip_stack_count(const struct sip_stack *s)
 {
-	return g_hash_table_size(s->server) + g_hash_table_size(s->client);
+	return g_hash_table_size(s->server) + g_hash_table_size(s->jrecs) +
+	       g_hash_table_size(s->client);
 }

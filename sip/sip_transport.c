@@ -1,7 +1,7 @@
 /* SIP transports: UDP, TCP and TLS on the GLib loop (listeners and outbound connections),
  * stream framing, keep-alive, caps and timeouts before parsing, connection reuse (RFC 3261
  * §18, RFC 5923 aliases), RFC 5922 peer identity, RFC 3581 response routing, and a trace. */
-#define _GNU_SOURCE /* accept4 */
+#define _GNU_SOURCE /* accept4, recvmmsg, sendmmsg */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +21,8 @@
 #include "sip.h"
 
 #define UDP_BATCH 64         /* datagrams read per wake-up */
+#define UDP_RECV_BATCH 16    /* datagrams per recvmmsg(2) */
+#define UDP_SEND_BATCH 32    /* queued responses per sendmmsg(2) */
 #define TCP_READ_CHUNK 16384
 #define MAX_NAMES 4096       /* remembered TLS names per address (sip_transport_connect) */
 
@@ -79,9 +81,24 @@ struct sip_transport {
 	uint64_t next_id;
 	FILE *trace;
 	guint idle_timer;
-	char *udp_buf;
+	char *udp_buf;          /* UDP_RECV_BATCH buffers of max_udp + 1 bytes */
+	/* UDP responses waiting for one sendmmsg: bytes in out_bytes, one entry each */
+	struct udp_out {
+		int fd;
+		socklen_t addr_len;
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in v4;
+			struct sockaddr_in6 v6;
+		} addr;
+		size_t off, len;
+	} out[UDP_SEND_BATCH];
+	unsigned n_out;
+	GString *out_bytes;
+	GSource *flush_src;     /* flushes the queue before the loop polls */
 	struct sip_msg *msg;    /* one parse at a time on this thread: reused */
 	struct metric_family *m_in, *m_bad, *m_drop;
+	struct metric *m_in_known[2][SIP_METHOD_UPDATE + 1]; /* [request][method]: found once */
 	struct metric *m_tcp;
 };
 
@@ -97,6 +114,21 @@ const char *sip_proto_via(enum sip_proto p)
 	return p == SIP_PROTO_UDP ? "UDP" : p == SIP_PROTO_TCP ? "TCP" : "TLS";
 }
 
+/* Dotted quad without sprintf (inet_ntop's, once per datagram, showed in profiles). */
+static void ipv4_text(const struct in_addr *a, char *out)
+{
+	const uint8_t *b = (const uint8_t *)&a->s_addr;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint16_t *port)
 {
 	if (ss->ss_family == AF_INET6) {
@@ -105,7 +137,10 @@ static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 		*port = ntohs(s6->sin6_port);
 	} else {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		if (iplen >= INET_ADDRSTRLEN)
+			ipv4_text(&s4->sin_addr, ip);
+		else
+			inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
 		*port = ntohs(s4->sin_port);
 	}
 }
@@ -225,7 +260,8 @@ static bool raw_error(const char *buf, size_t len, int status, const char *why, 
 
 static void note_alias(struct sip_transport *t, const struct sip_src *src, const struct sip_msg *m);
 
-/* Returns false when the stream must close (stream parse error). */
+/* Returns false when the stream must close (stream parse error). from: the peer as text,
+ * or NULL to print it from src only when a trace or a log line needs it. */
 static bool deliver(struct sip_transport *t, const char *data, size_t len, enum sip_mode mode,
 		    struct sip_src *src, const char *from, const char *local, size_t *used)
 {
@@ -235,6 +271,11 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 	if (rc == EAGAIN) {
 		*used = 0;
 		return true;
+	}
+	char from_buf[64];
+	if (!from && (t->trace || rc != 0)) { /* UDP: printed only when it is needed */
+		hostport(from_buf, sizeof(from_buf), src->ip, src->port);
+		from = from_buf;
 	}
 	trace(t, src->proto, from, local, data, rc == 0 ? t->msg->size : len);
 	if (rc != 0) {
@@ -257,10 +298,17 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 	src->raw = (struct slice){data, t->msg->size};
 	/* Label values are method names the parser recognised, never raw input. */
 	struct slice m = t->msg->request ? t->msg->method : t->msg->cseq.method;
-	char name[16] = "other";
-	if (sip_method_lookup(m) != SIP_METHOD_OTHER && m.len < sizeof(name))
-		g_strlcpy(name, m.p, m.len + 1);
-	count(t->m_in, "kind=\"%s\",method=\"%s\"", t->msg->request ? "request" : "response", name);
+	enum sip_method id = sip_method_lookup(m);
+	struct metric **in = &t->m_in_known[t->msg->request ? 1 : 0][id];
+	if (!*in) {
+		char name[16] = "other", labels[64];
+		if (id != SIP_METHOD_OTHER && m.len < sizeof(name))
+			g_strlcpy(name, m.p, m.len + 1);
+		g_snprintf(labels, sizeof(labels), "kind=\"%s\",method=\"%s\"",
+			   t->msg->request ? "request" : "response", name);
+		*in = metrics_series(t->m_in, labels);
+	}
+	metric_add(*in, 1);
 	if (src->proto != SIP_PROTO_UDP && t->msg->request)
 		note_alias(t, src, t->msg);
 	t->recv(t, t->msg, src, t->arg);
@@ -269,54 +317,163 @@ static bool deliver(struct sip_transport *t, const char *data, size_t len, enum 
 
 /* ---- UDP ---- */
 
+/* One datagram of a recvmmsg batch; buf is its own buffer in t->udp_buf. */
+static void udp_datagram(struct sip_transport *t, struct listener *l, char *buf, size_t n,
+			 int flags, const struct sockaddr_storage *ss, socklen_t sl)
+{
+	struct sip_src src;
+	fill_src(&src, SIP_PROTO_UDP, ss, sl);
+	src.local_fd = l->fd;
+	if (n > t->cfg.max_udp || (flags & MSG_TRUNC)) {
+		/* SEC-08: refused before parsing; nothing learned from it. */
+		count(t->m_drop, "reason=\"%s\"%s", "udp_too_large", "");
+		return;
+	}
+	/* Keep-alives (CRLF, CRLFCRLF) need no answer over UDP. */
+	bool crlf = n <= 4;
+	for (size_t i = 0; i < n && crlf; i++)
+		crlf = buf[i] == '\r' || buf[i] == '\n';
+	if (crlf)
+		return;
+	size_t used;
+	deliver(t, buf, n, SIP_MODE_DATAGRAM, &src, NULL, l->local, &used);
+}
+
+static void udp_flush(struct sip_transport *t);
+
+/*
+ * Up to UDP_BATCH datagrams per wake-up, UDP_RECV_BATCH per system call (a system call
+ * costs several microseconds on a paravirtualised VM). The responses they cause leave
+ * together at the end (udp_flush).
+ */
 static gboolean on_udp(gint fd, GIOCondition cond, gpointer data)
 {
 	struct listener *l = data;
 	struct sip_transport *t = l->t;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		ssize_t n = recvfrom(fd, t->udp_buf, t->cfg.max_udp + 1, MSG_TRUNC,
-				     (struct sockaddr *)&ss, &sl);
-		if (n < 0)
-			break; /* EAGAIN: drained */
-		struct sip_src src;
-		fill_src(&src, SIP_PROTO_UDP, &ss, sl);
-		src.local_fd = fd;
-		char from[64];
-		hostport(from, sizeof(from), src.ip, src.port);
-		if ((size_t)n > t->cfg.max_udp) {
-			/* SEC-08: refused before parsing; nothing learned from it. */
-			count(t->m_drop, "reason=\"%s\"%s", "udp_too_large", "");
-			continue;
+	size_t cap = t->cfg.max_udp + 1;
+	struct mmsghdr mm[UDP_RECV_BATCH];
+	struct iovec iov[UDP_RECV_BATCH];
+	struct sockaddr_storage ss[UDP_RECV_BATCH];
+	for (int got = 0; got < UDP_BATCH;) {
+		for (int i = 0; i < UDP_RECV_BATCH; i++) {
+			iov[i] = (struct iovec){t->udp_buf + (size_t)i * cap, cap};
+			mm[i].msg_hdr = (struct msghdr){.msg_name = &ss[i], .msg_namelen = sizeof(ss[i]),
+							.msg_iov = &iov[i], .msg_iovlen = 1};
+			mm[i].msg_len = 0;
 		}
-		/* Keep-alives (CRLF, CRLFCRLF) need no answer over UDP. */
-		if (n <= 4 && strspn(t->udp_buf, "\r\n") == (size_t)n)
-			continue;
-		size_t used;
-		deliver(t, t->udp_buf, (size_t)n, SIP_MODE_DATAGRAM, &src, from, l->local, &used);
+		/* MSG_TRUNC: a datagram's real length, so one past max_udp is seen and dropped */
+		int n = recvmmsg(fd, mm, UDP_RECV_BATCH, MSG_TRUNC, NULL);
+		if (n <= 0)
+			break; /* EAGAIN: drained */
+		for (int i = 0; i < n; i++)
+			udp_datagram(t, l, iov[i].iov_base, mm[i].msg_len, mm[i].msg_hdr.msg_flags,
+				     &ss[i], mm[i].msg_hdr.msg_namelen);
+		got += n;
+		if (n < UDP_RECV_BATCH)
+			break;
 	}
+	udp_flush(t);
 	return G_SOURCE_CONTINUE;
 }
 
+static int udp_fd_for(struct sip_transport *t, const struct sip_src *dst)
+{
+	int fd = dst->local_fd;
+	for (guint i = 0; i < t->listeners->len && fd <= 0; i++) { /* a UDP listener of the family */
+		struct listener *l = t->listeners->pdata[i];
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (l->proto == SIP_PROTO_UDP && getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+		    ss.ss_family == dst->addr.ss_family)
+			fd = l->fd;
+	}
+	return fd;
+}
+
+/* Sends the queued responses, one sendmmsg per run of the same socket. A datagram the
+ * kernel refuses is dropped (UDP may lose it anyway; the client retransmits) and counted. */
+static void udp_flush(struct sip_transport *t)
+{
+	struct mmsghdr mm[UDP_SEND_BATCH];
+	struct iovec iov[UDP_SEND_BATCH];
+	unsigned n = t->n_out;
+	for (unsigned i = 0; i < n; i++) {
+		struct udp_out *o = &t->out[i];
+		iov[i] = (struct iovec){t->out_bytes->str + o->off, o->len};
+		mm[i].msg_hdr = (struct msghdr){.msg_name = &o->addr, .msg_namelen = o->addr_len,
+						.msg_iov = &iov[i], .msg_iovlen = 1};
+	}
+	for (unsigned i = 0; i < n;) {
+		unsigned run = 1;
+		while (i + run < n && t->out[i + run].fd == t->out[i].fd)
+			run++;
+		int sent = sendmmsg(t->out[i].fd, mm + i, run, 0);
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent <= 0) { /* the first of the run failed: drop it, go on with the next */
+			LOGD(log_module, NULL, "UDP send: %s", g_strerror(errno));
+			count(t->m_drop, "reason=\"%s\"%s", "udp_send_failed", "");
+			sent = 1;
+		}
+		i += (unsigned)sent;
+	}
+	t->n_out = 0;
+	g_string_truncate(t->out_bytes, 0);
+}
+
+struct flush_source {
+	GSource src;
+	struct sip_transport *t;
+};
+
+static gboolean flush_prepare(GSource *src, gint *timeout)
+{
+	udp_flush(((struct flush_source *)src)->t);
+	*timeout = -1;
+	return FALSE;
+}
+
+static gboolean flush_check(GSource *src)
+{
+	return FALSE;
+}
+
+static gboolean flush_dispatch(GSource *src, GSourceFunc fn, gpointer data)
+{
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs flush_funcs = {flush_prepare, flush_check, flush_dispatch, NULL, NULL, NULL};
+
+/*
+ * Responses are queued and leave in one sendmmsg when the batch of datagrams that caused
+ * them is done, when the queue is full, before any request (so nothing overtakes what was
+ * sent before it), or when the loop is about to sleep (flush_prepare): never later than
+ * the end of the current loop iteration. Requests are sent at once, so their errors reach
+ * the transaction (RFC 3263 failover).
+ */
 static int udp_send(struct sip_transport *t, const struct sip_src *dst, const char *data,
 		    size_t len)
 {
-	int fd = dst->local_fd;
-	if (fd <= 0) { /* pick a UDP listener of the right family */
-		for (guint i = 0; i < t->listeners->len && fd <= 0; i++) {
-			struct listener *l = t->listeners->pdata[i];
-			struct sockaddr_storage ss;
-			socklen_t sl = sizeof(ss);
-			if (l->proto == SIP_PROTO_UDP && getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0 &&
-			    ss.ss_family == dst->addr.ss_family)
-				fd = l->fd;
-		}
-	}
+	int fd = udp_fd_for(t, dst);
 	if (fd <= 0)
 		return ENOTCONN;
-	if (sendto(fd, data, len, 0, (const struct sockaddr *)&dst->addr, dst->addr_len) < 0)
-		return errno;
+	bool response = len > 8 && memcmp(data, "SIP/2.0 ", 8) == 0;
+	if (response && dst->addr_len <= sizeof(t->out[0].addr)) {
+		if (t->n_out == UDP_SEND_BATCH)
+			udp_flush(t);
+		struct udp_out *o = &t->out[t->n_out++];
+		o->fd = fd;
+		o->addr_len = dst->addr_len;
+		memcpy(&o->addr, &dst->addr, dst->addr_len);
+		o->off = t->out_bytes->len;
+		o->len = len;
+		g_string_append_len(t->out_bytes, data, (gssize)len);
+	} else {
+		udp_flush(t);
+		if (sendto(fd, data, len, 0, (const struct sockaddr *)&dst->addr, dst->addr_len) < 0)
+			return errno;
+	}
 	if (t->trace) {
 		char to[64], local[64] = "?";
 		hostport(to, sizeof(to), dst->ip, dst->port);
@@ -1234,7 +1391,12 @@ int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv,
 	t->cfg.tls_ca_file = t->ca_file;
 	t->cfg.tls_ca_dir = t->ca_dir;
 	t->cfg.tls_cert = t->cfg.tls_key = NULL; /* not kept: read at start */
-	t->udp_buf = g_malloc(cfg->max_udp + 1);
+	t->udp_buf = g_malloc((cfg->max_udp + 1) * UDP_RECV_BATCH);
+	t->out_bytes = g_string_sized_new(UDP_SEND_BATCH * 1024);
+	t->flush_src = g_source_new(&flush_funcs, sizeof(struct flush_source));
+	((struct flush_source *)t->flush_src)->t = t;
+	g_source_set_priority(t->flush_src, G_PRIORITY_HIGH);
+	g_source_attach(t->flush_src, NULL);
 	t->msg = g_new0(struct sip_msg, 1);
 	t->m_in = metrics_family("gorgee_sip_messages_received_total",
 				 "SIP messages received and parsed, by kind and method.", METRIC_COUNTER);
@@ -1293,6 +1455,11 @@ void sip_transport_free(struct sip_transport *t)
 		return;
 	if (t->idle_timer)
 		g_source_remove(t->idle_timer);
+	if (t->flush_src) {
+		udp_flush(t); /* what was answered goes out (a SIGTERM drain) */
+		g_source_destroy(t->flush_src);
+		g_source_unref(t->flush_src);
+	}
 	t->closed_fn = NULL;
 	g_hash_table_destroy(t->conns);
 	g_hash_table_destroy(t->per_ip);
@@ -1313,6 +1480,8 @@ void sip_transport_free(struct sip_transport *t)
 	g_strfreev(t->listen);
 	g_free(t->trace_path);
 	g_free(t->udp_buf);
+	if (t->out_bytes)
+		g_string_free(t->out_bytes, TRUE);
 	g_free(t->msg);
 	g_free(t);
 }

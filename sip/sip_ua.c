@@ -13,10 +13,11 @@ static const char *const log_module = "sip";
 #define MERGE_CAP 65536 /* requests remembered; ~130 bytes each */
 
 struct merge_entry {
-	char *key; /* owned; also the table's key */
-	char *branch;
+	char *key;    /* in data[]; also the table's key */
+	char *branch; /* in data[] after the key */
 	gint64 seen_us;
 	GList link; /* in sip_ua.order, oldest first */
+	char data[];
 };
 
 struct sip_ua {
@@ -25,6 +26,7 @@ struct sip_ua {
 	struct sip_dialogs *dialogs;
 	GHashTable *recent; /* From tag|Call-ID|CSeq -> struct merge_entry (merged requests) */
 	GQueue order;       /* the entries of recent by seen_us, oldest at the head */
+	GString *keybuf;    /* the merge key of the request at hand */
 	struct metric_family *m_sent;
 	sip_ua_invite_fn *invite_fn;
 	void *invite_arg;
@@ -35,10 +37,7 @@ struct sip_ua {
 
 static void merge_free(gpointer p)
 {
-	struct merge_entry *e = p;
-	g_free(e->key);
-	g_free(e->branch);
-	g_free(e);
+	g_free(p);
 }
 
 /* Drops entries older than the window from the head: O(1) a request, amortised (a scan of
@@ -61,27 +60,30 @@ static bool merged(struct sip_ua *ua, const struct sip_msg *m)
 {
 	gint64 now = g_get_monotonic_time();
 	merge_expire(ua, now);
-	char *key = g_strdup_printf(SLICE_FMT "|" SLICE_FMT "|%u|" SLICE_FMT, SLICE_ARG(m->from.tag),
-				    SLICE_ARG(m->call_id), m->cseq.num, SLICE_ARG(m->method));
-	struct merge_entry *e = g_hash_table_lookup(ua->recent, key);
-	if (e && !slice_eq(m->via.branch, e->branch, strlen(e->branch))) {
-		g_free(key);
+	GString *key = ua->keybuf;
+	g_string_truncate(key, 0);
+	g_string_append_len(key, m->from.tag.p, (gssize)m->from.tag.len);
+	g_string_append_c(key, '|');
+	g_string_append_len(key, m->call_id.p, (gssize)m->call_id.len);
+	g_string_append_printf(key, "|%u|", m->cseq.num);
+	g_string_append_len(key, m->method.p, (gssize)m->method.len);
+	struct merge_entry *e = g_hash_table_lookup(ua->recent, key->str);
+	if (e && !slice_eq(m->via.branch, e->branch, strlen(e->branch)))
 		return true; /* live: expired ones were dropped above */
-	}
 	if (e) { /* the same request again: seen now */
-		g_free(key);
 		e->seen_us = now;
 		g_queue_unlink(&ua->order, &e->link);
 		g_queue_push_tail_link(&ua->order, &e->link);
 		return false;
 	}
-	if (g_hash_table_size(ua->recent) >= MERGE_CAP) {
-		g_free(key);
+	if (g_hash_table_size(ua->recent) >= MERGE_CAP)
 		return false; /* a flood: keep answering rather than growing */
-	}
-	e = g_new0(struct merge_entry, 1);
-	e->key = key;
-	e->branch = g_strndup(m->via.branch.p, m->via.branch.len);
+	e = g_malloc0(sizeof(*e) + key->len + 1 + m->via.branch.len + 1);
+	e->key = e->data;
+	memcpy(e->key, key->str, key->len + 1);
+	e->branch = e->data + key->len + 1;
+	memcpy(e->branch, m->via.branch.p, m->via.branch.len);
+	e->branch[m->via.branch.len] = '\0';
 	e->seen_us = now;
 	e->link.data = e;
 	g_hash_table_insert(ua->recent, e->key, e);
@@ -101,6 +103,7 @@ struct sip_ua *sip_ua_new(const char *user_agent, struct sip_registrar *registra
 	ua->dialogs = sip_dialogs_new();
 	ua->recent = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, merge_free);
 	g_queue_init(&ua->order);
+	ua->keybuf = g_string_sized_new(128);
 	ua->user_agent = g_strdup(user_agent);
 	ua->m_sent = metrics_family("gorgee_sip_responses_sent_total",
 				    "SIP responses sent by the UA core, by status.", METRIC_COUNTER);
@@ -113,6 +116,7 @@ void sip_ua_free(struct sip_ua *ua)
 		return;
 	sip_dialogs_free(ua->dialogs);
 	g_hash_table_destroy(ua->recent);
+	g_string_free(ua->keybuf, TRUE);
 	g_free(ua->user_agent);
 	g_free(ua->allow_events);
 	g_free(ua);

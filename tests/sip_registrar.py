@@ -180,6 +180,24 @@ def _():
     assert code(Client("erin").register_auth("erin-pw")) == 401, "the old password is gone"
 
 
+@case("a retransmitted REGISTER gets the same 200 from its Timer J record; the registrar saw it once")
+def _():
+    def ok():
+        body = urllib.request.urlopen(f"http://127.0.0.1:{HTTP}/metrics").read().decode()
+        m = re.search(r'^gorgee_registrar_requests_total\{result="ok"\} (\d+)', body, re.M)
+        return int(m.group(1)) if m else 0
+    c = Client("alice")
+    ch = c.register(expires=120)
+    auth = c.answer(ch, "alice-pw", "MD5")
+    before = ok()
+    r1 = c.register(expires=120, auth=auth)
+    assert code(r1) == 200, r1
+    c.cseq -= 1  # the same request again: same branch, CSeq and credentials
+    r2 = c.register(expires=120, auth=auth)
+    assert r2 == r1, (r1, r2)
+    assert ok() == before + 1, (before, ok())
+
+
 @case("bindings survive kill -9 right after the 200 (SQLite, write-before-answer)")
 def _():
     c = Client("dave")

@@ -242,6 +242,34 @@ def _():
     assert metric('gorgee_sip_retransmissions_absorbed_total{kind="nist"}') == before + 1
 
 
+@case("Timer J record: retransmissions within 64*T1 get the final response byte for byte, "
+      "then the record expires and the same request is new (T1=50 ms: J=3.2 s)")
+def _():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(2)
+    absorbed = 'gorgee_sip_retransmissions_absorbed_total{kind="nist"}'
+    m = msg("MESSAGE", "timerj1", extra="Content-Type: text/plain\r\n", body="hi")
+    t0 = time.time()
+    s.sendto(m, ("127.0.0.1", SIP))
+    r1 = s.recvfrom(65535)[0]
+    live = metric('gorgee_sip_transactions{kind="nist"}')
+    assert live >= 1, live  # the record is a transaction in Completed
+    before = metric(absorbed)
+    for _ in range(3):  # the TU answered once: each copy gets that answer again
+        time.sleep(0.3)
+        s.sendto(m, ("127.0.0.1", SIP))
+        assert s.recvfrom(65535)[0] == r1
+    assert metric(absorbed) == before + 3, (before, metric(absorbed))
+    time.sleep(max(0.0, t0 + 3.2 + 0.5 - time.time()))  # Timer J fired (10 ms ticks)
+    s.sendto(m, ("127.0.0.1", SIP))
+    r3 = s.recvfrom(65535)[0]
+    s.close()
+    tag = lambda r: re.search(rb"To: [^\r]*;tag=([\w-]+)", r).group(1)
+    assert status(r3.decode()) == status(r1.decode()) and tag(r3) != tag(r1), (r1, r3)
+    assert metric(absorbed) == before + 3
+
+
 @case("INVITE transaction: 100 at once, final retransmitted on Timer G until the ACK (T1=50 ms)")
 def _():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

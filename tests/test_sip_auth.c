@@ -2,6 +2,8 @@
  * replays, no enumeration (BI-42, SEC-06), bad credentials (BI-13), client give-up (BI-16). */
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "guard.h"
 #include "sip.h"
@@ -258,6 +260,40 @@ static void test_challenge_format(void)
 	TAP_CHECK(strstr(f.out->str, "Proxy-Authenticate: Digest realm=\"example.com\"") ==
 		  f.out->str);
 	TAP_CHECK(strstr(f.out->str, ", stale=true\r\n") != NULL);
+	fx_free(&f);
+}
+
+/* The nonce is ts ‖ salt ‖ HMAC-SHA256(key, ts ‖ salt ‖ ip ‖ 0 ‖ realm) (SEC-05): checked
+ * against OpenSSL's one-shot HMAC, so the server's reused MAC context is keyed each time. */
+static void test_nonce_is_keyed_hmac(void)
+{
+	struct fx f;
+	fx_init(&f, 0);
+	sip_auth_server_set_salt(f.srv, fixed_salt, NULL);
+	for (int round = 0; round < 2; round++) { /* the second use of the context too */
+		g_string_truncate(f.out, 0);
+		TAP_CHECK_INT(sip_auth_server_challenge(f.srv, SRC, false, false, f.out), 0);
+		const char *n = strstr(f.out->str, "nonce=\"");
+		TAP_CHECK(n != NULL);
+		char b64[65];
+		memcpy(b64, n + 7, 64);
+		b64[64] = '\0';
+		uint8_t raw[50], in[16 + sizeof(SRC) + sizeof(REALM)], mac[32];
+		TAP_CHECK_INT(EVP_DecodeBlock(raw, (const unsigned char *)b64, 64), 48);
+		uint64_t ts = 0;
+		for (int i = 0; i < 8; i++)
+			ts = ts << 8 | raw[i];
+		TAP_CHECK_INT((int64_t)ts, t_now);
+		TAP_CHECK(memcmp(raw + 8, "SALTSALT", 8) == 0);
+		memcpy(in, raw, 16);
+		memcpy(in + 16, SRC, sizeof(SRC)); /* with its NUL: the separator */
+		memcpy(in + 16 + sizeof(SRC), REALM, sizeof(REALM) - 1);
+		unsigned len = 0;
+		TAP_CHECK(HMAC(EVP_sha256(), KEY, (int)strlen(KEY), in, sizeof(in) - 1, mac, &len) != NULL);
+		TAP_CHECK_INT(len, 32);
+		TAP_CHECK(memcmp(raw + 16, mac, 32) == 0);
+		t_now++;
+	}
 	fx_free(&f);
 }
 
@@ -880,6 +916,7 @@ static const struct tap_case cases[] = {
 	{"alg_names", test_alg_names, 0},
 	{"config_limits", test_config_limits, 0},
 	{"challenge_format", test_challenge_format, 0},
+	{"nonce_is_keyed_hmac", test_nonce_is_keyed_hmac, 0},
 	{"round_trip_401", test_round_trip_401, 0},
 	{"round_trip_407", test_round_trip_407, 0},
 	{"round_trip_md5", test_round_trip_md5, 0},
