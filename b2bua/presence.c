@@ -397,7 +397,8 @@ void b2b_presence_call_changed(struct b2b *b, const struct call *c)
 
 /* ---- SUBSCRIBE ---- */
 
-static unsigned count_watchers(struct b2b *b, const char *user, const char *ip)
+/* Watchers of a user (by_source false) or from a source address (true). */
+static unsigned count_watchers(struct b2b *b, const char *key, bool by_source)
 {
 	unsigned n = 0;
 	GHashTableIter it;
@@ -405,7 +406,7 @@ static unsigned count_watchers(struct b2b *b, const char *user, const char *ip)
 	g_hash_table_iter_init(&it, b->presence->watchers);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct watcher *w = v;
-		n += user ? strcmp(w->user, user) == 0 : strcmp(w->source_ip, ip) == 0;
+		n += strcmp(by_source ? w->source_ip : w->user, key) == 0;
 	}
 	return n;
 }
@@ -501,8 +502,8 @@ static void on_subscribe(struct b2b *b, struct sip_strans *st, const struct sip_
 	if (e < 0)
 		return;
 	/* caps: floods get 503 with Retry-After (SEC-07 style), subscriptions held stay */
-	if (count_watchers(b, user, NULL) >= b->cfg.ev_max_per_user ||
-	    count_watchers(b, NULL, src->ip) + b2b_publish_count_source(b, src->ip) >= b->cfg.ev_max_per_source) {
+	if (count_watchers(b, user, false) >= b->cfg.ev_max_per_user ||
+	    count_watchers(b, src->ip, true) + b2b_publish_count_source(b, src->ip) >= b->cfg.ev_max_per_source) {
 		LOGN(log_module, &lc, "SUBSCRIBE %s for %s: cap reached, 503", pkg_names[pkg], user);
 		reply(b, st, 503, "Retry-After: 60\r\n", NULL);
 		return;
@@ -631,8 +632,8 @@ int b2b_presence_watch_local(struct b2b *b, const char *owner, const char *user,
 	if (!b->presence || !user_known(b, user))
 		return 404;
 	char *source = g_strdup_printf("ws:%s", owner);
-	if (count_watchers(b, user, NULL) >= b->cfg.ev_max_per_user ||
-	    count_watchers(b, NULL, source) >= b->cfg.ev_max_per_source) {
+	if (count_watchers(b, user, false) >= b->cfg.ev_max_per_user ||
+	    count_watchers(b, source, true) >= b->cfg.ev_max_per_source) {
 		g_free(source);
 		return 503;
 	}
