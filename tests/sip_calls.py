@@ -429,13 +429,17 @@ def _():
 @case("serial forking: the first contact of a user answers 486, the next one gets the call")
 def _():
     first, second = free_port(), free_port()
+    # Each contact's callee takes its port the moment its REGISTER is done: a port left free
+    # for seconds can be taken by a parallel test (once a stranger answered 404 there).
+    callee = {second: ["-sn", "uas", "-m", "1"], first: ["-sf", scen("uas-busy.xml"), "-m", "1"]}
+    started = {}
     for port in (second, first):  # the last to register is tried first
         reg = sipp(["-p", str(port), "-sf", scen("register-auth.xml"), "-m", "1", "-au", "carol",
                     "-ap", "carol-pw-1", "-s", "carol", f"127.0.0.1:{GW.sip}"])
         assert finish(reg, 15) == 0, "registration failed"
-        time.sleep(1.1)  # bindings are ordered by update time, in seconds
-    busy = uas(["-sf", scen("uas-busy.xml"), "-m", "1"], port=first)
-    ok = uas(["-sn", "uas", "-m", "1"], port=second)
+        started[port] = uas(callee[port], port=port)
+        time.sleep(0.8)  # bindings are ordered by update time, in seconds (uas waited 0.3)
+    busy, ok = started[first], started[second]
     r = Raw(GW, user="carol")
     r.send("INVITE", r.sdp())
     code, resp = r.recv()
