@@ -58,6 +58,9 @@ class Client {
     this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, 'gorgee-v1');
     this.ws.on('message', (d) => { this.msgs.push(JSON.parse(d.toString())); this.wake(); });
     this.ws.on('close', (code) => { this.closed = code; this.wake(); });
+    // a refused connection is this case's failure, not the end of the whole script (its
+    // gorgee, Kamailio and dnsmasq were left running once)
+    this.ws.on('error', (e) => { this.error = e; this.wake(); });
   }
   wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
   async until(pred, what, ms = 8000) {
@@ -69,7 +72,10 @@ class Client {
       await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
     }
   }
-  async open() { await this.until(() => this.ws.readyState === WebSocket.OPEN, 'open'); return this; }
+  async open() {
+    await this.until(() => { if (this.error) throw this.error; return this.ws.readyState === WebSocket.OPEN; }, 'open');
+    return this;
+  }
   async req(request, params) {
     const id = `r${this.nextId++}`;
     this.ws.send(JSON.stringify({ request, id, params }));
@@ -316,6 +322,8 @@ test('SIGTERM drains: accounts unregistered upstream, exit 0', async () => {
   assert(code === 0, `exit ${code}`);
   assert(!bound(B, r.result.account_id), 'unregistered on drain: ' + bindings(B));
 });
+
+process.on('exit', () => { for (const p of procs) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 
 (async () => {
   let failed = 0;
