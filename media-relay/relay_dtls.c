@@ -586,14 +586,22 @@ void relay_dtls_start(struct dtls *d)
  */
 #define HS_MSG_MAX 65536 /* a certificate chain from a phone is a few kB */
 
-static bool fragment_ok(const struct dtls *d, const uint8_t *h, size_t rl)
+/* A handshake fragment header h inside a record of rl bytes: message length, fragment
+ * offset and length, the fragment inside both the message and the record. */
+static bool fragment_fits(const uint8_t *h, size_t rl, size_t *ml, size_t *fo, size_t *fl)
 {
 	if (rl < 12)
 		return false;
-	size_t ml = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	size_t fo = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
-	size_t fl = (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
-	if (ml > HS_MSG_MAX || fo + fl > ml || 12 + fl > rl)
+	*ml = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	*fo = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
+	*fl = (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
+	return *ml <= HS_MSG_MAX && *fo + *fl <= *ml && 12 + *fl <= rl;
+}
+
+static bool fragment_ok(const struct dtls *d, const uint8_t *h, size_t rl)
+{
+	size_t ml, fo, fl;
+	if (!fragment_fits(h, rl, &ml, &fo, &fl))
 		return false;
 	switch (h[0]) {
 	case 1:  /* client_hello */
@@ -663,12 +671,8 @@ static enum hello_kind hello_kind(struct dtls *d, const uint8_t *p, size_t len)
 		return HELLO_NO;
 	size_t rl = (size_t)p[11] << 8 | p[12];
 	const uint8_t *h = p + 13;
-	if (rl < 12 || 13 + rl > len || h[0] != 1 /* client_hello */)
-		return HELLO_NO;
-	size_t ml = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	size_t fo = (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
-	size_t fl = (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
-	if (ml > HS_MSG_MAX || fo + fl > ml || 12 + fl > rl)
+	size_t ml, fo, fl;
+	if (13 + rl > len || !fragment_fits(h, rl, &ml, &fo, &fl) || h[0] != 1 /* client_hello */)
 		return HELLO_NO;
 	enum hello_kind kind = fo == 0 && fl == ml ? HELLO_WHOLE : HELLO_FRAGMENT;
 	if (fo != 0)
