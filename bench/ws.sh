@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # WebSocket benchmark (issue 5 item 6): N concurrent sessions logged in (JWT at the upgrade)
 # and idle; the server's RSS per session, its CPU spent on keep-alives while idle, and the
-# round trip of `ping` requests at a fixed rate (p50/p99). The same driver runs against
+# round trip of `ping` requests at a fixed rate (p50/p99), driven by bench/ws/ws_client.c (one
+# epoll thread in C, so the client adds microseconds, not a garbage collector's pauses, to what
+# it measures; an earlier driver on node's `ws` measured its own event loop). The same driver runs against
 # gorgee and then against a peer in the same run: node's `ws` server speaking the same
 # protocol subset (bench/ws/peer_server.mjs). Loopback only; the processes it starts are
 # stopped by PID. Prints as its last line:
@@ -24,7 +26,7 @@ command -v node >/dev/null || { echo "node not installed (scripts/install-deps.s
 if [ ! -d "$build" ]; then
 	meson setup "$build" "$repo" --buildtype=release >&2
 fi
-ninja -C "$build" gateway/gorgee >&2
+ninja -C "$build" gateway/gorgee bench/ws-client >&2
 # client and servers each hold one fd per session
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -48,8 +50,8 @@ wait_port() { # port
 	return 1
 }
 secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-drive() { # url pid
-	node "$repo/bench/ws/ws_bench.mjs" --url "$1" --pid "$2" --secret "$secret" --sessions "$sessions" \
+drive() { # port pid
+	"$build/bench/ws-client" --port "$1" --pid "$2" --secret "$secret" --sessions "$sessions" \
 		--rate "$rate" --secs "$secs" --idle-secs "$idle" | grep '^SUMMARY ' | cut -d' ' -f2-
 }
 field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]]; print(round(v, 3) if isinstance(v, float) else v)' "$1" "$2"; }
@@ -63,7 +65,7 @@ GORGEE_WS_TOKEN_SECRET=$secret "$build/gateway/gorgee" --set "general.data_dir=$
 gpid=$!
 pids+=("$gpid")
 wait_port "$port" || { tail -5 "$work/gorgee.log" >&2; exit 1; }
-g=$(drive "ws://127.0.0.1:$port/" "$gpid")
+g=$(drive "$port" "$gpid")
 kill "$gpid"
 wait "$gpid" 2>/dev/null || true
 echo "# gorgee: $g" >&2
@@ -74,7 +76,7 @@ node "$repo/bench/ws/peer_server.mjs" "$pport" "$secret" "$ping" >"$work/peer.lo
 ppid=$!
 pids+=("$ppid")
 wait_port "$pport"
-p=$(drive "ws://127.0.0.1:$pport/" "$ppid")
+p=$(drive "$pport" "$ppid")
 echo "# peer: $p" >&2
 echo "ws-peer: sessions=$(field "$p" sessions) rss_per_session_kb=$(field "$p" rss_per_session_kb)" \
 	"p50_ms=$(field "$p" p50_ms) p99_ms=$(field "$p" p99_ms) idle_cpu_pct=$(field "$p" idle_cpu_pct)"

@@ -7,7 +7,7 @@
 struct ws_conn {
 	struct ws_server *srv;
 	struct lws *wsi;
-	GList link;             /* in ws_server.conns, ordered by last_rx_us */
+	GList link;             /* in ws_server.conns, or .pinged once ping_sent; by last_rx_us */
 	char peer[64];          /* "ip:port" for logs */
 	char ip[48];            /* per-IP cap key */
 	GQueue out;             /* GBytes *, each with LWS_PRE headroom, owned */
@@ -63,6 +63,7 @@ struct ws_server {
 	GHashTable *per_ip;       /* ip -> count */
 	GHashTable *revoked;      /* jti -> exp (int64 boxed) */
 	GQueue conns;             /* of struct ws_conn *, through ws_conn.link, oldest receipt first */
+	GQueue pinged;            /* the same, for connections pinged and not heard from since */
 	guint ping_timer;
 	bool draining;
 	ws_password_check_fn *password_check;
