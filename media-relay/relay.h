@@ -48,6 +48,16 @@ int relay_rtp_parse(const uint8_t *p, size_t len, bool check_padding, struct rel
  * i.e. the RTP PT would be 64..95; those are RTCP packet types 192..223. */
 bool relay_is_rtcp(const uint8_t *p, size_t len);
 
+/* Extension element id's value in a parsed packet's header extension (RFC 8285), or false. */
+bool relay_rtp_ext_find(const struct relay_rtp *rtp, uint8_t id, const uint8_t **val,
+			size_t *len);
+/* Room a MID header extension may add to a packet: 4 + 4 * words(1 + 16). */
+#define RELAY_MID_EXT_ROOM 24
+/* Replaces the header extension of the parsed packet in buf (*len bytes) with a one-byte MID
+ * element (RFC 8843 §9.1); cap must leave RELAY_SRTP_TRAILER_MAX after it. */
+bool relay_rtp_put_mid(uint8_t *buf, size_t *len, size_t cap, const struct relay_rtp *rtp,
+		       uint8_t id, const char *mid);
+
 /*
  * Walks an RTCP compound packet (RFC 3550 §6.1) in place and drops bad sub-packets (BI-32):
  * each must be version 2 with a length inside the buffer; SR/RR report counts, SDES chunks,

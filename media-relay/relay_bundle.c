@@ -19,52 +19,6 @@ bool relay_stream_pt_ok(const struct stream *x, uint8_t pt)
 	return false;
 }
 
-/*
- * RFC 8285 §4.2 (one-byte, profile 0xBEDE: ID 4 bits, L 4 bits = length - 1, ID 0 is
- * padding, ID 15 ends the walk) and §4.3 (two-byte, profile 0x100X: ID, length; ID 0
- * padding). relay_rtp_parse already checked that the elements fit.
- */
-bool relay_rtp_ext_find(const struct relay_rtp *rtp, uint8_t id, const uint8_t **val,
-			size_t *len)
-{
-	if (!rtp->has_ext || !rtp->ext || !id)
-		return false;
-	const uint8_t *p = rtp->ext, *end = rtp->ext + rtp->ext_len;
-	bool one = rtp->ext_profile == 0xBEDE;
-	if (!one && (rtp->ext_profile & 0xFFF0) != 0x1000)
-		return false;
-	while (p < end) {
-		if (*p == 0) { /* padding */
-			p++;
-			continue;
-		}
-		uint8_t eid;
-		size_t elen;
-		if (one) {
-			eid = *p >> 4;
-			elen = (size_t)(*p & 0x0F) + 1;
-			if (eid == 15)
-				return false;
-			p++;
-		} else {
-			if (end - p < 2)
-				return false;
-			eid = p[0];
-			elen = p[1];
-			p += 2;
-		}
-		if ((size_t)(end - p) < elen)
-			return false;
-		if (eid == id) {
-			*val = p;
-			*len = elen;
-			return true;
-		}
-		p += elen;
-	}
-	return false;
-}
-
 static int stream_of_mid(const struct relay_session *s, const uint8_t *v, size_t n)
 {
 	for (unsigned k = 0; k < s->n_streams; k++) {

@@ -316,8 +316,5 @@ struct endpoint *relay_stream_far(struct relay_session *s, unsigned k);
 int relay_bundle_rtp(struct relay_session *s, const struct relay_rtp *rtp);
 unsigned relay_bundle_rtcp(struct relay_session *s, const uint8_t *p, size_t len);
 bool relay_stream_pt_ok(const struct stream *x, uint8_t pt);
-/* Extension element id's value in an RTP header extension (RFC 8285), or false. */
-bool relay_rtp_ext_find(const struct relay_rtp *rtp, uint8_t id, const uint8_t **val,
-			size_t *len);
 
 #endif

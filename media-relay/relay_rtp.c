@@ -223,3 +223,83 @@ int relay_rtcp_filter(uint8_t *p, size_t len, size_t *out_len, unsigned *dropped
 	*out_len = out;
 	return out ? 0 : EBADMSG;
 }
+
+/*
+ * RFC 8285 §4.2 (one-byte, profile 0xBEDE: ID 4 bits, L 4 bits = length - 1, ID 0 is
+ * padding, ID 15 ends the walk) and §4.3 (two-byte, profile 0x100X: ID, length; ID 0
+ * padding). relay_rtp_parse already checked that the elements fit.
+ */
+bool relay_rtp_ext_find(const struct relay_rtp *rtp, uint8_t id, const uint8_t **val,
+			size_t *len)
+{
+	if (!rtp->has_ext || !rtp->ext || !id)
+		return false;
+	const uint8_t *p = rtp->ext, *end = rtp->ext + rtp->ext_len;
+	bool one = rtp->ext_profile == 0xBEDE;
+	if (!one && (rtp->ext_profile & 0xFFF0) != 0x1000)
+		return false;
+	while (p < end) {
+		if (*p == 0) { /* padding */
+			p++;
+			continue;
+		}
+		uint8_t eid;
+		size_t elen;
+		if (one) {
+			eid = *p >> 4;
+			elen = (size_t)(*p & 0x0F) + 1;
+			if (eid == 15)
+				return false;
+			p++;
+		} else {
+			if (end - p < 2)
+				return false;
+			eid = p[0];
+			elen = p[1];
+			p += 2;
+		}
+		if ((size_t)(end - p) < elen)
+			return false;
+		if (eid == id) {
+			*val = p;
+			*len = elen;
+			return true;
+		}
+		p += elen;
+	}
+	return false;
+}
+
+/*
+ * RFC 8843 §9.1: an RTP packet toward the bundled peer names its stream with the MID header
+ * extension (RFC 8285 one-byte form). A browser that negotiated the extension in every
+ * m-section demultiplexes by MID or signalled SSRC only, never by PT, and SIP peers signal
+ * no SSRC. Whatever extension the other side sent is replaced: the bundled peer negotiated
+ * none of it. Returns false when the packet cannot grow (it is dropped).
+ */
+bool relay_rtp_put_mid(uint8_t *buf, size_t *len, size_t cap, const struct relay_rtp *rtp,
+		       uint8_t id, const char *mid)
+{
+	size_t ml = strlen(mid);
+	if (!ml || ml > 16 || id < 1 || id > 14)
+		return true; /* nothing this form can carry: the packet goes as it is */
+	size_t fixed = RELAY_RTP_HDR_MIN + 4u * rtp->cc;
+	size_t old_ext = rtp->has_ext ? 4 + rtp->ext_len : 0;
+	size_t words = (1 + ml + 3) / 4, new_ext = 4 + 4 * words;
+	size_t body = fixed + old_ext, rest = *len - body;
+	size_t n = *len - old_ext + new_ext;
+	if (n + RELAY_SRTP_TRAILER_MAX > cap)
+		return false;
+	memmove(buf + fixed + new_ext, buf + body, rest);
+	uint8_t *x = buf + fixed;
+	x[0] = 0xBE;
+	x[1] = 0xDE;
+	x[2] = (uint8_t)(words >> 8);
+	x[3] = (uint8_t)words;
+	x[4] = (uint8_t)(id << 4 | (ml - 1));
+	memcpy(x + 5, mid, ml);
+	memset(x + 5 + ml, 0, new_ext - 5 - ml); /* padding elements (RFC 8285 §4.2) */
+	buf[0] |= 0x10;
+	*len = n;
+	return true;
+}

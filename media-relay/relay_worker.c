@@ -168,43 +168,6 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 
 #define Q_ICE 2 /* process(): leaves through the other endpoint's ICE agent */
 
-/* Room a MID header extension may add to a packet: 4 + 4 * words(1 + 16). */
-#define MID_EXT_ROOM 24
-
-/*
- * RFC 8843 §9.1: an RTP packet toward the bundled peer names its stream with the MID header
- * extension (RFC 8285 one-byte form). A browser that negotiated the extension in every
- * m-section demultiplexes by MID or signalled SSRC only, never by PT, and SIP peers signal
- * no SSRC. Whatever extension the other side sent is replaced: the bundled peer negotiated
- * none of it. Returns false when the packet cannot grow (it is dropped).
- */
-static bool put_mid(uint8_t *buf, size_t *len, size_t cap, const struct relay_rtp *rtp,
-		    uint8_t id, const char *mid)
-{
-	size_t ml = strlen(mid);
-	if (!ml || ml > 16 || id < 1 || id > 14)
-		return true; /* nothing this form can carry: the packet goes as it is */
-	size_t fixed = RELAY_RTP_HDR_MIN + 4u * rtp->cc;
-	size_t old_ext = rtp->has_ext ? 4 + rtp->ext_len : 0;
-	size_t words = (1 + ml + 3) / 4, new_ext = 4 + 4 * words;
-	size_t body = fixed + old_ext, rest = *len - body;
-	size_t n = *len - old_ext + new_ext;
-	if (n + RELAY_SRTP_TRAILER_MAX > cap)
-		return false;
-	memmove(buf + fixed + new_ext, buf + body, rest);
-	uint8_t *x = buf + fixed;
-	x[0] = 0xBE;
-	x[1] = 0xDE;
-	x[2] = (uint8_t)(words >> 8);
-	x[3] = (uint8_t)words;
-	x[4] = (uint8_t)(id << 4 | (ml - 1));
-	memcpy(x + 5, mid, ml);
-	memset(x + 5 + ml, 0, new_ext - 5 - ml); /* padding elements (RFC 8285 §4.2) */
-	buf[0] |= 0x10;
-	*len = n;
-	return true;
-}
-
 /* Where process() sends a datagram and whose counters its sending adds to. */
 struct route {
 	struct endpoint *o;          /* the endpoint it leaves by */
@@ -307,7 +270,7 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		map_event(&e->evmap, buf, &rtp);
 
 	if (!rtcp && o == relay_bundled(s) && s->mid_ext &&
-	    !put_mid(buf, len, cap, &rtp, s->mid_ext, s->sx[e->stream].d.mid)) {
+	    !relay_rtp_put_mid(buf, len, cap, &rtp, s->mid_ext, s->sx[e->stream].d.mid)) {
 		drop(e, c, DROP_SEND);
 		return -1;
 	}
@@ -677,7 +640,7 @@ static void worker_init(struct relay *r, struct worker *w, unsigned idx)
 	w->sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal,
 					    (GDestroyNotify)relay_session_unref, NULL);
 	/* room for the SRTP trailer added when protecting in place */
-	w->buf_size = r->max_packet + 1 + RELAY_SRTP_TRAILER_MAX + MID_EXT_ROOM;
+	w->buf_size = r->max_packet + 1 + RELAY_SRTP_TRAILER_MAX + RELAY_MID_EXT_ROOM;
 	w->bufs = g_malloc(w->buf_size * r->batch);
 	w->ice_buf = g_malloc(w->buf_size);
 	w->rx = g_new0(struct mmsghdr, r->batch);
