@@ -35,6 +35,25 @@ static inline bool slice_caseeq(struct slice a, const char *s, size_t n)
 #define slice_eqlit(a, lit)     slice_eq((a), (lit), sizeof(lit) - 1)
 #define slice_caseeqlit(a, lit) slice_caseeq((a), (lit), sizeof(lit) - 1)
 
+/* ---- many descriptors, one GSource (fdpoll.c) ------------------------------------ */
+
+/* An epoll set attached to a GMainContext as one source: for the thousands of connections
+ * a loop may hold, where a GSource each would make every wake-up walk them all. */
+struct fdpoll;
+struct fdwatch;
+/* cond: what happened, within the watch's interest, plus G_IO_ERR / G_IO_HUP. The callback
+ * may change or free any watch, its own included. */
+typedef void fdwatch_fn(struct fdwatch *w, int fd, GIOCondition cond, void *arg);
+
+struct fdpoll *fdpoll_new(GMainContext *ctx); /* NULL ctx: the global default; NULL: errno */
+void fdpoll_free(struct fdpoll *p);           /* after its watches */
+/* interest: G_IO_IN and/or G_IO_OUT (0: errors and hang-ups only). NULL with errno. */
+struct fdwatch *fdwatch_new(struct fdpoll *p, int fd, GIOCondition interest, fdwatch_fn *fn,
+			    void *arg);
+void fdwatch_set(struct fdwatch *w, GIOCondition interest);
+GIOCondition fdwatch_interest(const struct fdwatch *w);
+void fdwatch_free(struct fdwatch *w); /* before the descriptor is closed */
+
 /* ---- logging ---------------------------------------------------------------------- */
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEBUG };

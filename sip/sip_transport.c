@@ -40,7 +40,8 @@ struct tconn {
 	struct sip_transport *t;
 	uint64_t id;
 	int fd;
-	guint in_src, out_src, hdr_timer;
+	struct fdwatch *w; /* in t->poll: G_IO_IN once connected, G_IO_OUT while bytes wait */
+	guint hdr_timer;
 	struct sip_src src;
 	char peer[64];
 	char local[64];
@@ -69,6 +70,7 @@ struct sip_transport {
 	void *arg;
 	GPtrArray *listeners;   /* struct listener *, owned */
 	GHashTable *conns;      /* id (uint64 *) -> struct tconn *, owned */
+	struct fdpoll *poll;    /* the connections' descriptors: one GSource for all of them */
 	GHashTable *per_ip;     /* ip -> count */
 	GHashTable *by_addr;    /* "proto|ip|port" -> struct tconn * (borrowed): reuse */
 	GHashTable *names;      /* "proto|ip|port" -> TLS name last asked for that address */
@@ -533,10 +535,7 @@ static void conn_free(gpointer p)
 {
 	struct tconn *c = p;
 	struct sip_transport *t = c->t;
-	if (c->in_src)
-		g_source_remove(c->in_src);
-	if (c->out_src)
-		g_source_remove(c->out_src);
+	fdwatch_free(c->w);
 	if (c->hdr_timer)
 		g_source_remove(c->hdr_timer);
 	if (c->ssl) {
@@ -601,21 +600,25 @@ static ssize_t conn_write(struct tconn *c, const char *data, size_t len)
 	return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : -1;
 }
 
-static gboolean on_tcp_out(gint fd, GIOCondition cond, gpointer data)
+/* Writability is watched only while bytes wait, else a writable socket wakes the loop. */
+static void want_out(struct tconn *c, bool on)
 {
-	struct tconn *c = data;
+	GIOCondition i = fdwatch_interest(c->w);
+	fdwatch_set(c->w, on ? i | G_IO_OUT : i & ~G_IO_OUT);
+}
+
+/* Writable: what waits goes out. */
+static void tcp_flush(struct tconn *c)
+{
 	ssize_t w = conn_write(c, c->out->str, c->out->len);
 	if (w < 0) {
-		c->out_src = 0;
 		conn_close(c, "write failed");
-		return G_SOURCE_REMOVE;
+		return;
 	}
 	if (w > 0)
 		g_string_erase(c->out, 0, w);
-	if (c->out->len)
-		return G_SOURCE_CONTINUE;
-	c->out_src = 0;
-	return G_SOURCE_REMOVE;
+	if (!c->out->len)
+		want_out(c, false);
 }
 
 static int tcp_write(struct tconn *c, const char *data, size_t len)
@@ -636,8 +639,8 @@ static int tcp_write(struct tconn *c, const char *data, size_t len)
 	g_string_append_len(c->out, data, (gssize)len);
 	/* Not before the connection is ready: a writable socket would wake the loop for
 	 * nothing; the connect and handshake code start the flush. */
-	if (!c->out_src && conn_ready(c))
-		c->out_src = g_unix_fd_add(c->fd, G_IO_OUT, on_tcp_out, c);
+	if (conn_ready(c))
+		want_out(c, true);
 	return 0;
 }
 
@@ -800,8 +803,8 @@ static bool tls_established(struct tconn *c)
 		g_source_remove(c->hdr_timer);
 		c->hdr_timer = 0;
 	}
-	if (c->out->len && !c->out_src) /* anything queued meanwhile */
-		c->out_src = g_unix_fd_add(c->fd, G_IO_OUT, on_tcp_out, c);
+	if (c->out->len) /* anything queued meanwhile */
+		want_out(c, true);
 	return true;
 }
 
@@ -850,53 +853,71 @@ static int tls_read(struct tconn *c, size_t room, ssize_t *n)
 	return -1;
 }
 
-static gboolean on_tcp_in(gint fd, GIOCondition cond, gpointer data)
+/* Readable (or an error or hang-up): reads, then frames what came. false: c is gone. */
+static bool tcp_readable(struct tconn *c)
 {
-	struct tconn *c = data;
 	if (!c->buf)
 		c->buf = g_malloc(SIP_MAX_MSG + 1);
 	size_t room = SIP_MAX_MSG + 1 - c->len;
 	if (room == 0) {
 		count(c->t->m_drop, "reason=\"%s\"%s", "tcp_message_too_large", "");
-		c->in_src = 0;
 		conn_close(c, "message larger than the cap");
-		return G_SOURCE_REMOVE;
+		return false;
 	}
 	ssize_t n;
 	if (c->ssl) {
 		int rc = tls_read(c, room, &n);
 		if (rc > 0)
-			return G_SOURCE_CONTINUE; /* handshake going on, or nothing decrypted yet */
+			return true; /* handshake going on, or nothing decrypted yet */
 		if (rc < 0) {
-			c->in_src = 0;
 			conn_close(c, c->handshaken ? "TLS error or peer closed" : "TLS handshake failed");
-			return G_SOURCE_REMOVE;
+			return false;
 		}
 	} else {
-		n = recv(fd, c->buf + c->len, MIN(room, TCP_READ_CHUNK), 0);
+		n = recv(c->fd, c->buf + c->len, MIN(room, TCP_READ_CHUNK), 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-			c->in_src = 0;
 			conn_close(c, n == 0 ? "peer closed" : g_strerror(errno));
-			return G_SOURCE_REMOVE;
+			return false;
 		}
 		if (n < 0)
-			return G_SOURCE_CONTINUE;
+			return true;
 	}
 	c->len += (size_t)n;
 	c->last_io_us = g_get_monotonic_time();
 	struct sip_transport *t = c->t;
 	uint64_t id = c->id;
-	if (!tcp_process(c) && !g_hash_table_contains(t->conns, &id))
-		return G_SOURCE_REMOVE; /* c is gone (its source was removed with it) */
-	return G_SOURCE_CONTINUE;
+	return tcp_process(c) || g_hash_table_contains(t->conns, &id);
 }
 
+static void on_connected(struct tconn *c);
+
+static void on_conn_io(struct fdwatch *w, int fd, GIOCondition cond, void *data)
+{
+	struct tconn *c = data;
+	(void)w;
+	(void)fd;
+	if (c->connecting) {
+		on_connected(c);
+		return;
+	}
+	if ((cond & (G_IO_IN | G_IO_HUP | G_IO_ERR)) && !tcp_readable(c))
+		return;
+	if (cond & G_IO_OUT)
+		tcp_flush(c);
+}
+
+/* NULL (errno set) when the descriptor cannot be watched: epoll's max_user_watches. */
 static struct tconn *conn_new(struct sip_transport *t, int fd, const struct sip_src *src,
 			      const char *local)
 {
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct tconn *c = g_new0(struct tconn, 1);
+	c->w = fdwatch_new(t->poll, fd, 0, on_conn_io, c);
+	if (!c->w) {
+		g_free(c);
+		return NULL;
+	}
 	c->t = t;
 	c->id = ++t->next_id;
 	c->fd = fd;
@@ -937,8 +958,15 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 			close(cfd);
 			continue;
 		}
-		g_hash_table_insert(t->per_ip, g_strdup(src.ip), GUINT_TO_POINTER(n + 1));
 		struct tconn *c = conn_new(t, cfd, &src, l->local);
+		if (!c) {
+			count(t->m_drop, "reason=\"%s\"%s", "tcp_no_watch", "");
+			LOGW(log_module, NULL, "cannot watch a new %s connection: %s",
+			     sip_proto_name(l->proto), g_strerror(errno));
+			close(cfd);
+			continue;
+		}
+		g_hash_table_insert(t->per_ip, g_strdup(src.ip), GUINT_TO_POINTER(n + 1));
 		if (l->proto == SIP_PROTO_TLS) {
 			c->ssl = SSL_new(t->tls);
 			if (!c->ssl || SSL_set_fd(c->ssl, cfd) != 1) {
@@ -949,19 +977,18 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 			/* the handshake counts as a started message: header_timeout bounds it */
 			c->hdr_timer = g_timeout_add(t->cfg.header_timeout_secs * 1000u, header_timeout, c);
 		}
-		c->in_src = g_unix_fd_add(cfd, G_IO_IN, on_tcp_in, c);
+		fdwatch_set(c->w, G_IO_IN);
 		LOGD(log_module, &(struct log_ctx){.peer = c->peer}, "%s connected", sip_proto_name(l->proto));
 	}
 	return G_SOURCE_CONTINUE;
 }
 
 /* Outbound: connect() finished (or failed). TCP is ready; TLS starts its handshake. */
-static gboolean on_connected(gint fd, GIOCondition cond, gpointer data)
+static void on_connected(struct tconn *c)
 {
-	struct tconn *c = data;
+	int fd = c->fd;
 	int err = 0;
 	socklen_t el = sizeof(err);
-	c->out_src = 0;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
 		err = errno;
 	if (err) {
@@ -969,7 +996,7 @@ static gboolean on_connected(gint fd, GIOCondition cond, gpointer data)
 		LOGW(log_module, &(struct log_ctx){.peer = c->peer}, "%s connection to %s failed: %s",
 		     sip_proto_name(c->src.proto), c->peer, g_strerror(err));
 		conn_close(c, "connect failed");
-		return G_SOURCE_REMOVE;
+		return;
 	}
 	c->connecting = false;
 	c->last_io_us = g_get_monotonic_time();
@@ -981,11 +1008,11 @@ static gboolean on_connected(gint fd, GIOCondition cond, gpointer data)
 		addr_text(&ss, ip, sizeof(ip), &port);
 		hostport(c->local, sizeof(c->local), ip, port);
 	}
-	c->in_src = g_unix_fd_add(fd, G_IO_IN, on_tcp_in, c);
+	fdwatch_set(c->w, G_IO_IN);
 	if (c->ssl) {
 		if (tls_handshake(c) < 0) /* sends the ClientHello; the rest comes on G_IO_IN */
 			conn_close(c, "TLS handshake failed");
-		return G_SOURCE_REMOVE;
+		return;
 	}
 	if (c->hdr_timer) {
 		g_source_remove(c->hdr_timer);
@@ -993,8 +1020,7 @@ static gboolean on_connected(gint fd, GIOCondition cond, gpointer data)
 	}
 	LOGD(log_module, &(struct log_ctx){.peer = c->peer}, "tcp connected to %s", c->peer);
 	if (c->out->len)
-		c->out_src = g_unix_fd_add(fd, G_IO_OUT, on_tcp_out, c);
-	return G_SOURCE_REMOVE;
+		want_out(c, true);
 }
 
 /* A live connection for dst that may carry a request checked against name. */
@@ -1030,6 +1056,11 @@ static int conn_open(struct sip_transport *t, const struct sip_src *dst, const c
 	struct sip_src src;
 	fill_src(&src, dst->proto, &dst->addr, dst->addr_len);
 	struct tconn *c = conn_new(t, fd, &src, "?");
+	if (!c) {
+		int err = errno;
+		close(fd);
+		return err;
+	}
 	c->outbound = true;
 	c->connecting = true;
 	if (dst->proto == SIP_PROTO_TLS) {
@@ -1045,7 +1076,7 @@ static int conn_open(struct sip_transport *t, const struct sip_src *dst, const c
 		}
 		SSL_set_connect_state(c->ssl);
 	}
-	c->out_src = g_unix_fd_add(fd, G_IO_OUT, on_connected, c);
+	fdwatch_set(c->w, G_IO_OUT); /* connect() finished, or failed */
 	c->hdr_timer = g_timeout_add(MAX(t->cfg.connect_timeout_secs, 1u) * 1000u, header_timeout, c);
 	LOGD(log_module, &(struct log_ctx){.peer = c->peer}, "%s connecting to %s%s%s",
 	     sip_proto_name(dst->proto), c->peer, name ? " as " : "", name ? name : "");
@@ -1398,6 +1429,12 @@ int sip_transport_new(const struct sip_transport_config *cfg, sip_recv_fn *recv,
 	g_source_set_priority(t->flush_src, G_PRIORITY_HIGH);
 	g_source_attach(t->flush_src, NULL);
 	t->msg = g_new0(struct sip_msg, 1);
+	t->poll = fdpoll_new(NULL);
+	if (!t->poll) {
+		rc = errno;
+		LOGE(log_module, NULL, "epoll: %s", g_strerror(rc));
+		goto fail;
+	}
 	t->m_in = metrics_family("gorgee_sip_messages_received_total",
 				 "SIP messages received and parsed, by kind and method.", METRIC_COUNTER);
 	t->m_bad = metrics_family("gorgee_sip_malformed_total",
@@ -1462,6 +1499,7 @@ void sip_transport_free(struct sip_transport *t)
 	}
 	t->closed_fn = NULL;
 	g_hash_table_destroy(t->conns);
+	fdpoll_free(t->poll);
 	g_hash_table_destroy(t->per_ip);
 	g_hash_table_destroy(t->by_addr);
 	g_hash_table_destroy(t->names);
