@@ -21,47 +21,34 @@ fi
 ninja -C "$build" gateway/gorgee >&2
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d /tmp/gorgee-tcpidle.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	[ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { # port
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "nothing listens on $1" >&2
-	return 1
-}
+# shellcheck source=bench/lib/common.sh
+. "$repo/bench/lib/common.sh"
+bench_setup tcpidle
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 drive() { python3 "$repo/bench/sip_tcp_idle/driver.py" "$@"; }
 
-gorgee_run() { # conns
-	local port http
+gorgee_start() { # sets gp and port
+	local http
 	port=$(free_port) http=$(free_port)
 	"$build/gateway/gorgee" --set "general.data_dir=$work/data" --set general.log_level=warn \
 		--set sip.listen=127.0.0.1 --set "sip.udp_port=$port" --set "sip.tcp_port=$port" \
 		--set sip.tls_port=0 --set "http.port=$http" --set http.listen=127.0.0.1 \
 		--set sip.max_conns_per_ip=100000 --set sip.idle_timeout=3600 2>>"$work/gorgee.log" &
-	local gp=$!
+	gp=$!
 	pids+=("$gp")
 	wait_port "$port" || { tail -5 "$work/gorgee.log" >&2; exit 1; }
-	drive "$port" "$1" "$reqs" "$gp"
-	kill "$gp"
-	wait "$gp" 2>/dev/null || true
 }
+gorgee_stop() { kill "$gp"; wait "$gp" 2>/dev/null || true; }
 
 echo "# gorgee: $reqs UDP OPTIONS with no TCP connection open" >&2
-g0=$(gorgee_run 0)
+gorgee_start
+g0=$(drive "$port" 0 "$reqs" "$gp")
+gorgee_stop
 echo "# gorgee: $g0" >&2
 echo "# gorgee: $reqs UDP OPTIONS with $conns idle TCP connections open" >&2
-g=$(gorgee_run "$conns")
+gorgee_start
+g=$(drive "$port" "$conns" "$reqs" "$gp")
+gorgee_stop
 echo "# gorgee: $g" >&2
 
 kport=$(free_port)

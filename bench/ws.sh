@@ -30,25 +30,9 @@ ninja -C "$build" gateway/gorgee bench/ws-client >&2
 # client and servers each hold one fd per session
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d /tmp/gorgee-wsbench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { # port
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "nothing listens on $1" >&2
-	return 1
-}
+# shellcheck source=bench/lib/common.sh
+. "$repo/bench/lib/common.sh"
+bench_setup wsbench
 secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 drive() { # port pid
 	"$build/bench/ws-client" --port "$1" --pid "$2" --secret "$secret" --sessions "$sessions" \

@@ -1,9 +1,9 @@
 /* Unit tests: fdpoll, many descriptors behind one GSource (core/fdpoll.c). */
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core.h"
+#include "gloop.h"
 #include "tap.h"
 
 #define NPAIRS 1000
@@ -18,15 +18,6 @@ struct pair {
 };
 
 static unsigned fired_total;
-
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
-		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
 
 static void on_io(struct fdwatch *w, int fd, GIOCondition cond, void *arg)
 {
@@ -46,12 +37,6 @@ static void on_io(struct fdwatch *w, int fd, GIOCondition cond, void *arg)
 		fdwatch_free(w);
 		p->w = NULL;
 	}
-}
-
-static void settle(GMainContext *ctx)
-{
-	for (int i = 0; i < 100 && g_main_context_iteration(ctx, FALSE); i++)
-		;
 }
 
 static struct pair *pairs_new(struct fdpoll *fp, size_t n)

@@ -1,8 +1,8 @@
 /* Unit tests: ws_loop, the libuv loop embedded in a GMainContext as one GSource (ws/loop.c). */
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gloop.h"
 #include "tap.h"
 #include "ws.h"
 
@@ -16,15 +16,6 @@ struct pair {
 };
 
 static unsigned fired_total;
-
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
-		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
 
 static void on_readable(uv_poll_t *h, int status, int events)
 {
@@ -40,13 +31,6 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		uv_close((uv_handle_t *)&p->victim->poll, NULL);
 		p->victim = NULL;
 	}
-}
-
-/* Turns of ctx until nothing is ready (the watcher changes reach epoll). */
-static void settle(GMainContext *ctx)
-{
-	for (int i = 0; i < 100 && g_main_context_iteration(ctx, FALSE); i++)
-		;
 }
 
 /* Each pair: a socketpair, fd[0] polled for reading. */
