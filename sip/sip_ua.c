@@ -10,7 +10,7 @@
 static const char *const log_module = "sip";
 
 #define MERGE_WINDOW_US (32 * G_USEC_PER_SEC) /* §8.2.2.2: about Timer J/H */
-#define MERGE_CAP 65536 /* requests remembered; ~130 bytes each */
+#define MERGE_CAP 65536 /* requests remembered, the oldest dropped past it; ~130 bytes each */
 
 struct merge_entry {
 	char *key;    /* in data[]; also the table's key */
@@ -76,8 +76,13 @@ static bool merged(struct sip_ua *ua, const struct sip_msg *m)
 		g_queue_push_tail_link(&ua->order, &e->link);
 		return false;
 	}
-	if (g_hash_table_size(ua->recent) >= MERGE_CAP)
-		return false; /* a flood: keep answering rather than growing */
+	if (g_hash_table_size(ua->recent) >= MERGE_CAP) {
+		/* Past MERGE_CAP / 32 s (~2,000 requests/s) the oldest goes: the window shrinks
+		 * under load (6.5 s at 10,000/s) instead of new requests going unrecorded. A forked
+		 * copy comes within milliseconds of its twin. */
+		GList *old = g_queue_pop_head_link(&ua->order);
+		g_hash_table_remove(ua->recent, ((struct merge_entry *)old->data)->key);
+	}
 	e = g_malloc0(sizeof(*e) + key->len + 1 + m->via.branch.len + 1);
 	e->key = e->data;
 	memcpy(e->key, key->str, key->len + 1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """10,000 idle SIP TCP connections to one gorgee: all accepted and kept, the memory each
 costs (gorgee's RSS growth / connections), every one of them answered when it sends an
-OPTIONS, UDP answered meanwhile, and all of it released when they close.
+OPTIONS, UDP answered meanwhile, and all of it released when they close. Then 66,000 UDP
+requests, past what the §8.2.2.2 merged-request table holds: a merged request is still caught.
 usage: sip_tcp_scale.py path/to/gorgee [connections]. Prints TAP; runs in well under 60 s."""
 import os
 import re
@@ -157,6 +158,34 @@ def _():
         time.sleep(0.2)
     assert connections() == 0, connections()
 
+
+
+@case("§8.2.2.2 at load: a merged request is caught after 66,000 others filled the table (the oldest go)")
+def _():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    port = s.getsockname()[1]
+    t0, got = time.time(), 0
+    for burst in range(0, 66000, 500):
+        for i in range(burst, burst + 500):
+            s.sendto(options(f"fill{i}", "UDP", port), ("127.0.0.1", SIP))
+        for _ in range(500):
+            s.recvfrom(65535)
+            got += 1
+    assert got == 66000, got
+    print(f"# 66,000 UDP OPTIONS answered in {time.time() - t0:.1f} s")
+
+    def message(branch):
+        s.sendto(options("merged", "UDP", port).replace(b"OPTIONS", b"MESSAGE")
+                 .replace(b"branch=z9hG4bKmerged", b"branch=z9hG4bK" + branch), ("127.0.0.1", SIP))
+        return s.recvfrom(65535)[0].decode()
+    r = message(b"first")
+    assert r.startswith("SIP/2.0 405"), r
+    r = message(b"forked")  # the same From tag, Call-ID and CSeq by another branch
+    assert r.startswith("SIP/2.0 482"), r
+    s.close()
 
 def teardown():
     for s in conns:
