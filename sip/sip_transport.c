@@ -305,6 +305,21 @@ static int udp_fd_for(struct sip_transport *t, const struct sip_src *dst)
 	return fd;
 }
 
+/* A response the kernel refused: counted, and said at warning level at most once every 10 s
+ * with how many went since (a full socket buffer refuses thousands in a burst). */
+static void udp_send_failed(struct sip_transport *t, int err)
+{
+	tp_count(t->m_drop, "reason=\"%s\"%s", "udp_send_failed", "");
+	t->udp_fail_quiet++;
+	gint64 now = g_get_monotonic_time();
+	if (t->udp_fail_said_us && now - t->udp_fail_said_us < 10 * G_USEC_PER_SEC)
+		return;
+	LOGW(log_module, NULL, "UDP responses dropped: %s (%u since the last warning)",
+	     g_strerror(err), t->udp_fail_quiet);
+	t->udp_fail_said_us = now;
+	t->udp_fail_quiet = 0;
+}
+
 /* Sends the queued responses, one sendmmsg per run of the same socket. A datagram the
  * kernel refuses is dropped (UDP may lose it anyway; the client retransmits) and counted. */
 static void udp_flush(struct sip_transport *t)
@@ -326,8 +341,7 @@ static void udp_flush(struct sip_transport *t)
 		if (sent < 0 && errno == EINTR)
 			continue;
 		if (sent <= 0) { /* the first of the run failed: drop it, go on with the next */
-			LOGD(log_module, NULL, "UDP send: %s", g_strerror(errno));
-			tp_count(t->m_drop, "reason=\"%s\"%s", "udp_send_failed", "");
+			udp_send_failed(t, errno);
 			sent = 1;
 		}
 		i += (unsigned)sent;

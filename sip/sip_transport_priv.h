@@ -86,6 +86,8 @@ struct sip_transport {
 	unsigned n_out;
 	GString *out_bytes;
 	GSource *flush_src;     /* flushes the queue before the loop polls */
+	gint64 udp_fail_said_us; /* the last warning about refused responses */
+	unsigned udp_fail_quiet; /* refused since */
 	struct sip_msg *msg;    /* one parse at a time on this thread: reused */
 	struct metric_family *m_in, *m_bad, *m_drop;
 	struct metric *m_in_known[2][SIP_METHOD_UPDATE + 1]; /* [request][method]: found once */
