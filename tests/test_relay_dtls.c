@@ -17,6 +17,7 @@
 #include "relay.h"
 #include "tap.h"
 #include "testnet.h"
+#include "testudp.h"
 
 /* Under valgrind everything runs ~20 times slower: waits stretch, flood counts shrink. */
 static int tmul(void)
@@ -89,55 +90,13 @@ static void fx_done(struct fx *f)
 
 /* ---- sockets ---- */
 
-static int udp_on(const char *ip)
-{
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	inet_pton(AF_INET, ip, &a.sin_addr);
-	bind(s, (struct sockaddr *)&a, sizeof(a));
-	return s;
-}
 
-static struct sockaddr_storage addr_of(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof(ss);
-	memset(&ss, 0, sizeof(ss));
-	getsockname(fd, (struct sockaddr *)&ss, &l);
-	return ss;
-}
 
-static void send_to(int fd, uint16_t port, const void *p, size_t n)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	                        .sin_port = htons(port)};
-	sendto(fd, p, n, 0, (struct sockaddr *)&a, sizeof(a));
-}
 
-static ssize_t recv_in(int fd, uint8_t *buf, size_t cap, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, 1, ms) <= 0)
-		return -1;
-	return recv(fd, buf, cap, MSG_DONTWAIT);
-}
 
-static size_t make_rtp(uint8_t *b, uint16_t seq, uint32_t ssrc, size_t payload)
-{
-	b[0] = 0x80;
-	b[1] = 0; /* PCMU */
-	b[2] = (uint8_t)(seq >> 8);
-	b[3] = (uint8_t)seq;
-	uint32_t ts = seq * 160u;
-	for (int i = 0; i < 4; i++) {
-		b[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
-		b[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
-	}
-	for (size_t i = 0; i < payload; i++)
-		b[12 + i] = (uint8_t)(seq * 7 + i);
-	return 12 + payload;
-}
+
+/* PCMU packets */
+#define make_rtp(b, seq, ssrc, n) test_rtp((b), 0, 160, (seq), (ssrc), (n))
 
 /* ---- the SIP phone's DTLS side: one association per socket (RTP, and RTCP unless mux) ---- */
 

@@ -27,6 +27,7 @@
 #include "relay.h"
 #include "tap.h"
 #include "testnet.h"
+#include "testudp.h"
 
 /* ---- the browser side: libnice + DTLS client/server + libsrtp, on its own thread ---- */
 
@@ -508,54 +509,13 @@ static bool peer_flag(struct peer *p, const bool *flag)
 		(cond);                                           \
 	})
 
-static int udp_peer(void)
-{
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	bind(s, (struct sockaddr *)&a, sizeof(a));
-	return s;
-}
 
-static struct sockaddr_storage addr_of(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof(ss);
-	memset(&ss, 0, sizeof(ss));
-	getsockname(fd, (struct sockaddr *)&ss, &l);
-	return ss;
-}
 
-static void send_to(int fd, uint16_t port, const void *p, size_t n)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	                        .sin_port = htons(port)};
-	sendto(fd, p, n, 0, (struct sockaddr *)&a, sizeof(a));
-}
 
-static ssize_t recv_in(int fd, uint8_t *buf, size_t cap, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, 1, ms) <= 0)
-		return -1;
-	return recv(fd, buf, cap, MSG_DONTWAIT);
-}
 
-static size_t make_rtp(uint8_t *b, uint16_t seq, uint32_t ssrc, size_t payload)
-{
-	b[0] = 0x80;
-	b[1] = 111;
-	b[2] = (uint8_t)(seq >> 8);
-	b[3] = (uint8_t)seq;
-	uint32_t ts = seq * 960u;
-	for (int i = 0; i < 4; i++) {
-		b[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
-		b[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
-	}
-	for (size_t i = 0; i < payload; i++)
-		b[12 + i] = (uint8_t)(seq * 7 + i);
-	return 12 + payload;
-}
+
+/* Opus packets */
+#define make_rtp(b, seq, ssrc, n) test_rtp((b), 111, 960, (seq), (ssrc), (n))
 
 /* ---- one call: set up, connect, check media ---- */
 
@@ -643,7 +603,7 @@ static void call_start(struct call *c, struct fx *f, bool relay_controlling,
 	c->f = f;
 	c->p = peer_new(f->r, !relay_controlling, role == RELAY_DTLS_PASSIVE, peer_profiles,
 	                (uint16_t)(f->base + 200));
-	c->b = udp_peer();
+	c->b = udp_on("127.0.0.1");
 	struct relay_session_params p = ice_params(c, relay_controlling, role, true);
 	TAP_CHECK_INT(relay_session_new(f->r, &p, c->loc, &c->s), 0);
 	TAP_CHECK(c->loc[0].rtp_port >= f->base && c->loc[0].rtp_port == c->loc[0].rtcp_port);
@@ -766,7 +726,7 @@ static void flow_case(bool relay_controlling, enum relay_dtls_role role, const c
 	TAP_CHECK(memcmp(q, sr, sizeof(sr)) == 0);
 	/* BI-29/BI-34: RTP-, DTLS- and STUN-looking datagrams from a source that is no checked
 	 * pair reach nothing: libnice does not deliver them, so nothing is even counted */
-	int x = udp_peer();
+	int x = udp_on("127.0.0.1");
 	uint8_t junk[200];
 	size_t jn = make_rtp(junk, 50, 0xabc, 100);
 	send_to(x, c.loc[0].rtp_port, junk, jn);
@@ -818,7 +778,7 @@ static void fp_mismatch(enum relay_dtls_role role)
 	c.f = &f;
 	c.p = peer_new(f.r, false, role == RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM",
 	               (uint16_t)(f.base + 200));
-	c.b = udp_peer();
+	c.b = udp_on("127.0.0.1");
 	struct relay_session_params p = ice_params(&c, true, role, true);
 	p.ep[0].ice.remote_fp[5] ^= 1;
 	TAP_CHECK_INT(relay_session_new(f.r, &p, c.loc, &c.s), 0);
@@ -869,7 +829,7 @@ static void t_answer_then_restart(void)
 	memset(&c, 0, sizeof(c));
 	c.f = &f;
 	c.p = peer_new(f.r, false, true, "SRTP_AEAD_AES_128_GCM", (uint16_t)(f.base + 200));
-	c.b = udp_peer();
+	c.b = udp_on("127.0.0.1");
 	struct relay_session_params p = ice_params(&c, true, RELAY_DTLS_PASSIVE, false);
 	p.ep[0].ice.remote_fp_len = 0; /* not known until the answer */
 	TAP_CHECK_INT(relay_session_new(f.r, &p, c.loc, &c.s), 0);
@@ -970,7 +930,7 @@ static void t_candidate_parse(void)
 {
 	struct fx f;
 	fx_init(&f);
-	int b = udp_peer();
+	int b = udp_on("127.0.0.1");
 	struct relay_session_params p;
 	memset(&p, 0, sizeof(p));
 	p.ep[0].kind = RELAY_EP_ICE;
@@ -1161,7 +1121,7 @@ static void t_public_addr(void)
 	const char *addrs[] = {"127.0.0.1", "::1", NULL};
 	cfg.ice_addresses = addrs;
 	fx_init_cfg(&f, &cfg);
-	int b = udp_peer();
+	int b = udp_on("127.0.0.1");
 	struct relay_local loc[2];
 	struct relay_session *s = gather_only(&f, b, loc, 2000);
 	TAP_CHECK_INT(f.cands->len, 2);
@@ -1342,7 +1302,7 @@ static void t_stun_bad_input(void)
 	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
 	TAP_CHECK(connect_all(&c, 1));
 	uint16_t port = c.loc[0].rtp_port;
-	int x = udp_peer();
+	int x = udp_on("127.0.0.1");
 	uint8_t m[4096], a[4096];
 	size_t n;
 
@@ -1681,7 +1641,7 @@ static void t_turn_refused(void)
 	cfg.turn_password = wrong;
 	cfg.ice_relay_only = true;
 	fx_init_cfg(&f, &cfg);
-	int b = udp_peer();
+	int b = udp_on("127.0.0.1");
 	struct relay_local loc[2];
 	struct relay_session *s = gather_only(&f, b, loc, 5000);
 	TAP_CHECK_INT(f.cands->len, 0);
@@ -1779,7 +1739,7 @@ static void t_dtls_timeout_and_teardown(void)
 	c.f = &f;
 	/* the peer is passive too: nobody sends a ClientHello */
 	c.p = peer_new(f.r, false, false, "SRTP_AEAD_AES_128_GCM", (uint16_t)(f.base + 200));
-	c.b = udp_peer();
+	c.b = udp_on("127.0.0.1");
 	struct relay_session_params p = ice_params(&c, true, RELAY_DTLS_PASSIVE, true);
 	TAP_CHECK_INT(relay_session_new(f.r, &p, c.loc, &c.s), 0);
 	struct creds cr = {c.loc[0].ice_ufrag, c.loc[0].ice_pwd};
@@ -1936,7 +1896,7 @@ static void t_bundle_demux(void)
 	fx_init(&f);
 	struct call c;
 	call_start(&c, &f, true, RELAY_DTLS_PASSIVE, "SRTP_AEAD_AES_128_GCM");
-	int v1 = udp_peer(), v2 = udp_peer(), v2r = udp_peer();
+	int v1 = udp_on("127.0.0.1"), v2 = udp_on("127.0.0.1"), v2r = udp_on("127.0.0.1");
 	struct relay_streams st;
 	memset(&st, 0, sizeof(st));
 	st.n = 3;
