@@ -200,11 +200,17 @@ static int gcm(EVP_CIPHER_CTX *c, bool seal, const uint8_t iv[12], const uint8_t
 static int kdf(EVP_CIPHER_CTX *ecb, const uint8_t *salt, size_t salt_len, uint8_t label,
 	       uint8_t *out, size_t n)
 {
-	uint8_t iv[16] = {0};
-	memcpy(iv, salt, salt_len);
-	iv[7] ^= label;
-	memset(out, 0, n);
-	return cm_xor(ecb, iv, out, n);
+	uint8_t ctr[32] = {0}, ks[32]; /* n <= 20: two keystream blocks */
+	int ol = 0;
+	memcpy(ctr, salt, salt_len);
+	ctr[7] ^= label;
+	memcpy(ctr + 16, ctr, 16);
+	ctr[31] = 1;
+	int err = n <= sizeof(ks) && EVP_EncryptUpdate(ecb, ks, &ol, ctr, sizeof(ctr)) ? 0 : EIO;
+	if (!err)
+		memcpy(out, ks, n);
+	OPENSSL_cleanse(ks, sizeof(ks)); /* it is the session key */
+	return err;
 }
 
 static int keys_init(struct session_keys *k, bool gcm, bool seal, EVP_CIPHER_CTX *prf,

@@ -174,6 +174,10 @@ static void cross_rtcp(enum relay_srtp_suite su, bool auth_only)
 			bad++;
 			continue;
 		}
+		/* the E bit (RFC 3711 §3.4) in libsrtp's trailer: set unless auth_only */
+		size_t ei = su == RELAY_SRTP_AEAD_AES_128_GCM ? (size_t)lb - 4 : (size_t)lb - 14;
+		if (!(b[ei] & 0x80) != auth_only)
+			bad++;
 		size_t l1 = (size_t)lb;
 		if (relay_srtp_unprotect(rx, true, b, &l1) || l1 != n || memcmp(b, plain, n))
 			bad++;
