@@ -342,11 +342,12 @@ static void win_add(struct window *w, int64_t idx)
 	w->bits[d / 64] |= 1ull << (d % 64);
 }
 
-/* §3.3.1 / Appendix A: the index of seq nearest the highest one seen (ROC 0 at the start).
- * Negative for a packet from before the first one: it is too old. */
+/* §3.3.1 / Appendix A: the index of seq nearest the highest one seen. While that is at most
+ * 2^15 the ROC stays 0 (there is no ROC -1): a jump of more than 2^15 forward near the start
+ * is taken as a jump, as libsrtp does, not as a packet from before the first one. */
 static int64_t rtp_index(const struct window *w, uint16_t seq)
 {
-	if (!w->on)
+	if (!w->on || w->top <= 32768)
 		return seq;
 	int64_t roc = w->top >> 16, v = roc;
 	uint16_t s_l = (uint16_t)w->top;
@@ -356,7 +357,7 @@ static int64_t rtp_index(const struct window *w, uint16_t seq)
 	} else if (s_l - 32768 > seq) {
 		v = roc + 1;
 	}
-	return v < 0 ? -1 : v << 16 | seq;
+	return v << 16 | seq; /* v >= 0: top > 2^15 */
 }
 
 static struct ssrc_state *ssrc_find(struct relay_srtp *s, uint32_t ssrc)

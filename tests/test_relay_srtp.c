@@ -410,7 +410,8 @@ out:
 }
 
 /* A sender that loses 30,000 packets in a row, and one whose first packet the receiver
- * missed by the same amount: the ROC estimate (RFC 3711 §3.3.1) follows both. */
+ * missed by the same amount: the ROC estimate (RFC 3711 §3.3.1) follows both. A stream
+ * that jumps more than 2^15 ahead while its ROC is 0 goes on, both ways, as with libsrtp. */
 static void t_roc_gap(void)
 {
 	for (size_t s = 0; s < sizeof(suites) / sizeof(suites[0]); s++) {
@@ -425,6 +426,29 @@ static void t_roc_gap(void)
 		}
 		unsigned bad = 0;
 		uint16_t seqs[] = {60000, 60001, 24464, 54464, 18928, 18929, 18927};
+		/* a stream that starts low and jumps more than 2^15 ahead while its ROC is 0 */
+		uint16_t jump[] = {100, 101, 40000, 40001, 65535, 0, 1};
+		struct relay_srtp *jtx = ours(suites[s], false), *jrx = ours(suites[s], true);
+		srtp_t ojtx = oracle(suites[s], false, false), ojrx = oracle(suites[s], true, false);
+		for (size_t i = 0; jtx && jrx && ojtx && ojrx && i < sizeof(jump) / sizeof(jump[0]); i++) {
+			uint8_t p[CAP], q[CAP];
+			size_t n = mkrtp(p, jump[i], 10, 0, 0, 0, 50);
+			int l = (int)n;
+			memcpy(q, p, n);
+			bad += relay_srtp_protect(jtx, false, p, &n, sizeof(p)) != 0;
+			int l2 = (int)n;
+			bad += srtp_unprotect(ojrx, p, &l2) != srtp_err_status_ok;
+			bad += srtp_protect(ojtx, q, &l) != srtp_err_status_ok;
+			n = (size_t)l;
+			bad += relay_srtp_unprotect(jrx, false, q, &n) != 0;
+		}
+		TAP_CHECK(jtx && jrx && ojtx && ojrx);
+		relay_srtp_free(jtx);
+		relay_srtp_free(jrx);
+		if (ojtx)
+			srtp_dealloc(ojtx);
+		if (ojrx)
+			srtp_dealloc(ojrx);
 		for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
 			uint8_t p[CAP];
 			int l = (int)mkrtp(p, seqs[i], 9, 0, 0, 0, 50);
@@ -459,7 +483,7 @@ static const struct tap_case cases[] = {
 	{"a flipped bit in header, payload or tag; truncated; SRTCP tamper and replay", t_tamper, 0},
 	{"SSRCs: several per context, unknown with bad tag, 65th refused, no index reuse", t_ssrc,
 	 0},
-	{"RFC 3711 §3.3.1 ROC estimate across 30,000-packet gaps", t_roc_gap, 0},
+	{"RFC 3711 §3.3.1 ROC estimate across 30,000-packet gaps and an early 2^15+ jump", t_roc_gap, 0},
 };
 
 TAP_MAIN(cases)
