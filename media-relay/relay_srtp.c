@@ -23,13 +23,13 @@
 
 #include "relay.h"
 
-#define WIN_BITS 128 /* RFC 3711 §3.3.2: at least 64; libsrtp's window was 128 too */
-#define MAX_SSRC 64  /* streams one context tracks; a new SSRC past that is refused */
-#define KEY_LEN  16
-#define AUTH_LEN 20  /* HMAC-SHA1 session key (RFC 3711 §8.2: n_a = 160) */
-#define SALT_CM  14
-#define SALT_GCM 12
-#define TAG_GCM  16
+#define WIN_BITS     128 /* RFC 3711 §3.3.2: at least 64; libsrtp's window was 128 too */
+#define MAX_SSRC     64  /* streams one context tracks; a new SSRC past that is refused */
+#define KEY_LEN      16
+#define AUTH_LEN     20 /* HMAC-SHA1 session key (RFC 3711 §8.2: n_a = 160) */
+#define SALT_CM      14
+#define SALT_GCM     12
+#define TAG_GCM      16
 #define SRTCP_TAG_CM 10 /* RFC 4568 §6.2.2: SRTCP keeps 80 bits under _32 */
 
 /* RFC 3711 §3.3.2 replay list: bit d of bits says whether index top - d was seen. */
@@ -48,7 +48,7 @@ struct ssrc_state {
 
 /* The session keys of SRTP or of SRTCP (RFC 3711 §4.3). */
 struct session_keys {
-	EVP_CIPHER_CTX *c; /* AES-128-ECB for AES-CM keystream blocks, or AES-128-GCM */
+	EVP_CIPHER_CTX *c;  /* AES-128-ECB for AES-CM keystream blocks, or AES-128-GCM */
 	SHA_CTX ipad, opad; /* HMAC-SHA1 (AES-CM suites) */
 	uint8_t salt[SALT_CM];
 	size_t tag_len;
@@ -150,8 +150,8 @@ static int cm_xor(EVP_CIPHER_CTX *ecb, const uint8_t iv[16], uint8_t *p, size_t 
 }
 
 /* RFC 2104 HMAC-SHA1 of a || b from the states kept per key; out gets 20 bytes. */
-static void hmac_sha1(const struct session_keys *k, const uint8_t *a, size_t al,
-		      const uint8_t *b, size_t bl, uint8_t out[SHA_DIGEST_LENGTH])
+static void hmac_sha1(const struct session_keys *k, const uint8_t *a, size_t al, const uint8_t *b,
+                      size_t bl, uint8_t out[SHA_DIGEST_LENGTH])
 {
 	SHA_CTX c = k->ipad;
 	uint8_t inner[SHA_DIGEST_LENGTH];
@@ -168,8 +168,8 @@ static void hmac_sha1(const struct session_keys *k, const uint8_t *a, size_t al,
 /* AEAD_AES_128_GCM (RFC 7714 §5): seals or opens p in place, tag beside it. aad2 may be
  * empty. Opening returns EACCES when the tag does not match, and then wipes p: the
  * plaintext of a forged packet is never left in the buffer. */
-static int gcm(EVP_CIPHER_CTX *c, bool seal, const uint8_t iv[12], const uint8_t *aad,
-	       size_t al, const uint8_t *aad2, size_t al2, uint8_t *p, size_t n, uint8_t *tag)
+static int gcm(EVP_CIPHER_CTX *c, bool seal, const uint8_t iv[12], const uint8_t *aad, size_t al,
+               const uint8_t *aad2, size_t al2, uint8_t *p, size_t n, uint8_t *tag)
 {
 	int ol = 0;
 	uint8_t fin[16];
@@ -198,7 +198,7 @@ static int gcm(EVP_CIPHER_CTX *c, bool seal, const uint8_t iv[12], const uint8_t
 /* §4.3.3: the AES-CM PRF keyed with the master key, IV = (master salt XOR label << 48) || 0^16.
  * A 96-bit GCM master salt is padded with zeros to 112 bits (RFC 7714 §11, as libsrtp does). */
 static int kdf(EVP_CIPHER_CTX *ecb, const uint8_t *salt, size_t salt_len, uint8_t label,
-	       uint8_t *out, size_t n)
+               uint8_t *out, size_t n)
 {
 	uint8_t ctr[32] = {0}, ks[32]; /* n <= 20: two keystream blocks */
 	int ol = 0;
@@ -214,7 +214,7 @@ static int kdf(EVP_CIPHER_CTX *ecb, const uint8_t *salt, size_t salt_len, uint8_
 }
 
 static int keys_init(struct session_keys *k, bool gcm, bool seal, EVP_CIPHER_CTX *prf,
-		     const uint8_t *msalt, size_t msalt_len, uint8_t label, size_t tag_len)
+                     const uint8_t *msalt, size_t msalt_len, uint8_t label, size_t tag_len)
 {
 	uint8_t ke[KEY_LEN], ka[AUTH_LEN], pad[64];
 	int err = kdf(prf, msalt, msalt_len, label, ke, sizeof(ke));
@@ -227,10 +227,11 @@ static int keys_init(struct session_keys *k, bool gcm, bool seal, EVP_CIPHER_CTX
 	if (!k->c)
 		err = err ? err : ENOMEM;
 	else if (gcm)
-		err = EVP_CipherInit_ex(k->c, EVP_aes_128_gcm(), NULL, ke, NULL, seal ? 1 : 0) ? 0
-											 : ENOTSUP;
+		err = EVP_CipherInit_ex(k->c, EVP_aes_128_gcm(), NULL, ke, NULL, seal ? 1 : 0)
+		              ? 0
+		              : ENOTSUP;
 	else if (!EVP_EncryptInit_ex(k->c, EVP_aes_128_ecb(), NULL, ke, NULL) ||
-		 !EVP_CIPHER_CTX_set_padding(k->c, 0))
+	         !EVP_CIPHER_CTX_set_padding(k->c, 0))
 		err = ENOTSUP;
 	if (!err && !gcm) {
 		/* RFC 2104: the key, zero-padded to the 64-byte block, XOR ipad / opad */
@@ -258,7 +259,7 @@ static void keys_clear(struct session_keys *k)
 }
 
 int relay_srtp_new(enum relay_srtp_suite suite, const uint8_t *key, size_t key_len, bool inbound,
-		   struct relay_srtp **out)
+                   struct relay_srtp **out)
 {
 	size_t want = relay_srtp_key_len(suite);
 	if (!want || !key || key_len != want || !out)
@@ -272,16 +273,16 @@ int relay_srtp_new(enum relay_srtp_suite suite, const uint8_t *key, size_t key_l
 	s->inbound = inbound;
 	s->gcm = gcm;
 	int err = EVP_EncryptInit_ex(prf, EVP_aes_128_ecb(), NULL, key, NULL) &&
-				  EVP_CIPHER_CTX_set_padding(prf, 0)
-			  ? 0
-			  : EIO;
+	                          EVP_CIPHER_CTX_set_padding(prf, 0)
+	                  ? 0
+	                  : EIO;
 	const uint8_t *msalt = key + KEY_LEN;
 	size_t rtp_tag = gcm ? TAG_GCM : suite == RELAY_SRTP_AES_CM_128_HMAC_SHA1_32 ? 4 : 10;
 	if (!err) /* labels 0-2 for SRTP, 3-5 for SRTCP (§4.3.2) */
 		err = keys_init(&s->rtp, gcm, !inbound, prf, msalt, key_len - KEY_LEN, 0, rtp_tag);
 	if (!err)
 		err = keys_init(&s->rtcp, gcm, !inbound, prf, msalt, key_len - KEY_LEN, 3,
-				gcm ? TAG_GCM : SRTCP_TAG_CM);
+		                gcm ? TAG_GCM : SRTCP_TAG_CM);
 	EVP_CIPHER_CTX_free(prf);
 	if (err) {
 		relay_srtp_free(s);
@@ -390,7 +391,7 @@ static struct ssrc_state *ssrc_add(struct relay_srtp *s, const struct ssrc_state
 /* The state of ssrc, or a fresh one in *tmp when the SSRC is new (ENOSPC when the table
  * is full: checked before any crypto). */
 static int ssrc_get(struct relay_srtp *s, uint32_t ssrc, struct ssrc_state *tmp,
-		    struct ssrc_state **st)
+                    struct ssrc_state **st)
 {
 	*st = ssrc_find(s, ssrc);
 	if (*st)
@@ -428,8 +429,8 @@ static size_t rtp_hdr_len(const uint8_t *b, size_t len)
 
 /* The 16-byte AES-CM IV (§4.1.1) or 12-byte GCM IV (RFC 7714 §8.1, §9.1): the session salt
  * XOR the SSRC and the index (ROC || SEQ, or the SRTCP index). */
-static void make_iv(const struct session_keys *k, bool gcm, bool rtcp, uint32_t ssrc,
-		    int64_t idx, uint8_t iv[16])
+static void make_iv(const struct session_keys *k, bool gcm, bool rtcp, uint32_t ssrc, int64_t idx,
+                    uint8_t iv[16])
 {
 	memset(iv, 0, 16);
 	if (gcm) {

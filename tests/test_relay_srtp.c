@@ -8,12 +8,12 @@
 #include "tap.h"
 
 static const uint8_t mkey[30] = {0xe1, 0xf9, 0x7a, 0x0d, 0x3e, 0x01, 0x8b, 0xe0, 0xd6, 0x4f,
-				 0xa3, 0x2c, 0x06, 0xde, 0x41, 0x39, 0x0e, 0xc6, 0x75, 0xad,
-				 0x49, 0x8a, 0xfe, 0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6};
+                                 0xa3, 0x2c, 0x06, 0xde, 0x41, 0x39, 0x0e, 0xc6, 0x75, 0xad,
+                                 0x49, 0x8a, 0xfe, 0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6};
 
 static const enum relay_srtp_suite suites[] = {RELAY_SRTP_AES_CM_128_HMAC_SHA1_80,
-					       RELAY_SRTP_AES_CM_128_HMAC_SHA1_32,
-					       RELAY_SRTP_AEAD_AES_128_GCM};
+                                               RELAY_SRTP_AES_CM_128_HMAC_SHA1_32,
+                                               RELAY_SRTP_AEAD_AES_128_GCM};
 
 #define CAP (1500 + RELAY_SRTP_TRAILER_MAX)
 
@@ -61,7 +61,7 @@ static struct relay_srtp *ours(enum relay_srtp_suite suite, bool inbound)
 
 /* An RTP packet: cc CSRCs, ext extension words (RFC 8285 one-byte), pad padding octets. */
 static size_t mkrtp(uint8_t *b, uint16_t seq, uint32_t ssrc, unsigned cc, unsigned ext,
-		    unsigned pad, size_t payload)
+                    unsigned pad, size_t payload)
 {
 	size_t n = 0;
 	b[n++] = (uint8_t)(0x80 | (pad ? 0x20 : 0) | (ext ? 0x10 : 0) | cc);
@@ -89,10 +89,11 @@ static size_t mkrtp(uint8_t *b, uint16_t seq, uint32_t ssrc, unsigned cc, unsign
 /* SR (one report block) + SDES CNAME, sender ssrc */
 static size_t mkrtcp(uint8_t *b, uint32_t ssrc, uint8_t v)
 {
-	static const uint8_t sr[] = {0x81, 200, 0, 12, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-				     11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 0xaa, 0xbb, 0xcc, 0xdd,
-				     0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5,
-				     0x81, 202, 0, 3, 0, 0, 0, 0, 1, 3, 'a', 'b', 'c', 0};
+	static const uint8_t sr[] = {
+	        0x81, 200,  0,   12, 0,  0,  0,  0,  1,  2,  3,  4,    5,    6,    7,    8, 9,
+	        10,   11,   12,  13, 14, 15, 16, 17, 18, 19, 20, 0xaa, 0xbb, 0xcc, 0xdd, 0, 0,
+	        0,    1,    0,   0,  0,  2,  0,  0,  0,  3,  0,  0,    0,    4,    0,    0, 0,
+	        5,    0x81, 202, 0,  3,  0,  0,  0,  0,  1,  3,  'a',  'b',  'c',  0};
 	memcpy(b, sr, sizeof(sr));
 	for (int i = 0; i < 4; i++)
 		b[4 + i] = b[56 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
@@ -429,8 +430,10 @@ static void t_roc_gap(void)
 		/* a stream that starts low and jumps more than 2^15 ahead while its ROC is 0 */
 		uint16_t jump[] = {100, 101, 40000, 40001, 65535, 0, 1};
 		struct relay_srtp *jtx = ours(suites[s], false), *jrx = ours(suites[s], true);
-		srtp_t ojtx = oracle(suites[s], false, false), ojrx = oracle(suites[s], true, false);
-		for (size_t i = 0; jtx && jrx && ojtx && ojrx && i < sizeof(jump) / sizeof(jump[0]); i++) {
+		srtp_t ojtx = oracle(suites[s], false, false),
+		       ojrx = oracle(suites[s], true, false);
+		for (size_t i = 0; jtx && jrx && ojtx && ojrx && i < sizeof(jump) / sizeof(jump[0]);
+		     i++) {
 			uint8_t p[CAP], q[CAP];
 			size_t n = mkrtp(p, jump[i], 10, 0, 0, 0, 50);
 			int l = (int)n;
@@ -475,15 +478,17 @@ static void t_keep(void)
 }
 
 static const struct tap_case cases[] = {
-	{"libsrtp2 up (oracle); bad suite and key length refused", t_keep, 1},
-	{"RTP both ways against libsrtp2, same bytes, ROC wrap, CSRC, extension, padding",
-	 t_cross_rtp, 0},
-	{"SRTCP both ways against libsrtp2, E=1 and E=0", t_cross_rtcp, 0},
-	{"RFC 3711 §3.3.2 reordered accepted, replayed and too old refused", t_reorder, 0},
-	{"a flipped bit in header, payload or tag; truncated; SRTCP tamper and replay", t_tamper, 0},
-	{"SSRCs: several per context, unknown with bad tag, 65th refused, no index reuse", t_ssrc,
-	 0},
-	{"RFC 3711 §3.3.1 ROC estimate across 30,000-packet gaps and an early 2^15+ jump", t_roc_gap, 0},
+        {"libsrtp2 up (oracle); bad suite and key length refused", t_keep, 1},
+        {"RTP both ways against libsrtp2, same bytes, ROC wrap, CSRC, extension, padding",
+         t_cross_rtp, 0},
+        {"SRTCP both ways against libsrtp2, E=1 and E=0", t_cross_rtcp, 0},
+        {"RFC 3711 §3.3.2 reordered accepted, replayed and too old refused", t_reorder, 0},
+        {"a flipped bit in header, payload or tag; truncated; SRTCP tamper and replay", t_tamper,
+         0},
+        {"SSRCs: several per context, unknown with bad tag, 65th refused, no index reuse", t_ssrc,
+         0},
+        {"RFC 3711 §3.3.1 ROC estimate across 30,000-packet gaps and an early 2^15+ jump",
+         t_roc_gap, 0},
 };
 
 TAP_MAIN(cases)

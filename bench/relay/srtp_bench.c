@@ -8,7 +8,8 @@
  * after the round trip. CPU time of this thread (CLOCK_THREAD_CPUTIME_ID) per packet, the
  * best of two runs each, the two sides taking turns.
  * One line per suite and stream count:
- *   srtp-bench suite=AES_CM_128_HMAC_SHA1_80 streams=500 gorgee_ns=<x> libsrtp2_ns=<y> speedup=<y/x>
+ *   srtp-bench suite=AES_CM_128_HMAC_SHA1_80 streams=500 gorgee_ns=<x> libsrtp2_ns=<y>
+ * speedup=<y/x>
  */
 #include <errno.h>
 #include <srtp2/srtp.h>
@@ -55,7 +56,8 @@ static double run_ours(enum relay_srtp_suite su, unsigned n, unsigned packets)
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t k[32];
 		key_for(i, k, kl);
-		if (relay_srtp_new(su, k, kl, false, &tx[i]) || relay_srtp_new(su, k, kl, true, &rx[i]))
+		if (relay_srtp_new(su, k, kl, false, &tx[i]) ||
+		    relay_srtp_new(su, k, kl, true, &rx[i]))
 			exit(1);
 	}
 	uint8_t b[PKT + RELAY_SRTP_TRAILER_MAX];
@@ -152,7 +154,7 @@ int main(int argc, char **argv)
 	uint8_t zero[32] = {0};
 	srtp_t keeper = lib_ctx(RELAY_SRTP_AES_CM_128_HMAC_SHA1_80, zero, false);
 	enum relay_srtp_suite suites[] = {RELAY_SRTP_AES_CM_128_HMAC_SHA1_80,
-					  RELAY_SRTP_AEAD_AES_128_GCM};
+	                                  RELAY_SRTP_AEAD_AES_128_GCM};
 	unsigned counts[] = {1, n};
 	for (int s = 0; s < 2; s++)
 		for (int c = 0; c < 2; c++) {

@@ -16,15 +16,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const uint8_t key[30] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-				16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
+static const uint8_t key[30] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	enum relay_srtp_suite su = (enum relay_srtp_suite)(RELAY_SRTP_AES_CM_128_HMAC_SHA1_80 +
-							   data[0] % 3);
+	enum relay_srtp_suite su =
+	        (enum relay_srtp_suite)(RELAY_SRTP_AES_CM_128_HMAC_SHA1_80 + data[0] % 3);
 	bool rtcp = data[0] & 4;
 	struct relay_srtp *tx = NULL, *rx = NULL;
 	size_t kl = relay_srtp_key_len(su);
