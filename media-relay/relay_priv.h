@@ -110,9 +110,8 @@ struct endpoint {
 	struct relay_dir_stats st;
 };
 
-/* Key material in flight from signaling to the worker (libsrtp contexts built with NSS must
- * be created and freed on the same thread: freeing elsewhere leaks 80 bytes each). Zeroed
- * with OPENSSL_cleanse once used or dropped (SEC-13). */
+/* Key material in flight from signaling to the worker, which builds the SRTP contexts it
+ * alone uses. Zeroed with OPENSSL_cleanse once used or dropped (SEC-13). */
 struct keys {
 	enum relay_srtp_suite suite;
 	size_t len;

@@ -139,8 +139,8 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 	if (srtp && !in)
 		return e->kind == RELAY_EP_ICE || e->dtls ? DROP_NOT_READY : DROP_SRTP_AUTH;
 	if (!rtcp) {
-		/* The header is in clear text under SRTP too: check it before libsrtp reads it
-		 * (CVE-2015-6360); the padding is checked once decrypted. */
+		/* The header is in clear text under SRTP too: check it before SRTP reads it
+		 * (libsrtp's CVE-2015-6360 was this); the padding is checked once decrypted. */
 		if (relay_rtp_parse(buf, *len, !srtp, rtp))
 			return DROP_MALFORMED;
 	} else if (*len < 8 || (buf[0] >> 6) != 2) {
@@ -798,7 +798,7 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 	r->max_packet = cfg->max_packet ? cfg->max_packet : RELAY_MAX_PACKET;
 	r->batch = cfg->batch ? cfg->batch : 32;
 	r->family = strchr(cfg->bind_addr, ':') ? AF_INET6 : AF_INET;
-	/* which suites this libsrtp2 offers (GCM depends on its crypto backend) */
+	/* which suites relay_srtp offers (all three with OpenSSL 3; kept as a check) */
 	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su <= RELAY_SRTP_AEAD_AES_128_GCM; su++) {
 		uint8_t zero[32] = {0};
 		struct relay_srtp *probe = NULL;
