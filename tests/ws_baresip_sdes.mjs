@@ -10,11 +10,12 @@
 import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { WsClient, freePort, baresipPort } from './wsclient.mjs';
+import { ulawDecode, freq, sendTone, recordedTone, startBaresip, ctrl as bctl, waitHealthy,
+  noCallsLeft, metric as metricOf, tapMain } from './baresip.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -24,29 +25,8 @@ const test = (name, fn) => tests.push({ name, fn });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
 
-
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-wssdes-'));
 let http, sip, phonePort, gw, phone, logs = '';
-
-// G.711 µ-law (ITU-T G.711): decode and encode one sample.
-function ulawDecode(u) {
-  u = ~u & 0xff;
-  const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
-  return (u & 0x80) ? 0x84 - t : t - 0x84;
-}
-function ulawEncode(x) {
-  const sign = x < 0 ? 0x80 : 0;
-  let v = Math.min(Math.abs(x), 32635) + 0x84;
-  let exp = 7;
-  for (let mask = 0x4000; (v & mask) === 0 && exp > 0; mask >>= 1) exp--;
-  return ~(sign | (exp << 4) | ((v >> (exp + 3)) & 0x0f)) & 0xff;
-}
-// Frequency by zero crossings over samples at rate.
-function freq(samples, rate) {
-  let z = 0;
-  for (let i = 1; i < samples.length; i++) if ((samples[i - 1] < 0) !== (samples[i] < 0)) z++;
-  return (z / 2) / (samples.length / rate);
-}
 
 async function start() {
   [http, sip, phonePort] = [await freePort(), await freePort(), await baresipPort()];
@@ -60,53 +40,15 @@ async function start() {
   for (const u of ['erin', 'gina']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
   gw = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   gw.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
-  for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${http}/healthz`)).ok) break; } catch { /* not yet */ }
-    await sleep(50);
-  }
+  await waitHealthy(http);
   // baresip: auto-answer, 440 Hz sine, records what it receives, ctrl_tcp for dialling
-  const conf = path.join(DIR, 'bob');
-  fs.mkdirSync(path.join(conf, 'rec'), { recursive: true });
-  const rtpMin = media + 60;
-  fs.writeFileSync(path.join(conf, 'config'), [
-    'poll_method epoll', `sip_listen 127.0.0.1:${phonePort}`, 'sip_trans_def udp', 'audio_player alsa,null',
-    'audio_source ausine,440', 'audio_alert alsa,null', 'ausrc_srate 48000', 'ausrc_channels 2',
-    'auplay_srate 48000', 'auplay_channels 2', `rtp_ports ${rtpMin}-${rtpMin + 19}`, 'rtcp_mux no',
-    'net_interface 127.0.0.1', 'dns_server 127.0.0.1:53', 'module_path /usr/lib/baresip/modules',
-    'module g711.so', 'module srtp.so', 'module ausine.so', 'module alsa.so', 'module sndfile.so', 'module_app account.so',
-    'module_app menu.so', 'module ctrl_tcp.so', `ctrl_tcp_listen 127.0.0.1:${phonePort + 5}`,
-    `snd_path ${path.join(conf, 'rec')}`, ''].join('\n'));
-  fs.writeFileSync(path.join(conf, 'accounts'), `<sip:bob@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=srtp-mand\n`
-    + `<sip:carol@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=srtp-mand\n`);
-  fs.writeFileSync(path.join(conf, 'contacts'), '');
-  const blog = fs.openSync(path.join(DIR, 'baresip.log'), 'w');
-  phone = spawn('baresip', ['-f', conf], { stdio: ['ignore', blog, blog] });
-  for (let i = 0; i < 100; i++) {
-    if (await new Promise((r) => { const s = net.connect(phonePort + 5, '127.0.0.1', () => { s.end(); r(true); }); s.on('error', () => r(false)); })) return;
-    await sleep(100);
-  }
-  throw new Error('baresip did not start');
+  phone = await startBaresip(path.join(DIR, 'bob'), { sipPort: phonePort, ctrlPort: phonePort + 5,
+    rtpMin: media + 60, extraModules: ['srtp.so'], log: path.join(DIR, 'baresip.log'),
+    accounts: [`<sip:bob@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=srtp-mand`,
+      `<sip:carol@127.0.0.1:${sip}>;regint=0;answermode=auto;ptime=20;mediaenc=srtp-mand`] });
 }
 
-// baresip's ctrl_tcp: netstring-framed JSON commands.
-function ctrl(command, params = '') {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(phonePort + 5, '127.0.0.1');
-    const msg = JSON.stringify({ command, params, token: 't1' });
-    let buf = '';
-    s.on('connect', () => s.write(`${Buffer.byteLength(msg)}:${msg},`));
-    s.on('data', (d) => {
-      buf += d;
-      for (let m; (m = /^(\d+):/.exec(buf)) && buf.length >= m[0].length + Number(m[1]) + 1;) {
-        const body = JSON.parse(buf.slice(m[0].length, m[0].length + Number(m[1])));
-        buf = buf.slice(m[0].length + Number(m[1]) + 1);
-        if (body.response && body.token === 't1') { s.end(); resolve(body); }
-      }
-    });
-    s.on('error', reject);
-    setTimeout(() => { s.destroy(); reject(new Error(`ctrl ${command}: no response`)); }, 5000);
-  });
-}
+const ctrl = (command, params) => bctl(phonePort + 5, command, params);
 
 class Client extends WsClient {
   constructor() {
@@ -119,21 +61,9 @@ async function login(user = 'erin') {
   assert((await c.req('login', { username: user, password: `${user}-pass` })).result, 'login');
   return c;
 }
-async function settle() {
-  for (let i = 0; i < 50; i++) {
-    const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
-    if (/^gorgee_calls 0$/m.test(body) && /^gorgee_relay_sessions 0$/m.test(body)) return;
-    await sleep(100);
-  }
-  throw new Error('a call or relay session was left behind');
-}
+const settle = () => noCallsLeft(http);
 
-
-async function metric(name) {
-  const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
-  const m = new RegExp(`^${name.replace(/[{}"=,]/g, (c) => '\\' + c)} (\\d+)`, 'm').exec(body);
-  return m ? Number(m[1]) : 0;
-}
+const metric = (name) => metricOf(http, name);
 const AUTH = 'gorgee_relay_drops_total{reason="srtp_auth"}';
 const REPLAY = 'gorgee_relay_drops_total{reason="srtp_replay"}';
 const SUITE = / sdes /g; // the call dump names an SDES-SRTP leg so
@@ -156,13 +86,7 @@ test('WS client (RTP) -> gorgee -> baresip (RTP/SAVP, SDES): 440 Hz to the clien
   const dump = await (await fetch(`http://127.0.0.1:${http}/calls`)).text();
   console.log(`# ${dump.trim().split('\n').join('\n# ')}`);
   assert(suites(dump) >= 1, `the leg toward baresip is not SDES-SRTP: ${dump}`);
-  for (let i = 0; i < 150; i++) {
-    const pkt = Buffer.alloc(172);
-    pkt[0] = 0x80; pkt[1] = 0; pkt.writeUInt16BE((65500 + i) & 0xffff, 2); pkt.writeUInt32BE(i * 160, 4); pkt.writeUInt32BE(0xfeed, 8);
-    for (let k = 0; k < 160; k++) pkt[12 + k] = ulawEncode(Math.round(8000 * Math.sin(2 * Math.PI * 1000 * (i * 160 + k) / 8000)));
-    rtp.send(pkt, relayPort, '127.0.0.1');
-    await sleep(20);
-  }
+  await sendTone(rtp, relayPort, 1000, 65500);
   assert(heard.length >= 8000, `only ${heard.length} samples from baresip`);
   const f = freq(heard.slice(-8000), 8000);
   assert(Math.abs(f - 440) < 20, `baresip's tone arrived at ${f.toFixed(1)} Hz`);
@@ -179,17 +103,9 @@ test('WS client (RTP) -> gorgee -> baresip (RTP/SAVP, SDES): 440 Hz to the clien
   rtp.close(); c.ws.close();
   await sleep(500);
   // the client's tone crossed the seq wrap at packet 36 of 150: baresip decrypted past it
-  const rec = fs.readdirSync(path.join(DIR, 'bob', 'rec')).filter((n) => /dec\.wav$/.test(n));
-  assert(rec.length, 'baresip recorded nothing');
-  const wav = fs.readFileSync(path.join(DIR, 'bob', 'rec', rec[0]));
-  const data = wav.indexOf('data');
-  const ch = wav.readUInt16LE(22), rate = wav.readUInt32LE(24);
-  const samples = [];
-  for (let o = data + 8; o + 2 * ch <= wav.length; o += 2 * ch) samples.push(wav.readInt16LE(o));
-  const loud = samples.filter((x) => Math.abs(x) > 1000).length;
-  assert(loud > rate, `baresip heard too little (${loud} loud samples of ${samples.length})`);
-  const g = freq(samples.slice(Math.floor(samples.length / 2), Math.floor(samples.length * 7 / 8)), rate);
-  assert(Math.abs(g - 1000) < 40, `baresip heard ${g.toFixed(1)} Hz after the wrap`);
+  const heardTone = recordedTone(path.join(DIR, 'bob', 'rec'), 1 / 2, 7 / 8);
+  assert(heardTone.loud > heardTone.rate, `baresip heard too little (${heardTone.loud} loud samples of ${heardTone.total})`);
+  assert(Math.abs(heardTone.hz - 1000) < 40, `baresip heard ${heardTone.hz.toFixed(1)} Hz after the wrap`);
   const bl = fs.readFileSync(path.join(DIR, 'baresip.log'), 'utf8');
   assert(/srtp/i.test(bl), 'baresip did not use srtp');
   await settle();
@@ -219,19 +135,10 @@ test('SIP -> gorgee -> SIP, SDES-SRTP on both legs: baresip (bob) calls carol th
   await settle();
 });
 
-(async () => {
-  let failed = 0;
-  for (const bin of ['baresip']) {
-    try { execFileSync('which', [bin]); } catch { console.log(`1..0 # SKIP ${bin} is not installed`); process.exit(0); }
-  }
-  console.log(`1..${tests.length}`);
-  try { await start(); } catch (e) { console.log(`# ${e.message}`); }
-  for (let i = 0; i < tests.length; i++) {
-    try { await tests[i].fn(); console.log(`ok ${i + 1} - ${tests[i].name}`); }
-    catch (e) { failed++; console.log(`# ${String(e.stack || e).split('\n').join('\n# ')}`); console.log(`not ok ${i + 1} - ${tests[i].name}`); }
-  }
-  if (phone) phone.kill('SIGTERM');
-  if (gw) { gw.kill('SIGTERM'); await new Promise((r) => (gw.exitCode !== null ? r() : gw.on('exit', r))); }
-  if (!failed) fs.rmSync(DIR, { recursive: true, force: true }); else console.log(`# logs in ${DIR}`);
-  process.exit(failed ? 1 : 0);
-})();
+tapMain(tests, {
+  needs: ['baresip'], start, dir: DIR,
+  stop: async () => {
+    if (phone) phone.kill('SIGTERM');
+    if (gw) { gw.kill('SIGTERM'); await new Promise((r) => (gw.exitCode !== null ? r() : gw.on('exit', r))); }
+  },
+});
