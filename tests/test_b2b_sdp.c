@@ -450,10 +450,15 @@ static void test_remote_crypto(void)
 {
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	char err[128] = "";
-	/* 192-bit suite (not in the relay's libsrtp2), an MKI line and a session parameter
-	 * are skipped; the fourth line is used. Key: bytes 0x00..0x1d. */
+	/* 192- and 256-bit suites (RFC 6188, RFC 7714: the relay's SRTP has AES-128 only; phones
+	 * that offer AES_256_CM first then AES_CM_128 must get the latter, not a 488), an MKI
+	 * line and a session parameter are skipped; the last line is used. Key: 0x00..0x1d. */
 	TAP_CHECK_INT(remote_of(SIP_HEAD "c=IN IP4 192.0.2.5\r\nt=0 0\r\n"
 				"m=audio 4000 RTP/SAVP 0\r\n"
+				"a=crypto:5 AES_256_CM_HMAC_SHA1_80 "
+				"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLQ==\r\n"
+				"a=crypto:6 AEAD_AES_256_GCM "
+				"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKis=\r\n"
 				"a=crypto:1 AES_192_CM_HMAC_SHA1_80 "
 				"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCU=\r\n"
 				"a=crypto:2 AES_CM_128_HMAC_SHA1_80 "
