@@ -36,14 +36,15 @@ static const struct {
 	{18, "G729", 8000, 0},
 };
 
-/* Suites the relay's SRTP transform handles (media-relay/relay_srtp.c: AES-128 only); master
- * key || salt lengths (RFC 4568, RFC 7714). An a=crypto line with another suite is skipped,
- * so an offer listing AES_256_CM_HMAC_SHA1_80 first and AES_CM_128_HMAC_SHA1_80 second gets
- * the second (it had been taken, then refused with 488 by the relay). */
+/* Suites the relay's SRTP transform handles (media-relay/relay_srtp.c); master key || salt
+ * lengths (RFC 4568, RFC 6188, RFC 7714). An a=crypto line with another suite is skipped. */
 const struct b2b_suite b2b_suites[] = {
 	{SDP_SUITE_AES_CM_128_HMAC_SHA1_80, "AES_CM_128_HMAC_SHA1_80", 30},
 	{SDP_SUITE_AES_CM_128_HMAC_SHA1_32, "AES_CM_128_HMAC_SHA1_32", 30},
+	{SDP_SUITE_AES_256_CM_HMAC_SHA1_80, "AES_256_CM_HMAC_SHA1_80", 46},
+	{SDP_SUITE_AES_256_CM_HMAC_SHA1_32, "AES_256_CM_HMAC_SHA1_32", 46},
 	{SDP_SUITE_AEAD_AES_128_GCM, "AEAD_AES_128_GCM", 28},
+	{SDP_SUITE_AEAD_AES_256_GCM, "AEAD_AES_256_GCM", 44},
 };
 const size_t b2b_n_suites = G_N_ELEMENTS(b2b_suites);
 

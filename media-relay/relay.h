@@ -76,6 +76,10 @@ enum relay_srtp_suite {
 	RELAY_SRTP_AES_CM_128_HMAC_SHA1_80, /* 30-byte master key||salt */
 	RELAY_SRTP_AES_CM_128_HMAC_SHA1_32, /* 30 bytes */
 	RELAY_SRTP_AEAD_AES_128_GCM,        /* 28 bytes (RFC 7714) */
+	RELAY_SRTP_AES_256_CM_HMAC_SHA1_80, /* 46 bytes (RFC 6188) */
+	RELAY_SRTP_AES_256_CM_HMAC_SHA1_32, /* 46 bytes */
+	RELAY_SRTP_AEAD_AES_256_GCM,        /* 44 bytes (RFC 7714) */
+	RELAY_SRTP_N_SUITES
 };
 
 /* Master key || salt length for a suite; 0 for RELAY_SRTP_NONE or unknown. */

@@ -198,7 +198,7 @@ struct relay {
 	size_t max_packet;
 	unsigned batch;
 	int family;
-	bool suite_ok[RELAY_SRTP_AEAD_AES_128_GCM + 1];
+	bool suite_ok[RELAY_SRTP_N_SUITES];
 	struct metric *m_sessions;
 	struct metric *m_in_ok, *m_in_drop, *m_out_ok, *m_out_err;
 	struct metric *m_drop[DROP_N];

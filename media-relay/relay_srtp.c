@@ -25,7 +25,7 @@
 
 #define WIN_BITS     128 /* RFC 3711 §3.3.2: at least 64; libsrtp's window was 128 too */
 #define MAX_SSRC     64  /* streams one context tracks; a new SSRC past that is refused */
-#define KEY_LEN      16
+#define KEY_MAX      32 /* AES-256 (RFC 6188, RFC 7714); AES-128 keys are 16 bytes */
 #define AUTH_LEN     20 /* HMAC-SHA1 session key (RFC 3711 §8.2: n_a = 160) */
 #define SALT_CM      14
 #define SALT_GCM     12
@@ -48,7 +48,7 @@ struct ssrc_state {
 
 /* The session keys of SRTP or of SRTCP (RFC 3711 §4.3). */
 struct session_keys {
-	EVP_CIPHER_CTX *c;  /* AES-128-ECB for AES-CM keystream blocks, or AES-128-GCM */
+	EVP_CIPHER_CTX *c;  /* AES-ECB for AES-CM keystream blocks, or AES-GCM (128 or 256) */
 	SHA_CTX ipad, opad; /* HMAC-SHA1 (AES-CM suites) */
 	uint8_t salt[SALT_CM];
 	size_t tag_len;
@@ -62,17 +62,32 @@ struct relay_srtp {
 	unsigned n_st, cap_st, last;
 };
 
-size_t relay_srtp_key_len(enum relay_srtp_suite suite)
+/* The master (and session) encryption key length of a suite, 0 for none. */
+static size_t aes_len(enum relay_srtp_suite suite)
 {
 	switch (suite) {
 	case RELAY_SRTP_AES_CM_128_HMAC_SHA1_80:
 	case RELAY_SRTP_AES_CM_128_HMAC_SHA1_32:
-		return KEY_LEN + SALT_CM;
 	case RELAY_SRTP_AEAD_AES_128_GCM:
-		return KEY_LEN + SALT_GCM;
+		return 16;
+	case RELAY_SRTP_AES_256_CM_HMAC_SHA1_80:
+	case RELAY_SRTP_AES_256_CM_HMAC_SHA1_32:
+	case RELAY_SRTP_AEAD_AES_256_GCM:
+		return 32;
 	default:
 		return 0;
 	}
+}
+
+static bool suite_gcm(enum relay_srtp_suite suite)
+{
+	return suite == RELAY_SRTP_AEAD_AES_128_GCM || suite == RELAY_SRTP_AEAD_AES_256_GCM;
+}
+
+size_t relay_srtp_key_len(enum relay_srtp_suite suite)
+{
+	size_t k = aes_len(suite);
+	return k ? k + (suite_gcm(suite) ? SALT_GCM : SALT_CM) : 0;
 }
 
 const char *relay_srtp_suite_name(enum relay_srtp_suite suite)
@@ -84,6 +99,12 @@ const char *relay_srtp_suite_name(enum relay_srtp_suite suite)
 		return "AES_CM_128_HMAC_SHA1_32";
 	case RELAY_SRTP_AEAD_AES_128_GCM:
 		return "AEAD_AES_128_GCM";
+	case RELAY_SRTP_AES_256_CM_HMAC_SHA1_80:
+		return "AES_256_CM_HMAC_SHA1_80";
+	case RELAY_SRTP_AES_256_CM_HMAC_SHA1_32:
+		return "AES_256_CM_HMAC_SHA1_32";
+	case RELAY_SRTP_AEAD_AES_256_GCM:
+		return "AEAD_AES_256_GCM";
 	default:
 		return "none";
 	}
@@ -165,8 +186,8 @@ static void hmac_sha1(const struct session_keys *k, const uint8_t *a, size_t al,
 	OPENSSL_cleanse(&c, sizeof(c));
 }
 
-/* AEAD_AES_128_GCM (RFC 7714 §5): seals or opens p in place, tag beside it. aad2 may be
- * empty. Opening returns EACCES when the tag does not match, and then wipes p: the
+/* AEAD_AES_128_GCM / AEAD_AES_256_GCM (RFC 7714 §5): seals or opens p in place, tag beside
+ * it. aad2 may be empty. Opening returns EACCES when the tag does not match, and then wipes p: the
  * plaintext of a forged packet is never left in the buffer. */
 static int gcm(EVP_CIPHER_CTX *c, bool seal, const uint8_t iv[12], const uint8_t *aad, size_t al,
                const uint8_t *aad2, size_t al2, uint8_t *p, size_t n, uint8_t *tag)
@@ -195,12 +216,13 @@ static int gcm(EVP_CIPHER_CTX *c, bool seal, const uint8_t iv[12], const uint8_t
 
 /* ---- key derivation (RFC 3711 §4.3, key derivation rate 0) -------------------------------- */
 
-/* §4.3.3: the AES-CM PRF keyed with the master key, IV = (master salt XOR label << 48) || 0^16.
+/* §4.3.3: the AES-CM PRF keyed with the master key, IV = (master salt XOR label << 48) || 0^16
+ * (with a 256-bit master key the PRF is AES-256 in counter mode: RFC 6188 §3, RFC 7714 §11).
  * A 96-bit GCM master salt is padded with zeros to 112 bits (RFC 7714 §11, as libsrtp does). */
 static int kdf(EVP_CIPHER_CTX *ecb, const uint8_t *salt, size_t salt_len, uint8_t label,
                uint8_t *out, size_t n)
 {
-	uint8_t ctr[32] = {0}, ks[32]; /* n <= 20: two keystream blocks */
+	uint8_t ctr[32] = {0}, ks[32]; /* n <= 32: two keystream blocks */
 	int ol = 0;
 	memcpy(ctr, salt, salt_len);
 	ctr[7] ^= label;
@@ -213,11 +235,12 @@ static int kdf(EVP_CIPHER_CTX *ecb, const uint8_t *salt, size_t salt_len, uint8_
 	return err;
 }
 
-static int keys_init(struct session_keys *k, bool gcm, bool seal, EVP_CIPHER_CTX *prf,
-                     const uint8_t *msalt, size_t msalt_len, uint8_t label, size_t tag_len)
+static int keys_init(struct session_keys *k, bool gcm, size_t klen, bool seal,
+                     EVP_CIPHER_CTX *prf, const uint8_t *msalt, size_t msalt_len, uint8_t label,
+                     size_t tag_len)
 {
-	uint8_t ke[KEY_LEN], ka[AUTH_LEN], pad[64];
-	int err = kdf(prf, msalt, msalt_len, label, ke, sizeof(ke));
+	uint8_t ke[KEY_MAX], ka[AUTH_LEN], pad[64];
+	int err = kdf(prf, msalt, msalt_len, label, ke, klen);
 	if (!err)
 		err = kdf(prf, msalt, msalt_len, label + 2, k->salt, gcm ? SALT_GCM : SALT_CM);
 	if (!err && !gcm)
@@ -227,10 +250,12 @@ static int keys_init(struct session_keys *k, bool gcm, bool seal, EVP_CIPHER_CTX
 	if (!k->c)
 		err = err ? err : ENOMEM;
 	else if (gcm)
-		err = EVP_CipherInit_ex(k->c, EVP_aes_128_gcm(), NULL, ke, NULL, seal ? 1 : 0)
+		err = EVP_CipherInit_ex(k->c, klen == 32 ? EVP_aes_256_gcm() : EVP_aes_128_gcm(), NULL,
+		                        ke, NULL, seal ? 1 : 0)
 		              ? 0
 		              : ENOTSUP;
-	else if (!EVP_EncryptInit_ex(k->c, EVP_aes_128_ecb(), NULL, ke, NULL) ||
+	else if (!EVP_EncryptInit_ex(k->c, klen == 32 ? EVP_aes_256_ecb() : EVP_aes_128_ecb(), NULL,
+	                             ke, NULL) ||
 	         !EVP_CIPHER_CTX_set_padding(k->c, 0))
 		err = ENOTSUP;
 	if (!err && !gcm) {
@@ -264,7 +289,8 @@ int relay_srtp_new(enum relay_srtp_suite suite, const uint8_t *key, size_t key_l
 	size_t want = relay_srtp_key_len(suite);
 	if (!want || !key || key_len != want || !out)
 		return EINVAL;
-	bool gcm = suite == RELAY_SRTP_AEAD_AES_128_GCM;
+	bool gcm = suite_gcm(suite);
+	size_t klen = aes_len(suite);
 	EVP_CIPHER_CTX *prf = EVP_CIPHER_CTX_new();
 	if (!prf)
 		return ENOMEM;
@@ -272,16 +298,19 @@ int relay_srtp_new(enum relay_srtp_suite suite, const uint8_t *key, size_t key_l
 	s->suite = suite;
 	s->inbound = inbound;
 	s->gcm = gcm;
-	int err = EVP_EncryptInit_ex(prf, EVP_aes_128_ecb(), NULL, key, NULL) &&
+	int err = EVP_EncryptInit_ex(prf, klen == 32 ? EVP_aes_256_ecb() : EVP_aes_128_ecb(), NULL,
+	                             key, NULL) &&
 	                          EVP_CIPHER_CTX_set_padding(prf, 0)
 	                  ? 0
 	                  : EIO;
-	const uint8_t *msalt = key + KEY_LEN;
-	size_t rtp_tag = gcm ? TAG_GCM : suite == RELAY_SRTP_AES_CM_128_HMAC_SHA1_32 ? 4 : 10;
+	const uint8_t *msalt = key + klen;
+	bool short_tag = suite == RELAY_SRTP_AES_CM_128_HMAC_SHA1_32 ||
+	                 suite == RELAY_SRTP_AES_256_CM_HMAC_SHA1_32;
+	size_t rtp_tag = gcm ? TAG_GCM : short_tag ? 4 : 10;
 	if (!err) /* labels 0-2 for SRTP, 3-5 for SRTCP (§4.3.2) */
-		err = keys_init(&s->rtp, gcm, !inbound, prf, msalt, key_len - KEY_LEN, 0, rtp_tag);
+		err = keys_init(&s->rtp, gcm, klen, !inbound, prf, msalt, key_len - klen, 0, rtp_tag);
 	if (!err)
-		err = keys_init(&s->rtcp, gcm, !inbound, prf, msalt, key_len - KEY_LEN, 3,
+		err = keys_init(&s->rtcp, gcm, klen, !inbound, prf, msalt, key_len - klen, 3,
 		                gcm ? TAG_GCM : SRTCP_TAG_CM);
 	EVP_CIPHER_CTX_free(prf);
 	if (err) {

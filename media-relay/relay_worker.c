@@ -798,9 +798,9 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 	r->max_packet = cfg->max_packet ? cfg->max_packet : RELAY_MAX_PACKET;
 	r->batch = cfg->batch ? cfg->batch : 32;
 	r->family = strchr(cfg->bind_addr, ':') ? AF_INET6 : AF_INET;
-	/* which suites relay_srtp offers (all three with OpenSSL 3; kept as a check) */
-	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su <= RELAY_SRTP_AEAD_AES_128_GCM; su++) {
-		uint8_t zero[32] = {0};
+	/* which suites relay_srtp offers (all of them with OpenSSL 3; kept as a check) */
+	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su < RELAY_SRTP_N_SUITES; su++) {
+		uint8_t zero[46] = {0};
 		struct relay_srtp *probe = NULL;
 		r->suite_ok[su] = relay_srtp_new(su, zero, relay_srtp_key_len(su), false, &probe) == 0;
 		relay_srtp_free(probe);

@@ -7,13 +7,17 @@
 #include "relay.h"
 #include "tap.h"
 
-static const uint8_t mkey[30] = {0xe1, 0xf9, 0x7a, 0x0d, 0x3e, 0x01, 0x8b, 0xe0, 0xd6, 0x4f,
+/* master key || salt: the first relay_srtp_key_len(suite) bytes (30, 28, 46 or 44) */
+static const uint8_t mkey[46] = {0xe1, 0xf9, 0x7a, 0x0d, 0x3e, 0x01, 0x8b, 0xe0, 0xd6, 0x4f,
                                  0xa3, 0x2c, 0x06, 0xde, 0x41, 0x39, 0x0e, 0xc6, 0x75, 0xad,
-                                 0x49, 0x8a, 0xfe, 0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6};
+                                 0x49, 0x8a, 0xfe, 0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6,
+                                 0x5c, 0x17, 0x2e, 0x93, 0x08, 0x4b, 0xd1, 0x66, 0x7f, 0x30,
+                                 0xc4, 0x0a, 0x9e, 0x21, 0x58, 0xbb};
 
-static const enum relay_srtp_suite suites[] = {RELAY_SRTP_AES_CM_128_HMAC_SHA1_80,
-                                               RELAY_SRTP_AES_CM_128_HMAC_SHA1_32,
-                                               RELAY_SRTP_AEAD_AES_128_GCM};
+static const enum relay_srtp_suite suites[] = {
+	RELAY_SRTP_AES_CM_128_HMAC_SHA1_80, RELAY_SRTP_AES_CM_128_HMAC_SHA1_32,
+	RELAY_SRTP_AEAD_AES_128_GCM,        RELAY_SRTP_AES_256_CM_HMAC_SHA1_80,
+	RELAY_SRTP_AES_256_CM_HMAC_SHA1_32, RELAY_SRTP_AEAD_AES_256_GCM};
 
 #define CAP (1500 + RELAY_SRTP_TRAILER_MAX)
 
@@ -34,6 +38,18 @@ static srtp_t oracle(enum relay_srtp_suite suite, bool inbound, bool rtcp_auth_o
 		srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&pol.rtp);
 		srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtcp);
 		break;
+	case RELAY_SRTP_AES_256_CM_HMAC_SHA1_80:
+		srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&pol.rtp);
+		srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&pol.rtcp);
+		break;
+	case RELAY_SRTP_AES_256_CM_HMAC_SHA1_32:
+		srtp_crypto_policy_set_aes_cm_256_hmac_sha1_32(&pol.rtp);
+		srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&pol.rtcp);
+		break;
+	case RELAY_SRTP_AEAD_AES_256_GCM:
+		srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtp);
+		srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtcp);
+		break;
 	default:
 		srtp_crypto_policy_set_aes_gcm_128_16_auth(&pol.rtp);
 		srtp_crypto_policy_set_aes_gcm_128_16_auth(&pol.rtcp);
@@ -41,7 +57,7 @@ static srtp_t oracle(enum relay_srtp_suite suite, bool inbound, bool rtcp_auth_o
 	}
 	if (rtcp_auth_only)
 		pol.rtcp.sec_serv = sec_serv_auth;
-	uint8_t k[30];
+	uint8_t k[46];
 	memcpy(k, mkey, sizeof(k));
 	pol.key = k;
 	pol.ssrc.type = inbound ? ssrc_any_inbound : ssrc_any_outbound;
@@ -176,7 +192,8 @@ static void cross_rtcp(enum relay_srtp_suite su, bool auth_only)
 			continue;
 		}
 		/* the E bit (RFC 3711 §3.4) in libsrtp's trailer: set unless auth_only */
-		size_t ei = su == RELAY_SRTP_AEAD_AES_128_GCM ? (size_t)lb - 4 : (size_t)lb - 14;
+		bool gcm = su == RELAY_SRTP_AEAD_AES_128_GCM || su == RELAY_SRTP_AEAD_AES_256_GCM;
+		size_t ei = gcm ? (size_t)lb - 4 : (size_t)lb - 14;
 		if (!(b[ei] & 0x80) != auth_only)
 			bad++;
 		size_t l1 = (size_t)lb;
