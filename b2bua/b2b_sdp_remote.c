@@ -36,7 +36,8 @@ static const struct {
 	{18, "G729", 8000, 0},
 };
 
-/* Suites the relay's libsrtp2 handles; master key || salt lengths (RFC 4568, RFC 7714). */
+/* Suites the relay's SRTP transform handles (media-relay/relay_srtp.c); master key || salt
+ * lengths (RFC 4568, RFC 6188, RFC 7714). An a=crypto line with another suite is skipped. */
 const struct b2b_suite b2b_suites[] = {
 	{SDP_SUITE_AES_CM_128_HMAC_SHA1_80, "AES_CM_128_HMAC_SHA1_80", 30},
 	{SDP_SUITE_AES_CM_128_HMAC_SHA1_32, "AES_CM_128_HMAC_SHA1_32", 30},

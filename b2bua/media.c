@@ -100,6 +100,9 @@ static enum relay_srtp_suite relay_suite(enum sdp_crypto_suite s)
 	case SDP_SUITE_AES_CM_128_HMAC_SHA1_80: return RELAY_SRTP_AES_CM_128_HMAC_SHA1_80;
 	case SDP_SUITE_AES_CM_128_HMAC_SHA1_32: return RELAY_SRTP_AES_CM_128_HMAC_SHA1_32;
 	case SDP_SUITE_AEAD_AES_128_GCM: return RELAY_SRTP_AEAD_AES_128_GCM;
+	case SDP_SUITE_AES_256_CM_HMAC_SHA1_80: return RELAY_SRTP_AES_256_CM_HMAC_SHA1_80;
+	case SDP_SUITE_AES_256_CM_HMAC_SHA1_32: return RELAY_SRTP_AES_256_CM_HMAC_SHA1_32;
+	case SDP_SUITE_AEAD_AES_256_GCM: return RELAY_SRTP_AEAD_AES_256_GCM;
 	default: return RELAY_SRTP_NONE;
 	}
 }
@@ -965,6 +968,8 @@ static void dump_ep(GString *out, const char *name, const struct relay_local *l,
 	}
 	g_string_append_printf(out, " %s %s local=%u remote=%s:%u%s", name, b2b_profile_name(prof),
 			       l->rtp_port, ip, port, ep->rtcp_mux ? " mux" : "");
+	if (ep->srtp != RELAY_SRTP_NONE) /* SDES: the suite agreed (DTLS: set at the handshake) */
+		g_string_append_printf(out, " suite=%s", relay_srtp_suite_name(ep->srtp));
 }
 
 void call_media_dump(const struct call_media *m, GString *out)

@@ -76,6 +76,10 @@ enum relay_srtp_suite {
 	RELAY_SRTP_AES_CM_128_HMAC_SHA1_80, /* 30-byte master key||salt */
 	RELAY_SRTP_AES_CM_128_HMAC_SHA1_32, /* 30 bytes */
 	RELAY_SRTP_AEAD_AES_128_GCM,        /* 28 bytes (RFC 7714) */
+	RELAY_SRTP_AES_256_CM_HMAC_SHA1_80, /* 46 bytes (RFC 6188) */
+	RELAY_SRTP_AES_256_CM_HMAC_SHA1_32, /* 46 bytes */
+	RELAY_SRTP_AEAD_AES_256_GCM,        /* 44 bytes (RFC 7714) */
+	RELAY_SRTP_N_SUITES
 };
 
 /* Master key || salt length for a suite; 0 for RELAY_SRTP_NONE or unknown. */
@@ -86,16 +90,19 @@ const char *relay_srtp_suite_name(enum relay_srtp_suite suite);
 struct relay_srtp;
 
 /*
- * Makes one direction of an SRTP context (libsrtp2; relay_srtp_init() must have run, which
- * relay_new() does). key holds master key||salt; it is only read during the call and never
- * logged (SEC-13); libsrtp keeps its own expanded copy. inbound: unprotects; otherwise
- * protects. Returns 0, EINVAL (bad suite or key length), ENOTSUP (libsrtp lacks the suite)
- * or EIO. The context belongs to one thread at a time; free with relay_srtp_free().
+ * Makes one direction of an SRTP context (relay_srtp.c: RFC 3711 and RFC 7714 on OpenSSL).
+ * key holds master key||salt; it is only read during the call and never logged (SEC-13):
+ * the context keeps the derived session keys, wiped by relay_srtp_free(). inbound:
+ * unprotects; otherwise protects. Like libsrtp's ssrc_any_inbound/outbound templates, one
+ * context serves every SSRC it meets, each with its own ROC and replay list (up to 64; a
+ * packet of a further SSRC is refused), and an inbound SSRC counts as met once one of its
+ * packets authenticated. Returns 0, EINVAL (bad suite or key length), ENOTSUP, ENOMEM or
+ * EIO. The context belongs to one thread at a time; free with relay_srtp_free().
  */
 int relay_srtp_new(enum relay_srtp_suite suite, const uint8_t *key, size_t key_len, bool inbound,
 		   struct relay_srtp **out);
 void relay_srtp_free(struct relay_srtp *s);
-/* Process-wide srtp_init(); idempotent and thread-safe. Returns 0 or EIO. */
+/* Nothing left to initialise process-wide (it was libsrtp's srtp_init()); returns 0. */
 int relay_srtp_init(void);
 
 /* Room an SRTP/SRTCP trailer may need past the packet (tag, SRTCP index, MKI). */
@@ -105,7 +112,9 @@ int relay_srtp_init(void);
  * Protect/unprotect an RTP (rtcp false) or RTCP packet in place. *len is updated. Protect
  * needs cap >= *len + RELAY_SRTP_TRAILER_MAX. Returns 0; unprotect returns EACCES for an
  * authentication failure, EALREADY for a replayed or too old index (RFC 3711 §3.3.2),
- * EBADMSG for a malformed packet; protect returns EMSGSIZE or EIO.
+ * EBADMSG for a malformed packet or a 65th SSRC; protect returns EMSGSIZE, or EIO (also for
+ * an index already sent or too old to send: a keystream is never used twice). No
+ * allocation per packet, except once per new SSRC.
  */
 int relay_srtp_protect(struct relay_srtp *s, bool rtcp, uint8_t *buf, size_t *len, size_t cap);
 int relay_srtp_unprotect(struct relay_srtp *s, bool rtcp, uint8_t *buf, size_t *len);
@@ -205,7 +214,7 @@ const char *relay_dtls_fingerprint(struct relay *r);
 
 /*
  * One side of a session as signalling sees it. Addresses are copied; keys are read during
- * the call only (the relay keeps libsrtp contexts, never the key bytes).
+ * the call only (the relay keeps SRTP contexts, never the key bytes).
  *
  * Which sources a plain RTP endpoint accepts (symmetric RTP latching, BI-34, SEC-11):
  *  - A packet is checked (size cap, RTP/RTCP validity, SRTP authentication and replay, PT

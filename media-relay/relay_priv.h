@@ -110,9 +110,8 @@ struct endpoint {
 	struct relay_dir_stats st;
 };
 
-/* Key material in flight from signaling to the worker (libsrtp contexts built with NSS must
- * be created and freed on the same thread: freeing elsewhere leaks 80 bytes each). Zeroed
- * with OPENSSL_cleanse once used or dropped (SEC-13). */
+/* Key material in flight from signaling to the worker, which builds the SRTP contexts it
+ * alone uses. Zeroed with OPENSSL_cleanse once used or dropped (SEC-13). */
 struct keys {
 	enum relay_srtp_suite suite;
 	size_t len;
@@ -199,7 +198,7 @@ struct relay {
 	size_t max_packet;
 	unsigned batch;
 	int family;
-	bool suite_ok[RELAY_SRTP_AEAD_AES_128_GCM + 1];
+	bool suite_ok[RELAY_SRTP_N_SUITES];
 	struct metric *m_sessions;
 	struct metric *m_in_ok, *m_in_drop, *m_out_ok, *m_out_err;
 	struct metric *m_drop[DROP_N];

@@ -139,8 +139,8 @@ static enum drop_reason validate(struct endpoint *e, bool rtcp, uint8_t *buf, si
 	if (srtp && !in)
 		return e->kind == RELAY_EP_ICE || e->dtls ? DROP_NOT_READY : DROP_SRTP_AUTH;
 	if (!rtcp) {
-		/* The header is in clear text under SRTP too: check it before libsrtp reads it
-		 * (CVE-2015-6360); the padding is checked once decrypted. */
+		/* The header is in clear text under SRTP too: check it before SRTP reads it
+		 * (libsrtp's CVE-2015-6360 was this); the padding is checked once decrypted. */
 		if (relay_rtp_parse(buf, *len, !srtp, rtp))
 			return DROP_MALFORMED;
 	} else if (*len < 8 || (buf[0] >> 6) != 2) {
@@ -798,9 +798,9 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 	r->max_packet = cfg->max_packet ? cfg->max_packet : RELAY_MAX_PACKET;
 	r->batch = cfg->batch ? cfg->batch : 32;
 	r->family = strchr(cfg->bind_addr, ':') ? AF_INET6 : AF_INET;
-	/* which suites this libsrtp2 offers (GCM depends on its crypto backend) */
-	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su <= RELAY_SRTP_AEAD_AES_128_GCM; su++) {
-		uint8_t zero[32] = {0};
+	/* which suites relay_srtp offers (all of them with OpenSSL 3; kept as a check) */
+	for (int su = RELAY_SRTP_AES_CM_128_HMAC_SHA1_80; su < RELAY_SRTP_N_SUITES; su++) {
+		uint8_t zero[46] = {0};
 		struct relay_srtp *probe = NULL;
 		r->suite_ok[su] = relay_srtp_new(su, zero, relay_srtp_key_len(su), false, &probe) == 0;
 		relay_srtp_free(probe);

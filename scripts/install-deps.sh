@@ -15,14 +15,16 @@ case "${1:-}" in
 esac
 
 runtime_pkgs=(
-  libwebsockets17 libwebsockets-evlib-uv libuv1 libjansson4 libsrtp2-1 libnice10
+  libwebsockets17 libwebsockets-evlib-uv libuv1 libjansson4 libnice10
   libssl3 libglib2.0-0 libc-ares2 libsqlite3-0 libhiredis0.14 ca-certificates
   curl # the container HEALTHCHECK
 )
 build_pkgs=(
   "${runtime_pkgs[@]}"
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config git python3
-  libwebsockets-dev libuv1-dev libjansson-dev libsrtp2-dev libnice-dev libssl-dev
+  libwebsockets-dev libuv1-dev libjansson-dev libnice-dev libssl-dev
+  libsrtp2-1 libsrtp2-dev # the SRTP tests' oracle and bench/srtp-bench; gorgee itself does
+                          # its own SRTP on OpenSSL (media-relay/relay_srtp.c)
   libglib2.0-dev libc-ares-dev libsqlite3-dev libhiredis-dev
 )
 test_pkgs=(

@@ -29,11 +29,12 @@ export function freq(samples, rate) {
   return (z / 2) / (samples.length / rate);
 }
 
-// 150 RTP packets (3 s) of a PCMU tone at hz, 20 ms apart, from sock to port on loopback.
-export async function sendTone(sock, port, hz = 1000) {
+// 150 RTP packets (3 s) of a PCMU tone at hz, 20 ms apart, from sock to port on loopback;
+// sequence numbers from seq0 (65500: across the wrap).
+export async function sendTone(sock, port, hz = 1000, seq0 = 0) {
   for (let i = 0; i < 150; i++) {
     const pkt = Buffer.alloc(172);
-    pkt[0] = 0x80; pkt[1] = 0; pkt.writeUInt16BE(i, 2); pkt.writeUInt32BE(i * 160, 4); pkt.writeUInt32BE(0xfeed, 8);
+    pkt[0] = 0x80; pkt[1] = 0; pkt.writeUInt16BE((seq0 + i) & 0xffff, 2); pkt.writeUInt32BE(i * 160, 4); pkt.writeUInt32BE(0xfeed, 8);
     for (let k = 0; k < 160; k++) pkt[12 + k] = ulawEncode(Math.round(8000 * Math.sin(2 * Math.PI * hz * (i * 160 + k) / 8000)));
     sock.send(pkt, port, '127.0.0.1');
     await sleep(20);
@@ -41,8 +42,8 @@ export async function sendTone(sock, port, hz = 1000) {
 }
 
 // baresip's recording of what it received (the decoded stream, *dec.wav in recDir):
-// { loud, total, rate, hz } with hz measured over the middle half.
-export function recordedTone(recDir) {
+// { loud, total, rate, hz } with hz measured between the fractions from and to of it.
+export function recordedTone(recDir, from = 1 / 4, to = 3 / 4) {
   const rec = fs.readdirSync(recDir).filter((n) => /dec\.wav$/.test(n));
   if (!rec.length) throw new Error('baresip recorded nothing');
   const wav = fs.readFileSync(path.join(recDir, rec[0]));
@@ -51,7 +52,7 @@ export function recordedTone(recDir) {
   const samples = [];
   for (let o = data + 8; o + 2 * ch <= wav.length; o += 2 * ch) samples.push(wav.readInt16LE(o));
   const loud = samples.filter((x) => Math.abs(x) > 1000).length;
-  const hz = freq(samples.slice(Math.floor(samples.length / 4), Math.floor(samples.length * 3 / 4)), rate);
+  const hz = freq(samples.slice(Math.floor(samples.length * from), Math.floor(samples.length * to)), rate);
   return { loud, total: samples.length, rate, hz };
 }
 
@@ -124,6 +125,13 @@ export async function noCallsLeft(http) {
     await sleep(100);
   }
   throw new Error('a call or relay session was left behind');
+}
+
+// A counter or gauge of gorgee's /metrics by its full name with labels (0 when absent).
+export async function metric(http, name) {
+  const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[{}"=,]/g, (c) => '\\' + c)} (\\d+)`, 'm').exec(body);
+  return m ? Number(m[1]) : 0;
 }
 
 // Runs the TAP cases after start(); stop() afterwards; logs in dir are removed when all pass.

@@ -450,8 +450,8 @@ static void test_remote_crypto(void)
 {
 	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
 	char err[128] = "";
-	/* 192-bit suite (not in the relay's libsrtp2), an MKI line and a session parameter
-	 * are skipped; the fourth line is used. Key: bytes 0x00..0x1d. */
+	/* a 192-bit suite (no SRTP profile has it), an MKI line and a session parameter are
+	 * skipped; the fourth line is used. Key: bytes 0x00..0x1d. */
 	TAP_CHECK_INT(remote_of(SIP_HEAD "c=IN IP4 192.0.2.5\r\nt=0 0\r\n"
 				"m=audio 4000 RTP/SAVP 0\r\n"
 				"a=crypto:1 AES_192_CM_HMAC_SHA1_80 "
@@ -472,6 +472,19 @@ static void test_remote_crypto(void)
 	for (size_t i = 0; i < 30; i++)
 		seq = seq && r->crypto_key[i] == i;
 	TAP_CHECK(seq);
+	/* RFC 6188: AES_256_CM_HMAC_SHA1_80 offered first is taken, with its 46-byte key (a key
+	 * of another length is malformed SDP: sdp.c refuses it) */
+	TAP_CHECK_INT(remote_of(SIP_HEAD "c=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n"
+				"a=crypto:8 AES_256_CM_HMAC_SHA1_80 "
+				"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLQ==\r\n"
+				"a=crypto:9 AES_CM_128_HMAC_SHA1_80 "
+				"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n",
+				r, err),
+		      0);
+	TAP_CHECK_INT(r->crypto_tag, 8);
+	TAP_CHECK_INT(r->crypto_suite, SDP_SUITE_AES_256_CM_HMAC_SHA1_80);
+	TAP_CHECK_INT(r->crypto_key_len, 46);
+	TAP_CHECK_INT(r->crypto_key[45], 45);
 	/* BI-24: SAVP with nothing usable is refused, not downgraded to RTP. */
 	TAP_CHECK_INT(remote_of(SIP_HEAD "c=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/SAVP 0\r\n"
 				"a=crypto:1 AES_CM_128_HMAC_SHA1_80 "

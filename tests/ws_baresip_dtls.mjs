@@ -17,7 +17,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { WsClient, freePort, baresipPort } from './wsclient.mjs';
 import { ulawDecode, freq, sendTone, recordedTone, startBaresip, ctrl as bctl, webrtcAnswer,
-  waitHealthy, noCallsLeft, tapMain } from './baresip.mjs';
+  waitHealthy, noCallsLeft, metric as metricOf, tapMain } from './baresip.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -139,11 +139,7 @@ test('baresip (UDP/TLS/RTP/SAVPF offer without ICE) -> gorgee -> WS user: gorgee
   await settle();
 });
 
-async function metric(name) {
-  const body = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
-  const m = new RegExp(`^${name.replace(/[{}"=,]/g, (c) => '\\' + c)} (\\d+)`, 'm').exec(body);
-  return m ? Number(m[1]) : 0;
-}
+const metric = (name) => metricOf(http, name);
 
 test('SIP -> gorgee -> SIP, both DTLS-SRTP without ICE: baresip (bob) calls carol through the trunk; four associations, SRTP re-encrypted both ways', async () => {
   const up0 = dtlsUp();

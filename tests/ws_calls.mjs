@@ -9,11 +9,10 @@
 import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { WsClient } from './wsclient.mjs';
+import { WsClient, freePort } from './wsclient.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -24,21 +23,12 @@ const test = (name, fn) => tests.push({ name, fn });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
 
-async function freePort(udp = true) {
-  for (;;) {
-    const p = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const q = s.address().port; s.close(() => res(q)); }); });
-    if (!udp) return p;
-    const ok = await new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('error', () => res(false)); u.bind(p, '127.0.0.1', () => u.close(() => res(true))); });
-    if (ok) return p;
-  }
-}
-
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-wscalls-'));
 let http, sip, uasPort, proc, logs = '';
 const procs = [];
 
 async function start() {
-  [http, sip, uasPort] = [await freePort(false), await freePort(), await freePort()];
+  [http, sip, uasPort] = [await freePort(), await freePort(), await freePort()];
   const media = 10000 + (process.pid % 40) * 250 + 200;
   const args = ['--set', `general.data_dir=${DIR}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
     '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',

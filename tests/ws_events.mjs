@@ -8,11 +8,10 @@
 import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { WsClient } from './wsclient.mjs';
+import { WsClient, freePort } from './wsclient.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -23,22 +22,13 @@ const test = (name, fn) => tests.push({ name, fn });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
 
-async function freePort(udp = true) {
-  for (;;) {
-    const p = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const q = s.address().port; s.close(() => res(q)); }); });
-    if (!udp) return p;
-    const ok = await new Promise((res) => { const u = dgram.createSocket('udp4'); u.on('error', () => res(false)); u.bind(p, '127.0.0.1', () => u.close(() => res(true))); });
-    if (ok) return p;
-  }
-}
-
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-wsevents-'));
 const TRACE = path.join(DIR, 'sip-trace.txt');
 let http, sip, proc, logs = '';
 const procs = [];
 
 async function start() {
-  [http, sip] = [await freePort(false), await freePort()];
+  [http, sip] = [await freePort(), await freePort()];
   const media = 10000 + (process.pid % 40) * 250 + 100;
   // gorgee.test is the domain served: watchers and PUBLISH name users @gorgee.test; nothing is
   // trusted, so every SUBSCRIBE and PUBLISH from sipp authenticates (digest, SEC-10 pattern)
