@@ -70,7 +70,7 @@ static void pump(struct fx *f)
 
 static bool ports_back(struct fx *f)
 {
-	gint64 end = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+	gint64 end = g_get_monotonic_time() + 2 * G_USEC_PER_SEC * tmul();
 	while (relay_ports_in_use(relay_get_ports(f->r)) && g_get_monotonic_time() < end) {
 		pump(f);
 		g_usleep(1000);
@@ -818,7 +818,10 @@ static void t_bi37_hello_flood(void)
 	gint64 end = g_get_monotonic_time() + 4 * G_USEC_PER_SEC * tmul();
 	bool done = false;
 	while (g_get_monotonic_time() < end && !done) {
-		for (int k = 0; k < 50; k++, sent++) {
+		/* under valgrind the relay is ~20 times slower: a fifth of the flood still fills
+		 * its socket queue, where the full one left the handshake's own datagrams dropped
+		 * by the kernel until the deadline on a loaded machine */
+		for (int k = 0; k < 50 / tmul(); k++, sent++) {
 			send_to(other[k % 2], c.p->to[0], ch, chn);
 			send_to(same[k % 8], c.p->to[0], ch, chn);
 		}
@@ -862,8 +865,9 @@ static void t_bi37_hello_flood(void)
 	       other_kind);
 	TAP_CHECK_INT(other_kind, 0);
 	TAP_CHECK(hvr <= sent);
-	int to_b, to_p;
-	media_both_ways(&c, 1, 5, &to_b, &to_p);
+	int to_b = 0, to_p = 0;
+	if (done) /* else the phone has no SRTP keys: the failure is recorded above */
+		media_both_ways(&c, 1, 5, &to_b, &to_p);
 	TAP_CHECK_INT(to_b, 5);
 	TAP_CHECK_INT(to_p, 5);
 	struct relay_session_stats st = stats(&f, c.s);
@@ -1107,7 +1111,10 @@ static bool failing_attempt(struct fx *f, const char *profiles, bool patch_mki,
 	call_end(&c);
 	/* the slot comes back once the worker closed the session: wait, so 10,000 attempts
 	 * never outrun a slow worker (ASan) and run out of ports */
-	ok = ports_back(f) && ok;
+	if (!ports_back(f)) {
+		printf("#   attempt: the session's ports did not come back in time\n");
+		ok = false;
+	}
 	return ok;
 }
 
