@@ -126,6 +126,75 @@ void relay_loop_clear(struct worker *w)
 	g_mutex_clear(&w->mail_lock);
 }
 
+static void kick(struct worker *w)
+{
+	uint64_t one = 1;
+	/* EAGAIN cannot lose a wake-up: the counter is then far from zero already */
+	if (write(w->mail_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		LOGW("relay", NULL, "worker %u: mailbox write: %s", w->idx, g_strerror(errno));
+}
+
+/*
+ * Wake-ups posted from inside an iteration of the signaling context leave together when
+ * that iteration ends (this source's prepare runs before the loop polls), one per worker:
+ * a batch of SIP datagrams that creates, updates and frees sessions on one worker wakes it
+ * once. Elsewhere (another thread, or a context nobody iterates) they leave at once.
+ */
+struct kick_source {
+	GSource src;
+	struct relay *r;
+};
+
+static gboolean kick_prepare(GSource *src, gint *timeout)
+{
+	struct relay *r = ((struct kick_source *)src)->r;
+	for (unsigned i = 0; r->kick_pending && i < r->n_workers; i++) {
+		if (r->kick_pending & (UINT64_C(1) << i))
+			kick(&r->workers[i]);
+	}
+	r->kick_pending = 0;
+	*timeout = -1;
+	return FALSE;
+}
+
+static gboolean kick_check(GSource *src)
+{
+	(void)src;
+	return FALSE;
+}
+
+static gboolean kick_dispatch(GSource *src, GSourceFunc fn, gpointer data)
+{
+	(void)src;
+	(void)fn;
+	(void)data;
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs kick_funcs = {kick_prepare, kick_check, kick_dispatch, NULL, NULL, NULL};
+
+void relay_loop_kicks_start(struct relay *r)
+{
+	r->kick_ctx = g_main_context_ref_thread_default();
+	r->kick_src = g_source_new(&kick_funcs, sizeof(struct kick_source));
+	((struct kick_source *)r->kick_src)->r = r;
+	g_source_attach(r->kick_src, r->kick_ctx);
+}
+
+void relay_loop_kicks_stop(struct relay *r)
+{
+	if (!r->kick_src)
+		return;
+	g_source_destroy(r->kick_src);
+	g_source_unref(r->kick_src);
+	r->kick_src = NULL;
+	for (unsigned i = 0; r->kick_pending && i < r->n_workers; i++)
+		if (r->kick_pending & (UINT64_C(1) << i))
+			kick(&r->workers[i]);
+	r->kick_pending = 0;
+	g_main_context_unref(r->kick_ctx);
+}
+
 void relay_worker_post(struct worker *w, GSourceFunc fn, void *data, GDestroyNotify free_fn)
 {
 	struct mail m = {fn, data, free_fn};
@@ -133,10 +202,13 @@ void relay_worker_post(struct worker *w, GSourceFunc fn, void *data, GDestroyNot
 	bool wake = w->mail->len == 0;
 	g_array_append_val(w->mail, m);
 	g_mutex_unlock(&w->mail_lock);
-	uint64_t one = 1;
-	/* EAGAIN cannot lose a wake-up: the counter is then far from zero already */
-	if (wake && write(w->mail_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOGW("relay", NULL, "worker %u: mailbox write: %s", w->idx, g_strerror(errno));
+	if (!wake)
+		return;
+	struct relay *r = w->r;
+	if (r->kick_src && g_main_context_is_owner(r->kick_ctx))
+		r->kick_pending |= UINT64_C(1) << w->idx; /* kick_prepare: this iteration's end */
+	else
+		kick(w);
 }
 
 void relay_loop_watch(struct worker *w, struct sock *k)

@@ -226,6 +226,10 @@ struct relay {
 	SSL_CTX *dtls_ctx;
 	char *fingerprint; /* "sha-256 AB:..." */
 	unsigned dtls_timeout_secs;
+	/* relay_loop.c: workers to wake when the creating thread's loop iteration ends */
+	GMainContext *kick_ctx;
+	GSource *kick_src;
+	uint64_t kick_pending; /* bit i: worker i (at most 64); kick_ctx's owner only */
 };
 
 /* relay_worker.c */
@@ -248,6 +252,8 @@ int relay_loop_init(struct worker *w);  /* before the thread starts: 0 or errno 
 void relay_loop_clear(struct worker *w); /* after it ended */
 void relay_loop_drain(struct worker *w); /* worker thread: runs the messages still queued */
 void relay_loop_watch(struct worker *w, struct sock *k); /* worker thread */
+void relay_loop_kicks_start(struct relay *r); /* relay_new, on the signaling thread */
+void relay_loop_kicks_stop(struct relay *r);  /* relay_free, on the same thread */
 /* Any thread: fn(data) runs on worker w, then free_fn(data); messages run in the order
  * they were posted. A message never run (the worker stopped) only gets free_fn. */
 void relay_worker_post(struct worker *w, GSourceFunc fn, void *data, GDestroyNotify free_fn);

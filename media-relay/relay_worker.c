@@ -837,6 +837,7 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 			return err ? err : ENOMEM;
 		}
 	}
+	relay_loop_kicks_start(r);
 	LOGI("relay", NULL, "%u media workers, ports %u-%u on %s, cap %zu bytes", r->n_workers,
 	     cfg->port_min, cfg->port_max, cfg->bind_addr, r->max_packet);
 	*out = r;
@@ -847,6 +848,7 @@ void relay_free(struct relay *r)
 {
 	if (!r)
 		return;
+	relay_loop_kicks_stop(r);
 	for (unsigned i = 0; r->workers && i < r->n_workers; i++)
 		if (r->workers[i].ctx)
 			worker_clear(&r->workers[i]);
