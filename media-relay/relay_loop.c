@@ -135,7 +135,7 @@ static void kick(struct worker *w)
 }
 
 /*
- * Wake-ups posted from inside an iteration of the signaling context leave together when
+ * Wake-ups posted from a callback the signaling context dispatches leave together when
  * that iteration ends (this source's prepare runs before the loop polls), one per worker:
  * a batch of SIP datagrams that creates, updates and frees sessions on one worker wakes it
  * once. Elsewhere (another thread, or a context nobody iterates) they leave at once.
@@ -205,7 +205,8 @@ void relay_worker_post(struct worker *w, GSourceFunc fn, void *data, GDestroyNot
 	if (!wake)
 		return;
 	struct relay *r = w->r;
-	if (r->kick_src && g_main_context_is_owner(r->kick_ctx))
+	GSource *cur = r->kick_src ? g_main_current_source() : NULL;
+	if (cur && g_source_get_context(cur) == r->kick_ctx)
 		r->kick_pending |= UINT64_C(1) << w->idx; /* kick_prepare: this iteration's end */
 	else
 		kick(w);
