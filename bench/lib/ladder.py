@@ -8,31 +8,16 @@ once more (RETRIES); a server's result is the highest rate that passed before a 
 on every attempt."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
+from gorgeetest import free_port  # noqa: E402,F401 (the tests' helper: a port free for UDP and TCP)
+
 
 def log(*a):
     print("#", *a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (other tests on the machine use loopback)."""
-    for _ in range(200):
-        u, t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
-        try:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
 
 
 def sched_ns(pid):
