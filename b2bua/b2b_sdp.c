@@ -32,19 +32,21 @@ struct build {
 	char *err;
 };
 
+/* The large parts come from the thread's scratch blocks (core_scratch_get). */
 static struct build *build_new(enum b2b_profile profile, const struct b2b_media_local *local,
 			       char *err)
 {
-	struct build *b = g_new0(struct build, 1);
+	struct build *b = core_scratch_get(sizeof(*b));
+	memset(b, 0, sizeof(*b));
 	/* an sdp_session is 300 KB of arrays: zero the header here and each m-section as it is
 	 * filled (zeroing it all made memset the top of a call's CPU profile) */
-	b->s = g_new(struct sdp_session, 1);
+	b->s = b2b_sdp_session_new();
 	memset(b->s, 0, offsetof(struct sdp_session, media));
 	b->s->n_media = 0;
-	b->rem = g_new0(struct b2b_media_remote, 1);
-	b->ans = g_new0(struct b2b_media_remote, 1);
-	b->vrem = g_new0(struct b2b_media_remote, 1);
-	b->vans = g_new0(struct b2b_media_remote, 1);
+	b->rem = b2b_media_remote_new();
+	b->ans = b2b_media_remote_new();
+	b->vrem = b2b_media_remote_new();
+	b->vans = b2b_media_remote_new();
 	b->vidx = -1;
 	b->strs = g_string_chunk_new(256);
 	b->profile = profile;
@@ -57,23 +59,18 @@ static struct build *build_new(enum b2b_profile profile, const struct b2b_media_
 
 static void build_free(struct build *b)
 {
-	/* The remote structs hold the peers' SDES keys. */
-	memset(b->rem, 0, sizeof(*b->rem));
-	memset(b->ans, 0, sizeof(*b->ans));
-	memset(b->vrem, 0, sizeof(*b->vrem));
-	memset(b->vans, 0, sizeof(*b->vans));
+	b2b_media_remote_free(b->rem);
+	b2b_media_remote_free(b->ans);
+	b2b_media_remote_free(b->vrem);
+	b2b_media_remote_free(b->vans);
 	memset(b->key_b64, 0, sizeof(b->key_b64));
 	memset(b->vkey_b64, 0, sizeof(b->vkey_b64));
-	g_free(b->s);
-	g_free(b->cands);
+	b2b_sdp_session_free(b->s);
+	b2b_sdp_session_free(b->cands);
 	if (b->cand_text)
 		g_string_free(b->cand_text, TRUE);
 	g_string_chunk_free(b->strs);
-	g_free(b->rem);
-	g_free(b->ans);
-	g_free(b->vrem);
-	g_free(b->vans);
-	g_free(b);
+	core_scratch_put(b, sizeof(*b));
 }
 
 static struct slice str(struct build *b, const char *s)
@@ -180,7 +177,7 @@ static int candidates_parse(struct build *b)
 			return EINVAL;
 		g_string_append_printf(b->cand_text, "a=%s\r\n", c);
 	}
-	b->cands = g_new(struct sdp_session, 1); /* sdp_parse zeroes what it fills */
+	b->cands = b2b_sdp_session_new(); /* sdp_parse zeroes what it fills */
 	if (sdp_parse(b->cand_text->str, b->cand_text->len, b->cands, NULL) != 0 ||
 	    b->cands->n_media != 1 || b->cands->media[0].n_cand != l->n_cand)
 		return EINVAL;

@@ -129,6 +129,15 @@ struct b2b_media_local {
  */
 int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, char err[128]);
 
+/* A translation's large scratch structures, from the thread's scratch blocks
+ * (core_scratch_get: malloc was slow at this size): an SDP session (~300 KB, contents
+ * undefined: sdp_parse and the builders zero what they fill) and a zeroed media view
+ * (14 KB), wiped when freed (it may hold SDES keys). Free each on the thread that took it. */
+struct sdp_session *b2b_sdp_session_new(void);
+void b2b_sdp_session_free(struct sdp_session *s);
+struct b2b_media_remote *b2b_media_remote_new(void);
+void b2b_media_remote_free(struct b2b_media_remote *r);
+
 /*
  * The profile to use toward a SIP peer: when answering its offer (sip_offer not NULL and
  * present), the profile it offered; otherwise DTLS or SDES when configured (calls.srtp),

@@ -1,6 +1,7 @@
 /* b2b_sdp_remote: reads what a peer's SDP asks of the relay for its audio stream. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -450,6 +451,31 @@ int b2b_sdp_remote_at(const struct sdp_session *s, unsigned idx, struct b2b_medi
 		return b2b_fail(err, "audio m-section without a codec we can name");
 	out->present = true;
 	return 0;
+}
+
+struct sdp_session *b2b_sdp_session_new(void)
+{
+	return core_scratch_get(sizeof(struct sdp_session));
+}
+
+void b2b_sdp_session_free(struct sdp_session *s)
+{
+	core_scratch_put(s, sizeof(*s));
+}
+
+struct b2b_media_remote *b2b_media_remote_new(void)
+{
+	struct b2b_media_remote *r = core_scratch_get(sizeof(*r));
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+void b2b_media_remote_free(struct b2b_media_remote *r)
+{
+	if (!r)
+		return;
+	OPENSSL_cleanse(r, sizeof(*r));
+	core_scratch_put(r, sizeof(*r));
 }
 
 int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, char err[128])

@@ -454,7 +454,7 @@ static void demux_from(struct relay_demux *d, const struct b2b_media_remote *r)
  */
 static void video_browser_sdp(struct call_media *m, const struct sdp_session *s)
 {
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	int vidx = b2b_sdp_video_index(s);
 	m->mid_ext = 0;
 	if (b2b_sdp_remote(s, r, NULL) == 0 && r->present) {
@@ -465,8 +465,7 @@ static void video_browser_sdp(struct call_media *m, const struct sdp_session *s)
 		demux_from(&m->dmx[1], r);
 		m->mid_ext = m->mid_ext ? m->mid_ext : r->mid_ext;
 	}
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
+	b2b_media_remote_free(r);
 }
 
 /*
@@ -487,7 +486,7 @@ static bool video_sip_sdp(struct call_media *m, int side, const struct sdp_sessi
 	int vidx = b2b_sdp_video_index(s);
 	if (vidx < 0)
 		return false;
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	bool ok = b2b_sdp_remote_at(s, (unsigned)vidx, r, NULL) == 0 &&
 		  (r->profile == B2B_PROFILE_RTP ||
 		   (r->profile == B2B_PROFILE_SDES && m->prof[side] == B2B_PROFILE_SDES &&
@@ -513,8 +512,7 @@ static bool video_sip_sdp(struct call_media *m, int side, const struct sdp_sessi
 			m->vkey_in_len = r->crypto_key_len;
 		}
 	}
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
+	b2b_media_remote_free(r);
 	return ok;
 }
 
@@ -584,13 +582,13 @@ static int video_offer_sent(struct call_media *m, int to, const GString *sent, c
 {
 	if (!video_possible(m) || !m->video)
 		return 0;
-	struct sdp_session *s = g_new(struct sdp_session, 1);
+	struct sdp_session *s = b2b_sdp_session_new();
 	struct sdp_error perr;
 	if (sdp_parse(sent->str, sent->len, s, &perr) != 0 || b2b_sdp_video_index(s) < 0)
 		m->video = false;
 	else if (to == browser_side(m))
 		video_browser_sdp(m, s);
-	g_free(s);
+	b2b_sdp_session_free(s);
 	return streams_sync(m, why);
 }
 
@@ -664,8 +662,8 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 {
 	static char err[128];
 	int to = !from;
-	struct sdp_session *s = g_new(struct sdp_session, 1);
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct sdp_session *s = b2b_sdp_session_new();
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
 	int st = parse(sdp, len, s, r, why);
@@ -710,9 +708,8 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 out:
 	secret_free(kin);
 	secret_free(kout);
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
-	g_free(s);
+	b2b_media_remote_free(r);
+	b2b_sdp_session_free(s);
 	return st;
 }
 
@@ -740,8 +737,8 @@ void call_media_offer_drop(struct call_media *m)
 /* A deferred offer (call_media_offer_deferred) reaches the relay now that it is answered. */
 static int apply_offer(struct call_media *m, const char **why)
 {
-	struct sdp_session *s = g_new(struct sdp_session, 1);
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct sdp_session *s = b2b_sdp_session_new();
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	struct relay_endpoint_params ep;
 	struct secret *kin = NULL, *kout = NULL;
 	int st = parse(m->offer, strlen(m->offer), s, r, why);
@@ -753,9 +750,8 @@ static int apply_offer(struct call_media *m, const char **why)
 		m->offer_unapplied = false;
 	secret_free(kin);
 	secret_free(kout);
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
-	g_free(s);
+	b2b_media_remote_free(r);
+	b2b_sdp_session_free(s);
 	return st;
 }
 
@@ -764,8 +760,8 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 {
 	static char err[128];
 	int to = !from; /* the leg that offered */
-	struct sdp_session *s = g_new(struct sdp_session, 1), *o = g_new(struct sdp_session, 1);
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct sdp_session *s = b2b_sdp_session_new(), *o = b2b_sdp_session_new();
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	struct relay_endpoint_params ep;
 	struct sdp_error perr;
 	int st;
@@ -802,16 +798,15 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	}
 	/* the offer is kept: an early answer (18x) may be followed by the final one (2xx) */
 out:
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
-	g_free(s);
-	g_free(o);
+	b2b_media_remote_free(r);
+	b2b_sdp_session_free(s);
+	b2b_sdp_session_free(o);
 	return st;
 }
 
 int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *out)
 {
-	struct sdp_session *s = g_new(struct sdp_session, 1);
+	struct sdp_session *s = b2b_sdp_session_new();
 	struct sdp_error err;
 	char ver[24];
 	int rc = EINVAL;
@@ -828,20 +823,19 @@ int call_media_hold_offer(struct call_media *m, int side, bool hold, GString *ou
 	s->origin.sess_version = (struct slice){ver, strlen(ver)};
 	rc = sdp_print(s, out);
 out:
-	g_free(s);
+	b2b_sdp_session_free(s);
 	return rc;
 }
 
 int call_media_hold_answer(struct call_media *m, int side, const char *sdp, size_t len,
 			   const char **why)
 {
-	struct sdp_session *s = g_new(struct sdp_session, 1);
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct sdp_session *s = b2b_sdp_session_new();
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	struct relay_endpoint_params ep;
 	int st = take_answer(m, side, sdp, len, s, r, m->ep[side].ice.controlling, &ep, why);
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
-	g_free(s);
+	b2b_media_remote_free(r);
+	b2b_sdp_session_free(s);
 	return st;
 }
 
@@ -897,8 +891,8 @@ int call_media_offerless_answer(struct call_media *m, int from, const char *sdp,
 {
 	static char err[128];
 	int to = !from;
-	struct sdp_session *s = g_new(struct sdp_session, 1);
-	struct b2b_media_remote *r = g_new0(struct b2b_media_remote, 1);
+	struct sdp_session *s = b2b_sdp_session_new();
+	struct b2b_media_remote *r = b2b_media_remote_new();
 	struct relay_endpoint_params ep;
 	int st = take_answer(m, from, sdp, len, s, r, true, &ep, why);
 	if (st == 0) { /* offer to the other leg what this one accepted */
@@ -915,9 +909,8 @@ int call_media_offerless_answer(struct call_media *m, int from, const char *sdp,
 			m->last_sent[to] = g_strdup(out->str);
 		}
 	}
-	OPENSSL_cleanse(r, sizeof(*r));
-	g_free(r);
-	g_free(s);
+	b2b_media_remote_free(r);
+	b2b_sdp_session_free(s);
 	return st;
 }
 

@@ -48,8 +48,8 @@ field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys
 
 grps=$(field "$g" max_rate)
 krps=$(field "$k" max_rate)
-echo "# server CPU per registration at that rate: gorgee $(field "$g" "(at_max or {}).get('server_us_per_register')") us," \
-	"kamailio $(field "$k" "(at_max or {}).get('server_us_per_register')") us;" \
+echo "# server CPU per registration at that rate: gorgee $(field "$g" "(at_max or {}).get('server_us_per_op')") us," \
+	"kamailio $(field "$k" "(at_max or {}).get('server_us_per_op')") us;" \
 	"sipp CPU: $(field "$g" "(at_max or {}).get('sipp_cpu_pct')") %," \
 	"$(field "$k" "(at_max or {}).get('sipp_cpu_pct')") %; failed steps rerun: gorgee $(field "$g" reruns)," \
 	"kamailio $(field "$k" reruns)" >&2

@@ -118,6 +118,18 @@ void core_random_hex(char *out, size_t nbytes);
 /* n bytes from the same pool (nonce salts). Aborts like core_random_hex. */
 void core_random_bytes(void *out, size_t n);
 
+/* ---- scratch blocks ------------------------------------------------------------------ */
+
+/*
+ * A block of size bytes (contents undefined) for the calling thread's use until it gives
+ * it back with core_scratch_put(p, size): one the thread gave back before, else new. For
+ * the large structures a message needs for a moment (SDP sessions); a few are kept per
+ * thread, freed at thread exit. Wipe what must not linger (keys) before giving it back.
+ */
+void *core_scratch_get(size_t size);
+/* p: from core_scratch_get(size) on this thread, or NULL. */
+void core_scratch_put(void *p, size_t size);
+
 /* ---- metrics (Prometheus text format) ------------------------------------------------ */
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE };

@@ -49,7 +49,7 @@ struct sock {
 	struct endpoint *ep;
 	bool is_rtcp; /* the separate RTCP socket */
 	int fd;       /* -1 when not bound */
-	GSource *src;
+	bool watched; /* in its worker's epoll set (relay_loop.c) */
 };
 
 /* ICE and DTLS parameters in flight from signaling to the worker (relay_ice.c). */
@@ -189,6 +189,12 @@ struct worker {
 	struct iovec *tx_iov[2];
 	uint8_t *ice_buf; /* buf_size bytes: a datagram from libnice being processed */
 	unsigned closing; /* worker thread only: agents freeing TURN allocations */
+	/* relay_loop.c: the epoll set of the plain sockets, and the mailbox */
+	int epfd, mail_fd;
+	GSource *loop_src;
+	GMutex mail_lock;
+	GArray *mail;       /* struct mail, posted and not yet taken (under mail_lock) */
+	GArray *mail_spare; /* worker thread only: the array being run, or empty */
 };
 
 struct relay {
@@ -219,19 +225,37 @@ struct relay {
 	SSL_CTX *dtls_ctx;
 	char *fingerprint; /* "sha-256 AB:..." */
 	unsigned dtls_timeout_secs;
+	/* relay_loop.c: workers to wake when the creating thread's loop iteration ends */
+	GMainContext *kick_ctx;
+	GSource *kick_src;
+	uint64_t kick_pending; /* bit i: worker i (at most 64); kick_ctx's owner only */
 };
 
 /* relay_worker.c */
 void relay_worker_attach(struct relay_session *s);  /* worker thread */
 void relay_worker_detach(struct relay_session *s);  /* worker thread; closes fds, ports */
-void relay_endpoint_watch(struct endpoint *e);      /* worker thread: (re)create sources */
+void relay_endpoint_watch(struct endpoint *e);      /* worker thread: sockets not yet watched */
+/* The endpoint's sockets are about to be closed (which takes them out of the epoll set). */
 void relay_endpoint_unwatch(struct endpoint *e);
+/* Worker thread: a watched socket is readable. */
+void relay_worker_readable(struct sock *k);
 /* Signaling thread: the least-loaded worker; its load is counted up. */
 struct worker *relay_pick_worker(struct relay *r);
 
 /* Worker thread: one RTP/RTCP datagram an ICE endpoint received (libnice already checked
  * the pair; DTLS was demultiplexed away): validate, unprotect, forward. */
 void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len);
+
+/* relay_loop.c */
+int relay_loop_init(struct worker *w);  /* before the thread starts: 0 or errno */
+void relay_loop_clear(struct worker *w); /* after it ended */
+void relay_loop_drain(struct worker *w); /* worker thread: runs the messages still queued */
+void relay_loop_watch(struct worker *w, struct sock *k); /* worker thread */
+void relay_loop_kicks_start(struct relay *r); /* relay_new, on the signaling thread */
+void relay_loop_kicks_stop(struct relay *r);  /* relay_free, on the same thread */
+/* Any thread: fn(data) runs on worker w, then free_fn(data); messages run in the order
+ * they were posted. A message never run (the worker stopped) only gets free_fn. */
+void relay_worker_post(struct worker *w, GSourceFunc fn, void *data, GDestroyNotify free_fn);
 
 /* relay_ice.c, worker thread unless said otherwise */
 void relay_ice_start(struct endpoint *e);           /* agent, credentials, gathering */

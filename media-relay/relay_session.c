@@ -347,7 +347,7 @@ static void msg_free(gpointer data)
 
 static void post(struct relay_session *s, GSourceFunc fn, struct msg *m)
 {
-	g_main_context_invoke_full(s->w->ctx, G_PRIORITY_DEFAULT, fn, m, msg_free);
+	relay_worker_post(s->w, fn, m, msg_free);
 }
 
 static gboolean do_attach(gpointer data)
@@ -898,7 +898,6 @@ int relay_session_set_streams(struct relay_session *s, const struct relay_stream
 	}
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
 	LOGI("relay", &lc, "%u stream(s), bundled on endpoint %u", st->n, st->bundled);
-	g_main_context_invoke_full(s->w->ctx, G_PRIORITY_DEFAULT, do_set_streams, m,
-				   streams_msg_free);
+	relay_worker_post(s->w, do_set_streams, m, streams_msg_free);
 	return 0;
 }

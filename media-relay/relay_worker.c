@@ -3,7 +3,6 @@
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <glib-unix.h>
 #include <nice/agent.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -476,46 +475,23 @@ void relay_worker_ice_input(struct endpoint *e, const uint8_t *p, size_t len)
 	count(r, &c);
 }
 
-static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
+void relay_worker_readable(struct sock *k)
 {
-	struct sock *k = data;
 	struct worker *w = k->ep->s->w;
-	(void)fd;
-	(void)cond;
 	for (int i = 0; i < READS_PER_WAKEUP; i++)
 		if (read_batch(w, k) < (int)w->r->batch)
 			break;
-	return G_SOURCE_CONTINUE;
-}
-
-static void watch_sock(struct worker *w, struct sock *k)
-{
-	if (k->fd < 0 || k->src)
-		return;
-	k->src = g_unix_fd_source_new(k->fd, G_IO_IN);
-	g_source_set_callback(k->src, G_SOURCE_FUNC(on_readable), k, NULL);
-	g_source_attach(k->src, w->ctx);
-}
-
-static void unwatch_sock(struct sock *k)
-{
-	if (!k->src)
-		return;
-	g_source_destroy(k->src);
-	g_source_unref(k->src);
-	k->src = NULL;
 }
 
 void relay_endpoint_watch(struct endpoint *e)
 {
-	watch_sock(e->s->w, &e->rtp);
-	watch_sock(e->s->w, &e->rtcp);
+	relay_loop_watch(e->s->w, &e->rtp);
+	relay_loop_watch(e->s->w, &e->rtcp);
 }
 
 void relay_endpoint_unwatch(struct endpoint *e)
 {
-	unwatch_sock(&e->rtp);
-	unwatch_sock(&e->rtcp);
+	e->rtp.watched = e->rtcp.watched = false;
 }
 
 /* ---- inactivity (SEC-11 media timeout) ---- */
@@ -605,6 +581,7 @@ static gpointer worker_main(gpointer data)
 	/* Messages queued before the stop still run (a session free among them). */
 	while (g_main_context_iteration(w->ctx, FALSE))
 		;
+	relay_loop_drain(w);
 	GList *left = g_hash_table_get_keys(w->sessions);
 	for (GList *l = left; l; l = l->next) {
 		struct relay_session *s = l->data;
@@ -631,10 +608,11 @@ static gboolean stop_worker(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static void worker_init(struct relay *r, struct worker *w, unsigned idx)
+static int worker_init(struct relay *r, struct worker *w, unsigned idx)
 {
 	w->r = r;
 	w->idx = idx;
+	w->epfd = w->mail_fd = -1;
 	w->ctx = g_main_context_new();
 	w->loop = g_main_loop_new(w->ctx, FALSE);
 	w->sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal,
@@ -650,6 +628,7 @@ static void worker_init(struct relay *r, struct worker *w, unsigned idx)
 		w->tx[q] = g_new0(struct mmsghdr, r->batch);
 		w->tx_iov[q] = g_new0(struct iovec, r->batch);
 	}
+	return relay_loop_init(w);
 }
 
 static void worker_clear(struct worker *w)
@@ -658,6 +637,7 @@ static void worker_clear(struct worker *w)
 		g_main_context_invoke(w->ctx, stop_worker, w);
 		g_thread_join(w->thread);
 	}
+	relay_loop_clear(w);
 	g_hash_table_destroy(w->sessions);
 	g_main_loop_unref(w->loop);
 	g_main_context_unref(w->ctx);
@@ -810,15 +790,17 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 	r->workers = g_new0(struct worker, r->n_workers);
 	for (unsigned i = 0; i < r->n_workers; i++) {
 		struct worker *w = &r->workers[i];
-		worker_init(r, w, i);
+		err = worker_init(r, w, i);
 		char name[16];
 		g_snprintf(name, sizeof(name), "media-%u", i);
-		w->thread = g_thread_try_new(name, worker_main, w, NULL);
-		if (!w->thread) {
+		if (!err)
+			w->thread = g_thread_try_new(name, worker_main, w, NULL);
+		if (err || !w->thread) {
 			relay_free(r);
-			return ENOMEM;
+			return err ? err : ENOMEM;
 		}
 	}
+	relay_loop_kicks_start(r);
 	LOGI("relay", NULL, "%u media workers, ports %u-%u on %s, cap %zu bytes", r->n_workers,
 	     cfg->port_min, cfg->port_max, cfg->bind_addr, r->max_packet);
 	*out = r;
@@ -829,6 +811,7 @@ void relay_free(struct relay *r)
 {
 	if (!r)
 		return;
+	relay_loop_kicks_stop(r);
 	for (unsigned i = 0; r->workers && i < r->n_workers; i++)
 		if (r->workers[i].ctx)
 			worker_clear(&r->workers[i]);

@@ -296,10 +296,7 @@ static int udp_fd_for(struct sip_transport *t, const struct sip_src *dst)
 	int fd = dst->local_fd;
 	for (guint i = 0; i < t->listeners->len && fd <= 0; i++) { /* a UDP listener of the family */
 		struct listener *l = t->listeners->pdata[i];
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		if (l->proto == SIP_PROTO_UDP && getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0 &&
-		    ss.ss_family == dst->addr.ss_family)
+		if (l->proto == SIP_PROTO_UDP && l->family == dst->addr.ss_family)
 			fd = l->fd;
 	}
 	return fd;
@@ -543,7 +540,9 @@ static int open_listener(struct sip_transport *t, const char *ip, enum sip_proto
 	socklen_t bl = sizeof(bound);
 	uint16_t bport = port;
 	char bip[48];
-	getsockname(fd, (struct sockaddr *)&bound, &bl);
+	if (getsockname(fd, (struct sockaddr *)&bound, &bl) != 0)
+		memset(&bound, 0, sizeof(bound)); /* AF_UNSPEC: no request leaves by it */
+	l->family = bound.ss_family;
 	tp_addr_text(&bound, bip, sizeof(bip), &bport);
 	tp_hostport(l->local, sizeof(l->local), bip, bport);
 	l->src = g_unix_fd_add(fd, G_IO_IN, proto == SIP_PROTO_UDP ? on_udp : tp_on_accept, l);

@@ -20,6 +20,7 @@ struct listener {
 	struct sip_transport *t;
 	enum sip_proto proto;
 	int fd;
+	int family;     /* of the bound address: picks the socket a request leaves by */
 	guint src;
 	char local[64]; /* "ip:port" for the trace */
 };

@@ -2,16 +2,16 @@
 """SIP calls/s through gorgee's B2BUA and through Kamailio, with the same sipp ends, in one run;
 and gorgee's memory per established call. Driven by bench/b2bua.sh.
 
-This is ../shared/bench/sip/sipp_bench.py adapted (same method, same scenarios, same Kamailio
-configuration), with these changes:
+This is ../shared/bench/sip/sipp_bench.py adapted (same scenarios, same Kamailio
+configuration) to the method of bench/lib/ladder.py: gorgee and Kamailio, each with its own
+sipp uas behind it, are started once and walk one ladder of rates taking turns at each rate
+(the order alternates); a failed step starts that side afresh and runs once more. Changes:
   - mode "gorgee": sipp uac_rr.xml -> gorgee (B2BUA, trunk = the uas) -> sipp uas_rr.xml. The
     record-routing scenarios work unchanged through a B2BUA: gorgee adds no Record-Route, so
     the uas echoes none, and the uac sends ACK/BYE to gorgee's Contact.
   - every port is a free loopback port picked at start (the shared copy uses fixed ones); the
     Kamailio configuration is copied into the work folder with its listen port replaced.
-  - shorter steps (default 5 s) and one trial per server, so a whole run stays near 3 minutes;
-    Kamailio's shared memory is 1024 MB (enough for 5 s steps; pre-faulting 2 GiB takes ~9 s
-    per step here).
+  - 5 s steps, one pass per rate; Kamailio's shared memory is 1024 MB (enough for 5 s steps).
   - the sipp options: for Kamailio, as in the shared harness, "-default_behaviors
     all,-abortunexp" (its two workers may let a 180 overtake a 200); gorgee handles signaling
     on one thread and never reorders, so its runs keep sipp's default, where an unexpected
@@ -20,13 +20,15 @@ configuration), with these changes:
     exactly the number of calls: the calls were bridged, not answered by someone else.
   - mode "memory": gorgee holds N established calls (each with its relay session) and VmRSS
     is read before and while they are up.
-Progress goes to stderr as JSON lines; the last stdout line is one JSON SUMMARY per mode.
+Progress goes to stderr as JSON lines; stdout has one "SUMMARY {json}" line per mode.
 """
-import argparse, json, os, signal, socket, statistics, subprocess, sys, time, urllib.request
+import argparse, json, os, signal, subprocess, sys, time, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+from ladder import children_of, free_port, log, sipp_step, stop, wait_udp, walk  # noqa: E402
+
 SHARED = os.environ.get('SIP_HARNESS') or os.path.join(HERE, '..', '..', '..', 'shared', 'bench', 'sip')
-TICK = os.sysconf('SC_CLK_TCK')
 PROCS = []   # every process started here, stopped at exit whatever happened
 
 
@@ -34,90 +36,6 @@ def popen(*args, **kw):
     p = subprocess.Popen(*args, **kw)
     PROCS.append(p)
     return p
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(200):
-        u, t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
-        try:
-            u.bind(('127.0.0.1', 0))
-            port = u.getsockname()[1]
-            t.bind(('127.0.0.1', port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError('no free port')
-
-
-def sched_ns(pid):
-    """precise CPU time (ns) of all threads of pid, from /proc/<pid>/task/*/schedstat"""
-    tot = 0
-    try:
-        for t in os.listdir('/proc/%d/task' % pid):
-            try:
-                with open('/proc/%d/task/%s/schedstat' % (pid, t)) as f:
-                    tot += int(f.read().split()[0])
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                pass
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return tot
-
-
-def all_sched_ns():
-    out = {}
-    for d in os.listdir('/proc'):
-        if d.isdigit():
-            out[int(d)] = sched_ns(int(d))
-    return out
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % d) as f:
-                s = f.read()
-            if int(s[s.rindex(')') + 2:].split()[1]) == pid:
-                out.append(int(d))
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            pass
-    return out
-
-
-def stop(p, timeout=10):
-    if p is None or p.poll() is not None:
-        return
-    try:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    except ProcessLookupError:
-        pass
-
-
-def last_stat(csvfile):
-    with open(csvfile) as f:
-        lines = [l.rstrip('\n') for l in f if l.strip()]
-    return dict(zip(lines[0].split(';'), lines[-1].split(';')))
-
-
-def udp_listening(port):
-    with open('/proc/net/udp') as f:
-        next(f)
-        return any(int(l.split()[1].split(':')[1], 16) == port for l in f)
 
 
 def metrics(http_port):
@@ -164,12 +82,8 @@ class Servers:
             '-M', '16', '-x', a.kam_mm, '-b', str(a.kam_rcvbuf),
             '-P', os.path.join(self.workdir, 'kam.pid'), '-w', self.workdir, '-Y', rund],
             stdout=open(os.path.join(self.workdir, 'kam.out'), 'w'), stderr=subprocess.STDOUT)
-        for _ in range(300):   # shm_force_alloc pre-faults shared memory: wait for the socket
-            if self.mid.poll() is not None or udp_listening(self.mid_port):
-                break
-            time.sleep(0.1)
-        time.sleep(0.5)
-        if self.mid.poll() is not None or not udp_listening(self.mid_port):
+        # shm_force_alloc pre-faults shared memory: wait for the socket
+        if not wait_udp(self.mid, self.mid_port):
             raise RuntimeError('kamailio exited, see %s/kam.out' % self.workdir)
 
     def start_gorgee(self):
@@ -202,7 +116,7 @@ class Servers:
         raise RuntimeError('gorgee did not start, see %s/gorgee.err' % self.workdir)
 
     def start_uas(self):
-        beh = ['-default_behaviors', 'all,-abortunexp'] if self.mode == 'proxy' else []
+        beh = ['-default_behaviors', 'all,-abortunexp'] if self.mode == 'kamailio' else []
         self.uas = popen(['sipp', '-sf', os.path.join(SHARED, 'uas_rr.xml')] + beh + [
             '-i', '127.0.0.1', '-p', str(self.uas_port), '-mi', '127.0.0.1', '-nostdin',
             '-buff_size', str(self.a.buff)],
@@ -212,7 +126,7 @@ class Servers:
 
     def __enter__(self):
         try:
-            if self.mode == 'proxy':
+            if self.mode == 'kamailio':
                 self.start_kamailio()
             else:
                 self.start_gorgee()
@@ -227,93 +141,63 @@ class Servers:
         stop(self.mid, timeout=5)   # gorgee drains calls on SIGTERM: do not wait for long
         time.sleep(0.3)
 
-    def uac_cmd(self, rate, m, stf, extra=()):
+    def pids(self):
+        return [self.mid.pid] + children_of(self.mid.pid)
+
+    def uac_cmd(self, rate, m, extra=()):
         a = self.a
-        if self.mode == 'proxy':
+        if self.mode == 'kamailio':
             target = ['127.0.0.1:%d' % self.uas_port, '-rsa', '127.0.0.1:%d' % self.mid_port,
                       '-default_behaviors', 'all,-abortunexp']
         else:
             target = ['127.0.0.1:%d' % self.mid_port]
         return ['sipp', '-sf', os.path.join(SHARED, 'uac_rr.xml')] + target + [
             '-i', '127.0.0.1', '-p', str(free_port()), '-mi', '127.0.0.1', '-r', str(rate),
-            '-m', str(m), '-nostdin', '-buff_size', str(a.buff), '-recv_timeout', '5000',
-            '-trace_stat', '-stf', stf, '-fd', '1'] + list(extra)
+            '-m', str(m), '-nostdin', '-buff_size', str(a.buff), '-recv_timeout', '5000'] + list(extra)
 
 
-def run_once(mode, rate, duration, workdir, a):
-    os.makedirs(workdir, exist_ok=True)
-    m = int(rate * duration)
-    with Servers(a, mode, workdir) as sv:
-        stf = os.path.join(workdir, 'uac.csv')
-        if os.path.exists(stf):
-            os.unlink(stf)
-        cmd = sv.uac_cmd(rate, m, stf, ['-timeout', str(int(duration * 3 + 20))])
-        server_pids = {'mid': [sv.mid.pid] + children_of(sv.mid.pid), 'uas': [sv.uas.pid]}
-        t0 = time.time()
-        c0 = {k: sum(sched_ns(p) for p in v) for k, v in server_pids.items()}
-        f0 = all_sched_ns()
-        uac = popen(cmd, stdout=subprocess.DEVNULL,
-                               stderr=open(os.path.join(workdir, 'uac.err'), 'w'), cwd=workdir)
-        last_uac = 0
-        deadline = time.time() + duration * 3 + 30
-        while uac.poll() is None:
-            if time.time() > deadline:      # sipp's own -timeout does not always fire
-                uac.kill()
-                break
-            last_uac = sched_ns(uac.pid) or last_uac
-            time.sleep(0.2)
-        uac.wait()
-        t1 = time.time()
-        c1 = {k: sum(sched_ns(p) for p in v) for k, v in server_pids.items()}
-        f1 = all_sched_ns()
-        answered = None
-        if mode == 'gorgee':
-            answered = metrics(sv.http_port).get('gorgee_calls_total{result="answered"}', 0)
-    mine = {os.getpid(), uac.pid}
-    for v in server_pids.values():
-        mine.update(v)
-    foreign_ns = sum(v - f0.get(p, 0) for p, v in f1.items() if p not in mine)
-    wall = t1 - t0
-    st = last_stat(stf)
-    ok_calls = int(st['SuccessfulCall(C)'])
-    mid_ns = c1['mid'] - c0['mid']
-    res = {
-        'mode': mode, 'rate': rate, 'm': m, 'rc': uac.returncode, 'wall_s': round(wall, 2),
-        'successful': ok_calls, 'failed': int(st['FailedCall(C)']),
-        'retrans': int(st['Retransmissions(C)']),
-        'unexpected': int(st.get('FailedUnexpectedMessage(C)', 0) or 0),
-        'achieved_cps': round(ok_calls / wall, 1),
-        'cpu_uac_pct': round(100.0 * last_uac / 1e9 / wall, 1),
-        'cpu_%s_pct' % ('kamailio' if mode == 'proxy' else 'gorgee'): round(100.0 * mid_ns / 1e9 / wall, 1),
-        'cpu_uas_pct': round(100.0 * (c1['uas'] - c0['uas']) / 1e9 / wall, 1),
-        'server_us_per_call': round(mid_ns / 1e3 / ok_calls, 1) if ok_calls else None,
-        'other_load_pct': round(100.0 * foreign_ns / 1e9 / wall, 1),
-    }
-    if answered is not None:
-        res['gorgee_answered'] = int(answered)
-    res['pass'] = (res['rc'] == 0 and res['failed'] == 0 and res['successful'] == m
-                   and res['unexpected'] == 0 and wall <= duration * 1.05 + 1.0
-                   and (answered is None or int(answered) == m))
+def answered(sv):
+    return metrics(sv.http_port).get('gorgee_calls_total{result="answered"}', 0)
+
+
+def step(sv, rate):
+    """One step against a running server: calls at rate for a.duration seconds. A gorgee step
+    passes only if gorgee_calls_total{result="answered"} grew by exactly the number of calls
+    (they were bridged, not answered by someone else) and no message was unexpected."""
+    a = sv.a
+    m = int(rate * a.duration)
+    before = answered(sv) if sv.mode == 'gorgee' else None
+    res = sipp_step(sv.uac_cmd(rate, m), a.duration, sv.pids, sv.workdir)
+    res['server_us_per_call'] = res.pop('server_us_per_op')
+    if before is not None:
+        res['gorgee_answered'] = int(answered(sv) - before)
+        res['pass'] = res['pass'] and res['gorgee_answered'] == m
+    res['pass'] = res['pass'] and res['unexpected'] == 0
     return res
 
 
-def ladder_run(mode, ladder, a):
-    """Walks the ladder upward; the result is the highest rate passing before the first
-    failure. A failed step beside heavy foreign load (shared machine) is re-run."""
-    good = None
-    for r in ladder:
-        for attempt in range(a.retries + 1):
-            res = run_once(mode, r, a.duration, os.path.join(a.workdir, mode), a)
-            res['attempt'] = attempt
-            log(json.dumps(res))
-            if res['pass'] or res['other_load_pct'] <= a.max_other:
-                break
-        if not res['pass']:
-            break
-        good = res
-    summ = {'mode': mode, 'max_rate': good['rate'] if good else 0, 'at_max': good}
-    print('SUMMARY ' + json.dumps(summ), flush=True)
-    return summ
+def ladder_run(a):
+    """Both servers (each with its own uas) started once; one ladder walked by both in turn."""
+    modes = ['gorgee', 'kamailio'] if a.mode == 'both' else [a.mode]
+    side = {}
+
+    def start(mode):
+        sv = Servers(a, mode, os.path.join(a.workdir, mode))
+        os.makedirs(sv.workdir, exist_ok=True)
+        side[mode] = sv.__enter__()
+
+    def restart(mode):  # a failed step may leave calls behind in the server or the uas
+        side.pop(mode).__exit__()
+        start(mode)
+
+    try:
+        for mode in modes:
+            start(mode)
+        walk([int(x) for x in a.ladder.split(',')], modes, lambda mode, rate: step(side[mode], rate),
+             a.retries, restart)
+    finally:
+        for sv in side.values():
+            sv.__exit__()
 
 
 def wait_metric(http_port, name, want, seconds):
@@ -333,8 +217,7 @@ def memory_run(a):
     os.makedirs(workdir, exist_ok=True)
     with Servers(a, 'gorgee', workdir) as sv:
         # warm-up: one-time allocations (pools, metric series, first sockets) are not per call
-        stf = os.path.join(workdir, 'warm.csv')
-        w = popen(sv.uac_cmd(200, 200, stf), stdout=subprocess.DEVNULL,
+        w = popen(sv.uac_cmd(200, 200), stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL, cwd=workdir)
         if w.wait(60) != 0:
             raise RuntimeError('warm-up calls failed')
@@ -342,10 +225,8 @@ def memory_run(a):
         time.sleep(1.0)
         before = vmrss_kb(sv.mid.pid)
         m0 = metrics(sv.http_port)
-        stf = os.path.join(workdir, 'hold.csv')
         # calls stay up for hold_s; they are torn down by stopping everything afterwards
-        uac = popen(sv.uac_cmd(a.hold_rate, a.calls, stf,
-                                          ['-d', str(a.hold_s * 1000), '-l', str(a.calls)]),
+        uac = popen(sv.uac_cmd(a.hold_rate, a.calls, ['-d', str(a.hold_s * 1000), '-l', str(a.calls)]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
         try:
             n = wait_metric(sv.http_port, 'gorgee_calls', a.calls, a.calls / a.hold_rate + 20)
@@ -368,7 +249,7 @@ def memory_run(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('mode', choices=['gorgee', 'proxy', 'memory'])
+    ap.add_argument('mode', choices=['gorgee', 'kamailio', 'both', 'memory'])
     ap.add_argument('--gorgee', help='path to the gorgee binary')
     ap.add_argument('--ladder', help='comma-separated ascending target rates')
     ap.add_argument('--duration', type=float, default=5)
@@ -384,17 +265,16 @@ def main():
     ap.add_argument('--hold-rate', type=int, default=250, help='memory: cps while setting up')
     ap.add_argument('--hold-s', type=int, default=60, help='memory: call length')
     ap.add_argument('--workdir', default='/tmp/gorgee-bench/b2bua')
-    ap.add_argument('--retries', type=int, default=2)
-    ap.add_argument('--max-other', type=float, default=15.0)
+    ap.add_argument('--retries', type=int, default=1, help='reruns of a failed step')
     a = ap.parse_args()
-    if a.mode != 'proxy' and not a.gorgee:
+    if a.mode != 'kamailio' and not a.gorgee:
         ap.error('--gorgee is required')
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         if a.mode == 'memory':
             memory_run(a)
         else:
-            ladder_run(a.mode, [int(x) for x in a.ladder.split(',')], a)
+            ladder_run(a)
     finally:
         for p in PROCS:
             stop(p, timeout=3)

@@ -16,65 +16,18 @@ process it starts is stopped by PID. Prints progress on stderr, "SUMMARY {json}"
 usage: register_bench.py gorgee|kamailio|both --ladder 1000,2000 [--gorgee path] [--workdir dir]"""
 import argparse
 import hashlib
-import json
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from ladder import children_of, free_port, sipp_step, stop, wait_udp, walk  # noqa: E402
+
 REALM = "127.0.0.1"  # the To host: Kamailio's realm ($td) and gorgee's registrar.domain
-
-
-def free_port(kind=socket.SOCK_DGRAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-PORTS = {"gorgee": free_port(), "kamailio": free_port(), "sipp": free_port(),
-         "http": free_port(socket.SOCK_STREAM)}
-
-
-def log(*a):
-    print("#", *a, file=sys.stderr, flush=True)
-
-
-def sched_ns(pid):
-    tot = 0
-    try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                    tot += int(f.read().split()[0])
-            except (OSError, ValueError):
-                pass
-    except OSError:
-        pass
-    return tot
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    s = f.read()
-                if int(s[s.rindex(")") + 2:].split()[1]) == pid:
-                    out.append(int(d))
-            except (OSError, ValueError):
-                pass
-    return out
-
-
-def udp_listening(port):
-    with open("/proc/net/udp") as f:
-        next(f)
-        return any(int(line.split()[1].split(":")[1], 16) == port for line in f)
+PORTS = {"gorgee": free_port(), "kamailio": free_port(), "sipp": free_port(), "http": free_port()}
 
 
 def users(n):
@@ -131,41 +84,11 @@ def start_kamailio(a):
 
 
 def step(a, rate, server_pids):
-    m = int(rate * a.duration)
-    stf = os.path.join(a.workdir, "uac.csv")
-    if os.path.exists(stf):
-        os.unlink(stf)
     cmd = ["sipp", "-sf", os.path.join(HERE, "register-auth.xml"), f"127.0.0.1:{PORTS[a.mode]}",
            "-inf", os.path.join(a.workdir, "users.csv"), "-i", "127.0.0.1", "-p", str(PORTS["sipp"]),
-           "-r", str(rate), "-m", str(m), "-nostdin", "-buff_size", "1048576", "-recv_timeout", "5000",
-           "-timeout", str(int(a.duration * 3 + 20)), "-trace_stat", "-stf", stf, "-fd", "1"]
-    pids = server_pids()
-    c0, t0 = sum(sched_ns(p) for p in pids), time.time()
-    uac = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                           stderr=open(os.path.join(a.workdir, "uac.err"), "w"), cwd=a.workdir)
-    uac_ns = 0
-    try:
-        while uac.poll() is None and time.time() - t0 < a.duration * 3 + 30:
-            uac_ns = sched_ns(uac.pid) or uac_ns  # read while it lives: gone once reaped
-            time.sleep(0.05)
-        if uac.poll() is None:
-            raise subprocess.TimeoutExpired(cmd, a.duration * 3 + 30)
-    except subprocess.TimeoutExpired:
-        uac.kill()
-    uac.wait()
-    wall = time.time() - t0
-    cpu_s = (sum(sched_ns(p) for p in pids) - c0) / 1e9
-    with open(stf) as f:
-        lines = [line.rstrip("\n") for line in f if line.strip()]
-    st = dict(zip(lines[0].split(";"), lines[-1].split(";")))
-    ok, failed = int(st["SuccessfulCall(C)"]), int(st["FailedCall(C)"])
-    res = {"mode": a.mode, "rate": rate, "m": m, "rc": uac.returncode, "wall_s": round(wall, 2),
-           "successful": ok, "failed": failed, "retrans": int(st["Retransmissions(C)"]),
-           "server_cpu_pct": round(100 * cpu_s / wall, 1),
-           "server_us_per_register": round(1e6 * cpu_s / ok, 1) if ok else None,
-           "sipp_cpu_pct": round(100 * uac_ns / 1e9 / wall, 1)}
-    res["pass"] = uac.returncode == 0 and failed == 0 and ok == m and wall <= a.duration * 1.05 + 1
-    return res
+           "-r", str(rate), "-m", str(int(rate * a.duration)), "-nostdin", "-buff_size", "1048576",
+           "-recv_timeout", "5000"]
+    return sipp_step(cmd, a.duration, server_pids, a.workdir)
 
 
 def main():
@@ -190,49 +113,15 @@ def main():
                 f.write("SEQUENTIAL\n" + "".join(f"{n};[authentication username={n} password={p}]\n"
                                                   for n, p in users(a.users)))
             proc, server_pids = (start_gorgee if mode == "gorgee" else start_kamailio)(b)
-            side[mode] = {"args": b, "proc": proc, "pids": server_pids, "best": 0, "at_best": None,
-                          "done": False, "reruns": 0}
-            for _ in range(300):
-                if proc.poll() is not None or udp_listening(PORTS[mode]):
-                    break
-                time.sleep(0.1)
+            side[mode] = (b, proc, server_pids)
+            if not wait_udp(proc, PORTS[mode]):
+                raise RuntimeError(f"{mode} did not start; see {b.workdir}")
         time.sleep(0.5)
-        for mode, d in side.items():
-            if d["proc"].poll() is not None:
-                raise RuntimeError(f"{mode} exited; see {d['args'].workdir}")
-        for k, rate in enumerate(int(x) for x in a.ladder.split(",")):
-            order = modes if k % 2 == 0 else modes[::-1]
-            for mode in order:
-                d = side[mode]
-                if d["done"]:
-                    continue
-                for attempt in range(a.retries + 1):
-                    res = step(d["args"], rate, d["pids"])
-                    res["attempt"] = attempt + 1
-                    log(json.dumps(res))
-                    if res["pass"]:
-                        break
-                    d["reruns"] += attempt < a.retries
-                    time.sleep(1)
-                if not res["pass"]:
-                    d["done"] = True
-                    continue
-                d["best"], d["at_best"] = rate, res
-                time.sleep(1)
-            if all(d["done"] for d in side.values()):
-                break
+        walk([int(x) for x in a.ladder.split(",")], modes,
+             lambda mode, rate: step(side[mode][0], rate, side[mode][2]), a.retries)
     finally:
-        for d in side.values():
-            d["proc"].send_signal(signal.SIGTERM)
-        for d in side.values():
-            try:
-                d["proc"].wait(15)
-            except subprocess.TimeoutExpired:
-                d["proc"].kill()
-                d["proc"].wait()
-    for mode, d in side.items():
-        print("SUMMARY " + json.dumps({"mode": mode, "max_rate": d["best"], "at_max": d["at_best"],
-                                       "reruns": d["reruns"]}), flush=True)
+        for _, proc, _ in side.values():
+            stop(proc, 15)
 
 
 if __name__ == "__main__":
