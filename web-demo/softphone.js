@@ -301,10 +301,12 @@ function startTicker() {
   stopTicker();
   ticker = setInterval(async () => {
     renderTimer();
-    if (!current || current.state === 'ended') return;
+    const c = current;
+    if (!c || c.state === 'ended') return;
     try {
-      const s = await current.stats();
-      if (!s) return;
+      const s = await c.stats();
+      // the call may have ended while the stats were read: its end stays on screen
+      if (!s || c !== current || c.state === 'ended') return;
       $('call-quality').textContent = s.quality;
       $('call-quality').dataset.quality = s.quality;
       $('call-stats').textContent = [s.codec, `sent ${s.packetsSent}`, `received ${s.packetsReceived}`,
