@@ -145,14 +145,18 @@ struct kick_source {
 	struct relay *r;
 };
 
-static gboolean kick_prepare(GSource *src, gint *timeout)
+/* Sends the wake-ups deferred in kick_pending. */
+static void kick_deferred(struct relay *r)
 {
-	struct relay *r = ((struct kick_source *)src)->r;
-	for (unsigned i = 0; r->kick_pending && i < r->n_workers; i++) {
+	for (unsigned i = 0; r->kick_pending && i < r->n_workers; i++)
 		if (r->kick_pending & (UINT64_C(1) << i))
 			kick(&r->workers[i]);
-	}
 	r->kick_pending = 0;
+}
+
+static gboolean kick_prepare(GSource *src, gint *timeout)
+{
+	kick_deferred(((struct kick_source *)src)->r);
 	*timeout = -1;
 	return FALSE;
 }
@@ -188,10 +192,7 @@ void relay_loop_kicks_stop(struct relay *r)
 	g_source_destroy(r->kick_src);
 	g_source_unref(r->kick_src);
 	r->kick_src = NULL;
-	for (unsigned i = 0; r->kick_pending && i < r->n_workers; i++)
-		if (r->kick_pending & (UINT64_C(1) << i))
-			kick(&r->workers[i]);
-	r->kick_pending = 0;
+	kick_deferred(r);
 	g_main_context_unref(r->kick_ctx);
 }
 
