@@ -2,7 +2,7 @@
 // ws_baresip_dtls.mjs): G.711 µ-law and a tone's frequency, baresip started with ctrl_tcp and
 // driven through it, its recording read back, a WebRTC answer as a browser would give it,
 // and gorgee's health and metrics.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -107,6 +107,25 @@ export function webrtcAnswer(offer) {
     'm=audio 9 UDP/TLS/RTP/SAVPF 0', 'c=IN IP4 0.0.0.0', 'a=ice-ufrag:wxyz', 'a=ice-pwd:abcdefghijklmnopqrstuvwx',
     'a=fingerprint:sha-256 ' + Array(32).fill('CD').join(':'), 'a=setup:active', `a=mid:${mid}`,
     'a=sendrecv', 'a=rtcp-mux', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+}
+
+// gorgee as the baresip tests run it: SIP on loopback UDP port sip with baresip at phonePort
+// as the trunk, one media worker on media..media+49, users erin and gina (password
+// "<user>-pass"), extra options after; its log goes to dir/gorgee.log and to onLog. Resolves
+// with the process once /healthz answers.
+export async function startGorgee(bin, { dir, http, sip, phonePort, media, extra = [], onLog = () => {} }) {
+  const level = process.env.GORGEE_LOG_LEVEL || 'info';
+  const args = ['--set', `general.data_dir=${dir}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
+    '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',
+    '--set', `calls.trunk=sip:127.0.0.1:${phonePort}`, '--set', 'calls.trusted=127.0.0.1',
+    '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1',
+    '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`,
+    '--set', `general.log_level=${level}`, ...extra];
+  for (const u of ['erin', 'gina']) execFileSync(bin, [...args, '--add-user', u], { input: `${u}-pass\n` });
+  const gw = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  gw.stderr.on('data', (d) => { onLog(String(d)); fs.appendFileSync(path.join(dir, 'gorgee.log'), d); });
+  await waitHealthy(http);
+  return gw;
 }
 
 // Until gorgee's /healthz answers (5 s at most).

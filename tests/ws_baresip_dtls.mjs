@@ -9,15 +9,14 @@
 // SIP⇄SIP: baresip's account bob calls its account carol through gorgee's trunk, DTLS on
 // both legs, SRTP decrypted and re-encrypted by the relay.
 // usage: node ws_baresip_dtls.mjs path/to/gorgee     Prints TAP.
-import { spawn, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { WsClient, freePort, baresipPort } from './wsclient.mjs';
-import { ulawDecode, freq, sendTone, recordedTone, startBaresip, ctrl as bctl, webrtcAnswer,
-  waitHealthy, noCallsLeft, metric as metricOf, tapMain } from './baresip.mjs';
+import { startGorgee, ulawDecode, freq, sendTone, recordedTone, startBaresip, ctrl as bctl, webrtcAnswer,
+  noCallsLeft, metric as metricOf, tapMain } from './baresip.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws');
@@ -34,15 +33,8 @@ async function start() {
   [http, sip, phonePort] = [await freePort(), await freePort(), await baresipPort()];
   // 6000..9999: below the 10000..19999 blocks the other call tests take by pid
   const media = 6000 + (process.pid % 40) * 100;
-  const args = ['--set', `general.data_dir=${DIR}/data`, '--set', `http.port=${http}`, '--set', 'http.listen=127.0.0.1',
-    '--set', 'sip.listen=127.0.0.1', '--set', `sip.udp_port=${sip}`, '--set', 'sip.tcp_port=0',
-    '--set', `calls.trunk=sip:127.0.0.1:${phonePort}`, '--set', 'calls.trusted=127.0.0.1',
-    '--set', 'media.address=127.0.0.1', '--set', 'media.workers=1', '--set', 'calls.srtp=dtls',
-    '--set', `media.port_min=${media}`, '--set', `media.port_max=${media + 49}`, '--set', (process.env.GORGEE_LOG_LEVEL ? `general.log_level=${process.env.GORGEE_LOG_LEVEL}` : 'general.log_level=info')];
-  for (const u of ['erin', 'gina']) execFileSync(GORGEE, [...args, '--add-user', u], { input: `${u}-pass\n` });
-  gw = spawn(GORGEE, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  gw.stderr.on('data', (d) => { logs += d; fs.appendFileSync(path.join(DIR, 'gorgee.log'), d); });
-  await waitHealthy(http);
+  gw = await startGorgee(GORGEE, { dir: DIR, http, sip, phonePort, media, extra: ['--set', 'calls.srtp=dtls'],
+    onLog: (d) => { logs += d; } });
   // baresip: auto-answer, 440 Hz sine, records what it receives, ctrl_tcp for dialling
   phone = await startBaresip(path.join(DIR, 'bob'), { sipPort: phonePort, ctrlPort: phonePort + 5,
     rtpMin: media + 60, extraModules: ['dtls_srtp.so'], log: path.join(DIR, 'baresip.log'),
