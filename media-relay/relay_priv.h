@@ -229,6 +229,7 @@ struct relay {
 	GMainContext *kick_ctx;
 	GSource *kick_src;
 	uint64_t kick_pending; /* bit i: worker i (at most 64); kick_ctx's owner only */
+	gint64 kick_due;       /* monotonic µs when the pending wake-ups leave */
 };
 
 /* relay_worker.c */
