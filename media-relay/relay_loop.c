@@ -87,7 +87,7 @@ int relay_loop_init(struct worker *w)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &mail_tag};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mail_fd, &ev) < 0)
 		return errno;
-	w->loop_src = g_unix_fd_source_new(w->epfd, G_IO_IN);
+	w->loop_src = core_source_unblocked(g_unix_fd_source_new(w->epfd, G_IO_IN));
 	g_source_set_callback(w->loop_src, G_SOURCE_FUNC(on_events), w, NULL);
 	g_source_attach(w->loop_src, w->ctx);
 	return 0;
@@ -247,4 +247,12 @@ void relay_loop_watch(struct worker *w, struct sock *k)
 		return;
 	}
 	k->watched = true;
+}
+
+int relay_loop_unwatch(struct worker *w, struct sock *k)
+{
+	if (!k->watched)
+		return 0;
+	k->watched = false;
+	return epoll_ctl(w->epfd, EPOLL_CTL_DEL, k->fd, NULL) < 0 ? errno : 0;
 }

@@ -282,16 +282,30 @@ static void make_srtp(struct endpoint *e, struct keys *k)
 	OPENSSL_cleanse(k, sizeof(*k));
 }
 
+/* A plain UDP endpoint's socket stays open for the slot's next holder (relay_ports_keep),
+ * out of the worker's epoll set; any other is closed. */
+static void sock_give_back(struct relay *r, struct endpoint *e, struct sock *k, uint16_t port)
+{
+	if (k->fd < 0)
+		return;
+	bool keep = e->kind == RELAY_EP_UDP && !e->dtls && e->port_held;
+	if (k->watched && relay_loop_unwatch(e->s->w, k) != 0)
+		keep = false;
+	if (keep)
+		relay_ports_keep(r->ports, port, k->fd);
+	else
+		close(k->fd);
+	k->fd = -1;
+}
+
 void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 {
-	relay_endpoint_unwatch(e);
 	/* before the slot goes back: libnice's socket is closed first */
 	bool later = relay_ice_stop(e);
 	relay_udp_dtls_stop(e);
-	if (e->rtp.fd >= 0)
-		close(e->rtp.fd);
-	if (e->rtcp.fd >= 0)
-		close(e->rtcp.fd);
+	sock_give_back(r, e, &e->rtp, e->port);
+	sock_give_back(r, e, &e->rtcp, (uint16_t)(e->port + 1));
+	relay_endpoint_unwatch(e);
 	if (e->port_held && !later)
 		relay_ports_release(r->ports, e->port);
 	e->port_held = false;
