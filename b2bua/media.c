@@ -107,6 +107,18 @@ static enum relay_srtp_suite relay_suite(enum sdp_crypto_suite s)
 	}
 }
 
+/* A relay error as a SIP status: out of ports or descriptors is an overload that passes
+ * (503), anything else 500. */
+static int relay_status(int rc, const char **why)
+{
+	bool busy = rc == EADDRNOTAVAIL || rc == EMFILE || rc == ENFILE || rc == ENOBUFS ||
+		    rc == ENOMEM;
+	*why = rc == EADDRNOTAVAIL ? "no free media ports"
+	       : busy		   ? "out of media resources"
+				   : "relay error";
+	return busy ? 503 : 500;
+}
+
 static bool set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -340,10 +352,8 @@ static int apply(struct call_media *m, int side, const struct relay_endpoint_par
 		if (rc == 0)
 			m->local[side] = loc;
 	}
-	if (rc) {
-		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
-		return rc == EADDRNOTAVAIL ? 503 : 500;
-	}
+	if (rc)
+		return relay_status(rc, why);
 	m->ep[side] = *ep;
 	m->ep[side].key_in = m->ep[side].key_out = NULL; /* read during the call only */
 	if (ep->kind == RELAY_EP_ICE) {
@@ -544,8 +554,7 @@ static int streams_sync(struct call_media *m, const char **why)
 	if (rc) {
 		LOGW(log_module, &(struct log_ctx){.call_id = m->call->id}, "video streams: %s",
 		     g_strerror(rc));
-		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
-		return rc == EADDRNOTAVAIL ? 503 : 500;
+		return relay_status(rc, why);
 	}
 	m->streams_set = true;
 	m->vlocal = xl[0];
@@ -854,10 +863,8 @@ int call_media_offer_default(struct call_media *m, int to, GString *out, const c
 	endpoint_pending(m, 0, &p.ep[0]);
 	endpoint_pending(m, 1, &p.ep[1]);
 	int rc = relay_session_new(m->b->cfg.relay, &p, m->local, &m->rs);
-	if (rc) {
-		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
-		return rc == EADDRNOTAVAIL ? 503 : 500;
-	}
+	if (rc)
+		return relay_status(rc, why);
 	m->ep[0] = p.ep[0];
 	m->ep[1] = p.ep[1];
 	for (int i = 0; i < 2; i++)

@@ -20,8 +20,10 @@
  * close() were a tenth of the signaling thread's CPU per SIP-to-SIP call (four sockets a
  * call). A kept socket is in no epoll set: what reaches it meanwhile waits in its buffer
  * and is read and dropped when the slot's next holder takes it, before its SDP leaves, so
- * no stale packet is taken for the new call's first one. At most keep_max stay open (half
- * the descriptors the process may hold beyond 1,024, at most the whole range).
+ * no stale packet is taken for the new call's first one. At most keep_max stay open (a
+ * quarter of the descriptors the process may hold beyond 1,024, at most the whole range),
+ * and when a new socket finds the descriptors used up, kept ones are closed to make room:
+ * calls in progress come before the cache.
  */
 struct relay_ports {
 	GMutex lock;
@@ -36,6 +38,7 @@ struct relay_ports {
 		int fd[2]; /* the slot's open even and odd sockets kept, -1 none */
 	} *kept;
 	unsigned n_kept, keep_max;
+	unsigned unkeep_at; /* where the next unkeep() starts looking */
 	struct metric *gauge; /* slots in use, or NULL */
 };
 
@@ -81,7 +84,7 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 	rlim_t room = 0;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		room = rl.rlim_cur == RLIM_INFINITY ? 2 * (rlim_t)n
-		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 2
+		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 4
 						   : 0;
 	p->keep_max = (unsigned)MIN(room, 2 * (rlim_t)n);
 	p->count = n;
@@ -139,8 +142,29 @@ static void drain(int fd)
 		;
 }
 
+/* Closes up to n kept sockets; returns how many. */
+static unsigned unkeep(struct relay_ports *p, unsigned n)
+{
+	unsigned closed = 0;
+	g_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->n && closed < n && p->n_kept; i++) {
+		struct kept *k = &p->kept[p->unkeep_at];
+		p->unkeep_at = (p->unkeep_at + 1) % p->n;
+		for (int j = 0; j < 2; j++) {
+			if (k->fd[j] >= 0) {
+				close(k->fd[j]);
+				k->fd[j] = -1;
+				p->n_kept--;
+				closed++;
+			}
+		}
+	}
+	g_mutex_unlock(&p->lock);
+	return closed;
+}
+
 /* The socket kept for slot idx's even (k 0) or odd (k 1) port, drained; else a new one
- * bound. */
+ * bound (after closing some kept ones if the descriptors ran out). */
 static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd)
 {
 	g_mutex_lock(&p->lock);
@@ -150,8 +174,13 @@ static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd)
 		p->n_kept--;
 	}
 	g_mutex_unlock(&p->lock);
-	if (s < 0)
-		return bind_one(p, (uint16_t)(p->first + 2 * idx + (unsigned)k), fd);
+	if (s < 0) {
+		uint16_t port = (uint16_t)(p->first + 2 * idx + (unsigned)k);
+		int err = bind_one(p, port, fd);
+		if ((err == EMFILE || err == ENFILE) && unkeep(p, 256))
+			err = bind_one(p, port, fd);
+		return err;
+	}
 	drain(s);
 	*fd = s;
 	return 0;
