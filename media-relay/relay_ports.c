@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -128,9 +129,17 @@ static int bind_one(const struct relay_ports *p, uint16_t port, int *fd)
 	return 0;
 }
 
-/* Reads and drops what waits on a kept socket (MSG_TRUNC: no copy). */
-static void drain(int fd)
+/* Reads and drops what waits on kept sockets (n of them, -1 entries skipped): one poll()
+ * for all, a read only on those that hold something (MSG_TRUNC: nothing is copied). */
+static void drain(const int *fds, unsigned n)
 {
+	struct pollfd pfd[2];
+	unsigned np = 0;
+	for (unsigned i = 0; i < n && np < 2; i++)
+		if (fds[i] >= 0)
+			pfd[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	if (!np || poll(pfd, np, 0) <= 0)
+		return;
 	char byte;
 	struct mmsghdr mm[16];
 	struct iovec iov[16];
@@ -138,8 +147,10 @@ static void drain(int fd)
 		iov[i] = (struct iovec){&byte, 1};
 		mm[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
 	}
-	while (recvmmsg(fd, mm, 16, MSG_DONTWAIT | MSG_TRUNC, NULL) == 16)
-		;
+	for (unsigned i = 0; i < np; i++)
+		if (pfd[i].revents & POLLIN)
+			while (recvmmsg(pfd[i].fd, mm, 16, MSG_DONTWAIT | MSG_TRUNC, NULL) == 16)
+				;
 }
 
 /* Closes up to n kept sockets; returns how many. */
@@ -163,10 +174,11 @@ static unsigned unkeep(struct relay_ports *p, unsigned n)
 	return closed;
 }
 
-/* The socket kept for slot idx's even (k 0) or odd (k 1) port, drained; else a new one
- * bound (after closing some kept ones if the descriptors ran out). */
-static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd)
+/* The socket kept for slot idx's even (k 0) or odd (k 1) port (*kept set: drain it before
+ * use); else a new one bound (after closing some kept ones if the descriptors ran out). */
+static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd, bool *kept)
 {
+	*kept = false;
 	g_mutex_lock(&p->lock);
 	int s = p->kept[idx].fd[k];
 	if (s >= 0) {
@@ -181,7 +193,7 @@ static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd)
 			err = bind_one(p, port, fd);
 		return err;
 	}
-	drain(s);
+	*kept = true;
 	*fd = s;
 	return 0;
 }
@@ -230,10 +242,12 @@ int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *po
 			break;
 		uint16_t even = (uint16_t)(p->first + 2 * idx);
 		int a = -1, b = -1;
-		int e = open_one(p, idx, 0, &a);
+		bool ka = false, kb = false;
+		int e = open_one(p, idx, 0, &a, &ka);
 		if (!e && rtcp)
-			e = open_one(p, idx, 1, &b);
+			e = open_one(p, idx, 1, &b, &kb);
 		if (!e) {
+			drain((int[2]){ka ? a : -1, kb ? b : -1}, 2);
 			fds[0] = a;
 			fds[1] = b;
 			*port = even;
@@ -260,7 +274,11 @@ int relay_ports_bind_rtcp(struct relay_ports *p, uint16_t port, int *fd)
 {
 	if (port < p->first || (port - p->first) % 2 || (unsigned)(port - p->first) / 2 >= p->n)
 		return EINVAL;
-	return open_one(p, (unsigned)(port - p->first) / 2, 1, fd);
+	bool kept;
+	int err = open_one(p, (unsigned)(port - p->first) / 2, 1, fd, &kept);
+	if (!err && kept)
+		drain(fd, 1);
+	return err;
 }
 
 void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd)
