@@ -134,9 +134,10 @@ void relay_ports_free(struct relay_ports *p);
 
 /*
  * Takes a free slot and binds non-blocking UDP sockets (or hands out the ones kept open for
- * it, drained): fds[0] on the even port, fds[1] on port+1 when rtcp is true (else -1). A port someone else holds (EADDRINUSE) is
- * skipped. Freed slots are reused, oldest released first. Returns 0 (the caller owns the
- * fds and the slot), EADDRNOTAVAIL when no slot is free, or the socket errno. Any thread.
+ * it, drained): fds[0] on the even port, fds[1] on port+1 when rtcp is true (else -1). A
+ * port someone else holds (EADDRINUSE) is skipped. Freed slots are reused, oldest released
+ * first. Returns 0 (the caller owns the fds and the slot), EADDRNOTAVAIL when no slot is
+ * free, or the socket errno. Any thread.
  */
 int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *port);
 /* Binds the odd port of a slot the caller holds (rtcp-mux turned off). Returns 0 or errno. */

@@ -252,12 +252,12 @@ static void jrec_expire(struct sip_timer *tm, void *arg)
 
 /* A NIST's final response went out over UDP (resp: its bytes), or an IST's 2xx was ACKed
  * (resp NULL): keep what absorbs retransmissions. */
-static void jrec_add(struct sip_stack *s, const struct sip_strans *st, const GString *resp)
+static bool jrec_add(struct sip_stack *s, const struct sip_strans *st, const GString *resp)
 {
 	size_t klen = strlen(st->key), rlen = resp ? resp->len : 0;
 	if (st->dst.addr_len > sizeof(((struct jrec *)NULL)->addr) || rlen > UINT32_MAX ||
 	    g_hash_table_contains(s->jrecs, st->key))
-		return; /* not an IP address, or (cannot happen) a record already: no record */
+		return false; /* not an IP address, or (cannot happen) a record already */
 	struct jrec *j = g_malloc(sizeof(*j) + klen + 1 + rlen);
 	memcpy(&j->addr, &st->dst.addr, st->dst.addr_len);
 	j->addr_len = st->dst.addr_len;
@@ -275,6 +275,7 @@ static void jrec_add(struct sip_stack *s, const struct sip_strans *st, const GSt
 	metric_add(s->m_live[j->kind], 1);
 	if (!s->jtimer.armed)
 		jrec_arm(s);
+	return true;
 }
 
 /* A retransmission of a completed non-INVITE request: its final response again. */
@@ -503,10 +504,9 @@ static void on_ack(struct sip_stack *s, const struct sip_msg *m, const struct si
 	/* the TU has seen the ACK: what is left of the INVITE's transaction is a record (jrec) */
 	st = g_hash_table_lookup(s->accepted, key);
 	g_free(key);
-	if (st && st->acked && st->state == T_ACCEPTED && !reliable(&st->src)) {
-		jrec_add(s, st, NULL);
+	if (st && st->acked && st->state == T_ACCEPTED && !reliable(&st->src) &&
+	    jrec_add(s, st, NULL))
 		strans_terminate(st);
-	}
 }
 
 /*
