@@ -530,7 +530,7 @@ static int build_offer(struct build *b, const struct sdp_session *src, unsigned 
 	session_init(b);
 	for (size_t i = 0; i < n; i++) {
 		struct sdp_media *m = &s->media[i];
-		memset(m, 0, sizeof(*m));
+		sdp_media_clear(m);
 		const struct sdp_media *sm = src ? &src->media[i] : NULL;
 		struct slice mid = {"", 0};
 		if (b->profile == B2B_PROFILE_WEBRTC)
@@ -746,7 +746,7 @@ static int build_answer(struct build *b, const struct sdp_session *offer,
 	session_init(b);
 	for (size_t i = 0; i < offer->n_media; i++) {
 		struct sdp_media *m = &s->media[i];
-		memset(m, 0, sizeof(*m));
+		sdp_media_clear(m);
 		const struct sdp_media *om = &offer->media[i];
 		s->n_media++;
 		bool video = (int)i == b->vidx;

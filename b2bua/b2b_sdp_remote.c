@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,11 +413,34 @@ static void read_bundle(const struct sdp_media *m, struct b2b_media_remote *out)
 	}
 }
 
+/*
+ * Zeroes r but its candidate and codec arrays, which are only read below n_cand and
+ * n_codecs: they are 13 of its 14 KB, and a call zeroed ten or more of these (with their
+ * wiping on free, a third of the instructions a SIP-to-SIP call took).
+ */
+G_STATIC_ASSERT(offsetof(struct b2b_media_remote, cand) <
+		offsetof(struct b2b_media_remote, n_cand));
+G_STATIC_ASSERT(offsetof(struct b2b_media_remote, n_cand) <
+		offsetof(struct b2b_media_remote, codecs));
+G_STATIC_ASSERT(offsetof(struct b2b_media_remote, codecs) <
+		offsetof(struct b2b_media_remote, n_codecs));
+static void remote_reset(struct b2b_media_remote *r)
+{
+	char *p = (char *)r;
+	size_t cand = offsetof(struct b2b_media_remote, cand),
+	       n_cand = offsetof(struct b2b_media_remote, n_cand),
+	       codecs = offsetof(struct b2b_media_remote, codecs),
+	       n_codecs = offsetof(struct b2b_media_remote, n_codecs);
+	memset(p, 0, cand);
+	memset(p + n_cand, 0, codecs - n_cand);
+	memset(p + n_codecs, 0, sizeof(*r) - n_codecs);
+}
+
 int b2b_sdp_remote_at(const struct sdp_session *s, unsigned idx, struct b2b_media_remote *out,
 		      char *err)
 {
 	const struct sdp_media *m = &s->media[idx];
-	memset(out, 0, sizeof(*out));
+	remote_reset(out);
 	out->dtmf_pt = -1;
 	out->m_index = idx;
 	if (!profile_of(m->proto, &out->profile))
@@ -466,15 +490,17 @@ void b2b_sdp_session_free(struct sdp_session *s)
 struct b2b_media_remote *b2b_media_remote_new(void)
 {
 	struct b2b_media_remote *r = core_scratch_get(sizeof(*r));
-	memset(r, 0, sizeof(*r));
+	remote_reset(r);
 	return r;
 }
 
+/* The secrets go (the ICE password, the SDES key); candidates and codecs are not. */
 void b2b_media_remote_free(struct b2b_media_remote *r)
 {
 	if (!r)
 		return;
-	OPENSSL_cleanse(r, sizeof(*r));
+	OPENSSL_cleanse(r->ice_pwd, sizeof(r->ice_pwd));
+	OPENSSL_cleanse(r->crypto_key, sizeof(r->crypto_key));
 	core_scratch_put(r, sizeof(*r));
 }
 
@@ -487,7 +513,7 @@ int b2b_sdp_remote(const struct sdp_session *s, struct b2b_media_remote *out, ch
 		if (slice_eqlit(m->type, "audio") && m->port != 0 && m->rtp)
 			return b2b_sdp_remote_at(s, (unsigned)i, out, err);
 	}
-	memset(out, 0, sizeof(*out));
+	remote_reset(out);
 	out->dtmf_pt = -1;
 	return 0;
 }

@@ -408,7 +408,7 @@ void sip_leg_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 {
 	struct sip_leg *l = arg;
 	if (!st) { /* ACK */
-		if (l->st && l->uas && msg->cseq.num == sip_strans_request(l->st)->cseq.num) {
+		if (l->st && l->uas && msg->cseq.num == l->st_cseq) {
 			sip_strans_acked(l->st);
 			sip_leg_event(l, LEG_EV_ACK, 0, NULL, sip_leg_sdp(msg));
 		} else if (l->re_st == NULL) {
@@ -465,7 +465,7 @@ void sip_leg_dialog_request(struct sip_dialog *d, struct sip_strans *st,
 		const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_RACK);
 		struct sip_rack rack;
 		bool ok = h && sip_rack_parse(h->value, &rack) == 0 && l->rel_timer && l->st &&
-			  rack.rseq == l->rseq && rack.cseq == sip_strans_request(l->st)->cseq.num;
+			  rack.rseq == l->rseq && rack.cseq == l->st_cseq;
 		if (ok)
 			rel_stop(l);
 		respond(l, st, ok ? 200 : 481, NULL, NULL);
@@ -685,6 +685,7 @@ struct leg *leg_sip_new_uas(struct b2b *b, struct sip_strans *st, const struct s
 {
 	struct sip_leg *l = leg_new(b, true);
 	l->st = st;
+	l->st_cseq = req->cseq.num;
 	/* Symmetric signalling: requests in this dialog go back where the INVITE came from
 	 * (the source address and, for TCP, the connection), which also works behind NAT. */
 	l->dst = *src;

@@ -17,6 +17,7 @@ struct sip_leg {
 	char *replaces;              /* UAC: the Replaces header value of our INVITE (RFC 3891) */
 	/* UAS: the INVITE we answer (NULL once its transaction ends) and our To tag */
 	struct sip_strans *st;
+	uint32_t st_cseq;            /* st's CSeq number (ACK and PRACK match it; no re-parse) */
 	struct sip_strans *re_st;    /* a re-INVITE/UPDATE from the peer awaiting our answer */
 	char local_tag[17];
 	/* UAC */

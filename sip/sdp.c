@@ -294,13 +294,22 @@ static int parse_formats(struct sdp_parser *p, struct sdp_media *m, struct slice
 	return 0;
 }
 
+G_STATIC_ASSERT(offsetof(struct sdp_media, cand) < offsetof(struct sdp_media, n_cand));
+
+void sdp_media_clear(struct sdp_media *m)
+{
+	memset(m, 0, offsetof(struct sdp_media, cand));
+	memset((char *)m + offsetof(struct sdp_media, n_cand), 0,
+	       sizeof(*m) - offsetof(struct sdp_media, n_cand));
+}
+
 static int parse_media(struct sdp_parser *p, struct slice v)
 {
 	struct sdp_session *s = p->s;
 	if (s->n_media >= SDP_MAX_MEDIA)
 		return sdp_fail(p, "too many m= sections");
 	struct sdp_media *m = &s->media[s->n_media];
-	memset(m, 0, sizeof(*m));
+	sdp_media_clear(m);
 	p->m = m;
 	p->seen = 0;
 	s->n_media++;

@@ -1637,6 +1637,9 @@ struct sdp_error {
  * err may be NULL. Returns 0, EINVAL (NULL argument) or EBADMSG (*out is then unspecified).
  */
 int sdp_parse(const char *buf, size_t len, struct sdp_session *out, struct sdp_error *err);
+/* Zeroes m but its candidate array (9 of its 19 KB), which is only read below n_cand: how
+ * the parser starts an m-section, and how a builder should. */
+void sdp_media_clear(struct sdp_media *m);
 
 /*
  * Appends s to out as SDP with CRLF line ends, in RFC 8866 order. The printer only reads
