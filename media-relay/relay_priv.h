@@ -115,7 +115,7 @@ struct endpoint {
 struct keys {
 	enum relay_srtp_suite suite;
 	size_t len;
-	uint8_t in[32], out[32];
+	uint8_t in[46], out[46]; /* the longest master key || salt: AES_256_CM (RFC 6188) */
 };
 
 #define RELAY_LEARNED_SSRC 16
