@@ -104,6 +104,8 @@ struct endpoint {
 	unsigned n_pt_allow;
 	uint32_t clock_rate;
 	struct relay_event_map evmap; /* telephone-events this side sends, translated */
+	bool pt_mapped;               /* pt_to translates the PTs this side sends */
+	uint8_t pt_to[128];           /* relay_session_map_pts: PT -> PT toward the other side */
 	/* what the worker learned */
 	struct latch l_rtp, l_rtcp;
 	struct rx_seq seq;
@@ -149,15 +151,17 @@ struct relay_session {
 	char remote_ufrag[2][257]; /* ICE: the last remote ufrag signalled (restart detection) */
 	char local_ufrag[2][64], local_pwd[2][64];
 	unsigned n_cands[2];       /* remote candidates added (BI-23 cap) */
-	uint16_t xport[RELAY_MAX_STREAMS - 1]; /* BUNDLE: slots of the extra endpoints, 0 none */
-	bool xrtcp_bound[RELAY_MAX_STREAMS - 1];
+	uint16_t xport[2][RELAY_MAX_STREAMS - 1]; /* slots of the extra endpoints per side, 0 none */
+	bool xrtcp_bound[2][RELAY_MAX_STREAMS - 1];
 	/* worker thread only, after attach */
 	struct endpoint ep[2];
-	/* BUNDLE (relay_bundle.c): n_streams > 1 when ep[bundled] carries several streams */
+	/* streams (relay_bundle.c): n_streams > 1 when the session carries several; bundled is
+	 * the side whose ep carries them all, or RELAY_BUNDLE_NONE */
 	unsigned n_streams, bundled;
 	uint8_t mid_ext;
 	struct stream sx[RELAY_MAX_STREAMS];
-	struct endpoint xep[RELAY_MAX_STREAMS - 1]; /* stream k's own endpoint is xep[k - 1] */
+	struct endpoint xep[2][RELAY_MAX_STREAMS - 1]; /* stream k's own endpoint on side i is
+							 * xep[i][k - 1] */
 	struct {
 		uint32_t ssrc;
 		unsigned stream;
@@ -331,10 +335,15 @@ void relay_endpoint_clear(struct relay *r, struct endpoint *e); /* worker: frees
 /* The bundled endpoint of s when it carries several streams, else NULL. */
 static inline struct endpoint *relay_bundled(struct relay_session *s)
 {
-	return s->n_streams > 1 ? &s->ep[s->bundled] : NULL;
+	return s->n_streams > 1 && s->bundled < 2 ? &s->ep[s->bundled] : NULL;
 }
+/* Stream k's endpoint on a side that is not bundled (k 0: the session's ep[side]). */
+struct endpoint *relay_stream_ep(struct relay_session *s, unsigned side, unsigned k);
 /* The endpoint stream k pairs with the bundled one. */
 struct endpoint *relay_stream_far(struct relay_session *s, unsigned k);
+/* Where packets of endpoint e leave: the other side's endpoint of e's stream, or the
+ * bundled endpoint. */
+struct endpoint *relay_stream_peer(struct endpoint *e);
 /* The stream of an authenticated RTP packet (-1: none) and of an RTCP compound. */
 int relay_bundle_rtp(struct relay_session *s, const struct relay_rtp *rtp);
 unsigned relay_bundle_rtcp(struct relay_session *s, const uint8_t *p, size_t len);

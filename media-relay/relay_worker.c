@@ -175,13 +175,6 @@ struct route {
 	struct relay_dir_stats *kst; /* BUNDLE: its stream on the bundled endpoint, or NULL */
 };
 
-/* The endpoint a non-bundled endpoint's packets leave by. */
-static struct endpoint *peer_of(struct endpoint *e)
-{
-	struct relay_session *s = e->s;
-	return e->stream ? &s->ep[s->bundled] : &s->ep[e->idx ^ 1];
-}
-
 /* BUNDLE: the stream of an accepted packet on the bundled endpoint, its far endpoint in
  * r->o; DROP_N, or why it cannot go anywhere. */
 static enum drop_reason demux(struct relay_session *s, bool rtcp, const uint8_t *buf, size_t len,
@@ -209,7 +202,7 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		   struct route *r)
 {
 	struct relay_session *s = e->s;
-	struct endpoint *o = peer_of(e);
+	struct endpoint *o = relay_stream_peer(e);
 	struct stream *x = NULL;
 	bool rtcp = rtcp_sock || (e->mux && relay_is_rtcp(buf, *len));
 	struct latch *l = rtcp_sock ? &e->l_rtcp : &e->l_rtp;
@@ -267,6 +260,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	}
 	if (!rtcp && e->evmap.on && rtp.pt == e->evmap.pt)
 		map_event(&e->evmap, buf, &rtp);
+	else if (!rtcp && e->pt_mapped)
+		buf[1] = (uint8_t)((buf[1] & 0x80) | e->pt_to[rtp.pt]); /* RFC 3264 §6.1 */
 
 	if (!rtcp && o == relay_bundled(s) && s->mid_ext &&
 	    !relay_rtp_put_mid(buf, len, cap, &rtp, s->mid_ext, s->sx[e->stream].d.mid)) {
@@ -564,8 +559,10 @@ void relay_worker_detach(struct relay_session *s)
 	}
 	for (int i = 0; i < 2; i++)
 		relay_endpoint_clear(s->relay, &s->ep[i]);
-	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++)
-		relay_endpoint_clear(s->relay, &s->xep[k]);
+	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++) {
+		relay_endpoint_clear(s->relay, &s->xep[0][k]);
+		relay_endpoint_clear(s->relay, &s->xep[1][k]);
+	}
 	metric_add(s->relay->m_sessions, -1);
 	g_atomic_int_dec_and_test(&s->w->load);
 	g_hash_table_remove(s->w->sessions, s); /* drops the worker's reference */
