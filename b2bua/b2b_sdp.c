@@ -29,6 +29,7 @@ struct build {
 	struct sdp_fingerprint fp; /* local->fingerprint, split */
 	char key_b64[72];          /* local SDES key: wiped on free */
 	char vkey_b64[72];         /* the video's (local->video_crypto_key or the same) */
+	const struct b2b_suite *vsuite; /* the video's SDES suite */
 	char *err;
 };
 
@@ -228,8 +229,11 @@ static int local_check(struct build *b)
 		if (!su || !l->crypto_key || l->crypto_key_len != su->key_len)
 			return EINVAL;
 		b64_encode(l->crypto_key, l->crypto_key_len, b->key_b64);
+		b->vsuite = l->video_crypto_suite ? b2b_suite_find(l->video_crypto_suite) : su;
+		if (!b->vsuite || (b->vsuite != su && !l->video_crypto_key))
+			return EINVAL;
 		b64_encode(l->video_crypto_key ? l->video_crypto_key : l->crypto_key,
-			   l->crypto_key_len, b->vkey_b64);
+			   b->vsuite->key_len, b->vkey_b64);
 	}
 	return candidates_parse(b);
 }
@@ -337,7 +341,7 @@ static void put_transport(struct build *b, struct sdp_media *m, bool ice, bool m
 		m->common.setup = setup;
 	}
 	if (b->profile == B2B_PROFILE_SDES) {
-		const struct b2b_suite *su = b2b_suite_find(l->crypto_suite);
+		const struct b2b_suite *su = video ? b->vsuite : b2b_suite_find(l->crypto_suite);
 		m->crypto[0] = (struct sdp_crypto){
 			.tag = crypto_tag ? crypto_tag : 1,
 			.suite_name = (struct slice){su->name, strlen(su->name)},

@@ -110,11 +110,14 @@ struct b2b_media_local {
 	size_t crypto_key_len;
 	/* Video: the relay's ports for the video m-section; 0 = reject video. Toward WebRTC
 	 * video is bundled on rtp_port (any non-zero value says "relay video"). SDES: the
-	 * video's own outbound key (same suite, crypto_key_len bytes; RFC 3711 §9.1 lets a
-	 * master key serve several streams only while their SSRCs differ, which the relay
-	 * does not choose); NULL = crypto_key. */
+	 * video's own outbound key (RFC 3711 §9.1 lets a master key serve several streams
+	 * only while their SSRCs differ, which the relay does not choose) in its own suite
+	 * (RFC 4568: each m-section has its own a=crypto; SDP_SUITE_UNKNOWN = crypto_suite),
+	 * as many bytes as that suite needs; NULL = crypto_key (then the suite must be the
+	 * audio's). */
 	uint16_t video_rtp_port, video_rtcp_port;
 	const uint8_t *video_crypto_key;
+	enum sdp_crypto_suite video_crypto_suite;
 	uint64_t sess_id, sess_version; /* o=; the caller bumps sess_version per new SDP */
 	const char *username;           /* o= username; NULL = "-" */
 };
