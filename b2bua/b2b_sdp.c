@@ -556,7 +556,8 @@ static int build_offer(struct build *b, const struct sdp_session *src, unsigned 
 		else
 			put_codecs(b, m, sm, b->codecs, b->n_codecs);
 		bool ice = l->ice_ufrag && is_dtls(b->profile);
-		bool mux = b->profile == B2B_PROFILE_WEBRTC || l->rtcp_mux;
+		bool mux = b->profile == B2B_PROFILE_WEBRTC ||
+			   (video ? l->video_rtcp_mux : l->rtcp_mux);
 		/* RFC 5763 §5: the offerer says actpass unless it keeps an established role. */
 		enum sdp_setup setup = l->setup == SDP_SETUP_NONE ? SDP_SETUP_ACTPASS : l->setup;
 		put_transport(b, m, ice, mux, setup, l->crypto_tag, video);
@@ -769,7 +770,8 @@ static int build_answer(struct build *b, const struct sdp_session *offer,
 		else
 			put_codecs(b, m, om, b->codecs, b->n_codecs);
 		bool ice = b->profile == B2B_PROFILE_WEBRTC || (ro->ice_ufrag[0] && l->ice_ufrag);
-		bool mux = ro->rtcp_mux && (l->rtcp_mux || b->profile == B2B_PROFILE_WEBRTC);
+		bool mux = ro->rtcp_mux && (b->profile == B2B_PROFILE_WEBRTC ||
+					    (video ? l->video_rtcp_mux : l->rtcp_mux));
 		put_transport(b, m, ice, mux, answer_setup(ro->setup, l->setup), ro->crypto_tag,
 			      video);
 		m->common.dir = answer_dir(ro->dir, ra->dir);

@@ -87,6 +87,7 @@ void media_video_local(struct call_media *m, int side, struct b2b_media_local *l
 	if (own_ports(m, side)) {
 		l->video_rtp_port = m->vlocal[side].rtp_port;
 		l->video_rtcp_port = m->vlocal[side].rtcp_port;
+		l->video_rtcp_mux = m->vep[side].rtcp_mux;
 	} else {
 		l->video_rtp_port = l->rtp_port; /* bundled with the audio */
 		l->video_rtcp_port = 0;
