@@ -90,9 +90,13 @@ static enum b2b_profile profile_toward(const struct call_media *m, int side,
 	return b2b_sdp_sip_profile(NULL, m->b->cfg.sdes, m->b->cfg.dtls);
 }
 
-/* RFC 5763 §5: the peer's a=setup decides our role; actpass (or none) is answered active. */
-static enum relay_dtls_role role_for(enum sdp_setup peer)
+/* RFC 5763 §5: the peer's a=setup decides our role; actpass (or none) is answered active,
+ * except in a renegotiation: the role of the association in place is kept (RFC 8842 §5.5:
+ * a new role would mean a new DTLS association; Chrome refuses the change). */
+static enum relay_dtls_role role_for(const struct call_media *m, int side, enum sdp_setup peer)
 {
+	if ((peer == SDP_SETUP_ACTPASS || peer == SDP_SETUP_NONE) && m->dtls_role_set[side])
+		return m->ep[side].ice.dtls_role;
 	return peer == SDP_SETUP_ACTIVE ? RELAY_DTLS_PASSIVE : RELAY_DTLS_ACTIVE;
 }
 
@@ -146,7 +150,7 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		g_strlcpy(ep->ice.remote_ufrag, r->ice_ufrag, sizeof(ep->ice.remote_ufrag));
 		g_strlcpy(ep->ice.remote_pwd, r->ice_pwd, sizeof(ep->ice.remote_pwd));
 		set_fingerprint(&ep->ice, r);
-		ep->ice.dtls_role = role_for(r->setup);
+		ep->ice.dtls_role = role_for(m, side, r->setup);
 		ep->rtcp_mux = true;
 		return 0;
 	}
@@ -156,7 +160,7 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		 * sockets and latches to the peer only once the handshake authenticated it */
 		ep->dtls = true;
 		set_fingerprint(&ep->ice, r);
-		ep->ice.dtls_role = role_for(r->setup);
+		ep->ice.dtls_role = role_for(m, side, r->setup);
 	}
 	ep->learn = true; /* symmetric RTP (NAT): latch on the signalled IP, see relay.h */
 	ep->rtcp_mux = r->rtcp_mux;
@@ -298,6 +302,7 @@ static int apply(struct call_media *m, int side, const struct relay_endpoint_par
 	}
 	m->ep[side] = *ep;
 	m->ep[side].key_in = m->ep[side].key_out = NULL; /* read during the call only */
+	m->dtls_role_set[side] = ep->kind == RELAY_EP_ICE || ep->dtls;
 	if (ep->kind == RELAY_EP_ICE) {
 		for (unsigned i = 0; i < r->n_cand; i++)
 			relay_session_add_candidate(m->rs, (unsigned)side, r->cand[i]);
@@ -337,6 +342,15 @@ static void map_events(struct call_media *m)
 	}
 }
 
+/* Our a=setup toward a DTLS leg: none (actpass in offers, active toward actpass) until an
+ * association's role is set, then that role (RFC 8842 §5.5). */
+static enum sdp_setup setup_of(const struct call_media *m, int side)
+{
+	if (!m->dtls_role_set[side])
+		return SDP_SETUP_NONE;
+	return m->ep[side].ice.dtls_role == RELAY_DTLS_PASSIVE ? SDP_SETUP_PASSIVE : SDP_SETUP_ACTIVE;
+}
+
 /* The SDP values of the relay endpoint facing `side`. */
 static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 {
@@ -352,11 +366,11 @@ static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 		l->n_cand = m->cand[side]->len;
 		l->end_of_candidates = m->gathered[side];
 		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
-		l->setup = SDP_SETUP_NONE;
+		l->setup = setup_of(m, side);
 	}
 	if (m->prof[side] == B2B_PROFILE_DTLS) {
 		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
-		l->setup = SDP_SETUP_NONE; /* actpass in offers, active toward actpass */
+		l->setup = setup_of(m, side); /* first: actpass in offers, active toward actpass */
 	}
 	if (m->prof[side] == B2B_PROFILE_SDES) {
 		l->crypto_tag = m->tag_out[side];

@@ -38,6 +38,7 @@ struct call_media {
 	int ev_pt[2];
 	uint32_t ev_clock[2];
 	guint closed_timer;                  /* the browser closed DTLS: end unless signaling does */
+	bool dtls_role_set[2];               /* the relay's DTLS role toward the leg is decided */
 	/*
 	 * Video (media_video.c). Between a browser and a SIP leg: stream 1 of the relay session,
 	 * bundled with the audio on the browser's ICE endpoint, on ports of its own toward SIP.
