@@ -15,8 +15,9 @@ export function reflector(port, { echo = true, mapPt = (pt) => pt, host = '127.0
   r.rtp = dgram.createSocket('udp4');
   r.rtcpSock = dgram.createSocket('udp4');
   r.rtp.on('message', (m, from) => {
-    if (m.length < 12 || (m[0] >> 6) !== 2) return;
+    if (m.length < 8 || (m[0] >> 6) !== 2) return;
     if (m[1] >= 192 && m[1] <= 223) { r.rtcp++; return; } // RTCP (muxed): not echoed
+    if (m.length < 12) return;
     r.in++;
     const pt = m[1] & 0x7f;
     r.pts.set(pt, (r.pts.get(pt) || 0) + 1);
