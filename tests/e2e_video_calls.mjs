@@ -11,6 +11,9 @@
 //     (the phone sees only 100, the browser decodes the echo)
 //   - (h) an offerless INVITE to the browser: gorgee offers audio only (ws/PROTOCOL.md);
 //     the browser then adds video by a re-offer and the phone gets it
+//   - (i) SIP ⇄ SIP over SDES-SRTP (srtp.mjs): A's video in a suite of its own
+//     (AES_256_CM_HMAC_SHA1_80 beside AES_CM_128 audio), B's in AES_CM_128; each phone
+//     protects and unprotects with the keys the SDP gave it
 //   - after each call: no call, relay session or port left (gorgee /metrics)
 // Runs inside a loopback-only network namespace (e2e_netns.sh), so fixed ports are safe.
 // usage: node e2e_video_calls.mjs path/to/gorgee [artifact-dir]      Prints TAP.
@@ -21,7 +24,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
+import crypto from 'node:crypto';
+
 import { Phone, answerSdp, ptOf, reflector, rtcpPortOf, sdpMedia, sleep } from './sipphone.mjs';
+import { cryptoOf, srtpContext } from './srtp.mjs';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
@@ -290,6 +296,48 @@ test('(h) an offerless INVITE to the browser: audio only, then the browser adds 
     `it decoded ${st.in_video.frames} frames of the phone's echo, the phone got ${bv.in} video packets`);
   await phoneB.bye();
   await assertIdle('(h)');
+});
+
+test('(i) SIP ⇄ SIP over SDES-SRTP: the video in a suite and key of its own on each side', async () => {
+  [aa, av, ba, bv].forEach((r) => r.reset());
+  const key = (n) => crypto.randomBytes(n);
+  const ka = key(30), kv = key(46); // A's audio (AES_CM_128) and video (AES_256_CM) keys
+  answerB = { sdes: { audio: key(30), video: key(30) } };
+  const offer = OFFER_A.replace(/RTP\/AVP/g, 'RTP/SAVP')
+    .replace('a=ptime:20', `a=ptime:20\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${ka.toString('base64')}`)
+    .replace('a=rtcp-mux', `a=rtcp-mux\r\na=crypto:2 AES_256_CM_HMAC_SHA1_80 inline:${kv.toString('base64')}`);
+  const ans = sdpMedia(await phoneA.invite(`sip:5550101@127.0.0.1:${GSIP}`, offer));
+  const offB = sdpMedia(phoneB.lastOffer), ansB = sdpMedia(phoneB.lastAnswer);
+  const [gaA, gaV, gbA, gbV] = [cryptoOf(ans[0]), cryptoOf(ans[1]), cryptoOf(offB[0]), cryptoOf(offB[1])];
+  assert(gaA?.suite === 'AES_CM_128_HMAC_SHA1_80' && gaV?.suite === 'AES_256_CM_HMAC_SHA1_80' && gaV.tag === 2,
+    `A's answer: audio AES_CM_128, video its own AES_256_CM with the offer's tag: ${JSON.stringify(ans)}`);
+  assert(gbA?.suite === 'AES_CM_128_HMAC_SHA1_80' && gbV?.suite === 'AES_CM_128_HMAC_SHA1_80' && !gbA.key.equals(gbV.key),
+    `B's offer: a key per m-section: ${phoneB.lastOffer.replace(/inline:\S+/g, 'inline:…')}`);
+  aa.srtp = { tx: srtpContext(gaA.suite, ka), rx: srtpContext(gaA.suite, gaA.key) };
+  av.srtp = { tx: srtpContext(gaV.suite, kv), rx: srtpContext(gaV.suite, gaV.key) };
+  ba.srtp = { rx: srtpContext(gbA.suite, gbA.key), tx: srtpContext(cryptoOf(ansB[0]).suite, answerB.sdes.audio) };
+  bv.srtp = { rx: srtpContext(gbV.suite, gbV.key), tx: srtpContext(cryptoOf(ansB[1]).suite, answerB.sdes.video) };
+  for (let i = 0; i < 5; i++) {
+    aa.send(0, 10, ans[0].port, { size: 160, step: 160 });
+    av.send(96, 10, ans[1].port, { size: 900 });
+    await sleep(20);
+  }
+  await phoneA.until(() => av.in >= 48 && aa.in >= 48, 'SRTP back at A', 5000)
+    .catch(async (e) => {
+      throw new Error(`${e.message}: A audio ${aa.in} video ${av.in} bad ${aa.bad + av.bad}; B audio ${ba.in} video ${bv.in} bad ` +
+        `${ba.bad + bv.bad}; ${await relayDrops()}; ${(await callCounters()).text}`);
+    });
+  assert(ba.in >= 48 && bv.in >= 48 && aa.bad + av.bad + ba.bad + bv.bad === 0,
+    `every packet authenticated: B audio ${ba.in}, video ${bv.in}; bad ${aa.bad}/${av.bad}/${ba.bad}/${bv.bad}`);
+  const g = await callCounters();
+  assert(/video-a [^\n]*suite=AES_256_CM_HMAC_SHA1_80/.test(g.text) && /video-b [^\n]*suite=AES_CM_128_HMAC_SHA1_80/.test(g.text),
+    `/calls names each side's video suite: ${g.text}`);
+  assert(!/inline:|[A-Za-z0-9+/]{40}/.test(g.text), 'no key material in /calls');
+  console.log(`# (i) SDES: A (video AES_256_CM) got back audio ${aa.in}, video ${av.in}; B (video AES_CM_128) got audio ${ba.in}, ` +
+    `video ${bv.in}; none failed authentication; gorgee video A ${g.video[0].join('/')} B ${g.video[1].join('/')}`);
+  await phoneA.bye();
+  await assertIdle('(i)');
+  [aa, av, ba, bv].forEach((r) => r.reset());
 });
 
 // ---------- run ----------

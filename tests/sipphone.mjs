@@ -10,14 +10,17 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // socket), pts (RTP payload type -> count). With echo, RTP goes back to its sender with
 // the SSRC changed and the header extension removed (as a phone would send its own
 // stream); mapPt(pt) may renumber what is echoed. send(pt, n, port) sends n RTP packets.
+// With r.srtp = {rx, tx} (srtp.mjs contexts) RTP is SDES-SRTP both ways; bad counts what
+// failed to authenticate.
 export function reflector(port, { echo = true, mapPt = (pt) => pt, host = '127.0.0.1' } = {}) {
-  const r = { port, in: 0, out: 0, rtcp: 0, pts: new Map(), seq: 0 };
+  const r = { port, in: 0, out: 0, rtcp: 0, bad: 0, pts: new Map(), seq: 0, srtp: null };
   r.rtp = dgram.createSocket('udp4');
   r.rtcpSock = dgram.createSocket('udp4');
   r.rtp.on('message', (m, from) => {
     if (m.length < 8 || (m[0] >> 6) !== 2) return;
     if (m[1] >= 192 && m[1] <= 223) { r.rtcp++; return; } // RTCP (muxed): not echoed
     if (m.length < 12) return;
+    if (r.srtp && !(m = r.srtp.rx.unprotect(m))) { r.bad++; return; }
     r.in++;
     const pt = m[1] & 0x7f;
     r.pts.set(pt, (r.pts.get(pt) || 0) + 1);
@@ -34,12 +37,13 @@ export function reflector(port, { echo = true, mapPt = (pt) => pt, host = '127.0
     }
     out[1] = (m[1] & 0x80) | mapPt(pt);
     out.writeUInt32BE((m.readUInt32BE(8) ^ 0x5a5a5a5a) >>> 0, 8);
+    if (r.srtp) out = r.srtp.tx.protect(out);
     r.rtp.send(out, from.port, from.address, (e) => { if (!e) r.out++; });
   });
   r.rtcpSock.on('message', () => { r.rtcp++; });
   r.ready = Promise.all([new Promise((res) => r.rtp.bind(port, host, res)),
     new Promise((res) => r.rtcpSock.bind(port + 1, host, res))]);
-  r.reset = () => { r.in = r.out = r.rtcp = 0; r.pts.clear(); };
+  r.reset = () => { r.in = r.out = r.rtcp = r.bad = 0; r.pts.clear(); r.srtp = null; };
   r.close = () => { r.rtp.close(); r.rtcpSock.close(); };
   // n RTP packets of `size` bytes with payload type pt toward 127.0.0.1:to, from the RTP port
   r.send = (pt, n, to, { size = 200, ssrc = 0x11223344 + port, step = 3000 } = {}) => {
@@ -48,7 +52,7 @@ export function reflector(port, { echo = true, mapPt = (pt) => pt, host = '127.0
       b[0] = 0x80; b[1] = pt; b.writeUInt16BE(r.seq & 0xffff, 2);
       b.writeUInt32BE((r.seq * step) >>> 0, 4); b.writeUInt32BE(ssrc >>> 0, 8);
       r.seq++;
-      r.rtp.send(b, to, host);
+      r.rtp.send(r.srtp ? r.srtp.tx.protect(b) : b, to, host);
     }
   };
   // an RTCP receiver report (RFC 3550 §6.4.2) from the RTP port (muxed) or the RTCP port
@@ -89,20 +93,27 @@ export const rtcpPortOf = (m) => {
 // What a phone answers by default: per offered m-section, audio (its first PT) and video (VP8
 // if offered, else H264, else the first) on ports rtpA and rtpV; anything else rejected.
 // videoPt renumbers the video codec in the answer (RFC 3264 §6.1 allows it); videoMux
-// answers a=rtcp-mux on video when offered.
-export function answerSdp(offer, { rtpA, rtpV, withVideo = true, videoPt, videoMux = false } = {}) {
+// answers a=rtcp-mux on video when offered; sdes {audio, video} (master key || salt
+// Buffers) answers each offer's first a=crypto with that key, same tag and suite.
+export function answerSdp(offer, { rtpA, rtpV, withVideo = true, videoPt, videoMux = false, sdes } = {}) {
   const lines = ['v=0', `o=- ${Date.now()} 1 IN IP4 127.0.0.1`, 's=video phone', 'c=IN IP4 127.0.0.1', 't=0 0'];
   for (const m of sdpMedia(offer)) {
     const rtpmap = (pt) => m.lines.filter((l) => l.startsWith(`a=rtpmap:${pt} `) || l.startsWith(`a=fmtp:${pt} `));
+    const crypto = () => {
+      const c = m.lines.find((l) => l.startsWith('a=crypto:'));
+      if (!c || !sdes?.[m.type]) return [];
+      const [tag, suite] = c.slice(9).split(' ');
+      return [`a=crypto:${tag} ${suite} inline:${sdes[m.type].toString('base64')}`];
+    };
     if (m.type === 'audio' && m.port) {
       const pt = m.pts[0];
-      lines.push(`m=audio ${rtpA} ${m.proto} ${pt}`, ...rtpmap(pt), 'a=sendrecv');
+      lines.push(`m=audio ${rtpA} ${m.proto} ${pt}`, ...rtpmap(pt), ...crypto(), 'a=sendrecv');
     } else if (m.type === 'video' && m.port && withVideo) {
       const pt = ptOf(m, 'VP8') ?? ptOf(m, 'H264') ?? m.pts[0];
       const to = videoPt ?? pt;
       const maps = rtpmap(pt).map((l) => l.replace(`:${pt} `, `:${to} `));
       const mux = videoMux && m.lines.includes('a=rtcp-mux') ? ['a=rtcp-mux'] : [];
-      lines.push(`m=video ${rtpV} ${m.proto} ${to}`, ...maps, `a=rtcp-fb:${to} nack pli`, ...mux, 'a=sendrecv');
+      lines.push(`m=video ${rtpV} ${m.proto} ${to}`, ...maps, `a=rtcp-fb:${to} nack pli`, ...mux, ...crypto(), 'a=sendrecv');
     } else {
       lines.push(`m=${m.type} 0 ${m.proto} ${m.pts[0]}`);
     }
