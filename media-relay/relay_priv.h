@@ -330,6 +330,12 @@ void relay_session_unref(struct relay_session *s);
 void relay_session_rx_seq(struct rx_seq *q, uint32_t clock_rate, const struct relay_rtp *rtp,
 			  gint64 now_us);
 void relay_endpoint_clear(struct relay *r, struct endpoint *e); /* worker: frees SRTP, fds */
+/* Signaling: 0, or EINVAL for endpoint parameters the relay cannot take. */
+int relay_check_params(const struct relay *r, const struct relay_endpoint_params *p);
+/* Signaling: the signalled part of e (no sockets, no SRTP contexts); the keys to k. */
+void relay_load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p);
+/* Worker: e's SRTP contexts from k, which is wiped (no contexts on failure: all dropped). */
+void relay_make_srtp(struct endpoint *e, struct keys *k);
 
 /* relay_bundle.c, worker thread */
 /* The bundled endpoint of s when it carries several streams, else NULL. */

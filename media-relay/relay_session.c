@@ -165,7 +165,7 @@ static int check_ice(const struct relay *r, const struct relay_ice_params *p)
 	return EINVAL; /* BI-24: an unknown hash is refused, not ignored */
 }
 
-static int check_params(const struct relay *r, const struct relay_endpoint_params *p)
+int relay_check_params(const struct relay *r, const struct relay_endpoint_params *p)
 {
 	if (p->n_pt_allow > RELAY_MAX_PT_ALLOW || p->learn_packets > RELAY_LEARN_MAX)
 		return EINVAL;
@@ -209,7 +209,7 @@ static void load_ice(struct ice_conf *c, const struct relay_ice_params *p)
 }
 
 /* Fills the signalled part of e (no sockets, no SRTP contexts) and copies the keys to k. */
-static void load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
+void relay_load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
 {
 	e->kind = p->kind;
 	if (p->kind == RELAY_EP_ICE) {
@@ -258,7 +258,7 @@ static void load_params(struct endpoint *e, struct keys *k, const struct relay_e
 	k->suite = p->srtp;
 	if (p->srtp == RELAY_SRTP_NONE)
 		return;
-	/* check_params() verified both lengths against the suite */
+	/* relay_check_params() verified both lengths against the suite */
 	const char *in = secret_reveal(p->key_in, &k->len);
 	const char *out = secret_reveal(p->key_out, &k->len);
 	memcpy(k->in, in, k->len);
@@ -267,7 +267,7 @@ static void load_params(struct endpoint *e, struct keys *k, const struct relay_e
 
 /* Worker thread: builds e's SRTP contexts from k and wipes k. On failure the endpoint keeps
  * its suite with no contexts, so every packet is dropped: never a fallback to plain RTP. */
-static void make_srtp(struct endpoint *e, struct keys *k)
+void relay_make_srtp(struct endpoint *e, struct keys *k)
 {
 	e->srtp_in = e->srtp_out = NULL;
 	if (k->suite != RELAY_SRTP_NONE) {
@@ -357,7 +357,7 @@ static gboolean do_attach(gpointer data)
 {
 	struct msg *m = data;
 	for (int i = 0; i < 2; i++)
-		make_srtp(&m->s->ep[i], &m->keys[i]);
+		relay_make_srtp(&m->s->ep[i], &m->keys[i]);
 	relay_worker_attach(m->s);
 	return G_SOURCE_REMOVE;
 }
@@ -396,7 +396,7 @@ static gboolean do_update(gpointer data)
 	e->learn_packets = m->cfg.learn_packets;
 	if (!e->dtls) {
 		e->suite = m->cfg.suite;
-		make_srtp(e, &m->keys[0]);
+		relay_make_srtp(e, &m->keys[0]);
 	}
 	memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
 	e->n_pt_allow = m->cfg.n_pt_allow;
@@ -507,7 +507,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	if (!r || !p || !local || !out)
 		return EINVAL;
 	for (int i = 0; i < 2; i++) {
-		int err = check_params(r, &p->ep[i]);
+		int err = relay_check_params(r, &p->ep[i]);
 		if (err)
 			return err;
 	}
@@ -544,7 +544,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	for (unsigned i = 0; i < 2 && !err; i++) {
 		struct endpoint *e = &s->ep[i];
 		int fds[2] = {-1, -1};
-		load_params(e, &m->keys[i], &p->ep[i]);
+		relay_load_params(e, &m->keys[i], &p->ep[i]);
 		bool ice = p->ep[i].kind == RELAY_EP_ICE;
 		err = relay_ports_alloc(r->ports, !ice && !p->ep[i].rtcp_mux, fds, &e->port);
 		if (err)
@@ -600,14 +600,14 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 {
 	if (!s || s->freed || idx > 1 || !ep)
 		return EINVAL;
-	int err = check_params(s->relay, ep);
+	int err = relay_check_params(s->relay, ep);
 	if (err)
 		return err;
 	if (ep->kind != s->kind[idx] || (ep->kind == RELAY_EP_UDP && ep->dtls != s->dtls[idx]))
 		return EINVAL;
 	struct msg *m = msg_new(s);
 	m->idx = idx;
-	load_params(&m->cfg, &m->keys[0], ep);
+	relay_load_params(&m->cfg, &m->keys[0], ep);
 	if (ep->kind == RELAY_EP_ICE) {
 		/* RFC 8445 §9: a new remote ufrag after one was known means a restart */
 		const char *was = s->remote_ufrag[idx];
@@ -719,270 +719,4 @@ void relay_session_free(struct relay_session *s)
 	s->freed = true;
 	post(s, do_detach, msg_new(s));
 	relay_session_unref(s);
-}
-
-/* ---- streams (relay_bundle.c pairs and demultiplexes them) ---- */
-
-#define NX (RELAY_MAX_STREAMS - 1)
-
-/* Streams in flight to the worker; the extra endpoints' sockets are owned here until used.
- * [i][k - 1]: stream k's endpoint on side i. */
-struct streams_msg {
-	struct relay_session *s;
-	unsigned n, bundled;
-	uint8_t mid_ext;
-	struct relay_demux demux[RELAY_MAX_STREAMS];
-	struct endpoint cfg[2][NX];
-	struct keys keys[2][NX];
-	bool fresh[2][NX]; /* new ports: fds carry both sockets */
-	int fds[2][NX][2]; /* fresh: RTP and RTCP; else a newly bound RTCP in [1] */
-	uint16_t port[2][NX];
-};
-
-static void streams_msg_free(gpointer data)
-{
-	struct streams_msg *m = data;
-	OPENSSL_cleanse(m->keys, sizeof(m->keys));
-	for (unsigned i = 0; i < 2; i++) {
-		for (unsigned k = 0; k < NX; k++) {
-			for (int j = 0; j < 2; j++)
-				if (m->fds[i][k][j] >= 0)
-					close(m->fds[i][k][j]);
-			if (m->fresh[i][k]) /* never reached the worker: the slot is ours to return */
-				relay_ports_release(m->s->relay->ports, m->port[i][k]);
-		}
-	}
-	relay_session_unref(m->s);
-	g_free(m);
-}
-
-/* Worker: stream k's endpoint on side i takes its new configuration (as do_update does). */
-static void xep_apply(struct relay_session *s, struct streams_msg *m, unsigned i, unsigned k)
-{
-	struct endpoint *e = &s->xep[i][k - 1], *c = &m->cfg[i][k - 1];
-	int *fds = m->fds[i][k - 1];
-	if (m->fresh[i][k - 1]) {
-		relay_endpoint_clear(s->relay, e);
-		e->port = m->port[i][k - 1];
-		e->port_held = true;
-		m->fresh[i][k - 1] = false;
-		e->rtp.fd = fds[0];
-		e->rtcp.fd = fds[1];
-		fds[0] = fds[1] = -1;
-		memset(&e->st, 0, sizeof(e->st));
-	} else if (fds[1] >= 0) {
-		e->rtcp.fd = fds[1];
-		fds[1] = -1;
-	}
-	relay_srtp_free(e->srtp_in);
-	relay_srtp_free(e->srtp_out);
-	e->kind = RELAY_EP_UDP;
-	e->sig_rtp = c->sig_rtp;
-	e->sig_rtcp = c->sig_rtcp;
-	e->mux = c->mux;
-	e->learn = c->learn;
-	e->learn_packets = c->learn_packets;
-	e->suite = c->suite;
-	make_srtp(e, &m->keys[i][k - 1]);
-	memcpy(e->pt_allow, c->pt_allow, sizeof(e->pt_allow));
-	e->n_pt_allow = c->n_pt_allow;
-	e->clock_rate = c->clock_rate;
-	memset(&e->l_rtp, 0, sizeof(e->l_rtp));
-	memset(&e->l_rtcp, 0, sizeof(e->l_rtcp));
-	memset(&e->seq, 0, sizeof(e->seq));
-	relay_endpoint_watch(e);
-}
-
-static gboolean do_set_streams(gpointer data)
-{
-	struct streams_msg *m = data;
-	struct relay_session *s = m->s;
-	if (s->closed)
-		return G_SOURCE_REMOVE;
-	unsigned was = s->n_streams;
-	for (unsigned i = 0; i < 2; i++) {
-		for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
-			if (k < m->n && i != m->bundled)
-				xep_apply(s, m, i, k);
-			else
-				relay_endpoint_clear(s->relay, &s->xep[i][k - 1]);
-		}
-	}
-	s->n_streams = m->n;
-	s->bundled = m->bundled;
-	s->mid_ext = m->mid_ext;
-	for (unsigned k = 0; k < RELAY_MAX_STREAMS; k++) {
-		struct stream *x = &s->sx[k];
-		if (k >= m->n || k >= was || strcmp(x->d.mid, m->demux[k].mid))
-			memset(x, 0, sizeof(*x)); /* a new stream in this slot */
-		x->d = m->demux[k];
-	}
-	/* MIDs teach SSRCs again under the new mapping (RFC 8843 §9.2) */
-	s->n_learned = s->next_learned = 0;
-	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
-	LOGD("relay", &lc, "%u stream(s) on endpoint %u (MID extension %u)", m->n, m->bundled,
-	     m->mid_ext);
-	return G_SOURCE_REMOVE;
-}
-
-static int check_demux(const struct relay_demux *d)
-{
-	if (strnlen(d->mid, sizeof(d->mid)) == sizeof(d->mid) || d->n_ssrc > RELAY_MAX_SSRC ||
-	    d->n_pt > RELAY_MAX_PT_ALLOW)
-		return EINVAL;
-	for (unsigned i = 0; i < d->n_pt; i++)
-		if (d->pt[i] > 127)
-			return EINVAL;
-	return 0;
-}
-
-static int check_streams(struct relay_session *s, const struct relay_streams *st)
-{
-	if (st->n < 1 || st->n > RELAY_MAX_STREAMS)
-		return EINVAL;
-	if (st->n == 1)
-		return check_demux(&st->demux[0]);
-	if (st->bundled > RELAY_BUNDLE_NONE ||
-	    (st->bundled < 2 && s->kind[st->bundled] != RELAY_EP_ICE))
-		return EINVAL;
-	for (unsigned k = 0; k < st->n; k++) {
-		int err = check_demux(&st->demux[k]);
-		if (err)
-			return err;
-		for (unsigned i = 0; k && i < 2 && !err; i++) {
-			const struct relay_endpoint_params *p = &st->ep[i][k - 1];
-			if (i == st->bundled)
-				continue;
-			if (p->kind != RELAY_EP_UDP || p->dtls)
-				return EINVAL;
-			err = check_params(s->relay, p);
-		}
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* Signaling: the ports of stream k's endpoint on side i, new or kept (a newly bound RTCP
- * port when mux was turned off). */
-static int xep_ports(struct relay_session *s, struct streams_msg *m, unsigned i, unsigned k,
-		     const struct relay_endpoint_params *p)
-{
-	int err = 0;
-	load_params(&m->cfg[i][k - 1], &m->keys[i][k - 1], p);
-	if (!s->xport[i][k - 1]) {
-		err = relay_ports_alloc(s->relay->ports, !p->rtcp_mux, m->fds[i][k - 1],
-					&m->port[i][k - 1]);
-		m->fresh[i][k - 1] = err == 0;
-	} else if (!p->rtcp_mux && !s->xrtcp_bound[i][k - 1]) {
-		err = relay_ports_bind_rtcp(s->relay->ports, s->xport[i][k - 1],
-					    &m->fds[i][k - 1][1]);
-	}
-	return err;
-}
-
-/* Signaling: what the worker will hold once m is applied, and the ports for local. */
-static void xep_commit(struct relay_session *s, const struct streams_msg *m, unsigned i,
-		       unsigned k, const struct relay_streams *st, struct relay_local *l)
-{
-	memset(l, 0, sizeof(*l));
-	if (k >= st->n || i == st->bundled) { /* the worker closes it and returns the slot */
-		s->xport[i][k - 1] = 0;
-		s->xrtcp_bound[i][k - 1] = false;
-		return;
-	}
-	if (m->fresh[i][k - 1]) {
-		s->xport[i][k - 1] = m->port[i][k - 1];
-		s->xrtcp_bound[i][k - 1] = m->fds[i][k - 1][1] >= 0;
-	} else if (m->fds[i][k - 1][1] >= 0) {
-		s->xrtcp_bound[i][k - 1] = true;
-	}
-	l->rtp_port = s->xport[i][k - 1];
-	l->rtcp_port = st->ep[i][k - 1].rtcp_mux ? l->rtp_port : (uint16_t)(l->rtp_port + 1);
-}
-
-int relay_session_set_streams(struct relay_session *s, const struct relay_streams *st,
-			      struct relay_local local[2][RELAY_MAX_STREAMS - 1])
-{
-	if (!s || s->freed || !st)
-		return EINVAL;
-	int err = check_streams(s, st);
-	if (err)
-		return err;
-	struct streams_msg *m = g_new0(struct streams_msg, 1);
-	m->s = relay_session_ref(s);
-	m->n = st->n;
-	m->bundled = st->n > 1 ? st->bundled : RELAY_BUNDLE_NONE;
-	m->mid_ext = st->mid_ext_id;
-	memcpy(m->demux, st->demux, sizeof(m->demux));
-	for (unsigned i = 0; i < 2; i++)
-		for (unsigned k = 0; k < NX; k++)
-			m->fds[i][k][0] = m->fds[i][k][1] = -1;
-	/* ports first: on failure nothing changed (streams_msg_free returns the new ones) */
-	for (unsigned k = 1; k < st->n && !err; k++)
-		for (unsigned i = 0; i < 2 && !err; i++)
-			if (i != m->bundled)
-				err = xep_ports(s, m, i, k, &st->ep[i][k - 1]);
-	if (err) {
-		streams_msg_free(m);
-		return err;
-	}
-	for (unsigned i = 0; i < 2; i++)
-		for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++)
-			xep_commit(s, m, i, k, st, &local[i][k - 1]);
-	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
-	if (m->bundled < 2)
-		LOGI("relay", &lc, "%u stream(s), bundled on endpoint %u", st->n, m->bundled);
-	else
-		LOGI("relay", &lc, "%u stream(s), none bundled", st->n);
-	relay_worker_post(s->w, do_set_streams, m, streams_msg_free);
-	return 0;
-}
-
-/* ---- payload type translation ---- */
-
-struct ptmap_msg {
-	struct relay_session *s;
-	unsigned idx, stream;
-	struct relay_pt_map map;
-};
-
-static void ptmap_msg_free(gpointer data)
-{
-	struct ptmap_msg *m = data;
-	relay_session_unref(m->s);
-	g_free(m);
-}
-
-static gboolean do_map_pts(gpointer data)
-{
-	struct ptmap_msg *m = data;
-	struct relay_session *s = m->s;
-	if (s->closed)
-		return G_SOURCE_REMOVE;
-	struct endpoint *e = relay_stream_ep(s, m->idx, m->stream);
-	for (unsigned i = 0; i < 128; i++)
-		e->pt_to[i] = (uint8_t)i;
-	for (unsigned i = 0; i < m->map.n; i++)
-		e->pt_to[m->map.from[i]] = m->map.to[i];
-	e->pt_mapped = m->map.n > 0;
-	return G_SOURCE_REMOVE;
-}
-
-int relay_session_map_pts(struct relay_session *s, unsigned idx, unsigned stream,
-			  const struct relay_pt_map *map)
-{
-	if (!s || s->freed || idx > 1 || stream >= RELAY_MAX_STREAMS || !map ||
-	    map->n > RELAY_MAX_PT_ALLOW)
-		return EINVAL;
-	for (unsigned i = 0; i < map->n; i++)
-		if (map->from[i] > 127 || map->to[i] > 127)
-			return EINVAL;
-	struct ptmap_msg *m = g_new0(struct ptmap_msg, 1);
-	m->s = relay_session_ref(s);
-	m->idx = idx;
-	m->stream = stream;
-	m->map = *map;
-	relay_worker_post(s->w, do_map_pts, m, ptmap_msg_free);
-	return 0;
 }
