@@ -700,6 +700,17 @@ int call_media_late_answer(struct call_media *m, int from, const char *sdp, size
 			   const char **why)
 {
 	int st = call_media_hold_answer(m, from, sdp, len, why);
+	if (st == 0 && m->offerless && m->last_sent[from]) {
+		/* our offer in the 2xx numbered codecs as the other leg's answer did: the ACK's
+		 * answer may number them otherwise */
+		struct sdp_session *o = b2b_sdp_session_new(), *a = b2b_sdp_session_new();
+		struct sdp_error perr;
+		const char *off = m->last_sent[from];
+		if (sdp_parse(off, strlen(off), o, &perr) == 0 && sdp_parse(sdp, len, a, &perr) == 0)
+			media_map_pts(m, !from, o, a);
+		b2b_sdp_session_free(o);
+		b2b_sdp_session_free(a);
+	}
 	if (st == 0)
 		m->offerless = false;
 	return st;
