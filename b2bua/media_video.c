@@ -79,8 +79,10 @@ void media_video_local(struct call_media *m, int side, struct b2b_media_local *l
 		/* an offer toward the leg: the audio's suite unless its own offer chose another */
 		if (!m->vkey_out_len[side])
 			vkey_make(m, side, m->suite_out[side]);
-		l->video_crypto_suite = m->vsuite_out[side];
-		l->video_crypto_key = m->vkey_out[side];
+		if (m->vkey_out_len[side]) { /* else no SDES key yet: b2b_sdp refuses to build */
+			l->video_crypto_suite = m->vsuite_out[side];
+			l->video_crypto_key = m->vkey_out[side];
+		}
 	}
 	if (!m->video)
 		return;
