@@ -10,7 +10,8 @@
 //   - (g) a SIP peer that answers the browser's VP8 96 as 100: the relay renumbers both ways
 //     (the phone sees only 100, the browser decodes the echo)
 //   - (h) an offerless INVITE to the browser: gorgee offers audio only (ws/PROTOCOL.md);
-//     the browser then adds video by a re-offer and the phone gets it
+//     the phone's answer in the ACK numbers the audio codec otherwise (renumbered by the
+//     relay); the browser then adds video by a re-offer and the phone gets it
 //   - (i) SIP ⇄ SIP over SDES-SRTP (srtp.mjs): A's video in a suite of its own
 //     (AES_256_CM_HMAC_SHA1_80 beside AES_CM_128 audio), B's in AES_CM_128; each phone
 //     protects and unprotects with the keys the SDP gave it
@@ -272,7 +273,7 @@ test('(g) a SIP peer answers VP8 96 as 100: the relay renumbers both ways', asyn
 
 test('(h) an offerless INVITE to the browser: audio only, then the browser adds video', async () => {
   [ba, bv].forEach((r) => r.reset());
-  answerB = {};
+  answerB = { audioPt: 120 }; // the ACK's answer numbers the browser's first audio codec 120
   const vera = pages.vera;
   const calling = phoneB.invite(`sip:vera@127.0.0.1:${GSIP}`, '');
   await vera.waitForFunction(() => window.incoming && window.incoming.state === 'ringing', null, { timeout: 10000 });
@@ -281,9 +282,13 @@ test('(h) an offerless INVITE to the browser: audio only, then the browser adds 
   await browserAnswers(vera, { video: false });
   const ok = sdpMedia(await calling);
   assert(ok.length === 1 && ok[0].type === 'audio', `the 200's offer to the phone is audio only: ${JSON.stringify(ok)}`);
+  const first = ok[0].pts[0];
+  assert(first !== 120 && /m=audio \d+ RTP\/AVP 120\r\n/.test(phoneB.lastAnswer), `the ACK renumbers ${first} as 120: ${phoneB.lastAnswer}`);
+  answerB = {};
   let st;
   for (let i = 0; i < 100 && !(st?.in_audio?.packets >= 50); i++) { await sleep(100); st = await pageStats(vera); }
   assert(st?.in_audio?.packets >= 50 && ba.in >= 50, `audio flows: browser ${JSON.stringify(st)}, phone ${ba.in}`);
+  assert([...ba.pts.keys()].join() === '120', `the phone got audio only as its 120: ${[...ba.pts.keys()]}`);
   const invites = phoneB.msgs.filter((m) => m.startsWith('INVITE ')).length;
   await vera.evaluate(async () => {
     const c = window.cur;

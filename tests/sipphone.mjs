@@ -94,8 +94,9 @@ export const rtcpPortOf = (m) => {
 // if offered, else H264, else the first) on ports rtpA and rtpV; anything else rejected.
 // videoPt renumbers the video codec in the answer (RFC 3264 §6.1 allows it); videoMux
 // answers a=rtcp-mux on video when offered; sdes {audio, video} (master key || salt
-// Buffers) answers each offer's first a=crypto with that key, same tag and suite.
-export function answerSdp(offer, { rtpA, rtpV, withVideo = true, videoPt, videoMux = false, sdes } = {}) {
+// Buffers) answers each offer's first a=crypto with that key, same tag and suite; audioPt
+// renumbers the audio codec like videoPt.
+export function answerSdp(offer, { rtpA, rtpV, withVideo = true, videoPt, videoMux = false, sdes, audioPt } = {}) {
   const lines = ['v=0', `o=- ${Date.now()} 1 IN IP4 127.0.0.1`, 's=video phone', 'c=IN IP4 127.0.0.1', 't=0 0'];
   for (const m of sdpMedia(offer)) {
     const rtpmap = (pt) => m.lines.filter((l) => l.startsWith(`a=rtpmap:${pt} `) || l.startsWith(`a=fmtp:${pt} `));
@@ -106,8 +107,9 @@ export function answerSdp(offer, { rtpA, rtpV, withVideo = true, videoPt, videoM
       return [`a=crypto:${tag} ${suite} inline:${sdes[m.type].toString('base64')}`];
     };
     if (m.type === 'audio' && m.port) {
-      const pt = m.pts[0];
-      lines.push(`m=audio ${rtpA} ${m.proto} ${pt}`, ...rtpmap(pt), ...crypto(), 'a=sendrecv');
+      const pt = m.pts[0], to = audioPt ?? pt;
+      const maps = rtpmap(pt).map((l) => l.replace(`:${pt} `, `:${to} `));
+      lines.push(`m=audio ${rtpA} ${m.proto} ${to}`, ...maps, ...crypto(), 'a=sendrecv');
     } else if (m.type === 'video' && m.port && withVideo) {
       const pt = ptOf(m, 'VP8') ?? ptOf(m, 'H264') ?? m.pts[0];
       const to = videoPt ?? pt;
