@@ -15,6 +15,8 @@
 //   - (i) SIP ⇄ SIP over SDES-SRTP (srtp.mjs): A's video in a suite of its own
 //     (AES_256_CM_HMAC_SHA1_80 beside AES_CM_128 audio), B's in AES_CM_128; each phone
 //     protects and unprotects with the keys the SDP gave it
+//   - (j) SIP ⇄ SIP renegotiation: video added to an audio call by A's re-INVITE, then
+//     removed (port 0): its ports on both sides return
 //   - after each call: no call, relay session or port left (gorgee /metrics)
 // Runs inside a loopback-only network namespace (e2e_netns.sh), so fixed ports are safe.
 // usage: node e2e_video_calls.mjs path/to/gorgee [artifact-dir]      Prints TAP.
@@ -347,6 +349,42 @@ test('(i) SIP ⇄ SIP over SDES-SRTP: the video in a suite and key of its own on
   await phoneA.bye();
   await assertIdle('(i)');
   [aa, av, ba, bv].forEach((r) => r.reset());
+});
+
+test('(j) SIP ⇄ SIP renegotiation: video added by re-INVITE, then removed', async () => {
+  [aa, av, ba, bv].forEach((r) => r.reset());
+  answerB = {};
+  const audioOnly = OFFER_A.split('m=video')[0];
+  const ans = sdpMedia(await phoneA.invite(`sip:5550102@127.0.0.1:${GSIP}`, audioOnly));
+  assert(ans.length === 1 && !/m=video/.test(phoneB.lastOffer), 'audio only at first');
+  const ports = await metric('gorgee_relay_ports_in_use');
+  const re = sdpMedia(await phoneA.reinvite(OFFER_A.replace('o=- 4711 1', 'o=- 4711 2')));
+  const offB = sdpMedia(phoneB.lastOffer);
+  assert(re.length === 2 && re[1].port > 0 && offB.length === 2 && offB[1].port > 0,
+    `video added on both sides: A got ${JSON.stringify(re)}, B got ${phoneB.lastOffer}`);
+  assert(await metric('gorgee_relay_ports_in_use') === ports + 2, 'one more port slot per side');
+  await sleep(300);
+  for (let i = 0; i < 5; i++) {
+    av.send(96, 10, re[1].port, { size: 900 });
+    await sleep(20);
+  }
+  await phoneA.until(() => av.in >= 48, 'video back at A', 5000)
+    .catch(async (e) => { throw new Error(`${e.message}: A video ${av.in}, B video ${bv.in}; ${await relayDrops()}`); });
+  const g = await callCounters();
+  assert(g.video && g.video[0][0] >= 50 && g.video[1][0] >= 48, `video counted: ${g.text}`);
+  const off = sdpMedia(await phoneA.reinvite(OFFER_A.replace('o=- 4711 1', 'o=- 4711 3').replace(`m=video ${A_VIDEO}`, 'm=video 0')));
+  assert(off.length === 2 && off[1].port === 0 && /m=video 0 /.test(phoneB.lastOffer), `video removed on both sides: ${JSON.stringify(off)}`);
+  let left;
+  for (let i = 0; i < 30 && (left = await metric('gorgee_relay_ports_in_use')) !== ports; i++) await sleep(100);
+  assert(left === ports, `the video ports returned: ${left} in use, ${ports} before`);
+  const before = bv.in;
+  av.send(96, 10, re[1].port, { size: 900 });
+  await sleep(300);
+  assert(bv.in === before && !(await callCounters()).video, 'no video relayed after its removal');
+  console.log(`# (j) re-INVITE added video (A got ${av.in} back, gorgee A ${g.video[0].join('/')} B ${g.video[1].join('/')}), ` +
+    `removed it: ports in use back to ${left}`);
+  await phoneA.bye();
+  await assertIdle('(j)');
 });
 
 // ---------- run ----------
