@@ -451,8 +451,10 @@ struct relay_streams {
 			     * RELAY_BUNDLE_NONE */
 	uint8_t mid_ext_id; /* 1..14 (one-byte) or 1..255 (two-byte) ; 0 = no MID extension */
 	struct relay_demux demux[RELAY_MAX_STREAMS]; /* the bundled side's view of each stream */
-	/* ep[side][k - 1]: stream k's endpoint on a side that is not bundled (RELAY_EP_UDP,
-	 * no DTLS), as in relay_session_update(); the bundled side's entries are not read */
+	/* ep[side][k - 1]: stream k's endpoint on a side that is not bundled (RELAY_EP_UDP;
+	 * with dtls, an association of its own on its ports, RFC 5764 without BUNDLE, events
+	 * with the side's idx), as in relay_session_update(); the bundled side's entries are
+	 * not read */
 	struct relay_endpoint_params ep[2][RELAY_MAX_STREAMS - 1];
 };
 

@@ -46,7 +46,8 @@ static void xep_apply(struct relay_session *s, struct streams_msg *m, unsigned i
 {
 	struct endpoint *e = &s->xep[i][k - 1], *c = &m->cfg[i][k - 1];
 	int *fds = m->fds[i][k - 1];
-	if (m->fresh[i][k - 1]) {
+	bool fresh = m->fresh[i][k - 1];
+	if (fresh) {
 		relay_endpoint_clear(s->relay, e);
 		e->port = m->port[i][k - 1];
 		e->port_held = true;
@@ -59,16 +60,24 @@ static void xep_apply(struct relay_session *s, struct streams_msg *m, unsigned i
 		e->rtcp.fd = fds[1];
 		fds[1] = -1;
 	}
-	relay_srtp_free(e->srtp_in);
-	relay_srtp_free(e->srtp_out);
+	bool kept_dtls = e->dtls && c->dtls && e->port_held && !fresh;
+	if (!kept_dtls) { /* DTLS keys stay while the association does (as in do_update) */
+		relay_udp_dtls_stop(e);
+		relay_srtp_free(e->srtp_in);
+		relay_srtp_free(e->srtp_out);
+		e->srtp_in = e->srtp_out = NULL;
+	}
 	e->kind = RELAY_EP_UDP;
 	e->sig_rtp = c->sig_rtp;
 	e->sig_rtcp = c->sig_rtcp;
 	e->mux = c->mux;
 	e->learn = c->learn;
 	e->learn_packets = c->learn_packets;
-	e->suite = c->suite;
-	relay_make_srtp(e, &m->keys[i][k - 1]);
+	e->dtls = c->dtls;
+	if (!e->dtls) {
+		e->suite = c->suite;
+		relay_make_srtp(e, &m->keys[i][k - 1]);
+	}
 	memcpy(e->pt_allow, c->pt_allow, sizeof(e->pt_allow));
 	e->n_pt_allow = c->n_pt_allow;
 	e->clock_rate = c->clock_rate;
@@ -76,6 +85,14 @@ static void xep_apply(struct relay_session *s, struct streams_msg *m, unsigned i
 	memset(&e->l_rtcp, 0, sizeof(e->l_rtcp));
 	memset(&e->seq, 0, sizeof(e->seq));
 	relay_endpoint_watch(e);
+	if (e->dtls) { /* RFC 5764 without BUNDLE: each m-section has its own association */
+		struct ice_conf old = e->icec;
+		e->icec = c->icec;
+		if (kept_dtls)
+			relay_udp_dtls_update(e, &old);
+		else
+			relay_udp_dtls_start(e);
+	}
 }
 
 static gboolean do_set_streams(gpointer data)
@@ -138,7 +155,7 @@ static int check_streams(struct relay_session *s, const struct relay_streams *st
 			const struct relay_endpoint_params *p = &st->ep[i][k - 1];
 			if (i == st->bundled)
 				continue;
-			if (p->kind != RELAY_EP_UDP || p->dtls)
+			if (p->kind != RELAY_EP_UDP)
 				return EINVAL;
 			err = relay_check_params(s->relay, p);
 		}
