@@ -494,15 +494,14 @@ static void keep_events(struct build *b, const struct b2b_media_remote *o,
 /*
  * The video m-section of src to relay toward b->profile (b->vidx, else -1: rejected): the
  * codecs the target can carry whose PTs the audio does not use (toward a browser one
- * BUNDLE transport is demultiplexed by PT last, RFC 8843 §9.2). Not toward DTLS-SRTP SIP
- * peers, nor from them.
+ * BUNDLE transport is demultiplexed by PT last, RFC 8843 §9.2). Toward DTLS-SRTP SIP peers
+ * the video has its own ports and its own association (RFC 5764 without BUNDLE).
  */
 static void video_offer(struct build *b, const struct sdp_session *src)
 {
 	int idx = b2b_sdp_video_index(src);
-	if (idx < 0 || !b->local->video_rtp_port || b->profile == B2B_PROFILE_DTLS ||
-	    b2b_sdp_remote_at(src, (unsigned)idx, b->vrem, NULL) != 0 ||
-	    b->vrem->profile == B2B_PROFILE_DTLS)
+	if (idx < 0 || !b->local->video_rtp_port ||
+	    b2b_sdp_remote_at(src, (unsigned)idx, b->vrem, NULL) != 0)
 		return;
 	for (unsigned i = 0; i < b->vrem->n_codecs; i++) {
 		const struct b2b_codec *c = &b->vrem->codecs[i];
@@ -732,7 +731,7 @@ static void video_answer(struct build *b, const struct sdp_session *offer,
 	if (!slice_eqlit(pm->type, "video") || pm->port == 0 || !pm->rtp ||
 	    b2b_sdp_remote_at(offer, (unsigned)idx, b->vrem, NULL) != 0 ||
 	    b2b_sdp_remote_at(peer, (unsigned)idx, b->vans, NULL) != 0 ||
-	    b->vrem->profile != b->rem->profile || b->vrem->profile == B2B_PROFILE_DTLS)
+	    b->vrem->profile != b->rem->profile)
 		return;
 	intersect_codecs(b->vrem, b->vans, b->profile, b->vcodecs, &b->n_vcodecs);
 	if (!has_media_in(b->vcodecs, b->n_vcodecs))

@@ -93,14 +93,14 @@ static enum b2b_profile profile_toward(const struct call_media *m, int side,
 /* RFC 5763 §5: the peer's a=setup decides our role; actpass (or none) is answered active,
  * except in a renegotiation: the role of the association in place is kept (RFC 8842 §5.5:
  * a new role would mean a new DTLS association; Chrome refuses the change). */
-static enum relay_dtls_role role_for(const struct call_media *m, int side, enum sdp_setup peer)
+enum relay_dtls_role media_dtls_role(const struct call_media *m, int side, enum sdp_setup peer)
 {
 	if ((peer == SDP_SETUP_ACTPASS || peer == SDP_SETUP_NONE) && m->dtls_role_set[side])
 		return m->ep[side].ice.dtls_role;
 	return peer == SDP_SETUP_ACTIVE ? RELAY_DTLS_PASSIVE : RELAY_DTLS_ACTIVE;
 }
 
-static void set_fingerprint(struct relay_ice_params *ice, const struct b2b_media_remote *r)
+void media_set_fingerprint(struct relay_ice_params *ice, const struct b2b_media_remote *r)
 {
 	g_strlcpy(ice->remote_fp_hash, r->fp_hash, sizeof(ice->remote_fp_hash));
 	memcpy(ice->remote_fp, r->fp, MIN(r->fp_len, sizeof(ice->remote_fp)));
@@ -149,8 +149,8 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		ep->ice.controlling = answer; /* RFC 8445 §6.1.1: the offerer controls (we offered) */
 		g_strlcpy(ep->ice.remote_ufrag, r->ice_ufrag, sizeof(ep->ice.remote_ufrag));
 		g_strlcpy(ep->ice.remote_pwd, r->ice_pwd, sizeof(ep->ice.remote_pwd));
-		set_fingerprint(&ep->ice, r);
-		ep->ice.dtls_role = role_for(m, side, r->setup);
+		media_set_fingerprint(&ep->ice, r);
+		ep->ice.dtls_role = media_dtls_role(m, side, r->setup);
 		ep->rtcp_mux = true;
 		return 0;
 	}
@@ -159,8 +159,8 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		/* UDP/TLS/RTP/SAVP without ICE (RFC 5763/5764): the relay runs DTLS on its own
 		 * sockets and latches to the peer only once the handshake authenticated it */
 		ep->dtls = true;
-		set_fingerprint(&ep->ice, r);
-		ep->ice.dtls_role = role_for(m, side, r->setup);
+		media_set_fingerprint(&ep->ice, r);
+		ep->ice.dtls_role = media_dtls_role(m, side, r->setup);
 	}
 	ep->learn = true; /* symmetric RTP (NAT): latch on the signalled IP, see relay.h */
 	ep->rtcp_mux = r->rtcp_mux;

@@ -68,6 +68,10 @@ struct call_media {
 /* media.c */
 bool media_set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port);
 enum relay_srtp_suite media_relay_suite(enum sdp_crypto_suite s);
+/* Our DTLS role toward leg side given its a=setup (RFC 5763 §5; kept in renegotiations). */
+enum relay_dtls_role media_dtls_role(const struct call_media *m, int side, enum sdp_setup peer);
+/* The peer's DTLS fingerprint from r into ice. */
+void media_set_fingerprint(struct relay_ice_params *ice, const struct b2b_media_remote *r);
 
 /* media_video.c: video follows each offer and answer (0, or a SIP status with *why) */
 int media_video_on_offer(struct call_media *m, int from, const struct sdp_session *s,

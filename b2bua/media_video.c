@@ -20,7 +20,8 @@ static const char *const log_module = "media";
  *  - WEBRTC: two browsers: no stream; each ICE endpoint carries both m-sections, which
  *    gorgee's offer numbers as the offerer did (mids, PTs, MID extension id), so packets
  *    pass as they are (PTs an answer renumbers are translated, media_map_pts).
- * DTLS-SRTP SIP legs (UDP/TLS/RTP/SAVP) get no video: b2b_sdp declines it (port 0).
+ * A SIP leg's video is plain RTP, SDES-SRTP or DTLS-SRTP (UDP/TLS/RTP/SAVP: an association
+ * of its own on the video ports, RFC 5764 without BUNDLE), as its audio.
  */
 enum shape { SHAPE_NONE, SHAPE_BUNDLE, SHAPE_SIP, SHAPE_WEBRTC };
 
@@ -31,8 +32,6 @@ static enum shape shape_of(const struct call_media *m)
 		return w0 && w1 ? SHAPE_WEBRTC : SHAPE_NONE;
 	if (m->webrtc[0] != m->webrtc[1])
 		return (m->webrtc[0] ? w0 : w1) ? SHAPE_BUNDLE : SHAPE_NONE;
-	if (m->prof[0] == B2B_PROFILE_DTLS || m->prof[1] == B2B_PROFILE_DTLS)
-		return SHAPE_NONE;
 	return SHAPE_SIP;
 }
 
@@ -165,6 +164,8 @@ static bool sip_sdp(struct call_media *m, int side, const struct sdp_session *s,
 	m->vkey_in_len[side] = 0;
 	ep->kind = RELAY_EP_UDP;
 	ep->clock_rate = 90000;
+	ep->dtls = m->prof[side] == B2B_PROFILE_DTLS;
+	ep->ice.dtls_role = RELAY_DTLS_PASSIVE; /* until its SDP says (no handshake before) */
 	if (!s)
 		return true;
 	int vidx = b2b_sdp_video_index(s);
@@ -172,7 +173,7 @@ static bool sip_sdp(struct call_media *m, int side, const struct sdp_session *s,
 		return false;
 	struct b2b_media_remote *r = b2b_media_remote_new();
 	bool ok = b2b_sdp_remote_at(s, (unsigned)vidx, r, NULL) == 0 &&
-		  (r->profile == B2B_PROFILE_RTP || r->profile == B2B_PROFILE_SDES);
+		  (r->profile == B2B_PROFILE_DTLS) == ep->dtls && r->profile != B2B_PROFILE_WEBRTC;
 	if (ok) {
 		for (unsigned i = 0; i < r->n_codecs; i++)
 			add_pt(ep->pt_allow, &ep->n_pt_allow, r->codecs[i].pt);
@@ -185,6 +186,10 @@ static bool sip_sdp(struct call_media *m, int side, const struct sdp_session *s,
 			     media_set_addr(&ep->remote_rtcp, r->family, r->addr, r->rtcp_port);
 		if (ok && r->profile == B2B_PROFILE_SDES)
 			ok = sip_sdes(m, side, r, answer);
+		if (ok && ep->dtls) { /* the role our SDP takes for this m-section (b2b_sdp) */
+			media_set_fingerprint(&ep->ice, r);
+			ep->ice.dtls_role = media_dtls_role(m, side, r->setup);
+		}
 	}
 	b2b_media_remote_free(r);
 	return ok;

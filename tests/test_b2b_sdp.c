@@ -59,6 +59,8 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 		l.rtp_port = 40002;
 		l.rtcp_port = 40003;
 		l.rtcp_mux = true;
+		l.video_rtp_port = 40004; /* an association of its own (RFC 5764, no BUNDLE) */
+		l.video_rtcp_port = 40005;
 		l.fingerprint = LOCAL_FP;
 		break;
 	case B2B_PROFILE_SDES:

@@ -214,7 +214,7 @@ static void t_sip_to_sip_streams(void)
 	st.ep[1][0].kind = RELAY_EP_ICE;
 	TAP_CHECK_INT(relay_session_set_streams(s, &st, xl2), EINVAL);
 	video_streams(&st, va, vb, vbr);
-	st.ep[0][0].dtls = true;
+	st.ep[0][0].learn_packets = RELAY_LEARN_MAX + 1;
 	TAP_CHECK_INT(relay_session_set_streams(s, &st, xl2), EINVAL);
 	video_streams(&st, va, vb, vbr);
 	st.bundled = 3;
