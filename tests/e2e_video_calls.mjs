@@ -17,6 +17,9 @@
 //     protects and unprotects with the keys the SDP gave it
 //   - (j) SIP ⇄ SIP renegotiation: video added to an audio call by A's re-INVITE, then
 //     removed (port 0): its ports on both sides return
+//   - (k) a DTLS-SRTP SIP video peer (baresip: dtls_srtp, vp8, fakevideo; UDP/TLS/RTP/SAVP
+//     without ICE) calls the browser: the video has its own DTLS association on its own
+//     ports (RFC 5764 without BUNDLE) and flows both ways
 //   - after each call: no call, relay session or port left (gorgee /metrics)
 // Runs inside a loopback-only network namespace (e2e_netns.sh), so fixed ports are safe.
 // usage: node e2e_video_calls.mjs path/to/gorgee [artifact-dir]      Prints TAP.
@@ -31,6 +34,7 @@ import crypto from 'node:crypto';
 
 import { Phone, answerSdp, ptOf, reflector, rtcpPortOf, sdpMedia, sleep } from './sipphone.mjs';
 import { cryptoOf, srtpContext } from './srtp.mjs';
+import { ctrl, startBaresip } from './baresip.mjs';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
@@ -42,6 +46,7 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'gorgee-e2e-vcalls-'));
 
 const HTTP = 18190, GSIP = 15260, PSIP_A = 15270, PSIP_B = 15280;
 const A_AUDIO = 22000, A_VIDEO = 22002, B_AUDIO = 22010, B_VIDEO = 22012;
+const BSIP = 15290, BCTRL = 15295, BRTP = 23000; // baresip
 const USERS = [['vera', 'vera pass 9'], ['walt', 'walt pass 7']];
 
 function assert(c, m) { if (!c) throw new Error(m || 'assertion failed'); }
@@ -385,6 +390,43 @@ test('(j) SIP ⇄ SIP renegotiation: video added by re-INVITE, then removed', as
     `removed it: ports in use back to ${left}`);
   await phoneA.bye();
   await assertIdle('(j)');
+});
+
+test('(k) a DTLS-SRTP SIP video peer (baresip) calls the browser: video over an association of its own', async () => {
+  const vera = pages.vera;
+  await vera.evaluate(() => { window.incoming = null; });
+  const before = (logOf('gorgee').match(/DTLS-SRTP up on the RTP socket/g) || []).length;
+  const bs = await startBaresip(path.join(TMP, 'baresip'), { sipPort: BSIP, ctrlPort: BCTRL, rtpMin: BRTP,
+    extraModules: ['dtls_srtp.so', 'vp8.so', 'fakevideo.so'], log: path.join(TMP, 'baresip.log'),
+    extraConfig: ['video_source fakevideo,nil', 'video_display fakevideo,nil', 'video_size 320x240', 'video_fps 15'],
+    accounts: [`<sip:bob@127.0.0.1:${GSIP}>;regint=0;answermode=auto;ptime=20;mediaenc=dtls_srtp`] });
+  procs.push(bs);
+  try {
+    await ctrl(BCTRL, 'dial', `sip:vera@127.0.0.1:${GSIP}`);
+    await vera.waitForFunction(() => window.incoming && window.incoming.state === 'ringing', null, { timeout: 10000 });
+    const offer = await vera.evaluate(() => window.incoming.remoteOffer?.sdp || '');
+    assert(/m=video [1-9]/.test(offer), `baresip's video offered to the browser: ${offer}`);
+    await browserAnswers(vera, { video: true });
+    let st, g;
+    for (let i = 0; i < 100; i++) {
+      await sleep(100);
+      st = await pageStats(vera);
+      g = await gorgeeStats(vera).catch(() => null);
+      if (st?.in_video?.frames >= 10 && g?.video?.b?.sent_packets >= 20 && g?.video?.a?.received_packets >= 20) break;
+    }
+    const ups = (logOf('gorgee').match(/DTLS-SRTP up on the RTP socket/g) || []).length - before;
+    assert(st?.in_video?.frames >= 10, `the browser decoded baresip's video: ${JSON.stringify(st)}; ${await relayDrops()}`);
+    assert(g?.video?.a?.received_packets >= 20 && g.video.b.sent_packets >= 20,
+      `the video crossed DTLS both ways (a: baresip in, b: browser's out to baresip): ${JSON.stringify(g?.video)}; ${await relayDrops()}`);
+    assert(ups >= 2, `an association for audio and one for video: ${ups}`);
+    console.log(`# (k) baresip DTLS video: the browser decoded ${st.in_video.frames} frames; gorgee video a (baresip) ` +
+      `${g.video.a.received_packets} in, b (browser) ${g.video.b.received_packets} in / ${g.video.b.sent_packets} out to baresip; ` +
+      `${ups} DTLS associations up on RTP sockets`);
+    await vera.evaluate(() => window.cur.hangup());
+    await assertIdle('(k)');
+  } finally {
+    bs.kill('SIGTERM');
+  }
 });
 
 // ---------- run ----------
