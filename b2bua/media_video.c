@@ -286,16 +286,31 @@ int media_video_offer_sent(struct call_media *m, int to, const GString *sent, co
 	return streams_sync(m, why);
 }
 
+/* Two browsers: no streams in the relay, but its counters per stream all the same, by the
+ * video PTs of the offer and of answer s (relay_session_count_by_pt). */
+static void count_by_pt(struct call_media *m, const struct sdp_session *s)
+{
+	struct relay_pt_kinds k = {0};
+	int vidx = b2b_sdp_video_index(s);
+	m->video = vidx >= 0;
+	for (unsigned i = 0; m->video && i < m->n_voffer_pt; i++)
+		add_pt(k.pt, &k.n, m->voffer_pt[i]);
+	for (size_t i = 0; m->video && i < s->media[vidx].n_fmt; i++)
+		add_pt(k.pt, &k.n, s->media[vidx].pt[i]);
+	for (unsigned i = 0; m->rs && i < 2; i++)
+		relay_session_count_by_pt(m->rs, i, &k);
+}
+
 int media_video_on_answer(struct call_media *m, int from, const struct sdp_session *s,
 			  const char **why)
 {
 	enum shape sh = shape_of(m);
-	if (sh == SHAPE_NONE || !m->video)
-		return 0;
-	if (sh == SHAPE_WEBRTC) {
-		m->video = b2b_sdp_video_index(s) >= 0;
+	if (sh == SHAPE_WEBRTC && (m->video || b2b_sdp_video_index(s) < 0)) {
+		count_by_pt(m, s); /* on, or off once video is gone */
 		return 0;
 	}
+	if (sh == SHAPE_NONE || sh == SHAPE_WEBRTC || !m->video)
+		return 0;
 	if (sh == SHAPE_BUNDLE && from == browser_side(m)) {
 		browser_sdp(m, s);
 		m->video = b2b_sdp_video_index(s) >= 0;

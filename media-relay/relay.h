@@ -486,6 +486,21 @@ struct relay_pt_map {
 int relay_session_map_pts(struct relay_session *s, unsigned idx, unsigned stream,
 			  const struct relay_pt_map *map);
 
+/*
+ * Counting per stream without streams (two browsers: their ICE endpoints pass audio and
+ * video through as they are): RTP endpoint idx receives with PT pt[i] counts as stream 1
+ * (video), any other RTP and all RTCP as stream 0, in relay_session_stats' stream[][]
+ * (packets and bytes, in and out; no loss or jitter per stream). Ignored while the session
+ * has streams (relay_session_set_streams). n 0 stops it. Returns 0 or EINVAL. Signaling
+ * thread.
+ */
+struct relay_pt_kinds {
+	unsigned n;                       /* 0..RELAY_MAX_PT_ALLOW */
+	uint8_t pt[RELAY_MAX_PT_ALLOW];   /* 0..127: stream 1's PTs */
+};
+int relay_session_count_by_pt(struct relay_session *s, unsigned idx,
+			      const struct relay_pt_kinds *k);
+
 /* Per direction: what arrived on endpoint i from its peer (and went toward the other). */
 struct relay_dir_stats {
 	uint64_t packets_in, bytes_in;   /* accepted (valid, authenticated, from the latch) */

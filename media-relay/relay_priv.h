@@ -106,6 +106,9 @@ struct endpoint {
 	struct relay_event_map evmap; /* telephone-events this side sends, translated */
 	bool pt_mapped;               /* pt_to translates the PTs this side sends */
 	uint8_t pt_to[128];           /* relay_session_map_pts: PT -> PT toward the other side */
+	bool kinds;                   /* relay_session_count_by_pt: kind_of[pt] is the stream */
+	uint8_t kind_of[128];
+	struct relay_dir_stats kst[2];
 	/* what the worker learned */
 	struct latch l_rtp, l_rtcp;
 	struct rx_seq seq;

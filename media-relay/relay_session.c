@@ -98,6 +98,17 @@ static void snapshot(const struct endpoint *e, struct relay_dir_stats *out)
 static void snapshot_streams(struct relay_session *s, struct relay_session_stats *out)
 {
 	out->n_streams = s->n_streams > 1 ? s->n_streams : 1;
+	if (s->n_streams <= 1 && (s->ep[0].kinds || s->ep[1].kinds)) { /* counted by PT */
+		out->n_streams = 2;
+		for (unsigned k = 0; k < 2; k++) {
+			for (unsigned i = 0; i < 2; i++) {
+				out->stream[k][i] = s->ep[i].kst[k];
+				out->stream[k][i].latched = out->ep[i].latched;
+				out->stream[k][i].latch = out->ep[i].latch;
+			}
+		}
+		return;
+	}
 	if (s->n_streams <= 1 || s->bundled > 1) {
 		out->stream[0][0] = out->ep[0];
 		out->stream[0][1] = out->ep[1];

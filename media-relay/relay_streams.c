@@ -1,6 +1,7 @@
 /* A session's streams, signaling side: relay_session_set_streams (extra endpoints per
- * stream and side, their ports, the demultiplexing table of a bundled endpoint) and
- * relay_session_map_pts; relay_bundle.c pairs and demultiplexes on the worker. */
+ * stream and side, their ports, the demultiplexing table of a bundled endpoint),
+ * relay_session_map_pts and relay_session_count_by_pt; relay_bundle.c pairs and
+ * demultiplexes on the worker. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <string.h>
@@ -286,5 +287,51 @@ int relay_session_map_pts(struct relay_session *s, unsigned idx, unsigned stream
 	m->stream = stream;
 	m->map = *map;
 	relay_worker_post(s->w, do_map_pts, m, ptmap_msg_free);
+	return 0;
+}
+
+/* ---- counting per stream by PT ---- */
+
+struct kinds_msg {
+	struct relay_session *s;
+	unsigned idx;
+	struct relay_pt_kinds k;
+};
+
+static void kinds_msg_free(gpointer data)
+{
+	struct kinds_msg *m = data;
+	relay_session_unref(m->s);
+	g_free(m);
+}
+
+static gboolean do_count_by_pt(gpointer data)
+{
+	struct kinds_msg *m = data;
+	if (m->s->closed)
+		return G_SOURCE_REMOVE;
+	struct endpoint *e = &m->s->ep[m->idx];
+	memset(e->kind_of, 0, sizeof(e->kind_of));
+	for (unsigned i = 0; i < m->k.n; i++)
+		e->kind_of[m->k.pt[i]] = 1;
+	if (m->k.n && !e->kinds) /* counting starts now */
+		memset(e->kst, 0, sizeof(e->kst));
+	e->kinds = m->k.n > 0;
+	return G_SOURCE_REMOVE;
+}
+
+int relay_session_count_by_pt(struct relay_session *s, unsigned idx,
+			      const struct relay_pt_kinds *k)
+{
+	if (!s || s->freed || idx > 1 || !k || k->n > RELAY_MAX_PT_ALLOW)
+		return EINVAL;
+	for (unsigned i = 0; i < k->n; i++)
+		if (k->pt[i] > 127)
+			return EINVAL;
+	struct kinds_msg *m = g_new0(struct kinds_msg, 1);
+	m->s = relay_session_ref(s);
+	m->idx = idx;
+	m->k = *k;
+	relay_worker_post(s->w, do_count_by_pt, m, kinds_msg_free);
 	return 0;
 }

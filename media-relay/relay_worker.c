@@ -172,7 +172,8 @@ struct route {
 	struct endpoint *o;          /* the endpoint it leaves by */
 	const struct sockaddr_storage *dst; /* not for Q_ICE */
 	struct relay_dir_stats *st;  /* the direction it came in on */
-	struct relay_dir_stats *kst; /* BUNDLE: its stream on the bundled endpoint, or NULL */
+	struct relay_dir_stats *kst; /* its stream's share: on the bundled endpoint, or by PT
+				      * (relay_session_count_by_pt); NULL */
 };
 
 /* BUNDLE: the stream of an accepted packet on the bundled endpoint, its far endpoint in
@@ -234,6 +235,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		return -1;
 	}
 	o = r->o;
+	if (!x && e->kinds) /* no streams: counted per stream by PT all the same */
+		r->kst = &e->kst[rtcp ? 0 : e->kind_of[rtp.pt]];
 	/* valid and authentic: only now may its source latch (SEC-11) */
 	if (src)
 		latch_update(l, src);
@@ -242,10 +245,10 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	e->st.packets_in++;
 	e->st.bytes_in += *len;
 	c->in_ok++;
-	if (x) {
-		x->st.packets_in++;
-		x->st.bytes_in += *len;
-		x->st.rtcp_in += rtcp;
+	if (r->kst) { /* its stream's share (x->st, or e->kst) */
+		r->kst->packets_in++;
+		r->kst->bytes_in += *len;
+		r->kst->rtcp_in += rtcp;
 	}
 	if (rtcp) {
 		e->st.rtcp_in++;

@@ -253,8 +253,13 @@ test('(f) WS ⇄ WS: a browser calls a browser, audio and video both ways, one B
   const g = await gorgeeStats(vera);
   assert(g.a.received_packets > 100 && g.b.received_packets > 100 && g.a.sent_packets > 100 && g.b.sent_packets > 100,
     `gorgee relayed both ways: ${JSON.stringify(g)}`);
+  // per stream, counted by PT (no streams in the relay: both transports carry both as they are)
+  assert(g.video?.a?.received_packets >= 20 && g.video.b.received_packets >= 20 && g.video.a.sent_packets >= 20 &&
+    g.audio?.a?.received_packets >= 50 && g.audio.b.received_packets >= 50,
+    `gorgee's per-stream counters: ${JSON.stringify({ audio: g.audio, video: g.video })}`);
   console.log(`# (f) vera decoded ${sv.in_video.frames} frames (${sv.in_video.packets} video packets), walt ${sw.in_video.frames} ` +
-    `(${sw.in_video.packets}); gorgee a ${g.a.received_packets} in / ${g.a.sent_packets} out, b ${g.b.received_packets} in / ${g.b.sent_packets} out`);
+    `(${sw.in_video.packets}); gorgee a ${g.a.received_packets} in / ${g.a.sent_packets} out, b ${g.b.received_packets} in / ${g.b.sent_packets} out; ` +
+    `video a ${g.video.a.received_packets} / b ${g.video.b.received_packets} in, audio a ${g.audio.a.received_packets} / b ${g.audio.b.received_packets} in`);
   await vera.evaluate(() => window.cur.hangup());
   await assertIdle('(f)');
 });

@@ -1,6 +1,6 @@
 /* Integration test: a session's streams with no bundled side (two SIP peers, each with
- * ports of its own per m-section), payload type translation, and SDES-SRTP per stream with
- * a suite of its own, over real UDP on loopback. */
+ * ports of its own per m-section), payload type translation, SDES-SRTP per stream with a
+ * suite of its own, and counting per stream by PT, over real UDP on loopback. */
 #include <errno.h>
 
 #include "core.h"
@@ -99,7 +99,8 @@ static bool nothing_in(int fd, int ms)
 	return recv_in(fd, q, sizeof(q), ms) < 0;
 }
 
-/* Audio (stream 0) between plain peers a and b, muxed; side 0 also sends events (101). */
+/* Audio (stream 0) between plain peers a and b, muxed; side 0 also sends events (101) and
+ * PT 96 (t_count_by_pt). */
 static struct relay_session *session(struct fx *f, int a, int b, struct relay_local loc[2])
 {
 	struct relay_session_params p;
@@ -108,6 +109,7 @@ static struct relay_session *session(struct fx *f, int a, int b, struct relay_lo
 	p.ep[0].rtcp_mux = true;
 	p.ep[0].pt_allow[p.ep[0].n_pt_allow++] = 0;
 	p.ep[0].pt_allow[p.ep[0].n_pt_allow++] = 101;
+	p.ep[0].pt_allow[p.ep[0].n_pt_allow++] = 96;
 	p.ep[1].remote_rtp = addr_of(b);
 	p.ep[1].rtcp_mux = true;
 	p.ep[1].pt_allow[p.ep[1].n_pt_allow++] = 0;
@@ -401,6 +403,52 @@ static void t_sdes_per_stream(void)
 	fx_done(&f);
 }
 
+/* Two browsers' endpoints carry audio and video as they are: counted per stream by PT all
+ * the same (video PT 96), RTCP with the audio; off again with n 0. */
+static void t_count_by_pt(void)
+{
+	struct fx f;
+	fx_init(&f);
+	int a = udp_on("127.0.0.1"), b = udp_on("127.0.0.1");
+	struct relay_local loc[2];
+	struct relay_session *s = session(&f, a, b, loc);
+	struct relay_pt_kinds k = {.n = 1, .pt = {96}};
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 0, &k), 0);
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 1, &k), 0);
+	pump(&f, 20);
+	for (uint16_t i = 0; i < 3; i++)
+		TAP_CHECK(relayed(a, loc[0].rtp_port, b, 0, i));
+	for (uint16_t i = 0; i < 2; i++)
+		TAP_CHECK(relayed(a, loc[0].rtp_port, b, 96, i));
+	static const uint8_t rr[] = {0x80, 201, 0, 1, 0, 0, 0, 0x61};
+	TAP_CHECK(relayed_as(b, loc[1].rtp_port, rr, sizeof(rr), a, rr, sizeof(rr)));
+	struct relay_session_stats ss = stats(&f, s);
+	TAP_CHECK_INT(ss.n_streams, 2);
+	TAP_CHECK_INT(ss.stream[0][0].packets_in, 3);
+	TAP_CHECK_INT(ss.stream[0][0].packets_out, 3);
+	TAP_CHECK_INT(ss.stream[1][0].packets_in, 2);
+	TAP_CHECK_INT(ss.stream[1][0].packets_out, 2);
+	TAP_CHECK_INT(ss.stream[1][0].bytes_in, 2 * 212);
+	TAP_CHECK_INT(ss.stream[0][1].rtcp_in, 1);
+	TAP_CHECK_INT(ss.stream[1][1].packets_in, 0);
+	TAP_CHECK_INT(ss.ep[0].packets_in, 5);
+	struct relay_pt_kinds off = {0};
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 0, &off), 0);
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 1, &off), 0);
+	pump(&f, 20);
+	TAP_CHECK_INT(stats(&f, s).n_streams, 1);
+	struct relay_pt_kinds bad = {.n = 1, .pt = {128}};
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 0, &bad), EINVAL);
+	bad.n = RELAY_MAX_PT_ALLOW + 1;
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 0, &bad), EINVAL);
+	TAP_CHECK_INT(relay_session_count_by_pt(s, 2, &off), EINVAL);
+	relay_session_free(s);
+	TAP_CHECK(ports_in_use(&f, 0));
+	close(a);
+	close(b);
+	fx_done(&f);
+}
+
 static const struct tap_case cases[] = {
 	{"streams with no bundled side: audio and video between two plain peers, ports, RTCP, "
 	 "allowlists, counters, renegotiation, bad parameters",
@@ -409,6 +457,8 @@ static const struct tap_case cases[] = {
 	 t_pt_map, 0},
 	{"SDES-SRTP per stream: video in suites of its own on each side, plain audio", t_sdes_per_stream,
 	 0},
+	{"counting per stream by PT without streams (two browsers), RTCP with the audio, off again",
+	 t_count_by_pt, 0},
 };
 
 TAP_MAIN(cases)
