@@ -60,6 +60,18 @@ enum relay_srtp_suite media_relay_suite(enum sdp_crypto_suite s)
 	}
 }
 
+/* A relay error as a SIP status: out of ports or descriptors is an overload that passes
+ * (503), anything else 500. */
+int media_relay_status(int rc, const char **why)
+{
+	bool busy = rc == EADDRNOTAVAIL || rc == EMFILE || rc == ENFILE || rc == ENOBUFS ||
+		    rc == ENOMEM;
+	*why = rc == EADDRNOTAVAIL ? "no free media ports"
+	       : busy		   ? "out of media resources"
+				   : "relay error";
+	return busy ? 503 : 500;
+}
+
 bool media_set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -296,10 +308,8 @@ static int apply(struct call_media *m, int side, const struct relay_endpoint_par
 		if (rc == 0)
 			m->local[side] = loc;
 	}
-	if (rc) {
-		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
-		return rc == EADDRNOTAVAIL ? 503 : 500;
-	}
+	if (rc)
+		return media_relay_status(rc, why);
 	m->ep[side] = *ep;
 	m->ep[side].key_in = m->ep[side].key_out = NULL; /* read during the call only */
 	m->dtls_role_set[side] = ep->kind == RELAY_EP_ICE || ep->dtls;
@@ -636,10 +646,8 @@ int call_media_offer_default(struct call_media *m, int to, GString *out, const c
 	endpoint_pending(m, 0, &p.ep[0]);
 	endpoint_pending(m, 1, &p.ep[1]);
 	int rc = relay_session_new(m->b->cfg.relay, &p, m->local, &m->rs);
-	if (rc) {
-		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
-		return rc == EADDRNOTAVAIL ? 503 : 500;
-	}
+	if (rc)
+		return media_relay_status(rc, why);
 	m->ep[0] = p.ep[0];
 	m->ep[1] = p.ep[1];
 	for (int i = 0; i < 2; i++)

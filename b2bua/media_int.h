@@ -67,6 +67,8 @@ struct call_media {
 
 /* media.c */
 bool media_set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port);
+/* A relay error (errno) as a SIP status with *why: 503 for a shortage, else 500. */
+int media_relay_status(int rc, const char **why);
 enum relay_srtp_suite media_relay_suite(enum sdp_crypto_suite s);
 /* Our DTLS role toward leg side given its a=setup (RFC 5763 §5; kept in renegotiations). */
 enum relay_dtls_role media_dtls_role(const struct call_media *m, int side, enum sdp_setup peer);

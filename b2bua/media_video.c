@@ -229,8 +229,7 @@ static int streams_sync(struct call_media *m, const char **why)
 	if (rc) {
 		LOGW(log_module, &(struct log_ctx){.call_id = m->call->id}, "video streams: %s",
 		     g_strerror(rc));
-		*why = rc == EADDRNOTAVAIL ? "no free media ports" : "relay error";
-		return rc == EADDRNOTAVAIL ? 503 : 500;
+		return media_relay_status(rc, why);
 	}
 	m->streams_set = true;
 	m->vlocal[0] = xl[0][0];

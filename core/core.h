@@ -37,6 +37,17 @@ static inline bool slice_caseeq(struct slice a, const char *s, size_t n)
 
 /* ---- many descriptors, one GSource (fdpoll.c) ------------------------------------ */
 
+/*
+ * Marks a source that polls descriptors so that dispatching it does not wake its own
+ * loop. GLib (2.74) takes a source's descriptors out of the context's poll set while its
+ * callback runs and puts them back after ("blocking" it against recursion), and each of
+ * those signals the context's wake-up eventfd, even from the thread that runs the loop: two
+ * write()s per dispatch, then a read() and one more poll() round that finds nothing to do.
+ * Allowed because no callback of ours iterates its own context. Returns s.
+ */
+GSource *core_source_unblocked(GSource *s);
+
+
 /* An epoll set attached to a GMainContext as one source: for the thousands of connections
  * a loop may hold, where a GSource each would make every wake-up walk them all. */
 struct fdpoll;

@@ -87,6 +87,12 @@ static GSourceFuncs fp_funcs = {
 	.finalize = fp_finalize,
 };
 
+GSource *core_source_unblocked(GSource *s)
+{
+	g_source_set_can_recurse(s, TRUE);
+	return s;
+}
+
 struct fdpoll *fdpoll_new(GMainContext *ctx)
 {
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -98,6 +104,7 @@ struct fdpoll *fdpoll_new(GMainContext *ctx)
 	p->dead = g_ptr_array_new_with_free_func(g_free);
 	p->tag = g_source_add_unix_fd(src, epfd, G_IO_IN);
 	g_source_set_name(src, "fdpoll");
+	core_source_unblocked(src);
 	g_source_attach(src, ctx);
 	return p;
 }

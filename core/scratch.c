@@ -8,7 +8,7 @@
  * page faults after it were a fifth of the signaling thread's CPU per call at 2,500
  * calls/s (bench/README.md). A few blocks of each size stay with the thread instead.
  */
-#define SCRATCH_KEEP 8
+#define SCRATCH_KEEP 32
 
 struct scratch {
 	size_t size[SCRATCH_KEEP]; /* 0: the entry is empty (block NULL) */

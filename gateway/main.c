@@ -754,6 +754,13 @@ int main(int argc, char **argv)
 	/* SEC-13: keys live in this process's memory; keep them out of core files. */
 	struct rlimit nocore = {0, 0};
 	setrlimit(RLIMIT_CORE, &nocore);
+	/* Four media sockets a SIP-to-SIP call, plus connections: the soft descriptor limit
+	 * (often 1,024) goes up to the hard one, as servers do. */
+	struct rlimit files;
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+		files.rlim_cur = files.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
 	/* A call parses and builds SDP sessions of ~300 KB (fixed arrays, no allocation per
 	 * line): keep such blocks in the heap and the heap from shrinking after each call, or
 	 * brk/munmap and the page faults after them dominate a call's CPU (measured: 1.3 ms ->

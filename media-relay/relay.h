@@ -133,16 +133,22 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 void relay_ports_free(struct relay_ports *p);
 
 /*
- * Takes a free slot and binds non-blocking UDP sockets: fds[0] on the even port, fds[1] on
- * port+1 when rtcp is true (else fds[1] = -1). A port someone else holds (EADDRINUSE) is
+ * Takes a free slot and binds non-blocking UDP sockets (or hands out the ones kept open for
+ * it, drained): fds[0] on the even port, fds[1] on port+1 when rtcp is true (else -1). A port someone else holds (EADDRINUSE) is
  * skipped. Freed slots are reused, oldest released first. Returns 0 (the caller owns the
  * fds and the slot), EADDRNOTAVAIL when no slot is free, or the socket errno. Any thread.
  */
 int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *port);
 /* Binds the odd port of a slot the caller holds (rtcp-mux turned off). Returns 0 or errno. */
 int relay_ports_bind_rtcp(struct relay_ports *p, uint16_t port, int *fd);
-/* Returns a slot to the pool (the caller closes the fds). Any thread. */
+/* Returns a slot to the pool (the caller closes its fds or gives them to relay_ports_keep
+ * first). Any thread. */
 void relay_ports_release(struct relay_ports *p, uint16_t port);
+/* Gives back fd, the caller's socket bound to port (a slot's even or odd port, from
+ * relay_ports_alloc or _bind_rtcp) and in no epoll set or GSource: kept open for the slot's
+ * next holder, whose alloc then drains and reuses it, or closed when the pool keeps enough
+ * (or port is not the pool's). Any thread. */
+void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd);
 /* Counts the slots in use into gauge (a metric series) from now on. */
 void relay_ports_set_gauge(struct relay_ports *p, struct metric *gauge);
 unsigned relay_ports_capacity(const struct relay_ports *p);

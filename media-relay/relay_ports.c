@@ -1,10 +1,13 @@
 /* Media port pool: even RTP ports (RTCP on port+1) from a range, shared by every worker. */
+#define _GNU_SOURCE /* recvmmsg */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +16,15 @@
 /*
  * Slots are kept in a FIFO ring of free indexes, so a released pair is reused last: a late
  * packet meant for an old call is less likely to reach a new one.
+ *
+ * A slot's sockets may stay open between holders (relay_ports_keep): socket(), bind() and
+ * close() were a tenth of the signaling thread's CPU per SIP-to-SIP call (four sockets a
+ * call). A kept socket is in no epoll set: what reaches it meanwhile waits in its buffer
+ * and is read and dropped when the slot's next holder takes it, before its SDP leaves, so
+ * no stale packet is taken for the new call's first one. At most keep_max stay open (a
+ * quarter of the descriptors the process may hold beyond 1,024, at most the whole range),
+ * and when a new socket finds the descriptors used up, kept ones are closed to make room:
+ * calls in progress come before the cache.
  */
 struct relay_ports {
 	GMutex lock;
@@ -23,6 +35,11 @@ struct relay_ports {
 	unsigned *ring; /* free slot indexes */
 	unsigned head, count;
 	bool *used;
+	struct kept {
+		int fd[2]; /* the slot's open even and odd sockets kept, -1 none */
+	} *kept;
+	unsigned n_kept, keep_max;
+	unsigned unkeep_at; /* where the next unkeep() starts looking */
 	struct metric *gauge; /* slots in use, or NULL */
 };
 
@@ -59,8 +76,18 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 	p->n = n;
 	p->ring = g_new(unsigned, n);
 	p->used = g_new0(bool, n);
-	for (unsigned i = 0; i < n; i++)
+	p->kept = g_new(struct kept, n);
+	for (unsigned i = 0; i < n; i++) {
 		p->ring[i] = i;
+		p->kept[i].fd[0] = p->kept[i].fd[1] = -1;
+	}
+	struct rlimit rl;
+	rlim_t room = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		room = rl.rlim_cur == RLIM_INFINITY ? 2 * (rlim_t)n
+		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 4
+						   : 0;
+	p->keep_max = (unsigned)MIN(room, 2 * (rlim_t)n);
 	p->count = n;
 	*out = p;
 	return 0;
@@ -72,9 +99,14 @@ void relay_ports_free(struct relay_ports *p)
 		return;
 	if (p->count != p->n)
 		LOGW("relay", NULL, "port pool freed with %u slots still in use", p->n - p->count);
+	for (unsigned i = 0; i < p->n; i++)
+		for (int k = 0; k < 2; k++)
+			if (p->kept[i].fd[k] >= 0)
+				close(p->kept[i].fd[k]);
 	g_mutex_clear(&p->lock);
 	g_free(p->ring);
 	g_free(p->used);
+	g_free(p->kept);
 	g_free(p);
 }
 
@@ -93,6 +125,75 @@ static int bind_one(const struct relay_ports *p, uint16_t port, int *fd)
 		close(s);
 		return e;
 	}
+	*fd = s;
+	return 0;
+}
+
+/* Reads and drops what waits on kept sockets (n of them, -1 entries skipped): one poll()
+ * for all, a read only on those that hold something (MSG_TRUNC: nothing is copied). */
+static void drain(const int *fds, unsigned n)
+{
+	struct pollfd pfd[2];
+	unsigned np = 0;
+	for (unsigned i = 0; i < n && np < 2; i++)
+		if (fds[i] >= 0)
+			pfd[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	if (!np || poll(pfd, np, 0) <= 0)
+		return;
+	char byte;
+	struct mmsghdr mm[16];
+	struct iovec iov[16];
+	for (int i = 0; i < 16; i++) {
+		iov[i] = (struct iovec){&byte, 1};
+		mm[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
+	}
+	for (unsigned i = 0; i < np; i++)
+		if (pfd[i].revents & POLLIN)
+			while (recvmmsg(pfd[i].fd, mm, 16, MSG_DONTWAIT | MSG_TRUNC, NULL) == 16)
+				;
+}
+
+/* Closes up to n kept sockets; returns how many. */
+static unsigned unkeep(struct relay_ports *p, unsigned n)
+{
+	unsigned closed = 0;
+	g_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->n && closed < n && p->n_kept; i++) {
+		struct kept *k = &p->kept[p->unkeep_at];
+		p->unkeep_at = (p->unkeep_at + 1) % p->n;
+		for (int j = 0; j < 2; j++) {
+			if (k->fd[j] >= 0) {
+				close(k->fd[j]);
+				k->fd[j] = -1;
+				p->n_kept--;
+				closed++;
+			}
+		}
+	}
+	g_mutex_unlock(&p->lock);
+	return closed;
+}
+
+/* The socket kept for slot idx's even (k 0) or odd (k 1) port (*kept set: drain it before
+ * use); else a new one bound (after closing some kept ones if the descriptors ran out). */
+static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd, bool *kept)
+{
+	*kept = false;
+	g_mutex_lock(&p->lock);
+	int s = p->kept[idx].fd[k];
+	if (s >= 0) {
+		p->kept[idx].fd[k] = -1;
+		p->n_kept--;
+	}
+	g_mutex_unlock(&p->lock);
+	if (s < 0) {
+		uint16_t port = (uint16_t)(p->first + 2 * idx + (unsigned)k);
+		int err = bind_one(p, port, fd);
+		if ((err == EMFILE || err == ENFILE) && unkeep(p, 256))
+			err = bind_one(p, port, fd);
+		return err;
+	}
+	*kept = true;
 	*fd = s;
 	return 0;
 }
@@ -141,10 +242,12 @@ int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *po
 			break;
 		uint16_t even = (uint16_t)(p->first + 2 * idx);
 		int a = -1, b = -1;
-		int e = bind_one(p, even, &a);
+		bool ka = false, kb = false;
+		int e = open_one(p, idx, 0, &a, &ka);
 		if (!e && rtcp)
-			e = bind_one(p, (uint16_t)(even + 1), &b);
+			e = open_one(p, idx, 1, &b, &kb);
 		if (!e) {
+			drain((int[2]){ka ? a : -1, kb ? b : -1}, 2);
 			fds[0] = a;
 			fds[1] = b;
 			*port = even;
@@ -171,7 +274,31 @@ int relay_ports_bind_rtcp(struct relay_ports *p, uint16_t port, int *fd)
 {
 	if (port < p->first || (port - p->first) % 2 || (unsigned)(port - p->first) / 2 >= p->n)
 		return EINVAL;
-	return bind_one(p, (uint16_t)(port + 1), fd);
+	bool kept;
+	int err = open_one(p, (unsigned)(port - p->first) / 2, 1, fd, &kept);
+	if (!err && kept)
+		drain(fd, 1);
+	return err;
+}
+
+void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd)
+{
+	if (fd < 0)
+		return;
+	unsigned off = (unsigned)(port - p->first);
+	if (port >= p->first && off / 2 < p->n) {
+		g_mutex_lock(&p->lock);
+		int *slot = &p->kept[off / 2].fd[off % 2];
+		bool keep = *slot < 0 && p->n_kept < p->keep_max;
+		if (keep) {
+			*slot = fd;
+			p->n_kept++;
+		}
+		g_mutex_unlock(&p->lock);
+		if (keep)
+			return;
+	}
+	close(fd);
 }
 
 void relay_ports_release(struct relay_ports *p, uint16_t port)

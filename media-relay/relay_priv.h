@@ -236,6 +236,7 @@ struct relay {
 	GMainContext *kick_ctx;
 	GSource *kick_src;
 	uint64_t kick_pending; /* bit i: worker i (at most 64); kick_ctx's owner only */
+	gint64 kick_due;       /* monotonic µs when the pending wake-ups leave */
 };
 
 /* relay_worker.c */
@@ -258,6 +259,8 @@ int relay_loop_init(struct worker *w);  /* before the thread starts: 0 or errno 
 void relay_loop_clear(struct worker *w); /* after it ended */
 void relay_loop_drain(struct worker *w); /* worker thread: runs the messages still queued */
 void relay_loop_watch(struct worker *w, struct sock *k); /* worker thread */
+/* Worker thread: takes a watched socket out of the epoll set (it stays open). 0 or errno. */
+int relay_loop_unwatch(struct worker *w, struct sock *k);
 void relay_loop_kicks_start(struct relay *r); /* relay_new, on the signaling thread */
 void relay_loop_kicks_stop(struct relay *r);  /* relay_free, on the same thread */
 /* Any thread: fn(data) runs on worker w, then free_fn(data); messages run in the order

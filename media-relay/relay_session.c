@@ -296,16 +296,30 @@ void relay_make_srtp(struct endpoint *e, struct keys *k)
 	OPENSSL_cleanse(k, sizeof(*k));
 }
 
+/* A plain UDP endpoint's socket stays open for the slot's next holder (relay_ports_keep),
+ * out of the worker's epoll set; any other is closed. */
+static void sock_give_back(struct relay *r, struct endpoint *e, struct sock *k, uint16_t port)
+{
+	if (k->fd < 0)
+		return;
+	bool keep = e->kind == RELAY_EP_UDP && !e->dtls && e->port_held;
+	if (k->watched && relay_loop_unwatch(e->s->w, k) != 0)
+		keep = false;
+	if (keep)
+		relay_ports_keep(r->ports, port, k->fd);
+	else
+		close(k->fd);
+	k->fd = -1;
+}
+
 void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 {
-	relay_endpoint_unwatch(e);
 	/* before the slot goes back: libnice's socket is closed first */
 	bool later = relay_ice_stop(e);
 	relay_udp_dtls_stop(e);
-	if (e->rtp.fd >= 0)
-		close(e->rtp.fd);
-	if (e->rtcp.fd >= 0)
-		close(e->rtcp.fd);
+	sock_give_back(r, e, &e->rtp, e->port);
+	sock_give_back(r, e, &e->rtcp, (uint16_t)(e->port + 1));
+	relay_endpoint_unwatch(e);
 	if (e->port_held && !later)
 		relay_ports_release(r->ports, e->port);
 	e->port_held = false;
@@ -323,14 +337,15 @@ void relay_endpoint_clear(struct relay *r, struct endpoint *e)
 struct msg {
 	struct relay_session *s;
 	struct keys keys[2]; /* attach: both endpoints; update: keys[0] */
-	/* update */
+	/* update (cfg is allocated for that message only: a message is allocated and zeroed
+	 * three times per call, and an endpoint or a stats snapshot is ~2 KB) */
 	unsigned idx;
-	struct endpoint cfg;
+	struct endpoint *cfg;
 	int rtcp_fd;
 	/* stats */
 	relay_stats_fn *cb;
 	void *arg;
-	struct relay_session_stats stats;
+	struct relay_session_stats *stats;
 	/* telephone-event translation */
 	struct relay_event_map evmap;
 	/* ICE: a remote candidate; an event back to signaling */
@@ -355,6 +370,10 @@ static void msg_free(gpointer data)
 	if (m->rtcp_fd >= 0)
 		close(m->rtcp_fd);
 	g_free(m->detail);
+	if (m->cfg)
+		OPENSSL_cleanse(m->cfg, sizeof(*m->cfg));
+	g_free(m->cfg);
+	g_free(m->stats);
 	relay_session_unref(m->s);
 	g_free(m);
 }
@@ -388,11 +407,11 @@ static gboolean do_update(gpointer data)
 		return G_SOURCE_REMOVE;
 	struct endpoint *e = &s->ep[m->idx];
 	if (e->kind == RELAY_EP_ICE) {
-		memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
-		e->n_pt_allow = m->cfg.n_pt_allow;
-		e->clock_rate = m->cfg.clock_rate;
+		memcpy(e->pt_allow, m->cfg->pt_allow, sizeof(e->pt_allow));
+		e->n_pt_allow = m->cfg->n_pt_allow;
+		e->clock_rate = m->cfg->clock_rate;
 		memset(&e->seq, 0, sizeof(e->seq));
-		relay_ice_update(e, &m->cfg.icec);
+		relay_ice_update(e, &m->cfg->icec);
 		return G_SOURCE_REMOVE;
 	}
 	if (!e->dtls) { /* DTLS keys stay unless the association changes */
@@ -400,18 +419,18 @@ static gboolean do_update(gpointer data)
 		relay_srtp_free(e->srtp_out);
 		e->srtp_in = e->srtp_out = NULL;
 	}
-	e->sig_rtp = m->cfg.sig_rtp;
-	e->sig_rtcp = m->cfg.sig_rtcp;
-	e->mux = m->cfg.mux;
-	e->learn = m->cfg.learn;
-	e->learn_packets = m->cfg.learn_packets;
+	e->sig_rtp = m->cfg->sig_rtp;
+	e->sig_rtcp = m->cfg->sig_rtcp;
+	e->mux = m->cfg->mux;
+	e->learn = m->cfg->learn;
+	e->learn_packets = m->cfg->learn_packets;
 	if (!e->dtls) {
-		e->suite = m->cfg.suite;
+		e->suite = m->cfg->suite;
 		relay_make_srtp(e, &m->keys[0]);
 	}
-	memcpy(e->pt_allow, m->cfg.pt_allow, sizeof(e->pt_allow));
-	e->n_pt_allow = m->cfg.n_pt_allow;
-	e->clock_rate = m->cfg.clock_rate;
+	memcpy(e->pt_allow, m->cfg->pt_allow, sizeof(e->pt_allow));
+	e->n_pt_allow = m->cfg->n_pt_allow;
+	e->clock_rate = m->cfg->clock_rate;
 	memset(&e->l_rtp, 0, sizeof(e->l_rtp));
 	memset(&e->l_rtcp, 0, sizeof(e->l_rtcp));
 	memset(&e->seq, 0, sizeof(e->seq));
@@ -422,7 +441,7 @@ static gboolean do_update(gpointer data)
 	}
 	if (e->dtls) {
 		struct ice_conf old = e->icec;
-		e->icec = m->cfg.icec;
+		e->icec = m->cfg->icec;
 		relay_udp_dtls_update(e, &old);
 	}
 	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
@@ -435,20 +454,20 @@ static gboolean deliver_stats(gpointer data)
 {
 	struct msg *m = data;
 	if (!m->s->freed)
-		m->cb(m->s, &m->stats, m->arg);
+		m->cb(m->s, m->stats, m->arg);
 	return G_SOURCE_REMOVE;
 }
 
 static gboolean do_stats(gpointer data)
 {
 	struct msg *m = data;
-	for (int i = 0; i < 2; i++)
-		snapshot(&m->s->ep[i], &m->stats.ep[i]);
-	snapshot_streams(m->s, &m->stats);
 	struct msg *back = msg_new(m->s);
 	back->cb = m->cb;
 	back->arg = m->arg;
-	back->stats = m->stats;
+	back->stats = g_new0(struct relay_session_stats, 1);
+	for (int i = 0; i < 2; i++)
+		snapshot(&m->s->ep[i], &back->stats->ep[i]);
+	snapshot_streams(m->s, back->stats);
 	g_main_context_invoke_full(m->s->caller, G_PRIORITY_DEFAULT, deliver_stats, back,
 				   msg_free);
 	return G_SOURCE_REMOVE;
@@ -618,13 +637,14 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 		return EINVAL;
 	struct msg *m = msg_new(s);
 	m->idx = idx;
-	relay_load_params(&m->cfg, &m->keys[0], ep);
+	m->cfg = g_new0(struct endpoint, 1);
+	relay_load_params(m->cfg, &m->keys[0], ep);
 	if (ep->kind == RELAY_EP_ICE) {
 		/* RFC 8445 §9: a new remote ufrag after one was known means a restart */
 		const char *was = s->remote_ufrag[idx];
 		if (was[0] && ep->ice.remote_ufrag[0] && strcmp(was, ep->ice.remote_ufrag)) {
-			m->cfg.icec.restart = true;
-			new_credentials(s, idx, &m->cfg.icec);
+			m->cfg->icec.restart = true;
+			new_credentials(s, idx, &m->cfg->icec);
 			s->n_cands[idx] = 0;
 		}
 		if (ep->ice.remote_ufrag[0])

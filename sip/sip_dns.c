@@ -359,7 +359,7 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 	if (!readable && !writable)
 		return;
 	GIOCondition cond = (readable ? G_IO_IN : 0) | (writable ? G_IO_OUT : 0);
-	GSource *s = g_unix_fd_source_new(fd, cond | G_IO_HUP | G_IO_ERR);
+	GSource *s = core_source_unblocked(g_unix_fd_source_new(fd, cond | G_IO_HUP | G_IO_ERR));
 	g_source_set_callback(s, (GSourceFunc)(void (*)(void))on_fd, r, NULL);
 	g_source_attach(s, r->ctx);
 	g_hash_table_insert(r->watches, GINT_TO_POINTER(fd), s);

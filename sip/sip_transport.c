@@ -545,7 +545,11 @@ static int open_listener(struct sip_transport *t, const char *ip, enum sip_proto
 	l->family = bound.ss_family;
 	tp_addr_text(&bound, bip, sizeof(bip), &bport);
 	tp_hostport(l->local, sizeof(l->local), bip, bport);
-	l->src = g_unix_fd_add(fd, G_IO_IN, proto == SIP_PROTO_UDP ? on_udp : tp_on_accept, l);
+	GSource *src = core_source_unblocked(g_unix_fd_source_new(fd, G_IO_IN));
+	g_source_set_callback(src, G_SOURCE_FUNC(proto == SIP_PROTO_UDP ? on_udp : tp_on_accept), l,
+			      NULL);
+	l->src = g_source_attach(src, NULL);
+	g_source_unref(src);
 	g_ptr_array_add(t->listeners, l);
 	LOGN(log_module, NULL, "listening on %s %s", sip_proto_name(proto), l->local);
 	return 0;

@@ -483,6 +483,41 @@ def _():
     GW.settle()
 
 
+@case("RFC 6026 Accepted: once the 2xx is ACKed the INVITE's server transaction shrinks to a record; "
+      "a late copy of that INVITE is absorbed (no answer, no second call) and the call goes on")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r = Raw(GW)
+    ist = 'gorgee_sip_transactions{kind="ist"}'
+    absorbed = 'gorgee_sip_retransmissions_absorbed_total{kind="ist"}'
+    body = r.sdp()
+    r.send("INVITE", body)
+    invite_branch, invite_cseq = r.last_branch, r.cseq
+    code, _ = r.recv()
+    assert code == 200
+    live_up, calls_before = GW.metric(ist), GW.metric('gorgee_calls_total{result="answered"}')
+    before = GW.metric(absorbed)
+    r.ack(invite_cseq)
+    time.sleep(0.2)
+    # the full transaction went: its record counts as one IST still, no more and no less
+    assert GW.metric(ist) == live_up, (live_up, GW.metric(ist))
+    r.send("INVITE", body, cseq=invite_cseq, branch=invite_branch)  # a late retransmission
+    r.s.settimeout(0.7)
+    try:
+        got = r.s.recvfrom(65535)[0]
+        raise AssertionError(f"a late INVITE copy was answered: {got[:60]}")
+    except socket.timeout:
+        pass
+    r.s.settimeout(5)
+    assert GW.metric(absorbed) == before + 1, (before, GW.metric(absorbed))
+    assert GW.metric('gorgee_calls_total{result="answered"}') == calls_before
+    assert GW.metric("gorgee_calls") == 1  # the call is still up
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    assert finish(callee) == 0
+    GW.settle()
+
+
 @case("BI-26: a re-INVITE without audio or with broken SDP gets 488/400; the call stays up")
 def _():
     callee = uas(["-sn", "uas", "-m", "1"])

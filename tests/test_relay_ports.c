@@ -2,7 +2,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "relay.h"
 #include "tap.h"
@@ -164,6 +168,77 @@ static void t_busy_port_skipped(void)
 	relay_ports_free(p);
 }
 
+static ino_t inode_of(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+static bool readable_now(int fd)
+{
+	char b[8];
+	return recv(fd, b, sizeof(b), MSG_DONTWAIT | MSG_PEEK) >= 0;
+}
+
+static void poke(uint16_t port, const char *text)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	sendto(s, text, strlen(text), 0, (struct sockaddr *)&a, sizeof(a));
+	close(s);
+}
+
+/* Sockets given back with relay_ports_keep are handed to the slot's next holder, open and
+ * bound, with what reached them in between dropped; the odd one also by bind_rtcp. */
+static void t_kept_sockets(void)
+{
+	uint16_t base = test_port_range_base();
+	struct relay_ports *p;
+	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 1), &p), 0); /* 1 slot */
+	int fds[2];
+	uint16_t port;
+	TAP_CHECK_INT(relay_ports_alloc(p, true, fds, &port), 0);
+	ino_t even = inode_of(fds[0]), odd = inode_of(fds[1]);
+	relay_ports_keep(p, port, fds[0]);
+	relay_ports_keep(p, (uint16_t)(port + 1), fds[1]);
+	relay_ports_release(p, port);
+	/* late packets of the old call, 40 of them on the even port */
+	for (int i = 0; i < 40; i++)
+		poke(port, "stale");
+	poke((uint16_t)(port + 1), "stale rtcp");
+	g_usleep(20000);
+	int again[2];
+	uint16_t port2;
+	TAP_CHECK_INT(relay_ports_alloc(p, false, again, &port2), 0);
+	TAP_CHECK_INT(port2, port);
+	TAP_CHECK(inode_of(again[0]) == even); /* the same socket, not a new bind */
+	TAP_CHECK_INT(again[1], -1);
+	TAP_CHECK(!readable_now(again[0])); /* drained */
+	TAP_CHECK_INT(local_port(again[0]), port);
+	poke(port, "fresh"); /* what comes now is the new holder's */
+	g_usleep(20000);
+	TAP_CHECK(readable_now(again[0]));
+	/* rtcp-mux turned off: the kept odd socket, drained */
+	int rfd = -1;
+	TAP_CHECK_INT(relay_ports_bind_rtcp(p, port2, &rfd), 0);
+	TAP_CHECK(inode_of(rfd) == odd);
+	TAP_CHECK(!readable_now(rfd));
+	/* a socket of a port outside the pool is closed, not kept */
+	int other = socket(AF_INET, SOCK_DGRAM, 0);
+	relay_ports_keep(p, (uint16_t)(base + 100), other);
+	TAP_CHECK(fcntl(other, F_GETFD) < 0 && errno == EBADF);
+	/* a second socket for a port already kept is closed */
+	relay_ports_keep(p, port2, again[0]);
+	int dup_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	relay_ports_keep(p, port2, dup_fd);
+	TAP_CHECK(fcntl(dup_fd, F_GETFD) < 0 && errno == EBADF);
+	close(rfd);
+	relay_ports_release(p, port2);
+	TAP_CHECK_INT(relay_ports_in_use(p), 0);
+	relay_ports_free(p); /* closes the kept even socket (valgrind: no fd left) */
+}
+
 struct thr {
 	struct relay_ports *p;
 	int fails;
@@ -214,6 +289,7 @@ static const struct tap_case cases[] = {
 	{"exhaustion and reuse of a freed slot", t_exhaust_and_reuse, 0},
 	{"200 alloc/free rounds return to full", t_many_cycles, 0},
 	{"ports held by others are skipped", t_busy_port_skipped, 0},
+	{"kept sockets go to the next holder, drained", t_kept_sockets, 0},
 	{"four threads allocate and release concurrently", t_threads, 1},
 };
 

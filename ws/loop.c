@@ -83,6 +83,7 @@ struct ws_loop *ws_loop_new(GMainContext *ctx)
 	l->foreign[0] = &l->uv;
 	l->fd_tag = g_source_add_unix_fd(&l->source, uv_backend_fd(&l->uv), G_IO_IN);
 	g_source_set_name(&l->source, "ws-loop");
+	core_source_unblocked(&l->source);
 	g_source_attach(&l->source, ctx);
 	return l;
 }
