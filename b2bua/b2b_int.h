@@ -260,7 +260,7 @@ void call_media_offer_drop(struct call_media *m);
 /* The answer from side `from` to the offer we sent it; the answer for the other side in out. */
 int call_media_answer(struct call_media *m, int from, const char *sdp, size_t len, GString *out,
 		      const char **why);
-void call_media_dump(const struct call_media *m, GString *out);
+void call_media_dump(struct call_media *m, GString *out);
 
 /* ---- SIP legs (leg_sip.c) and routing (route.c) ---- */
 

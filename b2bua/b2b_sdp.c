@@ -29,6 +29,7 @@ struct build {
 	struct sdp_fingerprint fp; /* local->fingerprint, split */
 	char key_b64[72];          /* local SDES key: wiped on free */
 	char vkey_b64[72];         /* the video's (local->video_crypto_key or the same) */
+	const struct b2b_suite *vsuite; /* the video's SDES suite */
 	char *err;
 };
 
@@ -228,8 +229,11 @@ static int local_check(struct build *b)
 		if (!su || !l->crypto_key || l->crypto_key_len != su->key_len)
 			return EINVAL;
 		b64_encode(l->crypto_key, l->crypto_key_len, b->key_b64);
+		b->vsuite = l->video_crypto_suite ? b2b_suite_find(l->video_crypto_suite) : su;
+		if (!b->vsuite || (b->vsuite != su && !l->video_crypto_key))
+			return EINVAL;
 		b64_encode(l->video_crypto_key ? l->video_crypto_key : l->crypto_key,
-			   l->crypto_key_len, b->vkey_b64);
+			   b->vsuite->key_len, b->vkey_b64);
 	}
 	return candidates_parse(b);
 }
@@ -337,7 +341,7 @@ static void put_transport(struct build *b, struct sdp_media *m, bool ice, bool m
 		m->common.setup = setup;
 	}
 	if (b->profile == B2B_PROFILE_SDES) {
-		const struct b2b_suite *su = b2b_suite_find(l->crypto_suite);
+		const struct b2b_suite *su = video ? b->vsuite : b2b_suite_find(l->crypto_suite);
 		m->crypto[0] = (struct sdp_crypto){
 			.tag = crypto_tag ? crypto_tag : 1,
 			.suite_name = (struct slice){su->name, strlen(su->name)},
@@ -490,15 +494,14 @@ static void keep_events(struct build *b, const struct b2b_media_remote *o,
 /*
  * The video m-section of src to relay toward b->profile (b->vidx, else -1: rejected): the
  * codecs the target can carry whose PTs the audio does not use (toward a browser one
- * BUNDLE transport is demultiplexed by PT last, RFC 8843 §9.2). Not toward DTLS-SRTP SIP
- * peers, nor from them.
+ * BUNDLE transport is demultiplexed by PT last, RFC 8843 §9.2). Toward DTLS-SRTP SIP peers
+ * the video has its own ports and its own association (RFC 5764 without BUNDLE).
  */
 static void video_offer(struct build *b, const struct sdp_session *src)
 {
 	int idx = b2b_sdp_video_index(src);
-	if (idx < 0 || !b->local->video_rtp_port || b->profile == B2B_PROFILE_DTLS ||
-	    b2b_sdp_remote_at(src, (unsigned)idx, b->vrem, NULL) != 0 ||
-	    b->vrem->profile == B2B_PROFILE_DTLS)
+	if (idx < 0 || !b->local->video_rtp_port ||
+	    b2b_sdp_remote_at(src, (unsigned)idx, b->vrem, NULL) != 0)
 		return;
 	for (unsigned i = 0; i < b->vrem->n_codecs; i++) {
 		const struct b2b_codec *c = &b->vrem->codecs[i];
@@ -552,7 +555,8 @@ static int build_offer(struct build *b, const struct sdp_session *src, unsigned 
 		else
 			put_codecs(b, m, sm, b->codecs, b->n_codecs);
 		bool ice = l->ice_ufrag && is_dtls(b->profile);
-		bool mux = b->profile == B2B_PROFILE_WEBRTC || l->rtcp_mux;
+		bool mux = b->profile == B2B_PROFILE_WEBRTC ||
+			   (video ? l->video_rtcp_mux : l->rtcp_mux);
 		/* RFC 5763 §5: the offerer says actpass unless it keeps an established role. */
 		enum sdp_setup setup = l->setup == SDP_SETUP_NONE ? SDP_SETUP_ACTPASS : l->setup;
 		put_transport(b, m, ice, mux, setup, l->crypto_tag, video);
@@ -727,7 +731,7 @@ static void video_answer(struct build *b, const struct sdp_session *offer,
 	if (!slice_eqlit(pm->type, "video") || pm->port == 0 || !pm->rtp ||
 	    b2b_sdp_remote_at(offer, (unsigned)idx, b->vrem, NULL) != 0 ||
 	    b2b_sdp_remote_at(peer, (unsigned)idx, b->vans, NULL) != 0 ||
-	    b->vrem->profile != b->rem->profile || b->vrem->profile == B2B_PROFILE_DTLS)
+	    b->vrem->profile != b->rem->profile)
 		return;
 	intersect_codecs(b->vrem, b->vans, b->profile, b->vcodecs, &b->n_vcodecs);
 	if (!has_media_in(b->vcodecs, b->n_vcodecs))
@@ -765,7 +769,8 @@ static int build_answer(struct build *b, const struct sdp_session *offer,
 		else
 			put_codecs(b, m, om, b->codecs, b->n_codecs);
 		bool ice = b->profile == B2B_PROFILE_WEBRTC || (ro->ice_ufrag[0] && l->ice_ufrag);
-		bool mux = ro->rtcp_mux && (l->rtcp_mux || b->profile == B2B_PROFILE_WEBRTC);
+		bool mux = ro->rtcp_mux && (b->profile == B2B_PROFILE_WEBRTC ||
+					    (video ? l->video_rtcp_mux : l->rtcp_mux));
 		put_transport(b, m, ice, mux, answer_setup(ro->setup, l->setup), ro->crypto_tag,
 			      video);
 		m->common.dir = answer_dir(ro->dir, ra->dir);

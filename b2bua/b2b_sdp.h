@@ -20,7 +20,9 @@
  * m-sections of an offer and of its translation correspond one to one (RFC 3264 §8: an
  * answer has as many m-sections as the offer, in the same order) and a rejected mid leaves
  * the BUNDLE group (RFC 8843 §7.3.3). Codecs are never transcoded: they are intersected
- * and payload type numbers stay identical on both legs, except telephone-event: a browser
+ * and an offer keeps the offerer's payload type numbers; an answer gives the offerer its own
+ * numbers back (an answerer's other numbers are the relay's to translate,
+ * relay_session_map_pts), except telephone-event: a browser
  * gets only the one at its send codec's clock (added when the other leg has none there),
  * an answer keeps one the offerer can use, and the relay translates PT and clock
  * (relay_session_map_events).
@@ -110,11 +112,15 @@ struct b2b_media_local {
 	size_t crypto_key_len;
 	/* Video: the relay's ports for the video m-section; 0 = reject video. Toward WebRTC
 	 * video is bundled on rtp_port (any non-zero value says "relay video"). SDES: the
-	 * video's own outbound key (same suite, crypto_key_len bytes; RFC 3711 §9.1 lets a
-	 * master key serve several streams only while their SSRCs differ, which the relay
-	 * does not choose); NULL = crypto_key. */
+	 * video's own outbound key (RFC 3711 §9.1 lets a master key serve several streams
+	 * only while their SSRCs differ, which the relay does not choose) in its own suite
+	 * (RFC 4568: each m-section has its own a=crypto; SDP_SUITE_UNKNOWN = crypto_suite),
+	 * as many bytes as that suite needs; NULL = crypto_key (then the suite must be the
+	 * audio's). */
 	uint16_t video_rtp_port, video_rtcp_port;
+	bool video_rtcp_mux; /* toward SIP: the video's own (RFC 5761 per m-section) */
 	const uint8_t *video_crypto_key;
+	enum sdp_crypto_suite video_crypto_suite;
 	uint64_t sess_id, sess_version; /* o=; the caller bumps sess_version per new SDP */
 	const char *username;           /* o= username; NULL = "-" */
 };

@@ -8,55 +8,9 @@
 
 #include <openssl/crypto.h>
 
-#include "b2b_int.h"
-#include "b2b_sdp.h"
+#include "media_int.h"
 
 static const char *const log_module = "media";
-
-struct call_media {
-	struct b2b *b;
-	struct call *call;
-	struct relay_session *rs;
-	struct relay_local local[2];         /* relay ports facing leg A (0) and leg B (1) */
-	struct relay_endpoint_params ep[2];  /* what each endpoint was last told (no keys) */
-	bool webrtc[2];                      /* the leg speaks WebRTC (a WebSocket leg) */
-	enum b2b_profile prof[2];            /* the profile of the SDP exchanged with each leg */
-	/* SDES: our outbound key toward each leg (never logged, cleansed on free) */
-	enum sdp_crypto_suite suite_out[2];
-	uint8_t key_out[2][46];
-	uint8_t vkey_out[2][46];             /* the video's own, same suite and length */
-	size_t key_out_len[2];
-	uint32_t tag_out[2];
-	char *last_sent[2];                  /* the SDP we last sent to each leg (hold re-offers) */
-	bool offerless;                      /* A sent no offer: gorgee offered to B, and offers
-					      * to A in A's 2xx with B's answer (A answers in ACK) */
-	char *offer;                         /* the offer in progress, as received */
-	int offer_from;
-	bool offer_unapplied;                /* the relay follows it only with the answer */
-	uint8_t offer_pt[RELAY_MAX_PT_ALLOW];
-	unsigned n_offer_pt;
-	GPtrArray *cand[2];                  /* our ICE candidates per leg ("candidate:...") */
-	bool gathered[2], sdp_sent[2];
-	uint64_t sess_id, version[2];
-	bool timed_out;
-	/* the telephone-event each leg sends, from the codecs agreed with it (pt -1: none or
-	 * not known yet); the relay translates when they differ (relay_session_map_events) */
-	int ev_pt[2];
-	uint32_t ev_clock[2];
-	guint closed_timer;                  /* the browser closed DTLS: end unless signaling does */
-	/* Video (one WebRTC leg and one SIP leg only): stream 1 of the relay session, bundled
-	 * with the audio on the WebRTC leg's ICE endpoint, on ports of its own toward SIP. */
-	bool video;                          /* relayed now */
-	bool streams_set;                    /* the relay was told about streams once */
-	struct relay_endpoint_params vep;    /* the SIP leg's video endpoint (keys below) */
-	uint8_t vkey_in[46];                 /* the SIP peer's video SDES key (cleansed) */
-	size_t vkey_in_len;
-	uint8_t voffer_pt[RELAY_MAX_PT_ALLOW]; /* the video PTs of the offer in progress */
-	unsigned n_voffer_pt;
-	struct relay_demux dmx[2];           /* audio, video as the WebRTC leg signals them */
-	uint8_t mid_ext;
-	struct relay_local vlocal;           /* the relay's video ports toward SIP */
-};
 
 struct call_media *call_media_new(struct b2b *b, struct call *c)
 {
@@ -84,8 +38,7 @@ void call_media_free(struct call_media *m)
 	if (m->closed_timer)
 		g_source_remove(m->closed_timer);
 	OPENSSL_cleanse(m->key_out, sizeof(m->key_out));
-	OPENSSL_cleanse(m->vkey_out, sizeof(m->vkey_out));
-	OPENSSL_cleanse(m->vkey_in, sizeof(m->vkey_in));
+	media_video_clear(m);
 	for (int i = 0; i < 2; i++)
 		g_ptr_array_free(m->cand[i], TRUE);
 	g_free(m->offer);
@@ -94,7 +47,7 @@ void call_media_free(struct call_media *m)
 	g_free(m);
 }
 
-static enum relay_srtp_suite relay_suite(enum sdp_crypto_suite s)
+enum relay_srtp_suite media_relay_suite(enum sdp_crypto_suite s)
 {
 	switch (s) {
 	case SDP_SUITE_AES_CM_128_HMAC_SHA1_80: return RELAY_SRTP_AES_CM_128_HMAC_SHA1_80;
@@ -109,7 +62,7 @@ static enum relay_srtp_suite relay_suite(enum sdp_crypto_suite s)
 
 /* A relay error as a SIP status: out of ports or descriptors is an overload that passes
  * (503), anything else 500. */
-static int relay_status(int rc, const char **why)
+int media_relay_status(int rc, const char **why)
 {
 	bool busy = rc == EADDRNOTAVAIL || rc == EMFILE || rc == ENFILE || rc == ENOBUFS ||
 		    rc == ENOMEM;
@@ -119,7 +72,7 @@ static int relay_status(int rc, const char **why)
 	return busy ? 503 : 500;
 }
 
-static bool set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port)
+bool media_set_addr(struct sockaddr_storage *ss, int family, const char *ip, uint16_t port)
 {
 	memset(ss, 0, sizeof(*ss));
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
@@ -149,13 +102,17 @@ static enum b2b_profile profile_toward(const struct call_media *m, int side,
 	return b2b_sdp_sip_profile(NULL, m->b->cfg.sdes, m->b->cfg.dtls);
 }
 
-/* RFC 5763 §5: the peer's a=setup decides our role; actpass (or none) is answered active. */
-static enum relay_dtls_role role_for(enum sdp_setup peer)
+/* RFC 5763 §5: the peer's a=setup decides our role; actpass (or none) is answered active,
+ * except in a renegotiation: the role of the association in place is kept (RFC 8842 §5.5:
+ * a new role would mean a new DTLS association; Chrome refuses the change). */
+enum relay_dtls_role media_dtls_role(const struct call_media *m, int side, enum sdp_setup peer)
 {
+	if ((peer == SDP_SETUP_ACTPASS || peer == SDP_SETUP_NONE) && m->dtls_role_set[side])
+		return m->ep[side].ice.dtls_role;
 	return peer == SDP_SETUP_ACTIVE ? RELAY_DTLS_PASSIVE : RELAY_DTLS_ACTIVE;
 }
 
-static void set_fingerprint(struct relay_ice_params *ice, const struct b2b_media_remote *r)
+void media_set_fingerprint(struct relay_ice_params *ice, const struct b2b_media_remote *r)
 {
 	g_strlcpy(ice->remote_fp_hash, r->fp_hash, sizeof(ice->remote_fp_hash));
 	memcpy(ice->remote_fp, r->fp, MIN(r->fp_len, sizeof(ice->remote_fp)));
@@ -173,8 +130,7 @@ static void make_key(struct call_media *m, int side, enum sdp_crypto_suite suite
 	m->suite_out[side] = suite;
 	m->tag_out[side] = tag;
 	m->key_out_len[side] = bs ? bs->key_len : 30;
-	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side] ||
-	    getrandom(m->vkey_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
+	if (getrandom(m->key_out[side], m->key_out_len[side], 0) != (ssize_t)m->key_out_len[side])
 		g_error("getrandom failed"); /* the kernel's CSPRNG does not fail for 46 bytes */
 }
 
@@ -205,8 +161,8 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		ep->ice.controlling = answer; /* RFC 8445 §6.1.1: the offerer controls (we offered) */
 		g_strlcpy(ep->ice.remote_ufrag, r->ice_ufrag, sizeof(ep->ice.remote_ufrag));
 		g_strlcpy(ep->ice.remote_pwd, r->ice_pwd, sizeof(ep->ice.remote_pwd));
-		set_fingerprint(&ep->ice, r);
-		ep->ice.dtls_role = role_for(r->setup);
+		media_set_fingerprint(&ep->ice, r);
+		ep->ice.dtls_role = media_dtls_role(m, side, r->setup);
 		ep->rtcp_mux = true;
 		return 0;
 	}
@@ -215,20 +171,20 @@ static int endpoint_from(struct call_media *m, int side, const struct b2b_media_
 		/* UDP/TLS/RTP/SAVP without ICE (RFC 5763/5764): the relay runs DTLS on its own
 		 * sockets and latches to the peer only once the handshake authenticated it */
 		ep->dtls = true;
-		set_fingerprint(&ep->ice, r);
-		ep->ice.dtls_role = role_for(r->setup);
+		media_set_fingerprint(&ep->ice, r);
+		ep->ice.dtls_role = media_dtls_role(m, side, r->setup);
 	}
 	ep->learn = true; /* symmetric RTP (NAT): latch on the signalled IP, see relay.h */
 	ep->rtcp_mux = r->rtcp_mux;
 	if (r->addr[0]) { /* "" = hold (c=0.0.0.0): accept nothing from this side */
-		if (!set_addr(&ep->remote_rtp, r->family, r->addr, r->rtp_port) ||
-		    !set_addr(&ep->remote_rtcp, r->family, r->addr, r->rtcp_port)) {
+		if (!media_set_addr(&ep->remote_rtp, r->family, r->addr, r->rtp_port) ||
+		    !media_set_addr(&ep->remote_rtcp, r->family, r->addr, r->rtcp_port)) {
 			*why = "c= is not a usable address";
 			return 488;
 		}
 	}
 	if (r->profile == B2B_PROFILE_SDES) {
-		ep->srtp = relay_suite(r->crypto_suite);
+		ep->srtp = media_relay_suite(r->crypto_suite);
 		if (ep->srtp == RELAY_SRTP_NONE) {
 			*why = "no SRTP crypto suite in common";
 			return 488;
@@ -353,9 +309,10 @@ static int apply(struct call_media *m, int side, const struct relay_endpoint_par
 			m->local[side] = loc;
 	}
 	if (rc)
-		return relay_status(rc, why);
+		return media_relay_status(rc, why);
 	m->ep[side] = *ep;
 	m->ep[side].key_in = m->ep[side].key_out = NULL; /* read during the call only */
+	m->dtls_role_set[side] = ep->kind == RELAY_EP_ICE || ep->dtls;
 	if (ep->kind == RELAY_EP_ICE) {
 		for (unsigned i = 0; i < r->n_cand; i++)
 			relay_session_add_candidate(m->rs, (unsigned)side, r->cand[i]);
@@ -395,6 +352,15 @@ static void map_events(struct call_media *m)
 	}
 }
 
+/* Our a=setup toward a DTLS leg: none (actpass in offers, active toward actpass) until an
+ * association's role is set, then that role (RFC 8842 §5.5). */
+static enum sdp_setup setup_of(const struct call_media *m, int side)
+{
+	if (!m->dtls_role_set[side])
+		return SDP_SETUP_NONE;
+	return m->ep[side].ice.dtls_role == RELAY_DTLS_PASSIVE ? SDP_SETUP_PASSIVE : SDP_SETUP_ACTIVE;
+}
+
 /* The SDP values of the relay endpoint facing `side`. */
 static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 {
@@ -410,210 +376,22 @@ static void local_of(struct call_media *m, int side, struct b2b_media_local *l)
 		l->n_cand = m->cand[side]->len;
 		l->end_of_candidates = m->gathered[side];
 		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
-		l->setup = SDP_SETUP_NONE;
+		l->setup = setup_of(m, side);
 	}
 	if (m->prof[side] == B2B_PROFILE_DTLS) {
 		l->fingerprint = relay_dtls_fingerprint(m->b->cfg.relay);
-		l->setup = SDP_SETUP_NONE; /* actpass in offers, active toward actpass */
+		l->setup = setup_of(m, side); /* first: actpass in offers, active toward actpass */
 	}
 	if (m->prof[side] == B2B_PROFILE_SDES) {
 		l->crypto_tag = m->tag_out[side];
 		l->crypto_suite = m->suite_out[side];
 		l->crypto_key = m->key_out[side];
 		l->crypto_key_len = m->key_out_len[side];
-		l->video_crypto_key = m->vkey_out[side];
 	}
-	if (m->video) {
-		bool bundled = m->prof[side] == B2B_PROFILE_WEBRTC;
-		l->video_rtp_port = bundled ? l->rtp_port : m->vlocal.rtp_port;
-		l->video_rtcp_port = bundled ? 0 : m->vlocal.rtcp_port;
-	}
+	media_video_local(m, side, l);
 	l->sess_id = m->sess_id;
 	l->sess_version = ++m->version[side];
 	l->username = "gorgee";
-}
-
-/* ---- video: the relay's stream 1 ---- */
-
-static int browser_side(const struct call_media *m)
-{
-	return m->webrtc[0] ? 0 : 1;
-}
-
-/* Video is relayed between exactly one WebSocket leg speaking WebRTC (its ICE endpoint
- * carries the BUNDLE) and one SIP leg. */
-static bool video_possible(const struct call_media *m)
-{
-	return m->webrtc[0] != m->webrtc[1] && m->prof[browser_side(m)] == B2B_PROFILE_WEBRTC;
-}
-
-static void demux_from(struct relay_demux *d, const struct b2b_media_remote *r)
-{
-	memset(d, 0, sizeof(*d));
-	g_strlcpy(d->mid, r->mid, sizeof(d->mid));
-	for (unsigned i = 0; i < r->n_ssrc && i < RELAY_MAX_SSRC; i++)
-		d->ssrc[d->n_ssrc++] = r->ssrc[i];
-	for (unsigned i = 0; i < r->n_codecs && d->n_pt < RELAY_MAX_PT_ALLOW; i++)
-		d->pt[d->n_pt++] = r->codecs[i].pt;
-	d->clock_rate = r->clock_rate;
-}
-
-/*
- * What the WebRTC leg signalled (its offer or answer, or the offer gorgee sent it): the
- * mids, MID extension, SSRCs and PTs the bundled endpoint demultiplexes by.
- */
-static void video_browser_sdp(struct call_media *m, const struct sdp_session *s)
-{
-	struct b2b_media_remote *r = b2b_media_remote_new();
-	int vidx = b2b_sdp_video_index(s);
-	m->mid_ext = 0;
-	if (b2b_sdp_remote(s, r, NULL) == 0 && r->present) {
-		demux_from(&m->dmx[0], r);
-		m->mid_ext = r->mid_ext;
-	}
-	if (vidx >= 0 && b2b_sdp_remote_at(s, (unsigned)vidx, r, NULL) == 0) {
-		demux_from(&m->dmx[1], r);
-		m->mid_ext = m->mid_ext ? m->mid_ext : r->mid_ext;
-	}
-	b2b_media_remote_free(r);
-}
-
-/*
- * The SIP leg's video m-section (in s, its offer or answer) as the relay's stream 1
- * endpoint; s NULL or no video: the endpoint waits for an answer with no address. Returns
- * whether video can be relayed (the same SDES suite as the audio: one outbound key).
- */
-static bool video_sip_sdp(struct call_media *m, int side, const struct sdp_session *s,
-			  bool answer)
-{
-	memset(&m->vep, 0, sizeof(m->vep));
-	OPENSSL_cleanse(m->vkey_in, sizeof(m->vkey_in));
-	m->vkey_in_len = 0;
-	m->vep.kind = RELAY_EP_UDP;
-	m->vep.clock_rate = 90000;
-	if (!s)
-		return true;
-	int vidx = b2b_sdp_video_index(s);
-	if (vidx < 0)
-		return false;
-	struct b2b_media_remote *r = b2b_media_remote_new();
-	bool ok = b2b_sdp_remote_at(s, (unsigned)vidx, r, NULL) == 0 &&
-		  (r->profile == B2B_PROFILE_RTP ||
-		   (r->profile == B2B_PROFILE_SDES && m->prof[side] == B2B_PROFILE_SDES &&
-		    m->key_out_len[side] && r->crypto_suite == m->suite_out[side]));
-	if (ok) {
-		for (unsigned i = 0; i < r->n_codecs && m->vep.n_pt_allow < RELAY_MAX_PT_ALLOW; i++)
-			m->vep.pt_allow[m->vep.n_pt_allow++] = r->codecs[i].pt;
-		for (unsigned i = 0; answer && i < m->n_voffer_pt; i++) {
-			bool have = false;
-			for (unsigned j = 0; j < m->vep.n_pt_allow && !have; j++)
-				have = m->vep.pt_allow[j] == m->voffer_pt[i];
-			if (!have && m->vep.n_pt_allow < RELAY_MAX_PT_ALLOW)
-				m->vep.pt_allow[m->vep.n_pt_allow++] = m->voffer_pt[i];
-		}
-		m->vep.learn = true;
-		m->vep.rtcp_mux = r->rtcp_mux;
-		if (r->addr[0])
-			ok = set_addr(&m->vep.remote_rtp, r->family, r->addr, r->rtp_port) &&
-			     set_addr(&m->vep.remote_rtcp, r->family, r->addr, r->rtcp_port);
-		if (r->profile == B2B_PROFILE_SDES) {
-			m->vep.srtp = relay_suite(r->crypto_suite);
-			memcpy(m->vkey_in, r->crypto_key, r->crypto_key_len);
-			m->vkey_in_len = r->crypto_key_len;
-		}
-	}
-	b2b_media_remote_free(r);
-	return ok;
-}
-
-/* Tells the relay the streams: audio alone, or audio and video (stream 1). */
-static int streams_sync(struct call_media *m, const char **why)
-{
-	if (!m->rs || (!m->video && !m->streams_set))
-		return 0;
-	int bside = browser_side(m), sside = !bside;
-	struct relay_streams st;
-	struct relay_local xl[RELAY_MAX_STREAMS - 1];
-	struct secret *kin = NULL, *kout = NULL;
-	memset(&st, 0, sizeof(st));
-	st.n = m->video ? 2 : 1;
-	st.bundled = (unsigned)bside;
-	st.mid_ext_id = m->mid_ext;
-	st.demux[0] = m->dmx[0];
-	st.demux[1] = m->dmx[1];
-	st.ep[0] = m->vep;
-	if (m->video && m->vep.srtp != RELAY_SRTP_NONE) {
-		kin = secret_new((const char *)m->vkey_in, m->vkey_in_len);
-		kout = secret_new((const char *)m->vkey_out[sside], m->key_out_len[sside]);
-		st.ep[0].key_in = kin;
-		st.ep[0].key_out = kout;
-	}
-	int rc = relay_session_set_streams(m->rs, &st, xl);
-	secret_free(kin);
-	secret_free(kout);
-	if (rc) {
-		LOGW(log_module, &(struct log_ctx){.call_id = m->call->id}, "video streams: %s",
-		     g_strerror(rc));
-		return relay_status(rc, why);
-	}
-	m->streams_set = true;
-	m->vlocal = xl[0];
-	return 0;
-}
-
-/* An offer from leg `from` (s): stream 1 follows its video m-section, if any. */
-static int video_on_offer(struct call_media *m, int from, const struct sdp_session *s,
-			  const char **why)
-{
-	if (!video_possible(m))
-		return 0;
-	int vidx = b2b_sdp_video_index(s);
-	m->n_voffer_pt = 0;
-	if (vidx >= 0) {
-		const struct sdp_media *vm = &s->media[vidx];
-		for (size_t i = 0; i < vm->n_fmt && m->n_voffer_pt < RELAY_MAX_PT_ALLOW; i++)
-			m->voffer_pt[m->n_voffer_pt++] = vm->pt[i];
-	}
-	if (from == browser_side(m)) {
-		video_browser_sdp(m, s);
-		/* a re-offer keeps the SIP leg's video endpoint until that leg answers */
-		bool was = m->video;
-		m->video = vidx >= 0 && (was || video_sip_sdp(m, !from, NULL, false));
-	} else {
-		m->video = video_sip_sdp(m, from, s, false);
-	}
-	return streams_sync(m, why);
-}
-
-/* The offer gorgee sent leg `to` (text): video off if it was rejected there; toward the
- * WebRTC leg its mids, MID extension and PTs are what the bundled endpoint expects. */
-static int video_offer_sent(struct call_media *m, int to, const GString *sent, const char **why)
-{
-	if (!video_possible(m) || !m->video)
-		return 0;
-	struct sdp_session *s = b2b_sdp_session_new();
-	struct sdp_error perr;
-	if (sdp_parse(sent->str, sent->len, s, &perr) != 0 || b2b_sdp_video_index(s) < 0)
-		m->video = false;
-	else if (to == browser_side(m))
-		video_browser_sdp(m, s);
-	b2b_sdp_session_free(s);
-	return streams_sync(m, why);
-}
-
-/* The answer of leg `from` (s) to an offer with video: stream 1 follows it. */
-static int video_on_answer(struct call_media *m, int from, const struct sdp_session *s,
-			   const char **why)
-{
-	if (!video_possible(m) || !m->video)
-		return 0;
-	if (from == browser_side(m)) {
-		video_browser_sdp(m, s);
-		m->video = b2b_sdp_video_index(s) >= 0;
-	} else {
-		m->video = video_sip_sdp(m, from, s, true);
-	}
-	return streams_sync(m, why);
 }
 
 static int parse(const char *sdp, size_t len, struct sdp_session *s, struct b2b_media_remote *r,
@@ -653,6 +431,7 @@ static int take_answer(struct call_media *m, int side, const char *sdp, size_t l
 	if (st == 0)
 		st = endpoint_from(m, side, r, true, ep, &kin, &kout, why);
 	if (st == 0) {
+		media_video_allow(m, s, true, ep);
 		if (ep->kind == RELAY_EP_ICE)
 			ep->ice.controlling = controlling;
 		st = apply(m, side, ep, r, why);
@@ -689,6 +468,7 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 		m->prof[to] = profile_toward(m, to, r->profile);
 	if ((st = endpoint_from(m, from, r, false, &ep, &kin, &kout, why)) != 0)
 		goto out;
+	media_video_allow(m, s, false, &ep);
 	memcpy(m->offer_pt, ep.pt_allow, sizeof(m->offer_pt));
 	m->n_offer_pt = ep.n_pt_allow;
 	defer = defer && m->rs;
@@ -696,7 +476,7 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 		goto out;
 	if (m->prof[to] == B2B_PROFILE_SDES && !m->key_out_len[to])
 		make_key(m, to, SDP_SUITE_AES_CM_128_HMAC_SHA1_80, 1);
-	if ((st = video_on_offer(m, from, s, why)) != 0)
+	if ((st = media_video_on_offer(m, from, s, why)) != 0)
 		goto out;
 	struct b2b_media_local l;
 	local_of(m, to, &l);
@@ -705,7 +485,7 @@ static int offer(struct call_media *m, int from, const char *sdp, size_t len, bo
 		st = 488;
 		goto out;
 	}
-	if ((st = video_offer_sent(m, to, out, why)) != 0)
+	if ((st = media_video_offer_sent(m, to, out, why)) != 0)
 		goto out;
 	m->sdp_sent[to] = true;
 	g_free(m->last_sent[to]);
@@ -753,8 +533,10 @@ static int apply_offer(struct call_media *m, const char **why)
 	int st = parse(m->offer, strlen(m->offer), s, r, why);
 	if (st == 0)
 		st = endpoint_from(m, m->offer_from, r, false, &ep, &kin, &kout, why);
-	if (st == 0)
+	if (st == 0) {
+		media_video_allow(m, s, false, &ep);
 		st = apply(m, m->offer_from, &ep, r, why);
+	}
 	if (st == 0)
 		m->offer_unapplied = false;
 	secret_free(kin);
@@ -783,7 +565,7 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 		goto out;
 	if (m->offer_unapplied && (st = apply_offer(m, why)) != 0)
 		goto out;
-	if ((st = video_on_answer(m, from, s, why)) != 0)
+	if ((st = media_video_on_answer(m, from, s, why)) != 0)
 		goto out;
 	if (sdp_parse(m->offer, strlen(m->offer), o, &perr) != 0) {
 		*why = "offer lost";
@@ -800,6 +582,7 @@ int call_media_answer(struct call_media *m, int from, const char *sdp, size_t le
 	m->sdp_sent[to] = true;
 	g_free(m->last_sent[to]);
 	m->last_sent[to] = g_strdup(out->str);
+	media_map_pts(m, to, o, s);
 	/* what the offerer will send is in the answer it gets */
 	if (sdp_parse(out->str, out->len, o, &perr) == 0 && b2b_sdp_remote(o, r, NULL) == 0) {
 		note_events(m, to, r);
@@ -864,7 +647,7 @@ int call_media_offer_default(struct call_media *m, int to, GString *out, const c
 	endpoint_pending(m, 1, &p.ep[1]);
 	int rc = relay_session_new(m->b->cfg.relay, &p, m->local, &m->rs);
 	if (rc)
-		return relay_status(rc, why);
+		return media_relay_status(rc, why);
 	m->ep[0] = p.ep[0];
 	m->ep[1] = p.ep[1];
 	for (int i = 0; i < 2; i++)
@@ -925,6 +708,17 @@ int call_media_late_answer(struct call_media *m, int from, const char *sdp, size
 			   const char **why)
 {
 	int st = call_media_hold_answer(m, from, sdp, len, why);
+	if (st == 0 && m->offerless && m->last_sent[from]) {
+		/* our offer in the 2xx numbered codecs as the other leg's answer did: the ACK's
+		 * answer may number them otherwise */
+		struct sdp_session *o = b2b_sdp_session_new(), *a = b2b_sdp_session_new();
+		struct sdp_error perr;
+		const char *off = m->last_sent[from];
+		if (sdp_parse(off, strlen(off), o, &perr) == 0 && sdp_parse(sdp, len, a, &perr) == 0)
+			media_map_pts(m, !from, o, a);
+		b2b_sdp_session_free(o);
+		b2b_sdp_session_free(a);
+	}
 	if (st == 0)
 		m->offerless = false;
 	return st;
@@ -972,7 +766,15 @@ static void dump_ep(GString *out, const char *name, const struct relay_local *l,
 		g_string_append_printf(out, " suite=%s", relay_srtp_suite_name(ep->srtp));
 }
 
-void call_media_dump(const struct call_media *m, GString *out)
+static void on_dump_stats(struct relay_session *rs, const struct relay_session_stats *st,
+			  void *arg)
+{
+	struct call_media *m = arg;
+	m->last = *st;
+	m->have_last = true;
+}
+
+void call_media_dump(struct call_media *m, GString *out)
 {
 	g_string_append(out, "  media:");
 	if (!m->rs) {
@@ -981,7 +783,8 @@ void call_media_dump(const struct call_media *m, GString *out)
 	}
 	dump_ep(out, "A", &m->local[0], &m->ep[0], m->prof[0]);
 	dump_ep(out, "B", &m->local[1], &m->ep[1], m->prof[1]);
-	if (m->video)
-		dump_ep(out, "video", &m->vlocal, &m->vep, m->prof[!browser_side(m)]);
+	media_video_dump(m, out);
 	g_string_append(out, m->timed_out ? " timed-out\n" : "\n");
+	/* the packet counters shown are the last snapshot's: each dump asks for the next */
+	relay_session_stats(m->rs, on_dump_stats, m);
 }

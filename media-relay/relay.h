@@ -410,10 +410,19 @@ int relay_session_map_events(struct relay_session *s, unsigned idx,
 void relay_session_end_of_candidates(struct relay_session *s, unsigned idx);
 
 /*
- * BUNDLE (RFC 8843): one ICE endpoint (the bundled one) carries several RTP streams over its
- * one transport, each stream paired with its own endpoint on the other side (plain UDP,
- * RTP and RTCP ports of its own, as a SIP peer has per m-section). Stream 0 is the pair
- * ep[0]/ep[1] of the session; streams 1.. have an extra endpoint each.
+ * Streams: a session carries up to RELAY_MAX_STREAMS RTP streams (one per m-section:
+ * audio, video). Stream 0 is the pair ep[0]/ep[1] of the session; stream k >= 1 pairs
+ * stream k's endpoint on side 0 with its endpoint on side 1, where a side is either
+ * bundled or not:
+ *  - a bundled side (RFC 8843 BUNDLE) is one ICE endpoint, the session's ep[bundled], that
+ *    carries every stream over its one transport;
+ *  - a side that is not bundled has an endpoint of its own per stream (plain UDP, RTP and
+ *    RTCP ports of its own, as a SIP peer has per m-section): ep[side] for stream 0, an
+ *    extra endpoint for each stream k >= 1.
+ * At most one side is bundled (a browser and a SIP peer), or none (RELAY_BUNDLE_NONE: two
+ * SIP peers, every packet of an extra endpoint goes to the same stream's endpoint on the
+ * other side). Two browsers need no streams: their ICE endpoints pass every stream through
+ * unchanged when both legs number them alike (mids, PTs, MID extension id).
  *
  * An authenticated RTP packet on the bundled endpoint goes to a stream by (RFC 8843 §9.2):
  * its MID header extension (RFC 8285 element with id mid_ext_id, the a=extmap of
@@ -432,6 +441,7 @@ void relay_session_end_of_candidates(struct relay_session *s, unsigned idx);
 #define RELAY_MAX_STREAMS 4
 #define RELAY_MAX_SSRC    8
 #define RELAY_MID_MAX     32
+#define RELAY_BUNDLE_NONE 2 /* relay_streams.bundled: no side is bundled */
 
 struct relay_demux {
 	char mid[RELAY_MID_MAX];       /* a=mid; "" = none (no MID match) */
@@ -443,25 +453,60 @@ struct relay_demux {
 };
 
 struct relay_streams {
-	unsigned n;         /* streams, 1..RELAY_MAX_STREAMS; 1 = no bundling */
-	unsigned bundled;   /* index (0 or 1) of the bundled endpoint: an RELAY_EP_ICE one */
+	unsigned n;         /* streams, 1..RELAY_MAX_STREAMS; 1 = stream 0 alone */
+	unsigned bundled;   /* index (0 or 1) of the bundled endpoint (an RELAY_EP_ICE one), or
+			     * RELAY_BUNDLE_NONE */
 	uint8_t mid_ext_id; /* 1..14 (one-byte) or 1..255 (two-byte) ; 0 = no MID extension */
-	struct relay_demux demux[RELAY_MAX_STREAMS];
-	/* stream k >= 1: its endpoint on the other side (RELAY_EP_UDP), as in
-	 * relay_session_update() */
-	struct relay_endpoint_params ep[RELAY_MAX_STREAMS - 1];
+	struct relay_demux demux[RELAY_MAX_STREAMS]; /* the bundled side's view of each stream */
+	/* ep[side][k - 1]: stream k's endpoint on a side that is not bundled (RELAY_EP_UDP;
+	 * with dtls, an association of its own on its ports, RFC 5764 without BUNDLE, events
+	 * with the side's idx), as in relay_session_update(); the bundled side's entries are
+	 * not read */
+	struct relay_endpoint_params ep[2][RELAY_MAX_STREAMS - 1];
 };
 
 /*
  * Sets the streams of a session (at creation with n > 1, and at each renegotiation). An
- * extra endpoint k that existed keeps its ports and is updated (latch reset, SRTP
- * replaced); a new one gets ports from the pool; one no longer listed (k >= n) is closed
- * and its ports return. local[k - 1] receives the ports of stream k's endpoint. Returns 0,
- * EINVAL (bad parameters, the bundled endpoint is not ICE), EADDRNOTAVAIL (no ports) or
- * errno; on error nothing changed. Signaling thread; applied on the worker.
+ * extra endpoint that existed keeps its ports and is updated (latch reset, SRTP replaced);
+ * a new one gets ports from the pool; one no longer listed (k >= n) is closed and its
+ * ports return. local[side][k - 1] receives the ports of stream k's endpoint on that side
+ * (zero on a bundled side). Returns 0, EINVAL (bad parameters, the bundled endpoint is not
+ * ICE), EADDRNOTAVAIL (no ports) or errno; on error nothing changed. Signaling thread;
+ * applied on the worker.
  */
 int relay_session_set_streams(struct relay_session *s, const struct relay_streams *st,
-			      struct relay_local local[RELAY_MAX_STREAMS - 1]);
+			      struct relay_local local[2][RELAY_MAX_STREAMS - 1]);
+
+/*
+ * Payload type translation (RFC 3264 §6.1: an answerer may number a codec otherwise than
+ * the offer did, and each side sends with the receiver's numbers). RTP that the endpoint of
+ * stream `stream` on side idx receives with PT from[i] leaves toward the other side with
+ * PT to[i]; other PTs pass unchanged. A bundled endpoint has one table for all its streams
+ * (give stream 0; the PTs of one BUNDLE are distinct). Telephone-events mapped by
+ * relay_session_map_events are left to that map. n 0 removes the mapping. Applied on the
+ * worker; nothing else changes. Returns 0 or EINVAL. Signaling thread.
+ */
+struct relay_pt_map {
+	unsigned n;                          /* 0..RELAY_MAX_PT_ALLOW */
+	uint8_t from[RELAY_MAX_PT_ALLOW], to[RELAY_MAX_PT_ALLOW]; /* 0..127 */
+};
+int relay_session_map_pts(struct relay_session *s, unsigned idx, unsigned stream,
+			  const struct relay_pt_map *map);
+
+/*
+ * Counting per stream without streams (two browsers: their ICE endpoints pass audio and
+ * video through as they are): RTP endpoint idx receives with PT pt[i] counts as stream 1
+ * (video), any other RTP and all RTCP as stream 0, in relay_session_stats' stream[][]
+ * (packets and bytes, in and out; no loss or jitter per stream). Ignored while the session
+ * has streams (relay_session_set_streams). n 0 stops it. Returns 0 or EINVAL. Signaling
+ * thread.
+ */
+struct relay_pt_kinds {
+	unsigned n;                       /* 0..RELAY_MAX_PT_ALLOW */
+	uint8_t pt[RELAY_MAX_PT_ALLOW];   /* 0..127: stream 1's PTs */
+};
+int relay_session_count_by_pt(struct relay_session *s, unsigned idx,
+			      const struct relay_pt_kinds *k);
 
 /* Per direction: what arrived on endpoint i from its peer (and went toward the other). */
 struct relay_dir_stats {
@@ -479,9 +524,9 @@ struct relay_dir_stats {
 
 struct relay_session_stats {
 	struct relay_dir_stats ep[2]; /* per endpoint: with BUNDLE the bundled one sums streams */
-	unsigned n_streams;           /* 1 without BUNDLE */
+	unsigned n_streams;           /* 1 without streams */
 	/* stream k: [bundled] what the bundled endpoint received for it; [other] its own
-	 * endpoint (stream 0: the session's other endpoint) */
+	 * endpoint (stream 0: the session's endpoint on that side) */
 	struct relay_dir_stats stream[RELAY_MAX_STREAMS][2];
 };
 

@@ -1,12 +1,26 @@
-/* BUNDLE demultiplexing (RFC 8843 §9.2) on a bundled endpoint: which stream an
- * authenticated RTP packet or RTCP compound belongs to, by MID, SSRC and PT. */
+/* A session's streams: which endpoint pairs with which, and BUNDLE demultiplexing (RFC 8843
+ * §9.2) on a bundled endpoint: which stream an authenticated RTP packet or RTCP compound
+ * belongs to, by MID, SSRC and PT. */
 #include <string.h>
 
 #include "relay_priv.h"
 
+struct endpoint *relay_stream_ep(struct relay_session *s, unsigned side, unsigned k)
+{
+	return k == 0 ? &s->ep[side] : &s->xep[side][k - 1];
+}
+
 struct endpoint *relay_stream_far(struct relay_session *s, unsigned k)
 {
-	return k == 0 ? &s->ep[s->bundled ^ 1] : &s->xep[k - 1];
+	return relay_stream_ep(s, s->bundled ^ 1, k);
+}
+
+struct endpoint *relay_stream_peer(struct endpoint *e)
+{
+	struct relay_session *s = e->s;
+	if (e->stream && s->bundled < 2)
+		return &s->ep[s->bundled];
+	return relay_stream_ep(s, e->idx ^ 1, e->stream);
 }
 
 bool relay_stream_pt_ok(const struct stream *x, uint8_t pt)

@@ -104,6 +104,11 @@ struct endpoint {
 	unsigned n_pt_allow;
 	uint32_t clock_rate;
 	struct relay_event_map evmap; /* telephone-events this side sends, translated */
+	bool pt_mapped;               /* pt_to translates the PTs this side sends */
+	uint8_t pt_to[128];           /* relay_session_map_pts: PT -> PT toward the other side */
+	bool kinds;                   /* relay_session_count_by_pt: kind_of[pt] is the stream */
+	uint8_t kind_of[128];
+	struct relay_dir_stats kst[2];
 	/* what the worker learned */
 	struct latch l_rtp, l_rtcp;
 	struct rx_seq seq;
@@ -115,7 +120,7 @@ struct endpoint {
 struct keys {
 	enum relay_srtp_suite suite;
 	size_t len;
-	uint8_t in[32], out[32];
+	uint8_t in[46], out[46]; /* the longest master key || salt: AES_256_CM (RFC 6188) */
 };
 
 #define RELAY_LEARNED_SSRC 16
@@ -149,15 +154,17 @@ struct relay_session {
 	char remote_ufrag[2][257]; /* ICE: the last remote ufrag signalled (restart detection) */
 	char local_ufrag[2][64], local_pwd[2][64];
 	unsigned n_cands[2];       /* remote candidates added (BI-23 cap) */
-	uint16_t xport[RELAY_MAX_STREAMS - 1]; /* BUNDLE: slots of the extra endpoints, 0 none */
-	bool xrtcp_bound[RELAY_MAX_STREAMS - 1];
+	uint16_t xport[2][RELAY_MAX_STREAMS - 1]; /* slots of the extra endpoints per side, 0 none */
+	bool xrtcp_bound[2][RELAY_MAX_STREAMS - 1];
 	/* worker thread only, after attach */
 	struct endpoint ep[2];
-	/* BUNDLE (relay_bundle.c): n_streams > 1 when ep[bundled] carries several streams */
+	/* streams (relay_bundle.c): n_streams > 1 when the session carries several; bundled is
+	 * the side whose ep carries them all, or RELAY_BUNDLE_NONE */
 	unsigned n_streams, bundled;
 	uint8_t mid_ext;
 	struct stream sx[RELAY_MAX_STREAMS];
-	struct endpoint xep[RELAY_MAX_STREAMS - 1]; /* stream k's own endpoint is xep[k - 1] */
+	struct endpoint xep[2][RELAY_MAX_STREAMS - 1]; /* stream k's own endpoint on side i is
+							 * xep[i][k - 1] */
 	struct {
 		uint32_t ssrc;
 		unsigned stream;
@@ -329,15 +336,26 @@ void relay_session_unref(struct relay_session *s);
 void relay_session_rx_seq(struct rx_seq *q, uint32_t clock_rate, const struct relay_rtp *rtp,
 			  gint64 now_us);
 void relay_endpoint_clear(struct relay *r, struct endpoint *e); /* worker: frees SRTP, fds */
+/* Signaling: 0, or EINVAL for endpoint parameters the relay cannot take. */
+int relay_check_params(const struct relay *r, const struct relay_endpoint_params *p);
+/* Signaling: the signalled part of e (no sockets, no SRTP contexts); the keys to k. */
+void relay_load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p);
+/* Worker: e's SRTP contexts from k, which is wiped (no contexts on failure: all dropped). */
+void relay_make_srtp(struct endpoint *e, struct keys *k);
 
 /* relay_bundle.c, worker thread */
 /* The bundled endpoint of s when it carries several streams, else NULL. */
 static inline struct endpoint *relay_bundled(struct relay_session *s)
 {
-	return s->n_streams > 1 ? &s->ep[s->bundled] : NULL;
+	return s->n_streams > 1 && s->bundled < 2 ? &s->ep[s->bundled] : NULL;
 }
+/* Stream k's endpoint on a side that is not bundled (k 0: the session's ep[side]). */
+struct endpoint *relay_stream_ep(struct relay_session *s, unsigned side, unsigned k);
 /* The endpoint stream k pairs with the bundled one. */
 struct endpoint *relay_stream_far(struct relay_session *s, unsigned k);
+/* Where packets of endpoint e leave: the other side's endpoint of e's stream, or the
+ * bundled endpoint. */
+struct endpoint *relay_stream_peer(struct endpoint *e);
 /* The stream of an authenticated RTP packet (-1: none) and of an RTCP compound. */
 int relay_bundle_rtp(struct relay_session *s, const struct relay_rtp *rtp);
 unsigned relay_bundle_rtcp(struct relay_session *s, const uint8_t *p, size_t len);

@@ -94,13 +94,27 @@ static void snapshot(const struct endpoint *e, struct relay_dir_stats *out)
 		out->latch = e->l_rtp.addr;
 }
 
-/* Per stream: the bundled endpoint's share of stream k, and stream k's own endpoint. */
+/* Per stream: the bundled endpoint's share of stream k, and stream k's own endpoints. */
 static void snapshot_streams(struct relay_session *s, struct relay_session_stats *out)
 {
 	out->n_streams = s->n_streams > 1 ? s->n_streams : 1;
-	if (s->n_streams <= 1) {
+	if (s->n_streams <= 1 && (s->ep[0].kinds || s->ep[1].kinds)) { /* counted by PT */
+		out->n_streams = 2;
+		for (unsigned k = 0; k < 2; k++) {
+			for (unsigned i = 0; i < 2; i++) {
+				out->stream[k][i] = s->ep[i].kst[k];
+				out->stream[k][i].latched = out->ep[i].latched;
+				out->stream[k][i].latch = out->ep[i].latch;
+			}
+		}
+		return;
+	}
+	if (s->n_streams <= 1 || s->bundled > 1) {
 		out->stream[0][0] = out->ep[0];
 		out->stream[0][1] = out->ep[1];
+		for (unsigned k = 1; k < out->n_streams; k++)
+			for (unsigned i = 0; i < 2; i++)
+				snapshot(relay_stream_ep(s, i, k), &out->stream[k][i]);
 		return;
 	}
 	unsigned b = s->bundled;
@@ -162,7 +176,7 @@ static int check_ice(const struct relay *r, const struct relay_ice_params *p)
 	return EINVAL; /* BI-24: an unknown hash is refused, not ignored */
 }
 
-static int check_params(const struct relay *r, const struct relay_endpoint_params *p)
+int relay_check_params(const struct relay *r, const struct relay_endpoint_params *p)
 {
 	if (p->n_pt_allow > RELAY_MAX_PT_ALLOW || p->learn_packets > RELAY_LEARN_MAX)
 		return EINVAL;
@@ -206,7 +220,7 @@ static void load_ice(struct ice_conf *c, const struct relay_ice_params *p)
 }
 
 /* Fills the signalled part of e (no sockets, no SRTP contexts) and copies the keys to k. */
-static void load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
+void relay_load_params(struct endpoint *e, struct keys *k, const struct relay_endpoint_params *p)
 {
 	e->kind = p->kind;
 	if (p->kind == RELAY_EP_ICE) {
@@ -255,7 +269,7 @@ static void load_params(struct endpoint *e, struct keys *k, const struct relay_e
 	k->suite = p->srtp;
 	if (p->srtp == RELAY_SRTP_NONE)
 		return;
-	/* check_params() verified both lengths against the suite */
+	/* relay_check_params() verified both lengths against the suite */
 	const char *in = secret_reveal(p->key_in, &k->len);
 	const char *out = secret_reveal(p->key_out, &k->len);
 	memcpy(k->in, in, k->len);
@@ -264,7 +278,7 @@ static void load_params(struct endpoint *e, struct keys *k, const struct relay_e
 
 /* Worker thread: builds e's SRTP contexts from k and wipes k. On failure the endpoint keeps
  * its suite with no contexts, so every packet is dropped: never a fallback to plain RTP. */
-static void make_srtp(struct endpoint *e, struct keys *k)
+void relay_make_srtp(struct endpoint *e, struct keys *k)
 {
 	e->srtp_in = e->srtp_out = NULL;
 	if (k->suite != RELAY_SRTP_NONE) {
@@ -373,7 +387,7 @@ static gboolean do_attach(gpointer data)
 {
 	struct msg *m = data;
 	for (int i = 0; i < 2; i++)
-		make_srtp(&m->s->ep[i], &m->keys[i]);
+		relay_make_srtp(&m->s->ep[i], &m->keys[i]);
 	relay_worker_attach(m->s);
 	return G_SOURCE_REMOVE;
 }
@@ -412,7 +426,7 @@ static gboolean do_update(gpointer data)
 	e->learn_packets = m->cfg->learn_packets;
 	if (!e->dtls) {
 		e->suite = m->cfg->suite;
-		make_srtp(e, &m->keys[0]);
+		relay_make_srtp(e, &m->keys[0]);
 	}
 	memcpy(e->pt_allow, m->cfg->pt_allow, sizeof(e->pt_allow));
 	e->n_pt_allow = m->cfg->n_pt_allow;
@@ -523,7 +537,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 	if (!r || !p || !local || !out)
 		return EINVAL;
 	for (int i = 0; i < 2; i++) {
-		int err = check_params(r, &p->ep[i]);
+		int err = relay_check_params(r, &p->ep[i]);
 		if (err)
 			return err;
 	}
@@ -545,19 +559,22 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		e->rtcp.is_rtcp = true;
 		e->rtp.fd = e->rtcp.fd = -1;
 	}
-	for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
-		struct endpoint *e = &s->xep[k - 1];
-		e->s = s;
-		e->stream = k;
-		e->rtp.ep = e->rtcp.ep = e;
-		e->rtcp.is_rtcp = true;
-		e->rtp.fd = e->rtcp.fd = -1;
+	for (unsigned i = 0; i < 2; i++) {
+		for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
+			struct endpoint *e = &s->xep[i][k - 1];
+			e->s = s;
+			e->idx = i;
+			e->stream = k;
+			e->rtp.ep = e->rtcp.ep = e;
+			e->rtcp.is_rtcp = true;
+			e->rtp.fd = e->rtcp.fd = -1;
+		}
 	}
 	struct msg *m = msg_new(s);
 	for (unsigned i = 0; i < 2 && !err; i++) {
 		struct endpoint *e = &s->ep[i];
 		int fds[2] = {-1, -1};
-		load_params(e, &m->keys[i], &p->ep[i]);
+		relay_load_params(e, &m->keys[i], &p->ep[i]);
 		bool ice = p->ep[i].kind == RELAY_EP_ICE;
 		err = relay_ports_alloc(r->ports, !ice && !p->ep[i].rtcp_mux, fds, &e->port);
 		if (err)
@@ -613,7 +630,7 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 {
 	if (!s || s->freed || idx > 1 || !ep)
 		return EINVAL;
-	int err = check_params(s->relay, ep);
+	int err = relay_check_params(s->relay, ep);
 	if (err)
 		return err;
 	if (ep->kind != s->kind[idx] || (ep->kind == RELAY_EP_UDP && ep->dtls != s->dtls[idx]))
@@ -621,7 +638,7 @@ int relay_session_update(struct relay_session *s, unsigned idx,
 	struct msg *m = msg_new(s);
 	m->idx = idx;
 	m->cfg = g_new0(struct endpoint, 1);
-	load_params(m->cfg, &m->keys[0], ep);
+	relay_load_params(m->cfg, &m->keys[0], ep);
 	if (ep->kind == RELAY_EP_ICE) {
 		/* RFC 8445 §9: a new remote ufrag after one was known means a restart */
 		const char *was = s->remote_ufrag[idx];
@@ -733,191 +750,4 @@ void relay_session_free(struct relay_session *s)
 	s->freed = true;
 	post(s, do_detach, msg_new(s));
 	relay_session_unref(s);
-}
-
-/* ---- BUNDLE streams (relay_bundle.c demultiplexes) ---- */
-
-/* Streams in flight to the worker; the extra endpoints' sockets are owned here until used. */
-struct streams_msg {
-	struct relay_session *s;
-	unsigned n, bundled;
-	uint8_t mid_ext;
-	struct relay_demux demux[RELAY_MAX_STREAMS];
-	struct endpoint cfg[RELAY_MAX_STREAMS - 1];
-	struct keys keys[RELAY_MAX_STREAMS - 1];
-	bool fresh[RELAY_MAX_STREAMS - 1]; /* new ports: fds carry both sockets */
-	int fds[RELAY_MAX_STREAMS - 1][2]; /* fresh: RTP and RTCP; else a newly bound RTCP in [1] */
-	uint16_t port[RELAY_MAX_STREAMS - 1];
-};
-
-static void streams_msg_free(gpointer data)
-{
-	struct streams_msg *m = data;
-	OPENSSL_cleanse(m->keys, sizeof(m->keys));
-	for (unsigned k = 0; k < RELAY_MAX_STREAMS - 1; k++) {
-		for (int j = 0; j < 2; j++)
-			if (m->fds[k][j] >= 0)
-				close(m->fds[k][j]);
-		if (m->fresh[k]) /* never reached the worker: the slot is still ours to return */
-			relay_ports_release(m->s->relay->ports, m->port[k]);
-	}
-	relay_session_unref(m->s);
-	g_free(m);
-}
-
-/* Worker: stream k's endpoint takes its new configuration (as do_update does). */
-static void xep_apply(struct relay_session *s, struct streams_msg *m, unsigned k)
-{
-	struct endpoint *e = &s->xep[k - 1], *c = &m->cfg[k - 1];
-	if (m->fresh[k - 1]) {
-		relay_endpoint_clear(s->relay, e);
-		e->port = m->port[k - 1];
-		e->port_held = true;
-		m->fresh[k - 1] = false;
-		e->rtp.fd = m->fds[k - 1][0];
-		e->rtcp.fd = m->fds[k - 1][1];
-		m->fds[k - 1][0] = m->fds[k - 1][1] = -1;
-		memset(&e->st, 0, sizeof(e->st));
-	} else if (m->fds[k - 1][1] >= 0) {
-		e->rtcp.fd = m->fds[k - 1][1];
-		m->fds[k - 1][1] = -1;
-	}
-	relay_srtp_free(e->srtp_in);
-	relay_srtp_free(e->srtp_out);
-	e->idx = s->bundled ^ 1;
-	e->kind = RELAY_EP_UDP;
-	e->sig_rtp = c->sig_rtp;
-	e->sig_rtcp = c->sig_rtcp;
-	e->mux = c->mux;
-	e->learn = c->learn;
-	e->learn_packets = c->learn_packets;
-	e->suite = c->suite;
-	make_srtp(e, &m->keys[k - 1]);
-	memcpy(e->pt_allow, c->pt_allow, sizeof(e->pt_allow));
-	e->n_pt_allow = c->n_pt_allow;
-	e->clock_rate = c->clock_rate;
-	memset(&e->l_rtp, 0, sizeof(e->l_rtp));
-	memset(&e->l_rtcp, 0, sizeof(e->l_rtcp));
-	memset(&e->seq, 0, sizeof(e->seq));
-	relay_endpoint_watch(e);
-}
-
-static gboolean do_set_streams(gpointer data)
-{
-	struct streams_msg *m = data;
-	struct relay_session *s = m->s;
-	if (s->closed)
-		return G_SOURCE_REMOVE;
-	unsigned was = s->n_streams;
-	for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
-		if (k < m->n)
-			xep_apply(s, m, k);
-		else
-			relay_endpoint_clear(s->relay, &s->xep[k - 1]);
-	}
-	s->n_streams = m->n;
-	s->bundled = m->bundled;
-	s->mid_ext = m->mid_ext;
-	for (unsigned k = 0; k < RELAY_MAX_STREAMS; k++) {
-		struct stream *x = &s->sx[k];
-		if (k >= m->n || k >= was || strcmp(x->d.mid, m->demux[k].mid))
-			memset(x, 0, sizeof(*x)); /* a new stream in this slot */
-		x->d = m->demux[k];
-	}
-	/* MIDs teach SSRCs again under the new mapping (RFC 8843 §9.2) */
-	s->n_learned = s->next_learned = 0;
-	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
-	LOGD("relay", &lc, "%u stream(s) on endpoint %u (MID extension %u)", m->n, m->bundled,
-	     m->mid_ext);
-	return G_SOURCE_REMOVE;
-}
-
-static int check_demux(const struct relay_demux *d)
-{
-	if (strnlen(d->mid, sizeof(d->mid)) == sizeof(d->mid) || d->n_ssrc > RELAY_MAX_SSRC ||
-	    d->n_pt > RELAY_MAX_PT_ALLOW)
-		return EINVAL;
-	for (unsigned i = 0; i < d->n_pt; i++)
-		if (d->pt[i] > 127)
-			return EINVAL;
-	return 0;
-}
-
-static int check_streams(struct relay_session *s, const struct relay_streams *st)
-{
-	if (st->n < 1 || st->n > RELAY_MAX_STREAMS)
-		return EINVAL;
-	if (st->n == 1)
-		return check_demux(&st->demux[0]);
-	if (st->bundled > 1 || s->kind[st->bundled] != RELAY_EP_ICE)
-		return EINVAL;
-	for (unsigned k = 0; k < st->n; k++) {
-		int err = check_demux(&st->demux[k]);
-		if (err)
-			return err;
-		if (k == 0)
-			continue;
-		if (st->ep[k - 1].kind != RELAY_EP_UDP)
-			return EINVAL;
-		err = check_params(s->relay, &st->ep[k - 1]);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-int relay_session_set_streams(struct relay_session *s, const struct relay_streams *st,
-			      struct relay_local local[RELAY_MAX_STREAMS - 1])
-{
-	if (!s || s->freed || !st)
-		return EINVAL;
-	int err = check_streams(s, st);
-	if (err)
-		return err;
-	struct streams_msg *m = g_new0(struct streams_msg, 1);
-	m->s = relay_session_ref(s);
-	m->n = st->n;
-	m->bundled = st->bundled;
-	m->mid_ext = st->mid_ext_id;
-	memcpy(m->demux, st->demux, sizeof(m->demux));
-	for (unsigned k = 0; k < RELAY_MAX_STREAMS - 1; k++)
-		m->fds[k][0] = m->fds[k][1] = -1;
-	/* ports first: on failure nothing changed (streams_msg_free returns the new ones) */
-	for (unsigned k = 1; k < st->n && !err; k++) {
-		const struct relay_endpoint_params *p = &st->ep[k - 1];
-		load_params(&m->cfg[k - 1], &m->keys[k - 1], p);
-		if (!s->xport[k - 1]) {
-			err = relay_ports_alloc(s->relay->ports, !p->rtcp_mux, m->fds[k - 1],
-						&m->port[k - 1]);
-			m->fresh[k - 1] = err == 0;
-		} else if (!p->rtcp_mux && !s->xrtcp_bound[k - 1]) {
-			err = relay_ports_bind_rtcp(s->relay->ports, s->xport[k - 1],
-						    &m->fds[k - 1][1]);
-		}
-	}
-	if (err) {
-		streams_msg_free(m);
-		return err;
-	}
-	for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
-		struct relay_local *l = &local[k - 1];
-		memset(l, 0, sizeof(*l));
-		if (k >= st->n) { /* the worker closes it and returns the slot */
-			s->xport[k - 1] = 0;
-			s->xrtcp_bound[k - 1] = false;
-			continue;
-		}
-		if (m->fresh[k - 1]) {
-			s->xport[k - 1] = m->port[k - 1];
-			s->xrtcp_bound[k - 1] = m->fds[k - 1][1] >= 0;
-		} else if (m->fds[k - 1][1] >= 0) {
-			s->xrtcp_bound[k - 1] = true;
-		}
-		l->rtp_port = s->xport[k - 1];
-		l->rtcp_port = st->ep[k - 1].rtcp_mux ? l->rtp_port : (uint16_t)(l->rtp_port + 1);
-	}
-	struct log_ctx lc = {.call_id = s->call_id, .leg = "relay"};
-	LOGI("relay", &lc, "%u stream(s), bundled on endpoint %u", st->n, st->bundled);
-	relay_worker_post(s->w, do_set_streams, m, streams_msg_free);
-	return 0;
 }

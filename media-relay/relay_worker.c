@@ -172,15 +172,9 @@ struct route {
 	struct endpoint *o;          /* the endpoint it leaves by */
 	const struct sockaddr_storage *dst; /* not for Q_ICE */
 	struct relay_dir_stats *st;  /* the direction it came in on */
-	struct relay_dir_stats *kst; /* BUNDLE: its stream on the bundled endpoint, or NULL */
+	struct relay_dir_stats *kst; /* its stream's share: on the bundled endpoint, or by PT
+				      * (relay_session_count_by_pt); NULL */
 };
-
-/* The endpoint a non-bundled endpoint's packets leave by. */
-static struct endpoint *peer_of(struct endpoint *e)
-{
-	struct relay_session *s = e->s;
-	return e->stream ? &s->ep[s->bundled] : &s->ep[e->idx ^ 1];
-}
 
 /* BUNDLE: the stream of an accepted packet on the bundled endpoint, its far endpoint in
  * r->o; DROP_N, or why it cannot go anywhere. */
@@ -209,7 +203,7 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		   struct route *r)
 {
 	struct relay_session *s = e->s;
-	struct endpoint *o = peer_of(e);
+	struct endpoint *o = relay_stream_peer(e);
 	struct stream *x = NULL;
 	bool rtcp = rtcp_sock || (e->mux && relay_is_rtcp(buf, *len));
 	struct latch *l = rtcp_sock ? &e->l_rtcp : &e->l_rtp;
@@ -241,6 +235,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 		return -1;
 	}
 	o = r->o;
+	if (!x && e->kinds) /* no streams: counted per stream by PT all the same */
+		r->kst = &e->kst[rtcp ? 0 : e->kind_of[rtp.pt]];
 	/* valid and authentic: only now may its source latch (SEC-11) */
 	if (src)
 		latch_update(l, src);
@@ -249,10 +245,10 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	e->st.packets_in++;
 	e->st.bytes_in += *len;
 	c->in_ok++;
-	if (x) {
-		x->st.packets_in++;
-		x->st.bytes_in += *len;
-		x->st.rtcp_in += rtcp;
+	if (r->kst) { /* its stream's share (x->st, or e->kst) */
+		r->kst->packets_in++;
+		r->kst->bytes_in += *len;
+		r->kst->rtcp_in += rtcp;
 	}
 	if (rtcp) {
 		e->st.rtcp_in++;
@@ -267,6 +263,8 @@ static int process(struct endpoint *e, bool rtcp_sock, uint8_t *buf, size_t *len
 	}
 	if (!rtcp && e->evmap.on && rtp.pt == e->evmap.pt)
 		map_event(&e->evmap, buf, &rtp);
+	else if (!rtcp && e->pt_mapped)
+		buf[1] = (uint8_t)((buf[1] & 0x80) | e->pt_to[rtp.pt]); /* RFC 3264 §6.1 */
 
 	if (!rtcp && o == relay_bundled(s) && s->mid_ext &&
 	    !relay_rtp_put_mid(buf, len, cap, &rtp, s->mid_ext, s->sx[e->stream].d.mid)) {
@@ -564,8 +562,10 @@ void relay_worker_detach(struct relay_session *s)
 	}
 	for (int i = 0; i < 2; i++)
 		relay_endpoint_clear(s->relay, &s->ep[i]);
-	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++)
-		relay_endpoint_clear(s->relay, &s->xep[k]);
+	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++) {
+		relay_endpoint_clear(s->relay, &s->xep[0][k]);
+		relay_endpoint_clear(s->relay, &s->xep[1][k]);
+	}
 	metric_add(s->relay->m_sessions, -1);
 	g_atomic_int_dec_and_test(&s->w->load);
 	g_hash_table_remove(s->w->sessions, s); /* drops the worker's reference */

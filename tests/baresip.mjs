@@ -57,8 +57,9 @@ export function recordedTone(recDir, from = 1 / 4, to = 3 / 4) {
 }
 
 // baresip in conf (a directory): auto-answer, 440 Hz sine, records what it receives into
-// conf/rec, ctrl_tcp on ctrlPort. extraModules: e.g. ['dtls_srtp.so']; accounts: lines.
-export async function startBaresip(conf, { sipPort, ctrlPort, rtpMin, extraModules = [], accounts, log }) {
+// conf/rec, ctrl_tcp on ctrlPort. extraModules: e.g. ['dtls_srtp.so']; extraConfig: more
+// config lines (e.g. 'video_source fakevideo,nil'); accounts: lines.
+export async function startBaresip(conf, { sipPort, ctrlPort, rtpMin, extraModules = [], extraConfig = [], accounts, log }) {
   fs.mkdirSync(path.join(conf, 'rec'), { recursive: true });
   fs.writeFileSync(path.join(conf, 'config'), [
     'poll_method epoll', `sip_listen 127.0.0.1:${sipPort}`, 'sip_trans_def udp', 'audio_player alsa,null',
@@ -67,7 +68,7 @@ export async function startBaresip(conf, { sipPort, ctrlPort, rtpMin, extraModul
     'net_interface 127.0.0.1', 'dns_server 127.0.0.1:53', 'module_path /usr/lib/baresip/modules',
     'module g711.so', ...extraModules.map((m) => `module ${m}`), 'module ausine.so', 'module alsa.so',
     'module sndfile.so', 'module_app account.so', 'module_app menu.so', 'module ctrl_tcp.so',
-    `ctrl_tcp_listen 127.0.0.1:${ctrlPort}`, `snd_path ${path.join(conf, 'rec')}`, ''].join('\n'));
+    `ctrl_tcp_listen 127.0.0.1:${ctrlPort}`, `snd_path ${path.join(conf, 'rec')}`, ...extraConfig, ''].join('\n'));
   fs.writeFileSync(path.join(conf, 'accounts'), accounts.map((a) => `${a}\n`).join(''));
   fs.writeFileSync(path.join(conf, 'contacts'), '');
   const blog = fs.openSync(log, 'w');

@@ -14,13 +14,13 @@
 // Runs inside a loopback-only network namespace (e2e_netns.sh), so fixed ports are safe.
 // usage: node e2e_video.mjs path/to/gorgee [artifact-dir]      Prints TAP.
 import { spawn, execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+
+import { Phone, answerSdp, reflector, sdpMedia } from './sipphone.mjs';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
@@ -79,169 +79,13 @@ async function assertIdle(what) {
   throw new Error(`${what}: calls, relay sessions, ports in use = ${v}`);
 }
 
-// ---------- the SIP peer's media: one reflector per m-section ----------
-
-// RTP/RTCP sockets on port and port+1. RTP goes back to its sender with the SSRC changed and
-// the header extension removed; RTCP is counted and dropped.
-function reflector(port) {
-  const r = { port, in: 0, out: 0, rtcp: 0, pts: new Map() };
-  r.rtp = dgram.createSocket('udp4');
-  r.rtcpSock = dgram.createSocket('udp4');
-  r.rtp.on('message', (m, from) => {
-    if (m.length < 12 || (m[0] >> 6) !== 2) return;
-    if (m[1] >= 192 && m[1] <= 223) { r.rtcp++; return; } // RTCP (muxed): not echoed
-    r.in++;
-    const pt = m[1] & 0x7f;
-    r.pts.set(pt, (r.pts.get(pt) || 0) + 1);
-    const cc = m[0] & 0x0f;
-    let hdr = 12 + 4 * cc, out = m;
-    if (m[0] & 0x10) { // drop the extension: a SIP phone sends none
-      const words = m.readUInt16BE(hdr + 2);
-      out = Buffer.concat([m.subarray(0, hdr), m.subarray(hdr + 4 + 4 * words)]);
-      out[0] &= ~0x10;
-    } else {
-      out = Buffer.from(m);
-    }
-    out.writeUInt32BE((m.readUInt32BE(8) ^ 0x5a5a5a5a) >>> 0, 8);
-    r.rtp.send(out, from.port, from.address, (e) => { if (!e) r.out++; });
-  });
-  r.rtcpSock.on('message', () => { r.rtcp++; });
-  r.ready = Promise.all([new Promise((res) => r.rtp.bind(port, '127.0.0.1', res)),
-    new Promise((res) => r.rtcpSock.bind(port + 1, '127.0.0.1', res))]);
-  r.reset = () => { r.in = r.out = r.rtcp = 0; r.pts.clear(); };
-  r.close = () => { r.rtp.close(); r.rtcpSock.close(); };
-  return r;
-}
-
-// ---------- the SIP peer's signaling: a small UDP endpoint ----------
-
-const hdr = (msg, name) => {
-  const re = new RegExp(`^(?:${name}):\\s*(.*)$`, 'im');
-  return (re.exec(msg.split('\r\n\r\n')[0]) || [])[1];
-};
-const bodyOf = (msg) => msg.slice(msg.indexOf('\r\n\r\n') + 4);
-
-// The m-sections of an SDP: [{type, port, pts, lines}] (lines: the a= lines of the section).
-function sdpMedia(sdp) {
-  const out = [];
-  for (const l of sdp.split(/\r?\n/)) {
-    const m = /^m=(\w+) (\d+) (\S+) (.*)$/.exec(l);
-    if (m) out.push({ type: m[1], port: Number(m[2]), proto: m[3], pts: m[4].trim().split(' ').map(Number), lines: [] });
-    else if (out.length && l.startsWith('a=')) out[out.length - 1].lines.push(l);
-  }
-  return out;
-}
-
-// What the phone answers: per offered m-section, audio (its first PT) and video (VP8 if
-// offered, else H264, else the first) on the reflectors; anything else rejected.
-function answerSdp(offer, withVideo = true) {
-  const lines = ['v=0', `o=- ${Date.now()} 1 IN IP4 127.0.0.1`, 's=video phone', 'c=IN IP4 127.0.0.1', 't=0 0'];
-  for (const m of sdpMedia(offer)) {
-    const rtpmap = (pt) => m.lines.filter((l) => l.startsWith(`a=rtpmap:${pt} `) || l.startsWith(`a=fmtp:${pt} `));
-    const byName = (name) => m.pts.find((pt) => rtpmap(pt).some((l) => l.includes(` ${name}/`)));
-    if (m.type === 'audio' && m.port) {
-      const pt = m.pts[0];
-      lines.push(`m=audio ${RTP_A} RTP/AVP ${pt}`, ...rtpmap(pt), 'a=sendrecv');
-    } else if (m.type === 'video' && m.port && withVideo) {
-      const pt = byName('VP8') ?? byName('H264') ?? m.pts[0];
-      lines.push(`m=video ${RTP_V} RTP/AVP ${pt}`, ...rtpmap(pt), `a=rtcp-fb:${pt} nack pli`, 'a=sendrecv');
-    } else {
-      lines.push(`m=${m.type} 0 ${m.proto} ${m.pts[0]}`);
-    }
-  }
-  return lines.join('\r\n') + '\r\n';
-}
+// ---------- the SIP peer: sipphone.mjs, its answer on the reflectors ----------
 
 const OFFER_AV = ['v=0', 'o=- 42 1 IN IP4 127.0.0.1', 's=video phone', 'c=IN IP4 127.0.0.1', 't=0 0',
   `m=audio ${RTP_A} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
   'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv',
   `m=video ${RTP_V} RTP/AVP 100 99`, 'a=rtpmap:100 VP8/90000', 'a=rtpmap:99 H264/90000',
   'a=fmtp:99 profile-level-id=42e01f;packetization-mode=1', 'a=rtcp-fb:* nack pli', 'a=sendrecv', ''].join('\r\n');
-
-class Phone {
-  constructor() {
-    this.sock = dgram.createSocket('udp4');
-    this.msgs = [];
-    this.waiters = [];
-    this.answerVideo = true;
-    this.sock.on('message', (b, from) => this.onMessage(b.toString(), from));
-  }
-  bind() { return new Promise((r) => this.sock.bind(PSIP, '127.0.0.1', r)); }
-  send(text, port = GSIP) { this.sock.send(text, port, '127.0.0.1'); }
-  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
-  async until(pred, what, ms = 10000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = pred();
-      if (v) return v;
-      if (Date.now() > end) throw new Error(`phone: timeout waiting for ${what}`);
-      await new Promise((r) => { this.waiters.push(r); setTimeout(r, 50); });
-    }
-  }
-  reply(req, code, reason, extra = [], body = '') {
-    const vias = req.split('\r\n\r\n')[0].split('\r\n').filter((l) => /^(via|v):/i.test(l));
-    let to = hdr(req, 'to|t');
-    if (!/;tag=/.test(to)) to += `;tag=${this.tag || (this.tag = crypto.randomBytes(4).toString('hex'))}`;
-    const lines = [`SIP/2.0 ${code} ${reason}`, ...vias, `From: ${hdr(req, 'from|f')}`, `To: ${to}`,
-      `Call-ID: ${hdr(req, 'call-id|i')}`, `CSeq: ${hdr(req, 'cseq')}`, `Contact: <sip:phone@127.0.0.1:${PSIP}>`, ...extra];
-    if (body) lines.push('Content-Type: application/sdp');
-    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
-    this.send(lines.join('\r\n'));
-  }
-  onMessage(text, from) {
-    this.msgs.push(text);
-    const method = (/^(\w+) sip:/.exec(text) || [])[1];
-    if (method === 'INVITE') {
-      this.lastOffer = bodyOf(text);
-      this.lastInvite = text;
-      this.reply(text, 200, 'OK', [], answerSdp(this.lastOffer, this.answerVideo));
-    } else if (method === 'BYE' || method === 'OPTIONS' || method === 'UPDATE' || method === 'INFO') {
-      this.reply(text, 200, 'OK');
-    } else if (method === 'CANCEL') {
-      this.reply(text, 200, 'OK');
-    }
-    this.wake();
-  }
-  // UAC: an INVITE with our audio+video offer to uri; resolves once the 200 is ACKed.
-  async invite(uri, sdp) {
-    const tag = crypto.randomBytes(4).toString('hex');
-    this.dlg = { callId: `${tag}@127.0.0.1`, from: `<sip:phone@127.0.0.1:${PSIP}>;tag=${tag}`, to: `<${uri}>`, uri, cseq: 1 };
-    const branch = `z9hG4bK${crypto.randomBytes(6).toString('hex')}`;
-    this.send([`INVITE ${uri} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${PSIP};branch=${branch}`, 'Max-Forwards: 70',
-      `From: ${this.dlg.from}`, `To: ${this.dlg.to}`, `Call-ID: ${this.dlg.callId}`, 'CSeq: 1 INVITE',
-      `Contact: <sip:phone@127.0.0.1:${PSIP}>`, 'Content-Type: application/sdp', `Content-Length: ${Buffer.byteLength(sdp)}`, '', sdp].join('\r\n'));
-    const ok = await this.until(() => this.msgs.find((m) => m.startsWith('SIP/2.0 ') && hdr(m, 'call-id|i') === this.dlg.callId &&
-      /INVITE/.test(hdr(m, 'cseq')) && Number(m.slice(8, 11)) >= 200), 'final response to INVITE', 20000);
-    const code = Number(ok.slice(8, 11));
-    this.dlg.to = hdr(ok, 'to|t');
-    this.dlg.target = (/<([^>]+)>/.exec(hdr(ok, 'contact|m') || '') || [])[1] || uri;
-    this.sendInDialog('ACK', 1);
-    assert(code === 200, `INVITE answered ${code}`);
-    return bodyOf(ok);
-  }
-  sendInDialog(method, cseq, sdp = '') {
-    const branch = `z9hG4bK${crypto.randomBytes(6).toString('hex')}`;
-    const ct = sdp ? ['Content-Type: application/sdp', `Contact: <sip:phone@127.0.0.1:${PSIP}>`] : [];
-    this.send([`${method} ${this.dlg.target} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${PSIP};branch=${branch}`, 'Max-Forwards: 70',
-      `From: ${this.dlg.from}`, `To: ${this.dlg.to}`, `Call-ID: ${this.dlg.callId}`, `CSeq: ${cseq} ${method}`,
-      ...ct, `Content-Length: ${Buffer.byteLength(sdp)}`, '', sdp].join('\r\n'));
-  }
-  // A re-INVITE in the dialog this phone started; resolves with the answer once ACKed.
-  async reinvite(sdp) {
-    const cseq = ++this.dlg.cseq;
-    this.sendInDialog('INVITE', cseq, sdp);
-    const ok = await this.until(() => this.msgs.find((m) => m.startsWith('SIP/2.0 ') && hdr(m, 'call-id|i') === this.dlg.callId &&
-      hdr(m, 'cseq') === `${cseq} INVITE` && Number(m.slice(8, 11)) >= 200), 're-INVITE answer', 15000);
-    this.sendInDialog('ACK', cseq);
-    assert(ok.startsWith('SIP/2.0 200'), `re-INVITE answered ${ok.slice(0, 20)}`);
-    return bodyOf(ok);
-  }
-  async bye() {
-    this.sendInDialog('BYE', ++this.dlg.cseq);
-    await this.until(() => this.msgs.find((m) => m.startsWith('SIP/2.0 200') && hdr(m, 'call-id|i') === this.dlg.callId &&
-      /BYE/.test(hdr(m, 'cseq'))), '200 to BYE');
-  }
-}
 
 // ---------- the browser ----------
 
@@ -433,7 +277,7 @@ test('(d) renegotiation: the SIP phone adds video to an audio call by re-INVITE,
 async function main() {
   let n = 0, failed = 0;
   try {
-    phone = new Phone();
+    phone = new Phone({ port: PSIP, gorgeePort: GSIP, answer: (offer) => answerSdp(offer, { rtpA: RTP_A, rtpV: RTP_V }) });
     await phone.bind();
     ra = reflector(RTP_A);
     rv = reflector(RTP_V);

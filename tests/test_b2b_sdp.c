@@ -59,6 +59,8 @@ static struct b2b_media_local local_for(enum b2b_profile p)
 		l.rtp_port = 40002;
 		l.rtcp_port = 40003;
 		l.rtcp_mux = true;
+		l.video_rtp_port = 40004; /* an association of its own (RFC 5764, no BUNDLE) */
+		l.video_rtcp_port = 40005;
 		l.fingerprint = LOCAL_FP;
 		break;
 	case B2B_PROFILE_SDES:
@@ -220,6 +222,11 @@ static int golden_op(const char *dir, struct golden_run *g, enum b2b_profile *pr
 			l.crypto_suite = su->suite;
 			l.crypto_key_len = su->key_len;
 		}
+		/* ... and the video's for the suite of the offer's video line (its own) */
+		int vidx = b2b_sdp_video_index(g->in_s);
+		if (vidx >= 0 && b2b_sdp_remote_at(g->in_s, (unsigned)vidx, r, NULL) == 0 &&
+		    b2b_suite_find(r->crypto_suite))
+			l.video_crypto_suite = r->crypto_suite;
 		g_free(r);
 	}
 	return b2b_sdp_answer(g->in_s, g->answer_s, *prof, &l, out, err);

@@ -1196,6 +1196,92 @@ static void t_bi39_use_srtp(void)
 
 /* DTLS cases: OpenSSL's per-thread error and DRBG state and the worker's allocator make
  * the glibc heap delta noisy; memcheck and LeakSanitizer check these cases. */
+/* Video as stream 1 between two plain SIP sides (no bundle): its endpoint toward the phone
+ * runs an association of its own on its own ports (RFC 5764 without BUNDLE) while the audio
+ * stays plain; a renegotiation keeps the association and its keys; the stream's removal
+ * returns its ports. */
+static void t_stream_dtls(void)
+{
+	struct fx f;
+	fx_init(&f, 3);
+	struct call c;
+	memset(&c, 0, sizeof(c));
+	c.f = &f;
+	c.b = udp_on("127.0.0.1");
+	int a = udp_on("127.0.0.1"), ab = udp_on("127.0.0.1");
+	c.p = dpeer_new(&f, true, false, "SRTP_AEAD_AES_128_GCM");
+	struct relay_session_params sp;
+	memset(&sp, 0, sizeof(sp));
+	sp.ep[0].remote_rtp = addr_of(a);
+	sp.ep[0].rtcp_mux = true;
+	sp.ep[1].remote_rtp = addr_of(ab);
+	sp.ep[1].rtcp_mux = true;
+	sp.on_event = on_event;
+	sp.arg = &f;
+	sp.call_id = "dtls-stream";
+	struct relay_local loc[2], xl[2][RELAY_MAX_STREAMS - 1];
+	TAP_CHECK_INT(relay_session_new(f.r, &sp, loc, &c.s), 0);
+	struct relay_streams st;
+	memset(&st, 0, sizeof(st));
+	st.n = 2;
+	st.bundled = RELAY_BUNDLE_NONE;
+	struct relay_endpoint_params *ve = &st.ep[0][0]; /* the phone's video: DTLS */
+	ve->dtls = true;
+	ve->ice.dtls_role = RELAY_DTLS_PASSIVE;
+	g_strlcpy(ve->ice.remote_fp_hash, "sha-256", sizeof(ve->ice.remote_fp_hash));
+	memcpy(ve->ice.remote_fp, c.p->fp, 32);
+	ve->ice.remote_fp_len = 32;
+	ve->remote_rtp = addr_of(c.p->fd[0]);
+	ve->remote_rtcp = addr_of(c.p->fd[1]);
+	ve->learn = true;
+	st.ep[1][0].remote_rtp = addr_of(c.b);
+	st.ep[1][0].rtcp_mux = true;
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), 0);
+	c.p->to[0] = xl[0][0].rtp_port;
+	c.p->to[1] = xl[0][0].rtcp_port;
+	c.loc[1] = xl[1][0];
+	TAP_CHECK(xl[0][0].rtcp_port == xl[0][0].rtp_port + 1 && xl[0][0].rtp_port != loc[0].rtp_port);
+	TAP_CHECK(handshake(&f, c.p, 2, 4000)); /* RTP and RTCP associations */
+	TAP_CHECK_INT(f.n_ev[RELAY_EV_DTLS_FAILED], 0);
+	TAP_CHECK_STR(f.dtls_detail, "SRTP_AEAD_AES_128_GCM");
+	int to_b, to_p;
+	media_both_ways(&c, 10, 10, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 10);
+	TAP_CHECK_INT(to_p, 10);
+	/* the audio is plain and unaffected */
+	uint8_t pk[300], q[2048];
+	size_t len = make_rtp(pk, 1, 0x99, 160);
+	send_to(a, loc[0].rtp_port, pk, len);
+	TAP_CHECK_INT(recv_in(ab, q, sizeof(q), 1000), (ssize_t)len);
+	/* renegotiation with the same role and fingerprint: same association, same keys */
+	struct relay_local xl2[2][RELAY_MAX_STREAMS - 1];
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl2), 0);
+	TAP_CHECK_INT(xl2[0][0].rtp_port, xl[0][0].rtp_port);
+	pump(&f);
+	g_usleep(20000);
+	media_both_ways(&c, 30, 5, &to_b, &to_p);
+	TAP_CHECK_INT(to_b, 5);
+	TAP_CHECK_INT(to_p, 5);
+	TAP_CHECK_INT(f.n_ev[RELAY_EV_DTLS_CONNECTED], 2);
+	struct relay_session_stats ss = stats(&f, c.s);
+	TAP_CHECK_INT(ss.n_streams, 2);
+	TAP_CHECK_INT(ss.stream[1][0].packets_in, 15);
+	TAP_CHECK_INT(ss.stream[1][1].packets_out, 15);
+	/* the stream goes: its ports (and the association) with it */
+	st.n = 1;
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl2), 0);
+	gint64 end = g_get_monotonic_time() + 2 * G_USEC_PER_SEC * tmul();
+	while (relay_ports_in_use(relay_get_ports(f.r)) != 2 && g_get_monotonic_time() < end) {
+		pump(&f);
+		g_usleep(1000);
+	}
+	TAP_CHECK_INT(relay_ports_in_use(relay_get_ports(f.r)), 2);
+	call_end(&c);
+	close(a);
+	close(ab);
+	fx_done(&f);
+}
+
 static const struct tap_case cases[] = {
 	{"DTLS on UDP: relay passive, rtcp-mux, AEAD_AES_128_GCM, nothing before the keys",
 	 t_passive_mux_gcm, 1},
@@ -1215,6 +1301,9 @@ static const struct tap_case cases[] = {
 	{"DTLS on UDP: bad parameters refused", t_bad_params, 1},
 	{"DTLS on both endpoints (SIP⇄SIP): relay server and client, SRTP re-encrypted", t_dtls_both_sides,
 	 1},
+	{"DTLS on a stream's own endpoint (video, no bundle): its own association beside plain "
+	 "audio, kept through a renegotiation, gone with the stream",
+	 t_stream_dtls, 1},
 	{"BI-37 ClientHello flood from other sources during setup: stateless HVR, legit handshake "
 	 "finishes, other session unaffected",
 	 t_bi37_hello_flood, 1},

@@ -1939,14 +1939,14 @@ static void t_bundle_demux(void)
 	demux_set(&st.demux[0], "0", 111, 0);
 	demux_set(&st.demux[1], "1", 96, 0);
 	demux_set(&st.demux[2], "2", 100, 0x5555);
-	st.ep[0].remote_rtp = addr_of(v1);
-	st.ep[0].rtcp_mux = true;
-	st.ep[0].pt_allow[st.ep[0].n_pt_allow++] = 96;
-	st.ep[1].remote_rtp = addr_of(v2);
-	st.ep[1].remote_rtcp = addr_of(v2r);
-	st.ep[1].pt_allow[st.ep[1].n_pt_allow++] = 100;
-	struct relay_local xl[RELAY_MAX_STREAMS - 1];
-	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), 0);
+	st.ep[1][0].remote_rtp = addr_of(v1);
+	st.ep[1][0].rtcp_mux = true;
+	st.ep[1][0].pt_allow[st.ep[1][0].n_pt_allow++] = 96;
+	st.ep[1][1].remote_rtp = addr_of(v2);
+	st.ep[1][1].remote_rtcp = addr_of(v2r);
+	st.ep[1][1].pt_allow[st.ep[1][1].n_pt_allow++] = 100;
+	struct relay_local xll[2][RELAY_MAX_STREAMS - 1], *xl = xll[1];
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xll), 0);
 	TAP_CHECK(xl[0].rtp_port && xl[0].rtcp_port == xl[0].rtp_port);
 	TAP_CHECK(xl[1].rtp_port && xl[1].rtcp_port == xl[1].rtp_port + 1);
 	TAP_CHECK_INT(xl[2].rtp_port, 0);
@@ -2029,7 +2029,7 @@ static void t_bundle_demux(void)
 	/* renegotiation: stream 2 goes (its ports return), stream 1 stays where it was */
 	unsigned held = relay_ports_in_use(relay_get_ports(f.r));
 	st.n = 2;
-	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), 0);
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xll), 0);
 	TAP_CHECK_INT(xl[1].rtp_port, 0);
 	TAP_CHECK(WAIT_FOR(&f, relay_ports_in_use(relay_get_ports(f.r)) == held - 1, 2000));
 	n = make_rtp_mid(pk, 100, 2, 0x5555, NULL, 120);
@@ -2038,10 +2038,10 @@ static void t_bundle_demux(void)
 	TAP_CHECK(browser_to(&c, pk, n, v1, 1000));
 	/* a bundled endpoint must be an ICE one; a stream endpoint a plain one */
 	st.bundled = 1;
-	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), EINVAL);
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xll), EINVAL);
 	st.bundled = 0;
 	st.n = RELAY_MAX_STREAMS + 1;
-	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xl), EINVAL);
+	TAP_CHECK_INT(relay_session_set_streams(c.s, &st, xll), EINVAL);
 	close(v1);
 	close(v2);
 	close(v2r);
