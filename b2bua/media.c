@@ -746,8 +746,8 @@ bool call_media_has_session(const struct call_media *m)
 	return m->rs != NULL;
 }
 
-static void dump_ep(GString *out, const char *name, const struct relay_local *l,
-		    const struct relay_endpoint_params *ep, enum b2b_profile prof)
+void media_dump_ep(GString *out, const char *name, const char *profile,
+		   const struct relay_local *l, const struct relay_endpoint_params *ep)
 {
 	char ip[64] = "-";
 	uint16_t port = 0;
@@ -760,8 +760,9 @@ static void dump_ep(GString *out, const char *name, const struct relay_local *l,
 		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
 		port = ntohs(a->sin6_port);
 	}
-	g_string_append_printf(out, " %s %s local=%u remote=%s:%u%s", name, b2b_profile_name(prof),
-			       l->rtp_port, ip, port, ep->rtcp_mux ? " mux" : "");
+	g_string_append_printf(out, " %s%s%s local=%u remote=%s:%u%s", name, profile ? " " : "",
+			       profile ? profile : "", l->rtp_port, ip, port,
+			       ep->rtcp_mux ? " mux" : "");
 	if (ep->srtp != RELAY_SRTP_NONE) /* SDES: the suite agreed (DTLS: set at the handshake) */
 		g_string_append_printf(out, " suite=%s", relay_srtp_suite_name(ep->srtp));
 }
@@ -781,8 +782,8 @@ void call_media_dump(struct call_media *m, GString *out)
 		g_string_append(out, " none\n");
 		return;
 	}
-	dump_ep(out, "A", &m->local[0], &m->ep[0], m->prof[0]);
-	dump_ep(out, "B", &m->local[1], &m->ep[1], m->prof[1]);
+	media_dump_ep(out, "A", b2b_profile_name(m->prof[0]), &m->local[0], &m->ep[0]);
+	media_dump_ep(out, "B", b2b_profile_name(m->prof[1]), &m->local[1], &m->ep[1]);
 	media_video_dump(m, out);
 	g_string_append(out, m->timed_out ? " timed-out\n" : "\n");
 	/* the packet counters shown are the last snapshot's: each dump asks for the next */

@@ -92,6 +92,10 @@ void media_video_allow(struct call_media *m, const struct sdp_session *s, bool a
 void media_map_pts(struct call_media *m, int offerer, const struct sdp_session *offer,
 		   const struct sdp_session *answer);
 void media_video_dump(const struct call_media *m, GString *out);
+/* One endpoint of the calls dump: " <name> [<profile>] local=<port> remote=<ip>:<port>[ mux]
+ * [ suite=<s>]"; profile NULL: not named. */
+void media_dump_ep(GString *out, const char *name, const char *profile,
+		   const struct relay_local *l, const struct relay_endpoint_params *ep);
 void media_video_clear(struct call_media *m);
 
 #endif

@@ -421,29 +421,13 @@ void media_map_pts(struct call_media *m, int offerer, const struct sdp_session *
 
 /* ---- dump ---- */
 
-static void dump_ep(GString *out, const char *name, const struct relay_local *l,
-		    const struct relay_endpoint_params *ep)
-{
-	char ip[64] = "-";
-	uint16_t port = 0;
-	if (ep->remote_rtp.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)&ep->remote_rtp;
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-		port = ntohs(a->sin_port);
-	}
-	g_string_append_printf(out, " %s local=%u remote=%s:%u%s", name, l->rtp_port, ip, port,
-			       ep->rtcp_mux ? " mux" : "");
-	if (ep->srtp != RELAY_SRTP_NONE)
-		g_string_append_printf(out, " suite=%s", relay_srtp_suite_name(ep->srtp));
-}
-
 void media_video_dump(const struct call_media *m, GString *out)
 {
 	if (m->video) {
 		static const char *const names[2] = {"video-a", "video-b"};
 		for (int i = 0; i < 2; i++)
 			if (own_ports(m, i))
-				dump_ep(out, names[i], &m->vlocal[i], &m->vep[i]);
+				media_dump_ep(out, names[i], NULL, &m->vlocal[i], &m->vep[i]);
 		if (shape_of(m) == SHAPE_WEBRTC)
 			g_string_append(out, " video=bundled-both");
 	}

@@ -7,43 +7,9 @@
 #include <sys/socket.h>
 
 #include "relay.h"
+#include "relayfx.h"
 #include "tap.h"
 #include "testnet.h"
-
-struct fx {
-	GMainContext *ctx;
-	struct relay *r;
-};
-
-static void fx_init(struct fx *f)
-{
-	f->ctx = g_main_context_new();
-	g_main_context_push_thread_default(f->ctx);
-	uint16_t base = test_port_range_base();
-	struct relay_config cfg = {.workers = 2, .bind_addr = "127.0.0.1", .port_min = base,
-				   .port_max = (uint16_t)(base + 99)};
-	f->r = NULL;
-	TAP_CHECK_INT(relay_new(&cfg, &f->r), 0);
-}
-
-static void pump(struct fx *f, int ms)
-{
-	gint64 end = g_get_monotonic_time() + ms * 1000;
-	while (g_get_monotonic_time() < end) {
-		while (g_main_context_iteration(f->ctx, FALSE))
-			;
-		g_usleep(2000);
-	}
-}
-
-static void fx_done(struct fx *f)
-{
-	relay_free(f->r);
-	while (g_main_context_iteration(f->ctx, FALSE))
-		;
-	g_main_context_pop_thread_default(f->ctx);
-	g_main_context_unref(f->ctx);
-}
 
 /* ---- peers ---- */
 
