@@ -419,7 +419,10 @@ static void peer_send(struct peer *p, void *arg)
 	uint8_t q[2048];
 	size_t n = k->n;
 	memcpy(q, k->b, n);
-	if (k->protect && relay_srtp_protect(p->tx, relay_is_rtcp(q, n), q, &n, sizeof(q)))
+	/* no keys: the handshake failed (counted where it was checked); send nothing rather
+	 * than crash the rest of the cases */
+	if (k->protect && (!p->tx || relay_srtp_protect(p->tx, relay_is_rtcp(q, n), q, &n,
+							 sizeof(q))))
 		return;
 	nice_agent_send(p->agent, p->stream, 1, (guint)n, (const gchar *)q);
 }
