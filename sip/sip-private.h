@@ -24,6 +24,18 @@ extern const uint8_t sip_cc[256];
 
 #define CC(c, cls) ((sip_cc[(unsigned char)(c)] & (cls)) != 0)
 
+/* Decimal digits of v (no printf: this runs for every message gorgee sends). */
+static inline void sip_append_uint(GString *out, uint64_t v)
+{
+	char d[24];
+	size_t n = sizeof(d);
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	g_string_append_len(out, d + n, (gssize)(sizeof(d) - n));
+}
+
 static inline struct slice sl(const char *p, size_t n)
 {
 	return (struct slice){p, n};

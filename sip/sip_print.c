@@ -54,22 +54,10 @@ static void put_hdr(GString *out, const struct sip_hdr *h)
 	g_string_append_len(out, "\r\n", 2);
 }
 
-/* Decimal digits of v (no printf: this runs for every message gorgee sends). */
-static void put_uint(GString *out, size_t v)
-{
-	char d[24];
-	size_t n = sizeof(d);
-	do {
-		d[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	g_string_append_len(out, d + n, (gssize)(sizeof(d) - n));
-}
-
 static void put_body(GString *out, struct slice body)
 {
 	g_string_append_len(out, "Content-Length: ", 16);
-	put_uint(out, body.len);
+	sip_append_uint(out, body.len);
 	g_string_append_len(out, "\r\n\r\n", 4);
 	put(out, body);
 }
@@ -98,7 +86,7 @@ int sip_response_build(const struct sip_msg *req, int status, const char *reason
 	if (!req || !req->request || status < 100 || status > 699 || !out)
 		return EINVAL;
 	g_string_append_len(out, "SIP/2.0 ", 8);
-	put_uint(out, (size_t)status);
+	sip_append_uint(out, (size_t)status);
 	g_string_append_c(out, ' ');
 	g_string_append(out, reason ? reason : sip_status_phrase(status));
 	g_string_append_len(out, "\r\n", 2);

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "sip.h"
+#include "sip-private.h"
 
 static const char *const log_module = "sip";
 
@@ -129,17 +129,6 @@ static void append_slice(GString *out, struct slice v)
 	g_string_append_len(out, v.p, (gssize)v.len);
 }
 
-static void append_uint(GString *out, unsigned v)
-{
-	char d[16];
-	size_t n = sizeof(d);
-	do {
-		d[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	g_string_append_len(out, d + n, (gssize)(sizeof(d) - n));
-}
-
 /*
  * Server transaction key (§17.2.3): branch + sent-by + method, ACK folded onto INVITE.
  * Without the magic cookie, the RFC 2543 rule: Request-URI, From tag, Call-ID, CSeq number
@@ -159,7 +148,7 @@ static void server_key_into(const struct sip_msg *m, bool as_invite, GString *ou
 		g_string_append_c(out, '|');
 		append_slice(out, v->host);
 		g_string_append_c(out, ':');
-		append_uint(out, v->port);
+		sip_append_uint(out, v->port);
 		g_string_append_c(out, '|');
 		append_slice(out, method);
 		return;
