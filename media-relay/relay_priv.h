@@ -163,8 +163,9 @@ struct relay_session {
 	unsigned n_streams, bundled;
 	uint8_t mid_ext;
 	struct stream sx[RELAY_MAX_STREAMS];
-	struct endpoint xep[2][RELAY_MAX_STREAMS - 1]; /* stream k's own endpoint on side i is
-							 * xep[i][k - 1] */
+	/* stream k's own endpoint on side i is xep[i][k - 1]; NULL until the first
+	 * relay_session_set_streams (14 KB most calls, audio only, do without) */
+	struct endpoint (*xep)[RELAY_MAX_STREAMS - 1];
 	struct {
 		uint32_t ssrc;
 		unsigned stream;
@@ -351,6 +352,8 @@ static inline struct endpoint *relay_bundled(struct relay_session *s)
 }
 /* Stream k's endpoint on a side that is not bundled (k 0: the session's ep[side]). */
 struct endpoint *relay_stream_ep(struct relay_session *s, unsigned side, unsigned k);
+/* Signaling, before the first streams message: allocates s->xep (once). */
+void relay_session_xep_init(struct relay_session *s);
 /* The endpoint stream k pairs with the bundled one. */
 struct endpoint *relay_stream_far(struct relay_session *s, unsigned k);
 /* Where packets of endpoint e leave: the other side's endpoint of e's stream, or the

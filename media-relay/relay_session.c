@@ -14,12 +14,31 @@ struct relay_session *relay_session_ref(struct relay_session *s)
 	return s;
 }
 
+void relay_session_xep_init(struct relay_session *s)
+{
+	if (s->xep)
+		return;
+	s->xep = g_malloc0(2 * sizeof(*s->xep));
+	for (unsigned i = 0; i < 2; i++) {
+		for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
+			struct endpoint *e = &s->xep[i][k - 1];
+			e->s = s;
+			e->idx = i;
+			e->stream = k;
+			e->rtp.ep = e->rtcp.ep = e;
+			e->rtcp.is_rtcp = true;
+			e->rtp.fd = e->rtcp.fd = -1;
+		}
+	}
+}
+
 void relay_session_unref(struct relay_session *s)
 {
 	if (!s || !g_atomic_ref_count_dec(&s->ref))
 		return;
 	g_main_context_unref(s->caller);
 	g_free(s->call_id);
+	g_free(s->xep);
 	g_free(s);
 }
 
@@ -272,6 +291,10 @@ void relay_load_params(struct endpoint *e, struct keys *k, const struct relay_en
 	/* relay_check_params() verified both lengths against the suite */
 	const char *in = secret_reveal(p->key_in, &k->len);
 	const char *out = secret_reveal(p->key_out, &k->len);
+	if (k->len > sizeof(k->in)) { /* cannot pass the check; never copy past the buffers */
+		k->len = 0;
+		return;
+	}
 	memcpy(k->in, in, k->len);
 	memcpy(k->out, out, k->len);
 }
@@ -558,17 +581,6 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		e->rtp.ep = e->rtcp.ep = e;
 		e->rtcp.is_rtcp = true;
 		e->rtp.fd = e->rtcp.fd = -1;
-	}
-	for (unsigned i = 0; i < 2; i++) {
-		for (unsigned k = 1; k < RELAY_MAX_STREAMS; k++) {
-			struct endpoint *e = &s->xep[i][k - 1];
-			e->s = s;
-			e->idx = i;
-			e->stream = k;
-			e->rtp.ep = e->rtcp.ep = e;
-			e->rtcp.is_rtcp = true;
-			e->rtp.fd = e->rtcp.fd = -1;
-		}
 	}
 	struct msg *m = msg_new(s);
 	for (unsigned i = 0; i < 2 && !err; i++) {

@@ -212,6 +212,7 @@ int relay_session_set_streams(struct relay_session *s, const struct relay_stream
 	int err = check_streams(s, st);
 	if (err)
 		return err;
+	relay_session_xep_init(s); /* before the message: the worker sees it through the mailbox */
 	struct streams_msg *m = g_new0(struct streams_msg, 1);
 	m->s = relay_session_ref(s);
 	m->n = st->n;
@@ -281,6 +282,8 @@ int relay_session_map_pts(struct relay_session *s, unsigned idx, unsigned stream
 	for (unsigned i = 0; i < map->n; i++)
 		if (map->from[i] > 127 || map->to[i] > 127)
 			return EINVAL;
+	if (stream)
+		relay_session_xep_init(s);
 	struct ptmap_msg *m = g_new0(struct ptmap_msg, 1);
 	m->s = relay_session_ref(s);
 	m->idx = idx;

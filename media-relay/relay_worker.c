@@ -562,7 +562,7 @@ void relay_worker_detach(struct relay_session *s)
 	}
 	for (int i = 0; i < 2; i++)
 		relay_endpoint_clear(s->relay, &s->ep[i]);
-	for (int k = 0; k < RELAY_MAX_STREAMS - 1; k++) {
+	for (int k = 0; s->xep && k < RELAY_MAX_STREAMS - 1; k++) {
 		relay_endpoint_clear(s->relay, &s->xep[0][k]);
 		relay_endpoint_clear(s->relay, &s->xep[1][k]);
 	}
