@@ -1,6 +1,7 @@
 /* The fixture of the relay unit tests that run sessions on a relay of their own
  * (test_relay_udp.c, test_relay_streams.c): a context made thread-default, a relay with two
- * workers on a 100-port block of the test range, and a pump that turns the context. */
+ * workers on a 100-port block of the test range, a pump that turns the context, and a
+ * session's counters. */
 #ifndef GORGEE_TESTS_RELAYFX_H
 #define GORGEE_TESTS_RELAYFX_H
 
@@ -43,6 +44,30 @@ static inline void fx_done(struct fx *f)
 		;
 	g_main_context_pop_thread_default(f->ctx);
 	g_main_context_unref(f->ctx);
+}
+
+/* A session's counters, as the worker snapshots them (pumps the context until they come). */
+struct stats_box {
+	bool done;
+	struct relay_session_stats st;
+};
+
+static inline void on_stats(struct relay_session *s, const struct relay_session_stats *st,
+			    void *arg)
+{
+	struct stats_box *b = arg;
+	b->st = *st;
+	b->done = true;
+}
+
+static inline struct relay_session_stats stats(struct fx *f, struct relay_session *s)
+{
+	struct stats_box b = {0};
+	relay_session_stats(s, on_stats, &b);
+	for (int i = 0; i < 500 && !b.done; i++)
+		pump(f, 4);
+	TAP_CHECK(b.done);
+	return b.st;
 }
 
 #endif

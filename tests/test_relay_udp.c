@@ -103,30 +103,6 @@ static bool nothing_in(int fd, int ms)
 	return recv_in(fd, q, sizeof(q), ms, NULL) < 0;
 }
 
-/* ---- stats ---- */
-
-struct stats_box {
-	bool done;
-	struct relay_session_stats st;
-};
-
-static void on_stats(struct relay_session *s, const struct relay_session_stats *st, void *arg)
-{
-	struct stats_box *b = arg;
-	b->st = *st;
-	b->done = true;
-}
-
-static struct relay_session_stats stats(struct fx *f, struct relay_session *s)
-{
-	struct stats_box b = {0};
-	relay_session_stats(s, on_stats, &b);
-	for (int i = 0; i < 500 && !b.done; i++)
-		pump(f, 4);
-	TAP_CHECK(b.done);
-	return b.st;
-}
-
 static struct relay_session_params plain(int a, int b)
 {
 	struct relay_session_params p;
