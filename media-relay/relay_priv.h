@@ -352,6 +352,9 @@ static inline struct endpoint *relay_bundled(struct relay_session *s)
 }
 /* Stream k's endpoint on a side that is not bundled (k 0: the session's ep[side]). */
 struct endpoint *relay_stream_ep(struct relay_session *s, unsigned side, unsigned k);
+/* Frees a message between signaling and a worker that holds nothing but plain values and,
+ * as its first member, a reference to its session (struct relay_session *s). */
+void relay_session_msg_free(gpointer data);
 /* Signaling, before the first streams message: allocates s->xep (once). */
 void relay_session_xep_init(struct relay_session *s);
 /* The endpoint stream k pairs with the bundled one. */

@@ -14,6 +14,13 @@ struct relay_session *relay_session_ref(struct relay_session *s)
 	return s;
 }
 
+void relay_session_msg_free(gpointer data)
+{
+	struct relay_session **s = data; /* the first member */
+	relay_session_unref(*s);
+	g_free(data);
+}
+
 void relay_session_xep_init(struct relay_session *s)
 {
 	if (s->xep)

@@ -251,13 +251,6 @@ struct ptmap_msg {
 	struct relay_pt_map map;
 };
 
-static void ptmap_msg_free(gpointer data)
-{
-	struct ptmap_msg *m = data;
-	relay_session_unref(m->s);
-	g_free(m);
-}
-
 static gboolean do_map_pts(gpointer data)
 {
 	struct ptmap_msg *m = data;
@@ -289,7 +282,7 @@ int relay_session_map_pts(struct relay_session *s, unsigned idx, unsigned stream
 	m->idx = idx;
 	m->stream = stream;
 	m->map = *map;
-	relay_worker_post(s->w, do_map_pts, m, ptmap_msg_free);
+	relay_worker_post(s->w, do_map_pts, m, relay_session_msg_free);
 	return 0;
 }
 
@@ -300,13 +293,6 @@ struct kinds_msg {
 	unsigned idx;
 	struct relay_pt_kinds k;
 };
-
-static void kinds_msg_free(gpointer data)
-{
-	struct kinds_msg *m = data;
-	relay_session_unref(m->s);
-	g_free(m);
-}
 
 static gboolean do_count_by_pt(gpointer data)
 {
@@ -335,6 +321,6 @@ int relay_session_count_by_pt(struct relay_session *s, unsigned idx,
 	m->s = relay_session_ref(s);
 	m->idx = idx;
 	m->k = *k;
-	relay_worker_post(s->w, do_count_by_pt, m, kinds_msg_free);
+	relay_worker_post(s->w, do_count_by_pt, m, relay_session_msg_free);
 	return 0;
 }

@@ -506,13 +506,6 @@ static gboolean deliver_timeout(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static void timeout_msg_free(gpointer data)
-{
-	struct timeout_msg *m = data;
-	relay_session_unref(m->s);
-	g_free(m);
-}
-
 static gboolean on_tick(gpointer data)
 {
 	struct relay_session *s = data;
@@ -524,7 +517,7 @@ static gboolean on_tick(gpointer data)
 		struct timeout_msg *m = g_new(struct timeout_msg, 1);
 		m->s = relay_session_ref(s);
 		g_main_context_invoke_full(s->caller, G_PRIORITY_DEFAULT, deliver_timeout, m,
-					   timeout_msg_free);
+					   relay_session_msg_free);
 	}
 	return G_SOURCE_CONTINUE;
 }
