@@ -112,7 +112,7 @@ static void finish(struct call *c, int code, const char *reason)
 			c->leg[i]->ops->release(c->leg[i]);
 	if (c->xfer_new)
 		c->xfer_new->ops->release(c->xfer_new);
-	c->free_source = g_idle_add(free_later, c);
+	c->free_source = core_defer(free_later, c);
 }
 
 void call_finish(struct call *c, int code, const char *reason)

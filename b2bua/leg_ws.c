@@ -100,7 +100,7 @@ static int ws_invite(struct leg *base, const char *sdp)
 		send_to(l, l->ringing->pdata[i], "incoming_call", NULL, d);
 	}
 	/* the browsers ring: tell the caller (180), from the loop since the call is starting */
-	l->ring_source = g_idle_add(ringing, l);
+	l->ring_source = core_defer(ringing, l);
 	return 0;
 }
 
@@ -145,7 +145,7 @@ static void ws_cancel(struct leg *base)
 	struct ws_leg *l = (struct ws_leg *)base;
 	end(l, 487, "cancelled by the caller", "remote");
 	if (!l->cancel_source)
-		l->cancel_source = g_idle_add(cancelled, l);
+		l->cancel_source = core_defer(cancelled, l);
 }
 
 static void ws_bye(struct leg *base, int code, const char *reason)

@@ -370,7 +370,7 @@ static gboolean tick(gpointer data)
 void b2b_presence_touch(struct b2b *b)
 {
 	if (b->presence && !b->presence->idle && g_hash_table_size(b->presence->watchers))
-		b->presence->idle = g_idle_add(idle_update, b);
+		b->presence->idle = core_defer(idle_update, b);
 }
 
 void b2b_presence_call_changed(struct b2b *b, const struct call *c)

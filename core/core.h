@@ -47,6 +47,15 @@ static inline bool slice_caseeq(struct slice a, const char *s, size_t n)
  */
 GSource *core_source_unblocked(GSource *s);
 
+/*
+ * Runs fn(data) from the loop once the current dispatch is over, at the priority of the
+ * descriptor sources (G_PRIORITY_DEFAULT); returns the source id. Not g_idle_add: an idle
+ * source (G_PRIORITY_DEFAULT_IDLE) runs only in a loop iteration where no default-priority
+ * source is ready, which under load (a SIP socket readable on every iteration) is never —
+ * ended calls were not freed and held their media ports until the port pool ran out.
+ */
+guint core_defer(GSourceFunc fn, gpointer data);
+
 
 /* An epoll set attached to a GMainContext as one source: for the thousands of connections
  * a loop may hold, where a GSource each would make every wake-up walk them all. */

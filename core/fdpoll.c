@@ -93,6 +93,11 @@ GSource *core_source_unblocked(GSource *s)
 	return s;
 }
 
+guint core_defer(GSourceFunc fn, gpointer data)
+{
+	return g_idle_add_full(G_PRIORITY_DEFAULT, fn, data, NULL);
+}
+
 struct fdpoll *fdpoll_new(GMainContext *ctx)
 {
 	int epfd = epoll_create1(EPOLL_CLOEXEC);

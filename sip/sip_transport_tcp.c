@@ -45,7 +45,7 @@ static void conn_close(struct tconn *c, const char *why)
 	if (t->closed_fn && c->requests) {
 		g_array_append_val(t->closed, c->id);
 		if (!t->closed_idle)
-			t->closed_idle = g_idle_add(report_closed, t);
+			t->closed_idle = core_defer(report_closed, t);
 	}
 	g_hash_table_remove(t->conns, &c->id); /* frees c */
 }

@@ -151,11 +151,52 @@ static void t_idle_does_not_spin(void)
 	g_main_context_unref(ctx);
 }
 
+/* A source that is ready on every iteration, as a SIP socket is under load. */
+static gboolean busy_prepare(GSource *s, gint *timeout)
+{
+	(void)s;
+	*timeout = 0;
+	return TRUE;
+}
+
+static gboolean busy_dispatch(GSource *s, GSourceFunc cb, gpointer data)
+{
+	(void)s;
+	(void)cb;
+	(*(unsigned *)data)++;
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean deferred(gpointer data)
+{
+	(*(unsigned *)data)++;
+	return G_SOURCE_REMOVE;
+}
+
+/* core_defer runs while a default-priority source is ready on every iteration (an idle
+ * source never would: calls ended under load were not freed). */
+static void t_defer_runs_under_load(void)
+{
+	static GSourceFuncs busy_funcs = {.prepare = busy_prepare, .dispatch = busy_dispatch};
+	unsigned busy = 0, ran = 0;
+	GSource *b = g_source_new(&busy_funcs, sizeof(GSource));
+	g_source_set_callback(b, NULL, &busy, NULL);
+	g_source_attach(b, NULL);
+	core_defer(deferred, &ran);
+	for (int i = 0; i < 5 && !ran; i++)
+		g_main_context_iteration(NULL, FALSE);
+	TAP_CHECK(ran == 1);
+	TAP_CHECK(busy >= 1);
+	g_source_destroy(b);
+	g_source_unref(b);
+}
+
 static const struct tap_case cases[] = {
 	{"1,000 sockets, one ready: one fd polled, one callback", t_many_fds_one_ready, 0},
 	{"a watch freed by an earlier callback of the batch is not called", t_free_during_dispatch, 0},
 	{"OUT only while wanted; a hang-up is reported", t_interest_and_hangup, 0},
 	{"an idle set does not spin", t_idle_does_not_spin, 0},
+	{"deferred work runs while a source is ready on every iteration", t_defer_runs_under_load, 0},
 };
 
 TAP_MAIN(cases)
