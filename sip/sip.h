@@ -635,7 +635,8 @@ int sip_ctrans_send(struct sip_stack *s, const char *method, const char *ruri, c
 		    struct slice body, const struct sip_src *dst, sip_response_fn *fn, void *arg,
 		    struct sip_ctrans **out);
 /* The callback will not run again (its owner is going away); the transaction finishes
- * its work (ACK of a failure, absorbing retransmissions) on its own. */
+ * its work (ACK of a failure, absorbing retransmissions) on its own. An INVITE one in
+ * Accepted (2xx received) has none left and ends at the next timer tick. */
 void sip_ctrans_detach(struct sip_ctrans *ct);
 /* The request of ct as sent, parsed into a scratch message valid until the next stack call. */
 const struct sip_msg *sip_ctrans_request(struct sip_ctrans *ct);

@@ -809,6 +809,12 @@ void sip_ctrans_detach(struct sip_ctrans *ct)
 {
 	ct->fn = detached;
 	ct->arg = NULL;
+	/* Accepted (RFC 6026 §8.4): Timer M keeps the transaction only to hand 2xx
+	 * retransmissions to its TU. Detached, it would drop them as a missing transaction does,
+	 * so it ends at the next tick (from the wheel: the caller may be its own callback)
+	 * rather than hold its request for the rest of the 32 s: ~1.5 KB per answered call. */
+	if (ct->state == T_ACCEPTED)
+		sip_timer_start(ct->s->wheel, &ct->end, 0, timer_end_client, ct);
 }
 
 const struct sip_msg *sip_ctrans_request(struct sip_ctrans *ct)

@@ -518,6 +518,28 @@ def _():
     GW.settle()
 
 
+@case("RFC 6026 Accepted: the callee-side INVITE client transaction lives while its call does and "
+      "ends with it (not 32 s later: nothing is left for it to do)")
+def _():
+    callee = uas(["-sn", "uas", "-m", "1"])
+    r = Raw(GW)
+    ict = 'gorgee_sip_transactions{kind="ict"}'
+    before = GW.metric(ict)
+    r.send("INVITE", r.sdp())
+    assert r.recv()[0] == 200
+    r.ack(r.cseq)
+    time.sleep(0.2)
+    assert GW.metric(ict) == before + 1, (before, GW.metric(ict))  # Accepted, Timer M running
+    r.send("BYE")
+    assert r.recv()[0] == 200
+    deadline = time.time() + 2
+    while GW.metric(ict) != before and time.time() < deadline:
+        time.sleep(0.05)
+    assert GW.metric(ict) == before, (before, GW.metric(ict))
+    assert finish(callee) == 0
+    GW.settle()
+
+
 @case("BI-26: a re-INVITE without audio or with broken SDP gets 488/400; the call stays up")
 def _():
     callee = uas(["-sn", "uas", "-m", "1"])
