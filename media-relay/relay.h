@@ -150,6 +150,10 @@ void relay_ports_release(struct relay_ports *p, uint16_t port);
  * next holder, whose alloc then drains and reuses it, or closed when the pool keeps enough
  * (or port is not the pool's). Any thread. */
 void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd);
+/* Whether relay_ports_keep(p, port, ...) would keep a socket now (it may still refuse, when
+ * another thread kept one in between): a socket that will be closed need not leave its
+ * epoll set first, close() does that. Any thread. */
+bool relay_ports_would_keep(struct relay_ports *p, uint16_t port);
 /* Counts the slots in use into gauge (a metric series) from now on. */
 void relay_ports_set_gauge(struct relay_ports *p, struct metric *gauge);
 unsigned relay_ports_capacity(const struct relay_ports *p);

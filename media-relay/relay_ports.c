@@ -21,8 +21,8 @@
  * close() were a tenth of the signaling thread's CPU per SIP-to-SIP call (four sockets a
  * call). A kept socket is in no epoll set: what reaches it meanwhile waits in its buffer
  * and is read and dropped when the slot's next holder takes it, before its SDP leaves, so
- * no stale packet is taken for the new call's first one. At most keep_max stay open (a
- * quarter of the descriptors the process may hold beyond 1,024, at most the whole range),
+ * no stale packet is taken for the new call's first one. At most keep_max stay open (half
+ * of the descriptors the process may hold beyond 1,024, at most the whole range),
  * and when a new socket finds the descriptors used up, kept ones are closed to make room:
  * calls in progress come before the cache.
  */
@@ -85,7 +85,7 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 	rlim_t room = 0;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		room = rl.rlim_cur == RLIM_INFINITY ? 2 * (rlim_t)n
-		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 4
+		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 2
 						   : 0;
 	p->keep_max = (unsigned)MIN(room, 2 * (rlim_t)n);
 	p->count = n;
@@ -299,6 +299,17 @@ void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd)
 			return;
 	}
 	close(fd);
+}
+
+bool relay_ports_would_keep(struct relay_ports *p, uint16_t port)
+{
+	unsigned off = (unsigned)(port - p->first);
+	if (port < p->first || off / 2 >= p->n)
+		return false;
+	g_mutex_lock(&p->lock);
+	bool keep = p->kept[off / 2].fd[off % 2] < 0 && p->n_kept < p->keep_max;
+	g_mutex_unlock(&p->lock);
+	return keep;
 }
 
 void relay_ports_release(struct relay_ports *p, uint16_t port)

@@ -327,13 +327,17 @@ void relay_make_srtp(struct endpoint *e, struct keys *k)
 }
 
 /* A plain UDP endpoint's socket stays open for the slot's next holder (relay_ports_keep),
- * out of the worker's epoll set; any other is closed. */
+ * out of the worker's epoll set; any other is closed, and close() takes it out of the set
+ * (no EPOLL_CTL_DEL: the worker's epoll_ctl calls were most of its CPU per call). */
 static void sock_give_back(struct relay *r, struct endpoint *e, struct sock *k, uint16_t port)
 {
 	if (k->fd < 0)
 		return;
-	bool keep = e->kind == RELAY_EP_UDP && !e->dtls && e->port_held;
-	if (k->watched && relay_loop_unwatch(e->s->w, k) != 0)
+	bool keep = e->kind == RELAY_EP_UDP && !e->dtls && e->port_held &&
+		    relay_ports_would_keep(r->ports, port);
+	if (!keep)
+		k->watched = false; /* the only descriptor of its socket: closing it unwatches */
+	else if (k->watched && relay_loop_unwatch(e->s->w, k) != 0)
 		keep = false;
 	if (keep)
 		relay_ports_keep(r->ports, port, k->fd);

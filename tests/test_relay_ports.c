@@ -226,10 +226,13 @@ static void t_kept_sockets(void)
 	TAP_CHECK(!readable_now(rfd));
 	/* a socket of a port outside the pool is closed, not kept */
 	int other = socket(AF_INET, SOCK_DGRAM, 0);
+	TAP_CHECK(!relay_ports_would_keep(p, (uint16_t)(base + 100)));
 	relay_ports_keep(p, (uint16_t)(base + 100), other);
 	TAP_CHECK(fcntl(other, F_GETFD) < 0 && errno == EBADF);
 	/* a second socket for a port already kept is closed */
+	TAP_CHECK(relay_ports_would_keep(p, port2));
 	relay_ports_keep(p, port2, again[0]);
+	TAP_CHECK(!relay_ports_would_keep(p, port2)); /* that port has its kept socket */
 	int dup_fd = socket(AF_INET, SOCK_DGRAM, 0);
 	relay_ports_keep(p, port2, dup_fd);
 	TAP_CHECK(fcntl(dup_fd, F_GETFD) < 0 && errno == EBADF);
