@@ -150,10 +150,42 @@ void relay_ports_release(struct relay_ports *p, uint16_t port);
  * next holder, whose alloc then drains and reuses it, or closed when the pool keeps enough
  * (or port is not the pool's). Any thread. */
 void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd);
-/* Whether relay_ports_keep(p, port, ...) would keep a socket now (it may still refuse, when
- * another thread kept one in between): a socket that will be closed need not leave its
- * epoll set first, close() does that. Any thread. */
-bool relay_ports_would_keep(struct relay_ports *p, uint16_t port);
+/* Closes fd, the caller's socket bound to port, and forgets its epoll registration. */
+void relay_ports_close(struct relay_ports *p, uint16_t port, int fd);
+
+/*
+ * Parts: the slots are dealt to `parts` FIFO rings (slot i to part i % parts), one per media
+ * worker, so a slot's sockets are always watched by the same worker: a socket kept between
+ * calls stays in that worker's epoll set, under its park (below), and costs no epoll_ctl
+ * per call. Set before the first alloc (EINVAL otherwise, or parts not in 1..slots).
+ * relay_ports_alloc takes from part 0, then 1, ...; relay_ports_alloc_in from one part
+ * (part modulo the parts).
+ */
+int relay_ports_set_parts(struct relay_ports *p, unsigned parts);
+unsigned relay_ports_part(const struct relay_ports *p, uint16_t port);
+int relay_ports_alloc_in(struct relay_ports *p, unsigned part, bool rtcp, int fds[2],
+			 uint16_t *port);
+
+/*
+ * A park per port of the pool: the epoll data of its socket in its worker's set, whatever
+ * the socket's holder. owner: the endpoint socket reading it (the worker's own field; NULL
+ * between holders). reg_fd/armed (under the pool's lock): the descriptor registered in the
+ * worker's set (-1 none) and whether it asks for EPOLLIN.
+ */
+struct relay_park {
+	void *owner;
+	int reg_fd;
+	bool armed;
+};
+/* The park of a port of the pool, else NULL. */
+struct relay_park *relay_ports_park(struct relay_ports *p, uint16_t port);
+bool relay_ports_is_park(const struct relay_ports *p, const void *ptr);
+/* Registers fd under park k in epfd (ADD; MOD when it was registered and disarmed; nothing
+ * when it is registered and armed). 0 or the epoll_ctl errno. */
+int relay_ports_register(struct relay_ports *p, struct relay_park *k, int fd, int epfd);
+/* k's socket signalled with no owner: what a kept socket holds is dropped; a socket taken
+ * by a new holder and not yet registered by it is disarmed (relay_ports_register arms it). */
+void relay_ports_idle(struct relay_ports *p, struct relay_park *k, int epfd);
 /* Counts the slots in use into gauge (a metric series) from now on. */
 void relay_ports_set_gauge(struct relay_ports *p, struct metric *gauge);
 unsigned relay_ports_capacity(const struct relay_ports *p);

@@ -64,11 +64,20 @@ static gboolean on_events(gint fd, GIOCondition cond, gpointer data)
 	(void)cond;
 	int n = epoll_wait(w->epfd, ev, EVENTS_PER_WAKEUP, 0);
 	bool mail = false;
+	struct relay_ports *ports = w->r->ports;
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.ptr == &mail_tag)
+		void *ptr = ev[i].data.ptr;
+		if (ptr == &mail_tag) {
 			mail = true;
-		else
-			relay_worker_readable(ev[i].data.ptr);
+		} else if (relay_ports_is_park(ports, ptr)) {
+			struct relay_park *k = ptr;
+			if (k->owner)
+				relay_worker_readable(k->owner);
+			else
+				relay_ports_idle(ports, k, w->epfd);
+		} else {
+			relay_worker_readable(ptr);
+		}
 	}
 	if (mail)
 		mail_run(w);
@@ -235,17 +244,42 @@ void relay_worker_post(struct worker *w, GSourceFunc fn, void *data, GDestroyNot
 		kick(w);
 }
 
+/* The park of k's port when the pool's part of that port is w's (always so for a port
+ * allocated for a session of w), else NULL. */
+static struct relay_park *park_for(struct worker *w, const struct sock *k)
+{
+	struct relay_ports *p = w->r->ports;
+	uint16_t port = (uint16_t)(k->ep->port + (k->is_rtcp ? 1 : 0));
+	struct relay_park *pk = relay_ports_park(p, port);
+	return pk && relay_ports_part(p, port) == w->idx ? pk : NULL;
+}
+
+/*
+ * A pool socket is registered under its port's park and stays registered while it is kept
+ * between calls (relay_ports_keep): watching it again only sets the park's owner, with no
+ * epoll_ctl (which was most of a worker's CPU per call). Other sockets are added as such.
+ */
 void relay_loop_watch(struct worker *w, struct sock *k)
 {
 	if (k->fd < 0 || k->watched)
 		return;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = k};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, k->fd, &ev) < 0) {
+	struct relay_park *pk = park_for(w, k);
+	int err;
+	if (pk) {
+		err = relay_ports_register(w->r->ports, pk, k->fd, w->epfd);
+	} else {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = k};
+		err = epoll_ctl(w->epfd, EPOLL_CTL_ADD, k->fd, &ev) < 0 ? errno : 0;
+	}
+	if (err) {
 		struct log_ctx lc = {.call_id = k->ep->s->call_id, .leg = "relay"};
 		LOGE("relay", &lc, "endpoint %u: cannot watch its socket: %s", k->ep->idx,
-		     g_strerror(errno));
+		     g_strerror(err));
 		return;
 	}
+	if (pk)
+		pk->owner = k;
+	k->parked = pk != NULL;
 	k->watched = true;
 }
 
@@ -254,5 +288,11 @@ int relay_loop_unwatch(struct worker *w, struct sock *k)
 	if (!k->watched)
 		return 0;
 	k->watched = false;
+	if (k->parked) { /* stays registered: the park's owner goes */
+		struct relay_park *pk = park_for(w, k);
+		if (pk && pk->owner == k)
+			pk->owner = NULL;
+		return 0;
+	}
 	return epoll_ctl(w->epfd, EPOLL_CTL_DEL, k->fd, NULL) < 0 ? errno : 0;
 }

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,17 +15,26 @@
 #include "relay.h"
 
 /*
- * Slots are kept in a FIFO ring of free indexes, so a released pair is reused last: a late
- * packet meant for an old call is less likely to reach a new one.
+ * Slots are kept in FIFO rings of free indexes, so a released pair is reused last: a late
+ * packet meant for an old call is less likely to reach a new one. There is a ring per part
+ * (relay_ports_set_parts: one per media worker; slot i in part i % parts), and a session's
+ * ports come from its worker's part, so the same worker always watches a slot's sockets.
  *
  * A slot's sockets may stay open between holders (relay_ports_keep): socket(), bind() and
  * close() were a tenth of the signaling thread's CPU per SIP-to-SIP call (four sockets a
- * call). A kept socket is in no epoll set: what reaches it meanwhile waits in its buffer
- * and is read and dropped when the slot's next holder takes it, before its SDP leaves, so
- * no stale packet is taken for the new call's first one. At most keep_max stay open (half
- * of the descriptors the process may hold beyond 1,024, at most the whole range),
+ * call). A kept socket stays in its worker's epoll set under its port's park (the epoll
+ * data of that port whatever socket holds it): between holders the worker reads and drops
+ * what reaches it (relay_ports_idle), and the next holder's watch only sets the park's
+ * owner: no epoll_ctl per call, which had become most of a worker's CPU per call. What came
+ * since the worker last looked is still drained when the slot is taken, before its SDP
+ * leaves, so no stale packet is taken for the new call's first one; a taken socket that
+ * signals before its holder watches it is disarmed until then. At most keep_max stay open
+ * (half of the descriptors the process may hold beyond 1,024, at most the whole range),
  * and when a new socket finds the descriptors used up, kept ones are closed to make room:
- * calls in progress come before the cache.
+ * calls in progress come before the cache. Every close of a pool socket goes through
+ * relay_ports_close (or forgets its park's registration under the lock), and a new socket
+ * clears a registration recorded under its number, so a park never takes a new socket for
+ * one already in the set.
  */
 struct relay_ports {
 	GMutex lock;
@@ -32,9 +42,12 @@ struct relay_ports {
 	socklen_t addr_len;
 	uint16_t first; /* even port of slot 0 */
 	unsigned n;     /* slots */
-	unsigned *ring; /* free slot indexes */
-	unsigned head, count;
+	unsigned parts; /* slot idx belongs to part idx % parts (one per media worker) */
+	unsigned *ring; /* free slot indexes: part q's FIFO in [off[q], off[q] + cap[q]) */
+	unsigned *off, *cap, *head, *cnt;
+	unsigned count; /* free slots, all parts */
 	bool *used;
+	struct relay_park *parks; /* 2n: the even and odd socket of each slot */
 	struct kept {
 		int fd[2]; /* the slot's open even and odd sockets kept, -1 none */
 	} *kept;
@@ -77,10 +90,14 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 	p->ring = g_new(unsigned, n);
 	p->used = g_new0(bool, n);
 	p->kept = g_new(struct kept, n);
+	p->parks = g_new0(struct relay_park, 2 * (size_t)n);
 	for (unsigned i = 0; i < n; i++) {
-		p->ring[i] = i;
 		p->kept[i].fd[0] = p->kept[i].fd[1] = -1;
+		for (int k = 0; k < 2; k++)
+			p->parks[2 * i + k].reg_fd = -1;
 	}
+	p->count = n;
+	relay_ports_set_parts(p, 1);
 	struct rlimit rl;
 	rlim_t room = 0;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
@@ -88,7 +105,6 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 2
 						   : 0;
 	p->keep_max = (unsigned)MIN(room, 2 * (rlim_t)n);
-	p->count = n;
 	*out = p;
 	return 0;
 }
@@ -105,9 +121,77 @@ void relay_ports_free(struct relay_ports *p)
 				close(p->kept[i].fd[k]);
 	g_mutex_clear(&p->lock);
 	g_free(p->ring);
+	g_free(p->off);
+	g_free(p->cap);
+	g_free(p->head);
+	g_free(p->cnt);
 	g_free(p->used);
 	g_free(p->kept);
+	g_free(p->parks);
 	g_free(p);
+}
+
+int relay_ports_set_parts(struct relay_ports *p, unsigned parts)
+{
+	if (parts < 1 || parts > p->n || p->count != p->n)
+		return EINVAL;
+	g_free(p->off);
+	g_free(p->cap);
+	g_free(p->head);
+	g_free(p->cnt);
+	p->parts = parts;
+	p->off = g_new0(unsigned, parts);
+	p->cap = g_new0(unsigned, parts);
+	p->head = g_new0(unsigned, parts);
+	p->cnt = g_new0(unsigned, parts);
+	for (unsigned q = 0, at = 0; q < parts; q++) {
+		p->off[q] = at;
+		for (unsigned i = q; i < p->n; i += parts)
+			p->ring[at++] = i;
+		p->cap[q] = p->cnt[q] = at - p->off[q];
+	}
+	return 0;
+}
+
+unsigned relay_ports_part(const struct relay_ports *p, uint16_t port)
+{
+	return (unsigned)(port - p->first) / 2 % p->parts;
+}
+
+/* The park of port (even or odd) or NULL if port is not the pool's. */
+static struct relay_park *park_of(struct relay_ports *p, uint16_t port)
+{
+	unsigned off = (unsigned)(port - p->first);
+	return port >= p->first && off / 2 < p->n ? &p->parks[off] : NULL;
+}
+
+struct relay_park *relay_ports_park(struct relay_ports *p, uint16_t port)
+{
+	return park_of(p, port);
+}
+
+bool relay_ports_is_park(const struct relay_ports *p, const void *ptr)
+{
+	const char *c = ptr, *a = (const char *)p->parks;
+	return c >= a && c < (const char *)(p->parks + 2 * (size_t)p->n);
+}
+
+/* Under the lock: fd (port's socket) is about to be closed; it leaves its epoll set with it. */
+static void unregister_locked(struct relay_ports *p, uint16_t port, int fd)
+{
+	struct relay_park *k = park_of(p, port);
+	if (k && k->reg_fd == fd)
+		k->reg_fd = -1;
+}
+
+void relay_ports_close(struct relay_ports *p, uint16_t port, int fd)
+{
+	if (fd < 0)
+		return;
+	g_mutex_lock(&p->lock);
+	unregister_locked(p, port, fd);
+	g_mutex_unlock(&p->lock);
+	close(fd);
 }
 
 static int bind_one(const struct relay_ports *p, uint16_t port, int *fd)
@@ -163,6 +247,8 @@ static unsigned unkeep(struct relay_ports *p, unsigned n)
 		p->unkeep_at = (p->unkeep_at + 1) % p->n;
 		for (int j = 0; j < 2; j++) {
 			if (k->fd[j] >= 0) {
+				unregister_locked(p, (uint16_t)(p->first + 2 * (unsigned)(k - p->kept) + (unsigned)j),
+						  k->fd[j]);
 				close(k->fd[j]);
 				k->fd[j] = -1;
 				p->n_kept--;
@@ -191,6 +277,11 @@ static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd, bool *k
 		int err = bind_one(p, port, fd);
 		if ((err == EMFILE || err == ENFILE) && unkeep(p, 256))
 			err = bind_one(p, port, fd);
+		if (!err) { /* a registration recorded under this number is not this socket's */
+			g_mutex_lock(&p->lock);
+			unregister_locked(p, port, *fd);
+			g_mutex_unlock(&p->lock);
+		}
 		return err;
 	}
 	*kept = true;
@@ -198,14 +289,15 @@ static int open_one(struct relay_ports *p, unsigned idx, int k, int *fd, bool *k
 	return 0;
 }
 
-/* Takes the oldest free slot; UINT_MAX when none. */
-static unsigned take(struct relay_ports *p)
+/* Takes the oldest free slot of part q; UINT_MAX when none. */
+static unsigned take(struct relay_ports *p, unsigned q)
 {
 	unsigned idx = UINT_MAX;
 	g_mutex_lock(&p->lock);
-	if (p->count) {
-		idx = p->ring[p->head];
-		p->head = (p->head + 1) % p->n;
+	if (p->cnt[q]) {
+		idx = p->ring[p->off[q] + p->head[q]];
+		p->head[q] = (p->head[q] + 1) % p->cap[q];
+		p->cnt[q]--;
 		p->count--;
 		p->used[idx] = true;
 		if (p->gauge)
@@ -219,8 +311,10 @@ static void give(struct relay_ports *p, unsigned idx)
 {
 	g_mutex_lock(&p->lock);
 	if (idx < p->n && p->used[idx]) {
+		unsigned q = idx % p->parts;
 		p->used[idx] = false;
-		p->ring[(p->head + p->count) % p->n] = idx;
+		p->ring[p->off[q] + (p->head[q] + p->cnt[q]) % p->cap[q]] = idx;
+		p->cnt[q]++;
 		p->count++;
 		if (p->gauge)
 			metric_add(p->gauge, -1);
@@ -232,12 +326,22 @@ static void give(struct relay_ports *p, unsigned idx)
 
 int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *port)
 {
+	int err = EADDRNOTAVAIL;
+	for (unsigned q = 0; q < p->parts && err == EADDRNOTAVAIL; q++)
+		err = relay_ports_alloc_in(p, q, rtcp, fds, port);
+	return err;
+}
+
+int relay_ports_alloc_in(struct relay_ports *p, unsigned part, bool rtcp, int fds[2],
+			 uint16_t *port)
+{
 	/* Each slot is tried at most once per call: ports held by others are skipped, and
 	 * the skipped slots go back to the pool (at its tail) once we are done. */
 	unsigned *skipped = NULL, nskip = 0;
 	int err = EADDRNOTAVAIL;
-	for (unsigned tries = 0; tries < p->n; tries++) {
-		unsigned idx = take(p);
+	part %= p->parts;
+	for (unsigned tries = 0; tries < p->cap[part]; tries++) {
+		unsigned idx = take(p, part);
 		if (idx == UINT_MAX)
 			break;
 		uint16_t even = (uint16_t)(p->first + 2 * idx);
@@ -254,8 +358,7 @@ int relay_ports_alloc(struct relay_ports *p, bool rtcp, int fds[2], uint16_t *po
 			err = 0;
 			break;
 		}
-		if (a >= 0)
-			close(a);
+		relay_ports_close(p, even, a);
 		if (!skipped)
 			skipped = g_new(unsigned, p->n);
 		skipped[nskip++] = idx;
@@ -298,18 +401,42 @@ void relay_ports_keep(struct relay_ports *p, uint16_t port, int fd)
 		if (keep)
 			return;
 	}
-	close(fd);
+	relay_ports_close(p, port, fd);
 }
 
-bool relay_ports_would_keep(struct relay_ports *p, uint16_t port)
+/* A registered socket of port (in the epoll set of the part's worker) signalled while no
+ * endpoint owns it: drop what waits if it is kept; if it was taken and is not attached yet,
+ * stop its events until relay_loop_watch arms it again (what waits is the new holder's). */
+void relay_ports_idle(struct relay_ports *p, struct relay_park *k, int epfd)
 {
-	unsigned off = (unsigned)(port - p->first);
-	if (port < p->first || off / 2 >= p->n)
-		return false;
+	unsigned off = (unsigned)(k - p->parks);
 	g_mutex_lock(&p->lock);
-	bool keep = p->kept[off / 2].fd[off % 2] < 0 && p->n_kept < p->keep_max;
+	int fd = k->reg_fd;
+	if (fd >= 0 && p->kept[off / 2].fd[off % 2] == fd) {
+		drain(&fd, 1);
+	} else if (fd >= 0 && k->armed) {
+		struct epoll_event ev = {.events = 0, .data.ptr = k};
+		if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+			k->armed = false;
+	}
 	g_mutex_unlock(&p->lock);
-	return keep;
+}
+
+int relay_ports_register(struct relay_ports *p, struct relay_park *k, int fd, int epfd)
+{
+	int err = 0;
+	g_mutex_lock(&p->lock);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = k};
+	if (k->reg_fd == fd && !k->armed)
+		err = epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? errno : 0;
+	else if (k->reg_fd != fd)
+		err = epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
+	if (!err) {
+		k->reg_fd = fd;
+		k->armed = true;
+	}
+	g_mutex_unlock(&p->lock);
+	return err;
 }
 
 void relay_ports_release(struct relay_ports *p, uint16_t port)

@@ -327,22 +327,19 @@ void relay_make_srtp(struct endpoint *e, struct keys *k)
 }
 
 /* A plain UDP endpoint's socket stays open for the slot's next holder (relay_ports_keep),
- * out of the worker's epoll set; any other is closed, and close() takes it out of the set
- * (no EPOLL_CTL_DEL: the worker's epoll_ctl calls were most of its CPU per call). */
+ * still registered in the worker's epoll set under its port's park (relay_loop.c); any
+ * other is closed, which takes it out of the set. */
 static void sock_give_back(struct relay *r, struct endpoint *e, struct sock *k, uint16_t port)
 {
 	if (k->fd < 0)
 		return;
-	bool keep = e->kind == RELAY_EP_UDP && !e->dtls && e->port_held &&
-		    relay_ports_would_keep(r->ports, port);
-	if (!keep)
-		k->watched = false; /* the only descriptor of its socket: closing it unwatches */
-	else if (k->watched && relay_loop_unwatch(e->s->w, k) != 0)
+	bool keep = e->kind == RELAY_EP_UDP && !e->dtls && e->port_held;
+	if (k->watched && relay_loop_unwatch(e->s->w, k) != 0)
 		keep = false;
 	if (keep)
 		relay_ports_keep(r->ports, port, k->fd);
 	else
-		close(k->fd);
+		relay_ports_close(r->ports, port, k->fd);
 	k->fd = -1;
 }
 
@@ -402,7 +399,7 @@ static void msg_free(gpointer data)
 	/* a message the worker never ran still holds keys and maybe a socket */
 	OPENSSL_cleanse(m->keys, sizeof(m->keys));
 	if (m->rtcp_fd >= 0)
-		close(m->rtcp_fd);
+		relay_ports_close(m->s->relay->ports, (uint16_t)(m->s->port[m->idx] + 1), m->rtcp_fd);
 	g_free(m->detail);
 	if (m->cfg)
 		OPENSSL_cleanse(m->cfg, sizeof(*m->cfg));
@@ -593,13 +590,28 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		e->rtcp.is_rtcp = true;
 		e->rtp.fd = e->rtcp.fd = -1;
 	}
+	/* the worker first: its part of the pool gives the ports, whose sockets it keeps
+	 * watching between calls (relay_ports_set_parts) */
+	s->w = relay_pick_worker(r);
 	struct msg *m = msg_new(s);
 	for (unsigned i = 0; i < 2 && !err; i++) {
 		struct endpoint *e = &s->ep[i];
 		int fds[2] = {-1, -1};
 		relay_load_params(e, &m->keys[i], &p->ep[i]);
 		bool ice = p->ep[i].kind == RELAY_EP_ICE;
-		err = relay_ports_alloc(r->ports, !ice && !p->ep[i].rtcp_mux, fds, &e->port);
+		bool rtcp = !ice && !p->ep[i].rtcp_mux;
+		err = relay_ports_alloc_in(r->ports, s->w->idx, rtcp, fds, &e->port);
+		for (unsigned t = 1; i == 0 && err == EADDRNOTAVAIL && t < r->n_workers; t++) {
+			struct worker *o = &r->workers[(s->w->idx + t) % r->n_workers];
+			err = relay_ports_alloc_in(r->ports, o->idx, rtcp, fds, &e->port);
+			if (!err) { /* that worker's part still had a slot: the session goes there */
+				g_atomic_int_dec_and_test(&s->w->load);
+				g_atomic_int_inc(&o->load);
+				s->w = o;
+			}
+		}
+		if (err == EADDRNOTAVAIL && i > 0) /* another part's slot: watched outside its park */
+			err = relay_ports_alloc(r->ports, rtcp, fds, &e->port);
 		if (err)
 			break;
 		e->port_held = true;
@@ -609,7 +621,7 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 			/* The slot is ours; libnice binds its even port on each ICE address
 			 * (nice_agent_set_port_range to exactly that port) once the agent starts
 			 * on the worker. The probe socket only proved the port free. */
-			close(fds[0]);
+			relay_ports_close(r->ports, e->port, fds[0]);
 			fds[0] = -1;
 			new_credentials(s, i, &e->icec);
 			g_strlcpy(s->remote_ufrag[i], p->ep[i].ice.remote_ufrag,
@@ -629,10 +641,10 @@ int relay_session_new(struct relay *r, const struct relay_session_params *p,
 		for (int i = 0; i < 2; i++)
 			relay_endpoint_clear(r, &s->ep[i]);
 		msg_free(m);
+		g_atomic_int_dec_and_test(&s->w->load);
 		relay_session_unref(s);
 		return err;
 	}
-	s->w = relay_pick_worker(r);
 	metric_add(r->m_sessions, 1);
 	LOGI("relay", &lc, "session on worker %u: ports %u/%u (%s) and %u/%u (%s)", s->w->idx,
 	     local[0].rtp_port, local[0].rtcp_port,

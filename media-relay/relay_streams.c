@@ -31,9 +31,10 @@ static void streams_msg_free(gpointer data)
 	OPENSSL_cleanse(m->keys, sizeof(m->keys));
 	for (unsigned i = 0; i < 2; i++) {
 		for (unsigned k = 0; k < NX; k++) {
+			uint16_t base = m->fresh[i][k] ? m->port[i][k] : m->s->xport[i][k];
 			for (int j = 0; j < 2; j++)
-				if (m->fds[i][k][j] >= 0)
-					close(m->fds[i][k][j]);
+				relay_ports_close(m->s->relay->ports, (uint16_t)(base + j),
+						  m->fds[i][k][j]);
 			if (m->fresh[i][k]) /* never reached the worker: the slot is ours to return */
 				relay_ports_release(m->s->relay->ports, m->port[i][k]);
 		}
@@ -174,8 +175,11 @@ static int xep_ports(struct relay_session *s, struct streams_msg *m, unsigned i,
 	int err = 0;
 	relay_load_params(&m->cfg[i][k - 1], &m->keys[i][k - 1], p);
 	if (!s->xport[i][k - 1]) {
-		err = relay_ports_alloc(s->relay->ports, !p->rtcp_mux, m->fds[i][k - 1],
-					&m->port[i][k - 1]);
+		err = relay_ports_alloc_in(s->relay->ports, s->w->idx, !p->rtcp_mux,
+					   m->fds[i][k - 1], &m->port[i][k - 1]);
+		if (err == EADDRNOTAVAIL) /* another part's slot: watched outside its park */
+			err = relay_ports_alloc(s->relay->ports, !p->rtcp_mux, m->fds[i][k - 1],
+						&m->port[i][k - 1]);
 		m->fresh[i][k - 1] = err == 0;
 	} else if (!p->rtcp_mux && !s->xrtcp_bound[i][k - 1]) {
 		err = relay_ports_bind_rtcp(s->relay->ports, s->xport[i][k - 1],

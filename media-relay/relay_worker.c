@@ -761,6 +761,9 @@ int relay_new(const struct relay_config *cfg, struct relay **out)
 
 	struct relay *r = g_new0(struct relay, 1);
 	r->ports = ports;
+	/* a part of the ports per worker (fewer slots than workers: one part) */
+	if (relay_ports_set_parts(ports, (unsigned)cfg->workers) != 0)
+		relay_ports_set_parts(ports, 1);
 	err = ice_config(r, cfg);
 	if (!err)
 		err = relay_dtls_init(r, cfg);

@@ -226,13 +226,10 @@ static void t_kept_sockets(void)
 	TAP_CHECK(!readable_now(rfd));
 	/* a socket of a port outside the pool is closed, not kept */
 	int other = socket(AF_INET, SOCK_DGRAM, 0);
-	TAP_CHECK(!relay_ports_would_keep(p, (uint16_t)(base + 100)));
 	relay_ports_keep(p, (uint16_t)(base + 100), other);
 	TAP_CHECK(fcntl(other, F_GETFD) < 0 && errno == EBADF);
 	/* a second socket for a port already kept is closed */
-	TAP_CHECK(relay_ports_would_keep(p, port2));
 	relay_ports_keep(p, port2, again[0]);
-	TAP_CHECK(!relay_ports_would_keep(p, port2)); /* that port has its kept socket */
 	int dup_fd = socket(AF_INET, SOCK_DGRAM, 0);
 	relay_ports_keep(p, port2, dup_fd);
 	TAP_CHECK(fcntl(dup_fd, F_GETFD) < 0 && errno == EBADF);
@@ -286,6 +283,62 @@ static void t_threads(void)
 	relay_ports_free(p);
 }
 
+/* Two parts: slot i belongs to part i % 2; alloc_in takes only from its part, oldest freed
+ * first within it; set_parts is refused once a slot is out. */
+static void t_parts(void)
+{
+	uint16_t base = test_port_range_base();
+	struct relay_ports *p;
+	TAP_CHECK_INT(relay_ports_new("127.0.0.1", base, (uint16_t)(base + 11), &p), 0); /* 6 slots */
+	TAP_CHECK_INT(relay_ports_set_parts(p, 0), EINVAL);
+	TAP_CHECK_INT(relay_ports_set_parts(p, 7), EINVAL);
+	TAP_CHECK_INT(relay_ports_set_parts(p, 2), 0);
+	int fds[3][2], x[2];
+	uint16_t ports[3], xp;
+	for (unsigned i = 0; i < 3; i++) {
+		TAP_CHECK_INT(relay_ports_alloc_in(p, 1, false, fds[i], &ports[i]), 0);
+		TAP_CHECK_INT(relay_ports_part(p, ports[i]), 1);
+		TAP_CHECK_INT((ports[i] - base) / 2 % 2, 1);
+	}
+	TAP_CHECK_INT(relay_ports_alloc_in(p, 1, false, x, &xp), EADDRNOTAVAIL); /* part 1 is out */
+	TAP_CHECK_INT(relay_ports_set_parts(p, 3), EINVAL);
+	TAP_CHECK_INT(relay_ports_alloc_in(p, 0, false, x, &xp), 0);
+	TAP_CHECK_INT(relay_ports_part(p, xp), 0);
+	relay_ports_close(p, xp, x[0]);
+	relay_ports_release(p, xp);
+	/* FIFO within part 1: the first released comes back first */
+	relay_ports_close(p, ports[2], fds[2][0]);
+	relay_ports_release(p, ports[2]);
+	relay_ports_close(p, ports[0], fds[0][0]);
+	relay_ports_release(p, ports[0]);
+	TAP_CHECK_INT(relay_ports_alloc_in(p, 1, false, fds[2], &xp), 0);
+	TAP_CHECK_INT(xp, ports[2]);
+	ports[2] = xp;
+	/* relay_ports_alloc (no part) finds part 1's last free slot when part 0 is out too */
+	int y[3][2];
+	uint16_t yp[3];
+	for (unsigned i = 0; i < 3; i++)
+		TAP_CHECK_INT(relay_ports_alloc_in(p, 0, false, y[i], &yp[i]), 0);
+	TAP_CHECK_INT(relay_ports_alloc(p, false, x, &xp), 0);
+	TAP_CHECK_INT(xp, ports[0]);
+	TAP_CHECK_INT(relay_ports_in_use(p), 6);
+	relay_ports_close(p, xp, x[0]);
+	relay_ports_release(p, xp);
+	for (unsigned i = 0; i < 3; i++) {
+		relay_ports_close(p, yp[i], y[i][0]);
+		relay_ports_release(p, yp[i]);
+	}
+	for (unsigned i = 1; i < 3; i++) {
+		relay_ports_close(p, ports[i], fds[i][0]);
+		relay_ports_release(p, ports[i]);
+	}
+	TAP_CHECK_INT(relay_ports_in_use(p), 0);
+	TAP_CHECK(relay_ports_park(p, base) != NULL && relay_ports_park(p, (uint16_t)(base + 12)) == NULL);
+	TAP_CHECK(relay_ports_is_park(p, relay_ports_park(p, (uint16_t)(base + 11))));
+	TAP_CHECK(!relay_ports_is_park(p, p));
+	relay_ports_free(p);
+}
+
 static const struct tap_case cases[] = {
 	{"bad ranges and addresses", t_bad_config, 0},
 	{"even RTP port, RTCP on port+1, late RTCP bind", t_even_and_pairs, 0},
@@ -293,6 +346,7 @@ static const struct tap_case cases[] = {
 	{"200 alloc/free rounds return to full", t_many_cycles, 0},
 	{"ports held by others are skipped", t_busy_port_skipped, 0},
 	{"kept sockets go to the next holder, drained", t_kept_sockets, 0},
+	{"parts: a slot's part, FIFO within a part, alloc across parts", t_parts, 0},
 	{"four threads allocate and release concurrently", t_threads, 1},
 };
 

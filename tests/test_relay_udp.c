@@ -853,6 +853,81 @@ static void t_free_returns_ports(void)
 	fx_done(&f);
 }
 
+/* The bytes waiting on the local UDP port (IPv4 loopback), from /proc/net/udp; -1 when no
+ * socket has it. */
+static long rx_queue(uint16_t port)
+{
+	FILE *fp = fopen("/proc/net/udp", "r");
+	char line[512];
+	long q = -1;
+	if (!fp)
+		return -1;
+	while (q < 0 && fgets(line, sizeof(line), fp)) {
+		unsigned lport, txq, rxq;
+		if (sscanf(line, " %*u: %*x:%x %*x:%*x %*x %x:%x", &lport, &txq, &rxq) == 3 &&
+		    lport == port)
+			q = (long)rxq;
+	}
+	fclose(fp);
+	return q;
+}
+
+/* A slot's sockets stay open and in their worker's epoll set between calls (under their
+ * port's park): what reaches an idle port is read and dropped by the worker, and the next
+ * call that takes the slot relays both ways on the same sockets. */
+static void t_parked_sockets(void)
+{
+	struct fx f;
+	fx_init(&f);
+	int a = peer(), b = peer(), junk = peer();
+	struct relay_session_params p = plain(a, b);
+	struct relay_local loc[2];
+	struct relay_session *s = NULL;
+	TAP_CHECK_INT(relay_session_new(f.r, &p, loc, &s), 0);
+	TAP_CHECK(relayed(a, loc[0].rtp_port, b, 1));
+	TAP_CHECK(relayed(b, loc[1].rtp_port, a, 2));
+	uint16_t port = loc[0].rtp_port;
+	relay_session_free(s);
+	TAP_CHECK(ports_back(&f, 0));
+	TAP_CHECK_INT(rx_queue(port), 0); /* kept open */
+	uint8_t pkt[64];
+	size_t n = make_rtp(pkt, 0, 999, 0, 0x5ca1ab1e, 20);
+	for (int i = 0; i < 40; i++)
+		send_to(junk, port, pkt, n);
+	for (int i = 0; i < 500 && rx_queue(port) != 0; i++)
+		pump(&f, 4);
+	TAP_CHECK_INT(rx_queue(port), 0); /* the worker dropped them: nobody held the port */
+	/* calls until one gets the slot back (FIFO within the worker's part of the pool) */
+	GPtrArray *held = g_ptr_array_new();
+	struct relay_session *again = NULL;
+	for (int i = 0; i < 60 && !again; i++) {
+		struct relay_session *t = NULL;
+		if (relay_session_new(f.r, &p, loc, &t) != 0)
+			break;
+		if (loc[0].rtp_port == port || loc[1].rtp_port == port)
+			again = t;
+		else
+			g_ptr_array_add(held, t);
+	}
+	TAP_CHECK(again != NULL);
+	if (again) {
+		pump(&f, 20);
+		uint16_t pa = loc[0].rtp_port, pb = loc[1].rtp_port;
+		TAP_CHECK(relayed(a, pa, b, 3));
+		TAP_CHECK(relayed(b, pb, a, 4));
+		TAP_CHECK(relayed(a, pa, b, 5));
+		relay_session_free(again);
+	}
+	for (guint i = 0; i < held->len; i++)
+		relay_session_free(held->pdata[i]);
+	g_ptr_array_free(held, TRUE);
+	TAP_CHECK(ports_back(&f, 0));
+	close(a);
+	close(b);
+	close(junk);
+	fx_done(&f);
+}
+
 static void t_update_renegotiation(void)
 {
 	struct fx f;
@@ -999,6 +1074,7 @@ static const struct tap_case cases[] = {
 	{"BI-36 garbage to every port, concurrent good session unaffected", t_bi36_garbage_burst, 0},
 	{"inactivity timeout fires once per silence, never after free", t_inactivity_timeout, 0},
 	{"session free returns ports; pool exhaustion and recovery", t_free_returns_ports, 0},
+	{"kept sockets stay watched by their worker: idle traffic dropped, the slot's next call relays", t_parked_sockets, 0},
 	{"renegotiation: new peer address, rtcp-mux off, bad update refused", t_update_renegotiation, 0},
 	{"IPv6: relay on ::1 forwards; an IPv4 remote is refused", t_ipv6, 0},
 	{"metrics: sessions gauge, packets, drops", t_metrics, 0},
