@@ -697,7 +697,13 @@ static int run(struct gw *gw)
 		g_unix_signal_add(SIGHUP, on_reload, gw),
 	};
 	set_state(gw, GW_RUNNING);
-	LOGN(log_module, NULL, "gorgee %s running (pid %d)", GORGEE_VERSION, (int)getpid());
+#ifdef GORGEE_JEMALLOC
+	const char *allocator = "jemalloc";
+#else
+	const char *allocator = "glibc malloc";
+#endif
+	LOGN(log_module, NULL, "gorgee %s running (pid %d, %s)", GORGEE_VERSION, (int)getpid(),
+	     allocator);
 	g_main_loop_run(gw->loop);
 	for (size_t i = 0; i < G_N_ELEMENTS(sig); i++)
 		g_source_remove(sig[i]);
@@ -761,12 +767,14 @@ int main(int argc, char **argv)
 		files.rlim_cur = files.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &files);
 	}
-	/* A call parses and builds SDP sessions of ~300 KB (fixed arrays, no allocation per
-	 * line): keep such blocks in the heap and the heap from shrinking after each call, or
-	 * brk/munmap and the page faults after them dominate a call's CPU (measured: 1.3 ms ->
-	 * see bench/README.md). */
+#ifndef GORGEE_JEMALLOC
+	/* glibc malloc (builds without jemalloc): a call parses and builds SDP sessions of
+	 * ~300 KB (fixed arrays, no allocation per line): keep such blocks in the heap and the
+	 * heap from shrinking after each call, or brk/munmap and the page faults after them
+	 * dominate a call's CPU (measured: 1.3 ms -> see bench/README.md). */
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+#endif
 	gw.busy = g_array_new(FALSE, FALSE, sizeof(struct busy_source));
 	rc = run(&gw);
 	g_array_free(gw.busy, TRUE);

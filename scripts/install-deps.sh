@@ -16,7 +16,7 @@ esac
 
 runtime_pkgs=(
   libwebsockets17 libwebsockets-evlib-uv libuv1 libjansson4 libnice10
-  libssl3 libglib2.0-0 libc-ares2 libsqlite3-0 libhiredis0.14 ca-certificates
+  libssl3 libglib2.0-0 libc-ares2 libsqlite3-0 libhiredis0.14 libjemalloc2 ca-certificates
   curl # the container HEALTHCHECK
 )
 build_pkgs=(
@@ -26,6 +26,7 @@ build_pkgs=(
   libsrtp2-1 libsrtp2-dev # the SRTP tests' oracle and bench/srtp-bench; gorgee itself does
                           # its own SRTP on OpenSSL (media-relay/relay_srtp.c)
   libglib2.0-dev libc-ares-dev libsqlite3-dev libhiredis-dev
+  libjemalloc-dev # the gorgee executable's allocator (meson option jemalloc, bench/README.md)
 )
 test_pkgs=(
   "${build_pkgs[@]}"
