@@ -29,7 +29,7 @@
  * since the worker last looked is still drained when the slot is taken, before its SDP
  * leaves, so no stale packet is taken for the new call's first one; a taken socket that
  * signals before its holder watches it is disarmed until then. At most keep_max stay open
- * (half of the descriptors the process may hold beyond 1,024, at most the whole range),
+ * (the whole range, within the descriptor limit less a quarter of it, at least 1,024),
  * and when a new socket finds the descriptors used up, kept ones are closed to make room:
  * calls in progress come before the cache. Every close of a pool socket goes through
  * relay_ports_close (or forgets its park's registration under the lock), and a new socket
@@ -98,12 +98,17 @@ int relay_ports_new(const char *bind_addr, uint16_t min, uint16_t max, struct re
 	}
 	p->count = n;
 	relay_ports_set_parts(p, 1);
+	/* A slot's sockets are either kept or in use, never both: the range's 2n sockets are
+	 * what media can hold open at most. Kept ones may take every descriptor but a quarter
+	 * of the limit (at least 1,024), left to SIP and WebSocket connections. */
 	struct rlimit rl;
 	rlim_t room = 0;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t spare = MAX(rl.rlim_cur / 4, (rlim_t)1024);
 		room = rl.rlim_cur == RLIM_INFINITY ? 2 * (rlim_t)n
-		       : rl.rlim_cur > 1024	   ? (rl.rlim_cur - 1024) / 2
+		       : rl.rlim_cur > spare	   ? rl.rlim_cur - spare
 						   : 0;
+	}
 	p->keep_max = (unsigned)MIN(room, 2 * (rlim_t)n);
 	*out = p;
 	return 0;

@@ -5,7 +5,7 @@
 # signaling thread, from /proc), RSS and the live transaction gauges. For profiling: the
 # gorgee PID is in $WORK/gorgee.pid while it runs (perf record -t <pid> ...).
 # usage: bench/b2bua/steps.sh SECS PAUSE RATE... (e.g. 5 5 5000 5500 6000, or 40 0 5000)
-# env: BUILD_DIR (build-release), SIP_HARNESS (../shared/bench/sip), MEDIA (16000-24999),
+# env: BUILD_DIR (build-release), SIP_HARNESS (../shared/bench/sip), MEDIA (16000-30999),
 #      GORGEE_SET (extra "--set k=v" arguments), WORK (/tmp/gorgee-steps)
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 SECS PAUSE RATE..." >&2; exit 2; }
@@ -13,7 +13,7 @@ secs=$1 pause=$2; shift 2
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 h=${SIP_HARNESS:-$repo/../shared/bench/sip}
 g=${BUILD_DIR:-$repo/build-release}/gateway/gorgee
-media=${MEDIA:-16000-24999}
+media=${MEDIA:-16000-30999}
 w=${WORK:-/tmp/gorgee-steps}
 rm -rf "$w"; mkdir -p "$w/data"
 port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
