@@ -218,6 +218,8 @@ static int bind_one(const struct relay_ports *p, uint16_t port, int *fd)
 	return 0;
 }
 
+#define DRAIN_MAX 1024
+
 /* Reads and drops what waits on kept sockets (n of them, -1 entries skipped): one poll()
  * for all, a read only on those that hold something (MSG_TRUNC: nothing is copied). */
 static void drain(const int *fds, unsigned n)
@@ -236,9 +238,14 @@ static void drain(const int *fds, unsigned n)
 		iov[i] = (struct iovec){&byte, 1};
 		mm[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
 	}
+	/* at most DRAIN_MAX datagrams a socket: a flood must not keep the pool's lock (the
+	 * worker drains idle ports under it). What is left signals again on an idle port, or
+	 * meets the new holder's source checks (BI-34). */
 	for (unsigned i = 0; i < np; i++)
 		if (pfd[i].revents & POLLIN)
-			while (recvmmsg(pfd[i].fd, mm, 16, MSG_DONTWAIT | MSG_TRUNC, NULL) == 16)
+			for (int b = 0; b < DRAIN_MAX / 16 &&
+					recvmmsg(pfd[i].fd, mm, 16, MSG_DONTWAIT | MSG_TRUNC, NULL) == 16;
+			     b++)
 				;
 }
 
