@@ -279,7 +279,6 @@ void relay_loop_watch(struct worker *w, struct sock *k)
 	}
 	if (pk)
 		pk->owner = k;
-	k->parked = pk != NULL;
 	k->watched = true;
 }
 
@@ -288,9 +287,9 @@ int relay_loop_unwatch(struct worker *w, struct sock *k)
 	if (!k->watched)
 		return 0;
 	k->watched = false;
-	if (k->parked) { /* stays registered: the park's owner goes */
-		struct relay_park *pk = park_for(w, k);
-		if (pk && pk->owner == k)
+	struct relay_park *pk = park_for(w, k); /* as at watch: port and worker do not change */
+	if (pk) { /* stays registered: the park's owner goes */
+		if (pk->owner == k)
 			pk->owner = NULL;
 		return 0;
 	}

@@ -50,7 +50,6 @@ struct sock {
 	bool is_rtcp; /* the separate RTCP socket */
 	int fd;       /* -1 when not bound */
 	bool watched; /* in its worker's epoll set (relay_loop.c) */
-	bool parked;  /* watched under its port's park (relay_ports_register) */
 };
 
 /* ICE and DTLS parameters in flight from signaling to the worker (relay_ice.c). */
